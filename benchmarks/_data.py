@@ -1,0 +1,67 @@
+"""Loading the real datasets under ../shared/data for the benchmarks (never copied into the repo)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+
+
+@dataclass
+class Dataset:
+    name: str
+    values: np.ndarray  # (series, time), NaN for gaps, right-aligned on each series' newest sample
+    season_length: int
+    horizon: int
+    step: str
+
+
+def require_data() -> None:
+    if not DATA.is_dir():
+        print(f"skipped: {DATA} (../shared/data relative to the repo root) is absent", file=sys.stderr)
+        raise SystemExit(0)
+
+
+def _right_aligned(rows: list[np.ndarray]) -> np.ndarray:
+    width = max(len(r) for r in rows)
+    out = np.full((len(rows), width), np.nan)
+    for i, r in enumerate(rows):
+        out[i, width - len(r):] = r
+    return out
+
+
+def nab() -> Dataset:
+    import pandas as pd
+
+    rows = []
+    for path in sorted((DATA / "nab" / "realAWSCloudwatch").glob("*.csv")):
+        frame = pd.read_csv(path, parse_dates=["timestamp"]).set_index("timestamp")["value"]
+        rows.append(frame.resample("5min").mean().to_numpy())  # gaps become NaN
+    return Dataset("NAB realAWSCloudwatch (17 series, 5m, last day held out)", _right_aligned(rows), 288, 288, "5m")
+
+
+def bitbrains_hourly() -> tuple[Dataset, Dataset]:
+    import pandas as pd
+
+    frame = pd.read_csv(DATA / "bitbrains" / "bitbrains-small_50vm_5min.csv.gz", parse_dates=["timestamp_utc"])
+    frame["hour"] = frame["timestamp_utc"].dt.floor("1h")
+    hourly = frame.pivot_table(index="vm_id", columns="hour", values="cpu_usage_mhz", aggfunc="mean")
+    full = pd.date_range(hourly.columns.min(), hourly.columns.max(), freq="1h")
+    hourly = hourly.reindex(columns=full)
+    vms = hourly.to_numpy()
+    # VMs come and go (as in any fleet): the sum is over the VMs reporting in that hour.
+    total = np.where(np.isnan(vms).all(axis=0), np.nan, np.nansum(vms, axis=0))[None, :]
+    return (
+        Dataset("Bitbrains 50 VMs cpu_usage_mhz (1h, last 48h held out)", vms, 24, 48, "1h"),
+        Dataset("Bitbrains fleet sum (1h, last 48h held out)", total, 24, 48, "1h"),
+    )
+
+
+def all_datasets() -> list[Dataset]:
+    require_data()
+    return [nab(), *bitbrains_hourly()]

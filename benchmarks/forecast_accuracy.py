@@ -1,0 +1,138 @@
+"""Forecast accuracy on real data: promcast auto and its fast path against the baselines.
+
+Each dataset's newest ``horizon`` steps are held out; every method sees only the rest. Per method:
+mean and median MASE (scaled by the in-sample seasonal-naive error of each series), sMAPE, share
+of held-out points inside the 80% / 95% intervals, and wall time (fit + predict, all series).
+
+Prometheus baselines, computed exactly as Prometheus 2.42 does (forecaster/models/prometheus.py):
+``predict_linear(v[W], t)`` with W = max(horizon, one day) of history, and
+``holt_winters(v[W], 0.3, 0.3)`` over the same window used as a flat forecast (Prometheus returns
+only the smoothed value). Their intervals are normal bands from the in-window residuals.
+
+Run from the repo root:  .venv/bin/python benchmarks/forecast_accuracy.py [--methods a,b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import _baselines  # noqa: E402
+from _data import Dataset, all_datasets  # noqa: E402
+
+from forecaster.models import make_model  # noqa: E402
+from forecaster.models.metrics import coverage, mase, mase_scale, smape  # noqa: E402
+
+LEVELS = [80, 95]
+
+
+def _promcast(name: str, **options) -> Callable:
+    def run(train: np.ndarray, m: int, h: int, levels: list[int]) -> dict[str, np.ndarray]:
+        model = make_model(name, m, horizon=h, levels=levels, **options).fit(train)
+        out = model.predict(h, levels)
+        if name == "auto":
+            run.last = model  # type: ignore[attr-defined]
+        return out
+
+    return run
+
+
+def _prometheus(name: str, **options) -> Callable:
+    def run(train: np.ndarray, m: int, h: int, levels: list[int]) -> dict[str, np.ndarray]:
+        return make_model(name, m, window=max(h, m), **options).fit(train).predict(h, levels)
+
+    return run
+
+
+METHODS: dict[str, Callable] = {
+    "promcast auto": _promcast("auto"),
+    "promcast fast_hw": _promcast("fast_hw"),
+    "seasonal naive": _promcast("seasonal_naive"),
+    "prometheus predict_linear": _prometheus("drift"),
+    "prometheus holt_winters sf=0.3 tf=0.3": _prometheus("prom_holt_winters", sf=0.3, tf=0.3),
+    "statsforecast AutoETS": _baselines.statsforecast_auto_ets,
+    "statsforecast MSTL": _baselines.statsforecast_mstl,
+    "prophet": _baselines.prophet,
+}
+
+
+def evaluate(ds: Dataset, methods: list[str]) -> list[tuple]:
+    train, test = ds.values[:, : -ds.horizon], ds.values[:, -ds.horizon:]
+    keep = np.isfinite(test).any(axis=1) & np.isfinite(train).any(axis=1)
+    train, test = train[keep], test[keep]
+    scale = mase_scale(train, ds.season_length)
+    rows = []
+    for name in methods:
+        t0 = time.perf_counter()
+        try:
+            fc = METHODS[name](train, ds.season_length, ds.horizon, LEVELS)
+        except _baselines.Unavailable as exc:
+            rows.append((name, f"skipped: {exc}"))
+            continue
+        wall = time.perf_counter() - t0
+        ms = mase(test, fc["mean"], scale)
+        rows.append((
+            name,
+            float(np.nanmean(ms)),
+            float(np.nanmedian(ms)),
+            float(np.nanmean(smape(test, fc["mean"]))),
+            *(float(np.nanmean(coverage(test, fc[f"lower-{lv}"], fc[f"upper-{lv}"]))) for lv in LEVELS),
+            wall,
+        ))
+        if name == "promcast auto":
+            auto = METHODS[name].last
+            bt = auto.scores
+            cov = " ".join(f"{lv}%={np.nanmean(v):.3f}" for lv, v in bt["coverage"].items())
+            rows.append((
+                f"  (auto's own backtest: MASE {np.nanmean(bt['mase']):.3f}, coverage {cov}; "
+                f"choices: {_summary(auto.chosen)})",
+            ))
+    return rows
+
+
+def _summary(chosen: list[str]) -> str:
+    names, counts = np.unique(chosen, return_counts=True)
+    order = np.argsort(-counts)
+    return ", ".join(f"{names[i]} x{counts[i]}" for i in order[:6])
+
+
+def print_table(ds: Dataset, rows: list[tuple]) -> None:
+    print(f"\n### {ds.name}\n")
+    print("| method | mean MASE | median MASE | sMAPE % | 80% cov | 95% cov | wall s |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        if len(row) == 1:
+            print(f"|{row[0]}| | | | | | |")
+        elif len(row) == 2:
+            print(f"| {row[0]} | {row[1]} | | | | | |")
+        else:
+            name, mean_m, med_m, sm, c80, c95, wall = row
+            print(f"| {name} | {mean_m:.3f} | {med_m:.3f} | {sm:.1f} | {c80:.3f} | {c95:.3f} | {wall:.1f} |")
+    sys.stdout.flush()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset")
+    parser.add_argument("--datasets", default="", help="substring filter on dataset names")
+    args = parser.parse_args(argv)
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        parser.error(f"unknown methods {unknown}; known: {list(METHODS)}")
+    for ds in all_datasets():
+        if args.datasets and args.datasets.lower() not in ds.name.lower():
+            continue
+        print_table(ds, evaluate(ds, methods))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""Start the whole promcast stack on 127.0.0.1 from real binaries: Prometheus (with the rules and
+28 days of backfilled demo history), Alertmanager (routed to a local webhook sink), the exporter
+and the forecaster. Used by ``make demo`` and by the end-to-end tests; every process is started
+on a free port in a work directory and stopped by pid."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BINARIES = {"prometheus": "prometheus", "promtool": "promtool",
+            "alertmanager": "prometheus-alertmanager", "amtool": "amtool"}
+EXPORTER_LABELS = {"job": "promcast-exporter", "instance": "promcast-exporter"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def missing_binaries() -> list[str]:
+    return [b for b in BINARIES.values() if shutil.which(b) is None]
+
+
+def http_get(url: str, timeout: float = 2.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        return resp.read()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen | None = None,
+               log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text()[-2000:] if log and log.exists() else ""
+            raise RuntimeError(f"{what} exited with status {proc.returncode}:\n{tail}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    anchor: float = field(default_factory=lambda: (time.time() // 86400) * 86400)
+    days: float = 28
+    interval: str = "30s"
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    @property
+    def notifications_file(self) -> Path:
+        return self.workdir / "notifications.jsonl"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self, progress: Callable[[str], None] = lambda _: None) -> "Stack":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        for name in ("prometheus", "alertmanager", "sink", "exporter", "forecaster"):
+            self.ports[name] = free_port()
+        try:
+            progress(f"backfilling {self.days:g} days of demo history")
+            self._backfill()
+            progress("starting the webhook sink, Alertmanager and Prometheus")
+            self._start_sink()
+            self._start_alertmanager()
+            self._start_prometheus()
+            progress("starting the exporter and the forecaster")
+            self._start_exporter()
+            self._start_forecaster()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for name, proc in reversed(list(self.procs.items())):
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    continue
+        for name, proc in self.procs.items():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self.procs.clear()
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- components ------------------------------------------------------------------------
+    def _spawn(self, name: str, argv: list[str], ready_url: str, timeout: float = 30) -> None:
+        log = self.workdir / f"{name}.log"
+        out = open(log, "ab")
+        # Own process group: Ctrl-C reaches the demo, which then stops every child in order.
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
+                                start_new_session=True)
+        out.close()
+        self.procs[name] = proc
+        wait_until(lambda: bool(http_get(ready_url)), timeout, name, proc, log)
+
+    def _python(self, module: str) -> list[str]:
+        return [sys.executable, "-m", module]
+
+    def _exporter_config(self) -> Path:
+        path = self.workdir / "exporter.yml"
+        path.write_text(yaml.safe_dump({"providers": {"demo": {"anchor": self.anchor,
+                                                                "refresh_interval": "15s"}}}))
+        return path
+
+    def _backfill(self) -> None:
+        om = self.workdir / "history.om"
+        data = self.workdir / "prometheus-data"
+        if data.exists():
+            shutil.rmtree(data)
+        labels = [arg for k, v in EXPORTER_LABELS.items() for arg in ("--label", f"{k}={v}")]
+        subprocess.run(self._python("exporter") + [
+            "--config.file", str(self._exporter_config()), "--log.level", "warn",
+            "backfill", "--days", str(self.days), "--out", str(om), *labels], check=True)
+        # One pass over the file per block: large blocks keep a 28-day import to seconds.
+        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
+                        "--max-block-duration=720h", str(om), str(data)],
+                       check=True, stdout=subprocess.DEVNULL)
+        om.unlink()
+
+    def _start_sink(self) -> None:
+        self._spawn("sink", [sys.executable, str(ROOT / "demo" / "webhook_sink.py"),
+                             "--listen", f"127.0.0.1:{self.ports['sink']}",
+                             "--out", str(self.notifications_file)],
+                    f"{self.url('sink')}/-/healthy")
+
+    def _start_alertmanager(self) -> None:
+        cfg = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
+        for receiver in cfg["receivers"]:
+            for hook in receiver.get("webhook_configs", []):
+                hook["url"] = f"{self.url('sink')}/{receiver['name']}"
+        cfg["templates"] = [str(ROOT / "alertmanager" / t) for t in cfg.get("templates", [])]
+        # Deliver within seconds instead of the production 30 s, so the demo shows a page quickly.
+        cfg["route"]["group_wait"] = "5s"
+        path = self.workdir / "alertmanager.yml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        port = self.ports["alertmanager"]
+        self._spawn("alertmanager", [
+            "prometheus-alertmanager", f"--config.file={path}",
+            f"--storage.path={self.workdir / 'alertmanager-data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
+        ], f"{self.url('alertmanager')}/-/ready")
+
+    def _start_prometheus(self) -> None:
+        cfg = {
+            "global": {"scrape_interval": "10s", "evaluation_interval": "10s"},
+            "rule_files": [str(ROOT / "rules" / "promcast.rules.yml")],
+            "alerting": {"alertmanagers": [{"static_configs": [
+                {"targets": [f"127.0.0.1:{self.ports['alertmanager']}"]}]}]},
+            "scrape_configs": [
+                {"job_name": "promcast-exporter",
+                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['exporter']}"]}],
+                 # One stable instance label, the same the backfilled history carries.
+                 "relabel_configs": [{"target_label": "instance",
+                                      "replacement": EXPORTER_LABELS["instance"]}]},
+                # honor_labels keeps the forecast series' own job/instance (those of the source).
+                {"job_name": "promcast-forecaster", "honor_labels": True,
+                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['forecaster']}"]}]},
+                {"job_name": "prometheus",
+                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['prometheus']}"]}]},
+            ],
+        }
+        path = self.workdir / "prometheus.yml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        self._spawn("prometheus", [
+            "prometheus", f"--config.file={path}",
+            f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
+            "--storage.tsdb.retention.time=90d",
+            f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
+            "--web.enable-remote-write-receiver", "--web.enable-lifecycle",
+        ], f"{self.url('prometheus')}/-/ready", timeout=60)
+
+    def _start_exporter(self) -> None:
+        self._spawn("exporter", self._python("exporter") + [
+            "--config.file", str(self._exporter_config()),
+            f"--web.listen-address=127.0.0.1:{self.ports['exporter']}",
+        ], f"{self.url('exporter')}/-/ready")
+
+    def _start_forecaster(self) -> None:
+        cfg = yaml.safe_load((ROOT / "demo" / "forecaster.yml").read_text())
+        cfg["prometheus"]["url"] = self.url("prometheus")
+        cfg.setdefault("defaults", {})["interval"] = self.interval
+        path = self.workdir / "forecaster.yml"
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        self._spawn("forecaster", self._python("forecaster") + [
+            "--config.file", str(path),
+            f"--web.listen-address=127.0.0.1:{self.ports['forecaster']}",
+        ], f"{self.url('forecaster')}/-/healthy")
+
+    # -- reading back ----------------------------------------------------------------------
+    def notifications(self) -> list[dict]:
+        if not self.notifications_file.exists():
+            return []
+        return [json.loads(line) for line in self.notifications_file.read_text().splitlines() if line]
+
+    def query(self, promql: str) -> list[dict]:
+        url = f"{self.url('prometheus')}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        return json.loads(http_get(url, timeout=10))["data"]["result"]
+
+    def firing_alerts(self) -> list[dict]:
+        alerts = json.loads(http_get(f"{self.url('prometheus')}/api/v1/alerts"))["data"]["alerts"]
+        return [a for a in alerts if a["state"] == "firing"]
+

@@ -1,0 +1,1 @@
+"""What the exporter and the forecaster share: catalogue, config, HTTP server, logging."""

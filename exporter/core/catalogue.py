@@ -1,0 +1,189 @@
+"""The one list of every series promcast publishes: name, type, help, labels.
+
+Rules, dashboards, docs and both services are tested against this module, so a renamed
+series cannot drift. Series whose labels include those of a user's PromQL query (forecasts)
+say so with ``passthrough=True``: their fixed labels are listed, the source labels vary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping
+
+from prometheus_client.core import Metric
+
+RESOURCE_LABELS = ("provider", "account", "region", "workload", "resource_id")
+COST_LABELS = (
+    "provider",
+    "billing_account",
+    "sub_account",
+    "service",
+    "region",
+    "charge_category",
+    "cost_type",
+)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    type: str  # gauge | counter | info
+    help: str
+    labels: tuple[str, ...] = ()
+    passthrough: bool = False
+    component: str = "exporter"  # exporter | forecaster
+
+    def family(self) -> Metric:
+        """An empty family to fill with :meth:`add`; counters keep their ``_total``."""
+        base = self.name[: -len("_total")] if self.type == "counter" else self.name
+        return Metric(base, self.help, self.type)
+
+    def add(self, family: Metric, labels: Mapping[str, str], value: float) -> None:
+        missing = [k for k in self.labels if k not in labels]
+        if missing:
+            raise ValueError(f"{self.name}: labels {missing} missing from sample {dict(labels)}")
+        if not self.passthrough:
+            extra = [k for k in labels if k not in self.labels]
+            if extra:
+                raise ValueError(f"{self.name}: labels {extra} are not in the catalogue")
+        family.add_sample(self.name, dict(labels), float(value))
+
+
+def _specs(component: str, *specs: tuple) -> list[MetricSpec]:
+    return [MetricSpec(*s, component=component) for s in specs]
+
+
+_EXPORTER = _specs(
+    "exporter",
+    # utilisation and inventory
+    ("promcast_resource_cpu_utilization_ratio", "gauge",
+     "CPU in use as a fraction of the resource's vCPUs (0-1).", RESOURCE_LABELS),
+    ("promcast_resource_memory_utilization_ratio", "gauge",
+     "Memory in use as a fraction of the resource's memory (0-1).", RESOURCE_LABELS),
+    ("promcast_resource_disk_used_bytes", "gauge",
+     "Bytes used on the resource's data disk.", RESOURCE_LABELS + ("device",)),
+    ("promcast_resource_disk_size_bytes", "gauge",
+     "Size of the resource's data disk in bytes.", RESOURCE_LABELS + ("device",)),
+    ("promcast_resource_vcpus", "gauge", "vCPUs of the resource.", RESOURCE_LABELS),
+    ("promcast_resource_memory_bytes", "gauge", "Memory of the resource in bytes.", RESOURCE_LABELS),
+    ("promcast_resource_price_per_hour_usd", "gauge",
+     "On-demand list price of the resource per hour in US dollars.", RESOURCE_LABELS),
+    ("promcast_resource_info", "gauge",
+     "Inventory facts about a resource; the value is always 1.",
+     RESOURCE_LABELS + ("instance_type", "lifecycle")),
+    # cost
+    ("promcast_cost_hourly_rate_usd", "gauge",
+     "Spend per hour in US dollars over the newest complete billing hour, by FOCUS cost type "
+     "(billed, effective, list).", COST_LABELS),
+    ("promcast_cost_month_to_date_usd", "gauge",
+     "Spend since the start of the calendar month (UTC) in US dollars.", COST_LABELS),
+    ("promcast_billing_data_last_timestamp_seconds", "gauge",
+     "End of the newest billing hour the provider has reported, as a Unix timestamp.",
+     ("provider",)),
+    # self-monitoring
+    ("promcast_exporter_refresh_success", "gauge",
+     "1 if the provider's last refresh succeeded, 0 if the exporter serves an older snapshot.",
+     ("provider",)),
+    ("promcast_exporter_refresh_duration_seconds", "gauge",
+     "Duration of the provider's last refresh.", ("provider",)),
+    ("promcast_exporter_last_refresh_success_timestamp_seconds", "gauge",
+     "When the provider last refreshed successfully, as a Unix timestamp.", ("provider",)),
+    ("promcast_exporter_refresh_errors_total", "counter",
+     "Failed refreshes of the provider.", ("provider",)),
+    ("promcast_exporter_api_calls_total", "counter",
+     "Calls made to the provider's APIs (some, like AWS Cost Explorer, are billed per call).",
+     ("provider", "api")),
+)
+
+_FORECAST_LABELS = ("target",)
+_FORECASTER = _specs(
+    "forecaster",
+    ("promcast_forecast_mean", "gauge",
+     "Point forecast of the target's series for now + horizon, in the series' own unit. "
+     "Stamped when made; shift it with `offset` to compare with the actual.",
+     _FORECAST_LABELS + ("horizon",), True),
+    ("promcast_forecast_lower", "gauge",
+     "Lower bound of the forecast's central prediction interval at `level` percent.",
+     _FORECAST_LABELS + ("horizon", "level"), True),
+    ("promcast_forecast_upper", "gauge",
+     "Upper bound of the forecast's central prediction interval at `level` percent.",
+     _FORECAST_LABELS + ("horizon", "level"), True),
+    ("promcast_forecast_observed", "gauge",
+     "Newest observed value the model saw for the series.", _FORECAST_LABELS, True),
+    ("promcast_forecast_capacity", "gauge",
+     "Capacity threshold configured for the target, in the series' unit.", _FORECAST_LABELS, True),
+    ("promcast_forecast_exhaustion_seconds", "gauge",
+     "Seconds until the point forecast crosses the capacity threshold; +Inf when it does not "
+     "within the largest horizon, 0 when it already has.", _FORECAST_LABELS, True),
+    ("promcast_forecast_model_info", "gauge",
+     "The model that produced the series' forecast and why; the value is always 1.",
+     _FORECAST_LABELS + ("model", "reason"), True),
+    ("promcast_target_lead_time_seconds", "gauge",
+     "Lead time configured for the target: how early exhaustion must be known.", ("target",)),
+    ("promcast_target_horizon_seconds", "gauge",
+     "Largest horizon forecast for the target.", ("target",)),
+    # self-monitoring
+    ("promcast_forecaster_target_up", "gauge",
+     "1 if the target's last cycle succeeded, 0 if it failed (its last good results are kept).",
+     ("target",)),
+    ("promcast_forecaster_results_stale", "gauge",
+     "1 if the target's published results come from an older cycle because the latest failed.",
+     ("target",)),
+    ("promcast_forecaster_last_success_timestamp_seconds", "gauge",
+     "When the target last completed a cycle, as a Unix timestamp.", ("target",)),
+    ("promcast_forecaster_cycle_duration_seconds", "gauge",
+     "Duration of the target's last cycle (query, fit, predict).", ("target",)),
+    ("promcast_forecaster_cycles_total", "counter",
+     "Cycles run per target and their result (success, error).", ("target", "result")),
+    ("promcast_forecaster_target_series", "gauge",
+     "Series of the target by state: forecast, or skipped (no usable data).", ("target", "state")),
+)
+
+_COMMON = [
+    MetricSpec("promcast_build_info", "gauge",
+               "Version of the promcast component; the value is always 1.",
+               ("component", "version"), component="both"),
+]
+
+CATALOGUE: dict[str, MetricSpec] = {s.name: s for s in _EXPORTER + _FORECASTER + _COMMON}
+
+
+def spec(name: str) -> MetricSpec:
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise KeyError(f"{name} is not in the metric catalogue (exporter/core/catalogue.py)") from None
+
+
+def names(component: str | None = None) -> list[str]:
+    """Every catalogued name, or those one component ("exporter", "forecaster") publishes."""
+    return [n for n, s in CATALOGUE.items() if component is None or s.component in (component, "both")]
+
+
+class Families:
+    """Metric families under construction, keyed by name, each sample checked against the
+    catalogue. Families from several sources merge, so each name is exposed exactly once."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Metric] = {}
+
+    def add(self, name: str, labels: Mapping[str, str], value: float) -> None:
+        s = spec(name)
+        fam = self._by_name.get(name)
+        if fam is None:
+            fam = self._by_name[name] = s.family()
+        s.add(fam, labels, value)
+
+    def merge(self, families: Iterable[Metric]) -> None:
+        for fam in families:
+            mine = self._by_name.get(fam.name) or self._by_name.get(fam.name + "_total")
+            if mine is None:
+                key = fam.name + "_total" if fam.type == "counter" else fam.name
+                mine = self._by_name[key] = Metric(fam.name, fam.documentation, fam.type)
+            mine.samples.extend(fam.samples)
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(list(self._by_name.values()))
+
+    def __len__(self) -> int:
+        return len(self._by_name)

@@ -1,0 +1,36 @@
+"""Prometheus-style command-line flags shared by both services."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from .config import ConfigError, load_config
+from .logs import LEVELS, setup_logging
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def add_common_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:
+    parser.add_argument("--config.file", dest="config_file", metavar="FILE",
+                        help="YAML configuration file (default: built-in defaults)")
+    parser.add_argument("--web.listen-address", dest="listen_address", default=default_listen,
+                        metavar="HOST:PORT", help=f"address to serve HTTP on (default {default_listen})")
+    parser.add_argument("--log.level", dest="log_level", default="info", choices=LEVELS,
+                        help="only log messages of this level or above (default info)")
+
+
+def load_or_exit(model: type[M], path: str | None) -> M:
+    """The validated config, or every problem on stderr and exit status 2."""
+    try:
+        return load_config(model, path)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def start_logging(args: argparse.Namespace) -> None:
+    setup_logging(args.log_level)

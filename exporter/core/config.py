@@ -1,0 +1,108 @@
+"""YAML config loading with validation that reports every problem at once, each with its key path.
+
+Both services describe their config as pydantic models; this module turns a file into a model or
+into one :class:`ConfigError` listing ``path.to.key: problem`` lines (the CLI exits 2 on it).
+Secrets come from the environment: ``${VAR}`` in a string value is replaced by the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+
+from .durations import parse_duration
+
+M = TypeVar("M", bound=BaseModel)
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """Every problem found in a config file, one per line."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"invalid config {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+class Strict(BaseModel):
+    """Base for config sections: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: Any) -> float:
+    return parse_duration(value)
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
+
+
+def _expand_env(node: Any, path: str, problems: list[str]) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
+    if isinstance(node, str):
+        def sub(m: re.Match[str]) -> str:
+            if m.group(1) not in os.environ:
+                problems.append(f"{path}: environment variable {m.group(1)} is not set")
+                return ""
+            return os.environ[m.group(1)]
+
+        return _ENV.sub(sub, node)
+    return node
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif not str(part).startswith(("function-", "constrained-")):
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+def validate(model: type[M], data: Any, source: str = "<config>") -> M:
+    """The config model built from parsed YAML, or ConfigError with every problem."""
+    problems: list[str] = []
+    data = _expand_env(data if data is not None else {}, "", problems)
+    try:
+        result = model.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check its spelling and indentation)"
+            problems.append(f"{_loc(err['loc'])}: {msg}")
+        result = None
+    if problems:
+        raise ConfigError(source, problems)
+    assert result is not None
+    return result
+
+
+def load_config(model: type[M], path: str | Path | None) -> M:
+    """Read and validate a YAML file; ``None`` means the model's defaults."""
+    if path is None:
+        return validate(model, {}, "<defaults>")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise ConfigError(str(p), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(str(p), ["(top level): expected a mapping of keys to values"])
+    return validate(model, data, str(p))

@@ -1,0 +1,81 @@
+"""The HTTP side both services share: /metrics, /-/healthy, /-/ready and a landing page,
+served by aiohttp on a Prometheus-style ``host:port`` listen address."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+log = logging.getLogger(__name__)
+ReadyCheck = Callable[[], tuple[bool, str]]
+
+
+def parse_listen_address(address: str) -> tuple[str, int]:
+    """``host:port`` (``:port`` means all interfaces, as in Prometheus) -> (host, port)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ValueError(f"--web.listen-address must be host:port, got {address!r}")
+    return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+def make_app(registry: CollectorRegistry, title: str, ready: ReadyCheck) -> web.Application:
+    async def metrics(request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        # Collecting may run numpy over many series: keep it off the event loop.
+        body = await asyncio.get_running_loop().run_in_executor(None, encoder, registry)
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    async def healthy(_: web.Request) -> web.Response:
+        return web.Response(text=f"{title} is Healthy.\n")
+
+    async def is_ready(_: web.Request) -> web.Response:
+        ok, why = ready()
+        return web.Response(text=why + "\n", status=200 if ok else 503)
+
+    async def index(_: web.Request) -> web.Response:
+        return web.Response(
+            text=f"<html><head><title>{title}</title></head><body><h1>{title}</h1>"
+            '<p><a href="/metrics">Metrics</a></p></body></html>',
+            content_type="text/html",
+        )
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/-/healthy", healthy)
+    app.router.add_get("/-/ready", is_ready)
+    app.router.add_get("/", index)
+    return app
+
+
+async def serve(
+    app: web.Application,
+    listen_address: str,
+    background: Callable[[asyncio.Event], Awaitable[None]] | None = None,
+) -> None:
+    """Serve until SIGTERM/SIGINT, running ``background(stop_event)`` beside the server."""
+    host, port = parse_listen_address(listen_address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    log.info("listening", extra={"address": f"{host}:{port}"})
+    task = asyncio.create_task(background(stop)) if background else None
+    await stop.wait()
+    log.info("shutting down")
+    if task:
+        try:
+            await asyncio.wait_for(task, timeout=10)
+        except asyncio.TimeoutError:
+            log.warning("background work did not stop within 10s; abandoning it")
+            task.cancel()
+    await runner.cleanup()

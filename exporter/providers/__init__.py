@@ -1,0 +1,1 @@
+"""Data sources, one folder each. Cloud SDKs are imported only inside their provider."""

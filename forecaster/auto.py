@@ -1,0 +1,323 @@
+"""Automatic model choice per series, with intervals calibrated on the series' own backtest.
+
+How it chooses: every candidate is fitted on the whole matrix of series at once at a few rolling
+origins (the newest ``folds`` blocks of ``horizon`` steps are forecast from the history before
+them) and scored per series by MASE over the target horizon. Each series keeps the best candidate,
+or the mean of its best two or three when that mean scored better (combinations are rarely worse
+than their parts and often better). Seasonal naive is always a candidate and wins ties, so a
+series is never knowingly forecast worse than the baseline, and the backtest MASE of the choice is
+exposed so a poor forecast says so.
+
+Intervals: the backtest residuals of the chosen forecast are normalised by the series' error
+scale times a step profile (how errors grow with the step ahead, learnt across the fleet and kept
+non-decreasing), and the empirical quantiles of those scores give the band per step, at any
+level: split-conformal style, asymmetric where the errors are (CPU cannot go below 0). Coverage is
+reported honestly: each fold is checked against bands calibrated on the other folds only.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from .models import make_model
+from .models._util import clean
+from .models.base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
+from .models.metrics import mase, mase_scale
+
+DEFAULT_CANDIDATES: tuple[str, ...] = (
+    "seasonal_naive",
+    "seasonal_naive_drift",
+    "fast_hw",
+    "global_gbm",
+    "theta",
+)
+# Per-series library models cost ~10-100 ms per series and fold; beyond this many series they are
+# left out of the default candidates (a note says so) and the vectorised ones carry the fleet.
+PER_SERIES_LIMIT = 300
+_PER_SERIES = {"theta", "holt_winters", "damped", "ets", "mstl", "sarima"}
+
+
+class AutoForecaster:
+    name = "auto"
+
+    def __init__(
+        self,
+        season_length: int = 1,
+        horizon: int | None = None,
+        levels: Sequence[int] = DEFAULT_LEVELS,
+        candidates: Sequence[str] | None = None,
+        folds: int = 3,
+        ensemble: bool = True,
+        max_ensemble: int = 3,
+        lower_bound: float | None = None,
+        upper_bound: float | None = None,
+    ) -> None:
+        if season_length < 1:
+            raise ValueError(f"season_length must be >= 1, got {season_length}")
+        self.season_length = int(season_length)
+        self.horizon = horizon
+        self.levels = check_levels(levels)
+        self._explicit = candidates is not None
+        self.candidates = list(candidates) if candidates else list(DEFAULT_CANDIDATES)
+        if "seasonal_naive" not in self.candidates:
+            self.candidates.insert(0, "seasonal_naive")  # the fallback must always be scored
+        self.folds = max(1, int(folds))
+        self.ensemble = ensemble
+        self.max_ensemble = max(1, int(max_ensemble))
+        self.lower_bound, self.upper_bound = lower_bound, upper_bound
+        self.chosen: list[str] = []
+        self.notes: list[str] = []
+        self.scores: dict[str, Any] = {}
+
+    # -- fit ------------------------------------------------------------------------------------
+    def fit(self, y: np.ndarray) -> "AutoForecaster":
+        arr, self._single = as_2d(y)
+        arr = clean(arr)
+        n, t_len = arr.shape
+        m = self.season_length
+        h = int(self.horizon or m)
+        notes: list[list[str]] = [[] for _ in range(n)]
+        valid_len = t_len - np.where(np.isfinite(arr).any(axis=1), np.argmax(np.isfinite(arr), axis=1), t_len)
+        # Each fold needs two seasons of history before its origin to judge a seasonal model.
+        folds = min(self.folds, max(0, (t_len - 2 * m) // max(h, 1)))
+        h_bt = h if folds > 0 else 0
+        if folds == 0 and t_len > 2 * m + 1:
+            # The horizon is long for this history: judge on a shorter one rather than not at all.
+            h_bt = max(1, (t_len - 2 * m) // (self.folds + 1))
+            folds = max(1, min(self.folds, (t_len - 2 * m) // h_bt))
+        self._h_bt, self._folds = h_bt, folds
+        candidates = self._usable_candidates(n, notes)
+
+        if folds == 0:
+            short_note = (
+                f"history of {t_len} points is shorter than two seasons ({2 * m}) plus a horizon: "
+                "seasonal naive without a backtest"
+            )
+            self._finish_without_backtest(arr, [short_note] * n, notes)
+            return self
+        origins = [t_len - h_bt * (f + 1) for f in range(folds)][::-1]
+        actual = np.stack([arr[:, o:o + h_bt] for o in origins])  # (F, n, h)
+        scale = np.stack([mase_scale(arr[:, :o], m) for o in origins])  # (F, n)
+        fold_fc: dict[str, np.ndarray] = {}
+        for name in candidates:
+            try:
+                fold_fc[name] = np.stack([
+                    self._build(name, h_bt).fit(arr[:, :o]).predict(h_bt, [80])["mean"]
+                    for o in origins
+                ]).astype(np.float32)
+            except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the rest
+                for note in notes:
+                    note.append(f"candidate {name} failed in backtest ({type(exc).__name__}: {exc})")
+        names = list(fold_fc)
+        fc = np.stack([fold_fc[c] for c in names])  # (C, F, n, h)
+        cand_mase = _fold_mase(actual, fc, scale)  # (C, n)
+        cand_mase = np.where(np.isfinite(cand_mase), cand_mase, np.inf)
+
+        weights = np.zeros((len(names), n))
+        weights[np.argmin(cand_mase, axis=0), np.arange(n)] = 1.0
+        best_mase = cand_mase.min(axis=0)
+        if self.ensemble and len(names) > 1:
+            order = np.argsort(cand_mase, axis=0, kind="stable")
+            for k in range(2, min(self.max_ensemble, len(names)) + 1):
+                w = np.zeros_like(weights)
+                np.put_along_axis(w, order[:k], 1.0 / k, axis=0)
+                combo = np.einsum("cn,cfnh->fnh", w, np.nan_to_num(fc))
+                score = _fold_mase(actual, combo[None], scale)[0]
+                better = np.isfinite(score) & (score < best_mase * 0.99)
+                weights[:, better] = w[:, better]
+                best_mase = np.where(better, score, best_mase)
+
+        # Series too short for a seasonal model, or with no finite history, get the baseline.
+        sn = names.index("seasonal_naive")
+        short = valid_len < 2 * m + h_bt
+        for i in np.flatnonzero(short):
+            notes[i].append(
+                f"history of {valid_len[i]} points is shorter than two seasons ({2 * m}) plus the "
+                f"backtest horizon ({h_bt}): seasonal naive"
+            )
+        weights[:, short] = 0.0
+        weights[sn, short] = 1.0
+        combo = np.einsum("cn,cfnh->fnh", weights, np.nan_to_num(fc))
+        resid = actual - combo  # (F, n, h)
+        self._calibrate(resid)
+        chosen_mase = _fold_mase(actual, combo[None], scale)[0]
+
+        self._names, self._weights = names, weights
+        self.chosen = [_label(names, weights[:, i]) for i in range(n)]
+        for i in range(n):
+            if np.isfinite(cand_mase[sn, i]) and chosen_mase[i] > cand_mase[sn, i]:
+                notes[i].append("no candidate beat seasonal naive in the backtest")
+            if not np.isfinite(arr[i]).any():
+                notes[i].append("no finite values: nothing to forecast")
+        self.scores = {
+            "horizon": h_bt,
+            "folds": folds,
+            "candidates": {c: cand_mase[j] for j, c in enumerate(names)},
+            "mase": chosen_mase,
+            "seasonal_naive_mase": cand_mase[sn],
+            "coverage": self._honest_coverage(resid),
+        }
+        self._fit_final(arr, notes)
+        self.notes = ["; ".join(x) for x in notes]
+        return self
+
+    def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
+        if self._explicit or n <= PER_SERIES_LIMIT:
+            return list(self.candidates)
+        dropped = [c for c in self.candidates if c in _PER_SERIES]
+        if dropped:
+            for note in notes:
+                note.append(f"{n} series: per-series candidates {dropped} skipped for speed")
+        return [c for c in self.candidates if c not in _PER_SERIES]
+
+    def _build(self, name: str, h: int) -> Any:
+        return make_model(name, self.season_length, horizon=h)
+
+    def _fit_final(self, arr: np.ndarray, notes: list[list[str]]) -> None:
+        self._final: dict[str, Any] = {}
+        for j, name in enumerate(self._names):
+            if not self._weights[j].any():
+                continue
+            try:
+                self._final[name] = self._build(name, self._h_bt).fit(arr)
+            except Exception as exc:  # noqa: BLE001 - fall back to seasonal naive below
+                for i in np.flatnonzero(self._weights[j]):
+                    notes[i].append(f"{name} failed on full history ({exc}); seasonal naive used")
+                    self.chosen[i] = "seasonal_naive"
+                sn = self._names.index("seasonal_naive")
+                moved = self._weights[j] > 0
+                self._weights[:, moved] = 0.0
+                self._weights[sn, moved] = 1.0
+        if "seasonal_naive" not in self._final:
+            self._final["seasonal_naive"] = self._build("seasonal_naive", self._h_bt).fit(arr)
+
+    def _finish_without_backtest(
+        self, arr: np.ndarray, reason: list[str], notes: list[list[str]]
+    ) -> None:
+        n = arr.shape[0]
+        self._names = ["seasonal_naive"]
+        self._weights = np.ones((1, n))
+        self._final = {"seasonal_naive": self._build("seasonal_naive", 1).fit(arr)}
+        self._profile = None
+        self.chosen = ["seasonal_naive"] * n
+        self.scores = {"horizon": 0, "folds": 0, "candidates": {}, "mase": np.full(n, np.nan),
+                       "seasonal_naive_mase": np.full(n, np.nan), "coverage": {}}
+        self.notes = ["; ".join([r] + x) for r, x in zip(reason, notes)]
+
+    # -- intervals ------------------------------------------------------------------------------
+    def _calibrate(self, resid: np.ndarray) -> None:
+        """Keep what predict needs to turn residual scores into bands at any level."""
+        self._scale, self._profile = _scale_and_profile(resid)
+        self._scores = resid / (self._scale[None, :, None] * self._profile[None, None, :])
+
+    def _honest_coverage(self, resid: np.ndarray) -> dict[int, np.ndarray]:
+        """Per-series coverage of each fold's residuals by bands calibrated on the other folds."""
+        f_count = resid.shape[0]
+        if f_count < 2:
+            return {}
+        out = {}
+        for lv in self.levels:
+            hits = []
+            for f in range(f_count):
+                rest = np.delete(resid, f, axis=0)
+                scale, profile = _scale_and_profile(rest)
+                z = rest / (scale[None, :, None] * profile[None, None, :])
+                lo, hi = _score_quantiles(z, lv)
+                band = scale[:, None] * profile[None, :]
+                r = resid[f]
+                inside = (r >= lo[:, None] * band) & (r <= hi[:, None] * band)
+                hits.append(np.where(np.isnan(r), np.nan, inside))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                out[lv] = np.nanmean(np.concatenate(hits, axis=1), axis=1)
+        return out
+
+    # -- predict --------------------------------------------------------------------------------
+    def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
+        levels = check_levels(levels)
+        n = self._weights.shape[1]
+        mean = np.zeros((n, h))
+        fallback = None
+        for j, name in enumerate(self._names):
+            w = self._weights[j]
+            if not w.any():
+                continue
+            pred = self._final[name].predict(h, levels)
+            pm = np.atleast_2d(pred["mean"])
+            if name == "seasonal_naive":
+                fallback = pred
+            mean += w[:, None] * np.nan_to_num(pm)
+        if fallback is None:
+            fallback = self._final["seasonal_naive"].predict(h, levels)
+        out: Forecast = {"mean": mean}
+        no_data = ~np.isfinite(np.atleast_2d(fallback["mean"])).any(axis=1)
+        for lv in levels:
+            lo_key, hi_key = interval_keys(lv)
+            if self._profile is None:
+                out[lo_key] = np.atleast_2d(fallback[lo_key]).copy()
+                out[hi_key] = np.atleast_2d(fallback[hi_key]).copy()
+                continue
+            lo, hi = _score_quantiles(self._scores, lv)
+            prof = np.concatenate([self._profile, np.full(max(0, h - self._profile.size), self._profile[-1])])[:h]
+            band = self._scale[:, None] * prof[None, :]
+            out[lo_key] = mean + lo[:, None] * band
+            out[hi_key] = mean + hi[:, None] * band
+        for key in out:
+            out[key][no_data] = np.nan
+        return shape_like(self._clip(out), self._single)
+
+    def _clip(self, out: Forecast) -> Forecast:
+        if self.lower_bound is None and self.upper_bound is None:
+            return out
+        return {k: np.clip(v, self.lower_bound, self.upper_bound) for k, v in out.items()}
+
+
+def _fold_mase(actual: np.ndarray, fc: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """Mean over folds of per-fold MASE: (C, F, n, h) forecasts -> (C, n)."""
+    per_fold = mase(actual[None], fc, scale[None])  # (C, F, n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(per_fold, axis=1)
+
+
+def _scale_and_profile(resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-series error scale (n,) and a fleet-wide, non-decreasing step profile (h,), mean 1."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        scale = np.sqrt(np.nanmean(resid**2, axis=(0, 2)))
+        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1e-9)
+        rel = np.abs(resid) / scale[None, :, None]
+        prof = np.nanmean(rel, axis=(0, 1))
+    prof = np.nan_to_num(prof, nan=1.0)
+    width = max(1, prof.size // 8)
+    kernel = np.ones(width) / width
+    padded = np.concatenate([np.full(width - 1, prof[0]), prof])
+    prof = np.maximum.accumulate(np.convolve(padded, kernel, mode="valid"))
+    prof = np.where(prof > 0, prof, 1.0)
+    return scale, prof / prof.mean()
+
+
+def _score_quantiles(z: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-series band (lower, upper) in normalised units, from scores (F, n, h).
+
+    Symmetric (a quantile of |score|): with a few folds the sign of the errors mostly tells which
+    way the level moved in those folds, not which way it will move next. Scores within a fold are
+    strongly correlated, so the effective sample is nearer the number of folds than F*h, and the
+    finite-sample conformal margin uses that.
+    """
+    f_count, n, h = z.shape
+    flat = np.abs(np.moveaxis(z, 1, 0).reshape(n, f_count * h))
+    eff = max(2, f_count * min(h, 8))
+    q = min(1.0, level / 100 * (eff + 1) / eff)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        hi = np.nan_to_num(np.nanquantile(flat, q, axis=1), nan=1.0)
+    return -hi, hi
+
+
+def _label(names: list[str], w: np.ndarray) -> str:
+    used = [names[j] for j in np.flatnonzero(w)]
+    return used[0] if len(used) == 1 else "ensemble(" + "+".join(used) + ")"

@@ -1,0 +1,74 @@
+"""``promcast-forecaster``: the forecasting service, and offline tools that need no Prometheus."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from prometheus_client import CollectorRegistry
+
+from exporter.core.cli import add_common_flags, load_or_exit, start_logging
+from exporter.core.http import make_app, serve
+from forecaster import __version__
+from forecaster.config import ForecasterConfig
+
+log = logging.getLogger("promcast.forecaster")
+DEFAULT_LISTEN = "127.0.0.1:9185"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from forecaster.service import Forecaster
+
+    cfg = load_or_exit(ForecasterConfig, args.config_file)
+    if not cfg.targets:
+        log.warning("no targets configured; add some under `targets:` in --config.file")
+    forecaster = Forecaster(cfg)
+    registry = CollectorRegistry()
+    registry.register(forecaster)
+    app = make_app(registry, "promcast forecaster", forecaster.ready)
+    log.info("starting", extra={"version": __version__, "targets": len(cfg.targets),
+                                "prometheus": cfg.prometheus.url})
+    asyncio.run(serve(app, args.listen_address, forecaster.run))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    cfg = load_or_exit(ForecasterConfig, args.config_file)
+    print(f"{args.config_file or '<defaults>'}: OK, {len(cfg.targets)} target(s)")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="promcast-forecaster",
+        description="Forecasts, time to exhaustion and anomaly scores for Prometheus series.")
+    add_common_flags(p, DEFAULT_LISTEN)
+    p.add_argument("--version", action="version", version=f"promcast-forecaster {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", help="run the service (the default)")
+    sub.add_parser("check-config", help="validate --config.file and exit")
+    try:
+        from forecaster import offline
+    except ImportError:
+        offline = None  # type: ignore[assignment]
+    if offline is not None:
+        offline.add_parser(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    start_logging(args)
+    if args.command == "check-config":
+        return _check(args)
+    if args.command == "offline":
+        from forecaster import offline
+
+        return offline.run(args)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""The forecaster's YAML config (``--config.file``): where Prometheus is, defaults, targets.
+
+A target is one PromQL query; every series it returns is forecast. Fields a target leaves out
+come from ``defaults``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import Field, field_validator, model_validator
+
+from exporter.core.config import Duration, Strict
+from exporter.core.durations import format_duration
+
+_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
+
+
+class PrometheusSource(Strict):
+    url: str = "http://127.0.0.1:9090"
+    timeout: Duration = Field(30.0, gt=0, description="Per query; a slow target cannot hold the rest.")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {v!r}")
+        return v.rstrip("/")
+
+
+class TargetFields(Strict):
+    """What a target can set; everything here may also be given in ``defaults``."""
+
+    step: Optional[Duration] = Field(None, gt=0)
+    history: Optional[Duration] = Field(None, gt=0)
+    season: Optional[Duration] = Field(None, ge=0, description="0 for none")
+    horizons: Optional[list[Duration]] = None
+    levels: Optional[list[int]] = None
+    model: Optional[str] = None
+    interval: Optional[Duration] = Field(None, gt=0)
+    lead_time: Optional[Duration] = Field(None, ge=0)
+    capacity: Optional[float] = None
+    capacity_direction: Optional[Literal["above", "below"]] = None
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, v: Optional[list[int]]) -> Optional[list[int]]:
+        if v is not None:
+            if not v:
+                raise ValueError("needs at least one level")
+            bad = [lv for lv in v if not 0 < lv < 100]
+            if bad:
+                raise ValueError(f"levels are percentages between 0 and 100, got {bad}")
+        return v
+
+    @field_validator("horizons")
+    @classmethod
+    def _horizons(cls, v: Optional[list[float]]) -> Optional[list[float]]:
+        if v is not None and (not v or any(h <= 0 for h in v)):
+            raise ValueError("needs at least one positive horizon")
+        return v
+
+
+BUILTIN_DEFAULTS = TargetFields(
+    step=300.0, history=7 * 86400.0, season=86400.0, horizons=[3600.0, 6 * 3600.0, 86400.0],
+    levels=[80, 95], model="seasonal_naive_drift", interval=300.0, lead_time=86400.0,
+    capacity=None, capacity_direction="above",
+)
+
+
+class Target(TargetFields):
+    name: str
+    query: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"must match {_NAME.pattern} (it becomes a label value), got {v!r}")
+        return v
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("must be a PromQL expression")
+        return v.strip()
+
+
+class ResolvedTarget(Strict):
+    """A target with every field filled in from ``defaults`` and the built-in defaults."""
+
+    name: str
+    query: str
+    step: float
+    history: float
+    season: float
+    horizons: list[float]
+    levels: list[int]
+    model: str
+    interval: float
+    lead_time: float
+    capacity: Optional[float]
+    capacity_direction: Literal["above", "below"]
+
+    @property
+    def horizon_steps(self) -> list[int]:
+        return [max(1, int(round(h / self.step))) for h in self.horizons]
+
+    @property
+    def season_length(self) -> int:
+        return max(1, int(round(self.season / self.step))) if self.season else 1
+
+    @property
+    def points(self) -> int:
+        return int(self.history // self.step) + 1
+
+    def horizon_label(self, h: float) -> str:
+        return format_duration(h)
+
+
+class ForecasterConfig(Strict):
+    prometheus: PrometheusSource = PrometheusSource()
+    max_concurrency: int = Field(4, ge=1, description="Targets fitted at the same time.")
+    defaults: TargetFields = TargetFields()
+    targets: list[Target] = []
+
+    @model_validator(mode="after")
+    def _check_targets(self) -> "ForecasterConfig":
+        problems = []
+        seen: dict[str, int] = {}
+        for i, t in enumerate(self.targets):
+            if t.name in seen:
+                problems.append(f"targets[{i}].name: {t.name!r} is already used by targets[{seen[t.name]}]")
+            seen.setdefault(t.name, i)
+            r = self._resolve(t)
+            if r.history < 2 * r.step:
+                problems.append(f"targets[{i}] ({t.name}): history must cover at least two steps")
+            if r.history / r.step > 11000:
+                problems.append(f"targets[{i}] ({t.name}): history/step is {r.history / r.step:.0f} points; "
+                                "Prometheus answers at most 11000 per series, raise step")
+            for h in r.horizons:
+                if h < r.step:
+                    problems.append(f"targets[{i}] ({t.name}): horizon {format_duration(h)} is shorter "
+                                    f"than the step {format_duration(r.step)}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _resolve(self, t: Target) -> ResolvedTarget:
+        merged = BUILTIN_DEFAULTS.model_dump()
+        merged.update({k: v for k, v in self.defaults.model_dump().items() if v is not None})
+        merged.update({k: v for k, v in t.model_dump().items() if v is not None})
+        return ResolvedTarget.model_validate(merged)
+
+    def resolved_targets(self) -> list[ResolvedTarget]:
+        return [self._resolve(t) for t in self.targets]

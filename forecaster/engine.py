@@ -1,0 +1,120 @@
+"""One target's forecasting cycle on arrays: align the series on the query's grid, fit one model
+over all of them at once, read off the horizons and the time to exhaustion.
+
+No I/O here, so it runs in a worker thread and is tested without Prometheus.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from forecaster.config import ResolvedTarget
+from forecaster.models import SeasonalNaive, make_model
+from forecaster.source import RawSeries
+
+log = logging.getLogger(__name__)
+MIN_POINTS = 3
+
+
+@dataclass
+class SeriesForecast:
+    labels: dict[str, str]
+    observed: float
+    mean: dict[float, float]                      # horizon (s) -> point forecast
+    bounds: dict[tuple[float, int], tuple[float, float]]  # (horizon, level) -> (lower, upper)
+    exhaustion_seconds: float
+    model: str
+    reason: str = ""
+
+
+@dataclass
+class TargetResult:
+    target: ResolvedTarget
+    made_at: float
+    series: list[SeriesForecast] = field(default_factory=list)
+    skipped: int = 0
+
+
+def output_labels(source: dict[str, str], target: str) -> dict[str, str]:
+    """Source labels minus the metric name, plus ``target``; a source label already called
+    ``target`` is kept as ``exported_target``, as Prometheus does for clashing scrape labels."""
+    out = {k: v for k, v in source.items() if k != "__name__"}
+    if "target" in out:
+        out["exported_target"] = out.pop("target")
+    out["target"] = target
+    return out
+
+
+def align(series: list[RawSeries], start: float, step: float, points: int) -> np.ndarray:
+    """The series as rows of a (n, points) matrix on the grid start + k*step, NaN where missing."""
+    matrix = np.full((len(series), points), np.nan)
+    for i, s in enumerate(series):
+        idx = np.round((s.timestamps - start) / step).astype(int)
+        ok = (idx >= 0) & (idx < points)
+        matrix[i, idx[ok]] = s.values[ok]
+    matrix[~np.isfinite(matrix)] = np.nan
+    return matrix
+
+
+def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None,
+                       direction: str, seconds_per_step: float, lag: float) -> float:
+    """Seconds from now until ``path`` (one value per future step) crosses ``capacity``;
+    +Inf when it does not within the path, 0 when ``observed`` already has."""
+    if capacity is None:
+        return math.inf
+    crossed = (lambda v: v >= capacity) if direction == "above" else (lambda v: v <= capacity)
+    if np.isfinite(observed) and crossed(observed):
+        return 0.0
+    hits = np.flatnonzero(crossed(path))
+    if hits.size == 0:
+        return math.inf
+    return max(0.0, (hits[0] + 1) * seconds_per_step - lag)
+
+
+def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
+                    now: float) -> TargetResult:
+    """Forecast every series a target's query returned; ``end`` is the grid's last point."""
+    result = TargetResult(target, now)
+    start = end - (target.points - 1) * target.step
+    matrix = align(series, start, target.step, target.points)
+    usable = np.isfinite(matrix).sum(axis=1) >= MIN_POINTS
+    result.skipped = int((~usable).sum())
+    if result.skipped:
+        log.info("skipping series without enough finite points",
+                 extra={"target": target.name, "skipped": result.skipped, "min_points": MIN_POINTS})
+    rows = np.flatnonzero(usable)
+    if rows.size == 0:
+        return result
+    data = matrix[rows]
+    steps = target.horizon_steps
+    h = max(steps)
+    model = make_model(target.model, target.season_length)
+    try:
+        fc = model.fit(data).predict(h, target.levels)
+        # Models that choose per series (auto) say which model and why for each row.
+        names = list(getattr(model, "chosen", None) or [model.name] * len(rows))
+        reasons = list(getattr(model, "notes", None) or [getattr(model, "note", "")] * len(rows))
+    except Exception as exc:  # noqa: BLE001 - any model failure falls back, never loses the target
+        log.warning("model failed; using the seasonal naive fallback",
+                    extra={"target": target.name, "model": target.model, "err": repr(exc)})
+        fallback = SeasonalNaive(target.season_length)
+        fc = fallback.fit(data).predict(h, target.levels)
+        names = [fallback.name] * len(rows)
+        reasons = [f"fallback: {target.model} failed ({exc.__class__.__name__})"] * len(rows)
+    last_idx = data.shape[1] - 1 - np.argmax(np.isfinite(data)[:, ::-1], axis=1)
+    observed = data[np.arange(len(rows)), last_idx]
+    lag = now - end
+    for j, row in enumerate(rows):
+        mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}
+        bounds = {(hz, lv): (float(fc[f"lower-{lv}"][j, k - 1]), float(fc[f"upper-{lv}"][j, k - 1]))
+                  for hz, k in zip(target.horizons, steps) for lv in target.levels}
+        ex = exhaustion_seconds(fc["mean"][j], float(observed[j]), target.capacity,
+                                target.capacity_direction, target.step, lag)
+        result.series.append(SeriesForecast(
+            output_labels(series[row].labels, target.name), float(observed[j]), mean, bounds, ex,
+            names[j], reasons[j]))
+    return result

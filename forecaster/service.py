@@ -1,0 +1,148 @@
+"""The forecaster service: one loop per target, each on its own interval, publishing the newest
+good results of every target on /metrics.
+
+A failing or slow target never holds up the others; an unreachable Prometheus is retried with
+backoff while the last good results stay published and marked stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import aiohttp
+from prometheus_client.core import Metric
+
+from exporter.core.catalogue import Families
+from forecaster import __version__
+from forecaster.config import ForecasterConfig, ResolvedTarget
+from forecaster.engine import TargetResult, forecast_target
+from forecaster.source import PrometheusSource, QueryError, SourceUnavailable
+
+log = logging.getLogger("promcast.forecaster")
+MAX_BACKOFF = 300.0
+
+
+@dataclass
+class TargetHealth:
+    up: bool = False
+    stale: bool = False
+    attempted: bool = False
+    last_success: float = 0.0
+    duration: float = 0.0
+    successes: int = 0
+    errors: int = 0
+
+
+class Forecaster:
+    def __init__(self, cfg: ForecasterConfig) -> None:
+        self.cfg = cfg
+        self.targets = cfg.resolved_targets()
+        self.results: dict[str, TargetResult] = {}
+        self.health = {t.name: TargetHealth() for t in self.targets}
+        self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with aiohttp.ClientSession() as session:
+            source = PrometheusSource(self.cfg.prometheus.url, self.cfg.prometheus.timeout, session)
+            await asyncio.gather(*(self._loop(t, source, stop) for t in self.targets))
+
+    async def _loop(self, target: ResolvedTarget, source: PrometheusSource, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            ok = await self.run_cycle(target, source)
+            failures = 0 if ok else failures + 1
+            # Retry a failed cycle sooner, backing off up to the target's interval.
+            wait = target.interval if ok else min(target.interval, MAX_BACKOFF, 2.0 ** failures)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+
+    async def run_cycle(self, target: ResolvedTarget, source: PrometheusSource) -> bool:
+        """One query + fit + predict for a target; True on success. Never raises."""
+        health = self.health[target.name]
+        started = time.monotonic()
+        now = time.time()
+        end = (now // target.step) * target.step
+        start = end - (target.points - 1) * target.step
+        try:
+            series = await source.query_range(target.query, start, end, target.step)
+            async with self._fit_slots:
+                result = await asyncio.get_running_loop().run_in_executor(
+                    None, forecast_target, target, series, end, now)
+        except Exception as exc:  # noqa: BLE001 - one target's failure must not stop the service
+            expected = isinstance(exc, (SourceUnavailable, QueryError))
+            kind = ("source unavailable" if isinstance(exc, SourceUnavailable)
+                    else "query rejected" if isinstance(exc, QueryError) else "cycle failed")
+            health.up, health.attempted = False, True
+            health.stale = target.name in self.results
+            health.errors += 1
+            health.duration = time.monotonic() - started
+            log.error(kind + ("; keeping the last good results" if health.stale else ""),
+                      extra={"target": target.name, "err": str(exc) if expected else repr(exc)},
+                      exc_info=not expected)
+            return False
+        self.results[target.name] = result
+        health.up, health.stale, health.attempted = True, False, True
+        health.last_success, health.successes = time.time(), health.successes + 1
+        health.duration = time.monotonic() - started
+        closest = min((s.exhaustion_seconds for s in result.series), default=float("inf"))
+        log.info("cycle done", extra={"target": target.name, "series": len(result.series),
+                                      "skipped": result.skipped, "duration_s": round(health.duration, 3),
+                                      "closest_exhaustion_s": closest})
+        return True
+
+    def ready(self) -> tuple[bool, str]:
+        pending = [n for n, h in self.health.items() if not h.attempted]
+        if pending:
+            return False, f"waiting for the first cycle of: {', '.join(pending)}"
+        return True, "ready"
+
+    def collect(self) -> Iterator[Metric]:
+        out = Families()
+        out.add("promcast_build_info", {"component": "forecaster", "version": __version__}, 1)
+        for target in self.targets:
+            self._publish_health(out, target)
+            result = self.results.get(target.name)
+            if result is not None:
+                publish_result(out, result)
+        yield from out
+
+    def _publish_health(self, out: Families, target: ResolvedTarget) -> None:
+        h = self.health[target.name]
+        lab = {"target": target.name}
+        out.add("promcast_forecaster_target_up", lab, 1 if h.up else 0)
+        out.add("promcast_forecaster_results_stale", lab, 1 if h.stale else 0)
+        out.add("promcast_forecaster_last_success_timestamp_seconds", lab, h.last_success)
+        out.add("promcast_forecaster_cycle_duration_seconds", lab, h.duration)
+        out.add("promcast_forecaster_cycles_total", {**lab, "result": "success"}, h.successes)
+        out.add("promcast_forecaster_cycles_total", {**lab, "result": "error"}, h.errors)
+        out.add("promcast_target_lead_time_seconds", lab, target.lead_time)
+        out.add("promcast_target_horizon_seconds", lab, max(target.horizons))
+
+
+def publish_result(out: Families, result: TargetResult) -> None:
+    """A target's forecasts as series: no timestamps, so Prometheus stamps them at scrape time
+    (never in the future); ``horizon`` says how far ahead each value looks."""
+    t = result.target
+    name = t.name
+    out.add("promcast_forecaster_target_series", {"target": name, "state": "forecast"}, len(result.series))
+    out.add("promcast_forecaster_target_series", {"target": name, "state": "skipped"}, result.skipped)
+    for s in result.series:
+        lab = s.labels
+        out.add("promcast_forecast_observed", lab, s.observed)
+        out.add("promcast_forecast_exhaustion_seconds", lab, s.exhaustion_seconds)
+        if t.capacity is not None:
+            out.add("promcast_forecast_capacity", lab, t.capacity)
+        out.add("promcast_forecast_model_info", {**lab, "model": s.model, "reason": s.reason}, 1)
+        for hz, value in s.mean.items():
+            hl = {**lab, "horizon": t.horizon_label(hz)}
+            out.add("promcast_forecast_mean", hl, value)
+            for lv in t.levels:
+                lo, hi = s.bounds[(hz, lv)]
+                out.add("promcast_forecast_lower", {**hl, "level": str(lv)}, lo)
+                out.add("promcast_forecast_upper", {**hl, "level": str(lv)}, hi)
