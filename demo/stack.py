@@ -58,6 +58,44 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subpr
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
 
 
+def spawn(workdir: Path, name: str, argv: list[str], ready_url: str,
+          timeout: float = 30) -> subprocess.Popen:
+    """Start a process logging to ``workdir/name.log`` and wait until ``ready_url`` answers."""
+    log = workdir / f"{name}.log"
+    with open(log, "ab") as out:
+        # Own process group: Ctrl-C reaches only the demo, which then stops children in order.
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
+                                start_new_session=True)
+    try:
+        wait_until(lambda: bool(http_get(ready_url)), timeout, name, proc, log)
+    except BaseException:
+        terminate([proc])
+        raise
+    return proc
+
+
+def terminate(procs: list[subprocess.Popen], grace: float = 15) -> None:
+    """SIGTERM each process group, then SIGKILL what is still running after ``grace`` seconds."""
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def prometheus_argv(config: Path, data: Path, port: int) -> list[str]:
+    return ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
+            "--storage.tsdb.retention.time=90d", f"--web.listen-address=127.0.0.1:{port}",
+            "--web.enable-remote-write-receiver", "--web.enable-lifecycle"]
+
+
 @dataclass
 class Stack:
     workdir: Path
@@ -95,18 +133,7 @@ class Stack:
         return self
 
     def stop(self) -> None:
-        for name, proc in reversed(list(self.procs.items())):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    continue
-        for name, proc in self.procs.items():
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+        terminate(list(reversed(self.procs.values())))
         self.procs.clear()
 
     def __enter__(self) -> "Stack":
@@ -117,14 +144,7 @@ class Stack:
 
     # -- components ------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str], ready_url: str, timeout: float = 30) -> None:
-        log = self.workdir / f"{name}.log"
-        out = open(log, "ab")
-        # Own process group: Ctrl-C reaches the demo, which then stops every child in order.
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.workdir,
-                                start_new_session=True)
-        out.close()
-        self.procs[name] = proc
-        wait_until(lambda: bool(http_get(ready_url)), timeout, name, proc, log)
+        self.procs[name] = spawn(self.workdir, name, argv, ready_url, timeout)
 
     def _python(self, module: str) -> list[str]:
         return [sys.executable, "-m", module]
@@ -194,13 +214,9 @@ class Stack:
         }
         path = self.workdir / "prometheus.yml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        self._spawn("prometheus", [
-            "prometheus", f"--config.file={path}",
-            f"--storage.tsdb.path={self.workdir / 'prometheus-data'}",
-            "--storage.tsdb.retention.time=90d",
-            f"--web.listen-address=127.0.0.1:{self.ports['prometheus']}",
-            "--web.enable-remote-write-receiver", "--web.enable-lifecycle",
-        ], f"{self.url('prometheus')}/-/ready", timeout=60)
+        self._spawn("prometheus", prometheus_argv(path, self.workdir / "prometheus-data",
+                                                  self.ports["prometheus"]),
+                    f"{self.url('prometheus')}/-/ready", timeout=60)
 
     def _start_exporter(self) -> None:
         self._spawn("exporter", self._python("exporter") + [

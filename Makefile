@@ -1,0 +1,29 @@
+# The two commands: `make demo` runs the local stack on the demo fleet, `make test` the tests.
+# Both set up everything they need first (Debian packages when missing, a virtualenv).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: demo test venv system-deps dashboards clean
+
+demo: system-deps venv
+	$(PY) demo/run.py
+
+test: system-deps venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+system-deps:
+	@sh demo/system-deps.sh
+
+dashboards: venv
+	$(PY) dashboards/generate.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache *.egg-info

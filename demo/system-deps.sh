@@ -1,0 +1,32 @@
+#!/bin/sh
+# Installs the real components the demo and the tests run (Debian packages) when they are
+# missing. Installing them starts no service.
+set -eu
+need=""
+command -v prometheus >/dev/null 2>&1 || need="$need prometheus"
+command -v prometheus-alertmanager >/dev/null 2>&1 || need="$need prometheus-alertmanager"
+command -v victoria-metrics >/dev/null 2>&1 || need="$need victoria-metrics"
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
+compose=""
+command -v docker-compose >/dev/null 2>&1 || compose="docker-compose"
+[ -z "$need$compose" ] && exit 0
+
+if [ "$(id -u)" = 0 ]; then sudo=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"
+else
+  echo "promcast: missing Debian packages:$need $compose" >&2
+  echo "  install them with: sudo apt-get install$need && sudo apt-get install --no-install-recommends $compose" >&2
+  echo "  or run the stack in containers instead: docker-compose up" >&2
+  exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "promcast: no apt-get here; install Prometheus 2.42+, Alertmanager 0.25+ and VictoriaMetrics," >&2
+  echo "  or run the stack in containers: docker-compose up" >&2
+  exit 1
+fi
+echo "promcast: installing Debian packages:$need $compose"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+[ -n "$need" ] && $sudo apt-get install -y -qq $need
+[ -n "$compose" ] && $sudo apt-get install -y -qq --no-install-recommends $compose
+exit 0

@@ -1,0 +1,117 @@
+"""The forecaster service against a real Prometheus: a cycle, a bad target beside good ones,
+Prometheus going away and coming back, and the process surviving it and stopping on SIGTERM."""
+
+import asyncio
+import math
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from demo.stack import free_port, http_get, wait_until
+from exporter.core.config import validate
+from forecaster.config import ForecasterConfig
+from forecaster.service import Forecaster
+from forecaster.source import PrometheusSource
+from tests.conftest import need
+
+pytestmark = pytest.mark.integration
+
+
+def history(days: float = 3, step: float = 300) -> str:
+    """disk_ratio for two hosts: "a" grows 5%/day from 0.65 and crosses 0.9 in ~2 days."""
+    end = int(time.time() // step * step - step)
+    lines = ["# TYPE disk_ratio gauge"]
+    for host, level, per_day in (("a", 0.80, 0.05), ("b", 0.30, 0.0)):
+        for t in range(end - int(days * 86400), end + 1, int(step)):
+            lines.append(f'disk_ratio{{host="{host}"}} {level + per_day * (t - end) / 86400:.5f} {t}')
+    return "\n".join(lines) + "\n"
+
+
+def config(url: str) -> ForecasterConfig:
+    return validate(ForecasterConfig, {
+        "prometheus": {"url": url, "timeout": "5s"},
+        "defaults": {"step": "1h", "history": "2d", "season": "1d", "horizons": ["1d", "3d"],
+                     "capacity": 0.9, "lead_time": "7d"},
+        "targets": [{"name": "disk", "query": "disk_ratio"},
+                    {"name": "broken", "query": "rate(disk_ratio[5m]"}],
+    })
+
+
+async def cycle(fc: Forecaster) -> dict[str, bool]:
+    async with aiohttp.ClientSession() as session:
+        src = PrometheusSource(fc.cfg.prometheus.url, fc.cfg.prometheus.timeout, session)
+        return {t.name: await fc.run_cycle(t, src) for t in fc.targets}
+
+
+def exposition(fc: Forecaster) -> str:
+    reg = CollectorRegistry()
+    reg.register(fc)
+    return generate_latest(reg).decode()
+
+
+def test_cycle_publishes_forecasts_and_isolates_a_broken_target(start_prometheus):
+    prom = start_prometheus(history())
+    fc = Forecaster(config(prom.url))
+    assert asyncio.run(cycle(fc)) == {"disk": True, "broken": False}
+    series = {s.labels["host"]: s for s in fc.results["disk"].series}
+    assert 1.0 * 86400 < series["a"].exhaustion_seconds < 3.0 * 86400
+    assert math.isinf(series["b"].exhaustion_seconds)
+    assert fc.health["broken"].errors == 1 and not fc.health["broken"].up
+    text = exposition(fc)
+    assert 'promcast_forecaster_target_up{target="broken"} 0.0' in text
+    assert 'promcast_forecast_exhaustion_seconds{host="b",target="disk"} +Inf' in text
+    assert 'promcast_forecast_upper{horizon="3d",host="a",level="95",target="disk"}' in text
+    need("promtool")
+    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_prometheus_down_keeps_last_results_marked_stale_then_recovers(start_prometheus):
+    prom = start_prometheus(history())
+    fc = Forecaster(config(prom.url))
+    assert asyncio.run(cycle(fc))["disk"]
+    before = fc.results["disk"]
+    prom.stop()
+    assert not asyncio.run(cycle(fc))["disk"]
+    assert fc.results["disk"] is before
+    text = exposition(fc)
+    assert 'promcast_forecaster_results_stale{target="disk"} 1.0' in text
+    assert 'promcast_forecast_exhaustion_seconds{host="a",target="disk"}' in text
+    prom.start()
+    assert asyncio.run(cycle(fc))["disk"]
+    assert 'promcast_forecaster_results_stale{target="disk"} 0.0' in exposition(fc)
+
+
+def test_service_keeps_running_without_prometheus_and_stops_on_sigterm(tmp_path):
+    dead = free_port()  # nothing listens here
+    cfg = tmp_path / "f.yml"
+    cfg.write_text(f"prometheus: {{url: 'http://127.0.0.1:{dead}', timeout: 2s}}\n"
+                   "targets: [{name: disk, query: disk_ratio, step: 5m, history: 1d}]\n")
+    port = free_port()
+    log = open(tmp_path / "f.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+    try:
+        metrics = f"http://127.0.0.1:{port}/metrics"
+
+        def retried() -> bool:
+            text = http_get(metrics).decode()
+            return 'promcast_forecaster_cycles_total{result="error",target="disk"} 2.0' in text
+        wait_until(retried, 30, "two failed cycles", proc)  # it retried with backoff
+        assert proc.poll() is None
+        assert 'promcast_forecaster_target_up{target="disk"} 0.0' in http_get(metrics).decode()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+        assert time.monotonic() - started < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    text = (tmp_path / "f.log").read_text()
+    assert "source unavailable" in text and f"127.0.0.1:{dead}" in text
