@@ -19,6 +19,7 @@ DEFAULT_LISTEN = "127.0.0.1:9185"
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from forecaster.api import add_routes
     from forecaster.service import Forecaster
 
     cfg = load_or_exit(ForecasterConfig, args.config_file)
@@ -28,6 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
     registry = CollectorRegistry()
     registry.register(forecaster)
     app = make_app(registry, "promcast forecaster", forecaster.ready)
+    add_routes(app, forecaster)
     log.info("starting", extra={"version": __version__, "targets": len(cfg.targets),
                                 "prometheus": cfg.prometheus.url})
     asyncio.run(serve(app, args.listen_address, forecaster.run))

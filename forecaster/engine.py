@@ -37,6 +37,11 @@ class TargetResult:
     made_at: float
     series: list[SeriesForecast] = field(default_factory=list)
     skipped: int = 0
+    # The whole future curve of every series, for the future-curve datasource: column k is the
+    # value at curve_start + k * step (column 0 is the newest observation, so curves join the
+    # actual); keys "mean", "lower-80", "upper-80", ... rows follow ``series``.
+    curve_start: float = 0.0
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def output_labels(source: dict[str, str], target: str) -> dict[str, str]:
@@ -107,6 +112,9 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         reasons = [f"fallback: {target.model} failed ({exc.__class__.__name__})"] * len(rows)
     last_idx = data.shape[1] - 1 - np.argmax(np.isfinite(data)[:, ::-1], axis=1)
     observed = data[np.arange(len(rows)), last_idx]
+    result.curve_start = end
+    result.curves = {k: np.hstack([observed[:, None], np.asarray(v)]).astype(np.float32)
+                     for k, v in fc.items()}
     lag = now - end
     for j, row in enumerate(rows):
         mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}

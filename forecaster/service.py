@@ -17,6 +17,7 @@ import aiohttp
 from prometheus_client.core import Metric
 
 from exporter.core.catalogue import Families
+from exporter.core.config import ConfigError, validate
 from forecaster import __version__
 from forecaster.config import ForecasterConfig, ResolvedTarget
 from forecaster.engine import TargetResult, forecast_target
@@ -44,11 +45,47 @@ class Forecaster:
         self.results: dict[str, TargetResult] = {}
         self.health = {t.name: TargetHealth() for t in self.targets}
         self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
+        self._source: PrometheusSource | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         async with aiohttp.ClientSession() as session:
             source = PrometheusSource(self.cfg.prometheus.url, self.cfg.prometheus.timeout, session)
-            await asyncio.gather(*(self._loop(t, source, stop) for t in self.targets))
+            self._source = source
+            try:
+                await asyncio.gather(*(self._loop(t, source, stop) for t in self.targets))
+            finally:
+                self._source = None
+
+    async def forecast_adhoc(self, spec: dict) -> TargetResult:
+        """Forecast an ad-hoc query now (``POST /api/v1/forecast``): ``query`` and ``horizon``
+        are required; any other target field may be given, the rest come from ``defaults``."""
+        if not isinstance(spec, dict) or "query" not in spec or "horizon" not in spec:
+            raise ValueError('the body needs "query" and "horizon", e.g. '
+                             '{"query": "up", "horizon": "1h"}')
+        fields = {k: v for k, v in spec.items() if k != "horizon"}
+        fields.update(name="adhoc", horizons=[spec["horizon"]])
+        try:
+            cfg = validate(ForecasterConfig, {**self.cfg.model_dump(exclude={"targets"}),
+                                              "targets": [fields]}, "request body")
+        except ConfigError as exc:
+            raise ValueError("; ".join(p.replace("targets[0].", "") for p in exc.problems)) from None
+        target = cfg.resolved_targets()[0]
+        if self._source is None:
+            raise ValueError("the forecaster is not connected to Prometheus yet")
+        try:
+            return await self._forecast(target, self._source)
+        except (SourceUnavailable, QueryError) as exc:
+            raise ValueError(str(exc)) from None
+
+    async def _forecast(self, target: ResolvedTarget, source: PrometheusSource) -> TargetResult:
+        """Query the target's history on its step grid, then fit and predict off the loop."""
+        now = time.time()
+        end = (now // target.step) * target.step
+        start = end - (target.points - 1) * target.step
+        series = await source.query_range(target.query, start, end, target.step)
+        async with self._fit_slots:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, forecast_target, target, series, end, now)
 
     async def _loop(self, target: ResolvedTarget, source: PrometheusSource, stop: asyncio.Event) -> None:
         failures = 0
@@ -66,14 +103,8 @@ class Forecaster:
         """One query + fit + predict for a target; True on success. Never raises."""
         health = self.health[target.name]
         started = time.monotonic()
-        now = time.time()
-        end = (now // target.step) * target.step
-        start = end - (target.points - 1) * target.step
         try:
-            series = await source.query_range(target.query, start, end, target.step)
-            async with self._fit_slots:
-                result = await asyncio.get_running_loop().run_in_executor(
-                    None, forecast_target, target, series, end, now)
+            result = await self._forecast(target, source)
         except Exception as exc:  # noqa: BLE001 - one target's failure must not stop the service
             expected = isinstance(exc, (SourceUnavailable, QueryError))
             kind = ("source unavailable" if isinstance(exc, SourceUnavailable)

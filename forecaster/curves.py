@@ -1,0 +1,86 @@
+"""The forecast curves as Prometheus-style series: what the future-curve datasource serves.
+
+Each forecast series becomes ``promcast_forecast_mean`` and, per level, ``promcast_forecast_lower``
+/ ``promcast_forecast_upper`` (with ``level``) whose samples lie in the future, at the times they
+forecast; no ``horizon`` label, since the time axis is the horizon.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Mapping
+
+import numpy as np
+
+from forecaster.engine import TargetResult
+
+MAX_POINTS = 11000  # per series, as Prometheus limits query_range
+
+
+@dataclass(frozen=True)
+class Curve:
+    labels: dict[str, str]
+    start: float
+    step: float
+    values: np.ndarray
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        """Value of the curve at each time: the newest point at or before it, NaN outside."""
+        k = np.floor((times - self.start) / self.step + 1e-9).astype(np.int64)
+        ok = (k >= 0) & (k < len(self.values))
+        out = np.full(times.shape, np.nan)
+        out[ok] = self.values[k[ok]]
+        return out
+
+
+def curves(results: Iterable[TargetResult]) -> Iterator[Curve]:
+    for res in results:
+        if not res.curves:
+            continue
+        for key, matrix in res.curves.items():
+            if key == "mean":
+                name, extra = "promcast_forecast_mean", {}
+            else:
+                side, level = key.split("-")
+                name, extra = f"promcast_forecast_{side}", {"level": level}
+            for row, s in enumerate(res.series):
+                yield Curve({"__name__": name, **s.labels, **extra}, res.curve_start,
+                            res.target.step, matrix[row])
+
+
+def select(results: Iterable[TargetResult], match: Callable[[Mapping[str, str]], bool]) -> list[Curve]:
+    return [c for c in curves(results) if match(c.labels)]
+
+
+def format_value(v: float) -> str:
+    """Sample values as Prometheus writes them in JSON."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    return f"{v:.7g}"  # curves are kept as float32: more digits would be noise
+
+
+def matrix(selected: list[Curve], start: float, end: float, step: float) -> list[dict]:
+    times = np.arange(start, end + step * 1e-9, step)
+    if len(times) > MAX_POINTS:
+        raise ValueError(f"exceeded maximum resolution of {MAX_POINTS} points per timeseries; "
+                         "try decreasing the query resolution (?step=XX)")
+    out = []
+    for c in selected:
+        vals = c.at(times)
+        ok = np.isfinite(vals)
+        if ok.any():
+            out.append({"metric": c.labels, "values": [
+                [float(t), format_value(float(v))] for t, v in zip(times[ok], vals[ok])]})
+    return out
+
+
+def vector(selected: list[Curve], at: float) -> list[dict]:
+    out = []
+    for c in selected:
+        v = float(c.at(np.array([at]))[0])
+        if not math.isnan(v):
+            out.append({"metric": c.labels, "value": [at, format_value(v)]})
+    return out
