@@ -25,7 +25,7 @@ def _serve(args: argparse.Namespace) -> int:
     cfg = load_or_exit(ForecasterConfig, args.config_file)
     if not cfg.targets:
         log.warning("no targets configured; add some under `targets:` in --config.file")
-    forecaster = Forecaster(cfg)
+    forecaster = Forecaster(cfg, args.shard_index, args.shard_count)
     registry = CollectorRegistry()
     registry.register(forecaster)
     app = make_app(registry, "promcast forecaster", forecaster.ready)
@@ -48,6 +48,10 @@ def parser() -> argparse.ArgumentParser:
         description="Forecasts, time to exhaustion and anomaly scores for Prometheus series.")
     add_common_flags(p, DEFAULT_LISTEN)
     p.add_argument("--version", action="version", version=f"promcast-forecaster {__version__}")
+    p.add_argument("--shard.index", dest="shard_index", type=int, default=0, metavar="I",
+                   help="this instance's shard, 0 <= I < --shard.count (default 0)")
+    p.add_argument("--shard.count", dest="shard_count", type=int, default=1, metavar="N",
+                   help="instances sharing the series by a stable hash of their labels (default 1)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the service (the default)")
     sub.add_parser("check-config", help="validate --config.file and exit")
@@ -63,6 +67,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     start_logging(args)
+    if not 0 <= args.shard_index < args.shard_count:
+        print(f"error: --shard.index must be in [0, --shard.count={args.shard_count}), "
+              f"got {args.shard_index}", file=sys.stderr)
+        return 2
     if args.command == "check-config":
         return _check(args)
     if args.command == "offline":

@@ -7,7 +7,7 @@ come from ``defaults``.
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -40,8 +40,12 @@ class TargetFields(Strict):
     model: Optional[str] = None
     interval: Optional[Duration] = Field(None, gt=0)
     lead_time: Optional[Duration] = Field(None, ge=0)
-    capacity: Optional[float] = None
+    capacity: Optional[Union[float, str]] = Field(
+        None, description="A number, or a PromQL query giving each series its own capacity.")
     capacity_direction: Optional[Literal["above", "below"]] = None
+    keep_labels: Optional[list[str]] = Field(None, description="Publish only these source labels.")
+    drop_labels: Optional[list[str]] = Field(None, description="Publish all source labels but these.")
+    max_series: Optional[int] = Field(None, ge=1, description="Cardinality cap per target.")
 
     @field_validator("levels")
     @classmethod
@@ -65,7 +69,7 @@ class TargetFields(Strict):
 BUILTIN_DEFAULTS = TargetFields(
     step=300.0, history=7 * 86400.0, season=86400.0, horizons=[3600.0, 6 * 3600.0, 86400.0],
     levels=[80, 95], model="seasonal_naive_drift", interval=300.0, lead_time=86400.0,
-    capacity=None, capacity_direction="above",
+    capacity=None, capacity_direction="above", keep_labels=None, drop_labels=[], max_series=10000,
 )
 
 
@@ -101,8 +105,11 @@ class ResolvedTarget(Strict):
     model: str
     interval: float
     lead_time: float
-    capacity: Optional[float]
+    capacity: Optional[Union[float, str]]
     capacity_direction: Literal["above", "below"]
+    keep_labels: Optional[list[str]]
+    drop_labels: list[str]
+    max_series: int
 
     @property
     def horizon_steps(self) -> list[int]:
@@ -140,6 +147,8 @@ class ForecasterConfig(Strict):
             if r.history / r.step > 11000:
                 problems.append(f"targets[{i}] ({t.name}): history/step is {r.history / r.step:.0f} points; "
                                 "Prometheus answers at most 11000 per series, raise step")
+            if t.keep_labels is not None and t.drop_labels is not None:
+                problems.append(f"targets[{i}] ({t.name}): set keep_labels or drop_labels, not both")
             for h in r.horizons:
                 if h < r.step:
                     problems.append(f"targets[{i}] ({t.name}): horizon {format_duration(h)} is shorter "

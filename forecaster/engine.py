@@ -6,6 +6,7 @@ No I/O here, so it runs in a worker thread and is tested without Prometheus.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class SeriesForecast:
     exhaustion_seconds: float
     model: str
     reason: str = ""
+    capacity: float = math.nan
 
 
 @dataclass
@@ -37,6 +39,8 @@ class TargetResult:
     made_at: float
     series: list[SeriesForecast] = field(default_factory=list)
     skipped: int = 0
+    over_cap: int = 0   # series beyond max_series
+    collided: int = 0   # series identical to another after keep_labels / drop_labels
     # The whole future curve of every series, for the future-curve datasource: column k is the
     # value at curve_start + k * step (column 0 is the newest observation, so curves join the
     # actual); keys "mean", "lower-80", "upper-80", ... rows follow ``series``.
@@ -44,13 +48,80 @@ class TargetResult:
     curves: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def output_labels(source: dict[str, str], target: str) -> dict[str, str]:
-    """Source labels minus the metric name, plus ``target``; a source label already called
-    ``target`` is kept as ``exported_target``, as Prometheus does for clashing scrape labels."""
-    out = {k: v for k, v in source.items() if k != "__name__"}
+def output_labels(source: dict[str, str], target: str, keep: list[str] | None = None,
+                  drop: list[str] = ()) -> dict[str, str]:
+    """Source labels minus the metric name (and minus dropped / not kept ones), plus ``target``;
+    a source label already called ``target`` is kept as ``exported_target``, as Prometheus does
+    for clashing scrape labels."""
+    out = {k: v for k, v in source.items()
+           if k != "__name__" and k not in drop and (keep is None or k in keep)}
     if "target" in out:
         out["exported_target"] = out.pop("target")
     out["target"] = target
+    return out
+
+
+def series_hash(labels: dict[str, str]) -> int:
+    """A hash of a label set that is the same in every process and release (unlike hash())."""
+    text = "\xff".join(f"{k}\xfe{v}" for k, v in sorted(labels.items()))
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+
+
+@dataclass
+class Selection:
+    """The series of a query this instance forecasts, and what it left out and why."""
+
+    series: list[RawSeries]
+    over_cap: int = 0
+    collided: int = 0
+    other_shards: int = 0
+
+
+def select_series(raw: list[RawSeries], target: ResolvedTarget, shard_index: int = 0,
+                  shard_count: int = 1) -> Selection:
+    """Relabel, drop label collisions, apply the cardinality cap, then keep this shard's share.
+
+    The cap keeps the same series every cycle (lowest hashes first), and it is applied before
+    sharding, so N shards together forecast exactly the series one instance would.
+    """
+    sel = Selection([])
+    unique: dict[tuple, tuple[int, RawSeries]] = {}
+    for s in raw:
+        labels = output_labels(s.labels, target.name, target.keep_labels, target.drop_labels)
+        key = tuple(sorted(labels.items()))
+        if key in unique:
+            sel.collided += 1
+            continue
+        unique[key] = (series_hash(labels), RawSeries(labels, s.timestamps, s.values))
+    if sel.collided:
+        log.warning("series became identical after keep_labels/drop_labels; forecasting one of "
+                    "each (aggregate them in the query instead)",
+                    extra={"target": target.name, "collided": sel.collided})
+    ordered = sorted(unique.values(), key=lambda hs: hs[0])
+    if len(ordered) > target.max_series:
+        sel.over_cap = len(ordered) - target.max_series
+        log.warning("query returned more series than max_series; dropping the rest",
+                    extra={"target": target.name, "returned": len(ordered),
+                           "max_series": target.max_series, "dropped": sel.over_cap})
+        ordered = ordered[: target.max_series]
+    for h, s in ordered:
+        if h % shard_count == shard_index:
+            sel.series.append(s)
+        else:
+            sel.other_shards += 1
+    return sel
+
+
+def match_capacity(series: list[RawSeries], capacity: list[RawSeries]) -> np.ndarray:
+    """Each series' capacity from a capacity query's result: the capacity series whose labels
+    all appear, with the same values, on the series (a label-less result applies to all)."""
+    out = np.full(len(series), np.nan)
+    for cap in capacity:
+        want = {k: v for k, v in cap.labels.items() if k != "__name__"}
+        value = cap.values[-1] if len(cap.values) else np.nan
+        for i, s in enumerate(series):
+            if np.isnan(out[i]) and all(s.labels.get(k) == v for k, v in want.items()):
+                out[i] = value
     return out
 
 
@@ -81,8 +152,9 @@ def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None
 
 
 def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
-                    now: float) -> TargetResult:
-    """Forecast every series a target's query returned; ``end`` is the grid's last point."""
+                    now: float, capacities: np.ndarray | None = None) -> TargetResult:
+    """Forecast every series (already selected, with output labels); ``end`` is the grid's
+    last point; ``capacities`` gives each series its own threshold (default: the target's)."""
     result = TargetResult(target, now)
     start = end - (target.points - 1) * target.step
     matrix = align(series, start, target.step, target.points)
@@ -116,13 +188,16 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     result.curves = {k: np.hstack([observed[:, None], np.asarray(v)]).astype(np.float32)
                      for k, v in fc.items()}
     lag = now - end
+    if capacities is None:
+        fixed = target.capacity if isinstance(target.capacity, (int, float)) else np.nan
+        capacities = np.full(len(series), fixed, dtype=float)
     for j, row in enumerate(rows):
         mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}
         bounds = {(hz, lv): (float(fc[f"lower-{lv}"][j, k - 1]), float(fc[f"upper-{lv}"][j, k - 1]))
                   for hz, k in zip(target.horizons, steps) for lv in target.levels}
-        ex = exhaustion_seconds(fc["mean"][j], float(observed[j]), target.capacity,
+        cap = float(capacities[row])
+        ex = exhaustion_seconds(fc["mean"][j], float(observed[j]), None if np.isnan(cap) else cap,
                                 target.capacity_direction, target.step, lag)
         result.series.append(SeriesForecast(
-            output_labels(series[row].labels, target.name), float(observed[j]), mean, bounds, ex,
-            names[j], reasons[j]))
+            series[row].labels, float(observed[j]), mean, bounds, ex, names[j], reasons[j], cap))
     return result

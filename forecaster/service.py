@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import aiohttp
@@ -20,7 +21,7 @@ from exporter.core.catalogue import Families
 from exporter.core.config import ConfigError, validate
 from forecaster import __version__
 from forecaster.config import ForecasterConfig, ResolvedTarget
-from forecaster.engine import TargetResult, forecast_target
+from forecaster.engine import TargetResult, forecast_target, match_capacity, select_series
 from forecaster.source import PrometheusSource, QueryError, SourceUnavailable
 
 log = logging.getLogger("promcast.forecaster")
@@ -36,11 +37,15 @@ class TargetHealth:
     duration: float = 0.0
     successes: int = 0
     errors: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: {"max_series": 0, "label_collision": 0})
 
 
 class Forecaster:
-    def __init__(self, cfg: ForecasterConfig) -> None:
+    def __init__(self, cfg: ForecasterConfig, shard_index: int = 0, shard_count: int = 1) -> None:
+        if not 0 <= shard_index < shard_count:
+            raise ValueError(f"--shard.index must be in [0, {shard_count}), got {shard_index}")
         self.cfg = cfg
+        self.shard_index, self.shard_count = shard_index, shard_count
         self.targets = cfg.resolved_targets()
         self.results: dict[str, TargetResult] = {}
         self.health = {t.name: TargetHealth() for t in self.targets}
@@ -82,10 +87,18 @@ class Forecaster:
         now = time.time()
         end = (now // target.step) * target.step
         start = end - (target.points - 1) * target.step
-        series = await source.query_range(target.query, start, end, target.step)
+        raw = await source.query_range(target.query, start, end, target.step)
+        sel = select_series(raw, target, self.shard_index, self.shard_count)
+        capacities = None
+        if isinstance(target.capacity, str):
+            # Capacity as a query (e.g. a disk's size): its newest value per matching series.
+            cap = await source.query_range(target.capacity, end, end, target.step)
+            capacities = match_capacity(sel.series, cap)
         async with self._fit_slots:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, forecast_target, target, series, end, now)
+            result = await asyncio.get_running_loop().run_in_executor(
+                None, forecast_target, target, sel.series, end, now, capacities)
+        result.over_cap, result.collided = sel.over_cap, sel.collided
+        return result
 
     async def _loop(self, target: ResolvedTarget, source: PrometheusSource, stop: asyncio.Event) -> None:
         failures = 0
@@ -118,6 +131,8 @@ class Forecaster:
                       exc_info=not expected)
             return False
         self.results[target.name] = result
+        health.dropped["max_series"] += result.over_cap
+        health.dropped["label_collision"] += result.collided
         health.up, health.stale, health.attempted = True, False, True
         health.last_success, health.successes = time.time(), health.successes + 1
         health.duration = time.monotonic() - started
@@ -152,6 +167,8 @@ class Forecaster:
         out.add("promcast_forecaster_cycle_duration_seconds", lab, h.duration)
         out.add("promcast_forecaster_cycles_total", {**lab, "result": "success"}, h.successes)
         out.add("promcast_forecaster_cycles_total", {**lab, "result": "error"}, h.errors)
+        for reason, n in h.dropped.items():
+            out.add("promcast_forecaster_dropped_series_total", {**lab, "reason": reason}, n)
         out.add("promcast_target_lead_time_seconds", lab, target.lead_time)
         out.add("promcast_target_horizon_seconds", lab, max(target.horizons))
 
@@ -163,12 +180,14 @@ def publish_result(out: Families, result: TargetResult) -> None:
     name = t.name
     out.add("promcast_forecaster_target_series", {"target": name, "state": "forecast"}, len(result.series))
     out.add("promcast_forecaster_target_series", {"target": name, "state": "skipped"}, result.skipped)
+    out.add("promcast_forecaster_target_series", {"target": name, "state": "dropped"},
+            result.over_cap + result.collided)
     for s in result.series:
         lab = s.labels
         out.add("promcast_forecast_observed", lab, s.observed)
         out.add("promcast_forecast_exhaustion_seconds", lab, s.exhaustion_seconds)
-        if t.capacity is not None:
-            out.add("promcast_forecast_capacity", lab, t.capacity)
+        if not math.isnan(s.capacity):
+            out.add("promcast_forecast_capacity", lab, s.capacity)
         out.add("promcast_forecast_model_info", {**lab, "model": s.model, "reason": s.reason}, 1)
         for hz, value in s.mean.items():
             hl = {**lab, "horizon": t.horizon_label(hz)}

@@ -7,7 +7,8 @@ import pytest
 
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
-from forecaster.engine import align, exhaustion_seconds, forecast_target, output_labels
+from forecaster.engine import (align, exhaustion_seconds, forecast_target, match_capacity,
+                              output_labels, select_series, series_hash)
 from forecaster.models import SeasonalNaive
 from forecaster.source import RawSeries
 
@@ -35,8 +36,8 @@ def test_growing_series_is_forecast_to_cross_its_capacity_at_the_right_time():
     ts, end = grid(t)
     y = daily_growth(ts, 0.80, 0.05)  # 0.8 now, +5%/day: crosses 0.9 in about two days
     flat = np.full_like(ts, 0.3)
-    res = forecast_target(t, [RawSeries({"__name__": "u", "host": "a"}, ts, y),
-                              RawSeries({"host": "b"}, ts, flat)], end, end + 60)
+    raw = [RawSeries({"__name__": "u", "host": "a"}, ts, y), RawSeries({"host": "b"}, ts, flat)]
+    res = forecast_target(t, select_series(raw, t).series, end, end + 60)
     by_host = {s.labels["host"]: s for s in res.series}
     assert 1.5 * 86400 < by_host["a"].exhaustion_seconds < 2.5 * 86400
     assert math.isinf(by_host["b"].exhaustion_seconds)
@@ -68,7 +69,7 @@ def test_gaps_nan_inf_and_empty_series():
     series = [RawSeries({"host": "gappy"}, ts[keep], y[keep]),
               RawSeries({"host": "dead"}, ts, np.full_like(ts, np.nan)),
               RawSeries({"host": "one"}, ts[-1:], np.array([0.2]))]
-    res = forecast_target(t, series, end, end)
+    res = forecast_target(t, select_series(series, t).series, end, end)
     assert [s.labels["host"] for s in res.series] == ["gappy"]
     assert res.skipped == 2
     assert all(np.isfinite(v) for v in res.series[0].mean.values())
@@ -96,3 +97,34 @@ def test_seasonal_naive_repeats_the_last_season_and_handles_2d():
     fc = SeasonalNaive(3).fit(np.vstack([y, y + 10])).predict(5, [80])
     assert np.allclose(fc["mean"], [[1, 2, 3, 1, 2], [11, 12, 13, 11, 12]])
     assert fc["lower-80"].shape == (2, 5)
+
+
+def test_keep_drop_collisions_and_the_cap():
+    ts = np.arange(5.0)
+    raw = [RawSeries({"__name__": "m", "host": f"h{i}", "pod": f"p{i % 2}"}, ts, ts) for i in range(6)]
+    sel = select_series(raw, target(drop_labels=["host"]))
+    assert sorted(s.labels["pod"] for s in sel.series) == ["p0", "p1"] and sel.collided == 4
+    sel = select_series(raw, target(keep_labels=["host"], max_series=4))
+    assert len(sel.series) == 4 and sel.over_cap == 2
+    assert all(set(s.labels) == {"host", "target"} for s in sel.series)
+    again = select_series(list(reversed(raw)), target(keep_labels=["host"], max_series=4))
+    assert [s.labels for s in again.series] == [s.labels for s in sel.series]  # stable choice
+
+
+def test_shards_partition_the_series_exactly():
+    ts = np.arange(5.0)
+    raw = [RawSeries({"host": f"h{i}"}, ts, ts) for i in range(200)]
+    t = target(max_series=150)
+    whole = {series_hash(s.labels) for s in select_series(raw, t).series}
+    parts = [{series_hash(s.labels) for s in select_series(raw, t, i, 3).series} for i in range(3)]
+    assert set.union(*parts) == whole and sum(map(len, parts)) == len(whole) == 150
+    assert all(len(p) > 30 for p in parts)
+
+
+def test_capacity_per_series_from_a_query():
+    series = [RawSeries({"host": "a", "dev": "x"}, np.arange(2.0), np.zeros(2)),
+              RawSeries({"host": "b", "dev": "x"}, np.arange(2.0), np.zeros(2))]
+    caps = match_capacity(series, [RawSeries({"__name__": "size", "host": "a"}, np.array([1.0]),
+                                             np.array([100.0]))])
+    assert caps[0] == 100 and np.isnan(caps[1])
+    assert list(match_capacity(series, [RawSeries({}, np.array([1.0]), np.array([7.0]))])) == [7, 7]

@@ -115,3 +115,55 @@ def test_service_keeps_running_without_prometheus_and_stops_on_sigterm(tmp_path)
         log.close()
     text = (tmp_path / "f.log").read_text()
     assert "source unavailable" in text and f"127.0.0.1:{dead}" in text
+
+
+def forecast_lines(fc: Forecaster) -> set[str]:
+    return {line for line in exposition(fc).splitlines()
+            if line.startswith("promcast_forecast_") and not line.startswith("promcast_forecaster_")}
+
+
+def test_three_shards_publish_exactly_what_one_instance_publishes(start_prometheus):
+    end = int(time.time() // 300 * 300 - 300)
+    lines = ["# TYPE disk_ratio gauge"]
+    for host in range(30):
+        lines += [f'disk_ratio{{host="h{host}"}} {0.3 + host / 100 + 0.01 * (t - end) / 86400:.5f} {t}'
+                  for t in range(end - 2 * 86400, end + 1, 300)]
+    prom = start_prometheus("\n".join(lines) + "\n")
+    cfg = config(prom.url)
+    single = Forecaster(cfg)
+    shards = [Forecaster(cfg, i, 3) for i in range(3)]
+    for fc in [single, *shards]:
+        assert asyncio.run(cycle(fc))["disk"]
+    union = [forecast_lines(s) for s in shards]
+    assert set.union(*union) == forecast_lines(single)
+    assert sum(len(u) for u in union) == len(forecast_lines(single))
+    assert all(u for u in union)  # every shard got some of the series
+
+
+def test_capacity_from_a_query_and_the_cardinality_cap(start_prometheus):
+    end = int(time.time() // 300 * 300 - 300)
+    lines = ["# TYPE used_bytes gauge"]
+    lines += [f'used_bytes{{host="{h}"}} {v + 1e6 * (t - end) / 86400:.0f} {t}'
+              for h, v in (("a", 8e6), ("b", 1e6), ("c", 5e6)) for t in range(end - 2 * 86400, end + 1, 300)]
+    lines += ["# TYPE size_bytes gauge"]
+    lines += [f'size_bytes{{host="{h}"}} {v:.0f} {t}' for h, v in (("a", 1e7), ("b", 2e6), ("c", 1e9))
+              for t in range(end - 2 * 86400, end + 1, 300)]
+    prom = start_prometheus("\n".join(lines) + "\n")
+    cfg = validate(ForecasterConfig, {
+        "prometheus": {"url": prom.url},
+        "targets": [{"name": "bytes", "query": "used_bytes", "capacity": "size_bytes", "step": "1h",
+                     "history": "2d", "horizons": ["3d"], "max_series": 2}]})
+    fc = Forecaster(cfg)
+    assert asyncio.run(cycle(fc))["bytes"]
+    res = fc.results["bytes"]
+    assert res.over_cap == 1 and len(res.series) == 2
+    for s in res.series:
+        expected = {"a": 2 * 86400, "b": 86400, "c": math.inf}[s.labels["host"]]
+        assert s.capacity == {"a": 1e7, "b": 2e6, "c": 1e9}[s.labels["host"]]
+        if math.isinf(expected):
+            assert math.isinf(s.exhaustion_seconds)
+        else:
+            assert s.exhaustion_seconds == pytest.approx(expected, abs=3 * 3600)
+    text = exposition(fc)
+    assert 'promcast_forecaster_dropped_series_total{reason="max_series",target="bytes"} 1.0' in text
+    assert 'promcast_forecaster_target_series{state="dropped",target="bytes"} 1.0' in text

@@ -136,7 +136,11 @@ _FORECASTER = _specs(
     ("promcast_forecaster_cycles_total", "counter",
      "Cycles run per target and their result (success, error).", ("target", "result")),
     ("promcast_forecaster_target_series", "gauge",
-     "Series of the target by state: forecast, or skipped (no usable data).", ("target", "state")),
+     "Series of the target's last cycle by state: forecast, skipped (no usable data), dropped "
+     "(cardinality cap or label collision).", ("target", "state")),
+    ("promcast_forecaster_dropped_series_total", "counter",
+     "Series left out by reason: max_series (the cardinality cap), label_collision (identical "
+     "after keep_labels/drop_labels).", ("target", "reason")),
 )
 
 _COMMON = [
