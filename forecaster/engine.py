@@ -31,6 +31,7 @@ class SeriesForecast:
     model: str
     reason: str = ""
     capacity: float = math.nan
+    anomaly_score: float = math.nan
 
 
 @dataclass
@@ -201,3 +202,31 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         result.series.append(SeriesForecast(
             series[row].labels, float(observed[j]), mean, bounds, ex, names[j], reasons[j], cap))
     return result
+
+
+def score_anomalies(previous: TargetResult | None, current: TargetResult) -> None:
+    """Score each series' newest observation against what the previous cycle forecast for that
+    instant: 0 at the expected value, 1 on the edge of the widest prediction interval, above 1
+    outside it. A series keeps its previous score until the grid has moved on a step."""
+    if previous is None or not previous.curves:
+        return
+    level = max(current.target.levels)
+    lo_key, hi_key = f"lower-{level}", f"upper-{level}"
+    if lo_key not in previous.curves:
+        return
+    k = int(round((current.curve_start - previous.curve_start) / previous.target.step))
+    rows = {tuple(sorted(s.labels.items())): i for i, s in enumerate(previous.series)}
+    for s in current.series:
+        row = rows.get(tuple(sorted(s.labels.items())))
+        if row is None:
+            continue
+        if k == 0:
+            s.anomaly_score = previous.series[row].anomaly_score
+            continue
+        if not 0 < k < previous.curves["mean"].shape[1]:
+            continue
+        mean = float(previous.curves["mean"][row, k])
+        edge = float(previous.curves[hi_key if s.observed >= mean else lo_key][row, k])
+        width = abs(edge - mean)
+        gap = abs(s.observed - mean)
+        s.anomaly_score = gap / width if width > 0 else (0.0 if gap == 0 else math.inf)

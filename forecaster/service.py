@@ -21,7 +21,8 @@ from exporter.core.catalogue import Families
 from exporter.core.config import ConfigError, validate
 from forecaster import __version__
 from forecaster.config import ForecasterConfig, ResolvedTarget
-from forecaster.engine import TargetResult, forecast_target, match_capacity, select_series
+from forecaster.engine import (TargetResult, forecast_target, match_capacity, score_anomalies,
+                              select_series)
 from forecaster.source import PrometheusSource, QueryError, SourceUnavailable
 
 log = logging.getLogger("promcast.forecaster")
@@ -130,6 +131,7 @@ class Forecaster:
                       extra={"target": target.name, "err": str(exc) if expected else repr(exc)},
                       exc_info=not expected)
             return False
+        score_anomalies(self.results.get(target.name), result)
         self.results[target.name] = result
         health.dropped["max_series"] += result.over_cap
         health.dropped["label_collision"] += result.collided
@@ -186,6 +188,8 @@ def publish_result(out: Families, result: TargetResult) -> None:
         lab = s.labels
         out.add("promcast_forecast_observed", lab, s.observed)
         out.add("promcast_forecast_exhaustion_seconds", lab, s.exhaustion_seconds)
+        if not math.isnan(s.anomaly_score):
+            out.add("promcast_forecast_anomaly_score", lab, s.anomaly_score)
         if not math.isnan(s.capacity):
             out.add("promcast_forecast_capacity", lab, s.capacity)
         out.add("promcast_forecast_model_info", {**lab, "model": s.model, "reason": s.reason}, 1)

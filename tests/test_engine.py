@@ -8,7 +8,7 @@ import pytest
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
 from forecaster.engine import (align, exhaustion_seconds, forecast_target, match_capacity,
-                              output_labels, select_series, series_hash)
+                              output_labels, score_anomalies, select_series, series_hash)
 from forecaster.models import SeasonalNaive
 from forecaster.source import RawSeries
 
@@ -128,3 +128,22 @@ def test_capacity_per_series_from_a_query():
                                              np.array([100.0]))])
     assert caps[0] == 100 and np.isnan(caps[1])
     assert list(match_capacity(series, [RawSeries({}, np.array([1.0]), np.array([7.0]))])) == [7, 7]
+
+
+def test_anomaly_score_compares_the_newest_point_with_the_previous_forecast():
+    t = target(history="5d")
+    ts, end = grid(t)
+    rng = np.random.default_rng(1)
+    y = 0.5 + 0.05 * np.sin(2 * np.pi * ts / 86400) + 0.01 * rng.standard_normal(len(ts))
+    prev = forecast_target(t, select_series([RawSeries({"h": "x"}, ts[:-1], y[:-1])], t).series,
+                           end - STEP, end - STEP)
+    normal = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
+    score_anomalies(prev, normal)
+    assert normal.series[0].anomaly_score < 1
+    y[-1] += 0.3  # a spike far outside the 95% interval
+    spiky = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
+    score_anomalies(prev, spiky)
+    assert spiky.series[0].anomaly_score > 3
+    same_step = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
+    score_anomalies(spiky, same_step)  # the grid has not moved: the score carries over
+    assert same_step.series[0].anomaly_score == spiky.series[0].anomaly_score
