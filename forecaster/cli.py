@@ -21,6 +21,7 @@ DEFAULT_LISTEN = "127.0.0.1:9185"
 def _serve(args: argparse.Namespace) -> int:
     from forecaster.api import add_routes
     from forecaster.service import Forecaster
+    from forecaster.source import redact
 
     cfg = load_or_exit(ForecasterConfig, args.config_file)
     if not cfg.targets:
@@ -31,7 +32,7 @@ def _serve(args: argparse.Namespace) -> int:
     app = make_app(registry, "promcast forecaster", forecaster.ready)
     add_routes(app, forecaster)
     log.info("starting", extra={"version": __version__, "targets": len(cfg.targets),
-                                "prometheus": cfg.prometheus.url})
+                                "prometheus": redact(cfg.prometheus.url)})
     asyncio.run(serve(app, args.listen_address, forecaster.run))
     return 0
 

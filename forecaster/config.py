@@ -17,9 +17,38 @@ from exporter.core.durations import format_duration
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
 
 
+class BasicAuth(Strict):
+    username: str
+    password: Optional[str] = None
+    password_file: Optional[str] = None
+
+
+class TLSConfig(Strict):
+    ca_file: Optional[str] = Field(None, description="CA bundle to verify the server with.")
+    cert_file: Optional[str] = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Optional[str] = None
+    server_name: Optional[str] = None
+    insecure_skip_verify: bool = False
+
+
 class PrometheusSource(Strict):
+    """Where to read from; the auth fields follow Prometheus' own http_config."""
+
     url: str = "http://127.0.0.1:9090"
     timeout: Duration = Field(30.0, gt=0, description="Per query; a slow target cannot hold the rest.")
+    bearer_token: Optional[str] = None
+    bearer_token_file: Optional[str] = None
+    basic_auth: Optional[BasicAuth] = None
+    tls_config: TLSConfig = TLSConfig()
+
+    @model_validator(mode="after")
+    def _one_auth(self) -> "PrometheusSource":
+        given = [k for k in ("bearer_token", "bearer_token_file", "basic_auth") if getattr(self, k)]
+        if len(given) > 1:
+            raise ValueError(f"set only one of {', '.join(given)}")
+        if self.basic_auth and bool(self.basic_auth.password) == bool(self.basic_auth.password_file):
+            raise ValueError("basic_auth needs exactly one of password, password_file")
+        return self
 
     @field_validator("url")
     @classmethod

@@ -55,7 +55,7 @@ class Forecaster:
 
     async def run(self, stop: asyncio.Event) -> None:
         async with aiohttp.ClientSession() as session:
-            source = PrometheusSource(self.cfg.prometheus.url, self.cfg.prometheus.timeout, session)
+            source = PrometheusSource.from_config(self.cfg.prometheus, session)
             self._source = source
             try:
                 await asyncio.gather(*(self._loop(t, source, stop) for t in self.targets))

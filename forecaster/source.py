@@ -3,10 +3,17 @@ Mimir) with ``query_range``."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import numpy as np
+
+if TYPE_CHECKING:
+    from forecaster.config import PrometheusSource as SourceConfig
 
 
 class SourceUnavailable(Exception):
@@ -24,32 +31,91 @@ class RawSeries:
     values: np.ndarray
 
 
+def redact(url: str) -> str:
+    """The URL without any user:password@ part, for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
+
+
+def _read_secret(path: str, what: str) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise SourceUnavailable(f"cannot read {what} {path}: {exc.strerror}") from None
+
+
+def ssl_context(cfg: "SourceConfig") -> ssl.SSLContext | None:
+    tls = cfg.tls_config
+    if not cfg.url.startswith("https://"):
+        return None
+    ctx = ssl.create_default_context(cafile=tls.ca_file)
+    if tls.cert_file:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    if tls.insecure_skip_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def auth_headers(cfg: "SourceConfig") -> dict[str, str]:
+    """Authorization header for each request; files are re-read so rotated secrets apply."""
+    if cfg.bearer_token:
+        return {"Authorization": f"Bearer {cfg.bearer_token}"}
+    if cfg.bearer_token_file:
+        return {"Authorization": f"Bearer {_read_secret(cfg.bearer_token_file, 'bearer_token_file')}"}
+    if cfg.basic_auth:
+        ba = cfg.basic_auth
+        password = ba.password or _read_secret(ba.password_file or "", "basic_auth.password_file")
+        return {"Authorization": aiohttp.BasicAuth(ba.username, password).encode()}
+    return {}
+
+
 class PrometheusSource:
-    def __init__(self, url: str, timeout: float, session: aiohttp.ClientSession) -> None:
-        self.url = url.rstrip("/")
+    def __init__(self, url: str, timeout: float, session: aiohttp.ClientSession,
+                 config: "SourceConfig | None" = None) -> None:
+        parts = urlsplit(url)
+        # Credentials in the URL become basic auth, so the URL itself can be logged safely.
+        self._url_auth = ({"Authorization": aiohttp.BasicAuth(parts.username or "", parts.password or "").encode()}
+                          if parts.username is not None else {})
+        self.url = redact(url).rstrip("/")
         self.timeout = timeout
         self.session = session
+        self.config = config
+        self._ssl = ssl_context(config) if config else None
+
+    @classmethod
+    def from_config(cls, config: "SourceConfig", session: aiohttp.ClientSession) -> "PrometheusSource":
+        return cls(config.url, config.timeout, session, config)
 
     async def query_range(self, query: str, start: float, end: float, step: float) -> list[RawSeries]:
         params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}",
                   "timeout": f"{self.timeout:g}s"}
+        where = self.url
+        headers = (auth_headers(self.config) if self.config else {}) or self._url_auth
         try:
             async with self.session.post(
-                f"{self.url}/api/v1/query_range", data=params,
+                f"{self.url}/api/v1/query_range", data=params, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.timeout + 5),
+                **({"ssl": self._ssl} if self._ssl is not None else {}),
             ) as resp:
                 try:
                     body = await resp.json(content_type=None)
                 except ValueError:
                     body = {}
+                if resp.status in (401, 403):
+                    raise SourceUnavailable(f"{where} refused the credentials (HTTP {resp.status}); "
+                                            "check bearer_token / basic_auth")
                 if resp.status >= 500 or resp.status == 429:
-                    raise SourceUnavailable(f"{self.url} answered HTTP {resp.status}: "
+                    raise SourceUnavailable(f"{where} answered HTTP {resp.status}: "
                                             f"{body.get('error', '') if isinstance(body, dict) else ''}")
                 if resp.status != 200 or body.get("status") != "success":
                     raise QueryError(f"{body.get('errorType', 'error')}: "
                                      f"{body.get('error', f'HTTP {resp.status}')}")
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise SourceUnavailable(f"cannot query {self.url}: {exc.__class__.__name__} {exc}") from None
+        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
+            raise SourceUnavailable(f"cannot query {where}: {exc.__class__.__name__} {exc}") from None
         data = body.get("data", {})
         if data.get("resultType") != "matrix":
             raise QueryError(f"expected a range vector (matrix), got {data.get('resultType')!r}")

@@ -44,7 +44,7 @@ def config(url: str) -> ForecasterConfig:
 
 async def cycle(fc: Forecaster) -> dict[str, bool]:
     async with aiohttp.ClientSession() as session:
-        src = PrometheusSource(fc.cfg.prometheus.url, fc.cfg.prometheus.timeout, session)
+        src = PrometheusSource.from_config(fc.cfg.prometheus, session)
         return {t.name: await fc.run_cycle(t, src) for t in fc.targets}
 
 
