@@ -3,6 +3,7 @@ Mimir) with ``query_range``."""
 
 from __future__ import annotations
 
+import base64
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,10 @@ class RawSeries:
     labels: dict[str, str]
     timestamps: np.ndarray
     values: np.ndarray
+
+
+def basic_auth(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
 def redact(url: str) -> str:
@@ -69,7 +74,7 @@ def auth_headers(cfg: "SourceConfig") -> dict[str, str]:
     if cfg.basic_auth:
         ba = cfg.basic_auth
         password = ba.password or _read_secret(ba.password_file or "", "basic_auth.password_file")
-        return {"Authorization": aiohttp.BasicAuth(ba.username, password).encode()}
+        return {"Authorization": basic_auth(ba.username, password)}
     return {}
 
 
@@ -78,7 +83,7 @@ class PrometheusSource:
                  config: "SourceConfig | None" = None) -> None:
         parts = urlsplit(url)
         # Credentials in the URL become basic auth, so the URL itself can be logged safely.
-        self._url_auth = ({"Authorization": aiohttp.BasicAuth(parts.username or "", parts.password or "").encode()}
+        self._url_auth = ({"Authorization": basic_auth(parts.username, parts.password or "")}
                           if parts.username is not None else {})
         self.url = redact(url).rstrip("/")
         self.timeout = timeout
