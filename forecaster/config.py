@@ -75,6 +75,8 @@ class TargetFields(Strict):
     keep_labels: Optional[list[str]] = Field(None, description="Publish only these source labels.")
     drop_labels: Optional[list[str]] = Field(None, description="Publish all source labels but these.")
     max_series: Optional[int] = Field(None, ge=1, description="Cardinality cap per target.")
+    timeout: Optional[Duration] = Field(None, gt=0, description="Query timeout for this target "
+                                        "(default: prometheus.timeout).")
 
     @field_validator("levels")
     @classmethod
@@ -99,6 +101,7 @@ BUILTIN_DEFAULTS = TargetFields(
     step=300.0, history=7 * 86400.0, season=86400.0, horizons=[3600.0, 6 * 3600.0, 86400.0],
     levels=[80, 95], model="seasonal_naive_drift", interval=300.0, lead_time=86400.0,
     capacity=None, capacity_direction="above", keep_labels=None, drop_labels=[], max_series=10000,
+    timeout=None,
 )
 
 
@@ -139,6 +142,7 @@ class ResolvedTarget(Strict):
     keep_labels: Optional[list[str]]
     drop_labels: list[str]
     max_series: int
+    timeout: Optional[float]
 
     @property
     def horizon_steps(self) -> list[int]:

@@ -88,12 +88,12 @@ class Forecaster:
         now = time.time()
         end = (now // target.step) * target.step
         start = end - (target.points - 1) * target.step
-        raw = await source.query_range(target.query, start, end, target.step)
+        raw = await source.query_range(target.query, start, end, target.step, target.timeout)
         sel = select_series(raw, target, self.shard_index, self.shard_count)
         capacities = None
         if isinstance(target.capacity, str):
             # Capacity as a query (e.g. a disk's size): its newest value per matching series.
-            cap = await source.query_range(target.capacity, end, end, target.step)
+            cap = await source.query_range(target.capacity, end, end, target.step, target.timeout)
             capacities = match_capacity(sel.series, cap)
         async with self._fit_slots:
             result = await asyncio.get_running_loop().run_in_executor(

@@ -95,15 +95,19 @@ class PrometheusSource:
     def from_config(cls, config: "SourceConfig", session: aiohttp.ClientSession) -> "PrometheusSource":
         return cls(config.url, config.timeout, session, config)
 
-    async def query_range(self, query: str, start: float, end: float, step: float) -> list[RawSeries]:
+    async def query_range(self, query: str, start: float, end: float, step: float,
+                          timeout: float | None = None) -> list[RawSeries]:
+        """Series of a range query; ``timeout`` bounds this query (default: the source's)."""
+        timeout = timeout or self.timeout
         params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}",
-                  "timeout": f"{self.timeout:g}s"}
+                  "timeout": f"{timeout:g}s"}
         where = self.url
         headers = (auth_headers(self.config) if self.config else {}) or self._url_auth
         try:
             async with self.session.post(
                 f"{self.url}/api/v1/query_range", data=params, headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout + 5),
+                # The server stops at `timeout`; the client allows a little more for the answer.
+                timeout=aiohttp.ClientTimeout(total=timeout + 2),
                 **({"ssl": self._ssl} if self._ssl is not None else {}),
             ) as resp:
                 try:

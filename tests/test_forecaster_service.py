@@ -16,7 +16,7 @@ from demo.stack import free_port, http_get, wait_until
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
 from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
+from forecaster.source import PrometheusSource, SourceUnavailable
 from tests.conftest import need
 
 pytestmark = pytest.mark.integration
@@ -167,3 +167,50 @@ def test_capacity_from_a_query_and_the_cardinality_cap(start_prometheus):
     text = exposition(fc)
     assert 'promcast_forecaster_dropped_series_total{reason="max_series",target="bytes"} 1.0' in text
     assert 'promcast_forecaster_target_series{state="dropped",target="bytes"} 1.0' in text
+
+
+class ScriptedSource:
+    """A stand-in for Prometheus that answers each query from a script, or hangs."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+
+    async def query_range(self, query, start, end, step, timeout=None):
+        answer = self.answers.pop(0)
+        if answer == "hang":
+            await asyncio.sleep(timeout + 1)
+            raise SourceUnavailable("timed out")
+        import numpy as np
+        from forecaster.source import RawSeries
+        ts = np.arange(end - 47 * step, end + 1, step)
+        return [RawSeries({"host": h}, ts, np.linspace(0.1, 0.5, len(ts))) for h in answer]
+
+
+def test_series_that_disappear_stop_being_published():
+    fc = Forecaster(config("http://unused"))
+    disk = fc.targets[0]
+    src = ScriptedSource([["a", "b"], ["a"]])
+    assert asyncio.run(fc.run_cycle(disk, src))
+    assert 'host="b"' in exposition(fc)
+    assert asyncio.run(fc.run_cycle(disk, src))
+    assert 'host="b"' not in exposition(fc) and 'host="a"' in exposition(fc)
+
+
+def test_a_slow_target_does_not_delay_the_others():
+    cfg = validate(ForecasterConfig, {"targets": [
+        {"name": "slow", "query": "x", "timeout": "2s", "step": "1h", "history": "2d"},
+        {"name": "fast", "query": "y", "step": "1h", "history": "2d"}]})
+    fc = Forecaster(cfg)
+    slow, fast = fc.targets
+    sources = {"slow": ScriptedSource(["hang"]), "fast": ScriptedSource([["a"]])}
+    finished = {}
+
+    async def both():
+        async def one(t):
+            ok = await fc.run_cycle(t, sources[t.name])
+            finished[t.name] = (ok, time.monotonic())
+        await asyncio.gather(one(slow), one(fast))
+
+    asyncio.run(both())
+    assert finished["fast"][0] and not finished["slow"][0]
+    assert finished["fast"][1] < finished["slow"][1]  # the fast one did not wait for the slow one

@@ -1,0 +1,309 @@
+"""Publish forecasts by Prometheus remote write 1.0 (snappy-compressed protobuf over HTTP POST).
+
+The protobuf message classes are built at run time from a descriptor, so the only dependencies
+are ``protobuf`` and ``cramjam`` (raw snappy blocks) and no generated code is committed.
+
+Samples are stamped with the time the forecast was made, never with a future time: a
+remote-written sample an hour ahead of the newest stored one makes Prometheus 2.42 reject every
+later write and scrape until the clock catches up (see ../shared/DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Mapping, Sequence
+
+import aiohttp
+import cramjam
+from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from prometheus_client.core import Metric
+from yarl import URL
+
+from forecaster import __version__
+
+log = logging.getLogger(__name__)
+
+# Clocks of the forecaster and the receiver drift a little; beyond this a timestamp is a bug.
+MAX_AHEAD_MS = 5_000
+# Enough of an error body to carry Prometheus' reason ("out of bounds", ...), not a whole page.
+MAX_MESSAGE_CHARS = 512
+REDACTED = "<redacted>"
+
+
+# -- wire format -------------------------------------------------------------------------------
+
+def _build_messages() -> dict[str, type]:
+    """The remote write 1.0 messages (prometheus/prompb types.proto + remote.proto), reduced to
+    the fields a sample writer sends; unknown fields never reach the wire."""
+    fdp = descriptor_pb2.FileDescriptorProto(name="promcast/remote_write.proto",
+                                             package="prometheus", syntax="proto3")
+    f = descriptor_pb2.FieldDescriptorProto
+    scalar, repeated = f.LABEL_OPTIONAL, f.LABEL_REPEATED
+
+    def message(name: str, *fields: tuple[str, int, int, int, str]) -> None:
+        msg = fdp.message_type.add(name=name)
+        for fname, number, label, ftype, type_name in fields:
+            msg.field.add(name=fname, number=number, label=label, type=ftype,
+                          **({"type_name": type_name} if type_name else {}))
+
+    message("Label", ("name", 1, scalar, f.TYPE_STRING, ""), ("value", 2, scalar, f.TYPE_STRING, ""))
+    message("Sample", ("value", 1, scalar, f.TYPE_DOUBLE, ""), ("timestamp", 2, scalar, f.TYPE_INT64, ""))
+    message("TimeSeries", ("labels", 1, repeated, f.TYPE_MESSAGE, ".prometheus.Label"),
+            ("samples", 2, repeated, f.TYPE_MESSAGE, ".prometheus.Sample"))
+    message("WriteRequest", ("timeseries", 1, repeated, f.TYPE_MESSAGE, ".prometheus.TimeSeries"))
+    # A private pool: another library registering prometheus.* in the default pool cannot clash.
+    pool = descriptor_pool.DescriptorPool()
+    pool.AddSerializedFile(fdp.SerializeToString())
+    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"prometheus.{name}"))
+            for name in ("Label", "Sample", "TimeSeries", "WriteRequest")}
+
+
+_MESSAGES = _build_messages()
+WriteRequest = _MESSAGES["WriteRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One series to write: labels sorted by name (``__name__`` included) and
+    ``(timestamp_ms, value)`` samples in time order."""
+
+    labels: tuple[tuple[str, str], ...]
+    samples: tuple[tuple[int, float], ...]
+
+    def label(self, name: str) -> str | None:
+        return dict(self.labels).get(name)
+
+
+def encode_write_request(series: Sequence[Series]) -> bytes:
+    """A WriteRequest, serialised and compressed as one raw snappy block (not the framed format)."""
+    req = WriteRequest()
+    for s in series:
+        ts = req.timeseries.add()
+        for name, value in s.labels:
+            ts.labels.add(name=name, value=value)
+        for timestamp, value in s.samples:
+            ts.samples.add(value=value, timestamp=timestamp)
+    return bytes(cramjam.snappy.compress_raw(req.SerializeToString()))
+
+
+def decode_write_request(body: bytes) -> list[Series]:
+    """The inverse of :func:`encode_write_request`, for receivers and tests."""
+    req = WriteRequest()
+    req.ParseFromString(bytes(cramjam.snappy.decompress_raw(body)))
+    return [Series(tuple((lab.name, lab.value) for lab in ts.labels),
+                   tuple((smp.timestamp, smp.value) for smp in ts.samples)) for ts in req.timeseries]
+
+
+# -- from client_python families ---------------------------------------------------------------
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def families_to_timeseries(families: Iterable[Metric], timestamp_ms: int) -> list[Series]:
+    """Every sample of the families as a series stamped ``timestamp_ms`` (the time the values
+    were computed, i.e. now). NaN samples are skipped: Prometheus would store them as values
+    that every comparison treats as false, and its staleness marker is itself a NaN. +Inf and
+    -Inf are kept (an exhaustion time of +Inf means "not within the horizon"). Empty label
+    values are left out, as Prometheus treats them as absent."""
+    limit = now_ms() + MAX_AHEAD_MS
+    if timestamp_ms > limit:
+        # The values describe now; only their stamp is wrong, so stamp them now.
+        log.warning("remote write timestamp is in the future; stamping the samples now",
+                    extra={"timestamp_ms": timestamp_ms, "ahead_ms": timestamp_ms - limit + MAX_AHEAD_MS})
+        timestamp_ms = limit - MAX_AHEAD_MS
+    out: dict[tuple[tuple[str, str], ...], Series] = {}
+    skipped = 0
+    for family in families:
+        for sample in family.samples:
+            if math.isnan(sample.value):
+                skipped += 1
+                continue
+            labels = {k: str(v) for k, v in sample.labels.items() if v != ""}
+            labels["__name__"] = sample.name
+            key = tuple(sorted(labels.items()))
+            # One sample per series and timestamp: a second, different value would make
+            # Prometheus reject the whole request as a duplicate sample.
+            out[key] = Series(key, ((timestamp_ms, float(sample.value)),))
+    if skipped:
+        log.debug("skipped NaN samples", extra={"samples": skipped})
+    return list(out.values())
+
+
+def batches(series: Iterable[Series], max_samples: int) -> Iterator[list[Series]]:
+    """Consecutive batches of at most ``max_samples`` samples, in the given order (a series'
+    samples must reach Prometheus in time order); a longer series is split across batches."""
+    batch: list[Series] = []
+    size = 0
+    for s in series:
+        samples = s.samples
+        while samples:
+            room = max_samples - size
+            part, samples = samples[:room], samples[room:]
+            batch.append(s if len(part) == len(s.samples) else Series(s.labels, part))
+            size += len(part)
+            if size >= max_samples:
+                yield batch
+                batch, size = [], 0
+    if batch:
+        yield batch
+
+
+# -- the writer --------------------------------------------------------------------------------
+
+@dataclass
+class WriteStats:
+    """Samples ``sent`` (2xx), ``dropped`` (refused: a 4xx answer or a future timestamp, never
+    retried), ``failed`` (retries exhausted); HTTP ``requests`` made, of which ``retries``."""
+
+    sent: int = 0
+    dropped: int = 0
+    failed: int = 0
+    requests: int = 0
+    retries: int = 0
+
+
+def _retryable(status: int) -> bool:
+    # 429 and 5xx are the receiver's way to say "later"; any other 4xx will never succeed.
+    return status == 429 or status >= 500
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+class RemoteWriter:
+    """POSTs series to a remote-write endpoint (Prometheus ``/api/v1/write`` with
+    ``--web.enable-remote-write-receiver``, VictoriaMetrics ``/api/v1/write``) in bounded
+    batches, one at a time so each series' samples arrive in order. :meth:`write` never raises:
+    what did not arrive is counted and logged.
+
+    Each batch is retried on 429, 5xx and network errors with exponential backoff from
+    ``min_backoff`` to ``max_backoff`` seconds (longer when the server sends ``Retry-After``),
+    at most ``max_retries`` times and while the waits fit in ``max_retry_time`` seconds."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, *, timeout: float = 10.0,
+                 max_samples_per_request: int = 2000, max_retries: int = 3,
+                 min_backoff: float = 0.5, max_backoff: float = 5.0, max_retry_time: float = 30.0,
+                 headers: Mapping[str, str] | None = None, bearer_token: str | None = None,
+                 basic_auth: tuple[str, str] | None = None) -> None:
+        if max_samples_per_request < 1:
+            raise ValueError(f"max_samples_per_request must be at least 1, got {max_samples_per_request}")
+        if max_retries < 0:
+            raise ValueError(f"max_retries must not be negative, got {max_retries}")
+        parsed = URL(url)
+        if parsed.user is not None:
+            # Credentials in the URL become basic auth, so the URL itself is safe to log.
+            if basic_auth is not None:
+                raise ValueError("give basic auth either in the URL or as basic_auth, not both")
+            basic_auth = (parsed.user, parsed.password or "")
+            parsed = parsed.with_user(None)
+        if bearer_token and basic_auth:
+            raise ValueError("give either a bearer token or basic auth, not both")
+        self.url = str(parsed)
+        self.session = session
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_samples = max_samples_per_request
+        self.max_retries = max_retries
+        self.min_backoff, self.max_backoff = min_backoff, max_backoff
+        self.max_retry_time = max_retry_time
+        self._secrets: list[str] = []
+        auth: dict[str, str] = {}
+        if bearer_token:
+            auth["Authorization"] = f"Bearer {bearer_token}"
+            self._secrets.append(bearer_token)
+        elif basic_auth:
+            encoded = aiohttp.BasicAuth(*basic_auth).encode()
+            auth["Authorization"] = encoded
+            # The encoded form leaks the password as surely as the password itself.
+            self._secrets += [s for s in (basic_auth[1], encoded.split(" ", 1)[1]) if s]
+        self._headers = {**(headers or {}), **auth,
+                         "Content-Encoding": "snappy",
+                         "Content-Type": "application/x-protobuf",
+                         "X-Prometheus-Remote-Write-Version": "0.1.0",
+                         "User-Agent": f"promcast/{__version__}"}
+
+    def __repr__(self) -> str:
+        return f"RemoteWriter(url={self.url!r})"
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    async def write(self, series: Iterable[Series]) -> WriteStats:
+        stats = WriteStats()
+        for batch in batches(self._refuse_future(series, stats), self.max_samples):
+            await self._send(batch, stats)
+        log.debug("remote write done", extra={"url": self.url, **stats.__dict__})
+        return stats
+
+    def _refuse_future(self, series: Iterable[Series], stats: WriteStats) -> Iterator[Series]:
+        """Drop samples stamped ahead of the local clock. Unlike :func:`families_to_timeseries`
+        these are not re-stamped: a series' several future samples would collapse onto one
+        timestamp and their values would no longer mean what their stamps say."""
+        limit = now_ms() + MAX_AHEAD_MS
+        refused = 0
+        for s in series:
+            kept = tuple(smp for smp in s.samples if smp[0] <= limit)
+            refused += len(s.samples) - len(kept)
+            if kept:
+                yield s if len(kept) == len(s.samples) else Series(s.labels, kept)
+        if refused:
+            stats.dropped += refused
+            log.error("refusing samples stamped in the future; a receiver would reject later writes",
+                      extra={"url": self.url, "samples": refused, "max_ahead_ms": MAX_AHEAD_MS})
+
+    async def _send(self, batch: list[Series], stats: WriteStats) -> None:
+        body = encode_write_request(batch)
+        samples = sum(len(s.samples) for s in batch)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_retry_time
+        attempt = 0
+        while True:
+            stats.requests += 1
+            status, retry_after = None, None
+            try:
+                async with self.session.post(self.url, data=body, headers=self._headers,
+                                             timeout=self.timeout, allow_redirects=False) as resp:
+                    status = resp.status
+                    if 200 <= status < 300:
+                        stats.sent += samples
+                        return
+                    reason = (await resp.text(errors="replace")).strip()[:MAX_MESSAGE_CHARS]
+                    retry_after = _retry_after(resp.headers.get("Retry-After"))
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            ctx = {"url": self.url, "status": status if status is not None else "none",
+                   "response": self._redact(reason), "samples": samples, "attempt": attempt + 1}
+            if status is not None and not _retryable(status):
+                # e.g. Prometheus' "out of bounds" / "out of order sample": resending the same
+                # samples gets the same answer, so drop this batch and go on with the next.
+                log.error("remote write rejected; dropping the batch", extra=ctx)
+                stats.dropped += samples
+                return
+            wait = min(self.max_backoff, self.min_backoff * 2 ** attempt)
+            if retry_after is not None:
+                wait = max(wait, retry_after)
+            if attempt >= self.max_retries or loop.time() + wait > deadline:
+                log.error("remote write failed; giving up on the batch", extra=ctx)
+                stats.failed += samples
+                return
+            log.warning("remote write failed; retrying", extra={**ctx, "retry_in_s": round(wait, 3)})
+            attempt += 1
+            stats.retries += 1
+            await asyncio.sleep(wait)
