@@ -160,11 +160,33 @@ class ResolvedTarget(Strict):
         return format_duration(h)
 
 
+class Budget(Strict):
+    """A spend budget for a period: its projection at the period's end comes from a forecast of
+    the spend rate, added to what has been spent so far."""
+
+    name: str
+    spend_rate: str = Field(description="PromQL: spend per hour (e.g. a sum of hourly cost rates).")
+    spent: Optional[str] = Field(None, description="PromQL: spend so far this period (e.g. "
+                                 "month-to-date); default: the spend rate integrated since the start.")
+    amount: float = Field(gt=0)
+    period: Literal["month", "quarter"] = "month"
+    currency: str = Field("USD", pattern=r"^[A-Z]{3}$")
+    step: Duration = Field(3600.0, gt=0)
+    history: Duration = Field(28 * 86400.0, gt=0)
+    season: Duration = Field(86400.0, ge=0)
+    model: Optional[str] = None
+    levels: Optional[list[int]] = None
+    interval: Optional[Duration] = Field(None, gt=0)
+
+    _name = field_validator("name")(Target._name.__func__)  # type: ignore[attr-defined]
+
+
 class ForecasterConfig(Strict):
     prometheus: PrometheusSource = PrometheusSource()
     max_concurrency: int = Field(4, ge=1, description="Targets fitted at the same time.")
     defaults: TargetFields = TargetFields()
     targets: list[Target] = []
+    budgets: list[Budget] = []
 
     @model_validator(mode="after")
     def _check_targets(self) -> "ForecasterConfig":
@@ -186,8 +208,12 @@ class ForecasterConfig(Strict):
                 if h < r.step:
                     problems.append(f"targets[{i}] ({t.name}): horizon {format_duration(h)} is shorter "
                                     f"than the step {format_duration(r.step)}")
+        for i, b in enumerate(self.budgets):
+            if b.name in seen:
+                problems.append(f"budgets[{i}].name: {b.name!r} is already the name of a target or budget")
+            seen.setdefault(b.name, i)
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     def _resolve(self, t: Target) -> ResolvedTarget:
@@ -198,3 +224,10 @@ class ForecasterConfig(Strict):
 
     def resolved_targets(self) -> list[ResolvedTarget]:
         return [self._resolve(t) for t in self.targets]
+
+    def budget_target(self, b: Budget, horizon: float) -> ResolvedTarget:
+        """The spend-rate forecast behind a budget, reaching ``horizon`` (the period's end)."""
+        fields = {"name": b.name, "query": b.spend_rate, "step": b.step, "history": b.history,
+                  "season": b.season, "model": b.model, "levels": b.levels, "interval": b.interval,
+                  "horizons": [max(horizon, b.step)]}
+        return self._resolve(Target.model_validate({k: v for k, v in fields.items() if v is not None}))

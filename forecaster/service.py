@@ -12,15 +12,18 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Iterator
+from functools import partial
+from typing import Awaitable, Callable, Iterator
 
 import aiohttp
+import numpy as np
 from prometheus_client.core import Metric
 
 from exporter.core.catalogue import Families
 from exporter.core.config import ConfigError, validate
 from forecaster import __version__
-from forecaster.config import ForecasterConfig, ResolvedTarget
+from forecaster.budgets import Projection, period_bounds, project
+from forecaster.config import Budget, ForecasterConfig, ResolvedTarget
 from forecaster.engine import (TargetResult, forecast_target, match_capacity, score_anomalies,
                               select_series)
 from forecaster.source import PrometheusSource, QueryError, SourceUnavailable
@@ -49,7 +52,9 @@ class Forecaster:
         self.shard_index, self.shard_count = shard_index, shard_count
         self.targets = cfg.resolved_targets()
         self.results: dict[str, TargetResult] = {}
-        self.health = {t.name: TargetHealth() for t in self.targets}
+        self.projections: dict[str, tuple[Budget, float, list[Projection]]] = {}
+        self.health = {n: TargetHealth() for n in [t.name for t in self.targets]
+                       + [b.name for b in cfg.budgets]}
         self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
         self._source: PrometheusSource | None = None
 
@@ -58,7 +63,12 @@ class Forecaster:
             source = PrometheusSource.from_config(self.cfg.prometheus, session)
             self._source = source
             try:
-                await asyncio.gather(*(self._loop(t, source, stop) for t in self.targets))
+                await asyncio.gather(
+                    *(self._loop(t.name, t.interval, partial(self.run_cycle, t, source), stop)
+                      for t in self.targets),
+                    *(self._loop(b.name, self.cfg.budget_target(b, b.step).interval,
+                                 partial(self.run_budget_cycle, b, source), stop)
+                      for b in self.cfg.budgets))
             finally:
                 self._source = None
 
@@ -101,48 +111,91 @@ class Forecaster:
         result.over_cap, result.collided = sel.over_cap, sel.collided
         return result
 
-    async def _loop(self, target: ResolvedTarget, source: PrometheusSource, stop: asyncio.Event) -> None:
+    async def _loop(self, name: str, interval: float, cycle: Callable[[], Awaitable[bool]],
+                    stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
-            ok = await self.run_cycle(target, source)
+            ok = await cycle()
             failures = 0 if ok else failures + 1
-            # Retry a failed cycle sooner, backing off up to the target's interval.
-            wait = target.interval if ok else min(target.interval, MAX_BACKOFF, 2.0 ** failures)
+            # Retry a failed cycle sooner, backing off up to the interval.
+            wait = interval if ok else min(interval, MAX_BACKOFF, 2.0 ** failures)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except asyncio.TimeoutError:
                 pass
 
-    async def run_cycle(self, target: ResolvedTarget, source: PrometheusSource) -> bool:
-        """One query + fit + predict for a target; True on success. Never raises."""
-        health = self.health[target.name]
+    async def _guarded(self, name: str, work: Callable[[], Awaitable[dict]]) -> bool:
+        """Run one cycle of a target or budget, keeping its health; True on success. Never
+        raises: a failure is logged and counted, and the last good results stay published."""
+        health = self.health[name]
         started = time.monotonic()
         try:
-            result = await self._forecast(target, source)
+            summary = await work()
         except Exception as exc:  # noqa: BLE001 - one target's failure must not stop the service
             expected = isinstance(exc, (SourceUnavailable, QueryError))
             kind = ("source unavailable" if isinstance(exc, SourceUnavailable)
                     else "query rejected" if isinstance(exc, QueryError) else "cycle failed")
             health.up, health.attempted = False, True
-            health.stale = target.name in self.results
+            health.stale = name in self.results or name in self.projections
             health.errors += 1
             health.duration = time.monotonic() - started
             log.error(kind + ("; keeping the last good results" if health.stale else ""),
-                      extra={"target": target.name, "err": str(exc) if expected else repr(exc)},
+                      extra={"target": name, "err": str(exc) if expected else repr(exc)},
                       exc_info=not expected)
             return False
-        score_anomalies(self.results.get(target.name), result)
-        self.results[target.name] = result
-        health.dropped["max_series"] += result.over_cap
-        health.dropped["label_collision"] += result.collided
         health.up, health.stale, health.attempted = True, False, True
         health.last_success, health.successes = time.time(), health.successes + 1
         health.duration = time.monotonic() - started
-        closest = min((s.exhaustion_seconds for s in result.series), default=float("inf"))
-        log.info("cycle done", extra={"target": target.name, "series": len(result.series),
-                                      "skipped": result.skipped, "duration_s": round(health.duration, 3),
-                                      "closest_exhaustion_s": closest})
+        log.info("cycle done", extra={"target": name, "duration_s": round(health.duration, 3), **summary})
         return True
+
+    async def run_cycle(self, target: ResolvedTarget, source: PrometheusSource) -> bool:
+        """One query + fit + predict for a target; True on success. Never raises."""
+        async def work() -> dict:
+            result = await self._forecast(target, source)
+            score_anomalies(self.results.get(target.name), result)
+            self.results[target.name] = result
+            dropped = self.health[target.name].dropped
+            dropped["max_series"] += result.over_cap
+            dropped["label_collision"] += result.collided
+            closest = min((s.exhaustion_seconds for s in result.series), default=math.inf)
+            return {"series": len(result.series), "skipped": result.skipped,
+                    "closest_exhaustion_s": closest}
+
+        return await self._guarded(target.name, work)
+
+    async def run_budget_cycle(self, budget: Budget, source: PrometheusSource) -> bool:
+        """Project a budget to its period's end; True on success. Never raises."""
+        async def work() -> dict:
+            now = time.time()
+            start, end = period_bounds(now, budget.period)
+            target = self.cfg.budget_target(budget, end - now)
+            result = await self._forecast(target, source)
+            spent = await self._spent(budget, target, result, start, source)
+            projections = project(result, spent, budget.amount, now, end)
+            self.projections[budget.name] = (budget, end, projections)
+            worst = max((p.overrun_probability for p in projections), default=0.0)
+            return {"series": len(projections), "max_overrun_probability": round(worst, 3)}
+
+        return await self._guarded(budget.name, work)
+
+    async def _spent(self, budget: Budget, target: ResolvedTarget, result: TargetResult,
+                     period_start: float, source: PrometheusSource) -> np.ndarray:
+        """Spend so far this period for each forecast series: the ``spent`` query's newest
+        value, or else the spend rate integrated over the period's steps so far."""
+        end = result.curve_start
+        if budget.spent:
+            raw = await source.query_range(budget.spent, end, end, target.step, target.timeout)
+            per_hour = False
+        else:
+            raw = await source.query_range(budget.spend_rate, period_start, end, target.step,
+                                           target.timeout)
+            per_hour = True
+        sel = select_series(raw, target)
+        totals = {tuple(sorted(s.labels.items())):
+                  float(np.nansum(s.values) * target.step / 3600 if per_hour else s.values[-1])
+                  for s in sel.series if len(s.values)}
+        return np.array([totals.get(tuple(sorted(s.labels.items())), 0.0) for s in result.series])
 
     def ready(self) -> tuple[bool, str]:
         pending = [n for n, h in self.health.items() if not h.attempted]
@@ -154,15 +207,21 @@ class Forecaster:
         out = Families()
         out.add("promcast_build_info", {"component": "forecaster", "version": __version__}, 1)
         for target in self.targets:
-            self._publish_health(out, target)
+            self._publish_health(out, target.name)
+            out.add("promcast_target_lead_time_seconds", {"target": target.name}, target.lead_time)
+            out.add("promcast_target_horizon_seconds", {"target": target.name}, max(target.horizons))
             result = self.results.get(target.name)
             if result is not None:
                 publish_result(out, result)
+        for budget in self.cfg.budgets:
+            self._publish_health(out, budget.name)
+            if budget.name in self.projections:
+                publish_budget(out, *self.projections[budget.name])
         yield from out
 
-    def _publish_health(self, out: Families, target: ResolvedTarget) -> None:
-        h = self.health[target.name]
-        lab = {"target": target.name}
+    def _publish_health(self, out: Families, name: str) -> None:
+        h = self.health[name]
+        lab = {"target": name}
         out.add("promcast_forecaster_target_up", lab, 1 if h.up else 0)
         out.add("promcast_forecaster_results_stale", lab, 1 if h.stale else 0)
         out.add("promcast_forecaster_last_success_timestamp_seconds", lab, h.last_success)
@@ -171,8 +230,6 @@ class Forecaster:
         out.add("promcast_forecaster_cycles_total", {**lab, "result": "error"}, h.errors)
         for reason, n in h.dropped.items():
             out.add("promcast_forecaster_dropped_series_total", {**lab, "reason": reason}, n)
-        out.add("promcast_target_lead_time_seconds", lab, target.lead_time)
-        out.add("promcast_target_horizon_seconds", lab, max(target.horizons))
 
 
 def publish_result(out: Families, result: TargetResult) -> None:
@@ -200,3 +257,16 @@ def publish_result(out: Families, result: TargetResult) -> None:
                 lo, hi = s.bounds[(hz, lv)]
                 out.add("promcast_forecast_lower", {**hl, "level": str(lv)}, lo)
                 out.add("promcast_forecast_upper", {**hl, "level": str(lv)}, hi)
+
+
+def publish_budget(out: Families, budget: Budget, period_end: float, projections: list[Projection]) -> None:
+    for p in projections:
+        lab = {**p.labels, "target": budget.name, "budget": budget.name, "currency": budget.currency}
+        out.add("promcast_budget_amount", lab, budget.amount)
+        out.add("promcast_budget_spend", lab, p.spent)
+        out.add("promcast_budget_projected_spend", lab, p.projected)
+        for lv, (lo, hi) in p.bounds.items():
+            out.add("promcast_budget_projected_spend_lower", {**lab, "level": str(lv)}, lo)
+            out.add("promcast_budget_projected_spend_upper", {**lab, "level": str(lv)}, hi)
+        out.add("promcast_budget_overrun_probability_ratio", lab, p.overrun_probability)
+        out.add("promcast_budget_period_end_timestamp_seconds", lab, period_end)

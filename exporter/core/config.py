@@ -80,6 +80,9 @@ def validate(model: type[M], data: Any, source: str = "<config>") -> M:
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check its spelling and indentation)"
+            if not err["loc"] and "\n" in msg:  # a cross-field check: one problem per line
+                problems.extend(msg.split("\n"))
+                continue
             problems.append(f"{_loc(err['loc'])}: {msg}")
         result = None
     if problems:
