@@ -11,6 +11,7 @@ later write and scrape until the clock catches up (see ../shared/DESIGN.md).
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import logging
 import math
@@ -37,9 +38,9 @@ REDACTED = "<redacted>"
 
 # -- wire format -------------------------------------------------------------------------------
 
-def _build_messages() -> dict[str, type]:
-    """The remote write 1.0 messages (prometheus/prompb types.proto + remote.proto), reduced to
-    the fields a sample writer sends; unknown fields never reach the wire."""
+def _write_request_class() -> type:
+    """The remote write 1.0 WriteRequest with the field numbers of the spec, reduced to what a
+    sample writer sends (no exemplars, histograms or metadata)."""
     fdp = descriptor_pb2.FileDescriptorProto(name="promcast/remote_write.proto",
                                              package="prometheus", syntax="proto3")
     f = descriptor_pb2.FieldDescriptorProto
@@ -59,12 +60,10 @@ def _build_messages() -> dict[str, type]:
     # A private pool: another library registering prometheus.* in the default pool cannot clash.
     pool = descriptor_pool.DescriptorPool()
     pool.AddSerializedFile(fdp.SerializeToString())
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"prometheus.{name}"))
-            for name in ("Label", "Sample", "TimeSeries", "WriteRequest")}
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName("prometheus.WriteRequest"))
 
 
-_MESSAGES = _build_messages()
-WriteRequest = _MESSAGES["WriteRequest"]
+WriteRequest = _write_request_class()
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +73,6 @@ class Series:
 
     labels: tuple[tuple[str, str], ...]
     samples: tuple[tuple[int, float], ...]
-
-    def label(self, name: str) -> str | None:
-        return dict(self.labels).get(name)
 
 
 def encode_write_request(series: Sequence[Series]) -> bytes:
@@ -111,6 +107,7 @@ def families_to_timeseries(families: Iterable[Metric], timestamp_ms: int) -> lis
     that every comparison treats as false, and its staleness marker is itself a NaN. +Inf and
     -Inf are kept (an exhaustion time of +Inf means "not within the horizon"). Empty label
     values are left out, as Prometheus treats them as absent."""
+    timestamp_ms = int(timestamp_ms)
     limit = now_ms() + MAX_AHEAD_MS
     if timestamp_ms > limit:
         # The values describe now; only their stamp is wrong, so stamp them now.
@@ -227,10 +224,10 @@ class RemoteWriter:
             auth["Authorization"] = f"Bearer {bearer_token}"
             self._secrets.append(bearer_token)
         elif basic_auth:
-            encoded = aiohttp.BasicAuth(*basic_auth).encode()
-            auth["Authorization"] = encoded
+            encoded = base64.b64encode(":".join(basic_auth).encode()).decode()
+            auth["Authorization"] = f"Basic {encoded}"
             # The encoded form leaks the password as surely as the password itself.
-            self._secrets += [s for s in (basic_auth[1], encoded.split(" ", 1)[1]) if s]
+            self._secrets += [s for s in (basic_auth[1], encoded) if s]
         self._headers = {**(headers or {}), **auth,
                          "Content-Encoding": "snappy",
                          "Content-Type": "application/x-protobuf",
