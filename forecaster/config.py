@@ -160,6 +160,26 @@ class ResolvedTarget(Strict):
         return format_duration(h)
 
 
+class RemoteWrite(Strict):
+    """Push results to a remote-write receiver (Prometheus with --web.enable-remote-write-receiver,
+    Mimir/Thanos receive, VictoriaMetrics) after every cycle, stamped at that moment."""
+
+    url: str
+    timeout: Duration = Field(10.0, gt=0)
+    bearer_token: Optional[str] = None
+    bearer_token_file: Optional[str] = None
+    basic_auth: Optional[BasicAuth] = None
+    headers: dict[str, str] = {}
+    max_samples_per_request: int = Field(2000, ge=1)
+
+    _one_auth = model_validator(mode="after")(PrometheusSource._one_auth)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        return PrometheusSource._http(v)
+
+
 class Budget(Strict):
     """A spend budget for a period: its projection at the period's end comes from a forecast of
     the spend rate, added to what has been spent so far."""
@@ -183,6 +203,7 @@ class Budget(Strict):
 
 class ForecasterConfig(Strict):
     prometheus: PrometheusSource = PrometheusSource()
+    remote_write: Optional[RemoteWrite] = None
     max_concurrency: int = Field(4, ge=1, description="Targets fitted at the same time.")
     defaults: TargetFields = TargetFields()
     targets: list[Target] = []

@@ -23,10 +23,11 @@ from exporter.core.catalogue import Families
 from exporter.core.config import ConfigError, validate
 from forecaster import __version__
 from forecaster.budgets import Projection, period_bounds, project
-from forecaster.config import Budget, ForecasterConfig, ResolvedTarget
+from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
 from forecaster.engine import (TargetResult, forecast_target, match_capacity, score_anomalies,
                               select_series)
-from forecaster.source import PrometheusSource, QueryError, SourceUnavailable
+from forecaster.remote_write import RemoteWriter, families_to_timeseries, now_ms
+from forecaster.source import PrometheusSource, QueryError, SourceUnavailable, read_secret
 
 log = logging.getLogger("promcast.forecaster")
 MAX_BACKOFF = 300.0
@@ -57,11 +58,14 @@ class Forecaster:
                        + [b.name for b in cfg.budgets]}
         self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
         self._source: PrometheusSource | None = None
+        self._writer: RemoteWriter | None = None
+        self.remote_write_samples = {"sent": 0, "dropped": 0, "failed": 0}
 
     async def run(self, stop: asyncio.Event) -> None:
         async with aiohttp.ClientSession() as session:
             source = PrometheusSource.from_config(self.cfg.prometheus, session)
             self._source = source
+            self._writer = make_writer(self.cfg.remote_write, session) if self.cfg.remote_write else None
             try:
                 await asyncio.gather(
                     *(self._loop(t.name, t.interval, partial(self.run_cycle, t, source), stop)
@@ -159,6 +163,7 @@ class Forecaster:
             dropped["max_series"] += result.over_cap
             dropped["label_collision"] += result.collided
             closest = min((s.exhaustion_seconds for s in result.series), default=math.inf)
+            await self._push(target.name, lambda out: publish_result(out, result))
             return {"series": len(result.series), "skipped": result.skipped,
                     "closest_exhaustion_s": closest}
 
@@ -174,10 +179,25 @@ class Forecaster:
             spent = await self._spent(budget, target, result, start, source)
             projections = project(result, spent, budget.amount, now, end)
             self.projections[budget.name] = (budget, end, projections)
+            await self._push(budget.name, lambda out: publish_budget(out, budget, end, projections))
             worst = max((p.overrun_probability for p in projections), default=0.0)
             return {"series": len(projections), "max_overrun_probability": round(worst, 3)}
 
         return await self._guarded(budget.name, work)
+
+    async def _push(self, name: str, fill: Callable[[Families], None]) -> None:
+        """Remote-write a cycle's results, stamped now (never in the future). A failed push is
+        counted and logged but does not fail the cycle: /metrics still has the results."""
+        if self._writer is None:
+            return
+        out = Families()
+        fill(out)
+        stats = await self._writer.write(families_to_timeseries(out, now_ms()))
+        for outcome in ("sent", "dropped", "failed"):
+            self.remote_write_samples[outcome] += getattr(stats, outcome)
+        if stats.dropped or stats.failed:
+            log.warning("remote write incomplete", extra={"target": name, "sent": stats.sent,
+                                                          "dropped": stats.dropped, "failed": stats.failed})
 
     async def _spent(self, budget: Budget, target: ResolvedTarget, result: TargetResult,
                      period_start: float, source: PrometheusSource) -> np.ndarray:
@@ -213,6 +233,9 @@ class Forecaster:
             result = self.results.get(target.name)
             if result is not None:
                 publish_result(out, result)
+        if self.cfg.remote_write:
+            for outcome, n in self.remote_write_samples.items():
+                out.add("promcast_forecaster_remote_write_samples_total", {"result": outcome}, n)
         for budget in self.cfg.budgets:
             self._publish_health(out, budget.name)
             if budget.name in self.projections:
@@ -270,3 +293,17 @@ def publish_budget(out: Families, budget: Budget, period_end: float, projections
             out.add("promcast_budget_projected_spend_upper", {**lab, "level": str(lv)}, hi)
         out.add("promcast_budget_overrun_probability_ratio", lab, p.overrun_probability)
         out.add("promcast_budget_period_end_timestamp_seconds", lab, period_end)
+
+
+def make_writer(cfg: RemoteWrite, session: aiohttp.ClientSession) -> RemoteWriter:
+    """The remote writer for the config; secrets are passed as such so the writer redacts them."""
+    bearer = cfg.bearer_token or (read_secret(cfg.bearer_token_file, "remote_write.bearer_token_file")
+                                  if cfg.bearer_token_file else None)
+    basic = None
+    if cfg.basic_auth:
+        ba = cfg.basic_auth
+        basic = (ba.username, ba.password or read_secret(ba.password_file or "",
+                                                         "remote_write.basic_auth.password_file"))
+    return RemoteWriter(cfg.url, session, timeout=cfg.timeout, headers=cfg.headers,
+                        max_samples_per_request=cfg.max_samples_per_request,
+                        bearer_token=bearer, basic_auth=basic)

@@ -45,7 +45,7 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
 
 
-def _read_secret(path: str, what: str) -> str:
+def read_secret(path: str, what: str) -> str:
     try:
         return Path(path).read_text().strip()
     except OSError as exc:
@@ -70,10 +70,10 @@ def auth_headers(cfg: "SourceConfig") -> dict[str, str]:
     if cfg.bearer_token:
         return {"Authorization": f"Bearer {cfg.bearer_token}"}
     if cfg.bearer_token_file:
-        return {"Authorization": f"Bearer {_read_secret(cfg.bearer_token_file, 'bearer_token_file')}"}
+        return {"Authorization": f"Bearer {read_secret(cfg.bearer_token_file, 'bearer_token_file')}"}
     if cfg.basic_auth:
         ba = cfg.basic_auth
-        password = ba.password or _read_secret(ba.password_file or "", "basic_auth.password_file")
+        password = ba.password or read_secret(ba.password_file or "", "basic_auth.password_file")
         return {"Authorization": basic_auth(ba.username, password)}
     return {}
 

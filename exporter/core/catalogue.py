@@ -162,6 +162,9 @@ _FORECASTER = _specs(
     ("promcast_forecaster_target_series", "gauge",
      "Series of the target's last cycle by state: forecast, skipped (no usable data), dropped "
      "(cardinality cap or label collision).", ("target", "state")),
+    ("promcast_forecaster_remote_write_samples_total", "counter",
+     "Samples pushed by remote write, by result: sent, dropped (refused by the receiver, e.g. "
+     "too old), failed (not delivered after retries).", ("result",)),
     ("promcast_forecaster_dropped_series_total", "counter",
      "Series left out by reason: max_series (the cardinality cap), label_collision (identical "
      "after keep_labels/drop_labels).", ("target", "reason")),
