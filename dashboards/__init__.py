@@ -1,0 +1,1 @@
+"""Grafana dashboards as code: ``*.dashboard.py`` sources, the house style, the generator."""
