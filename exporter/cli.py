@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 from exporter import __version__
 from exporter.config import ExporterConfig
 from exporter.core.catalogue import Families
-from exporter.core.cli import add_common_flags, load_or_exit, start_logging
+from exporter.core.cli import base_parser, load_or_exit, start_logging
 from exporter.core.collector import Provider, SnapshotCollector
 from exporter.core.durations import parse_duration
 from exporter.core.http import make_app, serve
@@ -85,11 +85,8 @@ def _label(text: str) -> tuple[str, str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="promcast-exporter",
-        description="Cloud cost, utilisation and inventory metrics for Prometheus.")
-    add_common_flags(p, DEFAULT_LISTEN)
-    p.add_argument("--version", action="version", version=f"promcast-exporter {__version__}")
+    p = base_parser("promcast-exporter", "Cloud cost, utilisation and inventory metrics for "
+                    "Prometheus.", DEFAULT_LISTEN, __version__)
     sub = p.add_subparsers(dest="command", metavar="{serve,backfill}")
     sub.add_parser("serve", help="serve /metrics (the default)")
     b = sub.add_parser("backfill", help="write past samples as OpenMetrics for promtool")

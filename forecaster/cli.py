@@ -9,7 +9,7 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
-from exporter.core.cli import add_common_flags, load_or_exit, start_logging
+from exporter.core.cli import base_parser, load_or_exit, start_logging
 from exporter.core.http import make_app, serve
 from forecaster import __version__
 from forecaster.config import ForecasterConfig
@@ -44,11 +44,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="promcast-forecaster",
-        description="Forecasts, time to exhaustion and anomaly scores for Prometheus series.")
-    add_common_flags(p, DEFAULT_LISTEN)
-    p.add_argument("--version", action="version", version=f"promcast-forecaster {__version__}")
+    p = base_parser("promcast-forecaster", "Forecasts, time to exhaustion and anomaly scores "
+                    "for Prometheus series.", DEFAULT_LISTEN, __version__)
     p.add_argument("--shard.index", dest="shard_index", type=int, default=0, metavar="I",
                    help="this instance's shard, 0 <= I < --shard.count (default 0)")
     p.add_argument("--shard.count", dest="shard_count", type=int, default=1, metavar="N",

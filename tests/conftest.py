@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 import pytest
 import yaml
 
-from demo.stack import free_port, prometheus_argv, spawn, terminate
+from demo.stack import Stack, free_port, missing_binaries, prometheus_argv, spawn, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -74,3 +74,16 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusProc]]:
     yield start
     for p in started:
         p.stop()
+
+
+@pytest.fixture(scope="session")
+def demo_stack(tmp_path_factory) -> Iterator[Stack]:
+    """The whole demo stack, once per test run: the end-to-end and dashboard tests share it."""
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (Debian packages; `make test` installs them)")
+    # Fifteen days of history cover every demo target's history window and the dashboards' week.
+    s = Stack(tmp_path_factory.mktemp("stack"), days=15, interval="20s")
+    s.start()
+    yield s
+    s.stop()

@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 
-from demo.stack import Stack, http_get, missing_binaries
+from demo.stack import Stack, http_get
 from tests.dashboard_queries import (PanelQuery, generated, interpolate, load, queries, time_range,
                                      variable_defaults)
 
@@ -24,22 +24,13 @@ POINTS = 1000  # about a panel's width in pixels, like Grafana's own step choice
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    missing = missing_binaries()
-    if missing:
-        pytest.skip(f"missing {', '.join(missing)} (Debian packages; `make test` installs them)")
-    # Eight days of history cover the disk target's two seasons and the dashboard's week.
-    s = Stack(tmp_path_factory.mktemp("dashboards"), days=8, interval="20s")
-    try:
-        s.start()
-        deadline = time.monotonic() + 90
-        while not s.query(READY_SERIES):
-            if time.monotonic() > deadline:
-                pytest.fail(f"{READY_SERIES} not in Prometheus within 90 s; see {s.workdir}")
-            time.sleep(1)
-        yield s
-    finally:
-        s.stop()
+def stack(demo_stack: Stack) -> Stack:
+    deadline = time.monotonic() + 90
+    while not demo_stack.query(READY_SERIES):
+        if time.monotonic() > deadline:
+            pytest.fail(f"{READY_SERIES} not in Prometheus within 90 s; see {demo_stack.workdir}")
+        time.sleep(1)
+    return demo_stack
 
 
 def run(stack: Stack, q: PanelQuery, window: tuple[float, float]) -> list[dict]:

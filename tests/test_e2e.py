@@ -5,21 +5,14 @@ import time
 
 import pytest
 
-from demo.stack import Stack, missing_binaries
+from demo.stack import Stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    missing = missing_binaries()
-    if missing:
-        pytest.skip(f"missing {', '.join(missing)} (Debian packages; `make test` installs them)")
-    s = Stack(tmp_path_factory.mktemp("stack"), days=15, interval="20s")
-    s.start()
-    yield s
-    s.stop()
-    assert not any(p.poll() is None for p in s.procs.values())
+def stack(demo_stack: Stack) -> Stack:
+    return demo_stack
 
 
 def wait_for(fn, timeout: float):

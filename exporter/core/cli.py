@@ -14,13 +14,18 @@ from .logs import LEVELS, setup_logging
 M = TypeVar("M", bound=BaseModel)
 
 
-def add_common_flags(parser: argparse.ArgumentParser, default_listen: str) -> None:
+def base_parser(prog: str, description: str, default_listen: str,
+                version: str) -> argparse.ArgumentParser:
+    """A parser with the flags both services share, Prometheus-style."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--version", action="version", version=f"{prog} {version}")
     parser.add_argument("--config.file", dest="config_file", metavar="FILE",
                         help="YAML configuration file (default: built-in defaults)")
     parser.add_argument("--web.listen-address", dest="listen_address", default=default_listen,
                         metavar="HOST:PORT", help=f"address to serve HTTP on (default {default_listen})")
     parser.add_argument("--log.level", dest="log_level", default="info", choices=LEVELS,
                         help="only log messages of this level or above (default info)")
+    return parser
 
 
 def load_or_exit(model: type[M], path: str | None) -> M:
