@@ -220,9 +220,9 @@ class ForecasterConfig(Strict):
             r = self._resolve(t)
             if r.history < 2 * r.step:
                 problems.append(f"targets[{i}] ({t.name}): history must cover at least two steps")
-            if r.history / r.step > 11000:
-                problems.append(f"targets[{i}] ({t.name}): history/step is {r.history / r.step:.0f} points; "
-                                "Prometheus answers at most 11000 per series, raise step")
+            if r.history / r.step > 100_000:
+                problems.append(f"targets[{i}] ({t.name}): history/step is {r.history / r.step:.0f} "
+                                "points per series; keep it under 100000 (raise step)")
             if t.keep_labels is not None and t.drop_labels is not None:
                 problems.append(f"targets[{i}] ({t.name}): set keep_labels or drop_labels, not both")
             for h in r.horizons:

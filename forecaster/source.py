@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from forecaster.config import PrometheusSource as SourceConfig
 
 
+CHUNK_POINTS = 1000
+
+
 class SourceUnavailable(Exception):
     """The server could not be reached or failed (network, timeout, 5xx): worth retrying."""
 
@@ -97,8 +100,27 @@ class PrometheusSource:
 
     async def query_range(self, query: str, start: float, end: float, step: float,
                           timeout: float | None = None) -> list[RawSeries]:
-        """Series of a range query; ``timeout`` bounds this query (default: the source's)."""
-        timeout = timeout or self.timeout
+        """Series of a range query; ``timeout`` bounds each request (default: the source's).
+
+        Long ranges are read in chunks of at most ``CHUNK_POINTS`` steps, each turned into
+        arrays before the next is asked for: a fleet's history as one JSON answer would hold
+        every sample as Python objects at once (and pass Prometheus' 11,000-point limit).
+        """
+        n_points = int(round((end - start) / step)) + 1
+        parts: dict[tuple, list[RawSeries]] = {}
+        for first in range(0, n_points, CHUNK_POINTS):
+            last = min(n_points, first + CHUNK_POINTS) - 1
+            chunk = await self._query_range_once(query, start + first * step, start + last * step,
+                                                 step, timeout or self.timeout)
+            for s in chunk:
+                parts.setdefault(tuple(sorted(s.labels.items())), []).append(s)
+        return [p[0] if len(p) == 1 else RawSeries(
+                    p[0].labels, np.concatenate([s.timestamps for s in p]),
+                    np.concatenate([s.values for s in p]))
+                for p in parts.values()]
+
+    async def _query_range_once(self, query: str, start: float, end: float, step: float,
+                                timeout: float) -> list[RawSeries]:
         params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}",
                   "timeout": f"{timeout:g}s"}
         where = self.url

@@ -214,3 +214,26 @@ def test_a_slow_target_does_not_delay_the_others():
     asyncio.run(both())
     assert finished["fast"][0] and not finished["slow"][0]
     assert finished["fast"][1] < finished["slow"][1]  # the fast one did not wait for the slow one
+
+
+def test_long_ranges_are_read_in_chunks_that_join_exactly(start_prometheus, monkeypatch):
+    import numpy as np
+    from forecaster import source
+
+    prom = start_prometheus(history())
+    end = time.time() // 300 * 300
+    start = end - 2 * 86400
+
+    async def read():
+        async with aiohttp.ClientSession() as session:
+            src = PrometheusSource(prom.url, 10, session)
+            return {s.labels["host"]: s for s in await src.query_range("disk_ratio", start, end, 300)}
+
+    whole = asyncio.run(read())
+    monkeypatch.setattr(source, "CHUNK_POINTS", 100)
+    chunked = asyncio.run(read())
+    assert whole.keys() == chunked.keys() == {"a", "b"}
+    for host in whole:
+        assert len(whole[host].timestamps) > 500
+        assert np.array_equal(whole[host].timestamps, chunked[host].timestamps)
+        assert np.array_equal(whole[host].values, chunked[host].values)
