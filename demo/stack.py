@@ -227,7 +227,7 @@ class Stack:
     def _start_forecaster(self) -> None:
         cfg = yaml.safe_load((ROOT / "demo" / "forecaster.yml").read_text())
         cfg["prometheus"]["url"] = self.url("prometheus")
-        cfg.setdefault("defaults", {})["interval"] = self.interval
+        cfg.setdefault("defaults", {})["infer_every"] = self.interval
         path = self.workdir / "forecaster.yml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         self._spawn("forecaster", self._python("forecaster") + [

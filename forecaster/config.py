@@ -67,7 +67,10 @@ class TargetFields(Strict):
     horizons: Optional[list[Duration]] = None
     levels: Optional[list[int]] = None
     model: Optional[str] = None
-    interval: Optional[Duration] = Field(None, gt=0)
+    infer_every: Optional[Duration] = Field(
+        None, gt=0, description="How often forecasts are updated from the fitted models and new data.")
+    fit_every: Optional[Duration] = Field(
+        None, gt=0, description="How often models are chosen and fitted again (the costly part).")
     lead_time: Optional[Duration] = Field(None, ge=0)
     capacity: Optional[Union[float, str]] = Field(
         None, description="A number, or a PromQL query giving each series its own capacity.")
@@ -99,7 +102,8 @@ class TargetFields(Strict):
 
 BUILTIN_DEFAULTS = TargetFields(
     step=300.0, history=7 * 86400.0, season=86400.0, horizons=[3600.0, 6 * 3600.0, 86400.0],
-    levels=[80, 95], model="seasonal_naive_drift", interval=300.0, lead_time=86400.0,
+    levels=[80, 95], model="seasonal_naive_drift", infer_every=300.0, fit_every=3600.0,
+    lead_time=86400.0,
     capacity=None, capacity_direction="above", keep_labels=None, drop_labels=[], max_series=10000,
     timeout=None,
 )
@@ -135,7 +139,8 @@ class ResolvedTarget(Strict):
     horizons: list[float]
     levels: list[int]
     model: str
-    interval: float
+    infer_every: float
+    fit_every: float
     lead_time: float
     capacity: Optional[Union[float, str]]
     capacity_direction: Literal["above", "below"]
@@ -196,7 +201,8 @@ class Budget(Strict):
     season: Duration = Field(86400.0, ge=0)
     model: Optional[str] = None
     levels: Optional[list[int]] = None
-    interval: Optional[Duration] = Field(None, gt=0)
+    infer_every: Optional[Duration] = Field(None, gt=0)
+    fit_every: Optional[Duration] = Field(None, gt=0)
 
     _name = field_validator("name")(Target._name.__func__)  # type: ignore[attr-defined]
 
@@ -249,6 +255,7 @@ class ForecasterConfig(Strict):
     def budget_target(self, b: Budget, horizon: float) -> ResolvedTarget:
         """The spend-rate forecast behind a budget, reaching ``horizon`` (the period's end)."""
         fields = {"name": b.name, "query": b.spend_rate, "step": b.step, "history": b.history,
-                  "season": b.season, "model": b.model, "levels": b.levels, "interval": b.interval,
+                  "season": b.season, "model": b.model, "levels": b.levels, "infer_every": b.infer_every,
+                  "fit_every": b.fit_every,
                   "horizons": [max(horizon, b.step)]}
         return self._resolve(Target.model_validate({k: v for k, v in fields.items() if v is not None}))

@@ -47,6 +47,8 @@ class TargetResult:
     # actual); keys "mean", "lower-80", "upper-80", ... rows follow ``series``.
     curve_start: float = 0.0
     curves: dict[str, np.ndarray] = field(default_factory=dict)
+    fitted: "FittedModel | None" = None
+    refitted: bool = True
 
 
 def output_labels(source: dict[str, str], target: str, keep: list[str] | None = None,
@@ -152,10 +154,27 @@ def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None
     return max(0.0, (hits[0] + 1) * seconds_per_step - lag)
 
 
+def _spec(target: ResolvedTarget) -> tuple:
+    """What a fitted model depends on besides the data: a change means a refit."""
+    return (target.model, target.season_length, tuple(target.levels), max(target.horizon_steps))
+
+
+@dataclass
+class FittedModel:
+    model: object
+    keys: list[tuple]   # label sets of the rows it was fitted on, in order
+    fitted_at: float
+    spec: tuple
+
+
 def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
-                    now: float, capacities: np.ndarray | None = None) -> TargetResult:
+                    now: float, capacities: np.ndarray | None = None,
+                    fitted: FittedModel | None = None) -> TargetResult:
     """Forecast every series (already selected, with output labels); ``end`` is the grid's
-    last point; ``capacities`` gives each series its own threshold (default: the target's)."""
+    last point; ``capacities`` gives each series its own threshold (default: the target's).
+
+    ``fitted`` is the previous cycle's model: it is reused (updated with the new data, not
+    chosen again) while it is younger than ``fit_every`` and the series are the same."""
     result = TargetResult(target, now)
     start = end - (target.points - 1) * target.step
     matrix = align(series, start, target.step, target.points)
@@ -170,9 +189,17 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     data = matrix[rows]
     steps = target.horizon_steps
     h = max(steps)
-    model = make_model(target.model, target.season_length)
+    keys = [tuple(sorted(series[r].labels.items())) for r in rows]
+    reuse = (fitted is not None and fitted.keys == keys and fitted.spec == _spec(target)
+             and now - fitted.fitted_at < target.fit_every)
+    model = fitted.model if reuse else make_model(target.model, target.season_length)
+    result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target))
+    result.refitted = not reuse
     try:
-        fc = model.fit(data).predict(h, target.levels)
+        # Between refits the chosen models are only brought up to date with the new data
+        # (``update``: same choice and parameters); models without it are cheap to refit.
+        fitter = getattr(model, "update", None) if reuse else None
+        fc = (fitter(data) if fitter else model.fit(data)).predict(h, target.levels)
         # Models that choose per series (auto) say which model and why for each row.
         names = list(getattr(model, "chosen", None) or [model.name] * len(rows))
         reasons = list(getattr(model, "notes", None) or [getattr(model, "note", "")] * len(rows))

@@ -68,9 +68,9 @@ class Forecaster:
             self._writer = make_writer(self.cfg.remote_write, session) if self.cfg.remote_write else None
             try:
                 await asyncio.gather(
-                    *(self._loop(t.name, t.interval, partial(self.run_cycle, t, source), stop)
+                    *(self._loop(t.name, t.infer_every, partial(self.run_cycle, t, source), stop)
                       for t in self.targets),
-                    *(self._loop(b.name, self.cfg.budget_target(b, b.step).interval,
+                    *(self._loop(b.name, self.cfg.budget_target(b, b.step).infer_every,
                                  partial(self.run_budget_cycle, b, source), stop)
                       for b in self.cfg.budgets))
             finally:
@@ -109,9 +109,11 @@ class Forecaster:
             # Capacity as a query (e.g. a disk's size): its newest value per matching series.
             cap = await source.query_range(target.capacity, end, end, target.step, target.timeout)
             capacities = match_capacity(sel.series, cap)
+        previous = self.results.get(target.name)
         async with self._fit_slots:
             result = await asyncio.get_running_loop().run_in_executor(
-                None, forecast_target, target, sel.series, end, now, capacities)
+                None, forecast_target, target, sel.series, end, now, capacities,
+                previous.fitted if previous else None)
         result.over_cap, result.collided = sel.over_cap, sel.collided
         return result
 
@@ -164,8 +166,8 @@ class Forecaster:
             dropped["label_collision"] += result.collided
             closest = min((s.exhaustion_seconds for s in result.series), default=math.inf)
             await self._push(target.name, lambda out: publish_result(out, result))
-            return {"series": len(result.series), "skipped": result.skipped,
-                    "closest_exhaustion_s": closest}
+            return {"mode": "fit" if result.refitted else "infer", "series": len(result.series),
+                    "skipped": result.skipped, "closest_exhaustion_s": closest}
 
         return await self._guarded(target.name, work)
 
@@ -233,6 +235,9 @@ class Forecaster:
             result = self.results.get(target.name)
             if result is not None:
                 publish_result(out, result)
+                if result.fitted is not None:
+                    out.add("promcast_forecaster_last_fit_timestamp_seconds", {"target": target.name},
+                            result.fitted.fitted_at)
         if self.cfg.remote_write:
             for outcome, n in self.remote_write_samples.items():
                 out.add("promcast_forecaster_remote_write_samples_total", {"result": outcome}, n)

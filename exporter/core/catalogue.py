@@ -71,12 +71,15 @@ _EXPORTER = _specs(
     ("promcast_resource_info", "gauge",
      "Inventory facts about a resource; the value is always 1.",
      RESOURCE_LABELS + ("instance_type", "lifecycle")),
-    # cost
+    # cost: the COST_LABELS are always present (empty when a file provider is not configured to
+    # break down by one); billing-file providers add their configured dimensions
+    # (service_category, pricing_category, tag_<key>, ...) and `billing_period`, hence passthrough.
     ("promcast_cost_hourly_rate_usd", "gauge",
      "Spend per hour in US dollars over the newest complete billing hour, by FOCUS cost type "
-     "(billed, effective, list).", COST_LABELS),
+     "(billed, effective, list; CUR files also net).", COST_LABELS, True),
     ("promcast_cost_month_to_date_usd", "gauge",
-     "Spend since the start of the calendar month (UTC) in US dollars.", COST_LABELS),
+     "Spend since the start of the calendar month (UTC) in US dollars; billing files give one "
+     "series per billing period (`billing_period`, YYYY-MM).", COST_LABELS, True),
     ("promcast_billing_data_last_timestamp_seconds", "gauge",
      "End of the newest billing hour the provider has reported, as a Unix timestamp.",
      ("provider",)),
@@ -93,6 +96,9 @@ _EXPORTER = _specs(
     ("promcast_exporter_api_calls_total", "counter",
      "Calls made to the provider's APIs (some, like AWS Cost Explorer, are billed per call).",
      ("provider", "api")),
+    ("promcast_exporter_bad_rows_total", "counter",
+     "Rows of a billing file left out of every total because they could not be used, by reason; "
+     "counted once per version of the file read.", ("provider", "file", "reason")),
 )
 
 _FORECAST_LABELS = ("target",)
@@ -155,6 +161,9 @@ _FORECASTER = _specs(
      ("target",)),
     ("promcast_forecaster_last_success_timestamp_seconds", "gauge",
      "When the target last completed a cycle, as a Unix timestamp.", ("target",)),
+    ("promcast_forecaster_last_fit_timestamp_seconds", "gauge",
+     "When the target's models were last chosen and fitted (every fit_every; cycles in between "
+     "update them with new data), as a Unix timestamp.", ("target",)),
     ("promcast_forecaster_cycle_duration_seconds", "gauge",
      "Duration of the target's last cycle (query, fit, predict).", ("target",)),
     ("promcast_forecaster_cycles_total", "counter",
