@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter.core.cli import base_parser, load_or_exit, start_logging
 from exporter.core.http import make_app, serve
-from forecaster import __version__
+from forecaster import __version__, anomaly, offline
 from forecaster.config import ForecasterConfig
 
 log = logging.getLogger("promcast.forecaster")
@@ -53,12 +53,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the service (the default)")
     sub.add_parser("check-config", help="validate --config.file and exit")
-    try:
-        from forecaster import offline
-    except ImportError:
-        offline = None  # type: ignore[assignment]
-    if offline is not None:
-        offline.add_parser(sub)
+    offline.add_parser(sub)
+    anomaly.add_parser(sub)
     return p
 
 
@@ -72,9 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         return _check(args)
     if args.command == "offline":
-        from forecaster import offline
-
         return offline.run(args)
+    if args.command == "anomalies":
+        return anomaly.run(args)
     return _serve(args)
 
 

@@ -66,6 +66,10 @@ class TargetFields(Strict):
     season: Optional[Duration] = Field(None, ge=0, description="0 for none")
     horizons: Optional[list[Duration]] = None
     levels: Optional[list[int]] = None
+    anomaly_level: Optional[int] = Field(
+        None, gt=0, lt=100, description="Interval the anomaly score is measured against: a score "
+        "above 1 means outside it. Wide (99) because at 5-minute samples a 95% band is crossed "
+        "by chance many times a day.")
     model: Optional[str] = None
     infer_every: Optional[Duration] = Field(
         None, gt=0, description="How often forecasts are updated from the fitted models and new data.")
@@ -102,7 +106,7 @@ class TargetFields(Strict):
 
 BUILTIN_DEFAULTS = TargetFields(
     step=300.0, history=7 * 86400.0, season=86400.0, horizons=[3600.0, 6 * 3600.0, 86400.0],
-    levels=[80, 95], model="seasonal_naive_drift", infer_every=300.0, fit_every=3600.0,
+    levels=[80, 95], anomaly_level=99, model="seasonal_naive_drift", infer_every=300.0, fit_every=3600.0,
     lead_time=86400.0,
     capacity=None, capacity_direction="above", keep_labels=None, drop_labels=[], max_series=10000,
     timeout=None,
@@ -138,6 +142,7 @@ class ResolvedTarget(Strict):
     season: float
     horizons: list[float]
     levels: list[int]
+    anomaly_level: int
     model: str
     infer_every: float
     fit_every: float
@@ -160,6 +165,11 @@ class ResolvedTarget(Strict):
     @property
     def points(self) -> int:
         return int(self.history // self.step) + 1
+
+    @property
+    def predict_levels(self) -> list[int]:
+        """The published levels plus the anomaly score's."""
+        return sorted(set(self.levels) | {self.anomaly_level})
 
     def horizon_label(self, h: float) -> str:
         return format_duration(h)

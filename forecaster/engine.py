@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from forecaster.anomaly import anomaly_score
 from forecaster.config import ResolvedTarget
 from forecaster.models import SeasonalNaive, make_model
 from forecaster.source import RawSeries
@@ -156,7 +157,7 @@ def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None
 
 def _spec(target: ResolvedTarget) -> tuple:
     """What a fitted model depends on besides the data: a change means a refit."""
-    return (target.model, target.season_length, tuple(target.levels), max(target.horizon_steps))
+    return (target.model, target.season_length, tuple(target.predict_levels), max(target.horizon_steps))
 
 
 @dataclass
@@ -199,7 +200,7 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         # Between refits the chosen models are only brought up to date with the new data
         # (``update``: same choice and parameters); models without it are cheap to refit.
         fitter = getattr(model, "update", None) if reuse else None
-        fc = (fitter(data) if fitter else model.fit(data)).predict(h, target.levels)
+        fc = (fitter(data) if fitter else model.fit(data)).predict(h, target.predict_levels)
         # Models that choose per series (auto) say which model and why for each row.
         names = list(getattr(model, "chosen", None) or [model.name] * len(rows))
         reasons = list(getattr(model, "notes", None) or [getattr(model, "note", "")] * len(rows))
@@ -207,7 +208,7 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         log.warning("model failed; using the seasonal naive fallback",
                     extra={"target": target.name, "model": target.model, "err": repr(exc)})
         fallback = SeasonalNaive(target.season_length)
-        fc = fallback.fit(data).predict(h, target.levels)
+        fc = fallback.fit(data).predict(h, target.predict_levels)
         names = [fallback.name] * len(rows)
         reasons = [f"fallback: {target.model} failed ({exc.__class__.__name__})"] * len(rows)
     last_idx = data.shape[1] - 1 - np.argmax(np.isfinite(data)[:, ::-1], axis=1)
@@ -233,11 +234,11 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
 
 def score_anomalies(previous: TargetResult | None, current: TargetResult) -> None:
     """Score each series' newest observation against what the previous cycle forecast for that
-    instant: 0 at the expected value, 1 on the edge of the widest prediction interval, above 1
-    outside it. A series keeps its previous score until the grid has moved on a step."""
+    instant (see :func:`forecaster.anomaly.anomaly_score`, on the target's ``anomaly_level``
+    interval). A series keeps its previous score until the grid has moved on a step."""
     if previous is None or not previous.curves:
         return
-    level = max(current.target.levels)
+    level = current.target.anomaly_level
     lo_key, hi_key = f"lower-{level}", f"upper-{level}"
     if lo_key not in previous.curves:
         return
@@ -249,11 +250,7 @@ def score_anomalies(previous: TargetResult | None, current: TargetResult) -> Non
             continue
         if k == 0:
             s.anomaly_score = previous.series[row].anomaly_score
-            continue
-        if not 0 < k < previous.curves["mean"].shape[1]:
-            continue
-        mean = float(previous.curves["mean"][row, k])
-        edge = float(previous.curves[hi_key if s.observed >= mean else lo_key][row, k])
-        width = abs(edge - mean)
-        gap = abs(s.observed - mean)
-        s.anomaly_score = gap / width if width > 0 else (0.0 if gap == 0 else math.inf)
+        elif 0 < k < previous.curves["mean"].shape[1]:
+            s.anomaly_score = float(anomaly_score(
+                s.observed, previous.curves["mean"][row, k], previous.curves[lo_key][row, k],
+                previous.curves[hi_key][row, k]))

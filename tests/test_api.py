@@ -75,7 +75,7 @@ def test_instant_query_labels_and_series(forecaster):
                                          "promcast_forecast_upper"}
     series = requests.get(f"{forecaster}/api/v1/series",
                           params={"match[]": 'promcast_forecast_lower{host="a"}'}).json()["data"]
-    assert sorted(s["level"] for s in series) == ["80", "95"]
+    assert sorted(s["level"] for s in series) == ["80", "95", "99"]  # 99: the anomaly level
     labels = requests.post(f"{forecaster}/api/v1/labels").json()["data"]
     assert {"__name__", "host", "level", "target"} <= set(labels)
 

@@ -122,8 +122,9 @@ _FORECASTER = _specs(
      "Seconds until the point forecast crosses the capacity threshold; +Inf when it does not "
      "within the largest horizon, 0 when it already has.", _FORECAST_LABELS, True),
     ("promcast_forecast_anomaly_score", "gauge",
-     "How far the newest observation is from what was forecast for it, in widths of the widest "
-     "prediction interval: 0 as expected, above 1 outside the interval.", _FORECAST_LABELS, True),
+     "How far the newest observation is from what was forecast for it, in half-widths of the "
+     "target's anomaly_level interval (default 99%): 0 as expected, above 1 outside it.",
+     _FORECAST_LABELS, True),
     ("promcast_forecast_model_info", "gauge",
      "The model that produced the series' forecast and why; the value is always 1.",
      _FORECAST_LABELS + ("model", "reason"), True),
