@@ -116,7 +116,8 @@ class FastHoltWinters:
         self._t_len = t_len
         self._use_sn = use_sn
         self.notes = [
-            (f"fast_hw: {length[i]} points, needs {2 * m + hold * self.origins}; seasonal naive used"
+            (f"fast_hw: {length[i]} points, fewer than two seasons plus the holdout "
+             f"({2 * m + hold * self.origins}); seasonal naive used"
              if short[i] else ("fast_hw: seasonal naive did better on the holdout" if use_sn[i] else ""))
             for i in range(n)
         ]
@@ -162,7 +163,8 @@ def _initial_state(arr: np.ndarray, first: np.ndarray, m: int) -> tuple[np.ndarr
         warnings.simplefilter("ignore", RuntimeWarning)
         level = np.nan_to_num(np.nanmean(win, axis=1))
         rel = np.nanmean((win - level[:, None]).reshape(n, k, m), axis=1)
-    rel = np.nan_to_num(rel - np.nan_to_num(np.nanmean(rel, axis=1))[:, None]) if m > 1 else np.zeros((n, 1))
+        centre = np.nan_to_num(np.nanmean(rel, axis=1))
+    rel = np.nan_to_num(rel - centre[:, None]) if m > 1 else np.zeros((n, 1))
     phase_idx = (np.arange(m)[None, :] - first[:, None]) % m
     return level, np.take_along_axis(rel, phase_idx, axis=1)
 

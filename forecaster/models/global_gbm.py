@@ -117,7 +117,8 @@ class GlobalGBM:
         rng = np.random.default_rng(self.seed)
         # Origins need a season of context before them and h targets after them.
         lo = min(max(m, 12), t_len - h - 1)
-        n_rows = self.max_rows
+        # Neighbouring origins teach nearly the same thing: a few rows per observed point suffice.
+        n_rows = int(min(self.max_rows, 4 * np.isfinite(arr).sum()))
         rows = rng.integers(0, n, n_rows)
         origin = rng.integers(max(lo, 1), max(t_len - h + 1, lo + 2), n_rows)
         origin = np.minimum(origin, t_len - 1)

@@ -1,0 +1,114 @@
+"""Fit + predict throughput and peak memory on fleets of synthetic-but-realistic series.
+
+Series are 8,064 points (four weeks at 5-minute steps) with daily and weekly patterns of random
+strength and phase, slow trends, level shifts, spikes, scrape gaps and scales from 1 to 10^6, so
+no method gets an easy fleet. Each (method, fleet size) runs in its own child process so peak RSS
+(data included: the service holds the matrix too) is that method's alone. Methods too slow for
+the whole fleet run on a subsample and their rate is extrapolated, labelled as such.
+
+Run from the repo root:  .venv/bin/python benchmarks/forecast_speed.py [--large]
+(--large adds the 10,000-series fleet; the 1,000-series fleet always runs.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+POINTS = 8064
+SEASON = 288
+HORIZON = 288
+# Per-series methods run on at most this many series; the rest is extrapolated.
+SUBSAMPLE = {"statsforecast AutoETS": 8}
+
+
+def synthetic_fleet(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(POINTS)
+    day = np.sin(2 * np.pi * (t[None, :] / SEASON + rng.uniform(0, 1, (n, 1))))
+    week = np.sin(2 * np.pi * (t[None, :] / (7 * SEASON) + rng.uniform(0, 1, (n, 1))))
+    noise = rng.uniform(0.05, 0.5, (n, 1)) * rng.standard_normal((n, POINTS))
+    y = (
+        rng.uniform(0, 1, (n, 1)) * day
+        + rng.uniform(0, 0.5, (n, 1)) * week
+        + rng.normal(0, 0.0002, (n, 1)) * t[None, :]
+        + noise
+    )
+    shift_at = rng.integers(0, POINTS, n)
+    y += (t[None, :] >= shift_at[:, None]) * rng.normal(0, 0.5, (n, 1)) * (rng.random((n, 1)) < 0.3)
+    spikes = rng.random((n, POINTS)) < 0.001
+    y += spikes * rng.exponential(5, (n, POINTS))
+    y = (y + 3) * 10 ** rng.uniform(0, 6, (n, 1))
+    y[rng.random((n, POINTS)) < 0.005] = np.nan
+    return y
+
+
+def _run_one(method: str, n: int) -> dict:
+    fleet = synthetic_fleet(n)
+    used = min(n, SUBSAMPLE.get(method, n))
+    data = fleet[:used]
+    t0 = time.perf_counter()
+    if method.startswith("statsforecast"):
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import _baselines
+
+        _baselines.statsforecast_auto_ets(data, SEASON, HORIZON, [80, 95])
+    else:
+        from forecaster.models import make_model
+
+        name = {"promcast fast_hw": "fast_hw", "promcast auto": "auto"}[method]
+        make_model(name, SEASON, horizon=HORIZON).fit(data).predict(HORIZON, (80, 95))
+    secs = time.perf_counter() - t0
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"method": method, "n": n, "used": used, "secs": secs, "peak_gib": peak_kib / 2**20}
+
+
+def _child(method: str, n: int) -> dict | str:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--one", method, str(n)], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return f"failed: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--large", action="store_true", help="also run 10,000 series")
+    parser.add_argument("--one", nargs=2, metavar=("METHOD", "N"), help=argparse.SUPPRESS)
+    parser.add_argument("--methods", default="promcast fast_hw,promcast auto,statsforecast AutoETS")
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(_run_one(args.one[0], int(args.one[1]))))
+        return 0
+    sizes = [1000] + ([10000] if args.large else [])
+    methods = [m.strip() for m in args.methods.split(",")]
+    print(f"series of {POINTS} points, season {SEASON}, horizon {HORIZON}, "
+          f"{os.cpu_count()} cpus\n")
+    print("| method | series | fitted | wall s | series/s | series/min | peak RSS GiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for n in sizes:
+        for method in methods:
+            res = _child(method, n)
+            if isinstance(res, str):
+                print(f"| {method} | {n} | | {res} | | | |")
+                continue
+            rate = res["used"] / res["secs"]
+            label = method if res["used"] == n else f"{method} (on {res['used']}, extrapolated)"
+            wall = res["secs"] * n / res["used"]
+            print(f"| {label} | {n} | {res['used']} | {wall:.1f} | {rate:.1f} | {60 * rate:.0f} | "
+                  f"{res['peak_gib']:.2f} |")
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
