@@ -116,6 +116,26 @@ def select_series(raw: list[RawSeries], target: ResolvedTarget, shard_index: int
     return sel
 
 
+def merge_history(old: list[RawSeries], new: list[RawSeries], start: float) -> list[RawSeries] | None:
+    """The cached history extended with newly read points and cut to ``start``; None when the
+    new read has a series the cache lacks (it needs its whole history read). A cached series
+    absent from the new read has stopped reporting, and is left out like Prometheus would."""
+    by_key = {tuple(sorted(s.labels.items())): s for s in old}
+    fresh = {tuple(sorted(s.labels.items())): s for s in new}
+    if any(k not in by_key for k in fresh):
+        return None
+    out = []
+    for key, n in fresh.items():
+        s = by_key[key]
+        keep = s.timestamps < (n.timestamps[0] if len(n.timestamps) else np.inf)
+        ts = np.concatenate([s.timestamps[keep], n.timestamps])
+        vs = np.concatenate([s.values[keep], n.values])
+        recent = ts >= start
+        if recent.any():
+            out.append(RawSeries(s.labels, ts[recent], vs[recent]))
+    return out
+
+
 def match_capacity(series: list[RawSeries], capacity: list[RawSeries]) -> np.ndarray:
     """Each series' capacity from a capacity query's result: the capacity series whose labels
     all appear, with the same values, on the series (a label-less result applies to all)."""

@@ -24,8 +24,8 @@ from exporter.core.config import ConfigError, validate
 from forecaster import __version__
 from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
-from forecaster.engine import (TargetResult, forecast_target, match_capacity, score_anomalies,
-                              select_series)
+from forecaster.engine import (TargetResult, forecast_target, match_capacity, merge_history,
+                              score_anomalies, select_series)
 from forecaster.remote_write import RemoteWriter, families_to_timeseries, now_ms
 from forecaster.source import PrometheusSource, QueryError, SourceUnavailable, read_secret
 
@@ -59,6 +59,7 @@ class Forecaster:
         self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
         self._source: PrometheusSource | None = None
         self._writer: RemoteWriter | None = None
+        self._history: dict[str, tuple[float, list]] = {}  # target -> (end of last read, series)
         self.remote_write_samples = {"sent": 0, "dropped": 0, "failed": 0}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -93,23 +94,37 @@ class Forecaster:
         if self._source is None:
             raise ValueError("the forecaster is not connected to Prometheus yet")
         try:
-            return await self._forecast(target, self._source)
+            return await self._forecast(target, self._source, cache=False)
         except (SourceUnavailable, QueryError) as exc:
             raise ValueError(str(exc)) from None
 
-    async def _forecast(self, target: ResolvedTarget, source: PrometheusSource) -> TargetResult:
+    async def _forecast(self, target: ResolvedTarget, source: PrometheusSource,
+                        cache: bool = True) -> TargetResult:
         """Query the target's history on its step grid, then fit and predict off the loop."""
         now = time.time()
         end = (now // target.step) * target.step
         start = end - (target.points - 1) * target.step
-        raw = await source.query_range(target.query, start, end, target.step, target.timeout)
+        previous = self.results.get(target.name) if cache else None
+        raw = None
+        cached = self._history.get(target.name) if cache else None
+        refit_due = (previous is None or previous.fitted is None
+                     or now - previous.fitted.fitted_at >= target.fit_every)
+        if cached is not None and not refit_due:
+            # Between refits only the steps since the last read are fetched: a fleet's whole
+            # history every few minutes would cost Prometheus far more than the forecast.
+            since = max(start, cached[0])
+            new = await source.query_range(target.query, since, end, target.step, target.timeout)
+            raw = merge_history(cached[1], new, start)
+        if raw is None:
+            raw = await source.query_range(target.query, start, end, target.step, target.timeout)
+        if cache:
+            self._history[target.name] = (end, raw)
         sel = select_series(raw, target, self.shard_index, self.shard_count)
         capacities = None
         if isinstance(target.capacity, str):
             # Capacity as a query (e.g. a disk's size): its newest value per matching series.
             cap = await source.query_range(target.capacity, end, end, target.step, target.timeout)
             capacities = match_capacity(sel.series, cap)
-        previous = self.results.get(target.name)
         async with self._fit_slots:
             result = await asyncio.get_running_loop().run_in_executor(
                 None, forecast_target, target, sel.series, end, now, capacities,

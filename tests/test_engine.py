@@ -147,3 +147,15 @@ def test_anomaly_score_compares_the_newest_point_with_the_previous_forecast():
     same_step = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
     score_anomalies(spiky, same_step)  # the grid has not moved: the score carries over
     assert same_step.series[0].anomaly_score == spiky.series[0].anomaly_score
+
+
+def test_merge_history_appends_new_points_and_cuts_old_ones():
+    from forecaster.engine import merge_history
+
+    old = [RawSeries({"h": "a"}, np.array([0.0, 1, 2, 3]), np.array([0.0, 1, 2, 3])),
+           RawSeries({"h": "b"}, np.array([0.0, 1]), np.array([5.0, 5]))]
+    new = [RawSeries({"h": "a"}, np.array([3.0, 4]), np.array([30.0, 40]))]
+    merged = {s.labels["h"]: s for s in merge_history(old, new, start=1)}
+    assert list(merged["a"].timestamps) == [1, 2, 3, 4] and list(merged["a"].values) == [1, 2, 30, 40]
+    assert "b" not in merged  # no new point: it stopped reporting
+    assert merge_history(old, [RawSeries({"h": "new"}, np.array([4.0]), np.array([1.0]))], 1) is None

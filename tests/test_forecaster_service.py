@@ -174,15 +174,17 @@ class ScriptedSource:
 
     def __init__(self, answers):
         self.answers = list(answers)
+        self.calls = []
 
     async def query_range(self, query, start, end, step, timeout=None):
+        self.calls.append((start, end))
         answer = self.answers.pop(0)
         if answer == "hang":
             await asyncio.sleep(timeout + 1)
             raise SourceUnavailable("timed out")
         import numpy as np
         from forecaster.source import RawSeries
-        ts = np.arange(end - 47 * step, end + 1, step)
+        ts = np.arange(max(start, end - 47 * step), end + 1, step)
         return [RawSeries({"host": h}, ts, np.linspace(0.1, 0.5, len(ts))) for h in answer]
 
 
@@ -237,3 +239,25 @@ def test_long_ranges_are_read_in_chunks_that_join_exactly(start_prometheus, monk
         assert len(whole[host].timestamps) > 500
         assert np.array_equal(whole[host].timestamps, chunked[host].timestamps)
         assert np.array_equal(whole[host].values, chunked[host].values)
+
+
+def test_between_refits_only_new_steps_are_read_and_models_are_reused():
+    cfg = validate(ForecasterConfig, {"targets": [
+        {"name": "t", "query": "x", "step": "5m", "history": "4h", "season": "1h",
+         "fit_every": "1h", "infer_every": "5m"}]})
+    fc = Forecaster(cfg)
+    t = fc.targets[0]
+    src = ScriptedSource([["a", "b"], ["a", "b"], ["a", "b", "c"], ["a", "b", "c"]])
+    assert asyncio.run(fc.run_cycle(t, src))
+    first = fc.results["t"]
+    assert first.refitted
+    assert asyncio.run(fc.run_cycle(t, src))
+    second = fc.results["t"]
+    assert not second.refitted and second.fitted.model is first.fitted.model
+    (s1, e1), (s2, e2) = src.calls[:2]
+    assert s2 > s1 and e2 - s2 <= 300  # only the newest step(s), not 4 h again
+    assert len(second.series) == 2
+    # A new series needs its whole history: the next read is full, and the model is fitted anew.
+    assert asyncio.run(fc.run_cycle(t, src))
+    assert src.calls[3][0] == src.calls[0][0] or src.calls[3][0] < src.calls[2][0]
+    assert fc.results["t"].refitted and len(fc.results["t"].series) == 3
