@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from forecaster.config import PrometheusSource as SourceConfig
 
 
-CHUNK_POINTS = 1000
+CHUNK_POINTS = 1000        # at most, per series and request
+FIRST_CHUNK_POINTS = 50
+MAX_SAMPLES = 500_000      # per request, roughly: bounds the memory of one JSON answer
 
 
 class SourceUnavailable(Exception):
@@ -102,18 +104,23 @@ class PrometheusSource:
                           timeout: float | None = None) -> list[RawSeries]:
         """Series of a range query; ``timeout`` bounds each request (default: the source's).
 
-        Long ranges are read in chunks of at most ``CHUNK_POINTS`` steps, each turned into
-        arrays before the next is asked for: a fleet's history as one JSON answer would hold
-        every sample as Python objects at once (and pass Prometheus' 11,000-point limit).
+        Long ranges are read in chunks, each turned into arrays before the next is asked for: a
+        fleet's history as one JSON answer would hold every sample as Python objects at once
+        (and pass Prometheus' 11,000-point and 50M-sample limits).
         """
         n_points = int(round((end - start) / step)) + 1
         parts: dict[tuple, list[RawSeries]] = {}
-        for first in range(0, n_points, CHUNK_POINTS):
-            last = min(n_points, first + CHUNK_POINTS) - 1
+        # A first small read tells how many series the query has; later reads are sized so that
+        # one answer holds about MAX_SAMPLES samples whatever the fleet's size.
+        size, first = min(FIRST_CHUNK_POINTS, n_points), 0
+        while first < n_points:
+            last = min(n_points, first + size) - 1
             chunk = await self._query_range_once(query, start + first * step, start + last * step,
                                                  step, timeout or self.timeout)
             for s in chunk:
                 parts.setdefault(tuple(sorted(s.labels.items())), []).append(s)
+            first = last + 1
+            size = max(10, min(CHUNK_POINTS, MAX_SAMPLES // max(1, len(chunk))))
         return [p[0] if len(p) == 1 else RawSeries(
                     p[0].labels, np.concatenate([s.timestamps for s in p]),
                     np.concatenate([s.values for s in p]))

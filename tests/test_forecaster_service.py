@@ -231,8 +231,12 @@ def test_long_ranges_are_read_in_chunks_that_join_exactly(start_prometheus, monk
             src = PrometheusSource(prom.url, 10, session)
             return {s.labels["host"]: s for s in await src.query_range("disk_ratio", start, end, 300)}
 
+    monkeypatch.setattr(source, "FIRST_CHUNK_POINTS", 10_000)
+    monkeypatch.setattr(source, "CHUNK_POINTS", 10_000)
     whole = asyncio.run(read())
+    monkeypatch.setattr(source, "FIRST_CHUNK_POINTS", 7)
     monkeypatch.setattr(source, "CHUNK_POINTS", 100)
+    monkeypatch.setattr(source, "MAX_SAMPLES", 2 * 30)  # two series: 30 points per later read
     chunked = asyncio.run(read())
     assert whole.keys() == chunked.keys() == {"a", "b"}
     for host in whole:
