@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
+import math
 import sys
 import time
 
-import numpy as np
 from prometheus_client import CollectorRegistry
 
 from exporter import __version__
@@ -19,17 +20,24 @@ from exporter.core.collector import Provider, SnapshotCollector
 from exporter.core.durations import parse_duration
 from exporter.core.http import make_app, serve
 from exporter.core.openmetrics import write_openmetrics
-from exporter.providers.demo.provider import DemoProvider, samples as demo_samples
+from exporter.providers.cur.provider import CurProvider
+from exporter.providers.demo.provider import DemoProvider
+from exporter.providers.focus.provider import FocusProvider
 
 log = logging.getLogger("promcast.exporter")
 DEFAULT_LISTEN = "127.0.0.1:9184"
 
 
 def build_providers(cfg: ExporterConfig) -> list[Provider]:
+    p = cfg.providers
     providers: list[Provider] = []
-    if cfg.providers.demo.enabled:
-        providers.append(DemoProvider(cfg.providers.demo.refresh_interval,
-                                      cfg.providers.demo.anchor_or_default()))
+    if p.demo.enabled:
+        providers.append(DemoProvider(p.demo.refresh_interval, p.demo.anchor_or_default()))
+    if p.focus.enabled:
+        providers.append(FocusProvider(p.focus.refresh_interval, p.focus.paths,
+                                       p.focus.dimensions, p.focus.tag_keys))
+    if p.cur.enabled:
+        providers.append(CurProvider(p.cur.refresh_interval, p.cur.paths, p.cur.cost_types))
     return providers
 
 
@@ -55,26 +63,68 @@ def _serve(args: argparse.Namespace, cfg: ExporterConfig) -> int:
     return 0
 
 
+def _when(text: str, now: float) -> float:
+    """A duration ago ("90d") or an RFC 3339 date or date-time ("2024-09-01", naive = UTC)."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expected a duration (90d) or an RFC 3339 time, got {text!r}") from None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+def _window(args: argparse.Namespace, step: float, now: float) -> tuple[float, float]:
+    end = (now // step) * step - step  # strictly in the past: see DESIGN.md
+    if args.until is not None:
+        end = min(end, (_when(args.until, now) // step) * step)
+    if args.since is not None:
+        return math.ceil(_when(args.since, now) / step) * step, end
+    return end - (28 if args.days is None else args.days) * 86400, end
+
+
 def _backfill(args: argparse.Namespace, cfg: ExporterConfig) -> int:
     step = parse_duration(args.step)
-    end = (time.time() // step) * step - step  # strictly in the past: see DESIGN.md
-    start = end - args.days * 86400
-    t = np.arange(start, end + 1, step)
-    if not cfg.providers.demo.enabled:
+    try:
+        start, end = _window(args, step, time.time())
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    extra = dict(args.label)
+    series: list = []
+    done, failed = [], []
+    for provider in build_providers(cfg):
+        # Each provider's history is gathered whole, so one that fails adds nothing half-done
+        # and the others' history is still written.
+        before = len(series)
+        try:
+            history = provider.history(start, end, step)
+            if history is None:
+                log.info("provider has no history", extra={"provider": provider.name})
+                continue
+            series.extend((name, {**lab, **extra}, t, v) for name, lab, t, v in history)
+        except Exception as exc:  # noqa: BLE001 - one provider must not stop the others
+            del series[before:]
+            failed.append(provider.name)
+            log.error("history failed; writing the other providers' history",
+                      extra={"provider": provider.name, "err": repr(exc)})
+            continue
+        done.append(provider.name)
+        log.info("history gathered", extra={"provider": provider.name, "series": len(series) - before,
+                                            "start": start, "end": end, "step_s": step})
+    if not done and not failed:
         print("error: no enabled provider has history to backfill", file=sys.stderr)
         return 2
-    anchor = cfg.providers.demo.anchor_or_default()
-    log.info("writing history", extra={"provider": "demo", "days": args.days,
-                                       "step_s": step, "points": len(t), "out": args.out})
-    extra = dict(args.label)
-    series = ((name, {**lab, **extra}, t, v) for name, lab, v in demo_samples(anchor, t))
     with (sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")) as out:
         n = write_openmetrics(series, out)
-    log.info("history written", extra={"samples": n, "out": args.out})
+    log.info("history written", extra={"samples": n, "out": args.out,
+                                       "providers": ",".join(done), "failed": ",".join(failed)})
     if args.out != "-":
         print(f"wrote {n} samples to {args.out}; load them with:\n"
               f"  promtool tsdb create-blocks-from openmetrics {args.out} DATA_DIR", file=sys.stderr)
-    return 0
+    return 1 if failed else 0
 
 
 def _label(text: str) -> tuple[str, str]:
@@ -90,7 +140,13 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="{serve,backfill}")
     sub.add_parser("serve", help="serve /metrics (the default)")
     b = sub.add_parser("backfill", help="write past samples as OpenMetrics for promtool")
-    b.add_argument("--days", type=float, default=28, help="how many days of history (default 28)")
+    when = b.add_mutually_exclusive_group()
+    when.add_argument("--days", type=float, default=None, help="how many days of history (default 28)")
+    when.add_argument("--since", metavar="WHEN",
+                      help="start of the history: a duration ago (90d) or an RFC 3339 date or "
+                           "time (2024-09-01); billing files have history only where they have charges")
+    b.add_argument("--until", metavar="WHEN", default=None,
+                   help="end of the history, like --since (default: now; never in the future)")
     b.add_argument("--step", default="5m", help="spacing of the samples (default 5m)")
     b.add_argument("--out", required=True, help="output file, or - for stdout")
     b.add_argument("--label", action="append", default=[], type=_label, metavar="NAME=VALUE",

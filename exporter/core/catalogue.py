@@ -73,7 +73,8 @@ _EXPORTER = _specs(
      RESOURCE_LABELS + ("instance_type", "lifecycle")),
     # cost: the COST_LABELS are always present (empty when a file provider is not configured to
     # break down by one); billing-file providers add their configured dimensions
-    # (service_category, pricing_category, tag_<key>, ...) and `billing_period`, hence passthrough.
+    # (service_category, pricing_category, tag_<key>, ...), `billing_period` and `source` (focus,
+    # cur: the same cloud may come from both), hence passthrough.
     ("promcast_cost_hourly_rate_usd", "gauge",
      "Spend per hour in US dollars over the newest complete billing hour, by FOCUS cost type "
      "(billed, effective, list; CUR files also net).", COST_LABELS, True),
@@ -82,7 +83,7 @@ _EXPORTER = _specs(
      "series per billing period (`billing_period`, YYYY-MM).", COST_LABELS, True),
     ("promcast_billing_data_last_timestamp_seconds", "gauge",
      "End of the newest billing hour the provider has reported, as a Unix timestamp.",
-     ("provider",)),
+     ("provider",), True),
     # self-monitoring
     ("promcast_exporter_refresh_success", "gauge",
      "1 if the provider's last refresh succeeded, 0 if the exporter serves an older snapshot.",

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import numpy as np
 from prometheus_client.core import Metric
 
 from .catalogue import Families
@@ -40,6 +41,13 @@ class Provider:
     def refresh(self, now: float) -> list[Metric]:
         """Metric families for the snapshot; build them with :class:`Families`."""
         raise NotImplementedError
+
+    def history(self, start: float, end: float, step: float
+                ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]] | None:
+        """Past samples for ``backfill``: (name, labels, timestamps, values) per series, times in
+        ``[start, end]`` every ``step`` seconds, NaN where unknown; None if the provider has no
+        history (live-only APIs)."""
+        return None
 
     def count_call(self, api: str, n: int = 1) -> None:
         self.api_calls[api] = self.api_calls.get(api, 0) + n

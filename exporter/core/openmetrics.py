@@ -37,11 +37,14 @@ def write_openmetrics(series: Iterable[Series], out: IO[str]) -> int:
         base = name[: -len("_total")] if s.type == "counter" else name
         om_type = "counter" if s.type == "counter" else "gauge"
         out.write(f"# HELP {base} {s.help}\n# TYPE {base} {om_type}\n")
+        # 7 significant digits: far below any metric's noise, and half the bytes of repr. Money and
+        # Unix timestamps keep 12: a month's spend to the cent, a timestamp to the second.
+        precise = name.endswith(("_usd", "_timestamp_seconds"))
+        fmt = "{} {:.12g} {}\n" if precise else "{} {:.7g} {}\n"
         for labels, ts, values in members:
             prefix = name + _labels(labels)
             ok = np.isfinite(values)
-            # 7 significant digits: far below any metric's noise, and half the bytes of repr.
-            out.write("".join(f"{prefix} {v:.7g} {int(t)}\n"
+            out.write("".join(fmt.format(prefix, v, int(t))
                               for t, v in zip(ts[ok].tolist(), values[ok].tolist())))
             written += int(ok.sum())
         log.info("wrote family", extra={"family": name, "series": len(members)})

@@ -1,0 +1,321 @@
+"""Billing files: where they are (local paths, ``s3://`` or ``gs://`` prefixes), which version
+was read last, and their rows with the line (CSV) or row (parquet) number each problem is
+reported at. Also the cell parsers both file formats share.
+
+Cloud SDKs are imported only when a remote path is actually read, so a local-only install
+needs neither; the config already refused remote paths whose SDK is missing.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import glob
+import gzip
+import io
+import math
+import os
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, BinaryIO, Callable, Iterator, Sequence
+
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+REMOTE_SDKS = {"s3://": ("boto3", "boto3 package (the promcast[aws] extra)"),
+               "gs://": ("google.cloud.storage", "google-cloud-storage package")}
+_NULLS = {"", "NULL"}  # FOCUS writes empty values as a literal NULL
+
+
+class BadRow(Exception):
+    """A row that cannot be used; it is left out of every total and reported."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class MissingColumns(Exception):
+    """The file lacks columns every row needs: all its rows are bad."""
+
+    def __init__(self, columns: Sequence[str]) -> None:
+        super().__init__("missing columns: " + ", ".join(columns))
+        self.columns = list(columns)
+
+
+@dataclass(frozen=True)
+class FileRef:
+    url: str       # a local path or an s3:// / gs:// URL, as reported in logs and labels
+    version: str   # changes whenever the content may have changed (mtime+size, ETag, generation)
+
+
+def is_billing_file(name: str) -> bool:
+    return name.lower().endswith(SUFFIXES)
+
+
+class Storage:
+    """Lists and opens billing files; ``count_call`` records each remote API call (they cost)."""
+
+    def __init__(self, count_call: Callable[[str], None]) -> None:
+        self._count = count_call
+        self._clients: dict[str, Any] = {}
+
+    def list(self, paths: Sequence[str]) -> list[FileRef]:
+        found: list[FileRef] = []
+        for path in paths:
+            if path.startswith("s3://"):
+                found += self._list_s3(path)
+            elif path.startswith("gs://"):
+                found += self._list_gs(path)
+            else:
+                found += _list_local(path)
+        return found
+
+    def open(self, ref: FileRef) -> BinaryIO:
+        if ref.url.startswith("s3://"):
+            bucket, key = _split(ref.url, "s3://")
+            self._count("s3:GetObject")
+            body = self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
+            return io.BytesIO(body)
+        if ref.url.startswith("gs://"):
+            bucket, key = _split(ref.url, "gs://")
+            self._count("storage.objects.get")
+            return io.BytesIO(self._gs().bucket(bucket).blob(key).download_as_bytes())
+        return open(ref.url, "rb")
+
+    def _s3(self) -> Any:
+        if "s3" not in self._clients:
+            import boto3  # noqa: PLC0415 - only users with s3:// paths install it
+
+            self._clients["s3"] = boto3.client("s3")
+        return self._clients["s3"]
+
+    def _gs(self) -> Any:
+        if "gs" not in self._clients:
+            from google.cloud import storage  # noqa: PLC0415 - only for gs:// paths
+
+            self._clients["gs"] = storage.Client()
+        return self._clients["gs"]
+
+    def _list_s3(self, url: str) -> list[FileRef]:
+        bucket, prefix = _split(url, "s3://")
+        out = []
+        for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            self._count("s3:ListObjectsV2")
+            for obj in page.get("Contents", []):
+                if is_billing_file(obj["Key"]):
+                    out.append(FileRef(f"s3://{bucket}/{obj['Key']}", str(obj.get("ETag", ""))))
+        return sorted(out, key=lambda r: r.url)
+
+    def _list_gs(self, url: str) -> list[FileRef]:
+        bucket, prefix = _split(url, "gs://")
+        self._count("storage.objects.list")
+        blobs = self._gs().list_blobs(bucket, prefix=prefix or None)
+        out = [FileRef(f"gs://{bucket}/{b.name}", str(b.generation)) for b in blobs
+               if is_billing_file(b.name)]
+        return sorted(out, key=lambda r: r.url)
+
+
+def _split(url: str, scheme: str) -> tuple[str, str]:
+    bucket, _, key = url[len(scheme):].partition("/")
+    return bucket, key
+
+
+def _list_local(path: str) -> list[FileRef]:
+    p = Path(path)
+    if glob.has_magic(path):
+        files = sorted(Path(f) for f in glob.glob(path, recursive=True)
+                       if os.path.isfile(f) and is_billing_file(f))
+        if not files:
+            raise FileNotFoundError(f"no billing file matches {path}")
+    elif p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file() and is_billing_file(f.name))
+    elif p.is_file():
+        files = [p]
+    else:
+        # A configured path that vanished must fail the refresh (the last good totals stay),
+        # not quietly shrink the totals.
+        raise FileNotFoundError(f"billing path not found: {path}")
+    out = []
+    for f in files:
+        st = f.stat()
+        out.append(FileRef(str(f), f"{st.st_mtime_ns}:{st.st_size}"))
+    return out
+
+
+Row = tuple[int, "tuple[Any, ...] | BadRow"]  # (line or row number, the selected cells or why not)
+
+
+def read_rows(ref: FileRef, stream: BinaryIO,
+              select: Callable[[list[str]], list[str]]) -> Iterator[Row]:
+    """Rows of a CSV (optionally gzipped) or parquet file, each with the cells of the columns
+    ``select(header)`` returns, in that order. ``select`` raises :class:`MissingColumns`."""
+    name = ref.url.lower()
+    if name.endswith(".parquet"):
+        yield from _parquet_rows(stream, select)
+    else:
+        raw: BinaryIO = gzip.GzipFile(fileobj=stream) if name.endswith(".gz") else stream
+        # Undecodable bytes become U+FFFD: a number holding one is then a bad row, a label keeps
+        # the rest of its text, and one stray byte cannot fail the whole file.
+        yield from _csv_rows(io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace",
+                                              newline=""), select)
+
+
+def _csv_rows(text: io.TextIOWrapper, select: Callable[[list[str]], list[str]]) -> Iterator[Row]:
+    reader = csv.reader(text)
+    header = next(reader, None)
+    if header is None:
+        return
+    wanted = select(header)
+    index = {name: i for i, name in enumerate(header)}
+    cols = [index[c] for c in wanted]
+    width = len(header)
+    for record in reader:
+        line = reader.line_num  # physical line of the record's end: right even with quoted newlines
+        if not record:
+            continue  # a blank line is not a row
+        if len(record) != width:
+            yield line, BadRow("missing_columns" if len(record) < width else "extra_columns",
+                               f"{len(record)} fields, the header has {width}")
+            continue
+        yield line, tuple(record[i] for i in cols)
+
+
+def _parquet_rows(stream: BinaryIO, select: Callable[[list[str]], list[str]]) -> Iterator[Row]:
+    import pyarrow as pa  # noqa: PLC0415 - parquet support is an optional extra
+    import pyarrow.parquet as pq  # noqa: PLC0415
+
+    pf = pq.ParquetFile(stream)
+    wanted = select(list(pf.schema_arrow.names))
+    if not wanted:  # only counting rows
+        yield from ((row, ()) for row in range(1, pf.metadata.num_rows + 1))
+        return
+    row = 0
+    for batch in pf.iter_batches(columns=wanted, batch_size=65536):
+        cols = [_cells(batch.column(batch.schema.get_field_index(name)), pa) for name in wanted]
+        for cells in zip(*cols):
+            row += 1
+            yield row, cells
+
+
+def _cells(col: Any, pa: Any) -> list[Any]:
+    """A parquet column as Python values; timestamps as whole Unix seconds (cheaper than
+    datetime objects, same meaning). Columns without nulls go through numpy: several times faster."""
+    if pa.types.is_timestamp(col.type):
+        per_s = {"s": 1, "ms": 1000, "us": 10**6, "ns": 10**9}[col.type.unit]
+        ints = col.cast(pa.int64())
+        if ints.null_count == 0:
+            return (ints.to_numpy() // per_s).tolist()
+        return [None if v is None else v // per_s for v in ints.to_pylist()]
+    if (pa.types.is_floating(col.type) or pa.types.is_integer(col.type)) and col.null_count == 0:
+        return col.to_numpy().tolist()
+    return col.to_pylist()
+
+
+def is_null(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and _clean(value) == ""
+
+
+@lru_cache(maxsize=65536)
+def _clean(s: str) -> str:
+    # Label cells repeat a few thousand distinct values over millions of rows: cache them.
+    s = s.strip()
+    return "" if s.upper() in _NULLS else s
+
+
+def text(value: Any) -> str:
+    """A label value: empty for FOCUS's literal NULL, blanks and missing cells."""
+    if type(value) is str:
+        return _clean(value)
+    return "" if is_null(value) else str(value).strip()
+
+
+def money(value: Any, column: str) -> Decimal:
+    """An exact amount: floats (parquet doubles) by their shortest repr, strings as written."""
+    if type(value) is float and math.isfinite(value):
+        return Decimal(repr(value))
+    if value is None or (isinstance(value, str) and value.strip().upper() in _NULLS):
+        raise BadRow("missing_value", f"{column} is empty")
+    try:
+        if isinstance(value, float):
+            amount = Decimal(repr(value))
+        elif isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+            amount = Decimal(value)
+        else:
+            amount = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise BadRow("bad_number", f"{column}={value!r} is not a number") from None
+    if not amount.is_finite():
+        raise BadRow("bad_number", f"{column}={value!r} is not a finite number")
+    return amount
+
+
+def stamp(value: Any, column: str) -> int:
+    """Unix seconds of a timestamp cell; naive times are UTC, as FOCUS and CUR define."""
+    if type(value) is int:
+        return value
+    if is_null(value):
+        raise BadRow("missing_value", f"{column} is empty")
+    if isinstance(value, float):
+        return int(value)
+    if isinstance(value, dt.datetime):
+        return int((value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp())
+    seconds = _parse_time(str(value).strip())
+    if seconds is None:
+        raise BadRow("bad_timestamp", f"{column}={value!r} is not a date-time")
+    return seconds
+
+
+@lru_cache(maxsize=65536)
+def _parse_time(s: str) -> int | None:
+    # Billing files repeat the same few thousand hour stamps: the cache makes parsing free.
+    try:
+        t = dt.datetime.fromisoformat(s)
+    except ValueError:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.timezone.utc)
+    return int(t.timestamp())
+
+
+def find_column(header: Sequence[str], *candidates: str) -> str | None:
+    """The first candidate present in the header, matched exactly, then ignoring case."""
+    present = set(header)
+    for c in candidates:
+        if c in present:
+            return c
+    lower = {h.lower(): h for h in header}
+    for c in candidates:
+        if c.lower() in lower:
+            return lower[c.lower()]
+    return None
+
+
+def remote_sdk_problem(path: str) -> str | None:
+    """Why a remote path cannot be read here, or None (checked without importing the SDK)."""
+    import importlib.util  # noqa: PLC0415
+
+    for scheme, (module, package) in REMOTE_SDKS.items():
+        if path.startswith(scheme):
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                return f"{scheme} paths need the {package}, which is not installed"
+            if not path[len(scheme):].partition("/")[0]:
+                return f"{path!r} names no bucket"
+            return None
+    if "://" in path:
+        return f"{path!r}: only local paths, s3:// and gs:// are supported"
+    return None
+
+
+def display_name(ref: FileRef) -> str:
+    """The file as shown in labels and logs: remote URLs as they are, local paths absolute."""
+    return ref.url if "://" in ref.url else os.path.abspath(ref.url)
