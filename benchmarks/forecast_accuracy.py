@@ -65,8 +65,12 @@ METHODS: dict[str, Callable] = {
 
 def evaluate(ds: Dataset, methods: list[str]) -> list[tuple]:
     train, test = ds.values[:, : -ds.horizon], ds.values[:, -ds.horizon:]
-    keep = np.isfinite(test).any(axis=1) & np.isfinite(train).any(axis=1)
+    with np.errstate(invalid="ignore"):
+        varies = np.nanmax(train, axis=1) > np.nanmin(train, axis=1)
+    # MASE is undefined for a series whose history is constant (its naive error is zero).
+    keep = np.isfinite(test).any(axis=1) & varies
     train, test = train[keep], test[keep]
+    evaluate.excluded = int((~keep).sum())  # type: ignore[attr-defined]
     scale = mase_scale(train, ds.season_length)
     rows = []
     for name in methods:
@@ -91,7 +95,7 @@ def evaluate(ds: Dataset, methods: list[str]) -> list[tuple]:
             bt = auto.scores
             cov = " ".join(f"{lv}%={np.nanmean(v):.3f}" for lv, v in bt["coverage"].items())
             rows.append((
-                f"  (auto's own backtest: MASE {np.nanmean(bt['mase']):.3f}, coverage {cov}; "
+                f"  (auto's own backtest: median MASE {np.nanmedian(bt['mase']):.3f}, coverage {cov}; "
                 f"choices: {_summary(auto.chosen)})",
             ))
     return rows
@@ -130,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     for ds in all_datasets():
         if args.datasets and args.datasets.lower() not in ds.name.lower():
             continue
-        print_table(ds, evaluate(ds, methods))
+        rows = evaluate(ds, methods)
+        print_table(ds, rows)
+        if evaluate.excluded:  # type: ignore[attr-defined]
+            print(f"\n{evaluate.excluded} series left out: constant history, MASE undefined.")  # type: ignore[attr-defined]
     return 0
 
 

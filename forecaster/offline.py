@@ -95,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
         results.update(_forecast_chunk(chunk, args.model, season, horizon, levels, options))
         progress.advance(len(chunk))
     progress.close()
+    if args.lower_bound is not None or args.upper_bound is not None:
+        for res in results.values():  # every model, fallbacks included, respects the bounds
+            res.forecasts = {k: np.clip(v, args.lower_bound, args.upper_bound)
+                             for k, v in res.forecasts.items()}
 
     try:
         written = _write(args.out, series, results, horizon, step, levels, raw["iso"])

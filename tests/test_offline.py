@@ -85,6 +85,10 @@ def test_auto_reports_its_choice_and_respects_bounds(tmp_path: Path) -> None:
     rows = [r for r in read_output(out) if r["series_id"].startswith("web")]
     assert all(r["model"] for r in rows)
     assert max(float(r["upper_95"]) for r in rows) <= 22
+    args = parse(["--input", str(src), "--horizon", "24", "--step", "1h", "--model", "fast_hw",
+                  "--lower-bound", "19", "--out", str(out)])
+    assert offline.run(args) == 0
+    assert min(float(r["lower_95"]) for r in read_output(out)) >= 19
 
 
 def test_an_unknown_model_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
