@@ -164,6 +164,18 @@ class AutoForecaster:
         self.notes = ["; ".join(x) for x in notes]
         return self
 
+    def update(self, y: np.ndarray) -> "AutoForecaster":
+        """Bring the chosen models up to date with new data, keeping each series' choice and the
+        interval calibration: the costly backtest runs only in :meth:`fit` (every fit_every)."""
+        arr, single = as_2d(y)
+        if not hasattr(self, "_weights") or arr.shape[0] != self._weights.shape[1]:
+            return self.fit(y)
+        self._single = single
+        notes: list[list[str]] = [[] for _ in range(arr.shape[0])]
+        self._fit_final(clean(arr), notes)
+        self.notes = ["; ".join(filter(None, [old, *new])) for old, new in zip(self.notes, notes)]
+        return self
+
     def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
         if self._explicit or n <= PER_SERIES_LIMIT:
             return list(self.candidates)

@@ -33,6 +33,8 @@ class SeriesForecast:
     reason: str = ""
     capacity: float = math.nan
     anomaly_score: float = math.nan
+    backtest_mase: float = math.nan
+    backtest_coverage: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -213,7 +215,8 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     keys = [tuple(sorted(series[r].labels.items())) for r in rows]
     reuse = (fitted is not None and fitted.keys == keys and fitted.spec == _spec(target)
              and now - fitted.fitted_at < target.fit_every)
-    model = fitted.model if reuse else make_model(target.model, target.season_length)
+    model = fitted.model if reuse else make_model(target.model, target.season_length, horizon=h,
+                                                  levels=target.predict_levels)
     result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target))
     result.refitted = not reuse
     try:
@@ -237,6 +240,9 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     result.curves = {k: np.hstack([observed[:, None], np.asarray(v)]).astype(np.float32)
                      for k, v in fc.items()}
     lag = now - end
+    # Models that backtest themselves (auto) report accuracy per series; it is published as is.
+    scores = getattr(model, "scores", None) or {}
+    nan_row = np.full(len(rows), np.nan)
     if capacities is None:
         fixed = target.capacity if isinstance(target.capacity, (int, float)) else np.nan
         capacities = np.full(len(series), fixed, dtype=float)
@@ -248,7 +254,10 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         ex = exhaustion_seconds(fc["mean"][j], float(observed[j]), None if np.isnan(cap) else cap,
                                 target.capacity_direction, target.step, lag)
         result.series.append(SeriesForecast(
-            series[row].labels, float(observed[j]), mean, bounds, ex, names[j], reasons[j], cap))
+            series[row].labels, float(observed[j]), mean, bounds, ex, names[j], reasons[j], cap,
+            backtest_mase=float(scores.get("mase", nan_row)[j]),
+            backtest_coverage={lv: float(c[j]) for lv, c in scores.get("coverage", {}).items()
+                               if lv in target.levels}))
     return result
 
 

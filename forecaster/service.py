@@ -293,6 +293,11 @@ def publish_result(out: Families, result: TargetResult) -> None:
         if not math.isnan(s.capacity):
             out.add("promcast_forecast_capacity", lab, s.capacity)
         out.add("promcast_forecast_model_info", {**lab, "model": s.model, "reason": s.reason}, 1)
+        if not math.isnan(s.backtest_mase):
+            out.add("promcast_forecast_backtest_mase", lab, s.backtest_mase)
+        for lv, cov in s.backtest_coverage.items():
+            if not math.isnan(cov):
+                out.add("promcast_forecast_backtest_coverage_ratio", {**lab, "level": str(lv)}, cov)
         for hz, value in s.mean.items():
             hl = {**lab, "horizon": t.horizon_label(hz)}
             out.add("promcast_forecast_mean", hl, value)

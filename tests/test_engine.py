@@ -159,3 +159,20 @@ def test_merge_history_appends_new_points_and_cuts_old_ones():
     assert list(merged["a"].timestamps) == [1, 2, 3, 4] and list(merged["a"].values) == [1, 2, 30, 40]
     assert "b" not in merged  # no new point: it stopped reporting
     assert merge_history(old, [RawSeries({"h": "new"}, np.array([4.0]), np.array([1.0]))], 1) is None
+
+
+def test_auto_publishes_its_choice_and_backtest_and_is_only_updated_between_refits():
+    t = target(model="auto", history="8d", horizons=["6h"], fit_every="1h")
+    ts, end = grid(t)
+    rng = np.random.default_rng(3)
+    raw = [RawSeries({"h": str(i)}, ts, daily_growth(ts, 0.3 + 0.05 * i, 0.01)
+                     + 0.01 * rng.standard_normal(len(ts))) for i in range(4)]
+    first = forecast_target(t, select_series(raw, t).series, end, end)
+    s = first.series[0]
+    assert s.model and np.isfinite(s.backtest_mase)
+    assert set(s.backtest_coverage) <= {80, 95}
+    model = first.fitted.model
+    model.fit = None  # a refit now would fail: only update() may be used between refits
+    again = forecast_target(t, select_series(raw, t).series, end, end + 600, fitted=first.fitted)
+    assert not again.refitted and again.fitted.model is model
+    assert [x.model for x in again.series] == [x.model for x in first.series]

@@ -126,6 +126,12 @@ _FORECASTER = _specs(
      "How far the newest observation is from what was forecast for it, in half-widths of the "
      "target's anomaly_level interval (default 99%): 0 as expected, above 1 outside it.",
      _FORECAST_LABELS, True),
+    ("promcast_forecast_backtest_mase", "gauge",
+     "Mean absolute scaled error of the chosen model in the series' own rolling-origin backtest "
+     "(below 1: better than seasonal naive's in-sample error).", _FORECAST_LABELS, True),
+    ("promcast_forecast_backtest_coverage_ratio", "gauge",
+     "Share of backtest points inside the `level` percent interval (ideal: level/100).",
+     _FORECAST_LABELS + ("level",), True),
     ("promcast_forecast_model_info", "gauge",
      "The model that produced the series' forecast and why; the value is always 1.",
      _FORECAST_LABELS + ("model", "reason"), True),
