@@ -409,15 +409,10 @@ def run(args: argparse.Namespace) -> int:
 
 def write_scores(path: str, results: Sequence[Scored], iso: bool) -> int:
     """Write the scored points as CSV (``OUTPUT_COLUMNS``); returns the number of rows."""
-    import csv
+    from .offline import _format_ts, csv_output
 
-    from .offline import _format_ts
-
-    fh: TextIO = sys.stdout if path == "-" else open(path, "w", newline="", encoding="utf-8")
     rows = 0
-    try:
-        writer = csv.writer(fh)
-        writer.writerow(OUTPUT_COLUMNS)
+    with csv_output(path, OUTPUT_COLUMNS) as writer:
         for rec in results:
             if rec.error:
                 continue
@@ -427,9 +422,6 @@ def write_scores(path: str, results: Sequence[Scored], iso: bool) -> int:
                                  f"{rec.lower[i]:.6g}", f"{rec.upper[i]:.6g}",
                                  f"{rec.score[i]:.4g}", int(rec.alert[i])])
                 rows += 1
-    finally:
-        if fh is not sys.stdout:
-            fh.close()
     return rows
 
 

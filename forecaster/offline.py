@@ -11,12 +11,13 @@ never affected. Bad files and arguments exit with status 2 and one clear message
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TextIO
+from typing import Any, Iterator, Sequence, TextIO
 
 import numpy as np
 
@@ -285,11 +286,8 @@ def _write(
     for lv in levels:
         header += [f"lower_{lv}", f"upper_{lv}"]
     header.append("model")
-    fh: TextIO = sys.stdout if path == "-" else open(path, "w", newline="", encoding="utf-8")
     written = 0
-    try:
-        writer = csv.writer(fh)
-        writer.writerow(header)
+    with csv_output(path, header) as writer:
         for s in series:
             res = results.get(s.series_id)
             if res is None or res.error:
@@ -302,10 +300,20 @@ def _write(
                 writer.writerow([s.series_id, _format_ts(stamps[k], iso)]
                                 + [f"{c[k]:.6g}" for c in cols] + [res.model])
             written += 1
+    return written
+
+
+@contextlib.contextmanager
+def csv_output(path: str, header: Sequence[str]) -> Iterator[Any]:
+    """A CSV writer on ``path`` (``-``: stdout) with its header written."""
+    fh: TextIO = sys.stdout if path == "-" else open(path, "w", newline="", encoding="utf-8")
+    try:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        yield writer
     finally:
         if fh is not sys.stdout:
             fh.close()
-    return written
 
 
 def _format_ts(seconds: float, iso: bool) -> str:
