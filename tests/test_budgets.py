@@ -63,7 +63,6 @@ def test_budget_cycle_against_prometheus(start_prometheus, with_spent_query):
 
     from forecaster.budgets import period_bounds
     from forecaster.service import Forecaster
-    from tests.test_forecaster_service import cycle
 
     now = time.time()
     start, end = period_bounds(now, "month")
