@@ -56,7 +56,8 @@ def _serve(args: argparse.Namespace, cfg: ExporterConfig) -> int:
     registry = CollectorRegistry()
     registry.register(collector)
     registry.register(_BuildInfo())
-    app = make_app(registry, "promcast exporter", collector.ready)
+    app = make_app(registry, "promcast exporter", collector.ready,
+                   lambda: collector.version)
     log.info("starting", extra={"version": __version__,
                                 "providers": ",".join(p.name for p in providers) or "none"})
     asyncio.run(serve(app, args.listen_address, collector.run))

@@ -69,6 +69,7 @@ class SnapshotCollector:
         self.providers = providers
         self._state = {p.name: _State() for p in providers}
         self._lock = threading.Lock()
+        self.version = 0  # bumped by every refresh: what /metrics shows changes only then
 
     def refresh_one(self, provider: Provider, now: float | None = None) -> bool:
         started = time.monotonic()
@@ -80,6 +81,7 @@ class SnapshotCollector:
                 st = self._state[provider.name]
                 st.success, st.duration = False, time.monotonic() - started
                 st.errors += 1
+                self.version += 1
             log.error("refresh failed; serving the last good snapshot",
                       extra={"provider": provider.name, "err": repr(exc)})
             return False
@@ -88,6 +90,7 @@ class SnapshotCollector:
             st = self._state[provider.name]
             st.snapshot, st.success = snap, True
             st.duration, st.last_success = time.monotonic() - started, time.time()
+            self.version += 1
         log.debug("refreshed", extra={"provider": provider.name,
                                       "families": len(families), "duration_s": round(st.duration, 3)})
         return True

@@ -4,6 +4,7 @@ served by aiohttp on a Prometheus-style ``host:port`` listen address."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import signal
 from typing import Awaitable, Callable
@@ -24,12 +25,35 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return (host.strip("[]") or "0.0.0.0"), int(port)
 
 
-def make_app(registry: CollectorRegistry, title: str, ready: ReadyCheck) -> web.Application:
+def make_app(registry: CollectorRegistry, title: str, ready: ReadyCheck,
+             version: Callable[[], object] | None = None) -> web.Application:
+    """``version`` returns a value that changes whenever what ``registry`` exposes changes (a
+    snapshot counter): scrapes in between are answered from the bytes already rendered, since
+    formatting tens of thousands of samples costs far more than serving them."""
+    cache: dict[tuple, bytes] = {}
+    cached_version: list[object] = [object()]
+
+    def render(content_type_key: str, gzipped: bool) -> tuple[bytes, str]:
+        encoder, content_type = choose_encoder(content_type_key)
+        current = version() if version else object()
+        if current != cached_version[0]:
+            cache.clear()
+            cached_version[0] = current
+        key = (content_type, gzipped)
+        if key not in cache:
+            body = encoder(registry)
+            cache[key] = gzip.compress(body, compresslevel=1) if gzipped else body
+        return cache[key], content_type
+
     async def metrics(request: web.Request) -> web.Response:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
         # Collecting may run numpy over many series: keep it off the event loop.
-        body = await asyncio.get_running_loop().run_in_executor(None, encoder, registry)
-        return web.Response(body=body, headers={"Content-Type": content_type})
+        body, content_type = await asyncio.get_running_loop().run_in_executor(
+            None, render, request.headers.get("Accept", ""), gzipped)
+        headers = {"Content-Type": content_type}
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
 
     async def healthy(_: web.Request) -> web.Response:
         return web.Response(text=f"{title} is Healthy.\n")
