@@ -29,7 +29,7 @@ def _serve(args: argparse.Namespace) -> int:
     forecaster = Forecaster(cfg, args.shard_index, args.shard_count)
     registry = CollectorRegistry()
     registry.register(forecaster)
-    app = make_app(registry, "promcast forecaster", forecaster.ready)
+    app = make_app(registry, "promcast forecaster", forecaster.ready, lambda: forecaster.version)
     add_routes(app, forecaster)
     log.info("starting", extra={"version": __version__, "targets": len(cfg.targets),
                                 "prometheus": redact(cfg.prometheus.url)})

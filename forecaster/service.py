@@ -61,6 +61,7 @@ class Forecaster:
         self._writer: RemoteWriter | None = None
         self._history: dict[str, tuple[float, list]] = {}  # target -> (end of last read, series)
         self.remote_write_samples = {"sent": 0, "dropped": 0, "failed": 0}
+        self.version = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         async with aiohttp.ClientSession() as session:
@@ -148,6 +149,12 @@ class Forecaster:
     async def _guarded(self, name: str, work: Callable[[], Awaitable[dict]]) -> bool:
         """Run one cycle of a target or budget, keeping its health; True on success. Never
         raises: a failure is logged and counted, and the last good results stay published."""
+        try:
+            return await self._run_and_record(name, work)
+        finally:
+            self.version += 1  # what /metrics shows changes with every cycle, good or bad
+
+    async def _run_and_record(self, name: str, work: Callable[[], Awaitable[dict]]) -> bool:
         health = self.health[name]
         started = time.monotonic()
         try:
