@@ -9,6 +9,7 @@ import yaml
 from tests.conftest import need
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
+RUNBOOK = "https://github.com/promcast/promcast/blob/main/README.md#"
 
 
 def promtool(*args: str, cwd: Path = RULES) -> subprocess.CompletedProcess:
@@ -43,10 +44,44 @@ def test_every_alert_follows_the_conventions_and_has_firing_and_quiet_cases():
         ann = rule["annotations"]
         assert "{{" not in ann["summary"], f"{name}: summary must be fixed text"
         assert "{{" in ann["description"], f"{name}: description should be templated"
-        assert ann["runbook_url"].endswith("#" + name.lower()), name
+        assert ann["runbook_url"] == RUNBOOK + name.lower(), name
+        assert ann["dashboard_url"].startswith("http"), f"{name}: needs a dashboard_url"
+        assert rule["labels"].get("team"), f"{name}: needs a team label (Alertmanager routes on it)"
         assert f"alertname: {name}" in tests, f"{name}: no promtool test case"
         readme = (RULES.parent / "README.md").read_text()
         assert f"### {name}" in readme, f"{name}: no runbook section in README.md"
+
+
+def alert_rule_tests():
+    for path in (RULES / "tests").glob("*.test.yml"):
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            yield from case.get("alert_rule_test", [])
+
+
+def test_every_alert_has_a_firing_and_a_must_not_fire_evaluation():
+    fires, quiet = set(), set()
+    for t in alert_rule_tests():
+        (fires if t.get("exp_alerts") else quiet).add(t["alertname"])
+    names = {r["alert"] for r in alerts()}
+    assert names - fires == set(), "alerts without a firing promtool case"
+    assert names - quiet == set(), "alerts without a must-not-fire promtool case"
+    assert (fires | quiet) - names == set(), "promtool cases for alerts that do not exist"
+
+
+def test_thresholds_are_series_not_numbers_in_alert_bodies():
+    """Every alert reads its thresholds from the promcast.thresholds group (or a per-target
+    series from the forecaster config), so tuning never means editing an alert expression."""
+    import re
+    recorded = set()
+    for path in RULES.glob("*.yml"):
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            if group["name"] == "promcast.thresholds":
+                recorded |= {r["labels"]["threshold"] for r in group["rules"]}
+    for rule in alerts():
+        used = set(re.findall(r'threshold="([a-z0-9_]+)"', rule["expr"]))
+        assert used <= recorded, f"{rule['alert']}: unknown thresholds {used - recorded}"
+        # No bare comparisons against literal numbers (730 h a month is a unit, not a threshold).
+        assert not re.search(r"[<>]=?\s*[0-9]", rule["expr"]), rule["alert"]
 
 
 def test_a_broken_rule_file_is_caught(tmp_path):
