@@ -189,6 +189,10 @@ class FittedModel:
     fitted_at: float
     spec: tuple
 
+    def current(self, target: ResolvedTarget, now: float) -> bool:
+        """Still good for the target: same settings and younger than its fit_every."""
+        return self.spec == _spec(target) and now - self.fitted_at < target.fit_every
+
 
 def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
                     now: float, capacities: np.ndarray | None = None,
@@ -213,8 +217,7 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     steps = target.horizon_steps
     h = max(steps)
     keys = [tuple(sorted(series[r].labels.items())) for r in rows]
-    reuse = (fitted is not None and fitted.keys == keys and fitted.spec == _spec(target)
-             and now - fitted.fitted_at < target.fit_every)
+    reuse = fitted is not None and fitted.keys == keys and fitted.current(target, now)
     model = fitted.model if reuse else make_model(target.model, target.season_length, horizon=h,
                                                   levels=target.predict_levels)
     result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target))

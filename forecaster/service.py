@@ -109,7 +109,7 @@ class Forecaster:
         raw = None
         cached = self._history.get(target.name) if cache else None
         refit_due = (previous is None or previous.fitted is None
-                     or now - previous.fitted.fitted_at >= target.fit_every)
+                     or not previous.fitted.current(target, now))
         if cached is not None and not refit_due:
             # Between refits only the steps since the last read are fetched: a fleet's whole
             # history every few minutes would cost Prometheus far more than the forecast.
@@ -198,8 +198,9 @@ class Forecaster:
         async def work() -> dict:
             now = time.time()
             start, end = period_bounds(now, budget.period)
+            # The horizon moves with every cycle: nothing fitted or read before is reused.
             target = self.cfg.budget_target(budget, end - now)
-            result = await self._forecast(target, source)
+            result = await self._forecast(target, source, cache=False)
             spent = await self._spent(budget, target, result, start, source)
             projections = project(result, spent, budget.amount, now, end)
             self.projections[budget.name] = (budget, end, projections)
