@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from exporter.core.config import Duration, Strict
 from exporter.providers.focus.columns import DEFAULT_DIMENSIONS, DIMENSIONS, tag_label
-from exporter.providers.focus.files import remote_sdk_problem
+from exporter.billing.files import remote_sdk_problem
 
 
 def _timestamp(value: Any) -> Any:

@@ -12,7 +12,7 @@ import pytest
 from exporter.config import ExporterConfig
 from exporter.core.config import ConfigError, validate
 from exporter.providers.cur.provider import CurProvider
-from exporter.providers.focus.ledger import period_label
+from exporter.billing.ledger import period_label
 from exporter.providers.focus.provider import FocusProvider
 from tests.conftest import SHARED_DATA
 from tests.test_focus import (HEADER, exposition, focus_row, ledger_totals, load_into_tsdb,

@@ -84,6 +84,9 @@ _EXPORTER = _specs(
     ("promcast_billing_data_last_timestamp_seconds", "gauge",
      "End of the newest billing hour the provider has reported, as a Unix timestamp.",
      ("provider",), True),
+    # provider: aws
+    # provider: gcp
+    # provider: openstack
     # self-monitoring
     ("promcast_exporter_refresh_success", "gauge",
      "1 if the provider's last refresh succeeded, 0 if the exporter serves an older snapshot.",
@@ -159,6 +162,8 @@ _FORECASTER = _specs(
     ("promcast_budget_period_end_timestamp_seconds", "gauge",
      "End of the budget's current period, as a Unix timestamp.",
      _FORECAST_LABELS + ("budget", "currency"), True),
+    # recommendations
+    # planning: autoscaling, scenarios, lead time
     # self-monitoring
     ("promcast_forecaster_target_up", "gauge",
      "1 if the target's (or budget's) last cycle succeeded, 0 if it failed (its last good "

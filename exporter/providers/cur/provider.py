@@ -16,8 +16,8 @@ from decimal import Decimal
 from typing import Any, Callable, Sequence
 
 from exporter.core.catalogue import COST_LABELS
-from exporter.providers.focus.files import BadRow, MissingColumns, find_column, money, stamp, text
-from exporter.providers.focus.ledger import BillingFileProvider, Charge, FuncBinding, month_start
+from exporter.billing.files import BadRow, MissingColumns, find_column, money, stamp, text
+from exporter.billing.ledger import BillingFileProvider, Charge, FuncBinding, month_start
 
 COST_TYPES = {"unblended": "billed", "amortized": "effective", "net": "net"}
 CURRENCY = "USD"

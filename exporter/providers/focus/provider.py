@@ -12,8 +12,8 @@ from functools import lru_cache
 from typing import Any, Sequence
 
 from .columns import CANONICAL, DIMENSIONS, FIXED, tag_label
-from .files import BadRow, MissingColumns, find_column, money, stamp, text
-from .ledger import BillingFileProvider, Charge, FuncBinding
+from exporter.billing.files import BadRow, MissingColumns, find_column, money, stamp, text
+from exporter.billing.ledger import BillingFileProvider, Charge, FuncBinding
 
 COSTS = (("BilledCost", "billed"), ("EffectiveCost", "effective"), ("ListCost", "list"))
 TIMES = ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart")
