@@ -35,27 +35,41 @@ def _right_aligned(rows: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def nab() -> Dataset:
+def nab_by_name() -> dict[str, np.ndarray]:
+    """Each NAB realAWSCloudwatch file (by file name) on its 5-minute grid, gaps NaN."""
     import pandas as pd
 
-    rows = []
+    out = {}
     for path in sorted((DATA / "nab" / "realAWSCloudwatch").glob("*.csv")):
         frame = pd.read_csv(path, parse_dates=["timestamp"]).set_index("timestamp")["value"]
-        rows.append(frame.resample("5min").mean().to_numpy())  # gaps become NaN
+        out[path.name] = frame.resample("5min").mean().to_numpy()  # gaps become NaN
+    return out
+
+
+def nab() -> Dataset:
+    rows = list(nab_by_name().values())
     return Dataset("NAB realAWSCloudwatch (17 series, 5m, last day held out)", _right_aligned(rows), 288, 288, "5m")
 
 
-def bitbrains_hourly() -> tuple[Dataset, Dataset]:
+def bitbrains_vms(freq: str = "1h") -> np.ndarray:
+    """CPU MHz used per Bitbrains VM (rows) on a ``freq`` grid (columns), NaN where not reporting."""
     import pandas as pd
 
     frame = pd.read_csv(DATA / "bitbrains" / "bitbrains-small_50vm_5min.csv.gz", parse_dates=["timestamp_utc"])
-    frame["hour"] = frame["timestamp_utc"].dt.floor("1h")
-    hourly = frame.pivot_table(index="vm_id", columns="hour", values="cpu_usage_mhz", aggfunc="mean")
-    full = pd.date_range(hourly.columns.min(), hourly.columns.max(), freq="1h")
-    hourly = hourly.reindex(columns=full)
-    vms = hourly.to_numpy()
-    # VMs come and go (as in any fleet): the sum is over the VMs reporting in that hour.
-    total = np.where(np.isnan(vms).all(axis=0), np.nan, np.nansum(vms, axis=0))[None, :]
+    frame["slot"] = frame["timestamp_utc"].dt.floor(freq)
+    grid = frame.pivot_table(index="vm_id", columns="slot", values="cpu_usage_mhz", aggfunc="mean")
+    full = pd.date_range(grid.columns.min(), grid.columns.max(), freq=freq)
+    return grid.reindex(columns=full).to_numpy()
+
+
+def fleet_sum(vms: np.ndarray) -> np.ndarray:
+    # VMs come and go (as in any fleet): the sum is over the VMs reporting in that slot.
+    return np.where(np.isnan(vms).all(axis=0), np.nan, np.nansum(vms, axis=0))
+
+
+def bitbrains_hourly() -> tuple[Dataset, Dataset]:
+    vms = bitbrains_vms("1h")
+    total = fleet_sum(vms)[None, :]
     return (
         Dataset("Bitbrains 50 VMs cpu_usage_mhz (1h, last 48h held out)", vms, 24, 48, "1h"),
         Dataset("Bitbrains fleet sum (1h, last 48h held out)", total, 24, 48, "1h"),

@@ -1,73 +1,74 @@
 """promcast / Capacity overview: what runs out first, how sure the forecast is, what it costs,
 and whether the forecaster itself is healthy."""
 
-from grafanalib.core import Dashboard, Time
-
 from dashboards.style import (
-    TAGS,
+    SERIES_LEGEND,
     Colour,
     Unit,
+    annotation,
     bargauge,
     column,
-    flow,
+    explorer_link,
+    flag_stat,
+    forecast_vs_actual,
+    promcast_dashboard,
     query,
     query_variable,
-    series_colour,
     stat,
     table,
     templating,
     thresholds,
     timeseries,
-    value_text,
 )
 
 T = '{target=~"$target"}'
-FORECAST = '{target=~"$target", horizon="$horizon"}'
-BAND_80 = '{target=~"$target", horizon="$horizon", level="80"}'
-# Forecasts are stamped when they are made; shifting by the horizon draws each one at the time
-# it is about, over the actual. The dashboard's range runs a day into the future to show them.
-SHIFT = "offset $horizon"
-SERIES = "{{target}} {{resource_id}}{{service}}"
-WITHIN_LEAD_TIME = ("promcast_forecast_exhaustion_seconds%s < on (target) group_left () "
-                    "promcast_target_lead_time_seconds" % T)
+# Series with a capacity: `+ 0 * capacity` keeps only those (cost series have no exhaustion
+# to speak of) and drops __name__, so the table's queries share their label columns.
+EXHAUSTION = f"(promcast_forecast_exhaustion_seconds{T} + 0 * promcast_forecast_capacity{T})"
+LEAD_TIME = "on (target) group_left () promcast_target_lead_time_seconds"
+SHARE_OF_LEAD_TIME = f"{EXHAUSTION} / {LEAD_TIME}"
+WITHIN_LEAD_TIME = f"promcast_forecast_exhaustion_seconds{T} < {LEAD_TIME}"
+ANOMALOUS = "promcast_forecast_anomaly_score%s > 1"
 
-dashboard = Dashboard(
+dashboard = promcast_dashboard(
     title="promcast / Capacity overview",
     uid="promcast-capacity",
     description="Time to exhaustion per series against its target's lead time, forecasts "
                 "against actuals, utilisation, spend and forecaster health.",
-    tags=[*TAGS, "capacity"],
-    timezone="utc",
+    tags=["capacity"],
     refresh="1m",
-    time=Time("now-7d", "now+1d"),
+    # A day into the future: the forecast made a horizon ago is drawn at the time it is about.
+    time=("now-7d", "now+1d"),
+    annotations=[annotation(
+        "Anomalies", ANOMALOUS % T, title="{{target}} {{resource_id}}{{service}} anomalous",
+        text="outside its forecast interval (anomaly score above 1)")],
     templating=templating(
         query_variable("target", "Target",
                        "label_values(promcast_target_lead_time_seconds, target)"),
         query_variable("horizon", "Horizon", 'label_values(promcast_forecast_mean%s, horizon)' % T,
                        multi=False, default="1d"),
     ),
-    panels=flow([
+    panels=[
         stat("Exhausted within lead time",
              query(f"count({WITHIN_LEAD_TIME}) or vector(0)", instant=True),
-             unit=Unit.COUNT, w=5,
+             unit=Unit.COUNT, w=4,
              steps=thresholds(Colour.GOOD, (1, Colour.BAD)),
              description="Series forecast to cross their capacity sooner than their target's "
                          "lead time: the ones PromcastCapacityExhaustionSoon pages about."),
         stat("Soonest exhaustion",
              query(f"min(target:promcast_forecast_exhaustion_seconds:min{T})", instant=True),
-             unit=Unit.DURATION, w=5,
+             unit=Unit.DURATION, w=4,
              description="Shortest time until any selected series crosses its capacity "
                          "(Infinity: none within the forecast horizon)."),
-        stat("Forecaster targets",
-             query(f"promcast_forecaster_target_up{T}", "{{target}}", instant=True),
-             unit=Unit.STATE, w=5, text_mode="value_and_name",
-             steps=thresholds(Colour.BAD, (1, Colour.GOOD)),
-             mappings=value_text({0: ("failing", Colour.BAD), 1: ("up", Colour.GOOD)})),
-        stat("Published results",
-             query(f"promcast_forecaster_results_stale{T}", "{{target}}", instant=True),
-             unit=Unit.STATE, w=5, text_mode="value_and_name",
-             steps=thresholds(Colour.GOOD, (1, Colour.WARN)),
-             mappings=value_text({0: ("fresh", Colour.GOOD), 1: ("stale", Colour.WARN)})),
+        stat("Anomalous series",
+             query(f"count({ANOMALOUS % T}) or vector(0)", instant=True),
+             unit=Unit.COUNT, w=4, steps=thresholds(Colour.GOOD, (1, Colour.WARN)),
+             description="Series whose newest value is outside their forecast interval "
+                         "(anomaly score above 1)."),
+        flag_stat("Forecaster targets", f"promcast_forecaster_target_up{T}", "{{target}}", w=4,
+                  ok=(1, "up"), problem=(0, "failing", Colour.BAD)),
+        flag_stat("Published results", f"promcast_forecaster_results_stale{T}", "{{target}}", w=4,
+                  ok=(0, "fresh"), problem=(1, "stale", Colour.WARN)),
         stat("Since last good cycle",
              query(f"max(time() - promcast_forecaster_last_success_timestamp_seconds{T})",
                    instant=True),
@@ -75,43 +76,52 @@ dashboard = Dashboard(
              description="Age of the oldest selected target's last successful cycle."),
 
         table("Time to exhaustion",
-              # `+ 0` drops __name__, so the three queries share their label columns and the
-              # merge makes one row per series.
-              query(f"promcast_forecast_exhaustion_seconds{T} + 0", table=True),
-              query(f"(promcast_forecast_exhaustion_seconds{T} >= bool 0) "
-                    "* on (target) group_left () promcast_target_lead_time_seconds", table=True),
-              query(f"promcast_forecast_exhaustion_seconds{T} "
-                    "/ on (target) group_left () promcast_target_lead_time_seconds", table=True),
+              query(EXHAUSTION, table=True),
+              query(f"({EXHAUSTION} >= bool 0) * {LEAD_TIME}", table=True),
+              query(SHARE_OF_LEAD_TIME, table=True),
               unit=Unit.DURATION, w=14, h=10, sort_by="Time to exhaustion",
               hide=("Time", "job", "instance"),
               overrides=[
-                  column("Value #A", display="Time to exhaustion"),
+                  column("Value #A", display="Time to exhaustion",
+                         links=[explorer_link("${__data.fields.target}",
+                                              "${__data.fields.resource_id}")]),
                   column("Value #B", display="Lead time"),
                   column("Value #C", display="Share of lead time", unit=Unit.RATIO,
                          cell="color-background",
                          steps=thresholds(Colour.BAD, (1, Colour.WARN), (2, Colour.GOOD))),
               ],
-              description="Every forecast series, soonest first. Red: exhaustion comes sooner "
-                          "than the target's lead time; orange: within twice the lead time."),
+              description="Every series with a capacity, soonest first, coloured by its time "
+                          "to exhaustion as a share of the target's lead time (red: sooner "
+                          "than the lead time; orange: within twice). Click a time to open "
+                          "the series in the forecast explorer."),
+        bargauge("Top risks: share of lead time left",
+                 query(f"sort(bottomk(10, {SHARE_OF_LEAD_TIME} < +Inf))", SERIES_LEGEND,
+                       instant=True),
+                 unit=Unit.RATIO, w=10, h=10, min=0, max=2,
+                 steps=thresholds(Colour.BAD, (1, Colour.WARN), (2, Colour.GOOD)),
+                 links=[explorer_link("${__field.labels.target}",
+                                      "${__field.labels.resource_id}")],
+                 description="The ten series that run out soonest relative to their lead time "
+                             "(time to exhaustion / lead time; below 100%: too late to add "
+                             "capacity the usual way). Series not forecast to run out within "
+                             "the horizon are left out."),
+
         bargauge("Utilisation of capacity",
-                 query(f"topk(15, promcast_forecast_observed{T} / promcast_forecast_capacity{T})",
-                       SERIES, instant=True),
-                 unit=Unit.RATIO, w=10, h=10, min=0, max=1,
+                 query(f"sort_desc(topk(15, promcast_forecast_observed{T} "
+                       f"/ promcast_forecast_capacity{T}))",
+                       SERIES_LEGEND, instant=True),
+                 unit=Unit.RATIO, w=10, h=9, min=0, max=1,
                  steps=thresholds(Colour.GOOD, (0.8, Colour.WARN), (1, Colour.BAD)),
+                 links=[explorer_link("${__field.labels.target}",
+                                      "${__field.labels.resource_id}")],
                  description="Newest observed value as a share of the target's capacity, "
                              "highest first."),
-
-        timeseries("Forecast vs actual ($horizon ahead)",
-                   query(f"promcast_forecast_observed{T}", SERIES + " actual"),
-                   query(f"promcast_forecast_mean{FORECAST} {SHIFT}", SERIES + " forecast"),
-                   query(f"promcast_forecast_lower{BAND_80} {SHIFT}", SERIES + " 80% low"),
-                   query(f"promcast_forecast_upper{BAND_80} {SHIFT}", SERIES + " 80% high"),
-                   unit=Unit.COUNT, w=24, h=9,
-                   overrides=[series_colour(".* forecast$", Colour.FORECAST, dashed=True),
-                              series_colour(".* 80% (low|high)$", Colour.NEUTRAL, dashed=True)],
-                   description="The forecast made one horizon ago, drawn at the time it is "
-                               "about, over what was observed. Pick one target: the units of "
-                               "targets differ."),
+        forecast_vs_actual("Forecast vs actual ($horizon ahead)", 'target=~"$target"',
+                           unit=Unit.COUNT, w=14,
+                           description="The forecast made one horizon ago, drawn at the time "
+                                       "it is about, over what was observed. Pick one target: "
+                                       "the units of targets differ. Red markers: series "
+                                       "outside their forecast interval."),
 
         timeseries("Disk utilisation",
                    query("resource:promcast_resource_disk_utilization:ratio",
@@ -122,5 +132,5 @@ dashboard = Dashboard(
                    query("provider_service:promcast_cost_hourly_rate_usd:sum",
                          "{{provider}} {{service}}"),
                    unit=Unit.USD_PER_HOUR, stack=True),
-    ]),
+    ],
 )

@@ -1,8 +1,8 @@
 """The promcast house style for Grafana dashboards, in one place.
 
 Dashboard files (``*.dashboard.py``) build their panels with the helpers here, so every panel
-queries the ``${datasource}`` variable, has a unit and uses the same colours and threshold
-shape. :func:`render` turns a grafanalib ``Dashboard`` into the JSON Grafana 10/11 expects:
+queries a datasource variable (``${datasource}``, Prometheus; ``${forecaster}`` for the forecast
+curves beyond "now"), has a unit and uses the same colours and threshold shape. :func:`render` turns a grafanalib ``Dashboard`` into the JSON Grafana 10/11 expects:
 grafanalib 0.7.1 emits an old schema (version 12, legacy keys, bar gauges in the Grafana 6
 layout, a base threshold step of the *string* ``"null"``), and every correction of that lives
 in :func:`render` rather than in each dashboard.
@@ -15,7 +15,9 @@ import string
 from typing import Any, Iterable, Sequence
 
 import attr
+from grafanalib._gen import DashboardEncoder
 from grafanalib.core import (
+    Annotations,
     BarGauge,
     Dashboard,
     GridPos,
@@ -26,9 +28,9 @@ from grafanalib.core import (
     Target,
     Template,
     Templating,
+    Time,
     TimeSeries,
 )
-from grafanalib._gen import DashboardEncoder
 
 # Grafana 10.4 / 11 write this version; older Grafana refuses nothing newer than it knows, but
 # migrates anything older, so generate the current one and skip the migrations.
@@ -39,6 +41,21 @@ DATASOURCE_VARIABLE = "datasource"
 DATASOURCE = {"type": "prometheus", "uid": "${%s}" % DATASOURCE_VARIABLE}
 # The uid the provisioned datasource keeps (dashboards/provisioning/datasources/promcast.yml).
 PROVISIONED_DATASOURCE_UID = "promcast-prometheus"
+# The forecaster's future-curve API is a second Prometheus-type datasource
+# (dashboards/provisioning/datasources/forecaster.yml): it answers series selectors only, with
+# samples at the times they forecast, so Grafana draws forecasts beyond "now".
+FORECASTER_VARIABLE = "forecaster"
+FORECASTER = {"type": "prometheus", "uid": "${%s}" % FORECASTER_VARIABLE}
+PROVISIONED_FORECASTER_UID = "promcast-forecaster"
+# The datasource variable offers the datasources whose name matches this (Grafana's /re/flags).
+FORECASTER_NAME_REGEX = "/forecaster/i"
+# A panel whose queries go to both datasources.
+MIXED = {"type": "datasource", "uid": "-- Mixed --"}
+
+# Dashboard uids: links between dashboards and alert rules' dashboard_url name them.
+EXPLORER_UID = "promcast-forecast-explorer"
+# Legend of a forecast series: resource series carry resource_id, cost series service.
+SERIES_LEGEND = "{{target}} {{resource_id}}{{service}}"
 
 TAGS = ["promcast"]  # every promcast dashboard carries it; Grafana's dashboard list filters on it
 
@@ -61,6 +78,7 @@ class Colour:
     BAD = "red"
     NEUTRAL = "text"
     FORECAST = "blue"
+    BAND = {"80": "light-blue", "95": "super-light-blue"}  # interval bounds by level
 
 
 def thresholds(base: str, *steps: tuple[float, str]) -> list[dict[str, Any]]:
@@ -86,10 +104,17 @@ def value_text(mapping: dict[float, tuple[str, str]]) -> list[dict[str, Any]]:
 
 # -- queries ----------------------------------------------------------------------------------
 
-def query(expr: str, legend: str = "", *, instant: bool = False, table: bool = False) -> Target:
+def query(expr: str, legend: str = "", *, instant: bool = False, table: bool = False,
+          datasource: dict[str, str] = DATASOURCE) -> Target:
     """One PromQL query of a panel; refIds are given by the panel helpers in order."""
     return Target(expr=expr, legendFormat=legend, instant=instant or table,
-                  format="table" if table else "time_series", datasource=DATASOURCE)
+                  format="table" if table else "time_series", datasource=dict(datasource))
+
+
+def curve(selector: str, legend: str = "") -> Target:
+    """A query of the forecaster's future-curve datasource: a plain series selector (no
+    functions, operators or ``offset``), answered with the forecast at the times it is about."""
+    return query(selector, legend, datasource=FORECASTER)
 
 
 def _with_ref_ids(queries: Sequence[Target]) -> list[Target]:
@@ -153,16 +178,17 @@ def table(title: str, *queries: Target, unit: str, description: str = "", w: int
 
 def bargauge(title: str, *queries: Target, unit: str, description: str = "", w: int = 12,
              h: int = 8, min: float = 0, max: float | None = None,
-             steps: list[dict] | None = None) -> BarGauge:
+             steps: list[dict] | None = None, links: list[dict] | None = None) -> BarGauge:
     return BarGauge(
         **_common(title, description, queries, w, h), format=unit, min=min, max=max,
         thresholds=steps or thresholds(Colour.GOOD), calc="lastNotNull",
-        displayMode="gradient", orientation="horizontal",
+        displayMode="gradient", orientation="horizontal", dataLinks=links or [],
     )
 
 
 def column(name: str, *, display: str, unit: str | None = None,
-           steps: list[dict] | None = None, cell: str | None = None) -> dict[str, Any]:
+           steps: list[dict] | None = None, cell: str | None = None,
+           links: list[dict] | None = None) -> dict[str, Any]:
     """A field override for a table column or a series, found by its name in the frame."""
     props = [{"id": "displayName", "value": display}]
     if unit:
@@ -171,6 +197,8 @@ def column(name: str, *, display: str, unit: str | None = None,
         props.append({"id": "thresholds", "value": {"mode": "absolute", "steps": steps}})
     if cell:
         props.append({"id": "custom.cellOptions", "value": {"type": cell}})
+    if links:
+        props.append({"id": "links", "value": links})
     return {"matcher": {"id": "byName", "options": name}, "properties": props}
 
 
@@ -180,6 +208,74 @@ def series_colour(regex: str, colour: str, *, dashed: bool = False) -> dict[str,
     if dashed:
         props.append({"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}})
     return {"matcher": {"id": "byRegexp", "options": regex}, "properties": props}
+
+
+def flag_stat(title: str, expr: str, legend: str, *, ok: tuple[int, str],
+              problem: tuple[int, str, str], description: str = "", w: int = 5,
+              h: int = 4) -> Stat:
+    """A 0/1 flag per series shown as a word: ``ok=(1, "up")``, ``problem=(0, "failing",
+    Colour.BAD)``."""
+    ok_value, ok_text = ok
+    bad_value, bad_text, bad_colour = problem
+    colours = {ok_value: Colour.GOOD, bad_value: bad_colour}
+    return stat(title, query(expr, legend, instant=True), unit=Unit.STATE, w=w, h=h,
+                description=description, text_mode="value_and_name",
+                steps=thresholds(colours[0], (1, colours[1])),
+                mappings=value_text({ok_value: (ok_text, Colour.GOOD),
+                                     bad_value: (bad_text, bad_colour)}))
+
+
+def explorer_link(target: str, series: str, by: str = "resource_id") -> dict[str, Any]:
+    """A data link opening the forecast explorer on one series. ``target`` and ``series`` are
+    Grafana link expressions, e.g. ``${__data.fields.target}`` in a table or
+    ``${__field.labels.target}`` in a chart."""
+    url = (f"/d/{EXPLORER_UID}?${{{DATASOURCE_VARIABLE}:queryparam}}"
+           f"&var-target={target}&var-by={by}&var-series={series}")
+    return {"title": "Open in the forecast explorer", "url": url, "targetBlank": False}
+
+
+def _forecast_overrides(levels: Sequence[str]) -> list[dict[str, Any]]:
+    return [series_colour(".* forecast$", Colour.FORECAST, dashed=True)] + [
+        series_colour(f".* {lv}% (low|high)$", Colour.BAND[lv], dashed=True) for lv in levels]
+
+
+def forecast_vs_actual(title: str, selector: str, *, unit: str, horizon: str = "$horizon",
+                       levels: Sequence[str] = ("80",), description: str = "", w: int = 24,
+                       h: int = 9) -> TimeSeries:
+    """What was observed, and the forecast made ``horizon`` ago for each moment, from
+    Prometheus alone: forecasts are stamped when made, so ``offset`` moves them to the time they
+    are about (past the last sample when the range reaches into the future).
+
+    ``selector`` is the inside of a label selector, e.g. ``target=~"$target"``."""
+    shift = f"offset {horizon}"
+    queries = [
+        query(f"promcast_forecast_observed{{{selector}}}", SERIES_LEGEND + " actual"),
+        query(f'promcast_forecast_mean{{{selector}, horizon="{horizon}"}} {shift}',
+              SERIES_LEGEND + " forecast"),
+    ]
+    for lv in levels:
+        band = f'{{{selector}, horizon="{horizon}", level="{lv}"}}'
+        queries += [query(f"promcast_forecast_{side}{band} {shift}", f"{SERIES_LEGEND} {lv}% {end}")
+                    for side, end in (("lower", "low"), ("upper", "high"))]
+    return timeseries(title, *queries, unit=unit, w=w, h=h, description=description,
+                      overrides=_forecast_overrides(levels))
+
+
+def forecast_curves(title: str, selector: str, *, unit: str, actual: Target | None = None,
+                    levels: Sequence[str] = ("80", "95"), description: str = "", w: int = 24,
+                    h: int = 10) -> TimeSeries:
+    """The actual from Prometheus and the whole forecast curve with its bands from the
+    forecaster's future-curve datasource, drawn beyond "now" (the dashboard's range must reach
+    into the future). ``selector`` as for :func:`forecast_vs_actual`."""
+    queries = [actual or query(f"promcast_forecast_observed{{{selector}}}",
+                               SERIES_LEGEND + " actual"),
+               curve(f"promcast_forecast_mean{{{selector}}}", SERIES_LEGEND + " forecast")]
+    for lv in levels:
+        band = f'{{{selector}, level="{lv}"}}'
+        queries += [curve(f"promcast_forecast_{side}{band}", f"{SERIES_LEGEND} {lv}% {end}")
+                    for side, end in (("lower", "low"), ("upper", "high"))]
+    return timeseries(title, *queries, unit=unit, w=w, h=h, description=description,
+                      overrides=_forecast_overrides(levels))
 
 
 def flow(panels: Sequence[Panel]) -> list[Panel]:
@@ -206,11 +302,55 @@ def query_variable(name: str, label: str, query: str, *, multi: bool = True,
                     refresh=2)  # on time range change: targets come and go
 
 
-def templating(*variables: Template) -> Templating:
-    """The datasource variable first (every query uses it), then the dashboard's own."""
+def custom_variable(name: str, label: str, values: Sequence[str], default: str) -> Template:
+    """A fixed list of choices, e.g. which label tells a target's series apart."""
+    if default not in values:
+        raise ValueError(f"default {default!r} of {name} is not one of {list(values)}")
+    return Template(name=name, label=label, query=",".join(values), type="custom",
+                    default=default)
+
+
+def templating(*variables: Template, forecaster: bool = False) -> Templating:
+    """The datasource variable first (every query uses it), the forecaster's future-curve
+    datasource when the dashboard draws forecast curves, then the dashboard's own."""
     ds = Template(name=DATASOURCE_VARIABLE, label="Data source", query="prometheus",
                   type="datasource")
-    return Templating(list=[ds, *variables])
+    extra = [Template(name=FORECASTER_VARIABLE, label="Forecast curves", query="prometheus",
+                      type="datasource", regex=FORECASTER_NAME_REGEX)] if forecaster else []
+    return Templating(list=[ds, *extra, *variables])
+
+
+_no_variables = templating  # `promcast_dashboard()` takes a parameter of the same name
+
+
+def annotation(name: str, expr: str, *, title: str, text: str = "", tags: str = "target",
+               colour: str = Colour.BAD, step: str = "5m") -> dict[str, Any]:
+    """A Prometheus annotation query: a marker wherever ``expr`` returns a sample."""
+    return {"name": name, "datasource": dict(DATASOURCE), "enable": True, "hide": False,
+            "iconColor": colour, "expr": expr, "step": step, "titleFormat": title,
+            "textFormat": text, "tagKeys": tags, "useValueForTime": False}
+
+
+def dashboard_links() -> list[dict[str, Any]]:
+    """Every promcast dashboard in a menu, carrying the variables (not the time range: each
+    dashboard looks at its own span, some into the future)."""
+    return [{"title": "promcast", "type": "dashboards", "tags": list(TAGS), "asDropdown": True,
+             "includeVars": True, "keepTime": False, "targetBlank": False, "icon": "external link",
+             "tooltip": "", "url": ""}]
+
+
+# -- dashboards -------------------------------------------------------------------------------
+
+def promcast_dashboard(title: str, uid: str, description: str, *, tags: Sequence[str], refresh: str,
+              time: tuple[str, str], panels: Sequence[Panel], templating: Templating | None = None,
+              annotations: Sequence[dict[str, Any]] = ()) -> Dashboard:
+    """A promcast dashboard: UTC (billing periods and forecasts are UTC), the shared tag and the
+    menu of the others, panels flowed into the grid in the order given."""
+    return Dashboard(title=title, uid=uid, description=description, tags=[*TAGS, *tags],
+                     timezone="utc", refresh=refresh, time=Time(*time), links=dashboard_links(),
+                     annotations=Annotations(list=list(annotations)),
+                     templating=templating if templating is not None else _no_variables(),
+                     panels=flow(panels))
 
 
 # -- rendering: grafanalib 0.7.1 -> Grafana 10/11 JSON ----------------------------------------
@@ -255,8 +395,9 @@ def _fix_panel(panel: dict[str, Any]) -> dict[str, Any]:
     for key in _LEGACY_PANEL_KEYS:
         panel.pop(key, None)
     _drop_nulls(panel)
-    panel["datasource"] = dict(DATASOURCE)
     panel["targets"] = [_fix_target(t) for t in panel["targets"]]
+    sources = {t["datasource"]["uid"] for t in panel["targets"]}
+    panel["datasource"] = dict(panel["targets"][0]["datasource"] if len(sources) == 1 else MIXED)
     defaults = panel.setdefault("fieldConfig", {}).setdefault("defaults", {})
     _drop_nulls(defaults)
     _drop_nulls(defaults.get("custom", {}))
@@ -283,7 +424,7 @@ def _drop_nulls(d: dict[str, Any]) -> None:
 def _fix_target(target: dict[str, Any]) -> dict[str, Any]:
     for key in _LEGACY_TARGET_KEYS:
         target.pop(key, None)
-    target["datasource"] = dict(DATASOURCE)
+    target["datasource"] = dict(target.get("datasource") or DATASOURCE)
     target["editorMode"] = "code"
     target["range"] = not target["instant"]
     if not target.get("interval"):
@@ -325,9 +466,10 @@ def _fix_table(panel: dict[str, Any]) -> None:
 
 def _fix_variable(var: dict[str, Any]) -> None:
     if var["type"] == "datasource":
-        # No fixed current value: Grafana selects the default Prometheus datasource.
-        var.update(current={}, datasource=None, regex="", refresh=1)
-    else:
+        # No fixed current value: Grafana selects the default Prometheus datasource (or the
+        # first one the regex lets through).
+        var.update(current={}, datasource=None, refresh=1)
+    elif var["type"] == "query":
         var["datasource"] = dict(DATASOURCE)
         var["definition"] = var["query"]
     for key in ("useTags", "tagsQuery", "tagValuesQuery", "auto", "auto_min", "auto_count"):

@@ -91,11 +91,9 @@ def main() -> int:
         while not stopping:
             notes = stack.notifications()
             for n in notes[seen:]:
-                for a in n["payload"].get("alerts", []):
-                    lab = a["labels"]
-                    say(f"notification -> {n['receiver']}: {a['status'].upper()} {lab['alertname']} "
-                        f"target={lab.get('target')} resource={lab.get('resource_id', '-')}: "
-                        f"{a['annotations'].get('description', '')}")
+                # The sink summarises each integration's payload (webhook, PagerDuty, ...).
+                for line in n.get("summary", []):
+                    say(f"notification -> {n['receiver']} ({n.get('integration', 'webhook')}): {line}")
             seen = len(notes)
             time.sleep(1)
     finally:

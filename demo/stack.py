@@ -90,10 +90,64 @@ def terminate(procs: list[subprocess.Popen], grace: float = 15) -> None:
             proc.wait(timeout=5)
 
 
-def prometheus_argv(config: Path, data: Path, port: int) -> list[str]:
+def prometheus_argv(config: Path, data: Path, port: int, *flags: str) -> list[str]:
     return ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
             "--storage.tsdb.retention.time=90d", f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-remote-write-receiver", "--web.enable-lifecycle"]
+            "--web.enable-remote-write-receiver", "--web.enable-lifecycle", *flags]
+
+
+ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
+# Secret-file keys of each integration; locally they point at dummy files, as nothing leaves the host.
+_SECRET_FILES = {"pagerduty_configs": ("routing_key_file", "service_key_file"),
+                 "opsgenie_configs": ("api_key_file",), "slack_configs": (), "webhook_configs": ()}
+
+
+def local_alertmanager_config(sink_url: str, secrets_dir: Path,
+                              source: Path = ALERTMANAGER_CONFIG) -> dict:
+    """The Alertmanager config ``source`` with every receiver delivering to the local webhook sink
+    (``demo/webhook_sink.py``) and nothing else changed: routes, inhibitions, templates and each
+    integration's payload stay the real ones. Webhooks post to ``SINK/<receiver>``; PagerDuty
+    (``url``), Opsgenie (``api_url``) and Slack (the URL in ``api_url_file``) post to
+    ``SINK/<receiver>/<integration>``; secret files are replaced by dummy files in
+    ``secrets_dir``. Template paths become absolute, so the result can be written anywhere."""
+    cfg = yaml.safe_load(source.read_text())
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    dummy = secrets_dir / "dummy-secret"
+    # No trailing newline: Alertmanager 0.25 sends api_key_file's content verbatim in Opsgenie's
+    # Authorization header, where a newline is refused before anything is sent.
+    dummy.write_text("local-sink-not-a-secret")
+    cfg["templates"] = [str(source.parent / t) for t in cfg.get("templates", [])]
+    for receiver in cfg.get("receivers", []):
+        name = receiver["name"]
+        for kind, integrations in receiver.items():
+            if kind == "name":
+                continue
+            if kind not in _SECRET_FILES:
+                raise ValueError(f"{source}: receiver {name!r} uses {kind}, which cannot be pointed "
+                                 "at the local sink; support it in demo/stack.py "
+                                 "local_alertmanager_config before running the demo or the tests")
+            for conf in integrations:
+                for key in _SECRET_FILES[kind]:
+                    if key in conf:
+                        conf[key] = str(dummy)
+                auth = conf.get("http_config", {}).get("authorization", {})
+                if "credentials_file" in auth:
+                    auth["credentials_file"] = str(dummy)
+                if kind == "webhook_configs":
+                    conf.pop("url_file", None)
+                    conf["url"] = f"{sink_url}/{name}"
+                elif kind == "pagerduty_configs":
+                    conf["url"] = f"{sink_url}/{name}/pagerduty"
+                elif kind == "opsgenie_configs":
+                    # Alertmanager appends the API path (v2/alerts) to api_url as is.
+                    conf["api_url"] = f"{sink_url}/{name}/opsgenie/"
+                else:
+                    # Slack's webhook URL is itself the secret: a file holding the sink's URL.
+                    conf.pop("api_url", None)
+                    url_file = secrets_dir / f"{name}-slack-url"
+                    url_file.write_text(f"{sink_url}/{name}/slack")
+                    conf["api_url_file"] = str(url_file)
+    return cfg
 
 
 @dataclass
@@ -177,11 +231,7 @@ class Stack:
                     f"{self.url('sink')}/-/healthy")
 
     def _start_alertmanager(self) -> None:
-        cfg = yaml.safe_load((ROOT / "alertmanager" / "alertmanager.yml").read_text())
-        for receiver in cfg["receivers"]:
-            for hook in receiver.get("webhook_configs", []):
-                hook["url"] = f"{self.url('sink')}/{receiver['name']}"
-        cfg["templates"] = [str(ROOT / "alertmanager" / t) for t in cfg.get("templates", [])]
+        cfg = local_alertmanager_config(self.url("sink"), self.workdir / "secrets")
         # Deliver within seconds instead of the production 30 s, so the demo shows a page quickly.
         cfg["route"]["group_wait"] = "5s"
         path = self.workdir / "alertmanager.yml"

@@ -1,5 +1,12 @@
-"""A webhook receiver for Alertmanager that logs each notification and appends it to a JSON-lines
-file, standing in for chat and on-call in the demo and the tests."""
+"""A local stand-in for every Alertmanager receiver (webhooks, PagerDuty, Opsgenie, Slack): it logs
+each notification and appends it to a JSON-lines file, for the demo and the tests.
+
+Alertmanager's real integrations post their real payloads here, because
+:func:`demo.stack.local_alertmanager_config` points each receiver at
+``http://SINK/<receiver>[/<integration>/...]``. The first path segment says which receiver got the
+notification; the second, when it is one of ``INTEGRATIONS``, which integration sent it (Opsgenie
+adds its own API path, e.g. ``/v2/alerts``, after it).
+"""
 
 from __future__ import annotations
 
@@ -10,25 +17,60 @@ import time
 
 from aiohttp import web
 
+INTEGRATIONS = ("pagerduty", "opsgenie", "slack")
+
+
+def integration_of(path: str) -> str:
+    """``webhook``, or the integration named by the second segment of ``/<receiver>/<name>/...``."""
+    parts = path.strip("/").split("/")
+    return parts[1] if len(parts) > 1 and parts[1] in INTEGRATIONS else "webhook"
+
+
+def summarize(integration: str, payload: dict) -> list[str]:
+    """One line per alert (webhook) or per notification (the vendor formats carry only the
+    rendered text), for the log and the demo's terminal."""
+    if integration == "webhook":
+        out = []
+        for alert in payload.get("alerts", []):
+            lab = alert.get("labels", {})
+            out.append(f"{alert.get('status', '?').upper()} {lab.get('alertname')} "
+                       f"severity={lab.get('severity')} target={lab.get('target')} "
+                       f"resource={lab.get('resource_id', lab.get('instance', '-'))}: "
+                       f"{alert.get('annotations', {}).get('description', '')}")
+        return out
+    if integration == "pagerduty":
+        return [f"{payload.get('event_action', '?')} {payload.get('payload', {}).get('summary', '')}"]
+    if integration == "opsgenie":
+        return [payload.get("message") or "close"]
+    attachments = payload.get("attachments") or [{}]
+    return [attachments[0].get("title", "")]
+
 
 def make_app(out_path: str) -> web.Application:
     async def receive(request: web.Request) -> web.Response:
-        body = await request.json()
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else {}
+        except json.JSONDecodeError:
+            body = {"unparsed": raw.decode(errors="replace")}
         receiver = request.match_info["receiver"]
-        record = {"received_at": time.time(), "receiver": receiver, "payload": body}
+        integration = integration_of(request.path)
+        lines = summarize(integration, body)
+        record = {"received_at": time.time(), "receiver": receiver, "integration": integration,
+                  "path": request.path_qs, "payload": body, "summary": lines}
         with open(out_path, "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
-        for alert in body.get("alerts", []):
-            labels = alert.get("labels", {})
-            print(f"[{receiver}] {alert.get('status', '?').upper()} {labels.get('alertname')} "
-                  f"severity={labels.get('severity')} target={labels.get('target')} "
-                  f"resource={labels.get('resource_id', labels.get('instance', '-'))}: "
-                  f"{alert.get('annotations', {}).get('description', '')}", flush=True)
-        return web.Response(text="ok")
+        for line in lines:
+            print(f"[{receiver}/{integration}] {line}", flush=True)
+        # PagerDuty's Events API answers 202 with a status; every other integration only
+        # checks for a 2xx.
+        return web.json_response({"status": "success", "message": "Event processed"},
+                                 status=202 if integration == "pagerduty" else 200)
 
     app = web.Application()
-    app.router.add_post("/{receiver}", receive)
     app.router.add_get("/-/healthy", lambda _: web.Response(text="ok"))
+    app.router.add_post("/{receiver}", receive)
+    app.router.add_post("/{receiver}/{rest:.*}", receive)
     return app
 
 

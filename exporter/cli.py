@@ -20,9 +20,11 @@ from exporter.core.collector import Provider, SnapshotCollector
 from exporter.core.durations import parse_duration
 from exporter.core.http import make_app, serve
 from exporter.core.openmetrics import write_openmetrics
+from exporter.providers.azure.provider import AzureExportProvider
 from exporter.providers.cur.provider import CurProvider
 from exporter.providers.demo.provider import DemoProvider
 from exporter.providers.focus.provider import FocusProvider
+from exporter.providers.gcp.provider import GcpBillingProvider, GcpMonitoringProvider
 
 log = logging.getLogger("promcast.exporter")
 DEFAULT_LISTEN = "127.0.0.1:9184"
@@ -38,6 +40,33 @@ def build_providers(cfg: ExporterConfig) -> list[Provider]:
                                        p.focus.dimensions, p.focus.tag_keys))
     if p.cur.enabled:
         providers.append(CurProvider(p.cur.refresh_interval, p.cur.paths, p.cur.cost_types))
+    if p.gcp.enabled:
+        providers.append(GcpMonitoringProvider(
+            p.gcp.refresh_interval, p.gcp.projects, step=p.gcp.step, lookback=p.gcp.lookback,
+            groups=p.gcp.metrics, workload_label=p.gcp.workload_label, timeout=p.gcp.timeout,
+            page_size=p.gcp.page_size))
+    if p.gcp.billing.enabled:
+        b = p.gcp.billing
+        providers.append(GcpBillingProvider(b.refresh_interval, b.paths, b.dimensions, b.tag_keys))
+    if p.azure.enabled:
+        providers.append(AzureExportProvider(p.azure.refresh_interval, p.azure.paths,
+                                             p.azure.dimensions, p.azure.tag_keys))
+    if p.aws.enabled:
+        # boto3 only for those who enable the provider (the promcast[aws] extra).
+        from exporter.providers.aws.provider import AwsProvider  # noqa: PLC0415
+
+        providers.append(AwsProvider(p.aws))
+    if p.openstack.enabled:
+        # openstacksdk only for those who enable the provider (the promcast[openstack] extra).
+        from exporter.providers.openstack.provider import OpenStackProvider  # noqa: PLC0415
+        from exporter.providers.openstack.regions import CloudSpec  # noqa: PLC0415
+
+        o = p.openstack
+        providers.append(OpenStackProvider(
+            o.refresh_interval, [CloudSpec(c.cloud, tuple(c.regions)) for c in o.clouds],
+            config_file=o.config_file, capacity_api=o.capacity_api, hypervisors=o.hypervisors,
+            projects=o.projects, project_names=o.project_names, volume_quotas=o.volume_quotas,
+            timeout=o.timeout))
     return providers
 
 

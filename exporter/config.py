@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from typing import Annotated, Any, Literal, Optional
 
@@ -11,6 +12,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 from exporter.core.config import Duration, Strict
 from exporter.providers.focus.columns import DEFAULT_DIMENSIONS, DIMENSIONS, tag_label
 from exporter.billing.files import remote_sdk_problem
+from exporter.providers.aws.config import AwsConfig
 
 
 def _timestamp(value: Any) -> Any:
@@ -104,10 +106,112 @@ class CurConfig(BillingFilesConfig):
         return _unique(value, "cost type")
 
 
+_GCP_PROJECT = re.compile(r"([a-z0-9.-]+:)?[a-z][a-z0-9-]{4,28}[a-z0-9]")
+
+
+class GcpConfig(Strict):
+    """Cloud Monitoring utilisation per project; spend from the FOCUS export under ``billing``."""
+
+    enabled: bool = Field(False, description="Read utilisation from Cloud Monitoring.")
+    projects: list[str] = Field(default_factory=list,
+                                description="Project ids whose Compute Engine / GKE series are read.")
+    refresh_interval: Duration = Field(300.0, gt=0)
+    step: Duration = Field(300.0, ge=60, description="Alignment period: each point is the mean "
+                           "(ALIGN_MEAN) over this long; at least 60s.")
+    lookback: Duration = Field(900.0, gt=0, description="How far back a refresh reads; the newest "
+                               "aligned point is published (Monitoring lags a few minutes).")
+    metrics: list[Literal["compute", "gke_nodes", "gke_containers"]] = Field(
+        default_factory=lambda: ["compute", "gke_nodes"], min_length=1,
+        description="Metric groups: Compute Engine instances, GKE nodes, GKE containers "
+        "(one series per container: mind the cardinality).")
+    workload_label: str = Field("workload", min_length=1, description="Instance label whose value "
+                                "becomes the workload label (GKE series use the cluster name).")
+    timeout: Duration = Field(30.0, gt=0, description="Per Cloud Monitoring request.")
+    page_size: int = Field(100000, ge=1, le=100000, description="Points per page of "
+                           "timeSeries.list (100000, the API's maximum, needs the fewest calls).")
+    billing: FocusConfig = Field(default_factory=FocusConfig, description="The Cloud Billing "
+                                 "FOCUS export (from BigQuery to files or gs://), read by the focus "
+                                 "layout as provider gcp-billing.")
+
+    @field_validator("projects")
+    @classmethod
+    def _project_ids(cls, value: list[str]) -> list[str]:
+        bad = [p for p in value if not _GCP_PROJECT.fullmatch(p)]
+        if bad:
+            raise ValueError(f"not a project id: {', '.join(map(repr, bad))} (use the id, e.g. "
+                             "my-project-123, not the project name or number)")
+        return _unique(value, "project")
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique_metrics(cls, value: list[str]) -> list[str]:
+        return _unique(value, "metric group")
+
+    @model_validator(mode="after")
+    def _projects_when_enabled(self) -> "GcpConfig":
+        if self.enabled and not self.projects:
+            raise ValueError("projects: at least one project id is needed when the provider is enabled")
+        return self
+
+
+def _azure_path(value: str) -> str:
+    if not value.strip():
+        raise ValueError("empty path")
+    if "://" in value:
+        raise ValueError(f"{value!r}: Azure exports are read from local directories only; mount "
+                         "the storage container (blobfuse2) or copy it (azcopy sync) and give "
+                         "that directory")
+    return value
+
+
+class AzureConfig(FocusConfig):
+    """Cost Management FOCUS exports: the newest complete run of each billing period is read."""
+
+    paths: list[Annotated[str, AfterValidator(_azure_path)]] = Field(
+        default_factory=list, description="Local directories holding the exports "
+        "(<directory>/<export name>/<YYYYMMDD-YYYYMMDD>/<run id>/ with part files and manifest.json).")
+
+
+class OpenStackCloud(Strict):
+    cloud: str = Field(description="Name of the cloud in clouds.yaml.")
+    regions: list[str] = Field(default_factory=list, description="Regions to read; default: every "
+                               "region clouds.yaml lists for the cloud, else its only one.")
+
+
+class OpenStackConfig(Strict):
+    """Hypervisor capacity and project quotas; credentials stay in clouds.yaml / OS_* variables."""
+
+    enabled: bool = False
+    clouds: list[OpenStackCloud] = Field(default_factory=list, description="Clouds to read; "
+                                         "default: OS_CLOUD, else the OS_* environment variables.")
+    config_file: Optional[str] = Field(None, description="A clouds.yaml to use instead of "
+                                       "openstacksdk's search path.")
+    refresh_interval: Duration = Field(300.0, gt=0)
+    timeout: Duration = Field(30.0, gt=0, description="Per API call.")
+    capacity_api: Literal["auto", "placement", "nova"] = Field(
+        "auto", description="Where hypervisor capacity comes from: auto = Placement when the "
+        "catalog lists it, else os-hypervisors (fields removed in compute microversion 2.88).")
+    hypervisors: bool = True
+    projects: bool = Field(True, description="Quota limits and usage per visible project.")
+    project_names: list[str] = Field(default_factory=list,
+                                     description="Only these projects (names or ids).")
+    volume_quotas: bool = Field(False, description="Project disk from Cinder's gigabytes quota.")
+
+    @model_validator(mode="after")
+    def _something_to_read(self) -> "OpenStackConfig":
+        if self.enabled and not (self.hypervisors or self.projects):
+            raise ValueError("hypervisors and projects are both off: nothing to read")
+        return self
+
+
 class Providers(Strict):
     demo: DemoConfig = DemoConfig()
     focus: FocusConfig = FocusConfig()
     cur: CurConfig = CurConfig()
+    gcp: GcpConfig = GcpConfig()
+    azure: AzureConfig = AzureConfig()
+    aws: AwsConfig = AwsConfig()
+    openstack: OpenStackConfig = OpenStackConfig()
 
 
 class ExporterConfig(Strict):

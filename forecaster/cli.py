@@ -13,6 +13,7 @@ from exporter.core.cli import base_parser, load_or_exit, start_logging
 from exporter.core.http import make_app, serve
 from forecaster import __version__, anomaly, offline
 from forecaster.config import ForecasterConfig
+from forecaster.recommend import cli as recommend_cli
 
 log = logging.getLogger("promcast.forecaster")
 DEFAULT_LISTEN = "127.0.0.1:9185"
@@ -55,6 +56,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("check-config", help="validate --config.file and exit")
     offline.add_parser(sub)
     anomaly.add_parser(sub)
+    recommend_cli.add_parser(sub)
     return p
 
 
@@ -71,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return offline.run(args)
     if args.command == "anomalies":
         return anomaly.run(args)
+    if args.command == "recommend":
+        return recommend_cli.run(args, load_or_exit(ForecasterConfig, args.config_file))
     return _serve(args)
 
 

@@ -13,6 +13,8 @@ from pydantic import Field, field_validator, model_validator
 
 from exporter.core.config import Duration, Strict
 from exporter.core.durations import format_duration
+from forecaster.planning.config import Autoscaling, Scenario, check_planning
+from forecaster.recommend.config import Recommendations
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
 
@@ -84,6 +86,9 @@ class TargetFields(Strict):
     max_series: Optional[int] = Field(None, ge=1, description="Cardinality cap per target.")
     timeout: Optional[Duration] = Field(None, gt=0, description="Query timeout for this target "
                                         "(default: prometheus.timeout).")
+    scenarios: Optional[list[Scenario]] = Field(None, description="What-ifs on the forecast, "
+                                                "published as promcast_scenario_* series.")
+    autoscaling: Optional[Autoscaling] = Field(None, description="Publish recommended replicas.")
 
     @field_validator("levels")
     @classmethod
@@ -109,7 +114,7 @@ BUILTIN_DEFAULTS = TargetFields(
     levels=[80, 95], anomaly_level=99, model="seasonal_naive_drift", infer_every=300.0, fit_every=3600.0,
     lead_time=86400.0,
     capacity=None, capacity_direction="above", keep_labels=None, drop_labels=[], max_series=10000,
-    timeout=None,
+    timeout=None, scenarios=[], autoscaling=None,
 )
 
 
@@ -153,6 +158,8 @@ class ResolvedTarget(Strict):
     drop_labels: list[str]
     max_series: int
     timeout: Optional[float]
+    scenarios: list[Scenario] = []
+    autoscaling: Optional[Autoscaling] = None
 
     @property
     def horizon_steps(self) -> list[int]:
@@ -224,6 +231,8 @@ class ForecasterConfig(Strict):
     defaults: TargetFields = TargetFields()
     targets: list[Target] = []
     budgets: list[Budget] = []
+    recommendations: Optional[Recommendations] = Field(
+        None, description="Rightsizing, idle resources and commitments (forecaster/recommend).")
 
     @model_validator(mode="after")
     def _check_targets(self) -> "ForecasterConfig":
@@ -245,10 +254,14 @@ class ForecasterConfig(Strict):
                 if h < r.step:
                     problems.append(f"targets[{i}] ({t.name}): horizon {format_duration(h)} is shorter "
                                     f"than the step {format_duration(r.step)}")
+            problems += check_planning(f"targets[{i}] ({t.name})", r)
         for i, b in enumerate(self.budgets):
             if b.name in seen:
                 problems.append(f"budgets[{i}].name: {b.name!r} is already the name of a target or budget")
             seen.setdefault(b.name, i)
+        if self.recommendations is not None and "recommendations" in seen:
+            problems.append("recommendations: their health series carry target=\"recommendations\", "
+                            "already the name of a target or budget; rename that one")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -26,11 +26,15 @@ from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
 from forecaster.engine import (TargetResult, forecast_target, match_capacity, merge_history,
                               score_anomalies, select_series)
+from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
+from forecaster.recommend.report import Report, publish_report
+from forecaster.recommend.runner import Runner
 from forecaster.remote_write import RemoteWriter, families_to_timeseries, now_ms
 from forecaster.source import PrometheusSource, QueryError, SourceUnavailable, read_secret
 
 log = logging.getLogger("promcast.forecaster")
 MAX_BACKOFF = 300.0
+RECOMMENDATIONS = "recommendations"  # the `target` label of their health series
 
 
 @dataclass
@@ -53,9 +57,15 @@ class Forecaster:
         self.shard_index, self.shard_count = shard_index, shard_count
         self.targets = cfg.resolved_targets()
         self.results: dict[str, TargetResult] = {}
+        # Planning (scenarios, order-by dates, replicas) per target; planners keep the
+        # autoscaling stabilisation state, so plans are made once per cycle, not per scrape.
+        self.planners = {t.name: TargetPlanner(t) for t in self.targets}
+        self.plans: dict[str, Plan] = {}
         self.projections: dict[str, tuple[Budget, float, list[Projection]]] = {}
         self.health = {n: TargetHealth() for n in [t.name for t in self.targets]
-                       + [b.name for b in cfg.budgets]}
+                       + [b.name for b in cfg.budgets]
+                       + ([RECOMMENDATIONS] if cfg.recommendations else [])}
+        self.report: Report | None = None
         self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
         self._source: PrometheusSource | None = None
         self._writer: RemoteWriter | None = None
@@ -74,7 +84,10 @@ class Forecaster:
                       for t in self.targets),
                     *(self._loop(b.name, self.cfg.budget_target(b, b.step).infer_every,
                                  partial(self.run_budget_cycle, b, source), stop)
-                      for b in self.cfg.budgets))
+                      for b in self.cfg.budgets),
+                    *([self._loop(RECOMMENDATIONS, self.cfg.recommendations.interval,
+                                  partial(self.run_recommendations_cycle, source), stop)]
+                      if self.cfg.recommendations else []))
             finally:
                 self._source = None
 
@@ -100,9 +113,9 @@ class Forecaster:
             raise ValueError(str(exc)) from None
 
     async def _forecast(self, target: ResolvedTarget, source: PrometheusSource,
-                        cache: bool = True) -> TargetResult:
+                        cache: bool = True, now: float | None = None) -> TargetResult:
         """Query the target's history on its step grid, then fit and predict off the loop."""
-        now = time.time()
+        now = time.time() if now is None else now
         end = (now // target.step) * target.step
         start = end - (target.points - 1) * target.step
         previous = self.results.get(target.name) if cache else None
@@ -164,7 +177,8 @@ class Forecaster:
             kind = ("source unavailable" if isinstance(exc, SourceUnavailable)
                     else "query rejected" if isinstance(exc, QueryError) else "cycle failed")
             health.up, health.attempted = False, True
-            health.stale = name in self.results or name in self.projections
+            health.stale = (name in self.results or name in self.projections
+                            or (name == RECOMMENDATIONS and self.report is not None))
             health.errors += 1
             health.duration = time.monotonic() - started
             log.error(kind + ("; keeping the last good results" if health.stale else ""),
@@ -177,30 +191,51 @@ class Forecaster:
         log.info("cycle done", extra={"target": name, "duration_s": round(health.duration, 3), **summary})
         return True
 
-    async def run_cycle(self, target: ResolvedTarget, source: PrometheusSource) -> bool:
-        """One query + fit + predict for a target; True on success. Never raises."""
+    async def run_cycle(self, target: ResolvedTarget, source: PrometheusSource,
+                        at: float | None = None) -> bool:
+        """One query + fit + predict for a target; True on success. Never raises. ``at``
+        replays the cycle as it would have run at that past instant (default: the clock)."""
         async def work() -> dict:
-            result = await self._forecast(target, source)
+            result = await self._forecast(target, source, now=at)
             score_anomalies(self.results.get(target.name), result)
             self.results[target.name] = result
+            plan = self.plans[target.name] = self.planners[target.name].plan(result)
             dropped = self.health[target.name].dropped
             dropped["max_series"] += result.over_cap
             dropped["label_collision"] += result.collided
             closest = min((s.exhaustion_seconds for s in result.series), default=math.inf)
-            await self._push(target.name, lambda out: publish_result(out, result))
+            await self._push(target.name, lambda out: (publish_result(out, result),
+                                                       publish_plan(out, plan)))
             return {"mode": "fit" if result.refitted else "infer", "series": len(result.series),
                     "skipped": result.skipped, "closest_exhaustion_s": closest}
 
         return await self._guarded(target.name, work)
 
-    async def run_budget_cycle(self, budget: Budget, source: PrometheusSource) -> bool:
-        """Project a budget to its period's end; True on success. Never raises."""
+    async def run_recommendations_cycle(self, source: PrometheusSource) -> bool:
+        """Rightsizing, idle resources and commitments (forecaster/recommend), refreshed on
+        their own interval; True on success. Never raises: the last good report stays."""
         async def work() -> dict:
-            now = time.time()
+            async def offload(fn, *args):  # fits share the targets' concurrency limit
+                async with self._fit_slots:
+                    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+            report = await Runner(self.cfg.recommendations, source, offload=offload).run()
+            self.report = report
+            await self._push(RECOMMENDATIONS, lambda out: publish_report(out, report))
+            return report.summary()
+
+        return await self._guarded(RECOMMENDATIONS, work)
+
+    async def run_budget_cycle(self, budget: Budget, source: PrometheusSource,
+                               at: float | None = None) -> bool:
+        """Project a budget to its period's end; True on success. Never raises. ``at`` replays
+        the cycle at a past instant, as in :meth:`run_cycle`."""
+        async def work() -> dict:
+            now = time.time() if at is None else at
             start, end = period_bounds(now, budget.period)
             # The horizon moves with every cycle: nothing fitted or read before is reused.
             target = self.cfg.budget_target(budget, end - now)
-            result = await self._forecast(target, source, cache=False)
+            result = await self._forecast(target, source, cache=False, now=now)
             spent = await self._spent(budget, target, result, start, source)
             projections = project(result, spent, budget.amount, now, end)
             self.projections[budget.name] = (budget, end, projections)
@@ -258,6 +293,8 @@ class Forecaster:
             result = self.results.get(target.name)
             if result is not None:
                 publish_result(out, result)
+                if target.name in self.plans:
+                    publish_plan(out, self.plans[target.name])
                 if result.fitted is not None:
                     out.add("promcast_forecaster_last_fit_timestamp_seconds", {"target": target.name},
                             result.fitted.fitted_at)
@@ -268,6 +305,10 @@ class Forecaster:
             self._publish_health(out, budget.name)
             if budget.name in self.projections:
                 publish_budget(out, *self.projections[budget.name])
+        if self.cfg.recommendations:
+            self._publish_health(out, RECOMMENDATIONS)
+            if self.report is not None:
+                publish_report(out, self.report)
         yield from out
 
     def _publish_health(self, out: Families, name: str) -> None:

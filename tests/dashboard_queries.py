@@ -1,5 +1,6 @@
-"""Reading the generated dashboards as Grafana would: their panels, the PromQL of each panel with
-the dashboard's variables resolved, and the time range each query covers."""
+"""Reading the generated dashboards as Grafana would: their panels, the PromQL of each panel and
+annotation with the dashboard's variables resolved, the datasource each query goes to, and the
+time range each query covers."""
 
 from __future__ import annotations
 
@@ -31,6 +32,14 @@ def panels(dashboard: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for panel in dashboard["panels"]:
         yield panel
         yield from panel.get("panels", [])  # collapsed rows hold theirs
+
+
+def datasource_variable(datasource: dict[str, str]) -> str:
+    """The variable a ``{"uid": "${name}"}`` datasource reference names."""
+    m = _VARIABLE.fullmatch(datasource["uid"])
+    if not m:
+        raise ValueError(f"datasource {datasource} is not a variable")
+    return m.group(1) or m.group(2)
 
 
 def variable_defaults(dashboard: dict[str, Any]) -> dict[str, str]:
@@ -69,21 +78,29 @@ def resolve_time(expr: str, now: float) -> float:
 @dataclass(frozen=True)
 class PanelQuery:
     dashboard: str
-    panel: str
+    panel: str  # the panel's title, or "annotation <name>"
     ref_id: str
     expr: str  # with the variables resolved
     instant: bool
+    datasource: str = "datasource"  # the datasource variable the query goes to
 
     def __str__(self) -> str:
         return f"{self.dashboard} / {self.panel} / {self.ref_id}: {self.expr}"
 
 
 def queries(path: Path) -> list[PanelQuery]:
+    """Every panel query and annotation query, as Grafana sends them at the defaults."""
     dashboard = load(path)
     values = variable_defaults(dashboard)
-    return [PanelQuery(dashboard["title"], panel["title"], t["refId"],
-                       interpolate(t["expr"], values), bool(t.get("instant")))
-            for panel in panels(dashboard) for t in panel.get("targets", []) if not t.get("hide")]
+    found = [PanelQuery(dashboard["title"], panel["title"], t["refId"],
+                        interpolate(t["expr"], values), bool(t.get("instant")),
+                        datasource_variable(t["datasource"]))
+             for panel in panels(dashboard) for t in panel.get("targets", []) if not t.get("hide")]
+    found += [PanelQuery(dashboard["title"], f"annotation {a['name']}", "-",
+                         interpolate(a["expr"], values), False,
+                         datasource_variable(a["datasource"]))
+              for a in dashboard["annotations"]["list"] if a.get("expr")]
+    return found
 
 
 def time_range(path: Path, now: float | None = None) -> tuple[float, float]:

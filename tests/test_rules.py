@@ -10,6 +10,8 @@ from tests.conftest import need
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 RUNBOOK = "https://github.com/promcast/promcast/blob/main/README.md#"
+# Grafana's base URL, read in every dashboard_url from the series the rules record for it.
+GRAFANA_BASE = '{{ with query "promcast:promcast_grafana:config" }}{{ . | first | label "url" }}{{ end }}'
 
 
 def promtool(*args: str, cwd: Path = RULES) -> subprocess.CompletedProcess:
@@ -45,7 +47,8 @@ def test_every_alert_follows_the_conventions_and_has_firing_and_quiet_cases():
         assert "{{" not in ann["summary"], f"{name}: summary must be fixed text"
         assert "{{" in ann["description"], f"{name}: description should be templated"
         assert ann["runbook_url"] == RUNBOOK + name.lower(), name
-        assert ann["dashboard_url"].startswith("http"), f"{name}: needs a dashboard_url"
+        assert ann["dashboard_url"].startswith(GRAFANA_BASE + "/d/"), (
+            f"{name}: dashboard_url must start with Grafana's configured base URL, {GRAFANA_BASE}")
         assert rule["labels"].get("team"), f"{name}: needs a team label (Alertmanager routes on it)"
         assert f"alertname: {name}" in tests, f"{name}: no promtool test case"
         readme = (RULES.parent / "README.md").read_text()
@@ -76,7 +79,8 @@ def test_thresholds_are_series_not_numbers_in_alert_bodies():
     for path in RULES.glob("*.yml"):
         for group in yaml.safe_load(path.read_text())["groups"]:
             if group["name"] == "promcast.thresholds":
-                recorded |= {r["labels"]["threshold"] for r in group["rules"]}
+                recorded |= {r["labels"]["threshold"] for r in group["rules"]
+                             if r["record"] == "promcast:promcast_alert_threshold:config"}
     for rule in alerts():
         used = set(re.findall(r'threshold="([a-z0-9_]+)"', rule["expr"]))
         assert used <= recorded, f"{rule['alert']}: unknown thresholds {used - recorded}"
@@ -89,3 +93,11 @@ def test_a_broken_rule_file_is_caught(tmp_path):
     bad.write_text("groups:\n- name: x\n  rules:\n  - alert: X\n    expr: rate(up[5m]\n")
     out = promtool("check", "rules", str(bad))
     assert out.returncode == 1
+
+
+def test_grafana_base_url_is_recorded_once_as_a_url():
+    records = [r for path in RULES.glob("*.yml") for g in yaml.safe_load(path.read_text())["groups"]
+               for r in g["rules"] if r.get("record") == "promcast:promcast_grafana:config"]
+    assert len(records) == 1, "one promcast:promcast_grafana:config record (the alerts read `first`)"
+    assert records[0]["labels"]["url"].startswith(("http://", "https://"))
+    assert not records[0]["labels"]["url"].endswith("/"), "the links add /d/..., so no trailing /"

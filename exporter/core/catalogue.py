@@ -13,6 +13,7 @@ from typing import Iterable, Iterator, Mapping
 from prometheus_client.core import Metric
 
 RESOURCE_LABELS = ("provider", "account", "region", "workload", "resource_id")
+OPENSTACK_POOL_LABELS = ("provider", "cloud", "region", "scope", "name", "id")
 COST_LABELS = (
     "provider",
     "billing_account",
@@ -85,8 +86,62 @@ _EXPORTER = _specs(
      "End of the newest billing hour the provider has reported, as a Unix timestamp.",
      ("provider",), True),
     # provider: aws
+    ("promcast_cost_month_end_forecast_usd", "gauge",
+     "The cloud's own forecast of the month's spend at its end (spend of the complete days so "
+     "far plus the forecast of the rest; AWS Cost Explorer), `bound` mean, lower or upper of the "
+     "`level` percent interval. For comparison with promcast's forecasts.",
+     ("provider", "billing_account", "cost_type", "bound", "level")),
+    ("promcast_cost_month_to_date_estimated_ratio", "gauge",
+     "Share of the month-to-date spend the cloud still marks as estimated (0-1).",
+     ("provider", "billing_account", "cost_type")),
+    ("promcast_resource_disk_busy_ratio", "gauge",
+     "Share of time the resource's disk had I/O in progress (0-1; EBS: 1 - VolumeIdleTime).",
+     RESOURCE_LABELS + ("device",)),
+    ("promcast_resource_requests_per_second", "gauge",
+     "Requests per second served by the resource (load balancers: RequestCount over the period).",
+     RESOURCE_LABELS),
+    ("promcast_resource_response_time_seconds", "gauge",
+     "Mean time the resource's targets took to answer a request.", RESOURCE_LABELS),
     # provider: gcp
+    ("promcast_gcp_project_refresh_success", "gauge",
+     "1 if the provider's last read of the project's Cloud Monitoring series succeeded, 0 if "
+     "its series come from an older read.", ("provider", "project")),
     # provider: openstack
+    # Capacity pools (a hypervisor, a project's quota), not instances: promcast_resource_* keeps
+    # one instance's size; these pair a used and a capacity gauge with identical labels, so
+    # `used / capacity` is a utilisation and `capacity:` of a forecast target can point at it.
+    ("promcast_openstack_cpu_used_vcpus", "gauge",
+     "vCPUs in use: allocated on the hypervisor (scope=hypervisor), or the project's cores quota "
+     "usage (scope=project).", OPENSTACK_POOL_LABELS),
+    ("promcast_openstack_cpu_capacity_vcpus", "gauge",
+     "Usable vCPUs: Placement's (total - reserved) * allocation_ratio, or the host's vCPUs from "
+     "os-hypervisors before microversion 2.88 (see promcast_openstack_capacity_source_info); for a "
+     "project its cores quota (absent when unlimited).", OPENSTACK_POOL_LABELS),
+    ("promcast_openstack_memory_used_bytes", "gauge",
+     "Memory in use in bytes, on the hypervisor or in the project's ram quota.",
+     OPENSTACK_POOL_LABELS),
+    ("promcast_openstack_memory_capacity_bytes", "gauge",
+     "Usable memory in bytes: Placement MEMORY_MB (total - reserved) * allocation_ratio or the "
+     "host's memory_mb; for a project its ram quota (absent when unlimited).", OPENSTACK_POOL_LABELS),
+    ("promcast_openstack_disk_used_bytes", "gauge",
+     "Disk in use in bytes: the hypervisor's local (or shared-provider) DISK_GB, or the project's "
+     "volume gigabytes quota usage when volume quotas are read.", OPENSTACK_POOL_LABELS),
+    ("promcast_openstack_disk_capacity_bytes", "gauge",
+     "Usable disk in bytes: Placement DISK_GB (total - reserved) * allocation_ratio or the host's "
+     "local_gb; for a project its volume gigabytes quota (absent when unlimited).",
+     OPENSTACK_POOL_LABELS),
+    ("promcast_openstack_allocation_ratio", "gauge",
+     "Placement overcommit ratio of the hypervisor's resource (cpu, memory, disk).",
+     OPENSTACK_POOL_LABELS + ("resource",)),
+    ("promcast_openstack_capacity_source_info", "gauge",
+     "The API a region's numbers of a scope came from (placement, os-hypervisors, os-quota-sets); "
+     "the value is always 1.", ("provider", "cloud", "region", "scope", "api")),
+    ("promcast_openstack_region_up", "gauge",
+     "1 if the cloud region's last refresh succeeded, 0 if its last good numbers are served.",
+     ("provider", "cloud", "region")),
+    ("promcast_openstack_region_last_success_timestamp_seconds", "gauge",
+     "When the cloud region was last read successfully, as a Unix timestamp.",
+     ("provider", "cloud", "region")),
     # self-monitoring
     ("promcast_exporter_refresh_success", "gauge",
      "1 if the provider's last refresh succeeded, 0 if the exporter serves an older snapshot.",
@@ -100,6 +155,17 @@ _EXPORTER = _specs(
     ("promcast_exporter_api_calls_total", "counter",
      "Calls made to the provider's APIs (some, like AWS Cost Explorer, are billed per call).",
      ("provider", "api")),
+    ("promcast_exporter_api_cost_usd_total", "counter",
+     "Estimated cost in US dollars of the provider's billed API calls, at list prices (AWS Cost "
+     "Explorer $0.01 per request, CloudWatch GetMetricData $0.01 per 1,000 metrics).",
+     ("provider", "api")),
+    ("promcast_exporter_part_refresh_success", "gauge",
+     "1 if the last refresh of a part of the provider (one API, account or region) succeeded, "
+     "0 if the part serves older data; account and region are empty for global parts.",
+     ("provider", "part", "account", "region")),
+    ("promcast_exporter_part_last_success_timestamp_seconds", "gauge",
+     "When the part of the provider last refreshed successfully, as a Unix timestamp (0: never).",
+     ("provider", "part", "account", "region")),
     ("promcast_exporter_bad_rows_total", "counter",
      "Rows of a billing file left out of every total because they could not be used, by reason; "
      "counted once per version of the file read.", ("provider", "file", "reason")),
@@ -162,8 +228,104 @@ _FORECASTER = _specs(
     ("promcast_budget_period_end_timestamp_seconds", "gauge",
      "End of the budget's current period, as a Unix timestamp.",
      _FORECAST_LABELS + ("budget", "currency"), True),
-    # recommendations
+    # recommendations (forecaster/recommend): resource labels pass through from the
+    # `recommendations.labels` config; spend-series labels for commitments.
+    ("promcast_recommendation_monthly_saving_usd", "gauge",
+     "Estimated monthly saving of a recommendation in US dollars at on-demand list prices and "
+     "hours_per_month (default 730); negative: what the change costs more (an upsize).",
+     ("kind", "action"), True),
+    ("promcast_recommendation_confidence_ratio", "gauge",
+     "Confidence of a recommendation (0-1): share of the history window with data times the "
+     "backtest coverage of the forecast interval relative to its level (0.5 when not backtested).",
+     ("kind", "action"), True),
+    ("promcast_recommendation_settings_info", "gauge",
+     "How recommendations are computed (horizon, interval level, headroom, model, idle days, "
+     "commitment quantile, hours per month, instance catalogue snapshot); always 1.",
+     ("horizon", "level", "headroom", "model", "idle_days", "commitment_quantile",
+      "hours_per_month", "catalogue")),
+    ("promcast_recommendation_skipped_series", "gauge",
+     "Resources or spend series left out of the last run (too little data, size or price "
+     "unknown), by kind.", ("kind",)),
+    ("promcast_rightsizing_info", "gauge",
+     "A resource's rightsizing: current and recommended instance type, action, the forecast "
+     "horizon and interval level sized for, headroom, model, price source; always 1.",
+     ("current_type", "recommended_type", "action", "horizon", "level", "model", "price_source",
+      "basis", "headroom"), True),
+    ("promcast_rightsizing_required_vcpus", "gauge",
+     "vCPUs the resource needs: highest forecast upper bound of CPU over the horizon x its "
+     "vCPUs x (1 + headroom).",
+     ("current_type", "recommended_type", "action", "horizon", "level"), True),
+    ("promcast_rightsizing_required_memory_bytes", "gauge",
+     "Memory the resource needs, computed like the vCPUs (its current memory without memory data).",
+     ("current_type", "recommended_type", "action", "horizon", "level"), True),
+    ("promcast_rightsizing_recommended_vcpus", "gauge", "vCPUs of the recommended instance type.",
+     ("current_type", "recommended_type", "action", "horizon", "level"), True),
+    ("promcast_rightsizing_recommended_memory_bytes", "gauge",
+     "Memory of the recommended instance type in bytes.",
+     ("current_type", "recommended_type", "action", "horizon", "level"), True),
+    ("promcast_rightsizing_recommended_price_per_hour_usd", "gauge",
+     "On-demand price per hour of the recommended type: catalogue price scaled by the resource's "
+     "own price over its type's catalogue price (regional level).",
+     ("current_type", "recommended_type", "action", "horizon", "level"), True),
+    ("promcast_rightsizing_monthly_saving_usd", "gauge",
+     "Monthly saving of moving to the recommended type (negative: extra cost of an upsize).",
+     ("current_type", "recommended_type", "action", "horizon", "level"), True),
+    ("promcast_rightsizing_forecast_peak_ratio", "gauge",
+     "Highest upper bound of the utilisation forecast over the horizon (`dimension` cpu or "
+     "memory), as a fraction of the current size.",
+     ("current_type", "recommended_type", "action", "horizon", "level", "dimension"), True),
+    ("promcast_idle_monthly_cost_usd", "gauge",
+     "Monthly list cost of a resource whose utilisation stayed below the idle or "
+     "over-provisioned thresholds (`state`) for `days` days.", ("state", "days"), True),
+    ("promcast_idle_cpu_quantile_ratio", "gauge",
+     "The configured CPU quantile (default 0.99) over the idle window of a flagged resource.",
+     ("state", "days"), True),
+    ("promcast_commitment_hourly_usd", "gauge",
+     "Recommended commitment per hour, in on-demand US dollars of spend it covers.",
+     ("option", "term", "discount"), True),
+    ("promcast_commitment_expected_hourly_spend_usd", "gauge",
+     "Mean forecast on-demand spend per hour over the option's term (at most max_horizon).",
+     ("option", "term", "discount"), True),
+    ("promcast_commitment_coverage_ratio", "gauge",
+     "Share of the expected spend the recommended commitment covers.",
+     ("option", "term", "discount"), True),
+    ("promcast_commitment_utilization_ratio", "gauge",
+     "Share of the recommended commitment expected to be used.", ("option", "term", "discount"), True),
+    ("promcast_commitment_monthly_saving_usd", "gauge",
+     "Expected monthly saving of the recommended commitment at the option's discount.",
+     ("option", "term", "discount"), True),
     # planning: autoscaling, scenarios, lead time
+    ("promcast_capacity_order_by_timestamp_seconds", "gauge",
+     "When capacity must be ordered to be in place before the forecast exhaustion: exhaustion "
+     "time minus the target's lead_time, as a Unix timestamp (+Inf: no exhaustion within the "
+     "horizon). Only for series with a capacity.", _FORECAST_LABELS, True),
+    ("promcast_capacity_lead_time_margin_seconds", "gauge",
+     "Seconds from now until the order-by date (exhaustion minus lead_time): negative means "
+     "capacity can no longer arrive in time.", _FORECAST_LABELS, True),
+    ("promcast_scenario_forecast_mean", "gauge",
+     "Point forecast for now + horizon under the growth scenario `scenario` (the baseline is "
+     "promcast_forecast_mean).", _FORECAST_LABELS + ("scenario", "horizon"), True),
+    ("promcast_scenario_forecast_lower", "gauge",
+     "Lower bound of the `level` percent interval under the growth scenario `scenario`.",
+     _FORECAST_LABELS + ("scenario", "horizon", "level"), True),
+    ("promcast_scenario_forecast_upper", "gauge",
+     "Upper bound of the `level` percent interval under the growth scenario `scenario`.",
+     _FORECAST_LABELS + ("scenario", "horizon", "level"), True),
+    ("promcast_scenario_exhaustion_seconds", "gauge",
+     "Seconds until the scenario's point forecast crosses the capacity; +Inf when it does not "
+     "within the largest horizon, 0 when the series already has.",
+     _FORECAST_LABELS + ("scenario",), True),
+    ("promcast_scenario_capacity_order_by_timestamp_seconds", "gauge",
+     "Order-by date (exhaustion minus lead_time, Unix timestamp) under the growth scenario "
+     "`scenario`.", _FORECAST_LABELS + ("scenario",), True),
+    ("promcast_autoscaling_recommended_replicas", "gauge",
+     "Replicas to run now for the forecast demand (upper bound of the autoscaling level over the "
+     "scale-up lead time and window, per-replica capacity, headroom), clamped to the min/max "
+     "replicas and stabilised for scale-down. For KEDA's Prometheus scaler or the HPA.",
+     _FORECAST_LABELS, True),
+    ("promcast_autoscaling_required_replicas", "gauge",
+     "Replicas the forecast demand needs before clamping and stabilisation (above max_replicas: "
+     "the maximum is too low).", _FORECAST_LABELS, True),
     # self-monitoring
     ("promcast_forecaster_target_up", "gauge",
      "1 if the target's (or budget's) last cycle succeeded, 0 if it failed (its last good "

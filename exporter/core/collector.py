@@ -53,6 +53,17 @@ class Provider:
         self.api_calls[api] = self.api_calls.get(api, 0) + n
 
 
+class PartialRefresh(Exception):
+    """Raised by ``refresh`` when some of a provider's parts failed (an account, a region, one
+    API) and the others have new data: the snapshot is replaced with ``families`` (the failed
+    parts' last good data included), but the refresh counts as failed, so the success gauge
+    shows that part of the data is older than it should be."""
+
+    def __init__(self, families: list[Metric], failed: str) -> None:
+        super().__init__(f"failed parts: {failed}")
+        self.families = families
+
+
 @dataclass
 class _State:
     snapshot: Snapshot = field(default_factory=Snapshot)
@@ -76,6 +87,16 @@ class SnapshotCollector:
         now = time.time() if now is None else now
         try:
             families = provider.refresh(now)
+        except PartialRefresh as partial:
+            with self._lock:
+                st = self._state[provider.name]
+                st.snapshot, st.success = Snapshot(tuple(partial.families), now), False
+                st.duration = time.monotonic() - started
+                st.errors += 1
+                self.version += 1
+            log.warning("refresh partly failed; the failed parts serve their last good data",
+                        extra={"provider": provider.name, "err": str(partial)})
+            return False
         except Exception as exc:  # noqa: BLE001 - a provider must never take the exporter down
             with self._lock:
                 st = self._state[provider.name]
@@ -110,7 +131,9 @@ class SnapshotCollector:
 
     def ready(self) -> tuple[bool, str]:
         with self._lock:
-            pending = [n for n, st in self._state.items() if st.last_success == 0]
+            # A partial refresh (PartialRefresh) has published a snapshot too: ready.
+            pending = [n for n, st in self._state.items()
+                       if st.last_success == 0 and not st.snapshot.taken_at]
         if pending:
             return False, f"waiting for the first refresh of: {', '.join(pending)}"
         return True, "ready"

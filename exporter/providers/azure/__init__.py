@@ -1,0 +1,1 @@
+"""Azure: spend from Cost Management FOCUS exports."""

@@ -1,0 +1,130 @@
+"""The ``gcp`` provider: Compute Engine and GKE utilisation from Cloud Monitoring, per project.
+
+Spend is not read here: GCP's Cloud Billing FOCUS export (BigQuery, exported to files or GCS)
+is read by :class:`GcpBillingProvider`, the ``focus`` provider under another name, so both
+billing paths share one layout and one ledger.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+from prometheus_client.core import Metric
+
+from exporter.core.catalogue import Families
+from exporter.core.collector import Provider
+from exporter.providers.focus.provider import FocusProvider
+
+from .monitoring import MonitoringClient, Window, default_session
+from .series import GROUPS, QUERIES, Assembler, HistorySeries
+
+log = logging.getLogger(__name__)
+MIN_STEP = 60  # Cloud Monitoring's smallest alignment period
+
+
+class GcpBillingProvider(FocusProvider):
+    """GCP spend from its FOCUS export files: the focus layout and ledger, ``source="gcp-billing"``."""
+
+    name = "gcp-billing"
+
+
+class GcpMonitoringProvider(Provider):
+    """Reads every configured project each refresh; a failing project keeps its last good series
+    (and says so in ``promcast_gcp_project_refresh_success``) while the others are updated."""
+
+    name = "gcp"
+
+    def __init__(self, refresh_interval: float, projects: Sequence[str], *, step: float = 300,
+                 lookback: float = 900, groups: Sequence[str] = ("compute", "gke_nodes"),
+                 workload_label: str = "workload", timeout: float = 30.0, page_size: int = 100000,
+                 session: Any = None) -> None:
+        super().__init__(refresh_interval)
+        unknown = set(groups) - set(GROUPS)
+        if unknown:
+            raise ValueError(f"unknown metric group(s) {sorted(unknown)}; choose from {GROUPS}")
+        if step < MIN_STEP:
+            raise ValueError(f"step must be at least {MIN_STEP}s (Cloud Monitoring's smallest "
+                             f"alignment period), got {step}s")
+        self.projects = list(projects)
+        self.step = float(step)
+        self.lookback = max(float(lookback), self.step)
+        self.queries = [q for q in QUERIES if q.group in groups]
+        self.workload_label = workload_label
+        self.timeout = timeout
+        self.page_size = page_size
+        self._session = session
+        self._last_good: dict[str, list[tuple[str, dict[str, str], float]]] = {}
+        self._project_ok: dict[str, bool] = {}
+
+    def _client(self) -> MonitoringClient:
+        if self._session is None:
+            self._session = default_session(self.timeout)
+        return MonitoringClient(self._session, self.count_call, self.timeout, self.page_size)
+
+    def _read(self, client: MonitoringClient, project: str, grid: np.ndarray, step: float
+              ) -> Iterator[HistorySeries]:
+        window = Window(float(grid[0]) - step, float(grid[-1]), step)
+        assembler = Assembler(project, grid, step, self.workload_label)
+        for query in self.queries:
+            for series in client.list_time_series(project, query.filter(), window):
+                assembler.add(query, series)
+        return assembler.series()
+
+    def refresh(self, now: float) -> list[Metric]:
+        client = self._client()
+        end = (now // self.step) * self.step  # the newest complete alignment period ends here
+        n = int(self.lookback // self.step)
+        grid = end - self.step * np.arange(n - 1, -1, -1, dtype=float)
+        for project in self.projects:
+            try:
+                latest = []
+                for name, labels, values in self._read(client, project, grid, self.step):
+                    known = np.flatnonzero(np.isfinite(values))
+                    if len(known):  # the newest aligned point: Monitoring lags a few minutes
+                        latest.append((name, labels, float(values[known[-1]])))
+            except Exception as exc:  # noqa: BLE001 - one project must not hide the others
+                self._project_ok[project] = False
+                log.error("reading the project failed; keeping its last good series",
+                          extra={"provider": self.name, "project": project, "err": str(exc)})
+                continue
+            self._last_good[project] = latest
+            self._project_ok[project] = True
+            log.debug("project read", extra={"provider": self.name, "project": project,
+                                             "series": len(latest)})
+        if not any(self._project_ok.get(p) for p in self.projects):
+            raise RuntimeError(f"every project failed ({', '.join(self.projects)}); see the log "
+                               "lines above for each project's error")
+        out = Families()
+        for project in self.projects:
+            for name, labels, value in self._last_good.get(project, []):
+                out.add(name, labels, value)
+            out.add("promcast_gcp_project_refresh_success",
+                    {"provider": self.name, "project": project}, 1 if self._project_ok[project] else 0)
+        return list(out)
+
+    def history(self, start: float, end: float, step: float
+                ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
+        if step < MIN_STEP:
+            raise ValueError(f"--step must be at least {MIN_STEP}s for gcp (Cloud Monitoring's "
+                             f"smallest alignment period), got {step}s")
+        client = self._client()
+        t = np.arange(start, end + 1, step, dtype=float)
+        if not len(t):
+            return
+        failed = []
+        for project in self.projects:
+            try:
+                # Gathered whole per project, so a project failing half-way adds nothing.
+                found = list(self._read(client, project, t, step))
+            except Exception as exc:  # noqa: BLE001 - one project must not lose the others
+                failed.append(project)
+                log.error("history of the project failed; writing the other projects' history",
+                          extra={"provider": self.name, "project": project, "err": str(exc)})
+                continue
+            for name, labels, values in found:
+                if np.isfinite(values).any():
+                    yield name, labels, t, values
+        if len(failed) == len(self.projects):
+            raise RuntimeError(f"history failed for every project ({', '.join(failed)})")

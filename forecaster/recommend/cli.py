@@ -1,0 +1,62 @@
+"""``promcast-forecaster recommend``: one run of the recommendations against Prometheus, as a
+ranked table, and as JSON or CSV with ``--out``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from forecaster.config import ForecasterConfig
+from forecaster.recommend.catalog import CatalogError
+from forecaster.recommend.config import Recommendations
+from forecaster.recommend.report import Report, print_table, write_file
+
+
+def add_parser(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "recommend", help="print ranked rightsizing, idle and commitment recommendations",
+        description="Run the `recommendations:` analyses of --config.file (defaults when the "
+                    "section is absent) once against its Prometheus and print them ranked by "
+                    "monthly saving.")
+    p.add_argument("--out", default=None, help="also write them to FILE.json or FILE.csv")
+    p.add_argument("--top", type=int, default=None, help="print only the first N rows")
+    p.add_argument("--all", dest="include_keep", action="store_true",
+                   help="include resources whose size is right (action keep)")
+
+
+async def _collect(cfg: ForecasterConfig) -> Report:
+    import aiohttp
+
+    from forecaster.recommend.runner import Runner
+    from forecaster.source import PrometheusSource
+
+    async with aiohttp.ClientSession() as session:
+        source = PrometheusSource.from_config(cfg.prometheus, session)
+        return await Runner(cfg.recommendations or Recommendations(), source).run()
+
+
+def run(args: argparse.Namespace, cfg: ForecasterConfig) -> int:
+    from forecaster.source import QueryError, SourceUnavailable
+
+    if args.out and not args.out.endswith((".json", ".csv")):
+        print(f"error: --out {args.out!r}: use a file name ending in .json or .csv", file=sys.stderr)
+        return 2
+    try:
+        report = asyncio.run(_collect(cfg))
+    except CatalogError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (SourceUnavailable, QueryError) as exc:
+        print(f"error: {exc} (prometheus.url in --config.file)", file=sys.stderr)
+        return 1
+    print_table(report, sys.stdout, args.top, args.include_keep)
+    if args.out:
+        try:
+            write_file(report, args.out, args.include_keep)
+        except OSError as exc:
+            print(f"error: cannot write {args.out}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
