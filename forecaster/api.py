@@ -3,15 +3,18 @@
 - A read-only, Prometheus-compatible query API over the forecast curves (``/api/v1/query_range``,
   ``/api/v1/query``, ``/api/v1/series``, ``/api/v1/labels``, ``/api/v1/label/<name>/values``), so
   Grafana can add the forecaster as a Prometheus datasource and draw forecasts and their bands
-  beyond "now". Queries are series selectors; PromQL functions are not evaluated.
+  beyond "now". Queries are series selectors; PromQL functions are not evaluated (instant
+  queries of plain arithmetic are, so Grafana's datasource test ``1+1`` passes).
 - A JSON API: ``GET /api/v1/forecasts?target=...`` (the latest results) and
   ``POST /api/v1/forecast`` (an ad-hoc query forecast synchronously).
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import math
+import operator
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
@@ -61,6 +64,36 @@ def _step(value: str | None) -> float:
     return step
 
 
+_OPERATORS: dict[type, Callable[..., Any]] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.Mod: np.fmod, ast.Pow: operator.pow,
+    ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def _constant(expr: str) -> float | None:
+    """The value of a PromQL expression made only of numbers and arithmetic (Grafana's datasource
+    check sends ``1+1``), with IEEE results like Prometheus (``1/0`` is +Inf); None otherwise."""
+    try:
+        tree = ast.parse(expr.replace("^", "**"), mode="eval").body
+    except SyntaxError:
+        return None
+
+    def value(node: ast.AST) -> np.float64:
+        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+            return np.float64(node.value)
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](value(node.left), value(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](value(node.operand))
+        raise ValueError("not a constant")
+
+    try:
+        with np.errstate(all="ignore"):
+            return float(value(tree))
+    except ValueError:
+        return None
+
+
 async def _params(request: web.Request) -> dict[str, Any]:
     """Query-string and form parameters together, as Prometheus accepts both (Grafana POSTs)."""
     params: dict[str, Any] = {k: request.query.getall(k) for k in request.query}
@@ -95,8 +128,11 @@ def add_routes(app: web.Application, forecaster: "Forecaster") -> None:
                 "result": cv.matrix(cv.select(results(), match), start, end, _step(p.get("step")))}
 
     def query(p: dict[str, Any]) -> dict:
-        match = matcher_fn(p.get("query", ""))
         at = _time(p.get("time"), time.time())
+        constant = _constant(p.get("query", ""))
+        if constant is not None:
+            return {"resultType": "scalar", "result": [at, cv.format_value(constant)]}
+        match = matcher_fn(p.get("query", ""))
         return {"resultType": "vector", "result": cv.vector(cv.select(results(), match), at)}
 
     def selected_labels(p: dict[str, Any]) -> list[dict[str, str]]:

@@ -89,6 +89,22 @@ def test_functions_are_refused_with_a_clear_error(forecaster):
     assert r.status_code == 400 and "maximum resolution" in r.json()["error"]
 
 
+def test_grafana_datasource_health_check_is_answered(forecaster):
+    # Grafana's "Save & test" of a Prometheus datasource runs the instant query 1+1 and shows an
+    # error unless it gets the scalar 2 back.
+    r = requests.post(f"{forecaster}/api/v1/query", data={"query": "1+1", "time": "1700000000"})
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == {"resultType": "scalar", "result": [1700000000.0, "2"]}
+    assert requests.get(f"{forecaster}/api/v1/query",
+                        params={"query": "-(2.5 * 4) / 2"}).json()["data"]["result"][1] == "-5"
+    # Like Prometheus: IEEE arithmetic, not errors.
+    assert [requests.get(f"{forecaster}/api/v1/query", params={"query": q}).json()["data"]["result"][1]
+            for q in ("1/0", "2^10000", "2^3^2")] == ["+Inf", "+Inf", "512"]
+    for expr in ("1 + promcast_forecast_mean", "__import__('os')", "(1).real", "[1]"):
+        r = requests.get(f"{forecaster}/api/v1/query", params={"query": expr})
+        assert r.status_code == 400, expr
+
+
 def test_json_api_results_and_adhoc_forecast(forecaster):
     body = requests.get(f"{forecaster}/api/v1/forecasts", params={"target": "disk"}).json()
     [result] = body["data"]
