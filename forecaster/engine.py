@@ -33,6 +33,7 @@ class SeriesForecast:
     reason: str = ""
     capacity: float = math.nan
     anomaly_score: float = math.nan
+    expected: float = math.nan  # what the previous cycle forecast for the observation's instant
     backtest_mase: float = math.nan
     backtest_coverage: dict[int, float] = field(default_factory=dict)
 
@@ -282,7 +283,9 @@ def score_anomalies(previous: TargetResult | None, current: TargetResult) -> Non
             continue
         if k == 0:
             s.anomaly_score = previous.series[row].anomaly_score
+            s.expected = previous.series[row].expected
         elif 0 < k < previous.curves["mean"].shape[1]:
+            s.expected = float(previous.curves["mean"][row, k])
             s.anomaly_score = float(anomaly_score(
-                s.observed, previous.curves["mean"][row, k], previous.curves[lo_key][row, k],
+                s.observed, s.expected, previous.curves[lo_key][row, k],
                 previous.curves[hi_key][row, k]))

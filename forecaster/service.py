@@ -339,6 +339,7 @@ def publish_result(out: Families, result: TargetResult) -> None:
         out.add("promcast_forecast_exhaustion_seconds", lab, s.exhaustion_seconds)
         if not math.isnan(s.anomaly_score):
             out.add("promcast_forecast_anomaly_score", lab, s.anomaly_score)
+            out.add("promcast_forecast_expected", lab, s.expected)
         if not math.isnan(s.capacity):
             out.add("promcast_forecast_capacity", lab, s.capacity)
         out.add("promcast_forecast_model_info", {**lab, "model": s.model, "reason": s.reason}, 1)

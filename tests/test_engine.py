@@ -144,9 +144,15 @@ def test_anomaly_score_compares_the_newest_point_with_the_previous_forecast():
     spiky = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
     score_anomalies(prev, spiky)
     assert spiky.series[0].anomaly_score > 3
+    # What was forecast for the spiking instant: the centre the score measures from, published
+    # so rules can tell a rise from a drop (the score has no sign).
+    expected = spiky.series[0].expected
+    assert abs(expected - normal.series[0].expected) < 1e-9 and abs(expected - y[-1] + 0.3) < 0.05
+    assert spiky.series[0].observed > expected
     same_step = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
     score_anomalies(spiky, same_step)  # the grid has not moved: the score carries over
     assert same_step.series[0].anomaly_score == spiky.series[0].anomaly_score
+    assert same_step.series[0].expected == expected
 
 
 def test_merge_history_appends_new_points_and_cuts_old_ones():

@@ -195,6 +195,9 @@ _FORECASTER = _specs(
      "How far the newest observation is from what was forecast for it, in half-widths of the "
      "target's anomaly_level interval (default 99%): 0 as expected, above 1 outside it.",
      _FORECAST_LABELS, True),
+    ("promcast_forecast_expected", "gauge",
+     "What was forecast for the newest observation's instant: the centre the anomaly score is "
+     "measured from (observed above it: the anomaly is a rise).", _FORECAST_LABELS, True),
     ("promcast_forecast_backtest_mase", "gauge",
      "Mean absolute scaled error of the chosen model in the series' own rolling-origin backtest "
      "(below 1: better than seasonal naive's in-sample error).", _FORECAST_LABELS, True),
