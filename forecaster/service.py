@@ -30,7 +30,8 @@ from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
 from forecaster.recommend.report import Report, publish_report
 from forecaster.recommend.runner import Runner
 from forecaster.remote_write import RemoteWriter, families_to_timeseries, now_ms
-from forecaster.source import PrometheusSource, QueryError, SourceUnavailable, read_secret
+from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
+                              read_secret)
 
 log = logging.getLogger("promcast.forecaster")
 MAX_BACKOFF = 300.0
@@ -146,6 +147,24 @@ class Forecaster:
         result.over_cap, result.collided = sel.over_cap, sel.collided
         return result
 
+    async def _one_step_earlier(self, target: ResolvedTarget,
+                                result: TargetResult) -> TargetResult | None:
+        """The forecast a cycle one step earlier would have made, from the history just read
+        less its newest step. After a (re)start there is no previous cycle to score the newest
+        observation against, and the score would wait a whole step (an hour on hourly targets).
+        It reuses the model just chosen, so it costs an update, not a fit."""
+        cached = self._history.get(target.name)
+        if cached is None or result.fitted is None:
+            return None
+        end, raw = cached
+        earlier = [RawSeries(r.labels, r.timestamps[r.timestamps < end],
+                             r.values[r.timestamps < end]) for r in raw]
+        sel = select_series(earlier, target, self.shard_index, self.shard_count)
+        async with self._fit_slots:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, forecast_target, target, sel.series, end - target.step, result.made_at,
+                None, result.fitted)
+
     async def _loop(self, name: str, interval: float, cycle: Callable[[], Awaitable[bool]],
                     stop: asyncio.Event) -> None:
         failures = 0
@@ -196,8 +215,11 @@ class Forecaster:
         """One query + fit + predict for a target; True on success. Never raises. ``at``
         replays the cycle as it would have run at that past instant (default: the clock)."""
         async def work() -> dict:
+            previous = self.results.get(target.name)
             result = await self._forecast(target, source, now=at)
-            score_anomalies(self.results.get(target.name), result)
+            if previous is None:
+                previous = await self._one_step_earlier(target, result)
+            score_anomalies(previous, result)
             self.results[target.name] = result
             plan = self.plans[target.name] = self.planners[target.name].plan(result)
             dropped = self.health[target.name].dropped

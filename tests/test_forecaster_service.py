@@ -265,3 +265,27 @@ def test_between_refits_only_new_steps_are_read_and_models_are_reused():
     assert asyncio.run(fc.run_cycle(t, src))
     assert src.calls[3][0] == src.calls[0][0] or src.calls[3][0] < src.calls[2][0]
     assert fc.results["t"].refitted and len(fc.results["t"].series) == 3
+
+
+def test_the_first_cycle_after_a_start_already_scores_the_newest_observation():
+    # Without a previous cycle the score would wait a whole step (an hour on hourly targets)
+    # after every restart, and a spike happening across a deploy would go unseen.
+    import numpy as np
+    from forecaster.source import RawSeries
+
+    class Spiking:
+        async def query_range(self, query, start, end, step, timeout=None):
+            ts = np.arange(end - 3 * 86400, end + 1, step)
+            noise = np.random.default_rng(3).normal(0, 0.01, len(ts))
+            calm = 0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400) + noise
+            return [RawSeries({"host": "calm"}, ts, calm),
+                    RawSeries({"host": "spike"}, ts, np.where(ts == end, 3.0, calm))]
+
+    cfg = validate(ForecasterConfig, {"targets": [
+        {"name": "t", "query": "x", "step": "1h", "history": "3d", "season": "1d"}]})
+    fc = Forecaster(cfg)
+    assert asyncio.run(fc.run_cycle(fc.targets[0], Spiking()))
+    by_host = {s.labels["host"]: s for s in fc.results["t"].series}
+    assert by_host["spike"].anomaly_score > 3 and by_host["calm"].anomaly_score < 1
+    assert abs(by_host["spike"].expected - by_host["calm"].observed) < 0.05
+    assert 'promcast_forecast_anomaly_score{host="spike",target="t"}' in exposition(fc)
