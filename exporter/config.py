@@ -120,9 +120,10 @@ class GcpConfig(Strict):
                            "(ALIGN_MEAN) over this long; at least 60s.")
     lookback: Duration = Field(900.0, gt=0, description="How far back a refresh reads; the newest "
                                "aligned point is published (Monitoring lags a few minutes).")
-    metrics: list[Literal["compute", "gke_nodes", "gke_containers"]] = Field(
-        default_factory=lambda: ["compute", "gke_nodes"], min_length=1,
-        description="Metric groups: Compute Engine instances, GKE nodes, GKE containers "
+    metrics: list[Literal["compute", "guest", "gke_nodes", "gke_containers"]] = Field(
+        default_factory=lambda: ["compute", "guest", "gke_nodes"], min_length=1,
+        description="Metric groups: Compute Engine instances (hypervisor), their guests' file "
+        "systems and memory (Ops Agent; VMs without it have none), GKE nodes, GKE containers "
         "(one series per container: mind the cardinality).")
     workload_label: str = Field("workload", min_length=1, description="Instance label whose value "
                                 "becomes the workload label (GKE series use the cluster name).")

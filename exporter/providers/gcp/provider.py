@@ -1,4 +1,5 @@
-"""The ``gcp`` provider: Compute Engine and GKE utilisation from Cloud Monitoring, per project.
+"""The ``gcp`` provider: Compute Engine (hypervisor and, with the Ops Agent, guest) and GKE
+utilisation from Cloud Monitoring, per project.
 
 Spend is not read here: GCP's Cloud Billing FOCUS export (BigQuery, exported to files or GCS)
 is read by :class:`GcpBillingProvider`, the ``focus`` provider under another name, so both
@@ -37,7 +38,7 @@ class GcpMonitoringProvider(Provider):
     name = "gcp"
 
     def __init__(self, refresh_interval: float, projects: Sequence[str], *, step: float = 300,
-                 lookback: float = 900, groups: Sequence[str] = ("compute", "gke_nodes"),
+                 lookback: float = 900, groups: Sequence[str] = ("compute", "guest", "gke_nodes"),
                  workload_label: str = "workload", timeout: float = 30.0, page_size: int = 100000,
                  session: Any = None) -> None:
         super().__init__(refresh_interval)

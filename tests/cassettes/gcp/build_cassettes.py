@@ -7,6 +7,13 @@ The responses follow the documented REST shapes of ``projects.timeSeries.list``
 provider sends. Run it after changing a scenario:
 ``.venv/bin/python tests/cassettes/gcp/build_cassettes.py``; tests play the YAML files with
 record_mode="none", so a request that is not listed here fails the test.
+
+Guest metrics follow the Ops Agent metric list (cloud.google.com/monitoring/api/metrics_opsagent):
+``agent.googleapis.com/disk/bytes_used`` (GAUGE, DOUBLE, By; labels ``device`` and ``state``, one
+of free, used, reserved; summing the states gives the file system's size), the Ops Agent 2.x
+writing the device's full path (``/dev/sda1``) and no virtual devices, the legacy Monitoring
+agent writing it without ``/dev`` and with tmpfs / udev; ``agent.googleapis.com/memory/
+percent_used`` (GAUGE, DOUBLE, %, 0-100; ``state`` one of buffered, cached, free, slab, used).
 """
 
 from __future__ import annotations
@@ -34,6 +41,21 @@ NODE = {"project_id": "shop-prod", "location": "europe-west1", "cluster_name": "
 CONTAINER = {"project_id": "shop-prod", "location": "europe-west1-b", "cluster_name": "shop",
              "namespace_name": "cart", "pod_name": "cart-7d9f-x2", "container_name": "app"}
 GIB = 2**30
+# Ops Agent file systems of web-1: device -> (used, free, reserved) bytes at NOW_1. /dev/loop0 is a
+# snap package's squashfs image (read-only, always full): the provider leaves it out.
+WEB_DISKS = {"/dev/sda1": (6 * GIB, 3.5 * GIB, 0.5 * GIB),
+             "/dev/sdb": (150 * GIB, 90 * GIB, 10 * GIB),
+             "/dev/loop0": (64 * GIB / 1024, 0.0, 0.0)}
+WEB_DISK_GROWTH = 1 * GIB  # /dev/sdb's used bytes at NOW_2 are this much more (free this much less)
+WEB_MEMORY_PERCENT = (40.0, 41.0, 42.0)  # agent memory/percent_used, state=used (balloon says 60%)
+# dev-1 (project shop-dev) runs the legacy Monitoring agent: devices without /dev, and tmpfs / udev
+# (virtual file systems) reported too, which the provider leaves out.
+DEV_DISKS = {"sda1": (4 * GIB, 5 * GIB, 1 * GIB), "tmpfs": (0.1 * GIB, 1.9 * GIB, 0.0),
+             "udev": (0.0, 2 * GIB, 0.0)}
+DEV_MEMORY_PERCENT = 30.0
+DISK = "agent.googleapis.com/disk/bytes_used"
+MEMORY_PERCENT = "agent.googleapis.com/memory/percent_used"
+STATE_USED = 'metric.label.state = "used"'
 
 
 def stamp(t: float) -> str:
@@ -95,6 +117,20 @@ def filt(metric: str, select: str = "") -> str:
 NON_EVICTABLE = 'metric.label.memory_type = "non-evictable"'
 
 
+def disk_series(instance: tuple, disks: dict, ends: list[float], project: str = "shop-prod",
+                grow: float = 0.0, grown: str = "") -> list[dict]:
+    """One agent disk/bytes_used series per device and state (values constant over ``ends``;
+    ``grown``'s used bytes are ``grow`` more and its free bytes ``grow`` less)."""
+    out = []
+    for device, states in disks.items():
+        for state, value in zip(("used", "free", "reserved"), states):
+            if device == grown:
+                value += grow if state == "used" else -grow if state == "free" else 0.0
+            out.append(gce(DISK, instance, points(ends, [value] * len(ends)),
+                           {"device": device, "state": state}, project=project))
+    return out
+
+
 def shop_prod(now: float, bump: float) -> list[dict]:
     """Every query of the compute, gke_nodes and gke_containers groups; CPU comes in two pages."""
     end = (now // 300) * 300
@@ -127,6 +163,16 @@ def shop_prod(now: float, bump: float) -> list[dict]:
     out.append(interaction(q(filt(ram_size)), {"timeSeries": [
         gce(ram_size, inst, points(ends, [size] * 3, "int64Value"), with_metadata=False,
             value_type="INT64") for inst, size in ((WEB_1, 16 * GIB), (BATCH_1, 8 * GIB))]}))
+    # Guest metrics (Ops Agent): only web-1 runs the agent, batch-1 has none (no series at all).
+    # The disk series come in two pages; the pieces are keyed by device and state.
+    disks = disk_series(WEB_1, WEB_DISKS, ends, grow=WEB_DISK_GROWTH if bump else 0.0,
+                        grown="/dev/sdb")
+    out.append(interaction(q(filt(DISK)), {"timeSeries": disks[:4], "nextPageToken": "disk-2",
+                                           "unit": "By"}))
+    out.append(interaction(q(filt(DISK), "disk-2"), {"timeSeries": disks[4:], "unit": "By"}))
+    mem = [p + 100 * bump for p in WEB_MEMORY_PERCENT]
+    out.append(interaction(q(filt(MEMORY_PERCENT, STATE_USED)), {"timeSeries": [
+        gce(MEMORY_PERCENT, WEB_1, points(ends, mem), {"state": "used"})], "unit": "%"}))
     node_cpu = "kubernetes.io/node/cpu/allocatable_utilization"
     node_mem = "kubernetes.io/node/memory/allocatable_utilization"
     out.append(interaction(q(filt(node_cpu)), {"timeSeries": [
@@ -154,6 +200,8 @@ ALL_FILTERS = [
     filt("compute.googleapis.com/instance/cpu/reserved_cores"),
     filt("compute.googleapis.com/instance/memory/balloon/ram_used"),
     filt("compute.googleapis.com/instance/memory/balloon/ram_size"),
+    filt(DISK),
+    filt(MEMORY_PERCENT, STATE_USED),
     filt("kubernetes.io/node/cpu/allocatable_utilization"),
     filt("kubernetes.io/node/memory/allocatable_utilization", NON_EVICTABLE),
     filt("kubernetes.io/node/ephemeral_storage/used_bytes"),
@@ -164,7 +212,8 @@ ALL_FILTERS = [
 
 
 def shop_dev(now: float, fail: bool) -> list[dict]:
-    """One instance's CPU and nothing else; on the second refresh the project refuses access."""
+    """One instance's CPU and the legacy Monitoring agent's guest metrics (no balloon memory); on
+    the second refresh the project refuses access."""
     end = (now // 300) * 300
     win = (end - 900, end, 300)
     cpu = ALL_FILTERS[0]
@@ -177,12 +226,20 @@ def shop_dev(now: float, fail: bool) -> list[dict]:
     out = [interaction(request("shop-dev", cpu, *win), {"timeSeries": [
         gce("compute.googleapis.com/instance/cpu/utilization", dev, points([end], [0.05]),
             {"instance_name": "dev-1"}, project="shop-dev")]})]
-    out += [interaction(request("shop-dev", f, *win), {}) for f in ALL_FILTERS[1:]]
+    guest = {filt(DISK): {"timeSeries": disk_series(dev, DEV_DISKS, [end], project="shop-dev")},
+             filt(MEMORY_PERCENT, STATE_USED): {"timeSeries": [
+                 gce(MEMORY_PERCENT, dev, points([end], [DEV_MEMORY_PERCENT]), {"state": "used"},
+                     project="shop-dev")]}}
+    out += [interaction(request("shop-dev", f, *win), guest.get(f, {})) for f in ALL_FILTERS[1:]]
     return out
 
 
+HISTORY_DISK_USED, HISTORY_DISK_STEP, HISTORY_DISK_SIZE = 5 * GIB, GIB / 4, 10 * GIB
+
+
 def history() -> list[dict]:
-    """Backfill of shop-prod's compute group; one series' points are split over two pages."""
+    """Backfill of shop-prod's compute and guest groups; one series' points are split over two
+    pages. web-1's root file system fills up: used grows by HISTORY_DISK_STEP a step."""
     start, end, step = HISTORY
     grid = [start + i * step for i in range(int((end - start) // step) + 1)]
     win = (start - step, end, step)
@@ -197,6 +254,12 @@ def history() -> list[dict]:
             gce(cpu, WEB_1, points(grid[:4], values[:4]), {"instance_name": "web-1"})]}),
     ]
     out += [interaction(q(f), {}) for f in ALL_FILTERS[1:4]]
+    used = [HISTORY_DISK_USED + i * HISTORY_DISK_STEP for i in range(len(grid))]
+    out.append(interaction(q(ALL_FILTERS[4]), {"timeSeries": [
+        gce(DISK, WEB_1, points(grid, values), {"device": "/dev/sda1", "state": state})
+        for state, values in (("used", used), ("free", [HISTORY_DISK_SIZE - u for u in used]),
+                              ("reserved", [0.0] * len(grid)))]}))
+    out.append(interaction(q(ALL_FILTERS[5]), {}))
     return out
 
 
