@@ -10,10 +10,12 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from forecaster.anomaly import anomaly_score
+from forecaster.backtest import Scores, holdout_scores
 from forecaster.config import ResolvedTarget
 from forecaster.models import SeasonalNaive, make_model
 from forecaster.source import RawSeries
@@ -189,6 +191,7 @@ class FittedModel:
     keys: list[tuple]   # label sets of the rows it was fitted on, in order
     fitted_at: float
     spec: tuple
+    scores: Scores = field(default_factory=dict)  # the backtest at fit time, kept until a refit
 
     def current(self, target: ResolvedTarget, now: float) -> bool:
         """Still good for the target: same settings and younger than its fit_every."""
@@ -219,9 +222,14 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     h = max(steps)
     keys = [tuple(sorted(series[r].labels.items())) for r in rows]
     reuse = fitted is not None and fitted.keys == keys and fitted.current(target, now)
-    model = fitted.model if reuse else make_model(target.model, target.season_length, horizon=h,
-                                                  levels=target.predict_levels)
-    result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target))
+
+    def build(horizon: int) -> object:
+        return make_model(target.model, target.season_length, horizon=horizon,
+                          levels=target.predict_levels)
+
+    model = fitted.model if reuse else build(h)
+    result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target),
+                                fitted.scores if reuse else {})
     result.refitted = not reuse
     try:
         # Between refits the chosen models are only brought up to date with the new data
@@ -244,8 +252,11 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     result.curves = {k: np.hstack([observed[:, None], np.asarray(v)]).astype(np.float32)
                      for k, v in fc.items()}
     lag = now - end
-    # Models that backtest themselves (auto) report accuracy per series; it is published as is.
-    scores = getattr(model, "scores", None) or {}
+    # Models that backtest themselves (auto) report accuracy per series; the others are
+    # backtested here when fitted.
+    scores = getattr(model, "scores", None) or result.fitted.scores
+    if not scores and result.refitted:
+        scores = result.fitted.scores = _backtest(target, build, data, h)
     nan_row = np.full(len(rows), np.nan)
     if capacities is None:
         fixed = target.capacity if isinstance(target.capacity, (int, float)) else np.nan
@@ -263,6 +274,16 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
             backtest_coverage={lv: float(c[j]) for lv, c in scores.get("coverage", {}).items()
                                if lv in target.levels}))
     return result
+
+
+def _backtest(target: ResolvedTarget, build: Callable[[int], object], data: np.ndarray,
+              h: int) -> Scores:
+    try:
+        return holdout_scores(build, target.model, data, target.season_length, h, target.levels)
+    except Exception as exc:  # noqa: BLE001 - accuracy is a report; the forecast still stands
+        log.warning("backtest failed; no accuracy published until the next fit",
+                    extra={"target": target.name, "model": target.model, "err": repr(exc)})
+        return {}
 
 
 def score_anomalies(previous: TargetResult | None, current: TargetResult) -> None:

@@ -43,10 +43,6 @@ ABSENT_IN_DEMO = {
     "promcast_exporter_api_cost_usd_total": "the demo provider calls no cloud API",
     "promcast_forecaster_remote_write_samples_total":
         "the demo forecaster is scraped, it does not remote-write",
-    "promcast_forecast_backtest_mase":
-        "the demo targets use seasonal_naive_drift; only model auto backtests",
-    "promcast_forecast_backtest_coverage_ratio":
-        "the demo targets use seasonal_naive_drift; only model auto backtests",
 }
 
 

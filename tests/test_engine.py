@@ -182,3 +182,30 @@ def test_auto_publishes_its_choice_and_backtest_and_is_only_updated_between_refi
     again = forecast_target(t, select_series(raw, t).series, end, end + 600, fitted=first.fitted)
     assert not again.refitted and again.fitted.model is model
     assert [x.model for x in again.series] == [x.model for x in first.series]
+
+
+def test_every_model_reports_backtest_accuracy_kept_between_refits():
+    # Models that do not backtest themselves are scored on the newest blocks of their history,
+    # so the forecast-quality alert and the explorer's accuracy panels work for every target.
+    t = target(model="seasonal_naive_drift", history="8d", horizons=["6h", "1d"], fit_every="1h")
+    ts, end = grid(t)
+    rng = np.random.default_rng(4)
+    steady = daily_growth(ts, 0.3, 0.01) + 0.005 * rng.standard_normal(len(ts))
+    erratic = steady + np.where(rng.random(len(ts)) < 0.3, 0.2, 0.0)  # bursts a day-ago can't tell
+    raw = [RawSeries({"h": "steady"}, ts, steady), RawSeries({"h": "erratic"}, ts, erratic)]
+    first = forecast_target(t, select_series(raw, t).series, end, end)
+    by = {s.labels["h"]: s for s in first.series}
+    assert 0 < by["steady"].backtest_mase < by["erratic"].backtest_mase
+    assert set(by["steady"].backtest_coverage) == {80, 95}
+    assert all(0 <= c <= 1 for s in by.values() for c in s.backtest_coverage.values())
+    again = forecast_target(t, select_series(raw, t).series, end, end + 600, fitted=first.fitted)
+    assert not again.refitted
+    assert [s.backtest_mase for s in again.series] == [s.backtest_mase for s in first.series]
+
+
+def test_too_short_a_history_has_no_backtest_rather_than_a_made_up_one():
+    t = target(model="seasonal_naive_drift", history="1d", horizons=["1d"])
+    ts, end = grid(t)
+    first = forecast_target(t, select_series([RawSeries({"h": "a"}, ts, 0.5 + 0 * ts)], t).series,
+                            end, end)
+    assert np.isnan(first.series[0].backtest_mase) and first.series[0].backtest_coverage == {}
