@@ -97,12 +97,9 @@ def forecaster_config(prometheus_url: str) -> dict:
         "defaults": demo["defaults"],
         "targets": [
             targets["disk_usage"],
-            # Spend per scenario and service. The 6h horizon matters: PromcastCostAnomaly also
-            # asks for spend above every horizon's point forecast, and a seasonal model forecasts
-            # whole days ahead from the newest (already spiking) hour: with day-multiple horizons
-            # only ([1d, 7d], as in the demo) this runaway spend never pages (tried).
-            {**targets["cloud_spend"], "query": f"sum by (scenario, provider, service) ({spend})",
-             "horizons": ["6h", "1d", "7d"]},
+            # Spend per scenario and service, with the demo's whole-day horizons: the forecasts
+            # of the days ahead carry the spike at once, and the alert must not depend on them.
+            {**targets["cloud_spend"], "query": f"sum by (scenario, provider, service) ({spend})"},
         ],
         "budgets": [{"name": "cloud-monthly", "amount": BUDGET,
                      "spend_rate": f"sum by (scenario, provider) ({spend})"}],
@@ -187,6 +184,9 @@ class Expected:
     description: str           # a regular expression for the templated description
 
 
+# Receivers whose route waits longer than the test does: tickets group for 5 minutes
+# (alertmanager.yml); that such alerts reach Alertmanager, routed there, is checked instead.
+AFTER_THE_TEST = {"ticket"}
 EXPECTED = [
     Expected("disk_filling", "PromcastCapacityExhaustionImminent",
              {"severity": "critical", "team": "sre", "target": "disk_usage", "resource_id": "logs-1",
@@ -212,6 +212,13 @@ EXPECTED = [
               "service": "ec2", **FORECASTER_LABELS}, "slack-finops",
              r"ec2 \(aws, target cloud_spend\) has spent above the upper bound of its forecast for "
              r"3 hours: anomaly score \d+\.\d\d interval half-widths above the expected value\."),
+    # True, and worth a ticket: the spike ruined the newest backtest block, and a seasonal model
+    # forecasts it again the next day, so this series' alerts are less reliable for a while.
+    Expected("cost_spike", "PromcastForecastQualityDegraded",
+             {"severity": "info", "team": "sre", "target": "cloud_spend", "provider": "aws",
+              "service": "ec2", **FORECASTER_LABELS}, "ticket",
+             r"ec2 \(target cloud_spend\): (backtest MASE is \d+\.\d\d|only .* of backtest "
+             r"points fall inside the \d+% interval)\."),
 ]
 
 
@@ -474,14 +481,14 @@ def delivered(world: World) -> dict[str, list[dict]]:
 
 
 def test_each_scenario_reaches_its_receiver_and_the_healthy_fleet_sends_nothing(world):
-    wanted = {e.receiver for e in EXPECTED if e.receiver}
+    wanted = {e.receiver for e in EXPECTED if e.receiver and e.receiver not in AFTER_THE_TEST}
     wait_until(lambda: wanted <= set(delivered(world)), 120,
                f"notifications to {sorted(wanted)} (got {sorted(delivered(world))})")
     # Inhibited and unexpected alerts would have been flushed with the same group_wait.
     time.sleep(5)
     got = delivered(world)
     assert set(got) == wanted, {r: [n["summary"] for n in ns] for r, ns in got.items()}
-    by_receiver = {e.receiver: e for e in EXPECTED if e.receiver}
+    by_receiver = {e.receiver: e for e in EXPECTED if e.receiver and e.receiver not in AFTER_THE_TEST}
     for receiver, notes in got.items():
         e = by_receiver[receiver]
         for n in notes:
@@ -498,7 +505,7 @@ def check_payload(e: Expected, n: dict) -> None:
     """The integration's own payload carries the title, the description and both links."""
     p, target = n["payload"], e.labels["target"]
     title = f"[FIRING:1] {e.alertname} ({target})"
-    links = {RUNBOOK + e.alertname.lower(), dashboard_url(target)}
+    links = {RUNBOOK + e.alertname.lower(), dashboard_url(e)}
     if n["integration"] == "pagerduty":
         assert p["event_action"] == "trigger" and p["payload"]["summary"] == title, p
         assert p["payload"]["severity"] == e.labels["severity"]
@@ -512,15 +519,31 @@ def check_payload(e: Expected, n: dict) -> None:
     else:
         a = p["attachments"][0]
         assert p["channel"] == "#finops" and a["title"] == title, p
-        assert a["title_link"] == dashboard_url(target)
+        assert a["title_link"] == dashboard_url(e)
         assert {act["url"] for act in a["actions"]} == links
         text = a["text"]
     assert re.search(e.description, " ".join(text.split())), text
-    assert RUNBOOK + e.alertname.lower() in text and dashboard_url(target) in text
+    assert RUNBOOK + e.alertname.lower() in text and dashboard_url(e) in text
 
 
-def dashboard_url(target: str) -> str:
-    return f"{grafana_base()}/d/promcast-capacity/promcast-capacity?var-target={target}"
+# The dashboard each expected alert opens and the variables its labels select (the rules'
+# dashboard_url; tests/test_rules.py checks every alert's link against the generated dashboards).
+CAPACITY_LINK = "/d/promcast-capacity/promcast-capacity-overview?var-target={target}"
+BUDGET_LINK = "/d/promcast-cost/promcast-cost-and-budget?var-budget={budget}&var-provider={provider}"
+DASHBOARD_PATHS = {
+    "PromcastCapacityExhaustionImminent": CAPACITY_LINK,
+    "PromcastCapacityExhaustionSoon": CAPACITY_LINK,
+    "PromcastBudgetOverrunCertain": BUDGET_LINK,
+    "PromcastBudgetOverrunForecast": BUDGET_LINK,
+    "PromcastCostAnomaly":
+        "/d/promcast-cost/promcast-cost-and-budget?var-cost_target={target}&var-provider={provider}",
+    "PromcastForecastQualityDegraded": "/d/promcast-forecast-explorer/promcast-forecast-explorer"
+                                       "?var-target={target}&var-by=service&var-series={service}",
+}
+
+
+def dashboard_url(e: Expected) -> str:
+    return grafana_base() + DASHBOARD_PATHS[e.alertname].format(**e.labels)
 
 
 @pytest.mark.parametrize("e", EXPECTED, ids=lambda e: f"{e.scenario}-{e.alertname}")
@@ -530,7 +553,8 @@ def test_alert_labels_annotations_and_inhibition(world, e):
     wait_until(lambda: any(a["labels"]["alertname"] == e.alertname for a in world.am_alerts()),
                90, f"{e.alertname} in Alertmanager")
     matching = [a for a in world.am_alerts() if a["labels"]["alertname"] == e.alertname]
-    assert len(matching) == 1, matching
+    # One alert per series, except forecast quality: its MASE and each interval's coverage.
+    assert matching and (len(matching) == 1 or e.alertname == "PromcastForecastQualityDegraded"), matching
     alert = matching[0]
     assert alert["labels"]["scenario"] == e.scenario
     assert e.labels.items() <= alert["labels"].items(), alert["labels"]
@@ -540,11 +564,15 @@ def test_alert_labels_annotations_and_inhibition(world, e):
     assert re.fullmatch(e.description, ann["description"]), ann["description"]
     assert ann["runbook_url"] == RUNBOOK + e.alertname.lower()
     assert f"\n### {e.alertname}\n" in README.read_text(), "the runbook anchor must exist"
-    assert ann["dashboard_url"] == dashboard_url(e.labels["target"])
+    assert ann["dashboard_url"] == dashboard_url(e)
     assert re.fullmatch(r"https?://[^/]+(/.*)?", grafana_base())
-    dashboard = json.loads((ROOT / "dashboards" / "capacity.json").read_text())
-    assert dashboard["uid"] == "promcast-capacity"
-    assert "target" in {v["name"] for v in dashboard["templating"]["list"]}
+    link = urllib.parse.urlsplit(ann["dashboard_url"])
+    uid = link.path.split("/")[2]
+    dashboards = [json.loads(p.read_text()) for p in (ROOT / "dashboards").glob("*.json")]
+    dashboard = next(d for d in dashboards if d["uid"] == uid)
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    params = urllib.parse.parse_qsl(link.query)
+    assert params and all(k.startswith("var-") and k[4:] in variables and v for k, v in params)
     # The restored pending time covered the rule's real for: (see the module docstring).
     assert world.for_runs[e.alertname] >= parse_duration(rule["for"])
     if e.receiver is None:
@@ -553,6 +581,7 @@ def test_alert_labels_annotations_and_inhibition(world, e):
                    f"{e.alertname} inhibited")
     else:
         assert alert["status"]["state"] == "active", alert["status"]
+        assert [r["name"] for r in alert["receivers"]] == [e.receiver], alert["receivers"]
 
 
 def test_prometheus_fires_exactly_the_expected_alerts_and_keeps_nothing_pending(world):

@@ -1,5 +1,7 @@
 """promtool checks the rules and runs their unit tests (firing and must-not-fire cases)."""
 
+import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,6 +14,7 @@ RULES = Path(__file__).resolve().parent.parent / "rules"
 RUNBOOK = "https://github.com/promcast/promcast/blob/main/README.md#"
 # Grafana's base URL, read in every dashboard_url from the series the rules record for it.
 GRAFANA_BASE = '{{ with query "promcast:promcast_grafana:config" }}{{ . | first | label "url" }}{{ end }}'
+DASHBOARDS = RULES.parent / "dashboards"
 
 
 def promtool(*args: str, cwd: Path = RULES) -> subprocess.CompletedProcess:
@@ -101,3 +104,100 @@ def test_grafana_base_url_is_recorded_once_as_a_url():
     assert len(records) == 1, "one promcast:promcast_grafana:config record (the alerts read `first`)"
     assert records[0]["labels"]["url"].startswith(("http://", "https://"))
     assert not records[0]["labels"]["url"].endswith("/"), "the links add /d/..., so no trailing /"
+
+
+# -- dashboard links -----------------------------------------------------------------------------
+
+# A dashboard_url after the base: /d/<uid>/<slug>, then var-NAME=VALUE parameters, where VALUE is
+# literal text or one label of the alert, `{{ $labels.x }}`; `{{ if }}`/`{{ else if }}`/`{{ end }}`
+# around parameters choose among them (a label the alert may lack), and are skipped here.
+LINK_PATH = re.compile(r"/d/(?P<uid>[^/?{]+)/(?P<slug>[^/?{]+)(?P<query>\?.*)?")
+LINK_PARAM = re.compile(r"[?&](?P<name>[^=&{}]+)=(?P<value>\{\{ \$labels\.\w+ \}\}|[^&{]+)")
+LABEL_VALUE = re.compile(r"\{\{ \$labels\.(\w+) \}\}")
+# label_values(<selector>, <label>): the label a query variable lists ($name: another variable's).
+LABEL_VALUES = re.compile(r"label_values\((?:.*,)?\s*(\$?\w+)\s*\)")
+
+
+def grafana_slug(title: str) -> str:
+    """Grafana's slug of a title: lowercased, every run of other characters one '-'."""
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def generated_dashboards() -> dict[str, dict]:
+    return {d["uid"]: d for d in (json.loads(p.read_text()) for p in DASHBOARDS.glob("*.json"))}
+
+
+def link_problems(url: str, dashboards: dict[str, dict]) -> list[str]:
+    """What is wrong with a dashboard_url: its dashboard must be a generated one under its
+    Grafana slug, and each var-NAME a variable of it, fed a value that variable can take."""
+    if not url.startswith(GRAFANA_BASE):
+        return ["does not start with Grafana's base URL"]
+    path = LINK_PATH.fullmatch(url[len(GRAFANA_BASE):])
+    if path is None:
+        return [f"not /d/<uid>/<slug>[?...]: {url[len(GRAFANA_BASE):]}"]
+    dashboard = dashboards.get(path["uid"])
+    if dashboard is None:
+        return [f"no generated dashboard has uid {path['uid']!r} (dashboards/*.json)"]
+    problems = []
+    if path["slug"] != grafana_slug(dashboard["title"]):
+        problems.append(f"slug {path['slug']!r}, Grafana's is {grafana_slug(dashboard['title'])!r}")
+    variables = {v["name"]: v for v in dashboard.get("templating", {}).get("list", [])}
+    query = path["query"] or ""
+    # Outside the template actions only parameters remain: each must be a var-NAME=VALUE.
+    bare = re.sub(r"\{\{-? (?:if|else if|else|end|with)\b[^}]*\}\}", "", query)
+    params = list(LINK_PARAM.finditer(bare))
+    if "".join(m[0] for m in params) != bare:
+        problems.append(f"parameters other than var-NAME=VALUE or `{{{{ $labels.x }}}}`: {query}")
+    literal: dict[str, str] = {}
+    for m in params:
+        name, value = m["name"], m["value"]
+        if not name.startswith("var-"):
+            problems.append(f"{name}: not a dashboard variable (var-NAME)")
+            continue
+        var = variables.get(name[4:])
+        if var is None:
+            problems.append(f"{name}: {dashboard['uid']} has no variable {name[4:]!r} "
+                            f"(it has {sorted(variables)})")
+            continue
+        label = LABEL_VALUE.fullmatch(value)
+        if var["type"] == "custom":
+            options = var["query"].split(",")
+            if label or value not in options:
+                problems.append(f"{name}={value}: not one of the options {options}")
+            literal[var["name"]] = value
+        elif var["type"] == "query" and label:
+            # The alert's label must be the label the variable lists (its label_values).
+            lists = LABEL_VALUES.search(var["query"])
+            listed = lists and lists[1]
+            if listed and listed.startswith("$"):
+                listed = literal.get(listed[1:])
+            if listed != label[1]:
+                problems.append(f"{name}={value}: the variable lists the label {listed!r}")
+        else:
+            problems.append(f"{name}={value}: set a query variable from one of the alert's labels")
+    return problems
+
+
+def test_every_dashboard_url_opens_a_generated_dashboard_with_its_variables():
+    dashboards = generated_dashboards()
+    assert {"promcast-capacity", "promcast-cost", "promcast-self"} <= set(dashboards)
+    problems = {rule["alert"]: link_problems(rule["annotations"]["dashboard_url"], dashboards)
+                for rule in alerts()}
+    assert {name: p for name, p in problems.items() if p} == {}
+
+
+@pytest.mark.parametrize("path", [
+    # The old budget links: the capacity overview, under a slug Grafana does not give it.
+    "/d/promcast-capacity/promcast-capacity?var-target={{ $labels.target }}",
+    # The cost dashboard has no `target` variable (its forecasts are cost_target).
+    "/d/promcast-cost/promcast-cost-and-budget?var-target={{ $labels.target }}",
+    "/d/promcast-cost/promcast-cost-and-budget?var-budget={{ $labels.target }}",
+    "/d/promcast-cost/promcast-cost-and-budget?var-budget=b1&from=now-7d",
+    "/d/promcast-budget/promcast-budget?var-budget={{ $labels.budget }}",
+    "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
+    "&var-by=resource&var-series={{ $labels.resource_id }}",
+    "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
+    "{{ if $labels.service }}&var-by=service&var-series={{ $labels.resource_id }}{{ end }}",
+])
+def test_a_link_to_a_missing_dashboard_or_variable_is_caught(path):
+    assert link_problems(GRAFANA_BASE + path, generated_dashboards())
