@@ -10,7 +10,7 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from forecaster.backtest import Scores, holdout_scores
 from forecaster.config import ResolvedTarget
 from forecaster.models import SeasonalNaive, make_model
 from forecaster.source import RawSeries
+
+if TYPE_CHECKING:
+    from exporter.core.catalogue import Families
 
 log = logging.getLogger(__name__)
 MIN_POINTS = 3
@@ -284,6 +287,20 @@ def _backtest(target: ResolvedTarget, build: Callable[[int], object], data: np.n
         log.warning("backtest failed; no accuracy published until the next fit",
                     extra={"target": target.name, "model": target.model, "err": repr(exc)})
         return {}
+
+
+def publish_horizons(out: "Families", family: str, labels: Mapping[str, str],
+                     target: ResolvedTarget, mean: Mapping[float, float],
+                     bounds: Mapping[tuple[float, int], tuple[float, float]]) -> None:
+    """Point forecasts and interval bounds per horizon as ``<family>_mean``, ``_lower`` and
+    ``_upper`` (the forecasts themselves, and each scenario's)."""
+    for hz, value in mean.items():
+        hl = {**labels, "horizon": target.horizon_label(hz)}
+        out.add(f"{family}_mean", hl, value)
+        for lv in target.levels:
+            lo, hi = bounds[(hz, lv)]
+            out.add(f"{family}_lower", {**hl, "level": str(lv)}, lo)
+            out.add(f"{family}_upper", {**hl, "level": str(lv)}, hi)
 
 
 def score_anomalies(previous: TargetResult | None, current: TargetResult) -> None:

@@ -25,7 +25,7 @@ from forecaster import __version__
 from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
 from forecaster.engine import (TargetResult, forecast_target, match_capacity, merge_history,
-                              score_anomalies, select_series)
+                              publish_horizons, score_anomalies, select_series)
 from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
 from forecaster.recommend.report import Report, publish_report
 from forecaster.recommend.runner import Runner
@@ -370,13 +370,7 @@ def publish_result(out: Families, result: TargetResult) -> None:
         for lv, cov in s.backtest_coverage.items():
             if not math.isnan(cov):
                 out.add("promcast_forecast_backtest_coverage_ratio", {**lab, "level": str(lv)}, cov)
-        for hz, value in s.mean.items():
-            hl = {**lab, "horizon": t.horizon_label(hz)}
-            out.add("promcast_forecast_mean", hl, value)
-            for lv in t.levels:
-                lo, hi = s.bounds[(hz, lv)]
-                out.add("promcast_forecast_lower", {**hl, "level": str(lv)}, lo)
-                out.add("promcast_forecast_upper", {**hl, "level": str(lv)}, hi)
+        publish_horizons(out, "promcast_forecast", lab, t, s.mean, s.bounds)
 
 
 def publish_budget(out: Families, budget: Budget, period_end: float, projections: list[Projection]) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 
 from exporter.core.catalogue import Families
 from forecaster.config import ResolvedTarget
-from forecaster.engine import TargetResult, exhaustion_seconds
+from forecaster.engine import TargetResult, exhaustion_seconds, publish_horizons
 from forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
                                              required_replicas)
 from forecaster.planning.config import autoscaling_level, autoscaling_reach
@@ -122,13 +122,7 @@ def publish_plan(out: Families, plan: Plan) -> None:
             out.add("promcast_scenario_exhaustion_seconds", sl, sc.exhaustion_seconds)
             if not math.isnan(sc.order_by):
                 out.add("promcast_scenario_capacity_order_by_timestamp_seconds", sl, sc.order_by)
-            for hz, value in sc.mean.items():
-                hl = {**sl, "horizon": t.horizon_label(hz)}
-                out.add("promcast_scenario_forecast_mean", hl, value)
-                for lv in t.levels:
-                    lo, hi = sc.bounds[(hz, lv)]
-                    out.add("promcast_scenario_forecast_lower", {**hl, "level": str(lv)}, lo)
-                    out.add("promcast_scenario_forecast_upper", {**hl, "level": str(lv)}, hi)
+            publish_horizons(out, "promcast_scenario_forecast", sl, t, sc.mean, sc.bounds)
         if not math.isnan(sp.required_replicas):
             out.add("promcast_autoscaling_required_replicas", lab, sp.required_replicas)
         if not math.isnan(sp.recommended_replicas):
