@@ -23,9 +23,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from .models import make_model
-from .models._util import clean
+from .models._util import clean_shared
 from .models.base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
 from .models.metrics import mase, mase_scale
+from .models.seasonal_naive import SeasonalNaive
 
 DEFAULT_CANDIDATES: tuple[str, ...] = (
     "seasonal_naive",
@@ -75,7 +76,7 @@ class AutoForecaster:
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, y: np.ndarray) -> "AutoForecaster":
         arr, self._single = as_2d(y)
-        arr = clean(arr)
+        arr = clean_shared(arr)  # only read from here on: no copy of the fleet unless it has infinities
         n, t_len = arr.shape
         m = self.season_length
         h = int(self.horizon or m)
@@ -105,16 +106,17 @@ class AutoForecaster:
         for name in candidates:
             try:
                 fold_fc[name] = np.stack([
-                    self._build(name, h_bt).fit(arr[:, :o]).predict(h_bt, [80])["mean"]
+                    self._build(name, h_bt, mean_only=True).fit(arr[:, :o]).predict(h_bt, [80])["mean"]
                     for o in origins
                 ]).astype(np.float32)
             except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the rest
                 for note in notes:
                     note.append(f"candidate {name} failed in backtest ({type(exc).__name__}: {exc})")
         names = list(fold_fc)
-        fc = np.stack([fold_fc[c] for c in names])  # (C, F, n, h)
+        fc = np.stack([fold_fc.pop(c) for c in names])  # (C, F, n, h)
         cand_mase = _fold_mase(actual, fc, scale)  # (C, n)
         cand_mase = np.where(np.isfinite(cand_mase), cand_mase, np.inf)
+        fc = np.nan_to_num(fc, copy=False)  # from here on a missing forecast counts as 0
 
         weights = np.zeros((len(names), n))
         weights[np.argmin(cand_mase, axis=0), np.arange(n)] = 1.0
@@ -124,7 +126,7 @@ class AutoForecaster:
             for k in range(2, min(self.max_ensemble, len(names)) + 1):
                 w = np.zeros_like(weights)
                 np.put_along_axis(w, order[:k], 1.0 / k, axis=0)
-                combo = np.einsum("cn,cfnh->fnh", w, np.nan_to_num(fc))
+                combo = np.einsum("cn,cfnh->fnh", w, fc)
                 score = _fold_mase(actual, combo[None], scale)[0]
                 better = np.isfinite(score) & (score < best_mase * 0.99)
                 weights[:, better] = w[:, better]
@@ -140,7 +142,8 @@ class AutoForecaster:
             )
         weights[:, short] = 0.0
         weights[sn, short] = 1.0
-        combo = np.einsum("cn,cfnh->fnh", weights, np.nan_to_num(fc))
+        combo = np.einsum("cn,cfnh->fnh", weights, fc)
+        del fc
         resid = actual - combo  # (F, n, h)
         self._calibrate(resid)
         chosen_mase = _fold_mase(actual, combo[None], scale)[0]
@@ -172,7 +175,7 @@ class AutoForecaster:
             return self.fit(y)
         self._single = single
         notes: list[list[str]] = [[] for _ in range(arr.shape[0])]
-        self._fit_final(clean(arr), notes)
+        self._fit_final(clean_shared(arr), notes)
         self.notes = ["; ".join(filter(None, [old, *new])) for old, new in zip(self.notes, notes)]
         return self
 
@@ -185,16 +188,22 @@ class AutoForecaster:
                 note.append(f"{n} series: per-series candidates {dropped} skipped for speed")
         return [c for c in self.candidates if c not in _PER_SERIES]
 
-    def _build(self, name: str, h: int) -> Any:
+    def _build(self, name: str, h: int, mean_only: bool = False) -> Any:
+        """A candidate; ``mean_only`` when only its mean forecast will be read (the backtest, and the
+        final fit once intervals are calibrated here), so the baseline skips its own intervals."""
+        if mean_only and name in ("seasonal_naive", "seasonal_naive_drift"):
+            return SeasonalNaive(self.season_length, drift=name.endswith("drift"), intervals=False)
         return make_model(name, self.season_length, horizon=h)
 
     def _fit_final(self, arr: np.ndarray, notes: list[list[str]]) -> None:
         self._final: dict[str, Any] = {}
+        # With calibrated intervals, predict reads only the candidates' means.
+        mean_only = getattr(self, "_profile", None) is not None
         for j, name in enumerate(self._names):
             if not self._weights[j].any():
                 continue
             try:
-                self._final[name] = self._build(name, self._h_bt).fit(arr)
+                self._final[name] = self._build(name, self._h_bt, mean_only).fit(arr)
             except Exception as exc:  # noqa: BLE001 - fall back to seasonal naive below
                 for i in np.flatnonzero(self._weights[j]):
                     notes[i].append(f"{name} failed on full history ({exc}); seasonal naive used")
@@ -204,7 +213,7 @@ class AutoForecaster:
                 self._weights[:, moved] = 0.0
                 self._weights[sn, moved] = 1.0
         if "seasonal_naive" not in self._final:
-            self._final["seasonal_naive"] = self._build("seasonal_naive", self._h_bt).fit(arr)
+            self._final["seasonal_naive"] = self._build("seasonal_naive", self._h_bt, mean_only).fit(arr)
 
     def _finish_without_backtest(
         self, arr: np.ndarray, reason: list[str], notes: list[list[str]]
@@ -289,7 +298,8 @@ class AutoForecaster:
 
 def _fold_mase(actual: np.ndarray, fc: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Mean over folds of per-fold MASE: (C, F, n, h) forecasts -> (C, n)."""
-    per_fold = mase(actual[None], fc, scale[None])  # (C, F, n)
+    # One candidate at a time: the float64 errors of all of them at once are a fleet-sized temporary.
+    per_fold = np.stack([mase(actual, fc[c], scale) for c in range(fc.shape[0])])  # (C, F, n)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(per_fold, axis=1)

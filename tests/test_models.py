@@ -162,3 +162,62 @@ def test_sktime_by_name_or_a_clear_error() -> None:
     y = seasonal_fleet(n=2, days=6)
     fc = make_model("sktime:NaiveForecaster", M).fit(y).predict(6)
     assert fc["mean"].shape == (2, 6) and np.isfinite(fc["upper-95"]).all()
+
+
+def _arrays(obj: object, seen: set[int] | None = None) -> list[np.ndarray]:
+    """Every numpy array a model keeps, through nested containers and forecaster objects."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return []
+    seen.add(id(obj))
+    if isinstance(obj, np.ndarray):
+        return [obj]
+    if isinstance(obj, dict):
+        return [a for v in obj.values() for a in _arrays(v, seen)]
+    if isinstance(obj, (list, tuple)):
+        return [a for v in obj for a in _arrays(v, seen)]
+    if type(obj).__module__.startswith("forecaster."):
+        return [a for v in vars(obj).values() for a in _arrays(v, seen)]
+    return []  # library objects (the fitted regressor) are sized by their settings, not the data
+
+
+def test_global_gbm_keeps_nothing_history_sized_and_blocks_change_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from forecaster.models import _util, global_gbm
+
+    y = seasonal_fleet(n=30, days=40)  # 960 points: the last week is a small part of it
+    y[3, 100:130] = np.nan
+    y[4, -2 * M:] = np.nan  # no recent level: seasonal naive takes this row
+    y[5, 7] = np.inf
+    whole = make_model("global_gbm", M, horizon=M).fit(y)
+    fc = whole.predict(M)
+    # Training rows are sampled (max_rows), and what predict needs is the last week of values:
+    # no table as wide as the history (running sums, a cleaned copy) outlives fit.
+    assert whole._resid_by_step[0].size <= whole.max_rows
+    kept = {k: v for k, v in vars(whole).items() if k != "_fallback"}
+    assert max(a.shape[-1] for a in _arrays(kept) if a.ndim > 1) <= 7 * M < y.shape[1]
+    # Seasonal naive (with its history of residuals) is fitted for the row that needs it only.
+    assert list(whole._fallback_rows) == [4] and whole._fallback._last.shape[0] == 1
+    assert np.isfinite(fc["mean"]).all()
+    # Running sums computed a few rows at a time, and predict in small blocks, give the same bits.
+    monkeypatch.setattr(_util, "BLOCK_VALUES", 3 * y.shape[1])
+    monkeypatch.setattr(global_gbm, "PREDICT_BLOCK_ROWS", 5 * M)
+    blocked = make_model("global_gbm", M, horizon=M).fit(y).predict(M)
+    for key in fc:
+        np.testing.assert_array_equal(blocked[key], fc[key])
+
+
+@pytest.mark.parametrize("drift", [False, True])
+def test_seasonal_naive_without_intervals_keeps_no_history(drift: bool) -> None:
+    from forecaster.models.seasonal_naive import SeasonalNaive
+
+    y = seasonal_fleet(n=5, days=12)
+    y[1, 30:40] = np.nan
+    y[2, -3] = np.inf
+    full = SeasonalNaive(M, drift=drift).fit(y).predict(30)
+    lean = SeasonalNaive(M, drift=drift, intervals=False).fit(y)
+    assert max(a.shape[-1] for a in _arrays(lean) if a.ndim > 1) <= M  # the last season only
+    out = lean.predict(30)
+    assert set(out) == {"mean"}
+    np.testing.assert_array_equal(out["mean"], full["mean"])

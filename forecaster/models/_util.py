@@ -27,6 +27,29 @@ def clean(arr: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(arr), arr, np.nan)
 
 
+# Whole-fleet matrices are big (10,000 series of 8,064 points are 645 MB of float64): helpers
+# that would need full-size temporaries work on blocks of rows of about this many values (8 MB).
+BLOCK_VALUES = 1 << 20
+
+
+def row_blocks(n: int, width: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` row ranges covering ``n`` rows of ``width`` values in bounded blocks."""
+    step = max(1, BLOCK_VALUES // max(int(width), 1))
+    return [(a, min(n, a + step)) for a in range(0, n, step)]
+
+
+def clean_shared(arr: np.ndarray) -> np.ndarray:
+    """``clean(arr)`` without the copy when there is nothing to clean.
+
+    The result may be ``arr`` itself: only for callers that never write into it. Rows are computed
+    independently either way, so the values are exactly those of :func:`clean`.
+    """
+    n, width = arr.shape
+    if all(not np.isinf(arr[a:b]).any() for a, b in row_blocks(n, width)):
+        return arr
+    return clean(arr)
+
+
 def fill_gaps(row: np.ndarray) -> np.ndarray:
     """A row without leading NaNs and with inner gaps linearly interpolated.
 

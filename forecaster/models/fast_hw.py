@@ -23,7 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._util import clean, normal_intervals
+from ._util import clean_shared, normal_intervals
 from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, shape_like
 from .seasonal_naive import SeasonalNaive
 
@@ -54,7 +54,7 @@ class FastHoltWinters:
 
     def fit(self, y: np.ndarray) -> "FastHoltWinters":
         arr, self._single = as_2d(y)
-        arr = clean(arr)
+        arr = clean_shared(arr)  # read only below: no copy unless there are infinities
         n, t_len = arr.shape
         m = self.season_length
         grid = self._grid()
@@ -173,7 +173,7 @@ def _seasonal_naive_holdout(arr: np.ndarray, origins: list[int], hold: int, m: i
     """Sum of absolute errors of seasonal naive over the same holdout windows as the grid."""
     total = np.zeros(arr.shape[0])
     for o in origins:
-        sn = SeasonalNaive(m).fit(arr[:, :o]).predict(hold, [80])["mean"]
+        sn = SeasonalNaive(m, intervals=False).fit(arr[:, :o]).predict(hold)["mean"]
         actual = arr[:, o:o + hold]
         total += np.nansum(np.abs(actual - sn), axis=1)
     return np.nan_to_num(total, nan=np.inf)

@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from ._util import row_blocks
+
 
 def mase_scale(history: np.ndarray, season_length: int) -> np.ndarray:
     """In-sample mean absolute error of seasonal naive per row: the MASE denominator.
@@ -13,6 +15,9 @@ def mase_scale(history: np.ndarray, season_length: int) -> np.ndarray:
     Falls back to lag 1 when the history holds fewer than two seasons, and to a tiny positive
     number for a constant row so a perfect forecast scores 0 and any miss scores large.
     """
+    blocks = row_blocks(*history.shape) if history.ndim == 2 else []
+    if len(blocks) > 1:  # rows are independent: a block at a time bounds the temporaries
+        return np.concatenate([mase_scale(history[a:b], season_length) for a, b in blocks])
     h = np.where(np.isfinite(history), history, np.nan)
     lag = season_length if h.shape[-1] > 2 * season_length else 1
     with warnings.catch_warnings():

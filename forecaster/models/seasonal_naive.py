@@ -14,15 +14,19 @@ from typing import Sequence
 
 import numpy as np
 
+from ._util import clean, row_blocks
 from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
 
 
 class SeasonalNaive:
-    def __init__(self, season_length: int = 1, drift: bool = False) -> None:
+    def __init__(self, season_length: int = 1, drift: bool = False, intervals: bool = True) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
         self.season_length = int(season_length)
         self.drift = drift
+        # Without intervals nothing of history size is kept and predict gives the mean only (for
+        # callers that score or combine means, like auto's backtest).
+        self.intervals = intervals
         self.note = ""
 
     @property
@@ -38,22 +42,34 @@ class SeasonalNaive:
             self.note = f"history of {t} points is shorter than two seasons ({2 * m}): non-seasonal"
             m = 1
         self._m = m
-        arr = np.where(np.isfinite(arr), arr, np.nan)
         k = t // m
-        seasons = arr[:, t - k * m:].reshape(n, k, m)
-        last = seasons[:, 0, :].copy()
-        for i in range(1, k):  # newest observed value at each phase of the season
-            cur = seasons[:, i, :]
-            last = np.where(np.isnan(cur), last, cur)
+        last = None
+        for i in range(k):  # newest observed value at each phase of the season
+            cur = clean(arr[:, t - (k - i) * m:t - (k - i - 1) * m])
+            last = cur if last is None else np.where(np.isnan(cur), last, cur)
         newest = _last_finite(arr)
         last = np.where(np.isnan(last), newest[:, None], last)
         self._last = last
-        diffs = arr[:, m:] - arr[:, :-m] if t > m else np.full((n, 1), np.nan)
+        # Season-on-season differences, a block of rows at a time (no full-size temporaries); kept
+        # only for the intervals.
+        resid = np.empty((n, t - m) if t > m else (n, 1)) if self.intervals else None
+        d = np.zeros(n)
         with warnings.catch_warnings():  # all-NaN rows are expected; they yield NaN
             warnings.simplefilter("ignore", RuntimeWarning)
-            d = np.nanmean(diffs, axis=1) / m if self.drift else np.zeros(n)
+            for a, b in row_blocks(n, t) if self.intervals or self.drift else []:
+                if t > m:
+                    block = clean(arr[a:b])
+                    diffs = block[:, m:] - block[:, :-m]
+                else:
+                    diffs = np.full((b - a, 1), np.nan)
+                if self.drift:
+                    d[a:b] = np.nanmean(diffs, axis=1) / m
+                if resid is not None:
+                    resid[a:b] = diffs
         self._d = np.nan_to_num(d)
-        self._resid = diffs - (self._d * m)[:, None]
+        if resid is not None:
+            resid -= (self._d * m)[:, None]
+        self._resid = resid
         return self
 
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
@@ -65,7 +81,7 @@ class SeasonalNaive:
         out: Forecast = {"mean": mean}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            for lv in levels:
+            for lv in levels if self.intervals else []:
                 lo_q, hi_q = np.nanquantile(
                     self._resid, [(100 - lv) / 200, (100 + lv) / 200], axis=1
                 )
