@@ -221,3 +221,16 @@ def test_seasonal_naive_without_intervals_keeps_no_history(drift: bool) -> None:
     out = lean.predict(30)
     assert set(out) == {"mean"}
     np.testing.assert_array_equal(out["mean"], full["mean"])
+
+
+def test_global_gbm_learns_from_less_than_a_week_of_history():
+    # Its week-lag feature has no value then; it must still train on the others (not fall back),
+    # or auto would lose it on every target with a few days of 5-minute history.
+    rng = np.random.default_rng(0)
+    t = np.arange(1500)  # about 5 days at 5 minutes
+    y = 0.4 + 0.1 * np.sin(2 * np.pi * t / 288)[None, :] + 0.02 * rng.standard_normal((50, t.size))
+    model = make_model("global_gbm", 288, horizon=288).fit(y)
+    assert not any("seasonal naive used" in note for note in model.notes)
+    mean = model.predict(288, [80])["mean"]
+    expected = 0.4 + 0.1 * np.sin(2 * np.pi * np.arange(1500, 1788) / 288)
+    assert np.abs(mean - expected).mean() < 0.03

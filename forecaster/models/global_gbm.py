@@ -189,6 +189,11 @@ class GlobalGBM:
             self._fallback = SeasonalNaive(m).fit(arr)
             self._fallback_rows = np.arange(n)
             return self
+        # A feature without a single value (the week lag on less than a week of history) stops
+        # HistGradientBoosting's binning: it is left out, at fit and at predict.
+        train = x[ok]
+        self._columns = np.flatnonzero(~np.isnan(train).all(axis=0))
+        train = train[:, self._columns]
         self._model = HistGradientBoostingRegressor(
             loss="absolute_error",
             max_iter=self.max_iter,
@@ -197,9 +202,9 @@ class GlobalGBM:
             min_samples_leaf=40,
             early_stopping=False,
             random_state=self.seed,
-        ).fit(x[ok], target[ok])
+        ).fit(train, target[ok])
         # In-sample scaled errors per step give the standalone intervals (auto recalibrates them).
-        resid = target[ok] - self._model.predict(x[ok])
+        resid = target[ok] - self._model.predict(train)
         self._resid_by_step = (step[ok], resid)
         # What predict needs from the history: running sums at the forecast origin, the last week.
         all_rows = np.arange(n)
@@ -232,7 +237,7 @@ class GlobalGBM:
             origin = np.full(rows.size, t_len)
             sums = self._origin_sums[:, :, rows]
             x, level, sc = self._features(sums, self._tail_value, rows, origin, step)
-            scaled = self._model.predict(x).reshape(b - a, h)
+            scaled = self._model.predict(x[:, self._columns]).reshape(b - a, h)
             level, sc = level.reshape(b - a, h), sc.reshape(b - a, h)
             mean[a:b] = level + scaled * sc
             scale[a:b] = sc
