@@ -245,9 +245,9 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     except Exception as exc:  # noqa: BLE001 - any model failure falls back, never loses the target
         log.warning("model failed; using the seasonal naive fallback",
                     extra={"target": target.name, "model": target.model, "err": repr(exc)})
-        fallback = SeasonalNaive(target.season_length)
-        fc = fallback.fit(data).predict(h, target.predict_levels)
-        names = [fallback.name] * len(rows)
+        model = SeasonalNaive(target.season_length)
+        fc = model.fit(data).predict(h, target.predict_levels)
+        names = [model.name] * len(rows)
         reasons = [f"fallback: {target.model} failed ({exc.__class__.__name__})"] * len(rows)
     last_idx = data.shape[1] - 1 - np.argmax(np.isfinite(data)[:, ::-1], axis=1)
     observed = data[np.arange(len(rows)), last_idx]
@@ -256,9 +256,9 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
                      for k, v in fc.items()}
     lag = now - end
     # Models that backtest themselves (auto) report accuracy per series; the others are
-    # backtested here when fitted.
+    # backtested here when fitted (not after a failure: what was published is the fallback's).
     scores = getattr(model, "scores", None) or result.fitted.scores
-    if not scores and result.refitted:
+    if not scores and result.refitted and model is result.fitted.model:
         scores = result.fitted.scores = _backtest(target, build, data, h)
     nan_row = np.full(len(rows), np.nan)
     if capacities is None:

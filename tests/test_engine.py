@@ -209,3 +209,25 @@ def test_too_short_a_history_has_no_backtest_rather_than_a_made_up_one():
     first = forecast_target(t, select_series([RawSeries({"h": "a"}, ts, 0.5 + 0 * ts)], t).series,
                             end, end)
     assert np.isnan(first.series[0].backtest_mase) and first.series[0].backtest_coverage == {}
+
+
+def test_a_failing_model_falls_back_and_is_not_backtested(monkeypatch, caplog):
+    # The published forecast is then seasonal naive's: a backtest of the broken model would only
+    # fail again and report the accuracy of a model that forecast nothing.
+    from forecaster import engine
+
+    class Broken:
+        name = "broken"
+
+        def fit(self, data):
+            raise RuntimeError("no convergence")
+
+    monkeypatch.setattr(engine, "make_model", lambda *a, **k: Broken())
+    t = target(history="5d")
+    ts, end = grid(t)
+    result = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, 0.5 + 0 * ts)], t).series,
+                             end, end)
+    (s,) = result.series
+    assert s.model == "seasonal_naive" and s.reason.startswith("fallback: ")
+    assert math.isnan(s.backtest_mase) and s.backtest_coverage == {}
+    assert "backtest failed" not in caplog.text
