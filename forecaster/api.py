@@ -90,7 +90,7 @@ def _constant(expr: str) -> float | None:
     try:
         with np.errstate(all="ignore"):
             return float(value(tree))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer literal beyond float's range
         return None
 
 

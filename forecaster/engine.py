@@ -203,12 +203,13 @@ class FittedModel:
 
 def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
                     now: float, capacities: np.ndarray | None = None,
-                    fitted: FittedModel | None = None) -> TargetResult:
+                    fitted: FittedModel | None = None, backtest: bool = True) -> TargetResult:
     """Forecast every series (already selected, with output labels); ``end`` is the grid's
     last point; ``capacities`` gives each series its own threshold (default: the target's).
 
     ``fitted`` is the previous cycle's model: it is reused (updated with the new data, not
-    chosen again) while it is younger than ``fit_every`` and the series are the same."""
+    chosen again) while it is younger than ``fit_every`` and the series are the same.
+    ``backtest=False`` skips the accuracy report where nothing reads it."""
     result = TargetResult(target, now)
     start = end - (target.points - 1) * target.step
     matrix = align(series, start, target.step, target.points)
@@ -258,7 +259,7 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     # Models that backtest themselves (auto) report accuracy per series; the others are
     # backtested here when fitted (not after a failure: what was published is the fallback's).
     scores = getattr(model, "scores", None) or result.fitted.scores
-    if not scores and result.refitted and model is result.fitted.model:
+    if backtest and not scores and result.refitted and model is result.fitted.model:
         scores = result.fitted.scores = _backtest(target, build, data, h)
     nan_row = np.full(len(rows), np.nan)
     if capacities is None:

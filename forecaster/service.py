@@ -22,6 +22,7 @@ from prometheus_client.core import Metric
 from exporter.core.catalogue import Families
 from exporter.core.config import ConfigError, validate
 from forecaster import __version__
+from forecaster.backtest import VECTORISED
 from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
 from forecaster.engine import (TargetResult, forecast_target, match_capacity, merge_history,
@@ -141,9 +142,10 @@ class Forecaster:
             cap = await source.query_range(target.capacity, end, end, target.step, target.timeout)
             capacities = match_capacity(sel.series, cap)
         async with self._fit_slots:
+            # Uncached runs (budgets, ad-hoc forecasts) publish no backtest: none is made.
             result = await asyncio.get_running_loop().run_in_executor(
-                None, forecast_target, target, sel.series, end, now, capacities,
-                previous.fitted if previous else None)
+                None, partial(forecast_target, target, sel.series, end, now, capacities,
+                              previous.fitted if previous else None, backtest=cache))
         result.over_cap, result.collided = sel.over_cap, sel.collided
         return result
 
@@ -152,9 +154,10 @@ class Forecaster:
         """The forecast a cycle one step earlier would have made, from the history just read
         less its newest step. After a (re)start there is no previous cycle to score the newest
         observation against, and the score would wait a whole step (an hour on hourly targets).
-        It reuses the model just chosen, so it costs an update, not a fit."""
+        Only for the vectorised models, whose extra fit costs milliseconds for a fleet; a target
+        on a costlier model waits the step rather than fitting twice at start-up."""
         cached = self._history.get(target.name)
-        if cached is None or result.fitted is None:
+        if cached is None or target.model not in VECTORISED:
             return None
         end, raw = cached
         earlier = [RawSeries(r.labels, r.timestamps[r.timestamps < end],
@@ -162,8 +165,8 @@ class Forecaster:
         sel = select_series(earlier, target, self.shard_index, self.shard_count)
         async with self._fit_slots:
             return await asyncio.get_running_loop().run_in_executor(
-                None, forecast_target, target, sel.series, end - target.step, result.made_at,
-                None, result.fitted)
+                None, partial(forecast_target, target, sel.series, end - target.step,
+                              result.made_at, backtest=False))
 
     async def _loop(self, name: str, interval: float, cycle: Callable[[], Awaitable[bool]],
                     stop: asyncio.Event) -> None:

@@ -201,6 +201,9 @@ def test_every_model_reports_backtest_accuracy_kept_between_refits():
     again = forecast_target(t, select_series(raw, t).series, end, end + 600, fitted=first.fitted)
     assert not again.refitted
     assert [s.backtest_mase for s in again.series] == [s.backtest_mase for s in first.series]
+    # Budgets and ad-hoc forecasts publish no accuracy: they make no backtest.
+    unscored = forecast_target(t, select_series(raw, t).series, end, end, backtest=False)
+    assert all(math.isnan(s.backtest_mase) and not s.backtest_coverage for s in unscored.series)
 
 
 def test_too_short_a_history_has_no_backtest_rather_than_a_made_up_one():

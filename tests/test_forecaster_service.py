@@ -289,3 +289,27 @@ def test_the_first_cycle_after_a_start_already_scores_the_newest_observation():
     assert by_host["spike"].anomaly_score > 3 and by_host["calm"].anomaly_score < 1
     assert abs(by_host["spike"].expected - by_host["calm"].observed) < 0.05
     assert 'promcast_forecast_anomaly_score{host="spike",target="t"}' in exposition(fc)
+
+
+def test_a_costly_model_waits_a_step_for_its_first_score_rather_than_fitting_twice(monkeypatch):
+    # Fitting a fleet again at start-up is only worth it where a fit costs milliseconds.
+    import numpy as np
+    from forecaster import engine
+    from forecaster.source import RawSeries
+
+    fits = []
+    real = engine.forecast_target
+    monkeypatch.setattr("forecaster.service.forecast_target",
+                        lambda *a, **k: fits.append(a[0].model) or real(*a, **k))
+
+    class Steady:
+        async def query_range(self, query, start, end, step, timeout=None):
+            ts = np.arange(end - 3 * 86400, end + 1, step)
+            return [RawSeries({"host": "a"}, ts, 0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400))]
+
+    cfg = validate(ForecasterConfig, {"targets": [
+        {"name": "t", "query": "x", "step": "1h", "history": "3d", "season": "1d",
+         "model": "theta"}]})
+    fc = Forecaster(cfg)
+    assert asyncio.run(fc.run_cycle(fc.targets[0], Steady()))
+    assert fits == ["theta"] and math.isnan(fc.results["t"].series[0].anomaly_score)

@@ -54,6 +54,7 @@ def test_service_publishes_planning_series_and_leaves_the_baseline_alone(start_p
     a = {s.labels["host"]: s for s in planned.results["disk"].series}["a"]
     plan = {sp.labels["host"]: sp for sp in planned.plans["disk"].series}
     # "a" crosses 0.9 in ~2 days, beyond its 1-day lead time: order about a day from now
+    assert 86400 < a.exhaustion_seconds < 3 * 86400
     assert plan["a"].order_by == pytest.approx(at + a.exhaustion_seconds - 86400)
     assert 'promcast_capacity_lead_time_margin_seconds{host="b",target="disk"} +Inf' in text
     by = {s.name: s for s in plan["a"].scenarios}
