@@ -28,6 +28,7 @@ from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTar
 from forecaster.engine import (TargetResult, forecast_target, match_capacity, merge_history,
                               publish_horizons, score_anomalies, select_series)
 from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
+from forecaster.recommend.catalog import load_catalog
 from forecaster.recommend.report import Report, publish_report
 from forecaster.recommend.runner import Runner
 from forecaster.remote_write import RemoteWriter, families_to_timeseries, now_ms
@@ -62,6 +63,10 @@ class Forecaster:
         # Planning (scenarios, order-by dates, replicas) per target; planners keep the
         # autoscaling stabilisation state, so plans are made once per cycle, not per scrape.
         self.planners = {t.name: TargetPlanner(t) for t in self.targets}
+        # Read once: the instance catalogue changes with a restart, not between cycles.
+        self.catalog = (load_catalog(cfg.recommendations.instance_types_file,
+                                     cfg.recommendations.builtin_instance_types)
+                        if cfg.recommendations else None)
         self.plans: dict[str, Plan] = {}
         self.projections: dict[str, tuple[Budget, float, list[Projection]]] = {}
         self.health = {n: TargetHealth() for n in [t.name for t in self.targets]
@@ -244,7 +249,8 @@ class Forecaster:
                 async with self._fit_slots:
                     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-            report = await Runner(self.cfg.recommendations, source, offload=offload).run()
+            report = await Runner(self.cfg.recommendations, source, self.catalog,
+                                  offload=offload).run()
             self.report = report
             await self._push(RECOMMENDATIONS, lambda out: publish_report(out, report))
             return report.summary()

@@ -247,3 +247,39 @@ def test_a_failed_cycle_keeps_the_last_report_marked_stale():
     text = generate_latest(reg).decode()
     assert 'promcast_forecaster_results_stale{target="recommendations"} 1.0' in text
     assert 'promcast_rightsizing_info{' in text  # the last good report is still published
+
+
+def test_a_broken_instance_types_file_is_a_config_error(tmp_path):
+    import pytest
+
+    from exporter.core.config import ConfigError, validate
+    from forecaster.config import ForecasterConfig
+
+    bad = tmp_path / "types.yaml"
+    bad.write_text("instance_types: {aws: [{name: x, vcpus: -1}]}\n")
+    with pytest.raises(ConfigError, match="instance_types_file: instance types file"):
+        validate(ForecasterConfig, {"recommendations": {"instance_types_file": str(bad)}})
+
+
+def test_window_queries_are_evaluated_once_and_memory_read_only_for_rightsizing():
+    # quantile_over_time over a week scans a week of samples per evaluation: one evaluation,
+    # not one every five minutes of a lookback, and the same query is not asked twice.
+    import asyncio
+
+    from forecaster.recommend.runner import Runner
+
+    class Recording:
+        calls: list = []
+
+        async def query_range(self, query, start, end, step, timeout=None):
+            self.calls.append((query, start, end))
+            return []
+
+    cfg = validate(ForecasterConfig, {"recommendations": {
+        "rightsizing": {"enabled": False}, "commitments": {"enabled": False},
+        "idle": {"cpu_quantile": 0.95}}}).recommendations
+    src = Recording()
+    asyncio.run(Runner(cfg, src).run(now=1_790_000_000.0))
+    windows = [(q, a, b) for q, a, b in src.calls if q.startswith("quantile_over_time")]
+    assert len(windows) == 2 and all(a == b for _, a, b in windows)
+    assert not any(q == cfg.rightsizing.memory for q, _, _ in src.calls)

@@ -122,6 +122,14 @@ class Recommendations(Strict):
             problems.append("rightsizing.horizon is shorter than rightsizing.step")
         if not self.builtin_instance_types and not self.instance_types_file:
             problems.append("builtin_instance_types is false but no instance_types_file is given")
+        elif self.instance_types_file:
+            # A broken file is a config error at start-up (and in `check`), not a failing cycle.
+            from forecaster.recommend.catalog import CatalogError, load_catalog  # noqa: PLC0415
+
+            try:
+                load_catalog(self.instance_types_file, self.builtin_instance_types)
+            except CatalogError as exc:
+                problems.append(f"instance_types_file: {exc}")
         if problems:
             raise ValueError("\n".join(problems))
         return self

@@ -49,10 +49,11 @@ class Runner:
             return await self._offload(fn, *args)
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
-    async def _instant(self, query: str, at: float) -> dict[tuple, float]:
-        """Each series' newest finite value within ``LOOKBACK`` before ``at``: sizes and prices
-        change rarely, and a scrape gap or a late backfill must not drop a resource."""
-        raw = await self.source.query_range(query, at - LOOKBACK, at, 300.0, self.cfg.timeout)
+    async def _instant(self, query: str, at: float, lookback: float = LOOKBACK) -> dict[tuple, float]:
+        """Each series' newest finite value within ``lookback`` before ``at``: sizes and prices
+        change rarely, and a scrape gap or a late backfill must not drop a resource. With no
+        lookback, one evaluation at ``at`` (a window function over days needs no more)."""
+        raw = await self.source.query_range(query, at - lookback, at, 300.0, self.cfg.timeout)
         out = {}
         for s in raw:
             ok = np.isfinite(s.values)
@@ -86,7 +87,6 @@ class Runner:
                                  [r.level], r.model, cfg.timeout)
         start = at - (target.points - 1) * r.step
         cpu_raw = await self.source.query_range(r.cpu, start, at, r.step, cfg.timeout)
-        mem_raw = await self.source.query_range(r.memory, start, at, r.step, cfg.timeout)
         # Old enough: its first sample within the history read.
         first = {_key(s.labels, names): float(s.timestamps[np.isfinite(s.values)][0])
                  for s in cpu_raw if np.isfinite(s.values).any()}
@@ -95,6 +95,11 @@ class Runner:
             report.skipped["rightsizing"] += len(cpu_raw) - len(long_enough)
             cpu_fc, skipped = await self._blocking(forecast, target, long_enough, now)
             report.skipped["rightsizing"] += skipped
+            # Memory only where there is a CPU forecast to size against.
+            wanted = {_key(o.labels, names) for o in cpu_fc}
+            mem_raw = [s for s in await self.source.query_range(r.memory, start, at, r.step,
+                                                                cfg.timeout)
+                       if _key(s.labels, names) in wanted]
             mem_target = target.model_copy(update={"name": "rightsizing_memory", "query": r.memory})
             mem_fc, _ = await self._blocking(forecast, mem_target, mem_raw, now)
             mem = {_key(o.labels, names): o for o in mem_fc}
@@ -115,9 +120,13 @@ class Runner:
         if cfg.idle.enabled:
             i = cfg.idle
             span = i.days * 86400
-            q = await self._instant(f"quantile_over_time({i.cpu_quantile:g}, {_window(r.cpu, span)})", at)
-            cpu95 = await self._instant(f"quantile_over_time(0.95, {_window(r.cpu, span)})", at)
-            mem95 = await self._instant(f"quantile_over_time(0.95, {_window(r.memory, span)})", at)
+            def over_span(quantile: float, expr: str) -> Any:
+                return self._instant(f"quantile_over_time({quantile:g}, {_window(expr, span)})",
+                                     at, lookback=0.0)
+
+            cpu95 = await over_span(0.95, r.cpu)
+            q = cpu95 if i.cpu_quantile == 0.95 else await over_span(i.cpu_quantile, r.cpu)
+            mem95 = await over_span(0.95, r.memory)
             for s in cpu_raw:
                 k = _key(s.labels, names)
                 recent = s.timestamps >= at - span
