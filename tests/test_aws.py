@@ -420,6 +420,17 @@ def test_prices_from_the_pricing_api_cached_between_refreshes(mocked):
     assert p.api_calls["pricing:GetProducts"] == 2 and p.api_calls["ec2:DescribeInstances"] == 3
 
 
+def test_a_type_missing_from_the_price_list_is_not_asked_again_at_every_refresh(mocked):
+    p = aws(cost_explorer={"enabled": False}, cloudwatch={"enabled": False})
+    launch(boto3.Session(), "us-east-1", 1, "m5.large", "web")
+    stub = Stubber(p.sessions.client(p.cfg.accounts[0], "pricing", "us-east-1"))
+    stub.activate()
+    stub.add_response("get_products", {"PriceList": []})  # the only answer it may need
+    exposition(p, NOW, NOW + 300, NOW + 600, NOW + 900)
+    stub.assert_no_pending_responses()
+    assert p.api_calls["pricing:GetProducts"] == 1
+
+
 def test_a_failing_region_keeps_the_others_and_its_last_good_data(mocked, caplog):
     p = two_by_two(pricing={"enabled": False})
     for role in p.cfg.accounts:

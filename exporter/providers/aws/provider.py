@@ -99,6 +99,7 @@ class AwsProvider(Provider):
         self.sessions = Sessions(self.meter, base_session)
         self.types = InstanceTypes()
         self.prices: dict[tuple[str, str], float] = {}
+        self._asked: set[tuple[str, str]] = set()  # priced or not, since the last full pricing
         self.parts: list[Part] = []
         for account in cfg.accounts:
             for region in account.regions or cfg.regions:
@@ -173,9 +174,12 @@ class AwsProvider(Provider):
 
     def _pricing(self, part: Part, now: float, only: set[tuple[str, str]] | None = None) -> None:
         client = self.sessions.client(self.cfg.accounts[0], "pricing", PRICING_REGION)
-        found = fetch_prices(client, self.meter, self._wanted_prices() if only is None else only,
-                             self.cfg.pricing.operating_system)
+        wanted = self._wanted_prices() if only is None else only
+        found = fetch_prices(client, self.meter, wanted, self.cfg.pricing.operating_system)
         self.prices = {**(self.prices if only is not None else {}), **found}
+        # A type the price list lacks is asked again at the next pricing interval, not at
+        # every refresh.
+        self._asked = wanted | (self._asked if only is not None else set())
 
     def _explorer(self) -> CostExplorer:
         ce_cfg = self.cfg.cost_explorer
@@ -215,7 +219,7 @@ class AwsProvider(Provider):
                     self._run(part, now)
                 elif kind == "pricing" and part.ok:
                     # New instance types are priced at once, not at the next pricing interval.
-                    missing = self._wanted_prices() - set(self.prices)
+                    missing = self._wanted_prices() - set(self.prices) - self._asked
                     if missing:
                         self._priced_now(part, now, missing)
         families = self._families()
