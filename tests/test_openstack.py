@@ -215,6 +215,21 @@ def test_a_failed_region_keeps_its_last_good_numbers(cloud, tmp_path):
     assert cap[("RegionNew", "hypervisor", "cmp-new-1")] == 120  # the last good value
 
 
+def test_a_region_no_longer_listed_is_down_not_current(cloud, tmp_path, monkeypatch):
+    p = provider(cloud.clouds_yaml(tmp_path), CloudSpec("lab", ("RegionOld", "RegionNew")))
+    exposition(p)
+    listed = p._regions
+
+    def without_new():  # clouds.yaml dropped RegionNew (or its cloud stopped resolving)
+        refs, failed = listed()
+        return [r for r in refs if r.region != "RegionNew"], failed
+
+    monkeypatch.setattr(p, "_regions", without_new)
+    second = exposition(p)
+    assert by(second, "promcast_openstack_region_up") == {("RegionOld", None, None): 1,
+                                                        ("RegionNew", None, None): 0}
+
+
 def test_all_regions_failing_is_a_failed_refresh(cloud, tmp_path):
     p = provider(cloud.clouds_yaml(tmp_path), CloudSpec("edge"))
     text = exposition(p)

@@ -59,6 +59,10 @@ class OpenStackProvider(Provider):
         with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_REGIONS, len(refs)))) as pool:
             outcomes = list(pool.map(self._refresh_region, refs, [now] * len(refs)))
         ok = 0
+        # A region read before but not listed now (its cloud no longer resolves, or clouds.yaml
+        # dropped it) is down: its last numbers stay, aging, instead of passing for current.
+        for ref in set(self._up) - set(refs):
+            self._up[ref] = False
         for ref, outcome in zip(refs, outcomes):
             self._up[ref] = isinstance(outcome, RegionUsage)
             if isinstance(outcome, RegionUsage):
