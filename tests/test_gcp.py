@@ -148,8 +148,9 @@ def test_refresh_reads_every_project_pages_and_maps_onto_the_catalogue(caplog):
                      api="monitoring.timeSeries.list") == 26
         promtool_check(text)
 
-        # Second refresh: shop-dev refuses access. Its last good series stay, marked by the
-        # project's success gauge; shop-prod is updated; the refresh as a whole succeeded.
+        # Second refresh: shop-dev refuses access. Its last good series stay, marked by its
+        # part's success gauge (as every provider's parts); shop-prod is updated; the refresh
+        # as a whole counts as failed while a part is.
         caplog.set_level(logging.ERROR)
         text = exposition_at(p, NOW_2, collector)
         assert len(sent) == 26 + 14 + 1
@@ -160,9 +161,12 @@ def test_refresh_reads_every_project_pages_and_maps_onto_the_catalogue(caplog):
         assert value(text, SIZE, **web, device="/dev/sdb") == used + free + reserved
         assert value(text, cpu, **dev) == pytest.approx(0.05)
         assert value(text, USED, **dev, device="sda1") == DEV_DISKS["sda1"][0]
-        assert value(text, "promcast_gcp_project_refresh_success", project="shop-dev") == 0
-        assert value(text, "promcast_gcp_project_refresh_success", project="shop-prod") == 1
-        assert value(text, "promcast_exporter_refresh_success", provider="gcp") == 1
+        assert value(text, "promcast_exporter_part_refresh_success", part="monitoring", account="shop-dev") == 0
+        assert value(text, "promcast_exporter_part_refresh_success", part="monitoring", account="shop-prod") == 1
+        assert value(text, "promcast_exporter_part_last_success_timestamp_seconds",
+                     account="shop-dev") < value(
+            text, "promcast_exporter_part_last_success_timestamp_seconds", account="shop-prod")
+        assert value(text, "promcast_exporter_refresh_success", provider="gcp") == 0
         err = next(r for r in caplog.records if getattr(r, "project", None) == "shop-dev")
         assert "HTTP 403 PERMISSION_DENIED" in err.err and "promcast-viewer-role.yaml" in err.err
         promtool_check(text)
@@ -203,8 +207,8 @@ def test_a_request_not_in_the_cassette_fails_that_project(caplog):
     caplog.set_level(logging.ERROR)
     with PLAYER.use_cassette("refresh.yaml"):
         text = exposition_at(p, NOW_1)
-    assert value(text, "promcast_gcp_project_refresh_success", project="not-recorded") == 0
-    assert value(text, "promcast_gcp_project_refresh_success", project="shop-prod") == 1
+    assert value(text, "promcast_exporter_part_refresh_success", part="monitoring", account="not-recorded") == 0
+    assert value(text, "promcast_exporter_part_refresh_success", part="monitoring", account="shop-prod") == 1
     assert any(getattr(r, "project", None) == "not-recorded" for r in caplog.records)
 
 

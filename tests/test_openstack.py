@@ -134,6 +134,11 @@ def by(text: str, name: str, **match) -> dict[tuple, float]:
             for s in samples(text, name) if all(s.labels.get(k) == v for k, v in match.items())}
 
 
+def regions_up(text: str) -> dict[str, float]:
+    return {s.labels["region"]: s.value
+            for s in samples(text, "promcast_exporter_part_refresh_success")}
+
+
 def provider(clouds_file: str, *specs: CloudSpec, **kw) -> OpenStackProvider:
     return OpenStackProvider(300, list(specs) or [CloudSpec("lab")], config_file=clouds_file,
                              timeout=5, **kw)
@@ -182,9 +187,11 @@ def test_both_capacity_paths_projects_and_a_failing_region(cloud, tmp_path, capl
               region="RegionNew")[("RegionNew", "project", "batch")] == 102400 * MIB
 
     # The unreachable region and the cloud with bad credentials fail alone, and say so.
-    up = {(s.labels["cloud"], s.labels["region"]): s.value for s in samples(text, "promcast_openstack_region_up")}
+    up = {(s.labels["account"], s.labels["region"]): s.value
+          for s in samples(text, "promcast_exporter_part_refresh_success")}
     assert up == {("lab", "RegionOld"): 1, ("lab", "RegionNew"): 1, ("lab", "RegionDown"): 0, ("edge", "RegionNew"): 0}
-    assert [s.value for s in samples(text, "promcast_exporter_refresh_success")] == [1]
+    # Like every provider's: the refresh counts as failed while a part is.
+    assert [s.value for s in samples(text, "promcast_exporter_refresh_success")] == [0]
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert any("lab/RegionDown" in r.err and "reachable" in r.err for r in errors)
     assert any("edge/RegionNew" in r.err and "credentials" in r.err for r in errors)
@@ -204,13 +211,13 @@ def test_both_capacity_paths_projects_and_a_failing_region(cloud, tmp_path, capl
 def test_a_failed_region_keeps_its_last_good_numbers(cloud, tmp_path):
     p = provider(cloud.clouds_yaml(tmp_path), CloudSpec("lab", ("RegionOld", "RegionNew")))
     first = exposition(p)
-    assert by(first, "promcast_openstack_region_up") == {("RegionOld", None, None): 1, ("RegionNew", None, None): 1}
+    assert regions_up(first) == {"RegionOld": 1, "RegionNew": 1}
     del ROUTES["/new/placement/resource_providers"]  # Placement starts failing in RegionNew
     try:
         second = exposition(p)
     finally:
         ROUTES["/new/placement/resource_providers"] = "resource_providers.json"
-    assert by(second, "promcast_openstack_region_up") == {("RegionOld", None, None): 1, ("RegionNew", None, None): 0}
+    assert regions_up(second) == {"RegionOld": 1, "RegionNew": 0}
     cap = by(second, "promcast_openstack_cpu_capacity_vcpus", scope="hypervisor")
     assert cap[("RegionNew", "hypervisor", "cmp-new-1")] == 120  # the last good value
 
@@ -226,8 +233,7 @@ def test_a_region_no_longer_listed_is_down_not_current(cloud, tmp_path, monkeypa
 
     monkeypatch.setattr(p, "_regions", without_new)
     second = exposition(p)
-    assert by(second, "promcast_openstack_region_up") == {("RegionOld", None, None): 1,
-                                                        ("RegionNew", None, None): 0}
+    assert regions_up(second) == {"RegionOld": 1, "RegionNew": 0}
 
 
 def test_all_regions_failing_is_a_failed_refresh(cloud, tmp_path):

@@ -103,9 +103,6 @@ _EXPORTER = _specs(
     ("promcast_resource_response_time_seconds", "gauge",
      "Mean time the resource's targets took to answer a request.", RESOURCE_LABELS),
     # provider: gcp
-    ("promcast_gcp_project_refresh_success", "gauge",
-     "1 if the provider's last read of the project's Cloud Monitoring series succeeded, 0 if "
-     "its series come from an older read.", ("provider", "project")),
     # provider: openstack
     # Capacity pools (a hypervisor, a project's quota), not instances: promcast_resource_* keeps
     # one instance's size; these pair a used and a capacity gauge with identical labels, so
@@ -136,12 +133,6 @@ _EXPORTER = _specs(
     ("promcast_openstack_capacity_source_info", "gauge",
      "The API a region's numbers of a scope came from (placement, os-hypervisors, os-quota-sets); "
      "the value is always 1.", ("provider", "cloud", "region", "scope", "api")),
-    ("promcast_openstack_region_up", "gauge",
-     "1 if the cloud region's last refresh succeeded, 0 if its last good numbers are served.",
-     ("provider", "cloud", "region")),
-    ("promcast_openstack_region_last_success_timestamp_seconds", "gauge",
-     "When the cloud region was last read successfully, as a Unix timestamp.",
-     ("provider", "cloud", "region")),
     # self-monitoring
     ("promcast_exporter_refresh_success", "gauge",
      "1 if the provider's last refresh succeeded, 0 if the exporter serves an older snapshot.",

@@ -64,6 +64,15 @@ class PartialRefresh(Exception):
         self.families = families
 
 
+def add_part(out: Families, provider: str, part: str, ok: bool, last_success: float,
+             account: str = "", region: str = "") -> None:
+    """The health of one part of a provider (an API, an account, a project, a region), in the
+    series every provider shares: what the self-monitoring dashboard's failing parts read."""
+    lab = {"provider": provider, "part": part, "account": account, "region": region}
+    out.add("promcast_exporter_part_refresh_success", lab, 1 if ok else 0)
+    out.add("promcast_exporter_part_last_success_timestamp_seconds", lab, last_success)
+
+
 @dataclass
 class _State:
     snapshot: Snapshot = field(default_factory=Snapshot)

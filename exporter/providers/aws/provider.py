@@ -25,7 +25,7 @@ from prometheus_client.core import Metric
 
 from exporter.billing.ledger import month_start
 from exporter.core.catalogue import Families
-from exporter.core.collector import PartialRefresh, Provider
+from exporter.core.collector import PartialRefresh, Provider, add_part
 from exporter.providers.cur.provider import COST_TYPES
 
 from . import cloudwatch, costexplorer
@@ -251,10 +251,8 @@ class AwsProvider(Provider):
                 part.data.forecast = forecast
                 out.merge(part.data.families())
         for part in self.parts:
-            lab = {"provider": self.name, "part": part.kind,
-                   "account": self._account_label(part), "region": part.region}
-            out.add("promcast_exporter_part_refresh_success", lab, 1 if part.ok else 0)
-            out.add("promcast_exporter_part_last_success_timestamp_seconds", lab, part.last_success)
+            add_part(out, self.name, part.kind, bool(part.ok), part.last_success,
+                     self._account_label(part), part.region)
         for api, usd in sorted(self.meter.cost_usd.items()):
             out.add("promcast_exporter_api_cost_usd_total", {"provider": self.name, "api": api}, usd)
         return list(out)

@@ -15,7 +15,7 @@ import numpy as np
 from prometheus_client.core import Metric
 
 from exporter.core.catalogue import Families
-from exporter.core.collector import Provider
+from exporter.core.collector import PartialRefresh, Provider, add_part
 from exporter.providers.focus.provider import FocusProvider
 
 from .monitoring import MonitoringClient, Window, default_session
@@ -33,7 +33,7 @@ class GcpBillingProvider(FocusProvider):
 
 class GcpMonitoringProvider(Provider):
     """Reads every configured project each refresh; a failing project keeps its last good series
-    (and says so in ``promcast_gcp_project_refresh_success``) while the others are updated."""
+    (and says so in ``promcast_exporter_part_refresh_success{part="monitoring"}``) while the others are updated."""
 
     name = "gcp"
 
@@ -58,6 +58,7 @@ class GcpMonitoringProvider(Provider):
         self._session = session
         self._last_good: dict[str, list[tuple[str, dict[str, str], float]]] = {}
         self._project_ok: dict[str, bool] = {}
+        self._project_last: dict[str, float] = {}  # when each project was last read
 
     def _client(self) -> MonitoringClient:
         if self._session is None:
@@ -92,6 +93,7 @@ class GcpMonitoringProvider(Provider):
                 continue
             self._last_good[project] = latest
             self._project_ok[project] = True
+            self._project_last[project] = now
             log.debug("project read", extra={"provider": self.name, "project": project,
                                              "series": len(latest)})
         if not any(self._project_ok.get(p) for p in self.projects):
@@ -101,8 +103,11 @@ class GcpMonitoringProvider(Provider):
         for project in self.projects:
             for name, labels, value in self._last_good.get(project, []):
                 out.add(name, labels, value)
-            out.add("promcast_gcp_project_refresh_success",
-                    {"provider": self.name, "project": project}, 1 if self._project_ok[project] else 0)
+            add_part(out, self.name, "monitoring", self._project_ok[project],
+                     self._project_last.get(project, 0.0), account=project)
+        failed = [p for p in self.projects if not self._project_ok[p]]
+        if failed:
+            raise PartialRefresh(list(out), "projects " + ", ".join(failed))
         return list(out)
 
     def history(self, start: float, end: float, step: float

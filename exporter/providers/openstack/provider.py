@@ -11,7 +11,7 @@ from typing import Any, Sequence
 from prometheus_client.core import Metric
 
 from exporter.core.catalogue import Families
-from exporter.core.collector import Provider
+from exporter.core.collector import PartialRefresh, Provider, add_part
 
 from . import capacity, quotas
 from .api import Api, OpenStackError
@@ -76,6 +76,9 @@ class OpenStackProvider(Provider):
         if not ok:
             problems = [str(o) for o in outcomes] + failed_clouds
             raise OpenStackError("no OpenStack region could be read: " + " | ".join(problems))
+        down = [f"{r.cloud}/{r.region}" for r, up in self._up.items() if not up]
+        if down or failed_clouds:
+            raise PartialRefresh(self._families(), ", ".join(down + failed_clouds))
         return self._families()
 
     def _regions(self) -> tuple[list[RegionRef], list[str]]:
@@ -121,11 +124,11 @@ class OpenStackProvider(Provider):
         out = Families()
         for ref in sorted(self._up, key=lambda r: (r.cloud, r.region)):
             region = {"provider": self.name, "cloud": ref.cloud, "region": ref.region}
-            out.add("promcast_openstack_region_up", region, 1 if self._up[ref] else 0)
             usage = self._last.get(ref)
+            add_part(out, self.name, "region", self._up[ref], usage.taken_at if usage else 0.0,
+                     account=ref.cloud, region=ref.region)
             if usage is None:
                 continue
-            out.add("promcast_openstack_region_last_success_timestamp_seconds", region, usage.taken_at)
             for scope, api in usage.sources:
                 out.add("promcast_openstack_capacity_source_info", {**region, "scope": scope, "api": api}, 1)
             for p in usage.pools:
