@@ -32,9 +32,10 @@ def clean(arr: np.ndarray) -> np.ndarray:
 BLOCK_VALUES = 1 << 20
 
 
-def row_blocks(n: int, width: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` row ranges covering ``n`` rows of ``width`` values in bounded blocks."""
-    step = max(1, BLOCK_VALUES // max(int(width), 1))
+def row_blocks(n: int, width: int, block_values: int | None = None) -> list[tuple[int, int]]:
+    """``(start, stop)`` row ranges covering ``n`` rows of ``width`` values in blocks of about
+    ``block_values`` (default :data:`BLOCK_VALUES`)."""
+    step = max(1, (block_values or BLOCK_VALUES) // max(int(width), 1))
     return [(a, min(n, a + step)) for a in range(0, n, step)]
 
 

@@ -231,7 +231,7 @@ class GlobalGBM:
         n, t_len = self._n, self._t_len
         mean, scale = np.empty((n, h)), np.empty((n, h))
         # One feature row per (series, step): built and scored a block of series at a time.
-        for a, b in _series_blocks(n, h):
+        for a, b in row_blocks(n, h, PREDICT_BLOCK_ROWS):
             rows = np.repeat(np.arange(a, b), h)
             step = np.tile(np.arange(1, h + 1), b - a)
             origin = np.full(rows.size, t_len)
@@ -260,11 +260,6 @@ class GlobalGBM:
                 for i in self._fallback_rows[covered]:
                     self.notes[i] = "global_gbm: no usable recent history; seasonal naive used"
         return shape_like(out, self._single)
-
-
-def _series_blocks(n: int, h: int) -> list[tuple[int, int]]:
-    step = max(1, PREDICT_BLOCK_ROWS // max(h, 1))
-    return [(a, min(n, a + step)) for a in range(0, n, step)]
 
 
 def _quantiles_by_step(steps: np.ndarray, resid: np.ndarray, h: int, level: int) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from exporter.core.catalogue import Families
 from forecaster.config import ResolvedTarget
@@ -127,8 +126,3 @@ def publish_plan(out: Families, plan: Plan) -> None:
             out.add("promcast_autoscaling_required_replicas", lab, sp.required_replicas)
         if not math.isnan(sp.recommended_replicas):
             out.add("promcast_autoscaling_recommended_replicas", lab, sp.recommended_replicas)
-
-
-def replicas_by_series(plan: Plan) -> np.ndarray:
-    """The recommended replicas of a plan's series, in order (NaN where none)."""
-    return np.array([sp.recommended_replicas for sp in plan.series], dtype=float)
