@@ -5,7 +5,8 @@ from dashboards.style import (
     SERIES_LEGEND,
     Colour,
     Unit,
-    annotation,
+    anomalous,
+    anomaly_markers,
     bargauge,
     column,
     explorer_link,
@@ -28,7 +29,6 @@ EXHAUSTION = f"(promcast_forecast_exhaustion_seconds{T} + 0 * promcast_forecast_
 LEAD_TIME = "on (target) group_left () promcast_target_lead_time_seconds"
 SHARE_OF_LEAD_TIME = f"{EXHAUSTION} / {LEAD_TIME}"
 WITHIN_LEAD_TIME = f"promcast_forecast_exhaustion_seconds{T} < {LEAD_TIME}"
-ANOMALOUS = "promcast_forecast_anomaly_score%s > 1"
 
 dashboard = promcast_dashboard(
     title="promcast / Capacity overview",
@@ -39,9 +39,7 @@ dashboard = promcast_dashboard(
     refresh="1m",
     # A day into the future: the forecast made a horizon ago is drawn at the time it is about.
     time=("now-7d", "now+1d"),
-    annotations=[annotation(
-        "Anomalies", ANOMALOUS % T, title="{{target}} {{resource_id}}{{service}} anomalous",
-        text="outside its forecast interval (anomaly score above 1)")],
+    annotations=[anomaly_markers(T)],
     templating=templating(
         query_variable("target", "Target",
                        "label_values(promcast_target_lead_time_seconds, target)"),
@@ -61,7 +59,7 @@ dashboard = promcast_dashboard(
              description="Shortest time until any selected series crosses its capacity "
                          "(Infinity: none within the forecast horizon)."),
         stat("Anomalous series",
-             query(f"count({ANOMALOUS % T}) or vector(0)", instant=True),
+             query(f"count({anomalous(T)}) or vector(0)", instant=True),
              unit=Unit.COUNT, w=4, steps=thresholds(Colour.GOOD, (1, Colour.WARN)),
              description="Series whose newest value is outside their forecast interval "
                          "(anomaly score above 1)."),

@@ -5,7 +5,7 @@ forecast."""
 from dashboards.style import (
     Colour,
     Unit,
-    annotation,
+    anomaly_markers,
     bargauge,
     forecast_curves,
     forecast_vs_actual,
@@ -41,10 +41,9 @@ dashboard = promcast_dashboard(
     refresh="5m",
     # Two weeks back for the weekly pattern, a week ahead for the spend forecast.
     time=("now-14d", "now+7d"),
-    annotations=[annotation(
-        "Cost anomalies", f"promcast_forecast_anomaly_score{{{COST}}} > 1",
-        title="{{provider}} {{service}} spend anomalous", tags="target,provider,service",
-        text="spend outside its forecast interval (anomaly score above 1)")],
+    annotations=[anomaly_markers(
+        "{%s}" % COST, name="Cost anomalies", title="{{provider}} {{service}} spend",
+        what="spend ", tags="target,provider,service")],
     templating=templating(
         query_variable("provider", "Provider",
                        "label_values(provider_service:promcast_cost_hourly_rate_usd:sum, "

@@ -7,7 +7,7 @@ from dashboards.style import (
     SERIES_LEGEND,
     Colour,
     Unit,
-    annotation,
+    anomaly_markers,
     column,
     custom_variable,
     forecast_curves,
@@ -31,7 +31,6 @@ S = "{%s}" % SELECTOR
 MODEL = "ignoring (model, reason) group_left (model, reason) promcast_forecast_model_info" + S
 COVERAGE = ("sum without (level) "
             f'(promcast_forecast_backtest_coverage_ratio{{{SELECTOR}, level="%s"}})')
-ANOMALOUS = f"promcast_forecast_anomaly_score{S} > 1"
 # The coverage a well-calibrated interval reaches is its level: red far below, orange below.
 COVERAGE_STEPS = {lv: thresholds(Colour.BAD, (round(int(lv) / 100 - 0.15, 2), Colour.WARN),
                                  (round(int(lv) / 100 - 0.05, 2), Colour.GOOD))
@@ -48,9 +47,7 @@ dashboard = promcast_dashboard(
     refresh="1m",
     # A week into the future: the longest demo horizon; curves end where the forecast does.
     time=("now-7d", "now+7d"),
-    annotations=[annotation(
-        "Anomalies", ANOMALOUS, title=SERIES_LEGEND + " anomalous",
-        text="outside its forecast interval (anomaly score above 1)")],
+    annotations=[anomaly_markers(S)],
     templating=templating(
         # The demo's busiest target: daily cycles, anomalies, a day-long forecast curve.
         query_variable("target", "Target",

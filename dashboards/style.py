@@ -331,6 +331,18 @@ def annotation(name: str, expr: str, *, title: str, text: str = "", tags: str = 
             "textFormat": text, "tagKeys": tags, "useValueForTime": False}
 
 
+def anomalous(selector: str) -> str:
+    """The series of ``selector`` (``{...}``) outside their forecast interval now."""
+    return f"promcast_forecast_anomaly_score{selector} > 1"
+
+
+def anomaly_markers(selector: str, *, name: str = "Anomalies", title: str = SERIES_LEGEND,
+                    what: str = "", tags: str = "target") -> dict[str, Any]:
+    """A marker wherever a series of ``selector`` was outside its forecast interval."""
+    return annotation(name, anomalous(selector), title=f"{title} anomalous", tags=tags,
+                      text=f"{what}outside its forecast interval (anomaly score above 1)")
+
+
 def dashboard_links() -> list[dict[str, Any]]:
     """Every promcast dashboard in a menu, carrying the variables (not the time range: each
     dashboard looks at its own span, some into the future)."""
