@@ -5,6 +5,7 @@ refreshes, billing data age and the billed API calls the exporter makes, and the
 from dashboards.style import (
     Colour,
     Unit,
+    alert_threshold,
     flag_stat,
     promcast_dashboard,
     query,
@@ -17,11 +18,12 @@ from dashboards.style import (
 
 T = '{target=~"$target"}'
 P = '{provider=~"$provider"}'
-# The alert thresholds of rules/promcast.rules.yml (forecaster_stale_seconds,
-# exporter_stale_seconds, billing_data_max_age_seconds), so the colours turn when alerts fire.
-FORECASTER_STALE = thresholds(Colour.GOOD, (900, Colour.BAD))
-EXPORTER_STALE = thresholds(Colour.GOOD, (10800, Colour.BAD))
-BILLING_STALE = thresholds(Colour.GOOD, (172800, Colour.BAD))
+# Read from the alert thresholds of rules/promcast.rules.yml, so the colours turn when the
+# staleness alerts fire (a changed threshold shows as out-of-date JSON until regenerated).
+FORECASTER_STALE = thresholds(Colour.GOOD, (alert_threshold("forecaster_stale_seconds"), Colour.BAD))
+EXPORTER_STALE = thresholds(Colour.GOOD, (alert_threshold("exporter_stale_seconds"), Colour.BAD))
+BILLING_STALE = thresholds(Colour.GOOD,
+                           (alert_threshold("billing_data_max_age_seconds"), Colour.BAD))
 PROBLEMS = thresholds(Colour.GOOD, (1, Colour.BAD))
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import string
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import attr
+import yaml
 from grafanalib._gen import DashboardEncoder
 from grafanalib.core import (
     Annotations,
@@ -79,6 +81,21 @@ class Colour:
     NEUTRAL = "text"
     FORECAST = "blue"
     BAND = {"80": "light-blue", "95": "super-light-blue"}  # interval bounds by level
+
+
+RULES = Path(__file__).resolve().parent.parent / "rules" / "promcast.rules.yml"
+
+
+def alert_threshold(name: str) -> float:
+    """A threshold the alert rules read (``promcast:promcast_alert_threshold:config``), so a
+    dashboard's colours turn where the alert fires; regenerate the dashboards after changing it."""
+    for group in yaml.safe_load(RULES.read_text())["groups"]:
+        for rule in group["rules"]:
+            if (rule.get("record") == "promcast:promcast_alert_threshold:config"
+                    and rule["labels"]["threshold"] == name):
+                value = float(rule["expr"].strip().removeprefix("vector(").removesuffix(")"))
+                return int(value) if value.is_integer() else value  # 900, as the JSON had it
+    raise KeyError(f"{RULES}: no alert threshold {name!r}")
 
 
 def thresholds(base: str, *steps: tuple[float, str]) -> list[dict[str, Any]]:
