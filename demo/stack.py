@@ -90,9 +90,12 @@ def terminate(procs: list[subprocess.Popen], grace: float = 15) -> None:
             proc.wait(timeout=5)
 
 
-def prometheus_argv(config: Path, data: Path, port: int, *flags: str) -> list[str]:
+def prometheus_argv(config: Path, data: Path, port: int, *flags: str,
+                    retention: str = "90d") -> list[str]:
+    # Retention counts back from the newest block, not from now: history spread over months
+    # (the tests' fixed dates) needs a longer one than the demo's.
     return ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
-            "--storage.tsdb.retention.time=90d", f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.retention.time={retention}", f"--web.listen-address=127.0.0.1:{port}",
             "--web.enable-remote-write-receiver", "--web.enable-lifecycle", *flags]
 
 

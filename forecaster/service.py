@@ -241,16 +241,18 @@ class Forecaster:
 
         return await self._guarded(target.name, work)
 
-    async def run_recommendations_cycle(self, source: PrometheusSource) -> bool:
+    async def run_recommendations_cycle(self, source: PrometheusSource,
+                                        at: float | None = None) -> bool:
         """Rightsizing, idle resources and commitments (forecaster/recommend), refreshed on
-        their own interval; True on success. Never raises: the last good report stays."""
+        their own interval; True on success. Never raises: the last good report stays. ``at``
+        replays the cycle at a past instant, as in :meth:`run_cycle`."""
         async def work() -> dict:
             async def offload(fn, *args):  # fits share the targets' concurrency limit
                 async with self._fit_slots:
                     return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
 
             report = await Runner(self.cfg.recommendations, source, self.catalog,
-                                  offload=offload).run()
+                                  offload=offload).run(at)
             self.report = report
             await self._push(RECOMMENDATIONS, lambda out: publish_report(out, report))
             return report.summary()

@@ -28,6 +28,7 @@ class PrometheusProc:
     port: int
     workdir: Path
     proc: subprocess.Popen | None
+    retention: str = "90d"
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -37,7 +38,8 @@ class PrometheusProc:
     def start(self) -> None:
         """(Re)start on the same port and data, e.g. after :meth:`stop`."""
         self.proc = spawn(self.workdir, "prometheus", prometheus_argv(
-            self.workdir / "prometheus.yml", self.workdir / "data", self.port), f"{self.url}/-/ready", 60)
+            self.workdir / "prometheus.yml", self.workdir / "data", self.port,
+            retention=self.retention), f"{self.url}/-/ready", 60)
 
 
 def backfill(openmetrics: str, data_dir: Path) -> None:

@@ -8,6 +8,7 @@ from forecaster.budgets import period_bounds, project
 from forecaster.config import ForecasterConfig
 from forecaster.engine import forecast_target, select_series
 from forecaster.source import RawSeries
+from tests.anchors import ANCHORS, TIME_OF_DAY
 
 
 def ts(*args):
@@ -54,17 +55,19 @@ def test_projection_adds_the_forecast_to_what_was_spent():
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("with_spent_query", [True, False])
-def test_budget_cycle_against_prometheus(start_prometheus, with_spent_query):
+@pytest.mark.parametrize("anchor,with_spent_query",
+                         [(a, True) for a in ANCHORS.values()]
+                         + [(ANCHORS["monday-last-of-month"], False)],
+                         ids=[*ANCHORS, "monday-last-of-month-no-spent-query"])
+def test_budget_cycle_against_prometheus(start_prometheus, anchor, with_spent_query):
     import asyncio
-    import time
 
     from prometheus_client import CollectorRegistry, generate_latest
 
     from forecaster.budgets import period_bounds
     from forecaster.service import Forecaster
 
-    now = time.time()
+    now = anchor + TIME_OF_DAY
     start, end = period_bounds(now, "month")
     last = int(now // 300 * 300 - 300)
     lines = ["# TYPE rate_usd gauge"]
@@ -84,7 +87,8 @@ def test_budget_cycle_against_prometheus(start_prometheus, with_spent_query):
         import aiohttp
         from forecaster.source import PrometheusSource
         async with aiohttp.ClientSession() as session:
-            return await fc.run_budget_cycle(cfg.budgets[0], PrometheusSource.from_config(cfg.prometheus, session))
+            return await fc.run_budget_cycle(
+                cfg.budgets[0], PrometheusSource.from_config(cfg.prometheus, session), at=now)
 
     assert asyncio.run(run())
     _, period_end, [p] = fc.projections["aws-month"]

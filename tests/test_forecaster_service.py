@@ -22,9 +22,10 @@ from tests.conftest import need
 pytestmark = pytest.mark.integration
 
 
-def history(days: float = 3, step: float = 300) -> str:
-    """disk_ratio for two hosts: "a" grows 5%/day from 0.65 and crosses 0.9 in ~2 days."""
-    end = int(time.time() // step * step - step)
+def history(days: float = 3, step: float = 300, now: float | None = None) -> str:
+    """disk_ratio for two hosts: "a" grows 5%/day from 0.65 and crosses 0.9 in ~2 days; the
+    newest sample a step before ``now`` (default: the wall clock, for live services)."""
+    end = int((time.time() if now is None else now) // step * step - step)
     lines = ["# TYPE disk_ratio gauge"]
     for host, level, per_day in (("a", 0.80, 0.05), ("b", 0.30, 0.0)):
         for t in range(end - int(days * 86400), end + 1, int(step)):

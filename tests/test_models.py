@@ -234,3 +234,47 @@ def test_global_gbm_learns_from_less_than_a_week_of_history():
     mean = model.predict(288, [80])["mean"]
     expected = 0.4 + 0.1 * np.sin(2 * np.pi * np.arange(1500, 1788) / 288)
     assert np.abs(mean - expected).mean() < 0.03
+
+
+def _daily(days: int, seed: int, level: float = 4.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    hours = np.arange(days * 24)
+    return level + np.sin(2 * np.pi * hours / 24) + 0.1 * rng.standard_normal(hours.size)
+
+
+def test_seasonal_naive_drift_does_not_extrapolate_one_quiet_last_day() -> None:
+    """A spend that never stops, whose last day was quiet (batch jobs off): the textbook drift
+    (last season - first season) sinks it to zero within a month; the season means' slope,
+    shrunk by how far it stands out from their scatter, keeps it near its level; two weeks of
+    history show that the band need not grow."""
+    y = _daily(14, 1)
+    y[-24:] -= 1.5
+    f = make_model("seasonal_naive_drift", season_length=24).fit(y).predict(30 * 24, [80, 95])
+    assert f["mean"][-24:].mean() > 2.0
+    assert f["lower-80"].min() > 0, "a level with noise around it gets no band reaching zero"
+
+
+def test_seasonal_naive_drift_keeps_a_real_trend_whole() -> None:
+    y = _daily(9, 2) + 0.05 * np.arange(9 * 24)  # 1.2 a day
+    f = make_model("seasonal_naive_drift", season_length=24).fit(y).predict(10 * 24, [80])
+    per_day = (f["mean"][-24:].mean() - f["mean"][:24].mean()) / 9
+    assert per_day == pytest.approx(1.2, rel=0.05)
+
+
+def test_seasonal_naive_intervals_widen_as_the_history_says() -> None:
+    """Noise around a level: a fortnight ahead is about as uncertain as a day ahead. A random
+    walk: the spread grows like sqrt(seasons ahead), as the textbook's seasonal naive assumes.
+    Short histories cannot tell the two apart and keep the sqrt."""
+    rng = np.random.default_rng(3)
+    hours = np.arange(20 * 24)
+    level = 4 + np.sin(2 * np.pi * hours / 24) + 0.3 * rng.standard_normal((100, hours.size))
+    walk = np.cumsum(rng.standard_normal((100, hours.size)), axis=1)
+
+    def growth(y: np.ndarray) -> float:
+        f = make_model("seasonal_naive", season_length=24).fit(y).predict(16 * 24, [80])
+        w = f["upper-80"] - f["lower-80"]
+        return float(np.median(w[:, -1] / w[:, 0]))
+
+    assert growth(level) < 1.3
+    assert 2.5 < growth(walk) <= 4.0 + 1e-9  # sqrt(16) = 4
+    assert growth(level[:, :5 * 24]) == pytest.approx(np.sqrt(16))

@@ -3,7 +3,6 @@ series stay exactly what they are without planning."""
 
 import asyncio
 import subprocess
-import time
 
 import aiohttp
 import pytest
@@ -12,6 +11,7 @@ from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
+from tests.anchors import ANCHORS, TIME_OF_DAY
 from tests.conftest import need
 from tests.test_forecaster_service import exposition, forecast_lines, history
 
@@ -43,9 +43,11 @@ def run(fc: Forecaster, at: float) -> bool:
     return asyncio.run(go())
 
 
-def test_service_publishes_planning_series_and_leaves_the_baseline_alone(start_prometheus):
-    prom = start_prometheus(history())
-    at = time.time()
+# Before and after the "launch" scenario's date, and on the first day of a month.
+@pytest.mark.parametrize("day", ["wednesday", "monday-first-of-month", "sunday-in-december"])
+def test_service_publishes_planning_series_and_leaves_the_baseline_alone(start_prometheus, day):
+    at = ANCHORS[day] + TIME_OF_DAY
+    prom = start_prometheus(history(now=at))
     plain, planned = Forecaster(config(prom.url, {})), Forecaster(config(prom.url, PLANNING))
     assert run(plain, at) and run(planned, at)
     assert forecast_lines(planned) == forecast_lines(plain)

@@ -7,7 +7,6 @@ import asyncio
 import csv
 import io
 import json
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ import yaml
 
 from exporter.core.openmetrics import write_openmetrics
 from exporter.providers.demo.provider import samples
+from tests.anchors import ANCHORS, TIME_OF_DAY
 
 pytestmark = pytest.mark.integration
 DAY = 86400.0
@@ -26,29 +26,41 @@ SETTINGS = {
 }
 
 
+def history_before(anchor: float) -> tuple[float, np.ndarray]:
+    """The analyses' instant on the anchor's day and ten days of 10-minute steps before it."""
+    now = anchor + TIME_OF_DAY
+    return now, np.arange(now // 600 * 600 - 10 * DAY, now - 600, 600.0)
+
+
 @pytest.fixture(scope="module")
 def prom(tmp_path_factory):
+    """One Prometheus holding ten days of the demo fleet before each anchor (each window is the
+    fleet as it looks at its own anchor; the windows do not overlap)."""
     from demo.stack import free_port
     from tests.conftest import PrometheusProc, backfill, need
 
     need("prometheus")
     need("promtool")
-    now = time.time()
-    anchor = now // DAY * DAY
-    t = np.arange(now // 600 * 600 - 10 * DAY, now - 600, 600.0)
     out = io.StringIO()
-    write_openmetrics(((n, lab, t, v) for n, lab, v in samples(anchor, t)), out)
+
+    def windows():
+        for anchor in ANCHORS.values():
+            _, t = history_before(anchor)
+            yield from ((n, lab, t, v) for n, lab, v in samples(anchor, t))
+
+    write_openmetrics(windows(), out)
     work = tmp_path_factory.mktemp("recommend")
     (work / "prometheus.yml").write_text(yaml.safe_dump({"global": {"scrape_interval": "15s"}}))
     backfill(out.getvalue(), work / "data")
     port = free_port()
-    p = PrometheusProc(f"http://127.0.0.1:{port}", port, work, None)
+    p = PrometheusProc(f"http://127.0.0.1:{port}", port, work, None, retention="5y")
     p.start()
     yield p
     p.stop()
 
 
-def test_runner_against_prometheus_with_demo_history(prom):
+@pytest.mark.parametrize("anchor", list(ANCHORS.values()), ids=list(ANCHORS))
+def test_runner_against_prometheus_with_demo_history(prom, anchor):
     import aiohttp
     from prometheus_client import CollectorRegistry, generate_latest
 
@@ -62,7 +74,8 @@ def test_runner_against_prometheus_with_demo_history(prom):
 
     async def cycle():
         async with aiohttp.ClientSession() as session:
-            return await fc.run_recommendations_cycle(PrometheusSource.from_config(cfg.prometheus, session))
+            return await fc.run_recommendations_cycle(
+                PrometheusSource.from_config(cfg.prometheus, session), at=history_before(anchor)[0])
 
     assert asyncio.run(cycle())
     report = fc.report
@@ -92,7 +105,8 @@ def test_cli_prints_a_ranked_table_and_writes_json_and_csv(prom, tmp_path, capsy
 
     cfg = tmp_path / "f.yml"
     cfg.write_text(yaml.safe_dump({"prometheus": {"url": prom.url}, "recommendations": SETTINGS}))
-    assert main(["--config.file", str(cfg), "--log.level", "warn", "recommend", "--out",
+    at = f"--time={history_before(ANCHORS['sunday-in-december'])[0]:.0f}"
+    assert main(["--config.file", str(cfg), "--log.level", "warn", "recommend", at, "--out",
                  str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -101,7 +115,7 @@ def test_cli_prints_a_ranked_table_and_writes_json_and_csv(prom, tmp_path, capsy
     data = json.loads((tmp_path / "r.json").read_text())["recommendations"]
     savings = [r["monthly_saving_usd"] for r in data]
     assert savings == sorted(savings, reverse=True) and savings[0] > 0
-    assert main(["--config.file", str(cfg), "--log.level", "warn", "recommend", "--top", "3",
+    assert main(["--config.file", str(cfg), "--log.level", "warn", "recommend", at, "--top", "3",
                  "--out", str(tmp_path / "r.csv")]) == 0
     assert len(list(csv.DictReader((tmp_path / "r.csv").open()))) == len(data)
     assert len(capsys.readouterr().out.splitlines()) == 1 + 3 + 2

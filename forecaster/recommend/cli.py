@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import sys
 from typing import Any
 
@@ -24,9 +25,25 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--top", type=int, default=None, help="print only the first N rows")
     p.add_argument("--all", dest="include_keep", action="store_true",
                    help="include resources whose size is right (action keep)")
+    p.add_argument("--time", dest="at", type=_instant, default=None,
+                   help="run as of this past instant (RFC 3339 or Unix seconds; default: now), "
+                        "as promtool's `query instant --time`")
 
 
-async def _collect(cfg: ForecasterConfig) -> Report:
+def _instant(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected an RFC 3339 time or Unix seconds, got {text!r}") from None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
+
+
+async def _collect(cfg: ForecasterConfig, at: float | None = None) -> Report:
     import aiohttp
 
     from forecaster.recommend.runner import Runner
@@ -34,7 +51,7 @@ async def _collect(cfg: ForecasterConfig) -> Report:
 
     async with aiohttp.ClientSession() as session:
         source = PrometheusSource.from_config(cfg.prometheus, session)
-        return await Runner(cfg.recommendations or Recommendations(), source).run()
+        return await Runner(cfg.recommendations or Recommendations(), source).run(at)
 
 
 def run(args: argparse.Namespace, cfg: ForecasterConfig) -> int:
@@ -44,7 +61,7 @@ def run(args: argparse.Namespace, cfg: ForecasterConfig) -> int:
         print(f"error: --out {args.out!r}: use a file name ending in .json or .csv", file=sys.stderr)
         return 2
     try:
-        report = asyncio.run(_collect(cfg))
+        report = asyncio.run(_collect(cfg, args.at))
     except CatalogError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
