@@ -6,6 +6,10 @@ need=""
 command -v prometheus >/dev/null 2>&1 || need="$need prometheus"
 command -v prometheus-alertmanager >/dev/null 2>&1 || need="$need prometheus-alertmanager"
 command -v victoria-metrics >/dev/null 2>&1 || need="$need victoria-metrics"
+# The Kubernetes manifests' offline checks: kubectl kustomize (Debian ships kubectl in
+# kubernetes-client) and the monitoring mixin's jsonnet.
+command -v kubectl >/dev/null 2>&1 || need="$need kubernetes-client"
+command -v jsonnet >/dev/null 2>&1 || need="$need jsonnet"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
 compose=""
 command -v docker-compose >/dev/null 2>&1 || compose="docker-compose"
@@ -20,7 +24,7 @@ else
   exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "promcast: no apt-get here; install Prometheus 2.42+, Alertmanager 0.25+ and VictoriaMetrics," >&2
+  echo "promcast: no apt-get here; install Prometheus 2.42+, Alertmanager 0.25+, VictoriaMetrics, kubectl and jsonnet," >&2
   echo "  or run the stack in containers: docker-compose up" >&2
   exit 1
 fi
