@@ -151,8 +151,14 @@ def _js(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _threshold_text(value: Any) -> str:
-    return "%g" % float(value)
+def _threshold_value(name: str, expr: str) -> float:
+    """The N of a threshold's ``vector(N)``, refused unless jsonnet's ``%g`` prints it back."""
+    m = re.fullmatch(r"vector\(([0-9.e+-]+)\)", expr)
+    if m is None or "%g" % float(m.group(1)) != m.group(1):
+        raise ValueError(f"{RULES}: threshold {name}: expected vector(N) with N written as %g "
+                         f"prints it (e.g. 0.5, 10800), got {expr!r}")
+    value = float(m.group(1))
+    return int(value) if value.is_integer() else value
 
 
 def _expr_js(expr: str) -> str:
@@ -172,21 +178,18 @@ def _expr_js(expr: str) -> str:
     return "std.join('', [" + ", ".join(p for p in parts if p != '""') + "])"
 
 
-def _rule_js(rule: dict, thresholds: dict) -> str:
+def _rule_js(rule: dict, defaults: dict) -> str:
+    """One rule as a jsonnet object of ``config``; the shipped values go into ``defaults``."""
     fields = []
     for key, value in rule.items():
         if key == "expr" and rule.get("record") == THRESHOLD_RECORD:
             name = rule["labels"]["threshold"]
-            thresholds[name] = value
-            inner = value[len("vector("):-1] if re.fullmatch(r"vector\([^()]*\)", value) else ""
-            if not re.fullmatch(r"[0-9.e+-]+", inner) or _threshold_text(inner) != inner:
-                raise ValueError(f"{RULES}: threshold {name}: expected vector(N) with N written "
-                                 f"as %g prints it (e.g. 0.5, 10800), got {value!r}")
+            defaults["thresholds"][name] = _threshold_value(name, value)
             fields.append(f"expr: 'vector(%g)' % config.thresholds[{_js(name)}]")
         elif key == "expr":
             fields.append(f"expr: {_expr_js(value)}")
         elif key == "labels" and rule.get("record") == GRAFANA_RECORD:
-            thresholds["__grafana_url__"] = value["url"]
+            defaults["grafanaURL"] = value["url"]
             fields.append(f"labels: {_js(value)} + {{url: config.grafanaURL}}")
         elif key == "annotations" and "runbook_url" in value:
             if value["runbook_url"] != RUNBOOK_PATTERN % rule["alert"].lower():
@@ -200,22 +203,18 @@ def _rule_js(rule: dict, thresholds: dict) -> str:
 
 
 def mixin_data() -> str:
-    thresholds: dict[str, str] = {}
+    defaults: dict[str, Any] = {"thresholds": {}, "exporterSelector": "", "forecasterSelector": "",
+                                "runbookURLPattern": RUNBOOK_PATTERN}
     groups = []
     for group in rule_groups():
         kinds = {"alert" if "alert" in r else "record" for r in group["rules"]}
         if len(kinds) != 1:
             raise ValueError(f"{RULES}: group {group['name']} mixes alerts and recording rules")
         extra = {k: v for k, v in group.items() if k not in ("name", "rules")}
-        rules = [_rule_js(r, thresholds) for r in group["rules"]]
+        rules = [_rule_js(r, defaults) for r in group["rules"]]
         groups.append(f"    {{\n      kind: {_js(kinds.pop())},\n      group: {_js(extra)} + {{\n"
                       f"        name: {_js(group['name'])},\n        rules: [\n"
                       + "\n".join(rules) + "\n        ],\n      },\n    },")
-    grafana = thresholds.pop("__grafana_url__")
-    numbers = {k: float(v[len("vector("):-1]) for k, v in thresholds.items()}
-    defaults = {"thresholds": {k: int(v) if v.is_integer() else v for k, v in numbers.items()},
-                "exporterSelector": "", "forecasterSelector": "",
-                "runbookURLPattern": RUNBOOK_PATTERN, "grafanaURL": grafana}
     dashboards = "\n".join(f"    {_js('promcast-' + p.name)}: import {_js('../../dashboards/' + p.name)},"
                            for p in sorted(DASHBOARDS.glob("*.json")))
     return (HEADER.format(source="rules/promcast.rules.yml and dashboards/*.json").replace("#", "//", 1)
