@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
 import datetime as dt
 import logging
 import math
@@ -14,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from exporter import __version__
 from exporter.config import ExporterConfig
+from exporter.billing.ledger import BillingFileProvider
 from exporter.core.catalogue import Families
 from exporter.core.cli import base_parser, load_or_exit, start_logging
 from exporter.core.collector import Provider, SnapshotCollector
@@ -33,7 +35,7 @@ DEFAULT_LISTEN = "127.0.0.1:9184"
 def build_providers(cfg: ExporterConfig) -> list[Provider]:
     p = cfg.providers
     providers: list[Provider] = []
-    if p.demo.enabled:
+    if p.demo_on():
         providers.append(DemoProvider(p.demo.refresh_interval, p.demo.anchor_or_default()))
     if p.focus.enabled:
         providers.append(FocusProvider(p.focus.refresh_interval, p.focus.paths,
@@ -157,6 +159,21 @@ def _backfill(args: argparse.Namespace, cfg: ExporterConfig) -> int:
     return 1 if failed else 0
 
 
+def _bad_rows(cfg: ExporterConfig) -> int:
+    """Every bad row of the enabled billing-file providers as CSV on stdout."""
+    billing = [p for p in build_providers(cfg) if isinstance(p, BillingFileProvider)]
+    if not billing:
+        print("error: no billing-file provider (focus, cur, azure, gcp.billing) is enabled",
+              file=sys.stderr)
+        return 2
+    out = csv.writer(sys.stdout)
+    out.writerow(["provider", "file", "line", "reason", "detail"])
+    for provider in billing:
+        for row in provider.bad_rows():
+            out.writerow([provider.name, *row])
+    return 0
+
+
 def _label(text: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name.isidentifier():
@@ -167,8 +184,10 @@ def _label(text: str) -> tuple[str, str]:
 def parser() -> argparse.ArgumentParser:
     p = base_parser("promcast-exporter", "Cloud cost, utilisation and inventory metrics for "
                     "Prometheus.", DEFAULT_LISTEN, __version__)
-    sub = p.add_subparsers(dest="command", metavar="{serve,backfill}")
+    sub = p.add_subparsers(dest="command", metavar="{serve,backfill,bad-rows}")
     sub.add_parser("serve", help="serve /metrics (the default)")
+    sub.add_parser("bad-rows", help="list every bad row of the billing files as CSV (provider, "
+                   "file, line, reason, detail); the log shows only the first few per file")
     b = sub.add_parser("backfill", help="write past samples as OpenMetrics for promtool")
     when = b.add_mutually_exclusive_group()
     when.add_argument("--days", type=float, default=None, help="how many days of history (default 28)")
@@ -191,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_or_exit(ExporterConfig, args.config_file)
     if args.command == "backfill":
         return _backfill(args, cfg)
+    if args.command == "bad-rows":
+        return _bad_rows(cfg)
     return _serve(args, cfg)
 
 

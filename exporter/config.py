@@ -29,7 +29,9 @@ def _timestamp(value: Any) -> Any:
 
 
 class DemoConfig(Strict):
-    enabled: bool = True
+    enabled: Optional[bool] = Field(
+        None, description="Default: on only while no other provider is enabled, so the "
+        "synthetic fleet's fake spend never sits next to a real bill.")
     refresh_interval: Duration = Field(15.0, gt=0)
     anchor: Annotated[Optional[float], BeforeValidator(_timestamp)] = Field(
         None, description="The fleet's 'now' (trends start from it); default: today 00:00 UTC.")
@@ -213,6 +215,27 @@ class Providers(Strict):
     azure: AzureConfig = AzureConfig()
     aws: AwsConfig = AwsConfig()
     openstack: OpenStackConfig = OpenStackConfig()
+
+
+    def real(self) -> list[str]:
+        """The enabled providers other than the demo."""
+        return [name for name, on in (
+            ("focus", self.focus.enabled), ("cur", self.cur.enabled), ("gcp", self.gcp.enabled),
+            ("gcp.billing", self.gcp.billing.enabled), ("azure", self.azure.enabled),
+            ("aws", self.aws.enabled), ("openstack", self.openstack.enabled)) if on]
+
+    def demo_on(self) -> bool:
+        return self.demo.enabled if self.demo.enabled is not None else not self.real()
+
+    @model_validator(mode="after")
+    def _demo_alone(self) -> "Providers":
+        real = self.real()
+        if self.demo.enabled and real:
+            raise ValueError(
+                f"demo.enabled: the demo's synthetic spend would be published next to the real "
+                f"data of {', '.join(real)}; remove demo.enabled (the demo is off whenever "
+                f"another provider is enabled)")
+        return self
 
 
 class ExporterConfig(Strict):

@@ -144,9 +144,9 @@ def test_two_runs_of_a_month_count_once_and_to_the_cent(tmp_path, caplog):
     chosen = next(r for r in caplog.records if r.getMessage().startswith("reading the newest complete"))
     assert chosen.run == "run-b" and chosen.runs == 2
     text = exposition(p)
-    mtd = [s for s in samples(text, "promcast_cost_month_to_date_usd") if s.labels["cost_type"] == "billed"]
+    mtd = [s for s in samples(text, "promcast_cost_billing_period_usd") if s.labels["cost_type"] == "billed"]
     assert {(s.labels["provider"], s.labels["source"], s.labels["billing_period"]) for s in mtd} == {
-        ("Microsoft", "azure", "2026-11")}
+        ("azure", "azure", "2026-11")}
     served = sum(Decimal(repr(s.value)) for s in mtd)
     assert served.quantize(Decimal("0.01")) == Decimal("473.55")
     assert {s.labels["sub_account"] for s in mtd} == {SUB}

@@ -20,6 +20,7 @@ from tests.test_focus import (HEADER, exposition, focus_row, ledger_totals, load
 
 CUR_DIR = SHARED_DATA / "aws_cur"
 # Sums of line_item_unblended_cost per file, as written (checked against the files below too).
+DEC_2018 = 1544875200  # 2018-12-15T12:00:00Z: a refresh time within the files' newest month
 MONTHLY_UNBLENDED = {"2018-10": Decimal("4064.4831315379"), "2018-11": Decimal("3505.3269681268"),
                      "2018-12": Decimal("408.3759924354")}
 
@@ -29,7 +30,7 @@ def workshop() -> CurProvider:
     """The three monthly parquet files, read once for the module (about 335,000 line items)."""
     need_shared(CUR_DIR)
     p = CurProvider(3600, [str(CUR_DIR / "*.parquet")])
-    p.refresh(0)
+    p.refresh(DEC_2018)
     return p
 
 
@@ -58,7 +59,7 @@ def test_monthly_unblended_totals_equal_the_files_sums(workshop):
     assert not any(f.bad_counts for f in workshop.files)
     text = exposition(workshop)
     for month, total in MONTHLY_UNBLENDED.items():
-        served = sum(Decimal(repr(s.value)) for s in samples(text, "promcast_cost_month_to_date_usd")
+        served = sum(Decimal(repr(s.value)) for s in samples(text, "promcast_cost_billing_period_usd")
                      if s.labels["cost_type"] == "billed" and s.labels["billing_period"] == month)
         assert served.quantize(Decimal("0.01")) == total.quantize(Decimal("0.01"))
     promtool_check(text)
@@ -145,11 +146,11 @@ def test_legacy_columns_amortisation_and_categories(tmp_path):
     assert totals["net"] == sum(Decimal(c[2]) for c, _ in LINES)
     assert totals["effective"] == sum(Decimal(a) for _, a in LINES) == Decimal("20.40")
     text = exposition(p)
-    mtd = samples(text, "promcast_cost_month_to_date_usd")
+    mtd = samples(text, "promcast_cost_billing_period_usd")
     assert {s.labels["charge_category"] for s in mtd} == {"Usage", "Purchase", "Credit", "Tax"}
     assert {s.labels["service"] for s in mtd} >= {"AmazonEC2", "Amazon Elastic Compute Cloud"}
     assert {(s.labels["provider"], s.labels["billing_account"], s.labels["sub_account"]) for s in mtd} \
-        == {("AWS", "999999999999", "111111111111")}
+        == {("aws", "999999999999", "111111111111")}
     promtool_check(text)
 
 
@@ -162,7 +163,7 @@ def test_focus_and_cur_describing_one_cloud_never_collide(tmp_path):
     assert len(series) == len(set(series))
     newest = {(s.labels["provider"], s.labels["source"])
               for s in samples(text, "promcast_billing_data_last_timestamp_seconds")}
-    assert newest == {("AWS", "cur"), ("AWS", "focus")}
+    assert newest == {("aws", "cur"), ("aws", "focus")}
 
 
 def test_bad_rows_are_left_out_and_reported_with_line_and_row_numbers(tmp_path):

@@ -107,7 +107,7 @@ def test_totals_equal_the_files_sums_exactly(sample_rows):
     # What Prometheus scrapes: one series per group and billing period, summing to the cent.
     text = exposition(p)
     for cost_type, total in SAMPLE_TOTALS.items():
-        served = sum(Decimal(repr(s.value)) for s in samples(text, "promcast_cost_month_to_date_usd")
+        served = sum(Decimal(repr(s.value)) for s in samples(text, "promcast_cost_billing_period_usd")
                      if s.labels["cost_type"] == cost_type)
         assert served.quantize(Decimal("0.01")) == total.quantize(Decimal("0.01"))
         assert abs(served - total) < Decimal("1e-9")
@@ -116,7 +116,7 @@ def test_totals_equal_the_files_sums_exactly(sample_rows):
 def test_nulls_case_variants_and_credits(sample_rows):
     p = focus([FOCUS_SAMPLE], DEFAULT_DIMENSIONS + ["ChargeFrequency", "PricingCategory"])
     text = exposition(p)
-    mtd = [s for s in samples(text, "promcast_cost_month_to_date_usd") if s.labels["cost_type"] == "billed"]
+    mtd = [s for s in samples(text, "promcast_cost_billing_period_usd") if s.labels["cost_type"] == "billed"]
     # "Usage-based" and "Usage-Based" are one FOCUS value, so one series, not two.
     assert {s.labels["charge_frequency"] for s in mtd} == {"Usage-Based", "One-Time"}
     usage_based = sum(Decimal(r["BilledCost"]) for r in sample_rows
@@ -137,7 +137,7 @@ def test_tags_become_labels_without_changing_totals():
     p = focus([FOCUS_SAMPLE], ["ProviderName", "ServiceCategory"], ["environment", "ms:Department"])
     assert ledger_totals(p) == SAMPLE_TOTALS
     text = exposition(p)
-    mtd = samples(text, "promcast_cost_month_to_date_usd")
+    mtd = samples(text, "promcast_cost_billing_period_usd")
     assert {s.labels["tag_environment"] for s in mtd} >= {"dev", "prod", ""}
     assert "tag_ms_Department" in mtd[0].labels
     assert all(s.labels["service"] == "" and s.labels["region"] == "" for s in mtd)  # not configured
@@ -149,19 +149,21 @@ def test_hourly_rate_and_newest_charge_period(sample_rows):
     newest = {s.labels["provider"]: s.value
               for s in samples(text, "promcast_billing_data_last_timestamp_seconds")}
     utc = lambda s: dt.datetime.fromisoformat(s).replace(tzinfo=dt.timezone.utc).timestamp()  # noqa: E731
-    assert newest == {prov: max(utc(r["ChargePeriodEnd"]) for r in sample_rows if r["ProviderName"] == prov)
-                      for prov in ("AWS", "Microsoft", "Oracle")}
+    # ProviderName is labelled in the API providers' vocabulary.
+    cloud = {"AWS": "aws", "Microsoft": "azure", "Oracle": "oci"}
+    assert newest == {label: max(utc(r["ChargePeriodEnd"]) for r in sample_rows if r["ProviderName"] == prov)
+                      for prov, label in cloud.items()}
     # AWS's newest complete hour is 23:00-24:00 on 30 September: its rate is that hour's charges.
     last_hour = sum(Decimal(r["BilledCost"]) for r in sample_rows
                     if r["ProviderName"] == "AWS" and r["ChargePeriodStart"] == "2024-09-30 23:00:00")
     rate = sum(s.value for s in samples(text, "promcast_cost_hourly_rate_usd")
-               if s.labels["provider"] == "AWS" and s.labels["cost_type"] == "billed")
+               if s.labels["provider"] == "aws" and s.labels["cost_type"] == "billed")
     assert rate == pytest.approx(float(last_hour), abs=1e-12)
     # Microsoft reports daily charge periods: the rate is the newest day's cost spread per hour.
     last_day = sum(Decimal(r["BilledCost"]) for r in sample_rows
                    if r["ProviderName"] == "Microsoft" and r["ChargePeriodEnd"] == "2024-09-20 00:00:00")
     rate = sum(s.value for s in samples(text, "promcast_cost_hourly_rate_usd")
-               if s.labels["provider"] == "Microsoft" and s.labels["cost_type"] == "billed")
+               if s.labels["provider"] == "azure" and s.labels["cost_type"] == "billed")
     assert rate == pytest.approx(float(last_day) / 24, abs=1e-12)
     promtool_check(text)
 
@@ -269,7 +271,7 @@ def test_a_failing_provider_does_not_stop_the_others(tmp_path):
     text = exposition(gone, ok)
     assert 'promcast_exporter_refresh_success{provider="focus"} 0.0' in text
     assert 'promcast_exporter_refresh_success{provider="focus-ok"} 1.0' in text
-    assert samples(text, "promcast_cost_month_to_date_usd")
+    assert samples(text, "promcast_cost_billing_period_usd")
 
 
 def test_backfill_since_loads_into_a_tsdb(tmp_path, sample_rows):
@@ -286,7 +288,7 @@ def test_backfill_since_loads_into_a_tsdb(tmp_path, sample_rows):
     # At midnight ending September, AWS's month-to-date series hold its whole September spend
     # (Microsoft's data ends on the 20th, before this window).
     at_end = sum(Decimal(repr(v)) for n, lab, v, t in rows if n == "promcast_cost_month_to_date_usd"
-                 and lab["provider"] == "AWS" and lab["cost_type"] == "billed" and t == 1727740800)
+                 and lab["provider"] == "aws" and lab["cost_type"] == "billed" and t == 1727740800)
     aws = sum(Decimal(r["BilledCost"]) for r in sample_rows
               if r["ProviderName"] == "AWS" and r["BillingPeriodStart"] == "2024-09-01 00:00:00")
     assert abs(at_end - aws) < Decimal("1e-9")
@@ -311,10 +313,11 @@ def test_backfill_since_a_duration_ago(tmp_path):
                        "backfill", "--since", "1d", "--step", "1h", "--out", str(out))
     assert res.returncode == 0, res.stderr
     names = {r[0] for r in parse_om(out.read_text())}
-    # The demo (enabled by default) and the focus files both wrote their history.
-    assert {"promcast_cost_hourly_rate_usd", "promcast_resource_cpu_utilization_ratio"} <= names
+    # Only the files wrote history: the demo is off as soon as a real provider is enabled.
+    assert "promcast_cost_hourly_rate_usd" in names
+    assert "promcast_resource_cpu_utilization_ratio" not in names
     rates = [r for r in parse_om(out.read_text()) if r[0] == "promcast_cost_hourly_rate_usd"
-             and r[1]["provider"] == "Google" and r[1]["cost_type"] == "billed"]
+             and r[1]["provider"] == "gcp" and r[1]["cost_type"] == "billed"]
     assert rates and all(v == pytest.approx(1.25) for _, _, v, _ in rates)
     load_into_tsdb(out, tmp_path)
 

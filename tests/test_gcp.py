@@ -295,8 +295,8 @@ def test_spend_is_the_focus_provider_under_the_gcp_billing_name(tmp_path):
     assert isinstance(billing, GcpBillingProvider) and billing.refresh_interval == 3600
     assert ledger_totals(billing)["billed"] == Decimal("2.00")
     text = exposition(billing)
-    mtd = samples(text, "promcast_cost_month_to_date_usd")
-    assert {s.labels["source"] for s in mtd} == {"gcp-billing"}
+    mtd = samples(text, "promcast_cost_billing_period_usd")
+    assert {(s.labels["source"], s.labels["provider"]) for s in mtd} == {("gcp-billing", "gcp")}
     assert value(text, "promcast_exporter_refresh_success", provider="gcp-billing") == 1
     promtool_check(text)
 

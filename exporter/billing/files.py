@@ -25,6 +25,10 @@ SUFFIXES = (".csv", ".csv.gz", ".parquet")
 REMOTE_SDKS = {"s3://": ("boto3", "boto3 package (the promcast[aws] extra)"),
                "gs://": ("google.cloud.storage", "google-cloud-storage package")}
 _NULLS = {"", "NULL"}  # FOCUS writes empty values as a literal NULL
+# No real line item comes near a quadrillion dollars; larger amounts are corrupt cells (1E+400
+# would become +Inf as a float, 1E+999999999 overflows decimal arithmetic).
+MAX_AMOUNT_DIGITS = 15  # |amount| < 10**15
+FORMAT_RANK = {".parquet": 0, ".csv.gz": 1, ".csv": 2}  # which copy of a line item is kept
 
 
 class BadRow(Exception):
@@ -34,6 +38,10 @@ class BadRow(Exception):
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
         self.detail = detail
+
+
+class FileChanged(Exception):
+    """The file changed while it was read: what was read mixes two versions."""
 
 
 class MissingColumns(Exception):
@@ -76,13 +84,25 @@ class Storage:
         if ref.url.startswith("s3://"):
             bucket, key = _split(ref.url, "s3://")
             self._count("s3:GetObject")
-            body = self._s3().get_object(Bucket=bucket, Key=key)["Body"].read()
-            return io.BytesIO(body)
+            resp = self._s3().get_object(Bucket=bucket, Key=key)
+            return _Fetched(resp["Body"].read(), str(resp.get("ETag", ref.version)))
         if ref.url.startswith("gs://"):
             bucket, key = _split(ref.url, "gs://")
             self._count("storage.objects.get")
-            return io.BytesIO(self._gs().bucket(bucket).blob(key).download_as_bytes())
+            blob = self._gs().bucket(bucket).blob(key)
+            body = blob.download_as_bytes()
+            return _Fetched(body, str(blob.generation if blob.generation is not None else ref.version))
         return open(ref.url, "rb")
+
+    def version(self, ref: FileRef, stream: BinaryIO) -> str:
+        """The version of the file behind an open ``stream``: compared before and after a read,
+        a difference means the file was rewritten, truncated or replaced meanwhile. Remote
+        objects are fetched whole, so their version is the one the fetch returned."""
+        if isinstance(stream, _Fetched):
+            return stream.version
+        path, held = os.stat(ref.url), os.fstat(stream.fileno())
+        return (f"{path.st_mtime_ns}:{path.st_size}:{path.st_ino}/"
+                f"{held.st_mtime_ns}:{held.st_size}:{held.st_ino}")
 
     def _s3(self) -> Any:
         if "s3" not in self._clients:
@@ -115,6 +135,14 @@ class Storage:
         out = [FileRef(f"gs://{bucket}/{b.name}", str(b.generation)) for b in blobs
                if is_billing_file(b.name)]
         return sorted(out, key=lambda r: r.url)
+
+
+class _Fetched(io.BytesIO):
+    """A remote object's bytes and the version (ETag, generation) they were fetched at."""
+
+    def __init__(self, body: bytes, version: str) -> None:
+        super().__init__(body)
+        self.version = version
 
 
 def _split(url: str, scheme: str) -> tuple[str, str]:
@@ -158,8 +186,11 @@ def read_rows(ref: FileRef, stream: BinaryIO,
         raw: BinaryIO = gzip.GzipFile(fileobj=stream) if name.endswith(".gz") else stream
         # Undecodable bytes become U+FFFD: a number holding one is then a bad row, a label keeps
         # the rest of its text, and one stray byte cannot fail the whole file.
-        yield from _csv_rows(io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace",
-                                              newline=""), select)
+        wrapper = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+        try:
+            yield from _csv_rows(wrapper, select)
+        finally:
+            wrapper.detach()  # the caller still checks the open file's version
 
 
 def _csv_rows(text: io.TextIOWrapper, select: Callable[[list[str]], list[str]]) -> Iterator[Row]:
@@ -237,7 +268,7 @@ def text(value: Any) -> str:
 
 def money(value: Any, column: str) -> Decimal:
     """An exact amount: floats (parquet doubles) by their shortest repr, strings as written."""
-    if type(value) is float and math.isfinite(value):
+    if type(value) is float and math.isfinite(value) and abs(value) < 10.0 ** MAX_AMOUNT_DIGITS:
         return Decimal(repr(value))
     if value is None or (isinstance(value, str) and value.strip().upper() in _NULLS):
         raise BadRow("missing_value", f"{column} is empty")
@@ -249,10 +280,19 @@ def money(value: Any, column: str) -> Decimal:
         else:
             amount = Decimal(str(value).strip())
     except (InvalidOperation, ValueError):
-        raise BadRow("bad_number", f"{column}={value!r} is not a number") from None
+        raise BadRow("bad_number", f"{column}={_short(value)} is not a number") from None
     if not amount.is_finite():
-        raise BadRow("bad_number", f"{column}={value!r} is not a finite number")
+        raise BadRow("bad_number", f"{column}={_short(value)} is not a finite number")
+    if amount and amount.adjusted() >= MAX_AMOUNT_DIGITS:
+        raise BadRow("bad_number", f"{column}={_short(value)} is out of range "
+                     f"(amounts of 1e{MAX_AMOUNT_DIGITS} or more are corrupt)")
     return amount
+
+
+def _short(value: Any) -> str:
+    """A cell for a message: a 100 kB field must not become a 100 kB log line."""
+    r = repr(value)
+    return r if len(r) <= 80 else f"{r[:60]}...({len(r)} characters)"
 
 
 def stamp(value: Any, column: str) -> int:
@@ -267,7 +307,7 @@ def stamp(value: Any, column: str) -> int:
         return int((value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)).timestamp())
     seconds = _parse_time(str(value).strip())
     if seconds is None:
-        raise BadRow("bad_timestamp", f"{column}={value!r} is not a date-time")
+        raise BadRow("bad_timestamp", f"{column}={_short(value)} is not a date-time")
     return seconds
 
 
@@ -314,6 +354,14 @@ def remote_sdk_problem(path: str) -> str | None:
     if "://" in path:
         return f"{path!r}: only local paths, s3:// and gs:// are supported"
     return None
+
+
+def read_order(ref: FileRef) -> tuple[int, str]:
+    """Files are read parquet first, then .csv.gz, then CSV (a CSV beside a parquet file is
+    usually an extract of it), each by name: the first file holding a line item keeps it."""
+    name = ref.url.lower()
+    rank = next((r for suffix, r in FORMAT_RANK.items() if name.endswith(suffix)), len(FORMAT_RANK))
+    return rank, ref.url
 
 
 def display_name(ref: FileRef) -> str:

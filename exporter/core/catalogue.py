@@ -80,8 +80,13 @@ _EXPORTER = _specs(
      "Spend per hour in US dollars over the newest complete billing hour, by FOCUS cost type "
      "(billed, effective, list; CUR files also net).", COST_LABELS, True),
     ("promcast_cost_month_to_date_usd", "gauge",
-     "Spend since the start of the calendar month (UTC) in US dollars; billing files give one "
-     "series per billing period (`billing_period`, YYYY-MM).", COST_LABELS, True),
+     "Spend since the start of the current calendar month (UTC) in US dollars; billing files "
+     "give it for the billing period holding the present (`billing_period`, YYYY-MM) only, so "
+     "sums never mix months.", COST_LABELS, True),
+    ("promcast_cost_billing_period_usd", "gauge",
+     "Spend of each billing period the billing files hold (`billing_period`, YYYY-MM; final "
+     "once the period has closed): last month's bill. Never sum it across periods.",
+     COST_LABELS, True),
     ("promcast_billing_data_last_timestamp_seconds", "gauge",
      "End of the newest billing hour the provider has reported, as a Unix timestamp.",
      ("provider",), True),
@@ -159,7 +164,17 @@ _EXPORTER = _specs(
      ("provider", "part", "account", "region")),
     ("promcast_exporter_bad_rows_total", "counter",
      "Rows of a billing file left out of every total because they could not be used, by reason; "
-     "counted once per version of the file read.", ("provider", "file", "reason")),
+     "a new version of the file adds only the bad rows it has beyond the previous one. "
+     "`promcast-exporter bad-rows` lists each with its line.", ("provider", "file", "reason")),
+    ("promcast_exporter_skipped_files_total", "counter",
+     "Versions of a billing file that could not be read (reason corrupt: not a readable gzip, "
+     "parquet or CSV file; changing: rewritten during every attempt to read it; unreadable: "
+     "the file system refused it); the provider publishes the other files and the file's last "
+     "good version, if any, and its refresh counts as failed.", ("provider", "file", "reason")),
+    ("promcast_exporter_duplicate_rows_total", "counter",
+     "Line items of a billing file already read from another file (a CSV extract beside its "
+     "parquet file, two exports of one period), counted once, in the file read first.",
+     ("provider", "file")),
 )
 
 _FORECAST_LABELS = ("target",)

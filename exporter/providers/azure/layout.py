@@ -38,4 +38,4 @@ class AzureFocusLayout:
         binding = self.focus.bind(view, inner)
         notes += [n for n in inner if "BillingCurrency" not in n]
         original = dict(zip(view, header))
-        return FuncBinding([original[c] for c in binding.columns], binding.parse)
+        return FuncBinding([original[c] for c in binding.columns], binding.parse, binding.identity)

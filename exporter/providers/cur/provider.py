@@ -44,6 +44,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "sp_effective": ("savingsPlan/SavingsPlanEffectiveCost",),
     "sp_commitment": ("savingsPlan/TotalCommitmentToDate",),
     "sp_used": ("savingsPlan/UsedCommitment",),
+    # A line item's identity (AWS: LineItemId is unique within its TimeInterval): the same
+    # line item in two files (a CSV extract beside its parquet file) is counted once.
+    "line_item_id": ("identity/LineItemId",),
+    "time_interval": ("identity/TimeInterval",),
 }
 REQUIRED = ("unblended", "type", "start", "end")
 
@@ -128,7 +132,7 @@ class CurLayout:
 
         def group_key(cells: tuple[Any, ...], line_type: str) -> tuple[str, ...]:
             service = text(cell(cells, "product_name")) or text(cell(cells, "product_code"))
-            return ("AWS", text(cell(cells, "payer")), text(cell(cells, "account")), service,
+            return ("aws", text(cell(cells, "payer")), text(cell(cells, "account")), service,
                     text(cell(cells, "region")), CATEGORY.get(line_type, "Adjustment"))
 
         # Rows repeat a few hundred label combinations: build each key once.
@@ -155,7 +159,8 @@ class CurLayout:
                 key = keys[raw] = group_key(cells, line_type)
             return key, period, start, end, amounts
 
-        return FuncBinding(columns, parse)
+        identity = tuple(at[r] for r in ("line_item_id", "time_interval") if r in at)
+        return FuncBinding(columns, parse, identity if "line_item_id" in at else ())
 
 
 class CurProvider(BillingFileProvider):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from .columns import CANONICAL, DIMENSIONS, FIXED, tag_label
+from .columns import CANONICAL, DIMENSIONS, FIXED, IDENTITY, tag_label
+from exporter.billing.clouds import cloud_label
 from exporter.billing.files import BadRow, MissingColumns, find_column, money, stamp, text
 from exporter.billing.ledger import BillingFileProvider, Charge, FuncBinding
 
@@ -55,7 +56,7 @@ class FocusLayout:
             notes.append("no BillingCurrency column; amounts are taken as USD")
         else:
             columns.append(currency)
-        key_at: list[tuple[int, dict[str, str] | None] | None] = []
+        key_at: list[tuple[int, Callable[[str], str] | None] | None] = []
         for dim in self._key_columns:
             col = find_column(header, dim) if dim else None
             if dim and col is None:
@@ -63,7 +64,7 @@ class FocusLayout:
             if col is None:
                 key_at.append(None)
             else:
-                key_at.append((len(columns), CANONICAL.get(dim)))
+                key_at.append((len(columns), _label_value(dim)))
                 columns.append(col)
         tags_at = None
         if self.tag_keys:
@@ -73,6 +74,14 @@ class FocusLayout:
             else:
                 tags_at = len(columns)
                 columns.append(tags_col)
+        # The same line item in two files (two exports, a CSV beside its parquet) has the same
+        # values in these columns; FOCUS has no line-item id.
+        identity = []
+        for col in (find_column(header, c) for c in IDENTITY):
+            if col is not None and col not in columns:
+                columns.append(col)
+            if col is not None:
+                identity.append(columns.index(col))
         cur_at = 6 if currency is not None else None
         tag_keys = self.tag_keys
 
@@ -88,7 +97,7 @@ class FocusLayout:
                     key.append("")
                 else:
                     value = text(cells[at[0]])
-                    key.append(at[1].get(value.lower(), value) if at[1] else value)
+                    key.append(at[1](value) if at[1] else value)
             if tag_keys:
                 raw = text(cells[tags_at]) if tags_at is not None else ""
                 tags = _tags(raw) if raw else {}
@@ -97,7 +106,18 @@ class FocusLayout:
                 key += [tags.get(k, "") for k in tag_keys]
             return tuple(key), period, start, end, amounts
 
-        return FuncBinding(columns, parse)
+        return FuncBinding(columns, parse, tuple(identity))
+
+
+def _label_value(column: str) -> Callable[[str], str] | None:
+    """How a FOCUS column's cell becomes its label value: ProviderName in the API providers'
+    vocabulary, columns with allowed values in the spec's spelling whatever the file's case."""
+    if column == "ProviderName":
+        return cloud_label
+    canonical = CANONICAL.get(column)
+    if canonical is None:
+        return None
+    return lambda value: canonical.get(value.lower(), value)
 
 
 class FocusProvider(BillingFileProvider):
