@@ -517,17 +517,17 @@ class BillingFileProvider(Provider):
     def _drop_duplicates(self, results: list[tuple[FileRef, FileResult]], now: float) -> list[FileResult]:
         """The readings with line items already read from an earlier file (in read order) left
         out, so a line item in two files counts once."""
-        seen = np.zeros(0, np.int64)
+        seen: set[int] = set()
         out = []
         for ref, res in results:
-            if len(res.ids) and len(seen):
-                dup = np.isin(res.ids, seen)
-                if dup.any():
-                    res = self._without(ref, res, frozenset(res.ids[dup].tolist()), now)
+            ids = res.ids.tolist()
+            if seen:
+                dup = frozenset(i for i in ids if i in seen)
+                if dup:
+                    res = self._without(ref, res, dup, now)
                     if res is None:
                         continue
-            if len(res.ids):
-                seen = np.union1d(seen, res.ids)
+            seen.update(ids)
             out.append(res)
         return out
 
