@@ -8,6 +8,7 @@ import csv
 import datetime as dt
 import gzip
 import io
+import json
 import logging
 import math
 import shutil
@@ -27,7 +28,7 @@ from exporter.core.config import ConfigError, validate
 from exporter.providers.cur.provider import CurProvider
 from tests.test_focus import (FOCUS_SAMPLE, HEADER, focus, focus_row, ledger_totals, need_shared,
                               run_exporter, samples, exposition)
-from tests.test_cur import CUR_DIR, MONTHLY_UNBLENDED, monthly
+from tests.test_cur import CUR_DIR, LEGACY, MONTHLY_UNBLENDED, legacy_row, monthly, write_csv
 
 # A fixed "now" for every refresh: mid-October 2024, after the sample's September.
 NOW = dt.datetime(2024, 10, 15, 12, tzinfo=dt.timezone.utc).timestamp()
@@ -361,3 +362,52 @@ def test_the_demo_is_off_as_soon_as_another_provider_is_enabled():
     with pytest.raises(ConfigError, match=r"providers: demo.enabled: .* real data of cur"):
         validate(ExporterConfig, {"providers": {"demo": {"enabled": True},
                                                 "cur": {"enabled": True, "paths": ["x"]}}})
+
+
+# --- issue 17: CUR manifests and report versions -----------------------------------------
+
+def usage(i: int, amount: str) -> list[str]:
+    return legacy_row(i, "Usage", amount, amount, "Amazon Elastic Compute Cloud", *[""] * 7)
+
+
+def test_a_legacy_cur_manifest_chooses_the_current_report_version(tmp_path, caplog):
+    period = tmp_path / "cur" / "report" / "20181001-20181101"
+    for asm in ("asm-1", "asm-2"):
+        (period / asm).mkdir(parents=True)
+    # Version 2 restates the three line items of version 1 and adds a fourth.
+    write_csv(period / "asm-1" / "report-1.csv", LEGACY, [usage(i, "10.00") for i in range(3)])
+    write_csv(period / "asm-2" / "report-1.csv", LEGACY, [usage(i, "12.00") for i in range(4)])
+    key = "prefix/report/20181001-20181101/{}/report-1.csv"
+    (period / "report-Manifest.json").write_text(json.dumps(
+        {"assemblyId": "asm-2", "reportKeys": [key.format("asm-2")]}))
+    # Each version's folder holds its own manifest too: the period's one decides.
+    (period / "asm-1" / "report-Manifest.json").write_text(json.dumps(
+        {"assemblyId": "asm-1", "reportKeys": [key.format("asm-1")]}))
+    caplog.set_level(logging.INFO)
+    p = CurProvider(3600, [str(tmp_path / "cur")], ["unblended"])
+    _, ok = collected(p, now=utc("2018-10-20 00:00:00"))
+    assert ok["cur"] and ledger_totals(p) == {"billed": Decimal(48)}
+    assert [f.name for f in p.files] == [str(period / "asm-2" / "report-1.csv")]
+    assert any(getattr(r, "files", None) == 1 and "older report versions" in r.getMessage()
+               for r in caplog.records)
+
+
+def test_a_data_exports_manifest_names_the_period_files(tmp_path, caplog):
+    export = tmp_path / "exports" / "cur2"
+    data = export / "data" / "BILLING_PERIOD=2018-10"
+    meta = export / "metadata" / "BILLING_PERIOD=2018-10"
+    data.mkdir(parents=True)
+    meta.mkdir(parents=True)
+    write_csv(data / "cur2-00001.csv", LEGACY, [usage(0, "5")])
+    write_csv(data / "cur2-00002.csv", LEGACY, [usage(1, "7")])  # left over from an older run
+    (meta / "cur2-Manifest.json").write_text(json.dumps({"dataFiles": [
+        "s3://bucket/exports/cur2/data/BILLING_PERIOD=2018-10/cur2-00001.csv",
+        "s3://bucket/exports/cur2/data/BILLING_PERIOD=2018-10/cur2-00003.csv"]}))
+    caplog.set_level(logging.WARNING)
+    p = CurProvider(3600, [str(tmp_path / "exports")], ["unblended"])
+    collected(p, now=utc("2018-10-20 00:00:00"))
+    assert ledger_totals(p) == {"billed": Decimal(5)}
+    assert any(getattr(r, "absent", None) == 1 for r in caplog.records)  # 00003 not there yet
+    # Without a manifest every file is read.
+    (meta / "cur2-Manifest.json").unlink()
+    assert ledger_totals(p) == {"billed": Decimal(12)}

@@ -62,14 +62,26 @@ def is_billing_file(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
 
 
+def is_manifest(name: str) -> bool:
+    """An AWS CUR or Data Exports manifest (``<report>-Manifest.json``): it names the files of
+    a billing period's current report version."""
+    return name.lower().endswith("-manifest.json")
+
+
+def _wanted(name: str) -> bool:
+    return is_billing_file(name) or is_manifest(name)
+
+
 class Storage:
     """Lists and opens billing files; ``count_call`` records each remote API call (they cost)."""
 
     def __init__(self, count_call: Callable[[str], None]) -> None:
         self._count = count_call
         self._clients: dict[str, Any] = {}
+        self.manifests: list[FileRef] = []  # the manifests the last ``list`` found
 
     def list(self, paths: Sequence[str]) -> list[FileRef]:
+        """The billing files under ``paths``; the manifests among them go to ``manifests``."""
         found: list[FileRef] = []
         for path in paths:
             if path.startswith("s3://"):
@@ -78,7 +90,16 @@ class Storage:
                 found += self._list_gs(path)
             else:
                 found += _list_local(path)
-        return found
+        self.manifests = [r for r in found if is_manifest(r.url)]
+        return [r for r in found if is_billing_file(r.url)]
+
+    def read_small(self, ref: FileRef, limit: int) -> bytes:
+        """A small file's bytes; :class:`ValueError` when it is larger than ``limit``."""
+        with self.open(ref) as stream:
+            data = stream.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"larger than {limit} bytes")
+        return data
 
     def open(self, ref: FileRef) -> BinaryIO:
         if ref.url.startswith("s3://"):
@@ -124,7 +145,7 @@ class Storage:
         for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             self._count("s3:ListObjectsV2")
             for obj in page.get("Contents", []):
-                if is_billing_file(obj["Key"]):
+                if _wanted(obj["Key"]):
                     out.append(FileRef(f"s3://{bucket}/{obj['Key']}", str(obj.get("ETag", ""))))
         return sorted(out, key=lambda r: r.url)
 
@@ -133,7 +154,7 @@ class Storage:
         self._count("storage.objects.list")
         blobs = self._gs().list_blobs(bucket, prefix=prefix or None)
         out = [FileRef(f"gs://{bucket}/{b.name}", str(b.generation)) for b in blobs
-               if is_billing_file(b.name)]
+               if _wanted(b.name)]
         return sorted(out, key=lambda r: r.url)
 
 
@@ -154,11 +175,11 @@ def _list_local(path: str) -> list[FileRef]:
     p = Path(path)
     if glob.has_magic(path):
         files = sorted(Path(f) for f in glob.glob(path, recursive=True)
-                       if os.path.isfile(f) and is_billing_file(f))
+                       if os.path.isfile(f) and _wanted(f))
         if not files:
             raise FileNotFoundError(f"no billing file matches {path}")
     elif p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.is_file() and is_billing_file(f.name))
+        files = sorted(f for f in p.rglob("*") if f.is_file() and _wanted(f.name))
     elif p.is_file():
         files = [p]
     else:

@@ -24,6 +24,7 @@ from prometheus_client.core import Metric
 from exporter.core.catalogue import Families
 from exporter.core.collector import PartialRefresh, Provider
 
+from .manifests import MAX_MANIFEST_BYTES, Manifest, current_files, parse_manifest
 from .files import (BadRow, FileChanged, FileRef, MissingColumns, Storage, display_name,
                     read_order, read_rows)
 
@@ -444,6 +445,7 @@ class BillingFileProvider(Provider):
         self._cache: dict[str, FileResult] = {}            # url -> its last good reading
         self._failed: dict[str, tuple[str, str]] = {}      # url -> (version, reason) not readable
         self._deduplicated: dict[str, tuple[str, frozenset[int], FileResult]] = {}
+        self._manifests: dict[str, tuple[str, Manifest]] = {}
         # The counters grow by what a new version of a file adds, never by a re-reading.
         self.bad_rows_total: Counter[tuple[str, str]] = Counter()
         self.duplicate_rows_total: Counter[str] = Counter()
@@ -456,8 +458,8 @@ class BillingFileProvider(Provider):
 
     def load(self, now: float | None = None) -> Ledger:
         now = self.clock() if now is None else now
-        refs = sorted(self.storage.list(self.paths), key=read_order)
         self.skipped = []
+        refs = sorted(self._current_versions(self.storage.list(self.paths)), key=read_order)
         results: list[tuple[FileRef, FileResult]] = []
         for ref in refs:
             res = self._read(ref, now)
@@ -471,6 +473,40 @@ class BillingFileProvider(Provider):
         self.listed = [display_name(r) for r in refs]
         self.files = self._drop_duplicates(results, now)
         return Ledger(self.layout, self.files, self.name)
+
+    def _current_versions(self, refs: list[FileRef]) -> list[FileRef]:
+        """The files of each billing period's current report version where a manifest says
+        which they are; every file elsewhere."""
+        manifests = []
+        for ref in self.storage.manifests:
+            cached = self._manifests.get(ref.url)
+            if cached is None or cached[0] != ref.version:
+                try:
+                    cached = (ref.version, parse_manifest(ref.url, self.storage.read_small(
+                        ref, MAX_MANIFEST_BYTES)))
+                except Exception as exc:  # noqa: BLE001 - a bad manifest is reported, not fatal
+                    self.skipped.append((display_name(ref), "corrupt"))
+                    log.error("report manifest unreadable; the files it would choose from are "
+                              "all read", extra={"provider": self.name, "file": display_name(ref),
+                                                 "err": f"{type(exc).__name__}: {exc}"[:300]})
+                    continue
+                self._manifests[ref.url] = cached
+            manifests.append(cached[1])
+        for url in set(self._manifests) - {r.url for r in self.storage.manifests}:
+            del self._manifests[url]
+        if not manifests:
+            return refs
+        keep, left_out, missing = current_files(refs, manifests)
+        for url, files in left_out.items():
+            log.info("files not in their billing period's manifest (older report versions) are "
+                     "not read", extra={"provider": self.name, "manifest": url, "files": len(files),
+                                        "first": files[0]})
+        for url, keys in missing.items():
+            log.warning("the manifest names files that are absent; the period's spend is "
+                        "incomplete until they arrive", extra={
+                            "provider": self.name, "manifest": url, "absent": len(keys),
+                            "first": keys[0]})
+        return keep
 
     def _read(self, ref: FileRef, now: float) -> FileResult | None:
         """The file's reading: cached while its version is unchanged; else read anew (retried
@@ -561,7 +597,7 @@ class BillingFileProvider(Provider):
         list the log and the counters only sample and count. A file that cannot be read gives
         one entry at line 0."""
         now = self.clock() if now is None else now
-        for ref in sorted(self.storage.list(self.paths), key=read_order):
+        for ref in sorted(self._current_versions(self.storage.list(self.paths)), key=read_order):
             name = display_name(ref)
             try:
                 for line, rec, _ in iter_rows(ref, self.storage, self.layout, now):
