@@ -320,20 +320,6 @@ def test_month_to_date_is_the_current_billing_period_only(sample_rows_by_period)
     assert not [s for m in reg.collect() for s in m.samples if s.name == "promcast_cost_month_to_date_usd"]
 
 
-def test_budget_spent_query_sees_only_the_current_cur_month():
-    need_shared(CUR_DIR)
-    p = CurProvider(3600, [str(CUR_DIR / "*.parquet")], ["unblended"])
-    reg, _ = collected(p, now=utc("2018-11-20 00:00:00"))
-    # The README's `spent:` is sum by (provider) (promcast_cost_month_to_date_usd{cost_type="billed"}).
-    spent = defaultdict(Decimal)
-    for m in reg.collect():
-        for s in m.samples:
-            if s.name == "promcast_cost_month_to_date_usd" and s.labels["cost_type"] == "billed":
-                spent[s.labels["provider"]] += Decimal(repr(s.value))
-    assert spent.keys() == {"aws"}
-    assert float(spent["aws"]) == pytest.approx(float(MONTHLY_UNBLENDED["2018-11"]), abs=0.005)
-
-
 @pytest.fixture(scope="module")
 def sample_rows_by_period() -> dict[str, float]:
     out: dict[str, Decimal] = defaultdict(Decimal)
@@ -411,3 +397,17 @@ def test_a_data_exports_manifest_names_the_period_files(tmp_path, caplog):
     # Without a manifest every file is read.
     (meta / "cur2-Manifest.json").unlink()
     assert ledger_totals(p) == {"billed": Decimal(12)}
+
+
+def test_an_unreadable_manifest_is_counted_and_every_file_read(tmp_path):
+    period = tmp_path / "cur" / "report" / "20181001-20181101"
+    period.mkdir(parents=True)
+    write_csv(period / "report-1.csv", LEGACY, [usage(0, "5")])
+    manifest = period / "report-Manifest.json"
+    manifest.write_text("{not json")
+    p = CurProvider(3600, [str(tmp_path / "cur")], ["unblended"])
+    for _ in range(2):  # counted once per version
+        reg, ok = collected(p, now=utc("2018-10-20 00:00:00"))
+    assert not ok["cur"] and ledger_totals(p) == {"billed": Decimal(5)}
+    assert reg.get_sample_value("promcast_exporter_skipped_files_total", {
+        "provider": "cur", "file": str(manifest), "reason": "corrupt"}) == 1

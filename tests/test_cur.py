@@ -237,3 +237,22 @@ def test_config_errors_name_their_keys():
         validate(ExporterConfig, {"providers": {"cur": {"enabled": True}}})
     with pytest.raises(ConfigError, match="providers.cur.refrsh_interval: unknown key"):
         validate(ExporterConfig, {"providers": {"cur": {"refrsh_interval": "1h"}}})
+
+
+def test_budget_spent_query_sees_only_the_current_month(workshop):
+    from exporter.core.collector import SnapshotCollector
+    from prometheus_client import CollectorRegistry
+
+    collector = SnapshotCollector([workshop])
+    collector.refresh_one(workshop, 1542672000)  # 2018-11-20T00:00:00Z
+    reg = CollectorRegistry()
+    reg.register(collector)
+    # The README's `spent:` is sum by (provider) (promcast_cost_month_to_date_usd{cost_type="billed"}):
+    # November's spend, not the 7,996.19 of all three months.
+    spent = {}
+    for m in reg.collect():
+        for s in m.samples:
+            if s.name == "promcast_cost_month_to_date_usd" and s.labels["cost_type"] == "billed":
+                spent[s.labels["provider"]] = spent.get(s.labels["provider"], 0) + s.value
+                assert s.labels["billing_period"] == "2018-11"
+    assert spent == {"aws": pytest.approx(float(MONTHLY_UNBLENDED["2018-11"]), abs=0.005)}

@@ -445,7 +445,7 @@ class BillingFileProvider(Provider):
         self._cache: dict[str, FileResult] = {}            # url -> its last good reading
         self._failed: dict[str, tuple[str, str]] = {}      # url -> (version, reason) not readable
         self._deduplicated: dict[str, tuple[str, frozenset[int], FileResult]] = {}
-        self._manifests: dict[str, tuple[str, Manifest]] = {}
+        self._manifests: dict[str, tuple[str, Manifest | None]] = {}
         # The counters grow by what a new version of a file adds, never by a re-reading.
         self.bad_rows_total: Counter[tuple[str, str]] = Counter()
         self.duplicate_rows_total: Counter[str] = Counter()
@@ -479,19 +479,23 @@ class BillingFileProvider(Provider):
         which they are; every file elsewhere."""
         manifests = []
         for ref in self.storage.manifests:
+            name = display_name(ref)
             cached = self._manifests.get(ref.url)
             if cached is None or cached[0] != ref.version:
                 try:
                     cached = (ref.version, parse_manifest(ref.url, self.storage.read_small(
                         ref, MAX_MANIFEST_BYTES)))
                 except Exception as exc:  # noqa: BLE001 - a bad manifest is reported, not fatal
-                    self.skipped.append((display_name(ref), "corrupt"))
+                    cached = (ref.version, None)
+                    self.skipped_files_total[(name, "corrupt")] += 1
                     log.error("report manifest unreadable; the files it would choose from are "
-                              "all read", extra={"provider": self.name, "file": display_name(ref),
+                              "all read", extra={"provider": self.name, "file": name,
                                                  "err": f"{type(exc).__name__}: {exc}"[:300]})
-                    continue
                 self._manifests[ref.url] = cached
-            manifests.append(cached[1])
+            if cached[1] is None:
+                self.skipped.append((name, "corrupt"))
+            else:
+                manifests.append(cached[1])
         for url in set(self._manifests) - {r.url for r in self.storage.manifests}:
             del self._manifests[url]
         if not manifests:
@@ -534,7 +538,8 @@ class BillingFileProvider(Provider):
             self._cache[ref.url] = res
             self._failed.pop(ref.url, None)
             return res
-        self._failed[ref.url] = (ref.version, reason)
+        if reason != "changing":  # a changing file is tried again at the next refresh
+            self._failed[ref.url] = (ref.version, reason)
         self.skipped_files_total[(name, reason)] += 1
         self.skipped.append((name, reason))
         log.error("billing file skipped; the other files are published" + (
@@ -617,12 +622,14 @@ class BillingFileProvider(Provider):
             for reason in BAD_REASONS:
                 out.add("promcast_exporter_bad_rows_total", {**lab, "file": name, "reason": reason},
                         self.bad_rows_total[(name, reason)])
+            out.add("promcast_exporter_duplicate_rows_total", {**lab, "file": name},
+                    self.duplicate_rows_total[name])
+        manifests = [display_name(r) for r in self.storage.manifests]
+        for name in self.listed + manifests:
             for reason in SKIP_REASONS:
                 out.add("promcast_exporter_skipped_files_total",
                         {**lab, "file": name, "reason": reason},
                         self.skipped_files_total[(name, reason)])
-            out.add("promcast_exporter_duplicate_rows_total", {**lab, "file": name},
-                    self.duplicate_rows_total[name])
         if self.skipped:
             raise PartialRefresh(list(out), ", ".join(f"{f} ({r})" for f, r in self.skipped))
         return list(out)
