@@ -26,7 +26,7 @@ from exporter.config import ExporterConfig
 from exporter.core.collector import SnapshotCollector
 from exporter.core.config import ConfigError, validate
 from exporter.providers.cur.provider import CurProvider
-from tests.test_focus import (FOCUS_SAMPLE, HEADER, focus, focus_row, ledger_totals, need_shared,
+from tests.test_focus import (FOCUS_SAMPLE, HEADER, SAMPLE_TOTALS, focus, focus_row, ledger_totals, need_shared,
                               run_exporter, samples, exposition)
 from tests.test_cur import CUR_DIR, LEGACY, MONTHLY_UNBLENDED, legacy_row, monthly, write_csv
 
@@ -411,3 +411,16 @@ def test_an_unreadable_manifest_is_counted_and_every_file_read(tmp_path):
     assert not ok["cur"] and ledger_totals(p) == {"billed": Decimal(5)}
     assert reg.get_sample_value("promcast_exporter_skipped_files_total", {
         "provider": "cur", "file": str(manifest), "reason": "corrupt"}) == 1
+
+
+def test_a_focus_csv_beside_its_parquet_copy_counts_once(tmp_path):
+    import pandas as pd
+
+    shutil.copy(need_shared(FOCUS_SAMPLE), tmp_path / "focus.csv")
+    # Typed as pandas reads it: costs as doubles, the rest as text.
+    pd.read_csv(FOCUS_SAMPLE, keep_default_na=False).to_parquet(tmp_path / "focus.parquet")
+    p = focus([tmp_path])
+    reg, ok = collected(p)
+    assert ok["focus"] and ledger_totals(p) == SAMPLE_TOTALS
+    assert reg.get_sample_value("promcast_exporter_duplicate_rows_total", {
+        "provider": "focus", "file": str(tmp_path / "focus.csv")}) == 1000

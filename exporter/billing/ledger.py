@@ -26,7 +26,7 @@ from exporter.core.collector import PartialRefresh, Provider
 
 from .manifests import MAX_MANIFEST_BYTES, Manifest, current_files, parse_manifest
 from .files import (BadRow, FileChanged, FileRef, MissingColumns, Storage, display_name,
-                    read_order, read_rows)
+                    read_order, read_rows, text)
 
 log = logging.getLogger(__name__)
 HOUR = 3600
@@ -166,7 +166,8 @@ def iter_rows(ref: FileRef, storage: Storage, layout: Layout, now: float,
                 # A cell of a type no layout expects (e.g. a nested parquet value).
                 yield line, BadRecord(line, "bad_value", repr(exc)[:200]), 0
                 continue
-            ident = hash(tuple(cells[i] for i in b.identity)) if b.identity else 0
+            # Parsed values and cleaned text: a CSV and a parquet copy of a line item match.
+            ident = hash((charge, *(text(cells[i]) for i in b.identity))) if b.identity else 0
             yield line, (None if ident in exclude else charge), ident
         if storage.version(ref, stream) != before:
             raise FileChanged(f"{display_name(ref)} changed while it was read")

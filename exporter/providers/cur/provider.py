@@ -159,6 +159,8 @@ class CurLayout:
                 key = keys[raw] = group_key(cells, line_type)
             return key, period, start, end, amounts
 
+        # The ledger adds the parsed charge (its times and amounts) to these cells: LineItemId
+        # is unique only within its time interval, which some files lack.
         identity = tuple(at[r] for r in ("line_item_id", "time_interval") if r in at)
         return FuncBinding(columns, parse, identity if "line_item_id" in at else ())
 
