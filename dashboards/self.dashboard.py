@@ -122,8 +122,9 @@ dashboard = promcast_dashboard(
                          "(rate(promcast_forecaster_remote_write_samples_total[$__rate_interval]))",
                          "{{result}}"),
                    unit=Unit.COUNT, w=8,
-                   description="Only with remote_write configured: samples sent, dropped by "
-                               "the receiver (e.g. too old) and failed after retries."),
+                   description="Only with remote_write configured: samples sent, rejected by "
+                               "the receiver, dropped as too old after an outage, and dropped "
+                               "because the queue was full."),
 
         timeseries("Exporter refresh duration",
                    query(f"promcast_exporter_refresh_duration_seconds{P}", "{{provider}}"),

@@ -193,6 +193,13 @@ class RemoteWrite(Strict):
     basic_auth: Optional[BasicAuth] = None
     headers: dict[str, str] = {}
     max_samples_per_request: int = Field(2000, ge=1)
+    queue_capacity: int = Field(200_000, ge=1, le=10_000_000, description=(
+        "Samples held while the receiver is slow or down; past it the oldest are dropped."))
+    max_sample_age: Duration = Field(3000.0, gt=0, le=90 * 86400.0, description=(
+        "Samples older than this are dropped, not sent: Prometheus refuses samples about an "
+        "hour older than its newest unless out_of_order_time_window is set."))
+    min_backoff: Duration = Field(0.5, gt=0, le=3600.0)
+    max_backoff: Duration = Field(30.0, gt=0, le=3600.0)
 
     _one_auth = model_validator(mode="after")(PrometheusSource._one_auth)
 

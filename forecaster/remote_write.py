@@ -16,8 +16,9 @@ import email.utils
 import logging
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Awaitable, Iterable, Iterator, Mapping, Sequence
 
 import aiohttp
 import cramjam
@@ -151,6 +152,24 @@ def batches(series: Iterable[Series], max_samples: int) -> Iterator[list[Series]
         yield batch
 
 
+def refuse_future(series: Iterable[Series], url: str) -> tuple[list[Series], int]:
+    """The series without samples stamped ahead of the local clock, and how many were left
+    out. Unlike :func:`families_to_timeseries` these are not re-stamped: a series' several
+    future samples would collapse onto one timestamp and their values would no longer mean
+    what their stamps say."""
+    limit = now_ms() + MAX_AHEAD_MS
+    out, refused = [], 0
+    for s in series:
+        kept = tuple(smp for smp in s.samples if smp[0] <= limit)
+        refused += len(s.samples) - len(kept)
+        if kept:
+            out.append(s if len(kept) == len(s.samples) else Series(s.labels, kept))
+    if refused:
+        log.error("refusing samples stamped in the future; a receiver would reject later writes",
+                  extra={"url": url, "samples": refused, "max_ahead_ms": MAX_AHEAD_MS})
+    return out, refused
+
+
 # -- the writer --------------------------------------------------------------------------------
 
 @dataclass
@@ -168,6 +187,28 @@ class WriteStats:
 def _retryable(status: int) -> bool:
     # 429 and 5xx are the receiver's way to say "later"; any other 4xx will never succeed.
     return status == 429 or status >= 500
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One POST: the HTTP ``status`` (None when no answer came: refused, reset, timed out), the
+    receiver's or the client's ``reason`` (secrets redacted) and a ``Retry-After`` in seconds."""
+
+    status: int | None
+    reason: str
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or _retryable(self.status)
+
+    def context(self) -> dict[str, object]:
+        return {"status": self.status if self.status is not None else "none",
+                "response": self.reason}
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -250,52 +291,51 @@ class RemoteWriter:
         return stats
 
     def _refuse_future(self, series: Iterable[Series], stats: WriteStats) -> Iterator[Series]:
-        """Drop samples stamped ahead of the local clock. Unlike :func:`families_to_timeseries`
-        these are not re-stamped: a series' several future samples would collapse onto one
-        timestamp and their values would no longer mean what their stamps say."""
-        limit = now_ms() + MAX_AHEAD_MS
-        refused = 0
-        for s in series:
-            kept = tuple(smp for smp in s.samples if smp[0] <= limit)
-            refused += len(s.samples) - len(kept)
-            if kept:
-                yield s if len(kept) == len(s.samples) else Series(s.labels, kept)
-        if refused:
-            stats.dropped += refused
-            log.error("refusing samples stamped in the future; a receiver would reject later writes",
-                      extra={"url": self.url, "samples": refused, "max_ahead_ms": MAX_AHEAD_MS})
+        kept, refused = refuse_future(series, self.url)
+        stats.dropped += refused
+        return iter(kept)
+
+    async def attempt(self, batch: Sequence[Series]) -> Attempt:
+        """POST one batch once: what happened, for the caller to retry, drop or count."""
+        body = encode_write_request(batch)
+        status, retry_after = None, None
+        try:
+            async with self.session.post(self.url, data=body, headers=self._headers,
+                                         timeout=self.timeout, allow_redirects=False) as resp:
+                status = resp.status
+                if 200 <= status < 300:
+                    return Attempt(status, "")
+                reason = (await resp.text(errors="replace")).strip()[:MAX_MESSAGE_CHARS]
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+        return Attempt(status, self._redact(reason), retry_after)
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """The wait before retry number ``attempt + 1``: doubling from ``min_backoff`` up to
+        ``max_backoff``, or longer when the receiver asked for it."""
+        wait = min(self.max_backoff, self.min_backoff * 2 ** min(attempt, 32))
+        return wait if retry_after is None else max(wait, retry_after)
 
     async def _send(self, batch: list[Series], stats: WriteStats) -> None:
-        body = encode_write_request(batch)
         samples = sum(len(s.samples) for s in batch)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_retry_time
         attempt = 0
         while True:
             stats.requests += 1
-            status, retry_after = None, None
-            try:
-                async with self.session.post(self.url, data=body, headers=self._headers,
-                                             timeout=self.timeout, allow_redirects=False) as resp:
-                    status = resp.status
-                    if 200 <= status < 300:
-                        stats.sent += samples
-                        return
-                    reason = (await resp.text(errors="replace")).strip()[:MAX_MESSAGE_CHARS]
-                    retry_after = _retry_after(resp.headers.get("Retry-After"))
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
-            ctx = {"url": self.url, "status": status if status is not None else "none",
-                   "response": self._redact(reason), "samples": samples, "attempt": attempt + 1}
-            if status is not None and not _retryable(status):
+            result = await self.attempt(batch)
+            if result.ok:
+                stats.sent += samples
+                return
+            ctx = {"url": self.url, **result.context(), "samples": samples, "attempt": attempt + 1}
+            if not result.retryable:
                 # e.g. Prometheus' "out of bounds" / "out of order sample": resending the same
                 # samples gets the same answer, so drop this batch and go on with the next.
                 log.error("remote write rejected; dropping the batch", extra=ctx)
                 stats.dropped += samples
                 return
-            wait = min(self.max_backoff, self.min_backoff * 2 ** attempt)
-            if retry_after is not None:
-                wait = max(wait, retry_after)
+            wait = self.backoff(attempt, result.retry_after)
             if attempt >= self.max_retries or loop.time() + wait > deadline:
                 log.error("remote write failed; giving up on the batch", extra=ctx)
                 stats.failed += samples
@@ -304,3 +344,165 @@ class RemoteWriter:
             attempt += 1
             stats.retries += 1
             await asyncio.sleep(wait)
+
+
+# -- the queue beside the cycles ---------------------------------------------------------------
+
+class WriteQueue:
+    """Remote write beside the forecasting cycles, as Prometheus' own remote write runs beside
+    rule evaluation: :meth:`put` only appends to a bounded in-memory queue and never waits, and
+    :meth:`run` sends the queue in order, one batch at a time, retrying each batch with backoff
+    until it is delivered, refused, or too old to be accepted. A receiver that is down, slow or
+    never answers therefore delays only the queue, never a cycle, and the samples of an outage
+    are sent once the receiver is back, in time order (which Prometheus requires per series).
+
+    What is not delivered is counted in :attr:`samples` by result: ``sent``; ``rejected`` (a 4xx
+    answer, or stamped in the future: resending cannot help); ``too_old`` (older than
+    ``max_age`` seconds when their turn came: Prometheus refuses samples more than about an hour
+    older than its newest unless ``out_of_order_time_window`` is set, and one such sample makes it
+    refuse the whole request); ``overflow`` (the oldest samples, dropped to keep the queue within
+    ``capacity`` samples). :attr:`failed_requests` counts requests that got no 2xx/4xx answer."""
+
+    RESULTS = ("sent", "rejected", "too_old", "overflow")
+
+    def __init__(self, writer: RemoteWriter, *, capacity: int = 200_000,
+                 max_age: float = 3000.0) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        if max_age <= 0:
+            raise ValueError(f"max_age must be positive, got {max_age}")
+        self.writer = writer
+        self.capacity = capacity
+        self.max_age_ms = int(max_age * 1000)
+        self.samples = dict.fromkeys(self.RESULTS, 0)
+        self.failed_requests = 0
+        self._queue: deque[Series] = deque()
+        self._pending = 0
+        self._wake = asyncio.Event()
+
+    @property
+    def pending(self) -> int:
+        """Samples waiting to be sent (the batch in flight included)."""
+        return self._pending
+
+    def put(self, series: Iterable[Series]) -> None:
+        """Queue series for sending; never blocks. Past ``capacity`` the oldest samples go."""
+        kept, refused = refuse_future(series, self.writer.url)
+        self.samples["rejected"] += refused
+        for s in kept:
+            self._queue.append(s)
+            self._pending += len(s.samples)
+        overflow = 0
+        while self._pending > self.capacity and self._queue:
+            overflow += self._pop()
+        if overflow:
+            self.samples["overflow"] += overflow
+            log.error("remote write queue full; dropped its oldest samples",
+                      extra={"url": self.writer.url, "samples": overflow,
+                             "capacity": self.capacity})
+        if self._queue:
+            self._wake.set()
+
+    def _pop(self, count: int = 1) -> int:
+        n = 0
+        for _ in range(count):
+            n += len(self._queue.popleft().samples)
+        self._pending -= n
+        return n
+
+    def _expire(self) -> None:
+        """Drop what the receiver would refuse as too old. The queue is in time order, so
+        expired samples sit at its front."""
+        cutoff = now_ms() - self.max_age_ms
+        expired = 0
+        while self._queue and self._queue[0].samples[-1][0] < cutoff:
+            expired += self._pop()
+        if self._queue and self._queue[0].samples[0][0] < cutoff:
+            head = self._queue[0]
+            kept = tuple(smp for smp in head.samples if smp[0] >= cutoff)
+            expired += len(head.samples) - len(kept)
+            self._pending -= len(head.samples) - len(kept)
+            self._queue[0] = Series(head.labels, kept)
+        if expired:
+            self.samples["too_old"] += expired
+            log.error("remote write samples too old for the receiver; dropped",
+                      extra={"url": self.writer.url, "samples": expired,
+                             "max_age_s": self.max_age_ms / 1000})
+
+    def _head(self) -> list[Series]:
+        """The front of the queue, up to the writer's samples per request (at least one series)."""
+        batch: list[Series] = []
+        size = 0
+        for s in self._queue:
+            if batch and size + len(s.samples) > self.writer.max_samples:
+                break
+            batch.append(s)
+            size += len(s.samples)
+        return batch
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set; a request in flight then is abandoned (its samples are
+        lost with the rest of the queue: the forecaster keeps no state across restarts)."""
+        failures = 0
+        while not stop.is_set():
+            self._expire()
+            if not self._queue:
+                self._wake.clear()
+                await _first(stop.wait(), self._wake.wait())
+                continue
+            batch = self._head()
+            sending = asyncio.ensure_future(self.writer.attempt(batch))
+            await _first(stop.wait(), sending)
+            if not sending.done():
+                sending.cancel()
+                break
+            result = sending.result()
+            samples = sum(len(s.samples) for s in batch)
+            if result.ok or not result.retryable:
+                self._pop(len(batch))
+                failures = 0
+                if result.ok:
+                    self.samples["sent"] += samples
+                else:
+                    self.samples["rejected"] += samples
+                    log.error("remote write rejected; dropping the batch",
+                              extra={"url": self.writer.url, **result.context(), "samples": samples})
+                continue
+            self.failed_requests += 1
+            wait = self.writer.backoff(failures, result.retry_after)
+            failures += 1
+            log.warning("remote write failed; retrying", extra={
+                "url": self.writer.url, **result.context(), "samples": samples,
+                "pending": self._pending, "attempt": failures, "retry_in_s": round(wait, 3)})
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except asyncio.TimeoutError:
+                pass
+
+
+async def drain(queue: WriteQueue, timeout: float) -> bool:
+    """Send what ``queue`` holds now, for at most ``timeout`` seconds; True when it is empty.
+    For a replay, a test or a last flush: a running service's queue runs on its own."""
+    stop = asyncio.Event()
+    task = asyncio.ensure_future(queue.run(stop))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while queue.pending and loop.time() < deadline and not task.done():
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+    return not queue.pending
+
+
+async def _first(*aws: Awaitable[object]) -> None:
+    """Wait until the first of ``aws`` is done; the others are cancelled unless they are futures
+    the caller holds (those are left running for the caller to look at)."""
+    tasks = [a if isinstance(a, asyncio.Future) else asyncio.ensure_future(a) for a in aws]
+    owned = [t for t, a in zip(tasks, aws) if t is not a]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in owned:
+            t.cancel()

@@ -31,7 +31,7 @@ from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
 from forecaster.recommend.catalog import load_catalog
 from forecaster.recommend.report import Report, publish_report
 from forecaster.recommend.runner import Runner
-from forecaster.remote_write import RemoteWriter, families_to_timeseries, now_ms
+from forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
 from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
                               read_secret)
 
@@ -75,18 +75,20 @@ class Forecaster:
         self.report: Report | None = None
         self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
         self._source: PrometheusSource | None = None
-        self._writer: RemoteWriter | None = None
+        # Remote write's queue (with `remote_write` configured), sending beside the cycles.
+        self.remote_write: WriteQueue | None = None
+        self._targets_by_name = {t.name: t for t in self.targets}
         self._history: dict[str, tuple[float, list]] = {}  # target -> (end of last read, series)
-        self.remote_write_samples = {"sent": 0, "dropped": 0, "failed": 0}
         self.version = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         async with aiohttp.ClientSession() as session:
             source = PrometheusSource.from_config(self.cfg.prometheus, session)
             self._source = source
-            self._writer = make_writer(self.cfg.remote_write, session) if self.cfg.remote_write else None
+            self.connect_remote_write(session)
             try:
                 await asyncio.gather(
+                    *([self.remote_write.run(stop)] if self.remote_write else []),
                     *(self._loop(t.name, t.infer_every, partial(self.run_cycle, t, source), stop)
                       for t in self.targets),
                     *(self._loop(b.name, self.cfg.budget_target(b, b.step).infer_every,
@@ -97,6 +99,14 @@ class Forecaster:
                       if self.cfg.recommendations else []))
             finally:
                 self._source = None
+
+    def connect_remote_write(self, session: aiohttp.ClientSession) -> None:
+        """Set up remote write's queue on ``session`` (with `remote_write` configured);
+        :meth:`run` does it, tests and replays call it to drive the queue themselves."""
+        rw = self.cfg.remote_write
+        if rw is not None:
+            self.remote_write = WriteQueue(make_writer(rw, session), capacity=rw.queue_capacity,
+                                           max_age=rw.max_sample_age)
 
     async def forecast_adhoc(self, spec: dict) -> TargetResult:
         """Forecast an ad-hoc query now (``POST /api/v1/forecast``): ``query`` and ``horizon``
@@ -186,13 +196,15 @@ class Forecaster:
             except asyncio.TimeoutError:
                 pass
 
-    async def _guarded(self, name: str, work: Callable[[], Awaitable[dict]]) -> bool:
+    async def _guarded(self, name: str, work: Callable[[], Awaitable[dict]],
+                       at: float | None = None) -> bool:
         """Run one cycle of a target or budget, keeping its health; True on success. Never
         raises: a failure is logged and counted, and the last good results stay published."""
         try:
             return await self._run_and_record(name, work)
         finally:
             self.version += 1  # what /metrics shows changes with every cycle, good or bad
+            self._push(name, at)
 
     async def _run_and_record(self, name: str, work: Callable[[], Awaitable[dict]]) -> bool:
         health = self.health[name]
@@ -234,12 +246,10 @@ class Forecaster:
             dropped["max_series"] += result.over_cap
             dropped["label_collision"] += result.collided
             closest = min((s.exhaustion_seconds for s in result.series), default=math.inf)
-            await self._push(target.name, lambda out: (publish_result(out, result),
-                                                       publish_plan(out, plan)))
             return {"mode": "fit" if result.refitted else "infer", "series": len(result.series),
                     "skipped": result.skipped, "closest_exhaustion_s": closest}
 
-        return await self._guarded(target.name, work)
+        return await self._guarded(target.name, work, at)
 
     async def run_recommendations_cycle(self, source: PrometheusSource,
                                         at: float | None = None) -> bool:
@@ -254,7 +264,6 @@ class Forecaster:
             report = await Runner(self.cfg.recommendations, source, self.catalog,
                                   offload=offload).run(at)
             self.report = report
-            await self._push(RECOMMENDATIONS, lambda out: publish_report(out, report))
             return report.summary()
 
         return await self._guarded(RECOMMENDATIONS, work)
@@ -272,25 +281,28 @@ class Forecaster:
             spent = await self._spent(budget, target, result, start, source)
             projections = project(result, spent, budget.amount, now, end)
             self.projections[budget.name] = (budget, end, projections)
-            await self._push(budget.name, lambda out: publish_budget(out, budget, end, projections))
             worst = max((p.overrun_probability for p in projections), default=0.0)
             return {"series": len(projections), "max_overrun_probability": round(worst, 3)}
 
-        return await self._guarded(budget.name, work)
+        return await self._guarded(budget.name, work, at)
 
-    async def _push(self, name: str, fill: Callable[[Families], None]) -> None:
-        """Remote-write a cycle's results, stamped now (never in the future). A failed push is
-        counted and logged but does not fail the cycle: /metrics still has the results."""
-        if self._writer is None:
+    def _push(self, name: str, at: float | None = None) -> None:
+        """Queue for remote write what /metrics shows for ``name`` after its cycle, good or bad,
+        with the service's own series: a remote-write-only setup then has the health series
+        (a failed cycle leaves last_success where it was, and PromcastForecasterStale fires)
+        and the lead times the capacity alerts compare with, not only the forecasts. Stamped
+        with the cycle's time (now, or the replayed instant), never in the future. Never waits:
+        the queue sends beside the cycles."""
+        if self.remote_write is None:
             return
-        out = Families()
-        fill(out)
-        stats = await self._writer.write(families_to_timeseries(out, now_ms()))
-        for outcome in ("sent", "dropped", "failed"):
-            self.remote_write_samples[outcome] += getattr(stats, outcome)
-        if stats.dropped or stats.failed:
-            log.warning("remote write incomplete", extra={"target": name, "sent": stats.sent,
-                                                          "dropped": stats.dropped, "failed": stats.failed})
+        try:
+            out = Families()
+            self._publish_service(out)
+            self._publish(out, name)
+            self.remote_write.put(families_to_timeseries(out, now_ms() if at is None else at * 1000))
+        except Exception as exc:  # noqa: BLE001 - /metrics still has the results
+            log.error("could not queue the cycle's results for remote write",
+                      extra={"target": name, "err": repr(exc)}, exc_info=True)
 
     async def _spent(self, budget: Budget, target: ResolvedTarget, result: TargetResult,
                      period_start: float, source: PrometheusSource) -> np.ndarray:
@@ -318,31 +330,41 @@ class Forecaster:
 
     def collect(self) -> Iterator[Metric]:
         out = Families()
+        self._publish_service(out)
+        for name in self.health:
+            self._publish(out, name)
+        yield from out
+
+    def _publish_service(self, out: Families) -> None:
+        """The series that belong to no target: the build and remote write's own health."""
         out.add("promcast_build_info", {"component": "forecaster", "version": __version__}, 1)
-        for target in self.targets:
-            self._publish_health(out, target.name)
-            out.add("promcast_target_lead_time_seconds", {"target": target.name}, target.lead_time)
-            out.add("promcast_target_horizon_seconds", {"target": target.name}, max(target.horizons))
-            result = self.results.get(target.name)
+        queue = self.remote_write
+        if queue is not None:
+            for outcome, n in queue.samples.items():
+                out.add("promcast_forecaster_remote_write_samples_total", {"result": outcome}, n)
+            out.add("promcast_forecaster_remote_write_failed_requests_total", {}, queue.failed_requests)
+            out.add("promcast_forecaster_remote_write_pending_samples", {}, queue.pending)
+
+    def _publish(self, out: Families, name: str) -> None:
+        """Everything /metrics shows for one target, budget or the recommendations: their
+        health, settings the rules compare with (lead time) and their newest good results."""
+        self._publish_health(out, name)
+        target = self._targets_by_name.get(name)
+        if target is not None:
+            out.add("promcast_target_lead_time_seconds", {"target": name}, target.lead_time)
+            out.add("promcast_target_horizon_seconds", {"target": name}, max(target.horizons))
+            result = self.results.get(name)
             if result is not None:
                 publish_result(out, result)
-                if target.name in self.plans:
-                    publish_plan(out, self.plans[target.name])
+                if name in self.plans:
+                    publish_plan(out, self.plans[name])
                 if result.fitted is not None:
-                    out.add("promcast_forecaster_last_fit_timestamp_seconds", {"target": target.name},
+                    out.add("promcast_forecaster_last_fit_timestamp_seconds", {"target": name},
                             result.fitted.fitted_at)
-        if self.cfg.remote_write:
-            for outcome, n in self.remote_write_samples.items():
-                out.add("promcast_forecaster_remote_write_samples_total", {"result": outcome}, n)
-        for budget in self.cfg.budgets:
-            self._publish_health(out, budget.name)
-            if budget.name in self.projections:
-                publish_budget(out, *self.projections[budget.name])
-        if self.cfg.recommendations:
-            self._publish_health(out, RECOMMENDATIONS)
-            if self.report is not None:
-                publish_report(out, self.report)
-        yield from out
+        elif name in self.projections:
+            publish_budget(out, *self.projections[name])
+        elif name == RECOMMENDATIONS and self.report is not None:
+            publish_report(out, self.report)
 
     def _publish_health(self, out: Families, name: str) -> None:
         h = self.health[name]
@@ -408,4 +430,5 @@ def make_writer(cfg: RemoteWrite, session: aiohttp.ClientSession) -> RemoteWrite
                                                          "remote_write.basic_auth.password_file"))
     return RemoteWriter(cfg.url, session, timeout=cfg.timeout, headers=cfg.headers,
                         max_samples_per_request=cfg.max_samples_per_request,
+                        min_backoff=cfg.min_backoff, max_backoff=cfg.max_backoff,
                         bearer_token=bearer, basic_auth=basic)

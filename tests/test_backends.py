@@ -13,7 +13,8 @@ import pytest
 from demo.stack import http_get
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
-from forecaster.service import Forecaster, make_writer
+from forecaster.remote_write import drain
+from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
 from tests.test_forecaster_service import exposition, history
 from tests.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture
@@ -35,8 +36,9 @@ def cycle_with_write_back(cfg: ForecasterConfig) -> Forecaster:
 
     async def run():
         async with aiohttp.ClientSession() as session:
-            fc._writer = make_writer(cfg.remote_write, session)
+            fc.connect_remote_write(session)
             assert await fc.run_cycle(fc.targets[0], PrometheusSource.from_config(cfg.prometheus, session))
+            assert await drain(fc.remote_write, 30)
 
     asyncio.run(run())
     return fc
@@ -56,7 +58,8 @@ def check_written_back(url: str, fc: Forecaster) -> None:
     assert by_host["a"] == pytest.approx(expected["a"])
     bands = query(url, 'promcast_forecast_upper{target="disk",horizon="3d"}')
     assert {r["metric"]["level"] for r in bands} == {"80", "95"}
-    assert fc.remote_write_samples["sent"] > 0 and fc.remote_write_samples["dropped"] == 0
+    samples = fc.remote_write.samples
+    assert samples["sent"] > 0 and samples["rejected"] == samples["too_old"] == 0
     assert 'promcast_forecaster_remote_write_samples_total{result="sent"}' in exposition(fc)
 
 

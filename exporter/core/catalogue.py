@@ -356,8 +356,15 @@ _FORECASTER = _specs(
      "Series of the target's last cycle by state: forecast, skipped (no usable data), dropped "
      "(cardinality cap or label collision).", ("target", "state")),
     ("promcast_forecaster_remote_write_samples_total", "counter",
-     "Samples pushed by remote write, by result: sent, dropped (refused by the receiver, e.g. "
-     "too old), failed (not delivered after retries).", ("result",)),
+     "Samples queued for remote write, by result: sent; rejected (refused by the receiver, or "
+     "stamped in the future); too_old (older than max_sample_age when their turn came, so "
+     "dropped unsent); overflow (the oldest, dropped to keep the queue within queue_capacity).",
+     ("result",)),
+    ("promcast_forecaster_remote_write_failed_requests_total", "counter",
+     "Remote-write requests that got no answer (timeout, refused connection) or a 429/5xx; "
+     "their samples stay queued and are retried with backoff.", ()),
+    ("promcast_forecaster_remote_write_pending_samples", "gauge",
+     "Samples waiting in the remote-write queue.", ()),
     ("promcast_forecaster_dropped_series_total", "counter",
      "Series left out by reason: max_series (the cardinality cap), label_collision (identical "
      "after keep_labels/drop_labels).", ("target", "reason")),
