@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv system-deps dashboards clean
+.PHONY: demo test venv system-deps dashboards lock clean
 
 demo: system-deps venv
 	$(PY) demo/run.py
@@ -24,6 +24,14 @@ system-deps:
 
 dashboards: venv
 	$(PY) dashboards/generate.py
+
+# The Docker image's pinned, hashed Python dependencies (the `models` and `focus` extras the
+# compose configs use, and the build backend), from pyproject.toml.
+lock: venv
+	$(PY) -m pip install --quiet pip-tools
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --allow-unsafe \
+		--generate-hashes --strip-extras --extra models --extra focus \
+		-o requirements.lock pyproject.toml docker/build-requirements.in
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

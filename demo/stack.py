@@ -99,7 +99,8 @@ def prometheus_argv(config: Path, data: Path, port: int, *flags: str,
             "--web.enable-remote-write-receiver", "--web.enable-lifecycle", *flags]
 
 
-ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
+# The config with every integration (PagerDuty, Opsgenie, Slack): locally they all post to the sink.
+ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "integrations.yml"
 # Secret-file keys of each integration; locally they point at dummy files, as nothing leaves the host.
 _SECRET_FILES = {"pagerduty_configs": ("routing_key_file", "service_key_file"),
                  "opsgenie_configs": ("api_key_file",), "slack_configs": (), "webhook_configs": ()}

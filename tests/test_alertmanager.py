@@ -1,6 +1,7 @@
 """amtool validates the Alertmanager config and where every alert is routed; a real Alertmanager
 applies the inhibitions. Alerts from rules to receivers end to end: tests/test_e2e_scenarios.py."""
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -10,7 +11,9 @@ import yaml
 from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
+# The shipped default (no secret needed) and the same plus PagerDuty, Opsgenie and Slack.
+BASE = ROOT / "alertmanager" / "alertmanager.yml"
+CONFIG = ROOT / "alertmanager" / "integrations.yml"
 
 # Where each (severity, team) goes: critical pages on-call, warning goes to chat, info to tickets.
 RECEIVER = {
@@ -40,9 +43,106 @@ def rule_alerts() -> list[dict]:
     return out
 
 
-def test_config_is_valid():
-    out = amtool("check-config", str(CONFIG))
+@pytest.mark.parametrize("path", [BASE, CONFIG], ids=lambda p: p.name)
+def test_config_is_valid(path):
+    out = amtool("check-config", str(path))
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_default_config_needs_no_secret_and_the_integrations_add_only_their_routes():
+    """alertmanager.yml works as shipped; integrations.yml is it plus one route per team to the
+    receivers that need a secret file, and nothing else differs (no drift between the two)."""
+    base, full = yaml.safe_load(BASE.read_text()), yaml.safe_load(CONFIG.read_text())
+    text = BASE.read_text()
+    assert "_file:" not in text.replace("credentials_file", ""), "a receiver needing a secret"
+    kinds = {k for r in base["receivers"] for k in r if k != "name"}
+    assert kinds == {"webhook_configs"}
+    secret_receivers = [r for r in full["receivers"] if r not in base["receivers"]]
+    assert {r["name"] for r in secret_receivers} == {"pagerduty", "opsgenie", "slack-finops"}
+    assert [r for r in full["receivers"] if r in base["receivers"]] == base["receivers"]
+    for key in set(base) | set(full):
+        if key not in ("route", "receivers"):
+            assert base.get(key) == full.get(key), key
+    strip = lambda route: {k: v for k, v in route.items() if k != "routes"}  # noqa: E731
+    assert strip(base["route"]) == strip(full["route"])
+    assert [strip(r) for r in base["route"]["routes"]] == [strip(r) for r in full["route"]["routes"]]
+    extra = {r["receiver"] for parent in full["route"]["routes"] for r in parent.get("routes", [])}
+    assert extra == {r["name"] for r in secret_receivers}
+
+
+@pytest.mark.parametrize("path", [BASE, CONFIG], ids=lambda p: p.name)
+def test_repeat_intervals_stay_within_the_notification_log_retention(path):
+    """Alertmanager keeps its notification log for --data.retention (120h by default) and
+    warns at every start about a longer repeat_interval (it cannot honour it)."""
+    from exporter.core.durations import parse_duration
+
+    def intervals(route):
+        if "repeat_interval" in route:
+            yield route["repeat_interval"]
+        for child in route.get("routes", []):
+            yield from intervals(child)
+
+    found = list(intervals(yaml.safe_load(path.read_text())["route"]))
+    assert found and all(parse_duration(i) <= 120 * 3600 for i in found), found
+
+
+@pytest.mark.parametrize("severity,receiver", [("critical", "oncall"), ("warning", "chat"),
+                                               ("info", "ticket")])
+def test_default_routes_by_severity_for_every_team(severity, receiver):
+    for team in ("sre", "finops", "other"):
+        out = amtool("config", "routes", "test", f"--config.file={BASE}",
+                     f"--verify.receivers={receiver}", "alertname=Anything",
+                     f"severity={severity}", f"team={team}")
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_default_config_starts_without_warnings_and_delivers_to_the_webhook_service(tmp_path):
+    """The shipped file as is, but for the compose network's `webhook` host, which is this
+    machine here, and group waits of a second (30 s and 5 min in the file): Alertmanager starts
+    without a warning and every severity reaches the sink."""
+    import json
+    import sys
+    import time
+    import urllib.request
+
+    from demo.stack import free_port, spawn, terminate
+
+    need("prometheus-alertmanager")
+    sink_port, port = free_port(), free_port()
+    text = BASE.read_text().replace("http://webhook:9096/", f"http://127.0.0.1:{sink_port}/")
+    assert f"127.0.0.1:{sink_port}" in text
+    text = re.sub(r"group_wait: \S+", "group_wait: 1s", text)
+    text = text.replace("templates/*.tmpl", str(ROOT / "alertmanager" / "templates" / "*.tmpl"))
+    (tmp_path / "am.yml").write_text(text)
+    sink_log = tmp_path / "notifications.jsonl"
+    url = f"http://127.0.0.1:{port}"
+    procs = [spawn(tmp_path, "sink", [sys.executable, str(ROOT / "demo" / "webhook_sink.py"),
+                                      f"--listen=127.0.0.1:{sink_port}", f"--out={sink_log}"],
+                   f"http://127.0.0.1:{sink_port}/-/healthy")]
+    try:
+        procs.append(spawn(tmp_path, "alertmanager", [
+            "prometheus-alertmanager", f"--config.file={tmp_path / 'am.yml'}",
+            f"--storage.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address="], f"{url}/-/ready"))
+        log = (tmp_path / "alertmanager.log").read_text()
+        assert "level=warn" not in log and "level=error" not in log, log
+        alerts = [{"labels": {"alertname": f"Test{sev}", "severity": sev, "team": "sre",
+                              "target": "t"}} for sev in ("critical", "warning", "info")]
+        urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - loopback only
+            f"{url}/api/v2/alerts", json.dumps(alerts).encode(),
+            {"Content-Type": "application/json"}), timeout=5).read()
+        def received() -> set[str]:
+            if not sink_log.exists():
+                return set()
+            return {json.loads(line)["receiver"] for line in sink_log.read_text().splitlines()}
+        deadline = time.monotonic() + 30
+        while received() != {"oncall", "chat", "ticket"} and time.monotonic() < deadline:
+            time.sleep(1)
+        assert received() == {"oncall", "chat", "ticket"}
+        log = (tmp_path / "alertmanager.log").read_text()
+        assert "level=warn" not in log and "level=error" not in log, log
+    finally:
+        terminate(procs)
 
 
 def test_secrets_come_from_files():
@@ -87,7 +187,6 @@ def test_a_wrong_expectation_fails():
 
 
 def test_every_inhibition_names_existing_alerts():
-    import re
     names = {r["alert"] for r in rule_alerts()}
     cfg = yaml.safe_load(CONFIG.read_text())
     for rule in cfg["inhibit_rules"]:
