@@ -30,7 +30,8 @@ dashboards: venv
 lock: venv
 	$(PY) -m pip install --quiet pip-tools
 	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)/bin/pip-compile --quiet --allow-unsafe \
-		--generate-hashes --strip-extras --extra models --extra focus \
+		--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+		--extra models --extra focus \
 		-o requirements.lock pyproject.toml docker/build-requirements.in
 
 clean:

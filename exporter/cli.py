@@ -17,11 +17,13 @@ from exporter import __version__
 from exporter.config import ExporterConfig
 from exporter.billing.ledger import BillingFileProvider
 from exporter.core.catalogue import Families
-from exporter.core.cli import base_parser, load_or_exit, start_logging
+from exporter.core.cli import base_parser, load_or_exit, serve_or_exit, start_logging
 from exporter.core.collector import Provider, SnapshotCollector
+from exporter.core.config import load_config
 from exporter.core.durations import parse_duration
 from exporter.core.http import make_app, serve
 from exporter.core.openmetrics import write_openmetrics
+from exporter.core.reload import Reloader
 from exporter.providers.azure.provider import AzureExportProvider
 from exporter.providers.cur.provider import CurProvider
 from exporter.providers.demo.provider import DemoProvider
@@ -72,26 +74,79 @@ def build_providers(cfg: ExporterConfig) -> list[Provider]:
     return providers
 
 
-class _BuildInfo:
+class Exporter:
+    """The providers of the running config behind one collector; a reload swaps in the
+    providers of the new config. They refresh at once, so a reload calls billed APIs again."""
+
+    def __init__(self, cfg: ExporterConfig) -> None:
+        self.cfg = cfg
+        self.collector = self._collector(cfg)
+        self._generation = 0
+        self._swapped = asyncio.Event()
+
+    @staticmethod
+    def _collector(cfg: ExporterConfig) -> SnapshotCollector:
+        providers = build_providers(cfg)
+        if not providers:
+            log.warning("no provider is enabled; only self-monitoring series will be exposed")
+        return SnapshotCollector(providers)
+
+    def apply(self, cfg: ExporterConfig) -> None:
+        if cfg == self.cfg:
+            log.info("config unchanged; the providers keep running")
+            return
+        self.cfg, self.collector = cfg, self._collector(cfg)
+        self._generation += 1
+        self._swapped.set()
+        log.info("providers replaced", extra={"providers": self.provider_names()})
+
+    def provider_names(self) -> str:
+        return ",".join(p.name for p in self.collector.providers) or "none"
+
+    def version(self) -> tuple[int, int]:
+        return self._generation, self.collector.version
+
+    def ready(self) -> tuple[bool, str]:
+        return self.collector.ready()
+
     def collect(self):  # noqa: ANN201 - prometheus_client collector protocol
         out = Families()
         out.add("promcast_build_info", {"component": "exporter", "version": __version__}, 1)
-        return iter(out)
+        yield from out
+        yield from self.collector.collect()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Refresh the current providers until ``stop``; after a swap, the new ones."""
+        while not stop.is_set():
+            self._swapped.clear()
+            epoch = asyncio.Event()
+            task = asyncio.ensure_future(self.collector.run(epoch))
+            waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._swapped)]
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+            epoch.set()
+            await task  # a refresh in flight finishes; its provider is dropped after
 
 
 def _serve(args: argparse.Namespace, cfg: ExporterConfig) -> int:
-    providers = build_providers(cfg)
-    if not providers:
-        log.warning("no provider is enabled; only self-monitoring series will be exposed")
-    collector = SnapshotCollector(providers)
+    exporter = Exporter(cfg)
+    reloader = Reloader(lambda: load_config(ExporterConfig, args.config_file), exporter.apply,
+                        args.enable_lifecycle)
     registry = CollectorRegistry()
-    registry.register(collector)
-    registry.register(_BuildInfo())
-    app = make_app(registry, "promcast exporter", collector.ready,
-                   lambda: collector.version)
-    log.info("starting", extra={"version": __version__,
-                                "providers": ",".join(p.name for p in providers) or "none"})
-    asyncio.run(serve(app, args.listen_address, collector.run))
+    registry.register(exporter)
+    registry.register(reloader)
+    app = make_app(registry, "promcast exporter", exporter.ready,
+                   lambda: (exporter.version(), reloader.last_ok))
+    reloader.add_routes(app)
+    log.info("starting", extra={"version": __version__, "providers": exporter.provider_names()})
+    return serve_or_exit(serve(app, args.listen_address, reloader.with_signal(exporter.run)),
+                         args.listen_address)
+
+
+def _check(args: argparse.Namespace, cfg: ExporterConfig) -> int:
+    names = [p.name for p in build_providers(cfg)]
+    print(f"{args.config_file or '<defaults>'}: OK, providers: {', '.join(names) or 'none'}")
     return 0
 
 
@@ -184,8 +239,10 @@ def _label(text: str) -> tuple[str, str]:
 def parser() -> argparse.ArgumentParser:
     p = base_parser("promcast-exporter", "Cloud cost, utilisation and inventory metrics for "
                     "Prometheus.", DEFAULT_LISTEN, __version__)
-    sub = p.add_subparsers(dest="command", metavar="{serve,backfill,bad-rows}")
+    sub = p.add_subparsers(dest="command", metavar="{serve,check-config,backfill,bad-rows}")
     sub.add_parser("serve", help="serve /metrics (the default)")
+    sub.add_parser("check-config", help="validate --config.file and exit (2 and every problem "
+                                        "with its key path when it is not valid)")
     sub.add_parser("bad-rows", help="list every bad row of the billing files as CSV (provider, "
                    "file, line, reason, detail); the log shows only the first few per file")
     b = sub.add_parser("backfill", help="write past samples as OpenMetrics for promtool")
@@ -208,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     start_logging(args)
     cfg = load_or_exit(ExporterConfig, args.config_file)
+    if args.command == "check-config":
+        return _check(args, cfg)
     if args.command == "backfill":
         return _backfill(args, cfg)
     if args.command == "bad-rows":

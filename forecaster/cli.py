@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 
 from prometheus_client import CollectorRegistry
 
-from exporter.core.cli import base_parser, load_or_exit, start_logging
+from exporter.core.cli import base_parser, load_or_exit, serve_or_exit, start_logging
+from exporter.core.config import load_config
 from exporter.core.http import make_app, serve
+from exporter.core.reload import Reloader
 from forecaster import __version__, anomaly, offline
 from forecaster.config import ForecasterConfig
 from forecaster.recommend import cli as recommend_cli
@@ -28,14 +29,19 @@ def _serve(args: argparse.Namespace) -> int:
     if not cfg.targets:
         log.warning("no targets configured; add some under `targets:` in --config.file")
     forecaster = Forecaster(cfg, args.shard_index, args.shard_count)
+    reloader = Reloader(lambda: load_config(ForecasterConfig, args.config_file), forecaster.apply,
+                        args.enable_lifecycle)
     registry = CollectorRegistry()
     registry.register(forecaster)
-    app = make_app(registry, "promcast forecaster", forecaster.ready, lambda: forecaster.version)
+    registry.register(reloader)
+    app = make_app(registry, "promcast forecaster", forecaster.ready,
+                   lambda: (forecaster.version, reloader.last_ok))
     add_routes(app, forecaster)
+    reloader.add_routes(app)
     log.info("starting", extra={"version": __version__, "targets": len(cfg.targets),
                                 "prometheus": redact(cfg.prometheus.url)})
-    asyncio.run(serve(app, args.listen_address, forecaster.run))
-    return 0
+    return serve_or_exit(serve(app, args.listen_address, reloader.with_signal(forecaster.run)),
+                         args.listen_address)
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -56,57 +56,115 @@ class Forecaster:
     def __init__(self, cfg: ForecasterConfig, shard_index: int = 0, shard_count: int = 1) -> None:
         if not 0 <= shard_index < shard_count:
             raise ValueError(f"--shard.index must be in [0, {shard_count}), got {shard_index}")
-        self.cfg = cfg
         self.shard_index, self.shard_count = shard_index, shard_count
-        self.targets = cfg.resolved_targets()
         self.results: dict[str, TargetResult] = {}
-        # Planning (scenarios, order-by dates, replicas) per target; planners keep the
-        # autoscaling stabilisation state, so plans are made once per cycle, not per scrape.
-        self.planners = {t.name: TargetPlanner(t) for t in self.targets}
-        # Read once: the instance catalogue changes with a restart, not between cycles.
-        self.catalog = (load_catalog(cfg.recommendations.instance_types_file,
-                                     cfg.recommendations.builtin_instance_types)
-                        if cfg.recommendations else None)
         self.plans: dict[str, Plan] = {}
         self.projections: dict[str, tuple[Budget, float, list[Projection]]] = {}
-        self.health = {n: TargetHealth() for n in [t.name for t in self.targets]
-                       + [b.name for b in cfg.budgets]
-                       + ([RECOMMENDATIONS] if cfg.recommendations else [])}
         self.report: Report | None = None
-        self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
+        self.health: dict[str, TargetHealth] = {}
+        self._history: dict[str, tuple[float, list]] = {}  # target -> (end of last read, series)
+        self.planners: dict[str, TargetPlanner] = {}
         self._source: PrometheusSource | None = None
         # Remote write's queue (with `remote_write` configured), sending beside the cycles.
         self.remote_write: WriteQueue | None = None
-        self._targets_by_name = {t.name: t for t in self.targets}
-        self._history: dict[str, tuple[float, list]] = {}  # target -> (end of last read, series)
+        self._pending: ForecasterConfig | None = None  # a reloaded config, applied between runs
+        self._reloaded = asyncio.Event()
+        self._running = False
         self.version = 0
+        self._configure(cfg)
+
+    def _configure(self, cfg: ForecasterConfig) -> None:
+        """Take ``cfg``, keeping the state (results, history, health, planner) of every target,
+        budget and the recommendations whose settings it does not change: a reload that adds
+        one target neither refits nor resets the `for:` timers of the others."""
+        old = getattr(self, "cfg", None)
+        old_targets = getattr(self, "_targets_by_name", {})
+        old_budgets = {b.name: b for b in old.budgets} if old else {}
+        self.cfg = cfg
+        self.targets = cfg.resolved_targets()
+        self._targets_by_name = {t.name: t for t in self.targets}
+        kept = {t.name for t in self.targets if old_targets.get(t.name) == t}
+        kept |= {b.name for b in cfg.budgets if old_budgets.get(b.name) == b}
+        if old is not None and cfg.recommendations and old.recommendations == cfg.recommendations:
+            kept.add(RECOMMENDATIONS)
+        if old is not None and old.prometheus != cfg.prometheus:
+            kept = set()  # history read from another server says nothing about this one
+        if RECOMMENDATIONS not in kept:
+            self.report = None
+        for state in (self.results, self.plans, self.projections, self._history, self.planners):
+            for name in [n for n in state if n not in kept]:
+                del state[name]
+        # Planning (scenarios, order-by dates, replicas) per target; planners keep the
+        # autoscaling stabilisation state, so plans are made once per cycle, not per scrape.
+        for t in self.targets:
+            self.planners.setdefault(t.name, TargetPlanner(t))
+        # Read once per config: the instance catalogue changes with a restart or a reload.
+        self.catalog = (load_catalog(cfg.recommendations.instance_types_file,
+                                     cfg.recommendations.builtin_instance_types)
+                        if cfg.recommendations else None)
+        self.health = {n: self.health[n] if n in kept else TargetHealth()
+                       for n in [t.name for t in self.targets] + [b.name for b in cfg.budgets]
+                       + ([RECOMMENDATIONS] if cfg.recommendations else [])}
+        self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
+        self.version += 1
+
+    def apply(self, cfg: ForecasterConfig) -> None:
+        """Use a reloaded config: at once when not running, else as soon as the cycles in
+        flight are done (they finish on the config they started with)."""
+        if cfg == self.cfg and self._pending is None:
+            log.info("config unchanged; nothing to reload")
+            return
+        if not self._running:
+            self._configure(cfg)
+            return
+        self._pending = cfg
+        self._reloaded.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        async with aiohttp.ClientSession() as session:
-            source = PrometheusSource.from_config(self.cfg.prometheus, session)
-            self._source = source
-            self.connect_remote_write(session)
-            try:
-                await asyncio.gather(
-                    *([self.remote_write.run(stop)] if self.remote_write else []),
-                    *(self._loop(t.name, t.infer_every, partial(self.run_cycle, t, source), stop)
-                      for t in self.targets),
-                    *(self._loop(b.name, self.cfg.budget_target(b, b.step).infer_every,
-                                 partial(self.run_budget_cycle, b, source), stop)
-                      for b in self.cfg.budgets),
-                    *([self._loop(RECOMMENDATIONS, self.cfg.recommendations.interval,
-                                  partial(self.run_recommendations_cycle, source), stop)]
-                      if self.cfg.recommendations else []))
-            finally:
-                self._source = None
+        self._running = True
+        try:
+            async with aiohttp.ClientSession() as session:
+                while not stop.is_set():
+                    if self._pending is not None:
+                        cfg, self._pending = self._pending, None
+                        self._configure(cfg)
+                    if self.remote_write is None or self._remote_write_cfg != self.cfg.remote_write:
+                        # Samples still queued for a receiver no longer configured are dropped.
+                        self.connect_remote_write(session)
+                    self._reloaded.clear()
+                    epoch = asyncio.Event()
+                    work = asyncio.ensure_future(self._run_epoch(session, epoch))
+                    waits = [asyncio.ensure_future(e.wait()) for e in (stop, self._reloaded)]
+                    await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                    for w in waits:
+                        w.cancel()
+                    epoch.set()
+                    await work
+        finally:
+            self._running = False
+            self._source = None
+
+    async def _run_epoch(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        """Every loop of the current config until ``stop`` (shutdown or a reload)."""
+        source = PrometheusSource.from_config(self.cfg.prometheus, session)
+        self._source = source
+        await asyncio.gather(
+            *([self.remote_write.run(stop)] if self.remote_write else []),
+            *(self._loop(t.name, t.infer_every, partial(self.run_cycle, t, source), stop)
+              for t in self.targets),
+            *(self._loop(b.name, self.cfg.budget_target(b, b.step).infer_every,
+                         partial(self.run_budget_cycle, b, source), stop)
+              for b in self.cfg.budgets),
+            *([self._loop(RECOMMENDATIONS, self.cfg.recommendations.interval,
+                          partial(self.run_recommendations_cycle, source), stop)]
+              if self.cfg.recommendations else []))
 
     def connect_remote_write(self, session: aiohttp.ClientSession) -> None:
         """Set up remote write's queue on ``session`` (with `remote_write` configured);
         :meth:`run` does it, tests and replays call it to drive the queue themselves."""
-        rw = self.cfg.remote_write
-        if rw is not None:
-            self.remote_write = WriteQueue(make_writer(rw, session), capacity=rw.queue_capacity,
-                                           max_age=rw.max_sample_age)
+        rw = self._remote_write_cfg = self.cfg.remote_write
+        self.remote_write = None if rw is None else WriteQueue(
+            make_writer(rw, session), capacity=rw.queue_capacity, max_age=rw.max_sample_age)
 
     async def forecast_adhoc(self, spec: dict) -> TargetResult:
         """Forecast an ad-hoc query now (``POST /api/v1/forecast``): ``query`` and ``horizon``

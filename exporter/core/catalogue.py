@@ -374,6 +374,12 @@ _COMMON = [
     MetricSpec("promcast_build_info", "gauge",
                "Version of the promcast component; the value is always 1.",
                ("component", "version"), component="both"),
+    MetricSpec("promcast_config_last_reload_successful", "gauge",
+               "Whether the last config reload (SIGHUP or POST /-/reload) worked (1) or was "
+               "refused, the service keeping its previous config (0).", (), component="both"),
+    MetricSpec("promcast_config_last_reload_success_timestamp_seconds", "gauge",
+               "When the config was last loaded successfully (at start or by a reload), as a "
+               "Unix timestamp.", (), component="both"),
 ]
 
 CATALOGUE: dict[str, MetricSpec] = {s.name: s for s in _EXPORTER + _FORECASTER + _COMMON}

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import errno
+import os
 import sys
-from typing import TypeVar
+from typing import Any, Coroutine, TypeVar
 
 from pydantic import BaseModel
 
@@ -23,9 +26,29 @@ def base_parser(prog: str, description: str, default_listen: str,
                         help="YAML configuration file (default: built-in defaults)")
     parser.add_argument("--web.listen-address", dest="listen_address", default=default_listen,
                         metavar="HOST:PORT", help=f"address to serve HTTP on (default {default_listen})")
+    parser.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
+                        help="allow POST /-/reload to reload the config (SIGHUP always does)")
     parser.add_argument("--log.level", dest="log_level", default="info", choices=LEVELS,
                         help="only log messages of this level or above (default info)")
     return parser
+
+
+def serve_or_exit(main: Coroutine[Any, Any, None], listen_address: str) -> int:
+    """Run a service's ``serve(...)`` coroutine; a listen address that cannot be bound (in use,
+    not this host's, a privileged port) is one line on stderr and exit status 1."""
+    try:
+        asyncio.run(main)
+    except ValueError as exc:  # a malformed --web.listen-address
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
+            raise
+        reason = os.strerror(exc.errno)
+        print(f"error: cannot listen on {listen_address} (--web.listen-address): {reason.lower()}",
+              file=sys.stderr)
+        return 1
+    return 0
 
 
 def load_or_exit(model: type[M], path: str | None) -> M:
