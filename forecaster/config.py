@@ -187,7 +187,7 @@ class RemoteWrite(Strict):
     Mimir/Thanos receive, VictoriaMetrics) after every cycle, stamped at that moment."""
 
     url: str
-    timeout: Duration = Field(10.0, gt=0)
+    timeout: Duration = Field(10.0, gt=0, le=600.0)
     bearer_token: Optional[str] = None
     bearer_token_file: Optional[str] = None
     basic_auth: Optional[BasicAuth] = None
@@ -207,6 +207,13 @@ class RemoteWrite(Strict):
     @classmethod
     def _http(cls, v: str) -> str:
         return PrometheusSource._http(v)
+
+    @model_validator(mode="after")
+    def _backoffs(self) -> "RemoteWrite":
+        if self.min_backoff > self.max_backoff:
+            raise ValueError(f"min_backoff ({format_duration(self.min_backoff)}) is longer than "
+                             f"max_backoff ({format_duration(self.max_backoff)})")
+        return self
 
 
 class Budget(Strict):
