@@ -70,6 +70,10 @@ class Forecaster:
         self._pending: ForecasterConfig | None = None  # a reloaded config, applied between runs
         self._reloaded = asyncio.Event()
         self._running = False
+        # A cycle replayed at a past instant (`at=`) remote-writes its results stamped now, as a
+        # live cycle's; True stamps them at that instant instead, to backfill a receiver that
+        # takes old samples (VictoriaMetrics; Prometheus refuses them after about an hour).
+        self.replay_stamps = False
         self.version = 0
         self._configure(cfg)
 
@@ -349,7 +353,7 @@ class Forecaster:
         with the service's own series: a remote-write-only setup then has the health series
         (a failed cycle leaves last_success where it was, and PromcastForecasterStale fires)
         and the lead times the capacity alerts compare with, not only the forecasts. Stamped
-        with the cycle's time (now, or the replayed instant), never in the future. Never waits:
+        now (or at the replayed instant, see ``replay_stamps``), never in the future. Never waits:
         the queue sends beside the cycles."""
         if self.remote_write is None:
             return
@@ -357,7 +361,8 @@ class Forecaster:
             out = Families()
             self._publish_service(out)
             self._publish(out, name)
-            self.remote_write.put(families_to_timeseries(out, now_ms() if at is None else at * 1000))
+            stamp = at * 1000 if at is not None and self.replay_stamps else now_ms()
+            self.remote_write.put(families_to_timeseries(out, stamp))
         except Exception as exc:  # noqa: BLE001 - /metrics still has the results
             log.error("could not queue the cycle's results for remote write",
                       extra={"target": name, "err": repr(exc)}, exc_info=True)

@@ -230,6 +230,7 @@ def test_capacity_and_stale_alerts_fire_on_victoria_metrics_with_vmalert(
     vm.flush()
     cfg = forecaster_config(vm.url, f"{vm.url}/api/v1/write", capacity=0.7, max_sample_age="1d")
     fc = Forecaster(cfg)
+    fc.replay_stamps = True  # each replayed cycle's results at its own instant
     end = time.time() // 60 * 60 - 60
     start = end - 12 * 60
 

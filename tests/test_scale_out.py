@@ -20,7 +20,8 @@ import yaml
 from demo.stack import free_port, http_get, spawn, terminate, wait_until
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
-from forecaster.service import Forecaster, make_writer
+from forecaster.remote_write import drain
+from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
 from tests.conftest import ROOT
 from tests.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture
@@ -76,12 +77,14 @@ def run_and_write_back(cfg: ForecasterConfig, shard: int, shards: int, at: float
 
     async def run() -> None:
         async with aiohttp.ClientSession() as session:
-            fc._writer = make_writer(cfg.remote_write, session)
+            fc.connect_remote_write(session)
             source = PrometheusSource.from_config(cfg.prometheus, session)
             assert await fc.run_cycle(fc.targets[0], source, at=at)
+            assert await drain(fc.remote_write, 30)
 
     asyncio.run(run())
-    assert fc.remote_write_samples["sent"] > 0 and fc.remote_write_samples["dropped"] == 0
+    samples = fc.remote_write.samples
+    assert samples["sent"] > 0 and samples["rejected"] == samples["too_old"] == 0
     return len(fc.results["disk"].series)
 
 
