@@ -17,7 +17,7 @@ from exporter import __version__
 from exporter.config import ExporterConfig
 from exporter.billing.ledger import BillingFileProvider
 from exporter.core.catalogue import Families
-from exporter.core.cli import base_parser, load_or_exit, start_logging
+from exporter.core.cli import base_parser, load_or_exit, start_logging, web_limits
 from exporter.core.collector import Provider, SnapshotCollector
 from exporter.core.durations import parse_duration
 from exporter.core.http import make_app, serve
@@ -91,7 +91,7 @@ def _serve(args: argparse.Namespace, cfg: ExporterConfig) -> int:
                    lambda: collector.version)
     log.info("starting", extra={"version": __version__,
                                 "providers": ",".join(p.name for p in providers) or "none"})
-    asyncio.run(serve(app, args.listen_address, collector.run))
+    asyncio.run(serve(app, args.listen_address, collector.run, web_limits(args)))
     return 0
 
 

@@ -30,6 +30,14 @@ class QueryError(Exception):
     """The server rejected the query (bad PromQL, too many points): retrying will not help."""
 
 
+class TooManySeries(QueryError):
+    """The query returns more series than the caller allowed (``max_series``)."""
+
+    def __init__(self, query: str, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the query {query!r} returns more than {limit} series")
+
+
 @dataclass(frozen=True)
 class RawSeries:
     labels: dict[str, str]
@@ -101,8 +109,10 @@ class PrometheusSource:
         return cls(config.url, config.timeout, session, config)
 
     async def query_range(self, query: str, start: float, end: float, step: float,
-                          timeout: float | None = None) -> list[RawSeries]:
+                          timeout: float | None = None,
+                          max_series: int | None = None) -> list[RawSeries]:
         """Series of a range query; ``timeout`` bounds each request (default: the source's).
+        With ``max_series``, TooManySeries as soon as the first (small) read has more.
 
         Long ranges are read in chunks, each turned into arrays before the next is asked for: a
         fleet's history as one JSON answer would hold every sample as Python objects at once
@@ -117,6 +127,8 @@ class PrometheusSource:
             last = min(n_points, first + size) - 1
             chunk = await self._query_range_once(query, start + first * step, start + last * step,
                                                  step, timeout or self.timeout)
+            if max_series is not None and len(chunk) > max_series:
+                raise TooManySeries(query, max_series)
             for s in chunk:
                 parts.setdefault(tuple(sorted(s.labels.items())), []).append(s)
             first = last + 1
