@@ -118,7 +118,20 @@ class QueryGate:
 
 
 def _encoded(data: Any) -> bytes:
-    return json.dumps({"status": "success", "data": data}).encode()
+    """The success envelope as JSON, encoded a series at a time: ``json.dumps`` holds the GIL for
+    the whole of one call, so a single call over a large answer, even in a worker thread, would
+    stall the event loop (and /-/healthy) for as long."""
+    def enc(obj: Any, depth: int) -> str:
+        if isinstance(obj, cv.RawJSON):
+            return obj
+        if depth < 4 and isinstance(obj, dict):
+            return "{" + ",".join(f"{json.dumps(str(k))}:{enc(v, depth + 1)}"
+                                  for k, v in obj.items()) + "}"
+        if depth < 3 and isinstance(obj, list):
+            return "[" + ",".join(enc(v, depth + 1) for v in obj) + "]"
+        return json.dumps(obj)
+
+    return enc({"status": "success", "data": data}, 0).encode()
 
 
 def _ok(data: Any) -> web.Response:
