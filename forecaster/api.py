@@ -37,7 +37,7 @@ from exporter.core.catalogue import Families
 from exporter.core.durations import format_duration, parse_duration
 from forecaster import __version__
 from forecaster import curves as cv
-from forecaster.selector import SelectorError, matcher_fn
+from forecaster.selector import SelectorError, any_matcher_fn, matcher_fn
 
 if TYPE_CHECKING:
     from forecaster.service import Forecaster
@@ -256,9 +256,8 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
                 "result": cv.vector(cv.select(results, match), at, limits.max_samples)}
 
     def selected_labels(p: dict[str, Any], results: list) -> list[dict[str, str]]:
-        matchers = [matcher_fn(m) for m in p.get("match[]", [])]
-        return [c.labels for c in cv.curves(results)
-                if not matchers or any(m(c.labels) for m in matchers)]
+        match = any_matcher_fn(p.get("match[]", []))
+        return [c.labels for c in cv.curves(results) if match is None or match(c.labels)]
 
     def series(p: dict[str, Any], results: list) -> list[dict[str, str]]:
         if not p.get("match[]"):
@@ -300,7 +299,8 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
             return _bad("the body must be a JSON object")
 
         async def work() -> bytes:
-            result = await forecaster.forecast_adhoc(body, limits.max_series, gate.offload)
+            result = await forecaster.forecast_adhoc(body, limits.max_series, limits.max_samples,
+                                                     gate.offload)
             return await gate.offload(lambda: _encoded(result_json(result, with_curves=True)))
 
         try:

@@ -18,6 +18,8 @@ import re2
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a bad user regex is reported to the user, not logged by the library
+_OPTIONS.max_mem = 1 << 20   # per compiled regex (RE2's default is 8 MiB): many per request add up
+MAX_SELECTORS = 100          # match[] selectors in one request (Grafana sends a handful)
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _STRING = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''
@@ -86,6 +88,16 @@ def parse_selector(text: str) -> list[Matcher]:
     if not any(x.op in ("=", "=~") and not x.matches({}) for x in matchers):
         raise SelectorError("a selector needs at least one matcher that does not match empty labels")
     return matchers
+
+
+def any_matcher_fn(texts: list[str]) -> Callable[[Mapping[str, str]], bool] | None:
+    """Labels matching any of the selectors (``match[]``); None when there are none."""
+    if len(texts) > MAX_SELECTORS:
+        raise SelectorError(f"{len(texts)} match[] selectors; at most {MAX_SELECTORS} in one request")
+    if not texts:
+        return None
+    matchers = [matcher_fn(t) for t in texts]
+    return lambda labels: any(m(labels) for m in matchers)
 
 
 def matcher_fn(text: str) -> Callable[[Mapping[str, str]], bool]:

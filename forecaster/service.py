@@ -21,6 +21,7 @@ from prometheus_client.core import Metric
 
 from exporter.core.catalogue import Families
 from exporter.core.config import ConfigError, validate
+from exporter.core.durations import format_duration
 from forecaster import __version__
 from forecaster.backtest import VECTORISED
 from forecaster.budgets import Projection, period_bounds, project
@@ -99,14 +100,15 @@ class Forecaster:
             finally:
                 self._source = None
 
-    async def forecast_adhoc(self, spec: dict, max_series: int,
+    async def forecast_adhoc(self, spec: dict, max_series: int, max_samples: int,
                              offload: Callable[..., Awaitable]) -> TargetResult:
         """Forecast an ad-hoc query now (``POST /api/v1/forecast``): ``query`` and ``horizon``
         are required; any other target field may be given, the rest come from ``defaults``.
 
         The body is request input: validated as a target (with the config's ``limits``) but never
-        expanded from the environment. At most ``max_series`` series are read (the lower of that
-        and the body's ``max_series``); the fit runs through ``offload``, off the event loop."""
+        expanded from the environment. At most ``max_series`` series are read (the lower of that,
+        the body's ``max_series`` and what keeps series x history points within ``max_samples``);
+        the fit runs through ``offload``, off the event loop."""
         if not isinstance(spec, dict) or "query" not in spec or "horizon" not in spec:
             raise ValueError('the body needs "query" and "horizon", e.g. '
                              '{"query": "up", "horizon": "1h"}')
@@ -121,13 +123,19 @@ class Forecaster:
         target = cfg.resolved_targets()[0]
         if self._source is None:
             raise ValueError("the forecaster is not connected to Prometheus yet")
-        allowed = min(target.max_series, max_series)
+        allowed = min(target.max_series, max_series, max_samples // target.points)
+        if allowed < 1:
+            raise ValueError(f"history {format_duration(target.history)} at step "
+                             f"{format_duration(target.step)} is {target.points} points per series, "
+                             f"over --query.max-samples={max_samples}; raise step or shorten history")
         try:
             return await self._forecast(target, self._source, cache=False, max_series=allowed,
                                         offload=offload)
         except TooManySeries as exc:
-            raise ValueError(f"{exc}: at most the lower of the body's max_series and "
-                             f"--query.max-series ({allowed}); narrow the query") from None
+            raise ValueError(f"{exc}: at most {allowed}, the lowest of the body's max_series, "
+                             f"--query.max-series={max_series} and --query.max-samples="
+                             f"{max_samples} / {target.points} history points; narrow the query"
+                             ) from None
         except (SourceUnavailable, QueryError) as exc:
             raise ValueError(str(exc)) from None
 

@@ -127,10 +127,10 @@ class PrometheusSource:
             last = min(n_points, first + size) - 1
             chunk = await self._query_range_once(query, start + first * step, start + last * step,
                                                  step, timeout or self.timeout)
-            if max_series is not None and len(chunk) > max_series:
-                raise TooManySeries(query, max_series)
             for s in chunk:
                 parts.setdefault(tuple(sorted(s.labels.items())), []).append(s)
+            if max_series is not None and len(parts) > max_series:
+                raise TooManySeries(query, max_series)
             first = last + 1
             size = max(10, min(CHUNK_POINTS, MAX_SAMPLES // max(1, len(chunk))))
         return [p[0] if len(p) == 1 else RawSeries(

@@ -174,6 +174,13 @@ def test_regexes_are_re2_and_fully_anchored():
             parse_selector(bad)
 
 
+def test_the_number_of_selectors_per_request_is_bounded(forecaster):
+    resp = requests.post(f"{forecaster}/api/v1/series", timeout=BOUND,
+                         data=[("match[]", f'{{host="h{i}"}}') for i in range(101)])
+    assert resp.status_code == 400
+    assert "at most 100" in resp.json()["error"]
+
+
 def test_long_selectors_are_parsed_in_linear_time():
     # 8,000 spaces (what fits in a URL) made the selector parser itself backtrack for half an
     # hour (cubic); a subprocess bounds the test if that ever comes back.
@@ -199,6 +206,14 @@ def test_adhoc_query_with_too_many_series_is_refused(forecaster):
     resp = _adhoc(forecaster, {"query": "disk_ratio", "horizon": "1d"})  # two series, limit one
     assert resp.status_code == 400, resp.text
     assert "--query.max-series" in resp.json()["error"]
+
+
+def test_adhoc_history_is_bounded_by_max_samples(forecaster):
+    # 60,001 points per series is within limits.max_history_points but over --query.max-samples
+    resp = _adhoc(forecaster, {"query": 'disk_ratio{host="a"}', "horizon": "1h", "step": "1s",
+                               "history": "60000s"})
+    assert resp.status_code == 400, resp.text
+    assert "--query.max-samples=50000" in resp.json()["error"]
 
 
 def test_query_range_points_and_samples_are_bounded(forecaster):
