@@ -97,7 +97,7 @@ def hanging_forecaster(tmp_path):
                                                   "timeout": "60s"}}))
     proc, url = _start(tmp_path, "forecaster", [
         sys.executable, "-m", "forecaster", "--config.file", str(cfg),
-        "--query.timeout=3s", "--query.max-concurrency=1", "--query.max-queued=0"])
+        "--query.timeout=5s", "--query.max-concurrency=1", "--query.max-queued=0"])
     try:
         yield url
     finally:
@@ -230,26 +230,36 @@ def test_query_range_points_and_samples_are_bounded(forecaster):
     assert "--query.max-samples" in many.json()["error"]
 
 
+def _samples(url: str) -> dict:
+    text = requests.get(f"{url}/metrics", timeout=BOUND).text
+    return {(s.name, s.labels.get("reason")): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples}
+
+
 def test_api_work_beyond_the_limits_is_refused_and_timed_out(hanging_forecaster):
-    """One slot, no queue: of two ad-hoc forecasts at once, one is refused at once (503 and
-    Retry-After) and the other times out at --query.timeout (503), while health answers."""
+    """One slot, no queue: while one ad-hoc forecast holds the slot, another is refused at once
+    (503 and Retry-After); the first times out at --query.timeout (503); health answers."""
     body = {"query": "up", "horizon": "1h"}
-    with cf.ThreadPoolExecutor(2) as pool:
-        futures = [pool.submit(_adhoc, hanging_forecaster, body) for _ in range(2)]
+    with cf.ThreadPoolExecutor(1) as pool:
+        first = pool.submit(_adhoc, hanging_forecaster, body)
+        deadline = time.monotonic() + BOUND
+        while _samples(hanging_forecaster)[("promcast_forecaster_api_in_flight_requests", None)] < 1:
+            assert time.monotonic() < deadline and not first.done()
+            time.sleep(0.05)
+        refused = _adhoc(hanging_forecaster, body)
         health = requests.get(f"{hanging_forecaster}/-/healthy", timeout=BOUND)
-        answers = [f.result() for f in futures]
+        timed_out = first.result()
     assert health.status_code == 200
-    assert [a.status_code for a in answers] == [503, 503], [a.text for a in answers]
-    kinds = sorted(a.json()["errorType"] for a in answers)
-    assert kinds == ["timeout", "unavailable"], [a.text for a in answers]
-    refused = next(a for a in answers if a.json()["errorType"] == "unavailable")
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["errorType"] == "unavailable"
     assert "--query.max-concurrency" in refused.json()["error"]
-    assert refused.headers["Retry-After"]
-    metrics = requests.get(f"{hanging_forecaster}/metrics", timeout=BOUND).text
-    samples = {(s.name, s.labels.get("reason")): s.value
-               for fam in text_string_to_metric_families(metrics) for s in fam.samples}
+    assert int(refused.headers["Retry-After"]) > 0
+    assert timed_out.status_code == 503, timed_out.text
+    assert timed_out.json()["errorType"] == "timeout"
+    samples = _samples(hanging_forecaster)
     assert samples[("promcast_forecaster_api_rejected_requests_total", "overload")] == 1
     assert samples[("promcast_forecaster_api_rejected_requests_total", "timeout")] == 1
+    assert samples[("promcast_forecaster_api_in_flight_requests", None)] == 0
 
 
 # --- D16: idle and trickling connections are closed, open connections are capped -------------
@@ -292,9 +302,20 @@ def test_idle_and_trickling_connections_are_closed(service, request):
     assert requests.get(f"{url}/-/healthy", timeout=BOUND).status_code == 200
 
 
-@pytest.mark.parametrize("service", ["forecaster", "exporter"])
-def test_open_connections_are_capped(service, request):
-    url = request.getfixturevalue(service)
+@pytest.fixture(params=["forecaster", "exporter"])
+def capped(request, tmp_path):
+    """A service with a long read timeout, so that held connections stay held."""
+    proc, url = _start(tmp_path, request.param, [
+        sys.executable, "-m", request.param, "--web.read-timeout=5m",
+        f"--web.max-connections={MAX_CONNECTIONS}"])
+    try:
+        yield url
+    finally:
+        terminate([proc])
+
+
+def test_open_connections_are_capped(capped):
+    url = capped
     host, port = url.removeprefix("http://").split(":")
     held = [socket.create_connection((host, int(port))) for _ in range(MAX_CONNECTIONS)]
     try:
