@@ -17,7 +17,7 @@ from exporter import __version__
 from exporter.config import ExporterConfig
 from exporter.billing.ledger import BillingFileProvider
 from exporter.core.catalogue import Families
-from exporter.core.cli import base_parser, load_or_exit, serve_or_exit, start_logging
+from exporter.core.cli import base_parser, load_or_exit, serve_or_exit, start_logging, web_limits
 from exporter.core.collector import Provider, SnapshotCollector
 from exporter.core.config import load_config
 from exporter.core.durations import parse_duration
@@ -140,7 +140,8 @@ def _serve(args: argparse.Namespace, cfg: ExporterConfig) -> int:
                    lambda: (exporter.version(), reloader.last_ok))
     reloader.add_routes(app)
     log.info("starting", extra={"version": __version__, "providers": exporter.provider_names()})
-    return serve_or_exit(serve(app, args.listen_address, reloader.with_signal(exporter.run)),
+    return serve_or_exit(serve(app, args.listen_address, reloader.with_signal(exporter.run),
+                               web_limits(args)),
                          args.listen_address)
 
 

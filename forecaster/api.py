@@ -7,29 +7,131 @@
   queries of plain arithmetic are, so Grafana's datasource test ``1+1`` passes).
 - A JSON API: ``GET /api/v1/forecasts?target=...`` (the latest results) and
   ``POST /api/v1/forecast`` (an ad-hoc query forecast synchronously).
+
+Every request that does work passes a :class:`QueryGate`, as Prometheus' query engine bounds its
+queries: at most ``--query.max-concurrency`` run at once, in as many threads off the event loop
+(so /-/healthy and /metrics answer under any burst), ``--query.max-queued`` wait, and any more
+get 503 at once; each is cut at ``--query.timeout``. What one request may hold is bounded too:
+``--query.max-samples`` per answer, ``--query.max-series`` per ad-hoc forecast.
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import datetime as dt
+import json
 import math
 import operator
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator, TypeVar
 
 import numpy as np
 from aiohttp import web
+from prometheus_client.core import Metric
 
-from exporter.core.durations import parse_duration
+from exporter.core.catalogue import Families
+from exporter.core.durations import format_duration, parse_duration
 from forecaster import __version__
 from forecaster import curves as cv
-from forecaster.selector import SelectorError, matcher_fn
+from forecaster.selector import SelectorError, any_matcher_fn, matcher_fn
 
 if TYPE_CHECKING:
     from forecaster.service import Forecaster
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """The ``--query.*`` flags."""
+
+    timeout: float = 120.0
+    max_concurrency: int = 2
+    max_queued: int = 8
+    max_samples: int = 1_000_000
+    max_series: int = 1000
+
+
+class Overloaded(Exception):
+    pass
+
+
+class TimedOut(Exception):
+    pass
+
+
+class QueryGate:
+    """Admission and a bounded thread pool for API work; also a collector of its own series."""
+
+    def __init__(self, limits: QueryLimits) -> None:
+        self.limits = limits
+        self.pool = ThreadPoolExecutor(limits.max_concurrency, thread_name_prefix="promcast-api")
+        self._slots = asyncio.Semaphore(limits.max_concurrency)
+        self.in_flight = 0
+        self.rejected = {"overload": 0, "timeout": 0}
+
+    async def run(self, work: Callable[[], Awaitable[T]]) -> T:
+        """``work()`` once a slot is free, within the timeout; Overloaded when the queue is full."""
+        if self.in_flight >= self.limits.max_concurrency + self.limits.max_queued:
+            self.rejected["overload"] += 1
+            raise Overloaded()
+        self.in_flight += 1
+        try:
+            return await asyncio.wait_for(self._in_slot(work), timeout=self.limits.timeout)
+        except asyncio.TimeoutError:
+            # A thread already running goes on to its end (threads cannot be stopped), but it
+            # holds one of the pool's max_concurrency threads, so the CPU stays bounded.
+            self.rejected["timeout"] += 1
+            raise TimedOut() from None
+        finally:
+            self.in_flight -= 1
+
+    async def _in_slot(self, work: Callable[[], Awaitable[T]]) -> T:
+        async with self._slots:
+            return await work()
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, partial(fn, *args))
+
+    def collect(self) -> Iterator[Metric]:
+        out = Families()
+        out.add("promcast_forecaster_api_in_flight_requests", {}, self.in_flight)
+        for reason, n in self.rejected.items():
+            out.add("promcast_forecaster_api_rejected_requests_total", {"reason": reason}, n)
+        yield from out
+
+    def refusal(self, exc: Exception) -> web.Response:
+        lim = self.limits
+        if isinstance(exc, Overloaded):
+            resp = _bad(f"too many API requests at once: {lim.max_concurrency} running "
+                        f"(--query.max-concurrency) and {lim.max_queued} waiting "
+                        "(--query.max-queued); retry later", 503, "unavailable")
+            resp.headers["Retry-After"] = "5"
+            return resp
+        return _bad(f"query timed out after {format_duration(lim.timeout)} (--query.timeout)",
+                    503, "timeout")
+
+
+def _encoded(data: Any) -> bytes:
+    """The success envelope as JSON, encoded a series at a time: ``json.dumps`` holds the GIL for
+    the whole of one call, so a single call over a large answer, even in a worker thread, would
+    stall the event loop (and /-/healthy) for as long."""
+    def enc(obj: Any, depth: int) -> str:
+        if isinstance(obj, cv.RawJSON):
+            return obj
+        if depth < 4 and isinstance(obj, dict):
+            return "{" + ",".join(f"{json.dumps(str(k))}:{enc(v, depth + 1)}"
+                                  for k, v in obj.items()) + "}"
+        if depth < 3 and isinstance(obj, list):
+            return "[" + ",".join(enc(v, depth + 1) for v in obj) + "]"
+        return json.dumps(obj)
+
+    return enc({"status": "success", "data": data}, 0).encode()
 
 
 def _ok(data: Any) -> web.Response:
@@ -75,7 +177,7 @@ def _constant(expr: str) -> float | None:
     check sends ``1+1``), with IEEE results like Prometheus (``1/0`` is +Inf); None otherwise."""
     try:
         tree = ast.parse(expr.replace("^", "**"), mode="eval").body
-    except SyntaxError:
+    except (SyntaxError, RecursionError, MemoryError):
         return None
 
     def value(node: ast.AST) -> np.float64:
@@ -90,7 +192,8 @@ def _constant(expr: str) -> float | None:
     try:
         with np.errstate(all="ignore"):
             return float(value(tree))
-    except (ValueError, OverflowError):  # OverflowError: an integer literal beyond float's range
+    except (ValueError, OverflowError, RecursionError):
+        # OverflowError: an integer literal beyond float's range; RecursionError: 1+1+...+1
         return None
 
 
@@ -104,58 +207,74 @@ async def _params(request: web.Request) -> dict[str, Any]:
     return {k: (v if k == "match[]" else v[-1]) for k, v in params.items()}
 
 
-def add_routes(app: web.Application, forecaster: "Forecaster") -> None:
-    def results() -> list:
-        return list(forecaster.results.values())
+def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) -> None:
+    limits = gate.limits
 
-    def guarded(fn: Callable[[dict[str, Any]], Any]) -> Handler:
+    async def answer(compute: Callable[[], Any]) -> web.Response:
+        """``compute()`` run and JSON-encoded in the gate's pool; errors as Prometheus words them."""
+        try:
+            body = await gate.run(lambda: gate.offload(lambda: _encoded(compute())))
+        except (Overloaded, TimedOut) as exc:
+            return gate.refusal(exc)
+        except cv.TooManySamples as exc:
+            return _bad(f"query processing would load too many samples into memory: {exc.samples} "
+                        f"samples, over --query.max-samples={exc.limit}; narrow the selector or "
+                        "raise step", 422, "execution")
+        except (SelectorError, ValueError) as exc:
+            return _bad(str(exc))
+        return web.Response(body=body, content_type="application/json")
+
+    def guarded(fn: Callable[[dict[str, Any], list], Any]) -> Handler:
         async def handler(request: web.Request) -> web.Response:
             try:
-                return _ok(fn(await _params(request)))
-            except (SelectorError, ValueError) as exc:
+                params = await _params(request)
+            except ValueError as exc:
                 return _bad(str(exc))
+            # The results are read here, on the loop, where cycles replace them.
+            results = list(forecaster.results.values())
+            return await answer(lambda: fn(params, results))
 
         return handler
 
-    def query_range(p: dict[str, Any]) -> dict:
+    def query_range(p: dict[str, Any], results: list) -> dict:
         match = matcher_fn(p.get("query", ""))
         start, end = _time(p.get("start"), math.nan), _time(p.get("end"), math.nan)
         if math.isnan(start) or math.isnan(end):
             raise ValueError("start and end are required")
         if end < start:
             raise ValueError("end timestamp must not be before start time")
-        return {"resultType": "matrix",
-                "result": cv.matrix(cv.select(results(), match), start, end, _step(p.get("step")))}
+        return {"resultType": "matrix", "result": cv.matrix(
+            cv.select(results, match), start, end, _step(p.get("step")), limits.max_samples)}
 
-    def query(p: dict[str, Any]) -> dict:
+    def query(p: dict[str, Any], results: list) -> dict:
         at = _time(p.get("time"), time.time())
         constant = _constant(p.get("query", ""))
         if constant is not None:
             return {"resultType": "scalar", "result": [at, cv.format_value(constant)]}
         match = matcher_fn(p.get("query", ""))
-        return {"resultType": "vector", "result": cv.vector(cv.select(results(), match), at)}
+        return {"resultType": "vector",
+                "result": cv.vector(cv.select(results, match), at, limits.max_samples)}
 
-    def selected_labels(p: dict[str, Any]) -> list[dict[str, str]]:
-        matchers = [matcher_fn(m) for m in p.get("match[]", [])]
-        return [c.labels for c in cv.curves(results())
-                if not matchers or any(m(c.labels) for m in matchers)]
+    def selected_labels(p: dict[str, Any], results: list) -> list[dict[str, str]]:
+        match = any_matcher_fn(p.get("match[]", []))
+        return [c.labels for c in cv.curves(results) if match is None or match(c.labels)]
 
-    def series(p: dict[str, Any]) -> list[dict[str, str]]:
+    def series(p: dict[str, Any], results: list) -> list[dict[str, str]]:
         if not p.get("match[]"):
             raise ValueError("no match[] parameter provided")
-        unique = {tuple(sorted(lab.items())): lab for lab in selected_labels(p)}
+        unique = {tuple(sorted(lab.items())): lab for lab in selected_labels(p, results)}
         return list(unique.values())
 
-    def labels(p: dict[str, Any]) -> list[str]:
-        return sorted({k for lab in selected_labels(p) for k in lab})
+    def labels(p: dict[str, Any], results: list) -> list[str]:
+        return sorted({k for lab in selected_labels(p, results) for k in lab})
 
     async def label_values(request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        try:
-            p = await _params(request)
-            return _ok(sorted({lab[name] for lab in selected_labels(p) if name in lab}))
-        except (SelectorError, ValueError) as exc:
-            return _bad(str(exc))
+
+        def values(p: dict[str, Any], results: list) -> list[str]:
+            return sorted({lab[name] for lab in selected_labels(p, results) if name in lab})
+
+        return await guarded(values)(request)
 
     async def buildinfo(_: web.Request) -> web.Response:
         # Grafana asks for this to decide which Prometheus features it may use.
@@ -170,19 +289,27 @@ def add_routes(app: web.Application, forecaster: "Forecaster") -> None:
         if wanted and wanted not in forecaster.results:
             return _bad(f"no results for target {wanted!r}; known: "
                         f"{', '.join(sorted(forecaster.results)) or 'none yet'}", 404, "not_found")
-        return _ok([result_json(r) for name, r in sorted(forecaster.results.items())
-                    if not wanted or name == wanted])
+        chosen = [r for name, r in sorted(forecaster.results.items()) if not wanted or name == wanted]
+        return await answer(lambda: [result_json(r) for r in chosen])
 
     async def adhoc(request: web.Request) -> web.Response:
         try:
             body = await request.json()
         except ValueError:
             return _bad("the body must be a JSON object")
+
+        async def work() -> bytes:
+            result = await forecaster.forecast_adhoc(body, limits.max_series, limits.max_samples,
+                                                     gate.offload)
+            return await gate.offload(lambda: _encoded(result_json(result, with_curves=True)))
+
         try:
-            result = await forecaster.forecast_adhoc(body)
+            encoded = await gate.run(work)
+        except (Overloaded, TimedOut) as exc:
+            return gate.refusal(exc)
         except ValueError as exc:
             return _bad(str(exc))
-        return _ok(result_json(result, with_curves=True))
+        return web.Response(body=encoded, content_type="application/json")
 
     for path, fn in (("/api/v1/query_range", query_range), ("/api/v1/query", query),
                      ("/api/v1/series", series), ("/api/v1/labels", labels)):

@@ -238,8 +238,26 @@ class Budget(Strict):
     _name = field_validator("name")(Target._name.__func__)  # type: ignore[attr-defined]
 
 
+class Limits(Strict):
+    """Ceilings on the work any one target, budget or ad-hoc forecast can cause, so that a typo in
+    the config (``horizons: [100y]``) or a request cannot take the memory of the host."""
+
+    max_series_per_target: int = Field(
+        10_000, ge=1, description="Highest max_series a target may set; also caps the default.")
+    max_history_points: int = Field(
+        100_000, ge=2, description="history / step: points read per series.")
+    max_horizon_points: int = Field(
+        11_000, ge=1, description="Longest horizon / step: points forecast per series (11,000 "
+        "is also Prometheus' limit on points per series in one query).")
+
+
+# The longest budget period (a calendar quarter): a budget forecasts up to its period's end.
+_LONGEST_PERIOD = 92 * 86400.0
+
+
 class ForecasterConfig(Strict):
     prometheus: PrometheusSource = PrometheusSource()
+    limits: Limits = Limits()
     remote_write: Optional[RemoteWrite] = None
     max_concurrency: int = Field(4, ge=1, description="Targets fitted at the same time.")
     defaults: TargetFields = TargetFields()
@@ -259,9 +277,11 @@ class ForecasterConfig(Strict):
             r = self._resolve(t)
             if r.history < 2 * r.step:
                 problems.append(f"targets[{i}] ({t.name}): history must cover at least two steps")
-            if r.history / r.step > 100_000:
-                problems.append(f"targets[{i}] ({t.name}): history/step is {r.history / r.step:.0f} "
-                                "points per series; keep it under 100000 (raise step)")
+            problems += self._check_points(f"targets[{i}] ({t.name})", r)
+            explicit = t.max_series or self.defaults.max_series
+            if explicit is not None and explicit > self.limits.max_series_per_target:
+                problems.append(f"targets[{i}] ({t.name}): max_series {explicit} is over "
+                                f"limits.max_series_per_target={self.limits.max_series_per_target}")
             if t.keep_labels is not None and t.drop_labels is not None:
                 problems.append(f"targets[{i}] ({t.name}): set keep_labels or drop_labels, not both")
             for h in r.horizons:
@@ -270,6 +290,11 @@ class ForecasterConfig(Strict):
                                     f"than the step {format_duration(r.step)}")
             problems += check_planning(f"targets[{i}] ({t.name})", r)
         for i, b in enumerate(self.budgets):
+            if _LONGEST_PERIOD / b.step > self.limits.max_horizon_points:
+                problems.append(f"budgets[{i}] ({b.name}): a {b.period} at step "
+                                f"{format_duration(b.step)} is up to {_LONGEST_PERIOD / b.step:.0f} "
+                                f"points, over limits.max_horizon_points="
+                                f"{self.limits.max_horizon_points} (raise step)")
             if b.name in seen:
                 problems.append(f"budgets[{i}].name: {b.name!r} is already the name of a target or budget")
             seen.setdefault(b.name, i)
@@ -280,10 +305,24 @@ class ForecasterConfig(Strict):
             raise ValueError("\n".join(problems))
         return self
 
+    def _check_points(self, where: str, r: ResolvedTarget) -> list[str]:
+        problems = []
+        if r.history / r.step > self.limits.max_history_points:
+            problems.append(f"{where}: history {format_duration(r.history)} is "
+                            f"{r.history / r.step:.0f} steps of {format_duration(r.step)}, over "
+                            f"limits.max_history_points={self.limits.max_history_points} (raise step)")
+        longest = max(r.horizons)
+        if longest / r.step > self.limits.max_horizon_points:
+            problems.append(f"{where}: horizon {format_duration(longest)} is {longest / r.step:.0f} "
+                            f"steps of {format_duration(r.step)}, over limits.max_horizon_points="
+                            f"{self.limits.max_horizon_points} (raise step, or shorten the horizon)")
+        return problems
+
     def _resolve(self, t: Target) -> ResolvedTarget:
         merged = BUILTIN_DEFAULTS.model_dump()
         merged.update({k: v for k, v in self.defaults.model_dump().items() if v is not None})
         merged.update({k: v for k, v in t.model_dump().items() if v is not None})
+        merged["max_series"] = min(merged["max_series"], self.limits.max_series_per_target)
         return ResolvedTarget.model_validate(merged)
 
     def resolved_targets(self) -> list[ResolvedTarget]:

@@ -25,6 +25,15 @@ class Curve:
     step: float
     values: np.ndarray
 
+    def points_within(self, start: float, end: float, step: float) -> int:
+        """How many of the times ``start, start + step, ... <= end`` the curve covers (an upper
+        bound on what :meth:`at` gives for them), counted without building them."""
+        lo = max(start, self.start)
+        hi = min(end + step * 1e-9, self.start + len(self.values) * self.step)
+        if hi <= lo:
+            return 0
+        return max(0, math.ceil((hi - start) / step) - math.ceil((lo - start) / step))
+
     def at(self, times: np.ndarray) -> np.ndarray:
         """Value of the curve at each time: the newest point at or before it, NaN outside."""
         k = np.floor((times - self.start) / self.step + 1e-9).astype(np.int64)
@@ -62,22 +71,46 @@ def format_value(v: float) -> str:
     return f"{v:.7g}"  # curves are kept as float32: more digits would be noise
 
 
-def matrix(selected: list[Curve], start: float, end: float, step: float) -> list[dict]:
-    times = np.arange(start, end + step * 1e-9, step)
-    if len(times) > MAX_POINTS:
+class RawJSON(str):
+    """Text that is already JSON, to be written into an answer as it is."""
+
+
+class TooManySamples(ValueError):
+    def __init__(self, samples: int, limit: int) -> None:
+        self.samples, self.limit = samples, limit
+        super().__init__(f"the answer would hold {samples} samples, over the limit of {limit}")
+
+
+def matrix(selected: list[Curve], start: float, end: float, step: float,
+           max_samples: int | None = None) -> list[dict]:
+    """The curves' samples at ``start, start + step, ... <= end``; the size of the answer is
+    checked before anything is built, so a huge range or step count costs nothing."""
+    if not all(math.isfinite(v) for v in (start, end, step)):
+        raise ValueError("start, end and step must be finite")
+    if (end - start) / step + 1 > MAX_POINTS:
         raise ValueError(f"exceeded maximum resolution of {MAX_POINTS} points per timeseries; "
                          "try decreasing the query resolution (?step=XX)")
+    if max_samples is not None:
+        samples = sum(c.points_within(start, end, step) for c in selected)
+        if samples > max_samples:
+            raise TooManySamples(samples, max_samples)
+    times = np.arange(start, end + step * 1e-9, step)
     out = []
     for c in selected:
         vals = c.at(times)
         ok = np.isfinite(vals)
         if ok.any():
-            out.append({"metric": c.labels, "values": [
-                [float(t), format_value(float(v))] for t, v in zip(times[ok], vals[ok])]})
+            # Written as JSON text at once: a list per sample would make millions of objects
+            # that the garbage collector then walks while holding the GIL (stalling the loop).
+            out.append({"metric": c.labels, "values": RawJSON("[" + ",".join(
+                f'[{t!r},"{format_value(v)}"]'
+                for t, v in zip(times[ok].tolist(), vals[ok].tolist())) + "]")})
     return out
 
 
-def vector(selected: list[Curve], at: float) -> list[dict]:
+def vector(selected: list[Curve], at: float, max_samples: int | None = None) -> list[dict]:
+    if max_samples is not None and len(selected) > max_samples:
+        raise TooManySamples(len(selected), max_samples)
     out = []
     for c in selected:
         v = float(c.at(np.array([at]))[0])

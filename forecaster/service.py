@@ -21,6 +21,7 @@ from prometheus_client.core import Metric
 
 from exporter.core.catalogue import Families
 from exporter.core.config import ConfigError, validate
+from exporter.core.durations import format_duration
 from forecaster import __version__
 from forecaster.backtest import VECTORISED
 from forecaster.budgets import Projection, period_bounds, project
@@ -33,7 +34,7 @@ from forecaster.recommend.report import Report, publish_report
 from forecaster.recommend.runner import Runner
 from forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
 from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
-                              read_secret)
+                              TooManySeries, read_secret)
 
 log = logging.getLogger("promcast.forecaster")
 MAX_BACKOFF = 300.0
@@ -161,7 +162,8 @@ class Forecaster:
               for b in self.cfg.budgets),
             *([self._loop(RECOMMENDATIONS, self.cfg.recommendations.interval,
                           partial(self.run_recommendations_cycle, source), stop)]
-              if self.cfg.recommendations else []))
+              if self.cfg.recommendations else []),
+            stop.wait())  # with no targets, ad-hoc forecasts still need the source
 
     def connect_remote_write(self, session: aiohttp.ClientSession) -> None:
         """Set up remote write's queue on ``session`` (with `remote_write` configured);
@@ -170,9 +172,15 @@ class Forecaster:
         self.remote_write = None if rw is None else WriteQueue(
             make_writer(rw, session), capacity=rw.queue_capacity, max_age=rw.max_sample_age)
 
-    async def forecast_adhoc(self, spec: dict) -> TargetResult:
+    async def forecast_adhoc(self, spec: dict, max_series: int, max_samples: int,
+                             offload: Callable[..., Awaitable]) -> TargetResult:
         """Forecast an ad-hoc query now (``POST /api/v1/forecast``): ``query`` and ``horizon``
-        are required; any other target field may be given, the rest come from ``defaults``."""
+        are required; any other target field may be given, the rest come from ``defaults``.
+
+        The body is request input: validated as a target (with the config's ``limits``) but never
+        expanded from the environment. At most ``max_series`` series are read (the lower of that,
+        the body's ``max_series`` and what keeps series x history points within ``max_samples``);
+        the fit runs through ``offload``, off the event loop."""
         if not isinstance(spec, dict) or "query" not in spec or "horizon" not in spec:
             raise ValueError('the body needs "query" and "horizon", e.g. '
                              '{"query": "up", "horizon": "1h"}')
@@ -182,18 +190,32 @@ class Forecaster:
             cfg = validate(ForecasterConfig, {**self.cfg.model_dump(exclude={"targets"}),
                                               "targets": [fields]}, "request body")
         except ConfigError as exc:
-            raise ValueError("; ".join(p.replace("targets[0].", "") for p in exc.problems)) from None
+            raise ValueError("; ".join(p.replace("targets[0] (adhoc): ", "").replace("targets[0].", "")
+                                       for p in exc.problems)) from None
         target = cfg.resolved_targets()[0]
         if self._source is None:
             raise ValueError("the forecaster is not connected to Prometheus yet")
+        allowed = min(target.max_series, max_series, max_samples // target.points)
+        if allowed < 1:
+            raise ValueError(f"history {format_duration(target.history)} at step "
+                             f"{format_duration(target.step)} is {target.points} points per series, "
+                             f"over --query.max-samples={max_samples}; raise step or shorten history")
         try:
-            return await self._forecast(target, self._source, cache=False)
+            return await self._forecast(target, self._source, cache=False, max_series=allowed,
+                                        offload=offload)
+        except TooManySeries as exc:
+            raise ValueError(f"{exc}: at most {allowed}, the lowest of the body's max_series, "
+                             f"--query.max-series={max_series} and --query.max-samples="
+                             f"{max_samples} / {target.points} history points; narrow the query"
+                             ) from None
         except (SourceUnavailable, QueryError) as exc:
             raise ValueError(str(exc)) from None
 
     async def _forecast(self, target: ResolvedTarget, source: PrometheusSource,
-                        cache: bool = True, now: float | None = None) -> TargetResult:
-        """Query the target's history on its step grid, then fit and predict off the loop."""
+                        cache: bool = True, now: float | None = None, max_series: int | None = None,
+                        offload: Callable[..., Awaitable] | None = None) -> TargetResult:
+        """Query the target's history on its step grid, then fit and predict off the loop (in
+        the fit slots, or through ``offload``)."""
         now = time.time() if now is None else now
         end = (now // target.step) * target.step
         start = end - (target.points - 1) * target.step
@@ -209,7 +231,9 @@ class Forecaster:
             new = await source.query_range(target.query, since, end, target.step, target.timeout)
             raw = merge_history(cached[1], new, start)
         if raw is None:
-            raw = await source.query_range(target.query, start, end, target.step, target.timeout)
+            bound = {} if max_series is None else {"max_series": max_series}
+            raw = await source.query_range(target.query, start, end, target.step, target.timeout,
+                                           **bound)
         if cache:
             self._history[target.name] = (end, raw)
         sel = select_series(raw, target, self.shard_index, self.shard_count)
@@ -218,11 +242,14 @@ class Forecaster:
             # Capacity as a query (e.g. a disk's size): its newest value per matching series.
             cap = await source.query_range(target.capacity, end, end, target.step, target.timeout)
             capacities = match_capacity(sel.series, cap)
-        async with self._fit_slots:
-            # Uncached runs (budgets, ad-hoc forecasts) publish no backtest: none is made.
-            result = await asyncio.get_running_loop().run_in_executor(
-                None, partial(forecast_target, target, sel.series, end, now, capacities,
-                              previous.fitted if previous else None, backtest=cache))
+        # Uncached runs (budgets, ad-hoc forecasts) publish no backtest: none is made.
+        fit = partial(forecast_target, target, sel.series, end, now, capacities,
+                      previous.fitted if previous else None, backtest=cache)
+        if offload is not None:
+            result = await offload(fit)
+        else:
+            async with self._fit_slots:
+                result = await asyncio.get_running_loop().run_in_executor(None, fit)
         result.over_cap, result.collided = sel.over_cap, sel.collided
         return result
 

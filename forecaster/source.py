@@ -30,6 +30,14 @@ class QueryError(Exception):
     """The server rejected the query (bad PromQL, too many points): retrying will not help."""
 
 
+class TooManySeries(QueryError):
+    """The query returns more series than the caller allowed (``max_series``)."""
+
+    def __init__(self, query: str, limit: int) -> None:
+        self.limit = limit
+        super().__init__(f"the query {query!r} returns more than {limit} series")
+
+
 @dataclass(frozen=True)
 class RawSeries:
     labels: dict[str, str]
@@ -101,8 +109,10 @@ class PrometheusSource:
         return cls(config.url, config.timeout, session, config)
 
     async def query_range(self, query: str, start: float, end: float, step: float,
-                          timeout: float | None = None) -> list[RawSeries]:
+                          timeout: float | None = None,
+                          max_series: int | None = None) -> list[RawSeries]:
         """Series of a range query; ``timeout`` bounds each request (default: the source's).
+        With ``max_series``, TooManySeries as soon as the first (small) read has more.
 
         Long ranges are read in chunks, each turned into arrays before the next is asked for: a
         fleet's history as one JSON answer would hold every sample as Python objects at once
@@ -119,6 +129,8 @@ class PrometheusSource:
                                                  step, timeout or self.timeout)
             for s in chunk:
                 parts.setdefault(tuple(sorted(s.labels.items())), []).append(s)
+            if max_series is not None and len(parts) > max_series:
+                raise TooManySeries(query, max_series)
             first = last + 1
             size = max(10, min(CHUNK_POINTS, MAX_SAMPLES // max(1, len(chunk))))
         return [p[0] if len(p) == 1 else RawSeries(

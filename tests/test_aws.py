@@ -634,15 +634,16 @@ def test_the_iam_policy_allows_exactly_the_calls_made():
     assert allowed == used
 
 
-def test_the_readme_example_is_a_valid_config(monkeypatch):
+def test_the_readme_example_is_a_valid_config(monkeypatch, tmp_path):
     import re
     from pathlib import Path
 
-    import yaml
+    from exporter.core.config import load_config
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme[readme.index("#### AWS"):]
     block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     monkeypatch.setenv("PROMCAST_AWS_EXTERNAL_ID", "from-the-environment")
-    cfg = validate(ExporterConfig, yaml.safe_load(block)).providers.aws
+    (tmp_path / "exporter.yml").write_text(block)  # ${VAR} is expanded in config files only
+    cfg = load_config(ExporterConfig, tmp_path / "exporter.yml").providers.aws
     assert cfg.enabled and cfg.accounts[1].external_id == "from-the-environment"

@@ -61,7 +61,7 @@ def test_forecaster_cross_field_checks(tmp_path):
     assert out.returncode == 2
     assert "horizon 5m is shorter than the step 1h" in out.stderr
     assert "already used by targets[0]" in out.stderr
-    assert "keep it under 100000" in out.stderr
+    assert "over limits.max_history_points=100000" in out.stderr
 
 
 def test_exporter_rejects_unknown_keys_and_bad_values(tmp_path):

@@ -368,6 +368,11 @@ _FORECASTER = _specs(
     ("promcast_forecaster_dropped_series_total", "counter",
      "Series left out by reason: max_series (the cardinality cap), label_collision (identical "
      "after keep_labels/drop_labels).", ("target", "reason")),
+    ("promcast_forecaster_api_in_flight_requests", "gauge",
+     "API requests (queries, ad-hoc forecasts) running or waiting for a slot.", ()),
+    ("promcast_forecaster_api_rejected_requests_total", "counter",
+     "API requests answered 503 by reason: overload (over --query.max-concurrency plus "
+     "--query.max-queued), timeout (over --query.timeout).", ("reason",)),
 )
 
 _COMMON = [

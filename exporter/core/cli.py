@@ -12,6 +12,8 @@ from typing import Any, Coroutine, TypeVar
 from pydantic import BaseModel
 
 from .config import ConfigError, load_config
+from .durations import parse_duration
+from .http import WebLimits
 from .logs import LEVELS, setup_logging
 
 M = TypeVar("M", bound=BaseModel)
@@ -30,6 +32,13 @@ def base_parser(prog: str, description: str, default_listen: str,
                         help="allow POST /-/reload to reload the config (SIGHUP always does)")
     parser.add_argument("--log.level", dest="log_level", default="info", choices=LEVELS,
                         help="only log messages of this level or above (default info)")
+    parser.add_argument("--web.read-timeout", dest="web_read_timeout", type=duration,
+                        default="5m", metavar="DURATION",
+                        help="close a connection that does not send a whole request within this "
+                        "time of opening or of its previous response, or stays idle (default 5m)")
+    parser.add_argument("--web.max-connections", dest="web_max_connections", type=positive_int,
+                        default=512, metavar="N",
+                        help="open connections at most; more are closed at once (default 512)")
     return parser
 
 
@@ -49,6 +58,31 @@ def serve_or_exit(main: Coroutine[Any, Any, None], listen_address: str) -> int:
               file=sys.stderr)
         return 1
     return 0
+
+
+def duration(text: str) -> float:
+    """An argparse type: a positive Prometheus duration (``30s``, ``2m``) in seconds."""
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return seconds
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
+def web_limits(args: argparse.Namespace) -> WebLimits:
+    return WebLimits(read_timeout=args.web_read_timeout, max_connections=args.web_max_connections)
 
 
 def load_or_exit(model: type[M], path: str | None) -> M:

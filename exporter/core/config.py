@@ -2,7 +2,9 @@
 
 Both services describe their config as pydantic models; this module turns a file into a model or
 into one :class:`ConfigError` listing ``path.to.key: problem`` lines (the CLI exits 2 on it).
-Secrets come from the environment: ``${VAR}`` in a string value is replaced by the variable.
+Secrets come from the environment: ``${VAR}`` in a string value of the config *file* is replaced
+by the variable. Nothing else is expanded: a value that arrives over the network (an API body
+validated with :func:`validate`) stays as written, or a request could read the environment.
 """
 
 from __future__ import annotations
@@ -69,10 +71,12 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def validate(model: type[M], data: Any, source: str = "<config>") -> M:
-    """The config model built from parsed YAML, or ConfigError with every problem."""
-    problems: list[str] = []
-    data = _expand_env(data if data is not None else {}, "", problems)
+def validate(model: type[M], data: Any, source: str = "<config>",
+             problems: list[str] | None = None) -> M:
+    """The config model built from parsed data as it is (no environment expansion), or
+    ConfigError with every problem (``problems`` already found come first)."""
+    problems = list(problems or [])
+    data = data if data is not None else {}
     try:
         result = model.model_validate(data)
     except ValidationError as exc:
@@ -108,4 +112,6 @@ def load_config(model: type[M], path: str | Path | None) -> M:
         raise ConfigError(str(p), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(str(p), ["(top level): expected a mapping of keys to values"])
-    return validate(model, data, str(p))
+    problems: list[str] = []
+    data = _expand_env(data or {}, "", problems)
+    return validate(model, data, str(p), problems)
