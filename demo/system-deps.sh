@@ -11,6 +11,11 @@ command -v victoria-metrics >/dev/null 2>&1 || need="$need victoria-metrics"
 command -v kubectl >/dev/null 2>&1 || need="$need kubernetes-client"
 command -v jsonnet >/dev/null 2>&1 || need="$need jsonnet"
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$need python3-venv"
+# Reports: the PDF and the screenshots are rendered by headless Chromium, the tests read the PDF
+# with poppler's pdftotext/pdftoppm.
+command -v chromium >/dev/null 2>&1 || need="$need chromium"
+command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"
+[ -e /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need="$need fonts-dejavu-core"
 compose=""
 command -v docker-compose >/dev/null 2>&1 || compose="docker-compose"
 [ -z "$need$compose" ] && exit 0
@@ -25,6 +30,7 @@ else
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "promcast: no apt-get here; install Prometheus 2.42+, Alertmanager 0.25+, VictoriaMetrics, kubectl and jsonnet," >&2
+  echo "  Chromium and poppler-utils (for reports)," >&2
   echo "  or run the stack in containers: docker-compose up" >&2
   exit 1
 fi

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
-import datetime as dt
 import logging
 import math
 import sys
@@ -20,7 +19,7 @@ from exporter.core.catalogue import Families
 from exporter.core.cli import base_parser, load_or_exit, serve_or_exit, start_logging, web_limits
 from exporter.core.collector import Provider, SnapshotCollector
 from exporter.core.config import load_config
-from exporter.core.durations import parse_duration
+from exporter.core.durations import parse_duration, parse_when
 from exporter.core.http import make_app, serve
 from exporter.core.openmetrics import write_openmetrics
 from exporter.core.reload import Reloader
@@ -151,25 +150,12 @@ def _check(args: argparse.Namespace, cfg: ExporterConfig) -> int:
     return 0
 
 
-def _when(text: str, now: float) -> float:
-    """A duration ago ("90d") or an RFC 3339 date or date-time ("2024-09-01", naive = UTC)."""
-    try:
-        return now - parse_duration(text)
-    except ValueError:
-        pass
-    try:
-        t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"expected a duration (90d) or an RFC 3339 time, got {text!r}") from None
-    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
-
-
 def _window(args: argparse.Namespace, step: float, now: float) -> tuple[float, float]:
     end = (now // step) * step - step  # strictly in the past: see DESIGN.md
     if args.until is not None:
-        end = min(end, (_when(args.until, now) // step) * step)
+        end = min(end, (parse_when(args.until, now) // step) * step)
     if args.since is not None:
-        return math.ceil(_when(args.since, now) / step) * step, end
+        return math.ceil(parse_when(args.since, now) / step) * step, end
     return end - (28 if args.days is None else args.days) * 86400, end
 
 

@@ -16,6 +16,7 @@ from exporter.core.reload import Reloader
 from forecaster import __version__, anomaly, offline
 from forecaster.config import ForecasterConfig
 from forecaster.recommend import cli as recommend_cli
+from forecaster.report import cli as report_cli
 
 log = logging.getLogger("promcast.forecaster")
 DEFAULT_LISTEN = "127.0.0.1:9185"
@@ -91,6 +92,7 @@ def parser() -> argparse.ArgumentParser:
     offline.add_parser(sub)
     anomaly.add_parser(sub)
     recommend_cli.add_parser(sub)
+    report_cli.add_parser(sub)
     return p
 
 
@@ -107,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         return offline.run(args)
     if args.command == "anomalies":
         return anomaly.run(args)
+    if args.command == "report":
+        return report_cli.run(args, load_or_exit(ForecasterConfig, args.config_file))
     if args.command == "recommend":
         return recommend_cli.run(args, load_or_exit(ForecasterConfig, args.config_file))
     return _serve(args)

@@ -15,6 +15,7 @@ from exporter.core.config import Duration, Strict
 from exporter.core.durations import format_duration
 from forecaster.planning.config import Autoscaling, Scenario, check_planning
 from forecaster.recommend.config import Recommendations
+from forecaster.report.config import ReportConfig
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
 
@@ -265,6 +266,8 @@ class ForecasterConfig(Strict):
     budgets: list[Budget] = []
     recommendations: Optional[Recommendations] = Field(
         None, description="Rightsizing, idle resources and commitments (forecaster/recommend).")
+    report: ReportConfig = Field(ReportConfig(), description="HTML/PDF reports: their content "
+                                 "and, with interval and directory, a schedule.")
 
     @model_validator(mode="after")
     def _check_targets(self) -> "ForecasterConfig":
@@ -300,6 +303,9 @@ class ForecasterConfig(Strict):
             seen.setdefault(b.name, i)
         if self.recommendations is not None and "recommendations" in seen:
             problems.append("recommendations: their health series carry target=\"recommendations\", "
+                            "already the name of a target or budget; rename that one")
+        if self.report.interval and "report" in seen:
+            problems.append("report: the scheduled reports' health series carry target=\"report\", "
                             "already the name of a target or budget; rename that one")
         if problems:
             raise ValueError("\n".join(problems))

@@ -39,6 +39,7 @@ from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUn
 log = logging.getLogger("promcast.forecaster")
 MAX_BACKOFF = 300.0
 RECOMMENDATIONS = "recommendations"  # the `target` label of their health series
+REPORT = "report"                    # ... and of the scheduled reports' health series
 
 
 @dataclass
@@ -109,7 +110,8 @@ class Forecaster:
                         if cfg.recommendations else None)
         self.health = {n: self.health[n] if n in kept else TargetHealth()
                        for n in [t.name for t in self.targets] + [b.name for b in cfg.budgets]
-                       + ([RECOMMENDATIONS] if cfg.recommendations else [])}
+                       + ([RECOMMENDATIONS] if cfg.recommendations else [])
+                       + ([REPORT] if cfg.report.interval else [])}
         self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
         self.version += 1
 
@@ -163,6 +165,9 @@ class Forecaster:
             *([self._loop(RECOMMENDATIONS, self.cfg.recommendations.interval,
                           partial(self.run_recommendations_cycle, source), stop)]
               if self.cfg.recommendations else []),
+            *([self._loop(REPORT, self.cfg.report.interval,
+                          partial(self._report_then_wait, source), stop)]
+              if self.cfg.report.interval else []),
             stop.wait())  # with no targets, ad-hoc forecasts still need the source
 
     def connect_remote_write(self, session: aiohttp.ClientSession) -> None:
@@ -356,6 +361,24 @@ class Forecaster:
             return report.summary()
 
         return await self._guarded(RECOMMENDATIONS, work)
+
+    async def run_report_cycle(self, source: PrometheusSource, at: float | None = None) -> bool:
+        """Write the scheduled report for the period ending now (or ``at``) and deliver it; True
+        on success. Never raises: a failed delivery is logged and counted on its health."""
+        async def work() -> dict:
+            from forecaster.report.schedule import write_scheduled
+
+            now = time.time() if at is None else at
+            report, files = await write_scheduled(self.cfg.report, self.cfg, source, now, __version__)
+            return {"files": ",".join(str(f) for f in files), "notes": len(report.notes)}
+
+        return await self._guarded(REPORT, work)
+
+    async def _report_then_wait(self, source: PrometheusSource) -> bool:
+        # A failed delivery is not retried sooner than the interval: each try writes and
+        # sends a whole report.
+        await self.run_report_cycle(source)
+        return True
 
     async def run_budget_cycle(self, budget: Budget, source: PrometheusSource,
                                at: float | None = None) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
@@ -42,3 +43,17 @@ def format_duration(seconds: float) -> str:
             n, secs = divmod(secs, int(size))
             out.append(f"{n}{unit}")
     return "".join(out)
+
+
+def parse_when(text: str, now: float) -> float:
+    """A duration ago ("90d") or an RFC 3339 date or date-time ("2024-09-01", naive = UTC), as
+    a Unix timestamp."""
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"expected a duration (90d) or an RFC 3339 time, got {text!r}") from None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
