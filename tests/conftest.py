@@ -11,6 +11,7 @@ from typing import Callable, Iterator
 import pytest
 import yaml
 
+from demo.history import ANCHOR, HistoryPrometheus
 from demo.stack import Stack, free_port, missing_binaries, prometheus_argv, spawn, terminate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,3 +90,18 @@ def demo_stack(tmp_path_factory) -> Iterator[Stack]:
     s.start()
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="session")
+def report_history(tmp_path_factory) -> Iterator[HistoryPrometheus]:
+    """Prometheus holding 15 days of the demo fleet up to a fixed instant (demo.history.ANCHOR)
+    and the forecaster's results at that instant, with the exporter's provider azure failing:
+    what a report of the week before the anchor reads."""
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"missing {', '.join(missing)} (Debian packages; `make test` installs them)")
+    prom = HistoryPrometheus(tmp_path_factory.mktemp("report-history"), ANCHOR, days=15,
+                             down=("azure",))
+    prom.start()
+    yield prom
+    prom.stop()

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 import yaml
 
-from demo.history import ANCHOR, HistoryPrometheus, forecaster_config
-from demo.stack import free_port, missing_binaries
+from demo.history import ANCHOR, forecaster_config
+from demo.stack import free_port
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
 from forecaster.report.build import redacted_config
@@ -33,17 +33,6 @@ def need(*binaries: str) -> None:
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed (Debian packages chromium, poppler-utils; "
                     "`make test` installs them)")
-
-
-@pytest.fixture(scope="module")
-def history(tmp_path_factory) -> HistoryPrometheus:
-    """The demo fleet up to ANCHOR, the forecaster's results at ANCHOR, provider azure down."""
-    if missing_binaries():
-        pytest.skip("Prometheus binaries missing (Debian packages; `make test` installs them)")
-    prom = HistoryPrometheus(tmp_path_factory.mktemp("history"), ANCHOR, days=15, down=("azure",))
-    prom.start()
-    yield prom
-    prom.stop()
 
 
 def config(url: str, **report) -> ForecasterConfig:
@@ -77,10 +66,10 @@ def pdf_pages(pdf: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def week_report(history, tmp_path_factory):
+def week_report(report_history, tmp_path_factory):
     need("chromium", "pdftotext", "pdftoppm")
     out = tmp_path_factory.mktemp("report") / "week.html"
-    report, files = write(config(history.url), ANCHOR - WEEK, ANCHOR, out)
+    report, files = write(config(report_history.url), ANCHOR - WEEK, ANCHOR, out)
     return report, files
 
 
@@ -146,10 +135,10 @@ def test_report_pdf_has_one_page_per_section_at_least(week_report, tmp_path):
     assert non_blank(page1) > 0.03
 
 
-def test_a_period_without_data_says_so(history, tmp_path):
+def test_a_period_without_data_says_so(report_history, tmp_path):
     need("chromium", "pdftotext")
     # Two months before the history starts: Prometheus answers, with nothing.
-    report, files = write(config(history.url), ANCHOR - 70 * 86400, ANCHOR - 63 * 86400,
+    report, files = write(config(report_history.url), ANCHOR - 70 * 86400, ANCHOR - 63 * 86400,
                           tmp_path / "empty.html")
     assert not report.has_data and report.reachable
     page1 = pdf_pages(files[1])[0]
