@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv system-deps dashboards lock clean
+.PHONY: demo test venv system-deps dashboards screenshots lock clean
 
 demo: system-deps venv
 	$(PY) demo/run.py
@@ -33,6 +33,10 @@ lock: venv
 		--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
 		--extra models --extra focus \
 		-o requirements.lock pyproject.toml docker/build-requirements.in
+
+# The README's picture of a report's first page (demo data at a fixed instant, headless Chromium).
+screenshots: system-deps venv
+	$(PY) demo/screenshot.py --out docs/report.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache *.egg-info

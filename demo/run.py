@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import math
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +58,22 @@ def summary(stack: Stack) -> str:
     return "\n".join(lines)
 
 
+def write_report(stack: Stack) -> str:
+    """The capacity and cost report of the last week, from the live stack's Prometheus, with
+    the forecaster's own config; the line to print (the files, or why there are none)."""
+    out = stack.workdir / "report" / "promcast-report.html"
+    try:
+        done = subprocess.run([sys.executable, "-m", "forecaster", "--config.file",
+                               str(stack.workdir / "forecaster.yml"), "--log.level", "warn",
+                               "report", "--since", "7d", "--out", str(out)],
+                              capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return "report: not written within 5 minutes"
+    if done.returncode != 0:
+        return f"report: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'failed'}"
+    return "Report        " + "  ".join(done.stdout.split())
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--workdir", help="where data and logs go (default: a new temporary directory)")
@@ -87,6 +104,8 @@ def main() -> int:
         if stopping:
             return 0
         print(summary(stack), flush=True)
+        say("writing the capacity and cost report of the last week")
+        print(write_report(stack), flush=True)
         seen = 0
         while not stopping:
             notes = stack.notifications()

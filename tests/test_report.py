@@ -165,3 +165,24 @@ def test_config_in_the_audit_is_redacted():
     assert "hunter2" not in text and "s3cret" not in text
     assert "http://prom.example:9090" in text and "password: <redacted>" in text
     assert yaml.safe_load(text)["report"]["smtp"]["username"] == "u"
+
+
+def test_every_series_the_report_reads_is_in_the_catalogue():
+    from exporter.core.catalogue import CATALOGUE
+    import forecaster.report.build as build
+
+    source = Path(build.__file__).read_text()
+    names = set(re.findall(r"(?<![:\w])promcast_[a-z0-9_]+(?![:\w])", source))  # not rules
+    assert names and sorted(n for n in names if n not in CATALOGUE) == []
+
+
+def test_make_demo_writes_the_report_and_prints_its_paths(demo_stack):
+    need("chromium")
+    from demo.run import write_report
+
+    line = write_report(demo_stack)
+    assert line.startswith("Report"), line
+    paths = [Path(p) for p in line.split()[1:]]
+    assert [p.suffix for p in paths] == [".html", ".pdf"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
+    assert "Executive summary" in paths[0].read_text()

@@ -136,7 +136,9 @@ class Builder:
             total_daily += daily
             c.daily_by_provider.append(Curve(name, starts, daily))
         c.daily = Curve("all providers", starts, total_daily)
-        full = total_daily[:-1] if n_days > 2 else total_daily  # the last day may be partial
+        # Only whole days count for the trend: a partial last day would read as a drop.
+        c.full_days = min(n_days, int(p.seconds // day))
+        full = total_daily[: c.full_days]
         if len(full) >= 2:
             c.trend_per_day = float(np.polyfit(np.arange(len(full)), full, 1)[0])
             half = len(full) // 2

@@ -95,6 +95,7 @@ class CostSection:
     by_account: list[tuple[str, float]] = field(default_factory=list)
     daily: Curve | None = None               # spend per day, all providers
     daily_by_provider: list[Curve] = field(default_factory=list)
+    full_days: int = 0                       # leading days of ``daily`` wholly in the period
     trend_per_day: float = float("nan")      # change of the daily spend per day (least squares)
     change_ratio: float = float("nan")       # second half of the period against the first
     anomalies: list[CostAnomaly] = field(default_factory=list)

@@ -82,19 +82,20 @@ def cost_chart(cost: CostSection) -> str:
     """Spend per day, stacked by provider, with the least-squares trend of the total."""
     fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
     if cost.daily is not None:
-        x = _dates(cost.daily.t)
+        x = _dates(cost.daily.t + 43200)   # bars centred on their day
         bottom = np.zeros(len(x))
         for i, c in enumerate(cost.daily_by_provider[: len(PALETTE)]):
-            ax.bar(x, c.y, bottom=bottom, width=0.8, align="edge", color=PALETTE[i], label=c.label)
+            ax.bar(x, c.y, bottom=bottom, width=0.8, color=PALETTE[i], label=c.label)
             bottom += c.y
-        n = len(cost.daily.y) - 1 if len(cost.daily.y) > 2 else len(cost.daily.y)
+        n = cost.full_days
         if n >= 2:
             k, b = np.polyfit(np.arange(n), cost.daily.y[:n], 1)
-            ax.plot([x[0], x[n - 1]], [b + 0.4 * k, b + k * (n - 0.6)], color=GREY, lw=1.5,
-                    ls="--", label="trend (full days)")
+            ax.plot([x[0], x[n - 1]], [b, b + k * (n - 1)], color=GREY, lw=1.5, ls="--", label="trend (whole days)")
+        # Room above the bars for the legend.
+        ax.set_ylim(0, max(1.0, float(bottom.max())) * 1.35)
         ax.set_ylabel("USD per day")
         _time_axis(ax)
-        ax.legend(fontsize=7, ncol=4, frameon=False, loc="lower left")
+        ax.legend(fontsize=7, ncol=5, frameon=False, loc="upper left")
     return _uri(fig)
 
 
