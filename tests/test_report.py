@@ -186,3 +186,17 @@ def test_make_demo_writes_the_report_and_prints_its_paths(demo_stack):
     assert [p.suffix for p in paths] == [".html", ".pdf"]
     assert all(p.stat().st_size > 10_000 for p in paths)
     assert "Executive summary" in paths[0].read_text()
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["--since", "last tuesday"], "--since/--until: expected a duration"),
+    (["--since", "2026-03-20", "--until", "2026-03-13"], "must start before it ends"),
+    (["--since", "800d"], "reports cover at most 400"),
+    (["--out", "report.pdf"], "use a file name ending in .html"),
+    (["--prometheus.url", "prom:9090"], "must start with http://"),
+])
+def test_bad_report_arguments_exit_2_with_the_reason(argv, problem, capsys):
+    from forecaster.cli import main
+
+    assert main(["report", *argv]) == 2
+    assert problem in capsys.readouterr().err
