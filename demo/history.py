@@ -20,6 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # A fixed "now" for reproducible reports (a Friday; the month is well under way).
 ANCHOR = dt.datetime(2026, 3, 20, tzinfo=dt.timezone.utc).timestamp()
 PROVIDERS = ("aws", "azure", "gcp")      # those of the demo fleet
+WEEK = 7 * 86400
+APPLIED = ('account="111111111111",action="stop",kind="idle",provider="aws",region="us-east-1",'
+           'resource_id="batch-old",workload="batch"')
 LABELS = {"job": "promcast-exporter", "instance": "promcast-exporter"}
 
 
@@ -88,6 +91,11 @@ def published_results(prometheus_url: str, at: float, out: Path,
             fh.write(f"# TYPE {name} gauge\n")
             fh.writelines(f'{name}{{provider="{p}"}} {value(p)!r} {stamp}\n' for p in PROVIDERS)
             n += len(PROVIDERS)
+        # A week earlier the recommendations also offered to stop an idle host that has been
+        # stopped since: a report of that week counts its saving as applied.
+        fh.write("# TYPE promcast_recommendation_monthly_saving_usd gauge\n"
+                 f'promcast_recommendation_monthly_saving_usd{{{APPLIED}}} 61.32 {int(at - WEEK - 600)}\n')
+        n += 1
         for fam in families:
             if fam.name == "promcast_forecaster_cycle_duration_seconds":
                 continue

@@ -93,6 +93,8 @@ def test_report_content_matches_the_demo_fleet(week_report):
     savings = [r.monthly_saving for r in report.recommendations]
     assert savings == sorted(savings, reverse=True)
     assert any(s.name == "azure" and not s.ok for s in report.sources)
+    # batch-old's idle recommendation was on offer at the start of the week and is gone.
+    assert (report.resolved_since_last, report.saved_since_last) == (1, pytest.approx(61.32))
 
 
 def test_report_html_is_self_contained_and_drawn_in_chromium(week_report, tmp_path):

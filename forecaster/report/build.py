@@ -100,31 +100,29 @@ class Builder:
     # -- cost ----------------------------------------------------------------------------
     async def _cost(self, rep: Report) -> None:
         p, step = self.p, step_for(self.p.seconds, 3600.0)
-        rows = await self.r.range(
-            f"sum by (provider, service, billing_account) (promcast_cost_hourly_rate_usd{{{BILLED}}})",
-            p.since + step, p.until, step)
-        if not rows:
+        rate = f"promcast_cost_hourly_rate_usd{{{BILLED}}}"
+        hours = step / 3600.0
+        grid = np.arange(p.since + step, p.until + 1, step)
+        # Aggregated in PromQL, one query per breakdown: a fleet's cost series never reach the
+        # report, only a few sums per provider, service and account.
+        by_provider = await self.r.range(f"sum by (provider) ({rate})", grid[0], grid[-1], step)
+        if not by_provider:
             return
         c = rep.cost
-        hours = step / 3600.0
-        totals: dict[str, dict[str, float]] = {"provider": {}, "service": {}, "billing_account": {}}
-        grid = np.arange(p.since + step, p.until + 1, step)
         per_provider: dict[str, np.ndarray] = {}
-        for s in rows:
-            spent = float(np.nansum(s.values)) * hours
-            for dim, acc in totals.items():
-                name = s.labels.get(dim) or "(none)"
-                if dim == "service":
-                    name = f"{name} ({s.labels.get('provider', '?')})"
-                acc[name] = acc.get(name, 0.0) + spent
+        for s in by_provider:
             idx = np.searchsorted(grid, s.timestamps)
             ok = (idx < len(grid)) & ~np.isnan(s.values)
-            acc_p = per_provider.setdefault(s.labels.get("provider") or "(none)", np.zeros(len(grid)))
-            np.add.at(acc_p, idx[ok], s.values[ok] * hours)
-        c.total = sum(totals["provider"].values())
-        c.by_provider = _ranked(totals["provider"])
-        c.by_service = _ranked(totals["service"])
-        c.by_account = _ranked(totals["billing_account"])
+            acc = per_provider.setdefault(s.labels.get("provider") or "(none)", np.zeros(len(grid)))
+            np.add.at(acc, idx[ok], s.values[ok] * hours)
+        c.by_provider = _ranked({k: float(v.sum()) for k, v in per_provider.items()})
+        for dim, out in (("service", "by_service"), ("billing_account", "by_account")):
+            totals: dict[str, float] = {}
+            for s in await self.r.range(f"sum by (provider, {dim}) ({rate})", grid[0], grid[-1], step):
+                name = f"{s.labels.get(dim) or '(none)'} ({s.labels.get('provider') or '?'})"
+                totals[name] = totals.get(name, 0.0) + float(np.nansum(s.values)) * hours
+            setattr(c, out, _ranked(totals))
+        c.total = float(sum(v.sum() for v in per_provider.values()))
         # Per day: the plotted unit FinOps people compare with invoices.
         day = 86400.0
         days = np.floor((grid - 1 - p.since) / day).astype(int)
@@ -321,11 +319,11 @@ class Builder:
             await self._evidence(rec)
         rep.recommendations = recs
         # Savings on offer at the start of the period that are gone by its end: applied (or no
-        # longer needed); the report says which.
-        before = await self.r.values(f"{saving} > 0", p.since)
-        now = {_key(lab) for lab, _ in await self.r.values(f"{last(saving)} > 0", p.until)}
-        gone = [v for lab, v in before if _key(lab) not in now]
-        rep.saved_since_last, rep.resolved_since_last = float(sum(gone)), len(gone)
+        # longer needed). Matched in PromQL (same labels), so only two numbers come back.
+        gone = (f"(last_over_time({saving}[{RESULT_LOOKBACK}] offset {self.range}) > 0) "
+                f"unless {last(saving)}")
+        rep.saved_since_last = _nan0(await self.r.scalar(f"sum({gone})", p.until))
+        rep.resolved_since_last = int(_nan0(await self.r.scalar(f"count({gone})", p.until)))
 
     async def _evidence(self, rec: Recommendation) -> None:
         p = self.p
