@@ -148,6 +148,14 @@ def test_a_period_without_data_says_so(report_history, tmp_path):
     assert "No capacity forecasts for this period." in files[0].read_text()
 
 
+def test_a_period_shorter_than_an_hour_is_written(report_history, tmp_path):
+    need("chromium")
+    report, files = write(config(report_history.url), ANCHOR - 1800, ANCHOR, tmp_path / "short.html",
+                          pdf=False)
+    assert report.cost.daily is None and report.capacity
+    assert "No cost data" in files[0].read_text()
+
+
 def test_prometheus_down_says_so_and_still_writes(tmp_path):
     need("chromium")
     url = f"http://127.0.0.1:{free_port()}"   # nothing listens there
@@ -160,11 +168,13 @@ def test_prometheus_down_says_so_and_still_writes(tmp_path):
 
 def test_config_in_the_audit_is_redacted():
     raw = forecaster_config("http://user:hunter2@prom.example:9090")
+    raw["remote_write"] = {"url": "http://prom.example:9090/api/v1/write",
+                           "headers": {"Authorization": "Bearer t0ken"}}
     raw["report"] = {"interval": "1d", "directory": "/tmp/reports",
                      "smtp": {"host": "mail.example", "from": "a@example", "to": ["b@example"],
                               "username": "u", "password": "s3cret"}}
     text = redacted_config(validate(ForecasterConfig, raw, "test"))
-    assert "hunter2" not in text and "s3cret" not in text
+    assert "hunter2" not in text and "s3cret" not in text and "t0ken" not in text
     assert "http://prom.example:9090" in text and "password: <redacted>" in text
     assert yaml.safe_load(text)["report"]["smtp"]["username"] == "u"
 

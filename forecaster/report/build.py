@@ -56,6 +56,8 @@ def redacted_config(cfg: Any) -> str:
 
     def clean(node: Any, key: str = "") -> Any:
         if isinstance(node, dict):
+            if key == "headers":    # remote write headers often carry credentials
+                return {k: "<redacted>" for k in node}
             return {k: clean(v, str(k)) for k, v in node.items()}
         if isinstance(node, list):
             return [clean(v, key) for v in node]
@@ -103,6 +105,8 @@ class Builder:
         rate = f"promcast_cost_hourly_rate_usd{{{BILLED}}}"
         hours = step / 3600.0
         grid = np.arange(p.since + step, p.until + 1, step)
+        if not len(grid):
+            return      # a period shorter than the hourly cost step
         # Aggregated in PromQL, one query per breakdown: a fleet's cost series never reach the
         # report, only a few sums per provider, service and account.
         by_provider = await self.r.range(f"sum by (provider) ({rate})", grid[0], grid[-1], step)
