@@ -41,13 +41,18 @@ def exporter_history(workdir: Path, anchor: float, days: float, out: Path) -> No
 
 
 def forecaster_config(prometheus_url: str) -> dict:
-    """The demo's forecaster config reading ``prometheus_url``. Recommendations use the seasonal
-    naive model with drift instead of ``auto``: choosing among models over 14 days of every
-    resource takes minutes, and a report's history needs plausible numbers, not the best ones."""
+    """The demo's forecaster config reading ``prometheus_url``, with a growth scenario on the disk
+    target. Recommendations use the seasonal naive model with drift instead of ``auto``:
+    choosing among models over 14 days of every resource takes minutes, and a report's history
+    needs plausible numbers, not the best ones."""
     cfg = yaml.safe_load((ROOT / "demo" / "forecaster.yml").read_text())
     cfg["prometheus"]["url"] = prometheus_url
     for part in ("rightsizing", "commitments"):
         cfg["recommendations"].setdefault(part, {})["model"] = "seasonal_naive_drift"
+    # A what-if for the report's order-by dates: the log volume growing 30% a month.
+    for target in cfg["targets"]:
+        if target["name"] == "disk_usage":
+            target["scenarios"] = [{"name": "growth_30pct", "trend_per_month": 0.3}]
     return cfg
 
 

@@ -82,6 +82,9 @@ def test_report_content_matches_the_demo_fleet(week_report):
     assert disk.capacity == pytest.approx(0.9)
     assert disk.history is not None and len(disk.history.t) > 100
     assert {lv for f in disk.forecast for lv in f.bands} == {80, 95}
+    # Faster growth orders earlier than the baseline forecast.
+    assert [sc.scenario for sc in disk.scenarios] == ["growth_30pct"]
+    assert disk.scenarios[0].order_by < disk.order_by
     assert {p for p, _ in report.cost.by_provider} == {"aws", "gcp", "azure"}
     assert report.spend_period == pytest.approx(sum(v for _, v in report.cost.by_provider))
     assert report.spend_period > 0 and report.month_to_date > report.spend_period
