@@ -135,10 +135,14 @@ def test_prune_touches_only_reports(tmp_path):
     ({"smtp": {"host": "h", "from": "a@b", "to": ["c@d"]}}, "webhook and smtp deliver scheduled"),
     ({"interval": "1d", "directory": "x", "webhook": {"url": "ftp://x"}}, "must start with http"),
     ({"keep": 0}, "report.keep"),
+    ({"target_named_report": True}, 'carry target="report", already the name of a target'),
 ])
 def test_bad_report_config_is_reported_with_its_key(report, problem):
     raw = forecaster_config("http://127.0.0.1:9090")
     raw["report"] = report
+    if "target_named_report" in report:
+        raw["report"] = {"interval": "1d", "directory": "x"}
+        raw["targets"].append({"name": "report", "query": "up"})
     with pytest.raises(ConfigError) as err:
         validate(ForecasterConfig, raw, "forecaster.yml")
     assert problem in str(err.value)
