@@ -50,6 +50,7 @@ class TargetHealth:
     successes: int = 0
     errors: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: {"max_series": 0, "label_collision": 0})
+    fits: dict[str, int] = field(default_factory=dict)  # by reason (engine.fit_reason)
 
 
 class Forecaster:
@@ -131,16 +132,18 @@ class Forecaster:
         refit_due = (previous is None or previous.fitted is None
                      or not previous.fitted.current(target, now))
         if cached is not None and not refit_due:
-            # Between refits only the steps since the last read are fetched: a fleet's whole
-            # history every few minutes would cost Prometheus far more than the forecast.
-            since = max(start, cached[0])
+            # Between refits only the newest steps are fetched: a fleet's whole history every
+            # few minutes would cost Prometheus far more than the forecast. They go back a
+            # staleness from the last read, so samples that came late (a delayed scrape or
+            # remote write) still fill the steps that lacked them.
+            since = max(start, cached[0] - target.staleness_seconds // target.step * target.step)
             new = await source.query_range(target.query, since, end, target.step, target.timeout)
             raw = merge_history(cached[1], new, start)
         if raw is None:
             raw = await source.query_range(target.query, start, end, target.step, target.timeout)
         if cache:
             self._history[target.name] = (end, raw)
-        sel = select_series(raw, target, self.shard_index, self.shard_count)
+        sel = select_series(raw, target, self.shard_index, self.shard_count, end=end)
         capacities = None
         if isinstance(target.capacity, str):
             # Capacity as a query (e.g. a disk's size): its newest value per matching series.
@@ -151,7 +154,7 @@ class Forecaster:
             result = await asyncio.get_running_loop().run_in_executor(
                 None, partial(forecast_target, target, sel.series, end, now, capacities,
                               previous.fitted if previous else None, backtest=cache))
-        result.over_cap, result.collided = sel.over_cap, sel.collided
+        result.over_cap, result.collided, result.retired = sel.over_cap, sel.collided, sel.retired
         return result
 
     async def _one_step_earlier(self, target: ResolvedTarget,
@@ -167,7 +170,7 @@ class Forecaster:
         end, raw = cached
         earlier = [RawSeries(r.labels, r.timestamps[r.timestamps < end],
                              r.values[r.timestamps < end]) for r in raw]
-        sel = select_series(earlier, target, self.shard_index, self.shard_count)
+        sel = select_series(earlier, target, self.shard_index, self.shard_count, end=end - target.step)
         async with self._fit_slots:
             return await asyncio.get_running_loop().run_in_executor(
                 None, partial(forecast_target, target, sel.series, end - target.step,
@@ -233,11 +236,15 @@ class Forecaster:
             dropped = self.health[target.name].dropped
             dropped["max_series"] += result.over_cap
             dropped["label_collision"] += result.collided
+            fits = self.health[target.name].fits
+            if result.fit_reason:
+                fits[result.fit_reason] = fits.get(result.fit_reason, 0) + 1
             closest = min((s.exhaustion_seconds for s in result.series), default=math.inf)
             await self._push(target.name, lambda out: (publish_result(out, result),
                                                        publish_plan(out, plan)))
-            return {"mode": "fit" if result.refitted else "infer", "series": len(result.series),
-                    "skipped": result.skipped, "closest_exhaustion_s": closest}
+            return {"mode": f"fit ({result.fit_reason})" if result.refitted else "infer",
+                    "series": len(result.series), "skipped": result.skipped,
+                    "retired": result.retired, "closest_exhaustion_s": closest}
 
         return await self._guarded(target.name, work)
 
@@ -323,6 +330,10 @@ class Forecaster:
             self._publish_health(out, target.name)
             out.add("promcast_target_lead_time_seconds", {"target": target.name}, target.lead_time)
             out.add("promcast_target_horizon_seconds", {"target": target.name}, max(target.horizons))
+            out.add("promcast_target_staleness_seconds", {"target": target.name},
+                    target.staleness_seconds)
+            for reason, n in self.health[target.name].fits.items():
+                out.add("promcast_forecaster_fits_total", {"target": target.name, "reason": reason}, n)
             result = self.results.get(target.name)
             if result is not None:
                 publish_result(out, result)
@@ -366,6 +377,7 @@ def publish_result(out: Families, result: TargetResult) -> None:
     out.add("promcast_forecaster_target_series", {"target": name, "state": "skipped"}, result.skipped)
     out.add("promcast_forecaster_target_series", {"target": name, "state": "dropped"},
             result.over_cap + result.collided)
+    out.add("promcast_forecaster_target_series", {"target": name, "state": "retired"}, result.retired)
     for s in result.series:
         lab = s.labels
         out.add("promcast_forecast_observed", lab, s.observed)
