@@ -3,13 +3,15 @@ series, 28 days at 5 m), one refit cycle (read the whole history, choose and fit
 cycle five minutes later (read the newest steps, update, predict), and the forecaster's peak RSS.
 
     .venv/bin/python benchmarks/forecaster_fleet.py [--series 10000] [--model fast_hw,default]
-        [--shards 1,3] [--late 20m] [--step 1h]
+        [--shards 1,3] [--late 0,20m] [--step 1h]
 
-The cycles run as of fixed instants just after the newest grid step (one minute, then six), so
-the figures do not depend on how long writing the data took. ``--late 20m`` holds the data's
-newest sample 20 minutes before that step, as a late scrape or a slow backfill would: the step
-then has no sample within Prometheus' 5-minute lookback, and every series must still be
-forecast. ``--shards 1,3`` measures one instance, then each of three shards in turn.
+The cycles run as of fixed instants just after a grid step (one minute, then six), so the
+figures do not depend on how long writing the data took. ``--late 20m`` holds the data's newest
+sample 20 minutes before that step, as a late scrape or a slow backfill would: the step then has
+no sample within Prometheus' 5-minute lookback, and every series must still be forecast.
+``--late 0,20m`` measures both on the same data (the on-time cycles run as of an earlier step,
+whose newer samples a range query ending there never sees). ``--shards 1,3`` measures one
+instance, then each of three shards in turn.
 
 Every figure is checked before it counts: each cycle forecast exactly the series written (each
 shard its own share), skipped and retired none, the infer cycle did not refit, and the forecasts
@@ -115,7 +117,10 @@ def measure(spec: dict) -> dict:
                 out.append({"ok": ok, "seconds": secs, "series": len(r.series) if r else 0,
                             "refitted": bool(r and r.refitted),
                             "fit_reason": getattr(r, "fit_reason", "?"),
-                            "skipped": getattr(r, "skipped", 0), "retired": getattr(r, "retired", 0)})
+                            "skipped": getattr(r, "skipped", 0), "retired": getattr(r, "retired", 0),
+                            # series whose newest step had no sample (what --late is about)
+                            "late": sum(getattr(x, "observed_at", 0) < r.curve_start
+                                        for x in r.series) if r else 0})
         return out
 
     result = {"model": target.model, "cycles": asyncio.run(cycles()),
@@ -148,10 +153,13 @@ def read_back(fc: object) -> dict:
             "exposition_mb": len(text) / 1e6}
 
 
-def check(m: dict, expected: int, label: str) -> list[str]:
+def check(m: dict, expected: int, label: str, late: float) -> list[str]:
     """What is wrong with one measurement (nothing when the timed work was all done)."""
     problems = []
     (fit, infer) = m["cycles"]
+    if infer["late"] != (infer["series"] if late else 0):
+        problems.append(f"{label}: {infer['late']} of {infer['series']} series lacked the newest "
+                        f"step's sample; the data was meant to be {late / 60:g} min late")
     for name, c in (("refit", fit), ("infer", infer)):
         if not c["ok"]:
             problems.append(f"{label}: the {name} cycle failed (see the forecaster's log above)")
@@ -180,7 +188,8 @@ def main() -> int:
                    help="models to measure, comma-separated; `default` is the service's default")
     p.add_argument("--shards", default="1", help="shard counts to measure, comma-separated (e.g. 1,3)")
     p.add_argument("--late", default="0s", help="hold the newest sample this long before the "
-                   "cycles' newest grid step (e.g. 20m: that step has no sample)")
+                   "cycles' newest grid step (e.g. 20m: that step has no sample); comma-separated "
+                   "to measure several")
     p.add_argument("--step", default="1h", help="the target's step (history is stored at 5m)")
     p.add_argument("--measure", metavar="JSON", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -190,18 +199,27 @@ def main() -> int:
     from exporter.core.durations import parse_duration
     from forecaster.config import BUILTIN_DEFAULTS
 
-    step, late = parse_duration(args.step), parse_duration(args.late)
+    step = parse_duration(args.step)
+    try:
+        lates = sorted({0.0 if x.strip() == "0" else parse_duration(x.strip())
+                        for x in args.late.split(",") if x.strip()})
+    except ValueError as exc:
+        p.error(f"--late: {exc}")
     models = [BUILTIN_DEFAULTS.model if m.strip() == "default" else m.strip()
               for m in args.model.split(",") if m.strip()]
     shard_counts = [int(s) for s in args.shards.split(",") if s.strip()]
-    require(late % INTERVAL == 0 and 0 <= late < 86400,
-            f"--late {args.late}: use a multiple of 5m under a day")
+    require(bool(lates) and all(x % INTERVAL == 0 and 0 <= x < step for x in lates),
+            f"--late {args.late}: use multiples of 5m shorter than the step")
     missing = [b for b in ("prometheus", "promtool") if shutil.which(b) is None]
     if missing:
         print(f"skipped: {', '.join(missing)} not installed (Debian packages)")
         return 0
-    grid_end = time.time() // step * step
-    newest = grid_end - late
+    newest = time.time() // step * step - lates[-1]
+    # Each lateness gets the grid step that far after the newest sample (or, on time, the
+    # newest step before it: a range query ending there sees nothing newer).
+    grid_ends = {late: (newest + late) // step * step for late in lates}
+    require(all(grid_ends[x] - min(newest, grid_ends[x]) == x for x in lates),
+            f"--late {args.late}: each lateness must end on the {args.step} grid from the newest sample")
     work = Path(tempfile.mkdtemp(prefix="promcast-fleet-"))
     proc = None
     problems: list[str] = []
@@ -220,35 +238,37 @@ def main() -> int:
                      f"http://127.0.0.1:{port}/-/ready", timeout=300)
         print(f"\nforecaster fleet benchmark: {args.series} series x {args.days:g} days at 5m "
               f"({samples / 1e6:.1f}M samples); target step {args.step}, horizons {HORIZONS}; "
-              f"newest sample {late / 60:g} min before the newest step; cycles at +1 and +6 min\n")
+              f"cycles 1 and 6 min after the newest step, whose sample is `late` min late\n")
         print(f"write OpenMetrics history {t1 - t0:.0f} s, promtool create-blocks {t2 - t1:.0f} s\n")
-        print("| model | instance | series forecast / written | refit cycle s | infer cycle s "
-              "| peak RSS MB | check |")
-        print("|---|---|---|---:|---:|---:|---|")
+        print("| model | late | instance | series forecast / written | refit cycle s "
+              "| infer cycle s | peak RSS MB | check |")
+        print("|---|---|---|---|---:|---:|---:|---|")
         sys.stdout.flush()
-        for model in models:
-            for count in shard_counts:
-                for index in range(count):
-                    label = f"{model}, " + ("one instance" if count == 1 else f"shard {index + 1}/{count}")
-                    expected = shard_share(args.series, index, count)
-                    spec = {"url": f"http://127.0.0.1:{port}", "model": model, "step": args.step,
-                            "days": args.days, "grid_end": grid_end, "shard_index": index,
-                            "shard_count": count}
-                    res = subprocess.run([sys.executable, __file__, "--measure", json.dumps(spec)],
-                                         capture_output=True, text=True)
-                    if res.returncode != 0:
-                        tail = "\n".join(res.stderr.strip().splitlines()[-5:])
-                        problems.append(f"{label}: the measuring process failed:\n{tail}")
-                        print(f"| {model} | {label} | | | | | FAILED |", flush=True)
-                        continue
-                    m = json.loads(res.stdout.strip().splitlines()[-1])
-                    found = check(m, expected, label)
-                    problems += found
-                    fit, infer = m["cycles"]
-                    print(f"| {m['model']} | {'one' if count == 1 else f'{index + 1}/{count}'} "
-                          f"| {infer['series']} / {expected} | {fit['seconds']:.1f} "
-                          f"| {infer['seconds']:.1f} | {m['peak_rss_mb']:.0f} "
-                          f"| {'INVALID' if found else 'ok'} |", flush=True)
+        runs = [(late, model, count, index) for late in lates for model in models
+                for count in shard_counts for index in range(count)]
+        for late, model, count, index in runs:
+            label = (f"{model}, {late / 60:g} min late, "
+                     + ("one instance" if count == 1 else f"shard {index + 1}/{count}"))
+            expected = shard_share(args.series, index, count)
+            spec = {"url": f"http://127.0.0.1:{port}", "model": model, "step": args.step,
+                    "days": args.days, "grid_end": grid_ends[late], "shard_index": index,
+                    "shard_count": count}
+            res = subprocess.run([sys.executable, __file__, "--measure", json.dumps(spec)],
+                                 capture_output=True, text=True)
+            if res.returncode != 0:
+                tail = "\n".join(res.stderr.strip().splitlines()[-5:])
+                problems.append(f"{label}: the measuring process failed:\n{tail}")
+                print(f"| {model} | {late / 60:g}m | {index + 1}/{count} | | | | | FAILED |",
+                      flush=True)
+                continue
+            m = json.loads(res.stdout.strip().splitlines()[-1])
+            found = check(m, expected, label, late)
+            problems += found
+            fit, infer = m["cycles"]
+            print(f"| {m['model']} | {late / 60:g}m | {'one' if count == 1 else f'{index + 1}/{count}'} "
+                  f"| {infer['series']} / {expected} | {fit['seconds']:.1f} "
+                  f"| {infer['seconds']:.1f} | {m['peak_rss_mb']:.0f} "
+                  f"| {'INVALID' if found else 'ok'} |", flush=True)
     finally:
         if proc is not None:
             terminate([proc])
