@@ -255,6 +255,9 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
                  extra={"target": target.name, "skipped": result.skipped, "min_points": MIN_POINTS})
     rows = np.flatnonzero(usable)
     if rows.size == 0:
+        # Nothing to fit (every series retired or without data): no fit happened, and the
+        # last fitted models stay for when series come back.
+        result.fitted, result.refitted, result.fit_reason = fitted, False, ""
         return result
     data = matrix[rows]
     steps = target.horizon_steps

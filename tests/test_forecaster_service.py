@@ -240,6 +240,13 @@ def test_a_stopped_series_is_kept_through_late_steps_then_retired_without_flappi
     assert [value("promcast_forecaster_fits_total", reason=r) for r in ("first", "series", "schedule")] == [1, 1, 1]
     assert value("promcast_forecast_observed", host="b") is None
     assert value("promcast_forecast_observed", host="a") is not None
+    # A whole source that stopped: everything retired, nothing fitted or counted as a fit.
+    src.last["a"] = e + 36000
+    for at in (e + 50460, e + 50760):
+        assert asyncio.run(fc.run_cycle(t, src, at=at))
+        assert not fc.results["t"].series and fc.results["t"].retired == 2
+        assert not fc.results["t"].refitted
+    assert sum(fc.health["t"].fits.values()) == 3
 
 
 def test_newest_sample_minutes_before_the_newest_step_keeps_every_series(start_prometheus):
