@@ -326,6 +326,9 @@ def test_a_resource_that_stopped_reporting_is_retired_not_called_idle():
     publish_report(out, report)
     assert [s.value for m in out for s in m.samples
             if s.name == "promcast_recommendation_skipped_series" and s.labels["kind"] == "retired"] == [1]
+    with pytest.raises(ConfigError, match="staleness is shorter than commitments.step"):
+        validate(ForecasterConfig, {"recommendations": {"staleness": "2h",
+                                                        "commitments": {"step": "1d"}}})
     # A longer staleness keeps it: a week-old silence is still within it.
     patient = cfg.model_copy(update={"staleness": 6 * DAY})
     again = asyncio.run(Runner(patient, Fleet(), CATALOG).run(now=NOW))

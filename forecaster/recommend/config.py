@@ -127,9 +127,10 @@ class Recommendations(Strict):
                 problems.append(f"{name}.history must cover at least two steps")
             if part.history / part.step > 100_000:
                 problems.append(f"{name}: history/step is over 100000 points per series; raise step")
-        if self.staleness_seconds < self.rightsizing.step:
-            problems.append("staleness is shorter than rightsizing.step: every resource would be "
-                            "retired between two samples")
+        for name, part in (("rightsizing", self.rightsizing), ("commitments", self.commitments)):
+            if self.staleness is not None and self.staleness < part.step:
+                problems.append(f"staleness is shorter than {name}.step: every series would be "
+                                "retired between two samples")
         if self.rightsizing.horizon < self.rightsizing.step:
             problems.append("rightsizing.horizon is shorter than rightsizing.step")
         if not self.builtin_instance_types and not self.instance_types_file:
