@@ -20,6 +20,9 @@ hour on 7 days, season 1 day, the widest of ``--levels`` drives the score), i.e.
 the service would have published.
 
 Run from the repo root:  .venv/bin/python benchmarks/anomaly_quality.py [--methods a,b]
+
+A method's row counts only when it scored every series past its warm-up; a series it could not
+score makes the benchmark exit 1 naming the method and the series.
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ from forecaster.anomaly import (  # noqa: E402
 )
 from exporter.core.durations import parse_duration  # noqa: E402
 from forecaster.offline import _read_csv, _to_series  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _verify import require, run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "nab"
@@ -141,12 +147,12 @@ def run_method(method: str, series, windows, levels: tuple[int, ...] = DEFAULT_L
         settings = Settings(step=STEP, model=method.split(":", 1)[1], for_seconds=FOR_SECONDS,
                             warmup=WARMUP, levels=levels, fit_every=fit_every)
         for rec in walk_forward(series, settings):
-            if rec.error:
-                print(f"{method}: {rec.series_id}: {rec.error}", file=sys.stderr)
-                continue
+            require(not rec.error, f"{method}: series {rec.series_id} was not scored: {rec.error}")
             alerts[rec.series_id] = (rec.timestamps, rec.alert)
     else:
         raise SystemExit(f"unknown method {method!r}; use zscore or promcast:<model>")
+    unscored = sorted(name for name, _, _ in series if name not in alerts)
+    require(not unscored, f"{method}: no scores for {unscored}")
     return evaluate(method, alerts, windows, time.monotonic() - started)
 
 
@@ -208,4 +214,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

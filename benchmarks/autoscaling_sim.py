@@ -25,6 +25,9 @@ lower bound on cost at zero violations). The first 3 days of each series are war
 for the models), not scored.
 
 Run from the repo root:  .venv/bin/python benchmarks/autoscaling_sim.py [--models a,b] [--write]
+
+A forecast policy's figures count only when the engine forecast at every scored step and refit
+only on schedule (never because the series set changed); otherwise the benchmark exits 1.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _data import bitbrains_vms, fleet_sum, nab_by_name, require_data  # noqa: E402
+from _verify import require, run as run_checked  # noqa: E402
 from exporter.core.config import validate  # noqa: E402
 from forecaster.config import ForecasterConfig, ResolvedTarget  # noqa: E402
 from forecaster.engine import forecast_target  # noqa: E402
@@ -156,15 +160,22 @@ def forecast_policies(demand: np.ndarray, start: int, model: str, variants: list
     out = {v: np.full(demand.size, np.nan) for v in variants}
     stamps = T0 + STEP * np.arange(demand.size)
     fitted = None
+    unplanned = 0
     for t in range(start, demand.size):
         lo = max(0, t - base.points)
         series = [RawSeries({"target": "sim"}, stamps[lo:t], demand[lo:t])]
         result = forecast_target(base, series, stamps[t - 1], stamps[t], fitted=fitted)
+        require(result.fit_reason in ("", "first", "schedule"),
+                f"{model}: step {t} refitted because {result.fit_reason!r} changed")
         fitted = result.fitted
         for v, planner in planners.items():
             plan = planner.plan(result)
-            if plan.series:
+            if plan.series and np.isfinite(plan.series[0].recommended_replicas):
                 out[v][t] = plan.series[0].recommended_replicas
+            else:
+                unplanned += 1
+    require(not unplanned, f"{model}: {unplanned} (step, policy) decisions had no forecast "
+            f"out of {(demand.size - start) * len(planners)}")
     return out
 
 
@@ -264,4 +275,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_checked(main))

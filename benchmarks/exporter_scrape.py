@@ -3,7 +3,8 @@
 
     .venv/bin/python benchmarks/exporter_scrape.py [--series 50000] [--scrapes 20]
 
-Target (issue 5): a scrape answers in < 250 ms with < 300 MB RSS.
+Target: a scrape answers in < 250 ms with < 300 MB RSS. Every scrape must answer 200 with every
+cost series of the snapshot, or the benchmark exits 1 (a fast error page measures nothing).
 """
 
 from __future__ import annotations
@@ -19,7 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from _verify import require, run  # noqa: E402
 from demo.stack import free_port, spawn, terminate  # noqa: E402
+
+METRIC = b"\npromcast_cost_hourly_rate_usd{"
 
 
 def serve(series: int, port: int) -> None:
@@ -67,13 +73,19 @@ def main() -> int:
     work.mkdir(exist_ok=True)
     proc = spawn(work, "exporter", [sys.executable, __file__, "--series", str(args.series),
                                     "--serve", str(port)], f"http://127.0.0.1:{port}/-/ready", 120)
+    expected = args.series // 3 * 3  # three cost types per synthetic line item
     try:
         times, size = [], 0
-        for _ in range(args.scrapes):
+        for i in range(args.scrapes):
             t0 = time.perf_counter()
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as r:  # noqa: S310
-                size = len(r.read())
+                body = r.read()
+                code = r.status
             times.append(time.perf_counter() - t0)
+            size = len(body)
+            found = body.count(METRIC)
+            require(code == 200 and found == expected,
+                    f"scrape {i + 1}: HTTP {code} with {found} cost series, {expected} expected")
         status = Path(f"/proc/{proc.pid}/status").read_text()
         hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
     finally:
@@ -89,4 +101,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(main))

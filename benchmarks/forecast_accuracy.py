@@ -10,6 +10,9 @@ Prometheus baselines, computed exactly as Prometheus 2.42 does (forecaster/model
 only the smoothed value). Their intervals are normal bands from the in-window residuals.
 
 Run from the repo root:  .venv/bin/python benchmarks/forecast_accuracy.py [--methods a,b]
+
+A method's row counts only when it forecast every evaluated series over the whole held-out
+horizon with finite values; otherwise the benchmark exits 1 naming the method and dataset.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _baselines  # noqa: E402
 from _data import Dataset, all_datasets  # noqa: E402
+from _verify import require, run  # noqa: E402
 
 from forecaster.models import make_model  # noqa: E402
 from forecaster.models.metrics import coverage, mase, mase_scale, smape  # noqa: E402
@@ -81,6 +85,11 @@ def evaluate(ds: Dataset, methods: list[str]) -> list[tuple]:
             rows.append((name, f"skipped: {exc}"))
             continue
         wall = time.perf_counter() - t0
+        mean = np.asarray(fc["mean"], dtype=float)
+        require(mean.shape == test.shape and bool(np.isfinite(mean).all()),
+                f"{name} on {ds.name}: a {mean.shape} forecast with "
+                f"{int((~np.isfinite(mean)).sum()) if mean.size else 0} non-finite points, "
+                f"expected finite {test.shape} (series, held-out steps)")
         ms = mase(test, fc["mean"], scale)
         rows.append((
             name,
@@ -142,4 +151,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -8,6 +8,9 @@ the whole fleet run on a subsample and their rate is extrapolated, labelled as s
 
 Run from the repo root:  .venv/bin/python benchmarks/forecast_speed.py [--large]
 (--large adds the 10,000-series fleet; the 1,000-series fleet always runs.)
+
+A row counts only when every series it timed got a finite forecast over the whole horizon; a
+method that fails or leaves series without one makes the benchmark exit 1 saying which.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _verify import require, run  # noqa: E402
 
 POINTS = 8064
 SEASON = 288
@@ -56,24 +63,33 @@ def _run_one(method: str, n: int) -> dict:
     fleet = synthetic_fleet(n)
     t0 = time.perf_counter()
     used = n
+    forecast = 0  # series with a finite forecast over the whole horizon
     if method in BUDGET_SECONDS:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         import _baselines
 
         _baselines.statsforecast_auto_ets(fleet[:1, :2 * SEASON], SEASON, 12, [80])  # JIT warm-up
         t0 = time.perf_counter()
         for used in range(1, n + 1):
-            _baselines.statsforecast_auto_ets(fleet[used - 1:used], SEASON, HORIZON, [80, 95])
+            fc = _baselines.statsforecast_auto_ets(fleet[used - 1:used], SEASON, HORIZON, [80, 95])
+            forecast += _complete(fc["mean"])
             if time.perf_counter() - t0 > BUDGET_SECONDS[method]:
                 break
     else:
         from forecaster.models import make_model
 
         name = {"promcast fast_hw": "fast_hw", "promcast auto": "auto"}[method]
-        make_model(name, SEASON, horizon=HORIZON).fit(fleet).predict(HORIZON, (80, 95))
+        fc = make_model(name, SEASON, horizon=HORIZON).fit(fleet).predict(HORIZON, (80, 95))
+        forecast = _complete(fc["mean"])
     secs = time.perf_counter() - t0
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"method": method, "n": n, "used": used, "secs": secs, "peak_gib": peak_kib / 2**20}
+    return {"method": method, "n": n, "used": used, "secs": secs, "peak_gib": peak_kib / 2**20,
+            "forecast": forecast}
+
+
+def _complete(mean: np.ndarray) -> int:
+    """Rows of a forecast that cover the horizon with finite values."""
+    mean = np.atleast_2d(np.asarray(mean, dtype=float))
+    return int((mean.shape[1] == HORIZON) * np.isfinite(mean).all(axis=1).sum())
 
 
 def _child(method: str, n: int) -> dict | str:
@@ -100,20 +116,26 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} cpus\n")
     print("| method | series | fitted | wall s | series/s | series/min | peak RSS GiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
+    problems = []
     for n in sizes:
         for method in methods:
             res = _child(method, n)
             if isinstance(res, str):
                 print(f"| {method} | {n} | | {res} | | | |")
+                problems.append(f"{method} on {n} series {res}")
                 continue
+            if res["forecast"] != res["used"]:
+                problems.append(f"{method} on {n} series: {res['used'] - res['forecast']} of the "
+                                f"{res['used']} series it timed have no finite {HORIZON}-step forecast")
             rate = res["used"] / res["secs"]
             label = method if res["used"] == n else f"{method} (on {res['used']}, extrapolated)"
             wall = res["secs"] * n / res["used"]
             print(f"| {label} | {n} | {res['used']} | {wall:.1f} | {rate:.3g} | {60 * rate:.3g} | "
                   f"{res['peak_gib']:.2f} |")
             sys.stdout.flush()
+    require(not problems, "; ".join(problems))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main))

@@ -109,7 +109,8 @@ dashboard = promcast_dashboard(
                    query(f"promcast_forecaster_target_series{T}", "{{target}} {{state}}"),
                    unit=Unit.COUNT, w=8, stack=True,
                    description="Cardinality of each target's last cycle: forecast, skipped "
-                               "(no usable data) and dropped."),
+                               "(no usable data), dropped (cap, label collisions) and retired "
+                               "(stopped reporting for longer than the staleness)."),
         timeseries("Dropped series per hour",
                    query(per_hour(f"promcast_forecaster_dropped_series_total{T}",
                                   "target, reason"), "{{target}} {{reason}}"),

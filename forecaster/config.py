@@ -16,6 +16,7 @@ from exporter.core.durations import format_duration
 from forecaster.planning.config import Autoscaling, Scenario, check_planning
 from forecaster.recommend.config import Recommendations
 from forecaster.report.config import ReportConfig
+from forecaster.staleness import default_staleness
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
 
@@ -85,6 +86,10 @@ class TargetFields(Strict):
     keep_labels: Optional[list[str]] = Field(None, description="Publish only these source labels.")
     drop_labels: Optional[list[str]] = Field(None, description="Publish all source labels but these.")
     max_series: Optional[int] = Field(None, ge=1, description="Cardinality cap per target.")
+    staleness: Optional[Duration] = Field(
+        None, gt=0, description="A series without a sample for this long has stopped reporting: "
+        "it is retired (counted, not forecast or scored). Default: 3 steps, at least 1h; a "
+        "shorter gap (a late or missed scrape) keeps the series.")
     timeout: Optional[Duration] = Field(None, gt=0, description="Query timeout for this target "
                                         "(default: prometheus.timeout).")
     scenarios: Optional[list[Scenario]] = Field(None, description="What-ifs on the forecast, "
@@ -115,7 +120,7 @@ BUILTIN_DEFAULTS = TargetFields(
     levels=[80, 95], anomaly_level=99, model="seasonal_naive_drift", infer_every=300.0, fit_every=3600.0,
     lead_time=86400.0,
     capacity=None, capacity_direction="above", keep_labels=None, drop_labels=[], max_series=10000,
-    timeout=None, scenarios=[], autoscaling=None,
+    staleness=None, timeout=None, scenarios=[], autoscaling=None,
 )
 
 
@@ -161,6 +166,12 @@ class ResolvedTarget(Strict):
     timeout: Optional[float]
     scenarios: list[Scenario] = []
     autoscaling: Optional[Autoscaling] = None
+    staleness: Optional[float] = None
+
+    @property
+    def staleness_seconds(self) -> float:
+        """How long a series may go without a sample before it is retired."""
+        return self.staleness if self.staleness is not None else default_staleness(self.step)
 
     @property
     def horizon_steps(self) -> list[int]:
@@ -285,6 +296,10 @@ class ForecasterConfig(Strict):
             if explicit is not None and explicit > self.limits.max_series_per_target:
                 problems.append(f"targets[{i}] ({t.name}): max_series {explicit} is over "
                                 f"limits.max_series_per_target={self.limits.max_series_per_target}")
+            if r.staleness_seconds < r.step:
+                problems.append(f"targets[{i}] ({t.name}): staleness {format_duration(r.staleness_seconds)} "
+                                f"is shorter than the step {format_duration(r.step)}: every series "
+                                "would be retired between two samples")
             if t.keep_labels is not None and t.drop_labels is not None:
                 problems.append(f"targets[{i}] ({t.name}): set keep_labels or drop_labels, not both")
             for h in r.horizons:

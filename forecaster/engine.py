@@ -19,6 +19,7 @@ from forecaster.backtest import Scores, holdout_scores
 from forecaster.config import ResolvedTarget
 from forecaster.models import SeasonalNaive, make_model
 from forecaster.source import RawSeries
+from forecaster.staleness import is_stale
 
 if TYPE_CHECKING:
     from exporter.core.catalogue import Families
@@ -41,6 +42,8 @@ class SeriesForecast:
     expected: float = math.nan  # what the previous cycle forecast for the observation's instant
     backtest_mase: float = math.nan
     backtest_coverage: dict[int, float] = field(default_factory=dict)
+    # When ``observed`` was sampled: the grid's end, or earlier while the newest step is late.
+    observed_at: float = math.nan
 
 
 @dataclass
@@ -51,6 +54,7 @@ class TargetResult:
     skipped: int = 0
     over_cap: int = 0   # series beyond max_series
     collided: int = 0   # series identical to another after keep_labels / drop_labels
+    retired: int = 0    # series without a sample for longer than the target's staleness
     # The whole future curve of every series, for the future-curve datasource: column k is the
     # value at curve_start + k * step (column 0 is the newest observation, so curves join the
     # actual); keys "mean", "lower-80", "upper-80", ... rows follow ``series``.
@@ -58,6 +62,9 @@ class TargetResult:
     curves: dict[str, np.ndarray] = field(default_factory=dict)
     fitted: "FittedModel | None" = None
     refitted: bool = True
+    # Why the models were chosen and fitted in this cycle ("" when they were reused): first,
+    # settings, schedule (fit_every elapsed) or series (the usable series set changed).
+    fit_reason: str = "first"
 
 
 def output_labels(source: dict[str, str], target: str, keep: list[str] | None = None,
@@ -87,19 +94,27 @@ class Selection:
     over_cap: int = 0
     collided: int = 0
     other_shards: int = 0
+    retired: int = 0   # of this shard's share
 
 
 def select_series(raw: list[RawSeries], target: ResolvedTarget, shard_index: int = 0,
-                  shard_count: int = 1) -> Selection:
-    """Relabel, drop label collisions, apply the cardinality cap, then keep this shard's share.
+                  shard_count: int = 1, end: float | None = None) -> Selection:
+    """Retire stopped series, relabel, drop label collisions, apply the cardinality cap, then
+    keep this shard's share.
 
-    The cap keeps the same series every cycle (lowest hashes first), and it is applied before
-    sharding, so N shards together forecast exactly the series one instance would.
+    With ``end`` (the grid's newest point), a series whose newest sample is more than the
+    target's staleness before it is retired: it stopped reporting, and is neither forecast nor
+    allowed to take a live series' place under the cap. The cap keeps the same series every
+    cycle (lowest hashes first), and it is applied before sharding, so N shards together
+    forecast exactly the series one instance would.
     """
     sel = Selection([])
     unique: dict[tuple, tuple[int, RawSeries]] = {}
     for s in raw:
         labels = output_labels(s.labels, target.name, target.keep_labels, target.drop_labels)
+        if end is not None and is_stale(s.timestamps, end, target.staleness_seconds):
+            sel.retired += series_hash(labels) % shard_count == shard_index
+            continue
         key = tuple(sorted(labels.items()))
         if key in unique:
             sel.collided += 1
@@ -125,19 +140,25 @@ def select_series(raw: list[RawSeries], target: ResolvedTarget, shard_index: int
 
 
 def merge_history(old: list[RawSeries], new: list[RawSeries], start: float) -> list[RawSeries] | None:
-    """The cached history extended with newly read points and cut to ``start``; None when the
-    new read has a series the cache lacks (it needs its whole history read). A cached series
-    absent from the new read has stopped reporting, and is left out like Prometheus would."""
-    by_key = {tuple(sorted(s.labels.items())): s for s in old}
+    """The cached history, where newly read points replace and extend it, cut to ``start``;
+    None when the new read has a series the cache lacks (it needs its whole history read).
+
+    A cached series absent from the new read keeps its history: its newest sample is late or
+    was missed, which does not end a series (the staleness does, in :func:`select_series`).
+    Dropping it here would make every cycle whose newest step is late lose series and refit."""
     fresh = {tuple(sorted(s.labels.items())): s for s in new}
-    if any(k not in by_key for k in fresh):
+    cached = {tuple(sorted(s.labels.items())) for s in old}
+    if any(k not in cached for k in fresh):
         return None
     out = []
-    for key, n in fresh.items():
-        s = by_key[key]
-        keep = s.timestamps < (n.timestamps[0] if len(n.timestamps) else np.inf)
-        ts = np.concatenate([s.timestamps[keep], n.timestamps])
-        vs = np.concatenate([s.values[keep], n.values])
+    for s in old:
+        n = fresh.get(tuple(sorted(s.labels.items())))
+        if n is None or not len(n.timestamps):
+            ts, vs = s.timestamps, s.values
+        else:
+            keep = s.timestamps < n.timestamps[0]
+            ts = np.concatenate([s.timestamps[keep], n.timestamps])
+            vs = np.concatenate([s.values[keep], n.values])
         recent = ts >= start
         if recent.any():
             out.append(RawSeries(s.labels, ts[recent], vs[recent]))
@@ -201,6 +222,20 @@ class FittedModel:
         return self.spec == _spec(target) and now - self.fitted_at < target.fit_every
 
 
+def fit_reason(fitted: FittedModel | None, target: ResolvedTarget, now: float,
+               keys: list[tuple]) -> str:
+    """Why a cycle must choose and fit its models again; "" when the fitted ones still serve."""
+    if fitted is None:
+        return "first"
+    if fitted.spec != _spec(target):
+        return "settings"
+    if now - fitted.fitted_at >= target.fit_every:
+        return "schedule"
+    if fitted.keys != keys:
+        return "series"
+    return ""
+
+
 def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
                     now: float, capacities: np.ndarray | None = None,
                     fitted: FittedModel | None = None, backtest: bool = True) -> TargetResult:
@@ -220,12 +255,20 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
                  extra={"target": target.name, "skipped": result.skipped, "min_points": MIN_POINTS})
     rows = np.flatnonzero(usable)
     if rows.size == 0:
+        # Nothing to fit (every series retired or without data): no fit happened, and the
+        # last fitted models stay for when series come back.
+        result.fitted, result.refitted, result.fit_reason = fitted, False, ""
         return result
     data = matrix[rows]
     steps = target.horizon_steps
     h = max(steps)
     keys = [tuple(sorted(series[r].labels.items())) for r in rows]
-    reuse = fitted is not None and fitted.keys == keys and fitted.current(target, now)
+    result.fit_reason = fit_reason(fitted, target, now, keys)
+    reuse = not result.fit_reason
+    if result.fit_reason == "series":
+        old, new = set(fitted.keys), set(keys)  # type: ignore[union-attr]
+        log.info("the target's series changed since its last fit; fitting again",
+                 extra={"target": target.name, "new": len(new - old), "gone": len(old - new)})
 
     def build(horizon: int) -> object:
         return make_model(target.model, target.season_length, horizon=horizon,
@@ -252,6 +295,7 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         reasons = [f"fallback: {target.model} failed ({exc.__class__.__name__})"] * len(rows)
     last_idx = data.shape[1] - 1 - np.argmax(np.isfinite(data)[:, ::-1], axis=1)
     observed = data[np.arange(len(rows)), last_idx]
+    observed_at = start + last_idx * target.step
     result.curve_start = end
     result.curves = {k: np.hstack([observed[:, None], np.asarray(v)]).astype(np.float32)
                      for k, v in fc.items()}
@@ -276,7 +320,8 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
             series[row].labels, float(observed[j]), mean, bounds, ex, names[j], reasons[j], cap,
             backtest_mase=float(scores.get("mase", nan_row)[j]),
             backtest_coverage={lv: float(c[j]) for lv, c in scores.get("coverage", {}).items()
-                               if lv in target.levels}))
+                               if lv in target.levels},
+            observed_at=float(observed_at[j])))
     return result
 
 
@@ -307,20 +352,22 @@ def publish_horizons(out: "Families", family: str, labels: Mapping[str, str],
 def score_anomalies(previous: TargetResult | None, current: TargetResult) -> None:
     """Score each series' newest observation against what the previous cycle forecast for that
     instant (see :func:`forecaster.anomaly.anomaly_score`, on the target's ``anomaly_level``
-    interval). A series keeps its previous score until the grid has moved on a step."""
+    interval). A series keeps its previous score until it has an observation newer than the
+    previous cycle's grid end (the grid has moved on and its newest step is not late)."""
     if previous is None or not previous.curves:
         return
     level = current.target.anomaly_level
     lo_key, hi_key = f"lower-{level}", f"upper-{level}"
     if lo_key not in previous.curves:
         return
-    k = int(round((current.curve_start - previous.curve_start) / previous.target.step))
     rows = {tuple(sorted(s.labels.items())): i for i, s in enumerate(previous.series)}
     for s in current.series:
         row = rows.get(tuple(sorted(s.labels.items())))
         if row is None:
             continue
-        if k == 0:
+        at = current.curve_start if math.isnan(s.observed_at) else s.observed_at
+        k = int(round((at - previous.curve_start) / previous.target.step))
+        if k <= 0:
             s.anomaly_score = previous.series[row].anomaly_score
             s.expected = previous.series[row].expected
         elif 0 < k < previous.curves["mean"].shape[1]:

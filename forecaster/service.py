@@ -52,6 +52,7 @@ class TargetHealth:
     successes: int = 0
     errors: int = 0
     dropped: dict[str, int] = field(default_factory=lambda: {"max_series": 0, "label_collision": 0})
+    fits: dict[str, int] = field(default_factory=dict)  # by reason (engine.fit_reason)
 
 
 class Forecaster:
@@ -230,9 +231,11 @@ class Forecaster:
         refit_due = (previous is None or previous.fitted is None
                      or not previous.fitted.current(target, now))
         if cached is not None and not refit_due:
-            # Between refits only the steps since the last read are fetched: a fleet's whole
-            # history every few minutes would cost Prometheus far more than the forecast.
-            since = max(start, cached[0])
+            # Between refits only the newest steps are fetched: a fleet's whole history every
+            # few minutes would cost Prometheus far more than the forecast. They go back a
+            # staleness from the last read, so samples that came late (a delayed scrape or
+            # remote write) still fill the steps that lacked them.
+            since = max(start, cached[0] - target.staleness_seconds // target.step * target.step)
             new = await source.query_range(target.query, since, end, target.step, target.timeout)
             raw = merge_history(cached[1], new, start)
         if raw is None:
@@ -241,7 +244,7 @@ class Forecaster:
                                            **bound)
         if cache:
             self._history[target.name] = (end, raw)
-        sel = select_series(raw, target, self.shard_index, self.shard_count)
+        sel = select_series(raw, target, self.shard_index, self.shard_count, end=end)
         capacities = None
         if isinstance(target.capacity, str):
             # Capacity as a query (e.g. a disk's size): its newest value per matching series.
@@ -255,7 +258,7 @@ class Forecaster:
         else:
             async with self._fit_slots:
                 result = await asyncio.get_running_loop().run_in_executor(None, fit)
-        result.over_cap, result.collided = sel.over_cap, sel.collided
+        result.over_cap, result.collided, result.retired = sel.over_cap, sel.collided, sel.retired
         return result
 
     async def _one_step_earlier(self, target: ResolvedTarget,
@@ -271,7 +274,7 @@ class Forecaster:
         end, raw = cached
         earlier = [RawSeries(r.labels, r.timestamps[r.timestamps < end],
                              r.values[r.timestamps < end]) for r in raw]
-        sel = select_series(earlier, target, self.shard_index, self.shard_count)
+        sel = select_series(earlier, target, self.shard_index, self.shard_count, end=end - target.step)
         async with self._fit_slots:
             return await asyncio.get_running_loop().run_in_executor(
                 None, partial(forecast_target, target, sel.series, end - target.step,
@@ -339,9 +342,13 @@ class Forecaster:
             dropped = self.health[target.name].dropped
             dropped["max_series"] += result.over_cap
             dropped["label_collision"] += result.collided
+            fits = self.health[target.name].fits
+            if result.fit_reason:
+                fits[result.fit_reason] = fits.get(result.fit_reason, 0) + 1
             closest = min((s.exhaustion_seconds for s in result.series), default=math.inf)
-            return {"mode": "fit" if result.refitted else "infer", "series": len(result.series),
-                    "skipped": result.skipped, "closest_exhaustion_s": closest}
+            return {"mode": f"fit ({result.fit_reason})" if result.refitted else "infer",
+                    "series": len(result.series), "skipped": result.skipped,
+                    "retired": result.retired, "closest_exhaustion_s": closest}
 
         return await self._guarded(target.name, work, at)
 
@@ -466,6 +473,9 @@ class Forecaster:
         if target is not None:
             out.add("promcast_target_lead_time_seconds", {"target": name}, target.lead_time)
             out.add("promcast_target_horizon_seconds", {"target": name}, max(target.horizons))
+            out.add("promcast_target_staleness_seconds", {"target": name}, target.staleness_seconds)
+            for reason, n in self.health[name].fits.items():
+                out.add("promcast_forecaster_fits_total", {"target": name, "reason": reason}, n)
             result = self.results.get(name)
             if result is not None:
                 publish_result(out, result)
@@ -501,6 +511,7 @@ def publish_result(out: Families, result: TargetResult) -> None:
     out.add("promcast_forecaster_target_series", {"target": name, "state": "skipped"}, result.skipped)
     out.add("promcast_forecaster_target_series", {"target": name, "state": "dropped"},
             result.over_cap + result.collided)
+    out.add("promcast_forecaster_target_series", {"target": name, "state": "retired"}, result.retired)
     for s in result.series:
         lab = s.labels
         out.add("promcast_forecast_observed", lab, s.observed)

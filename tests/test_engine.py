@@ -163,7 +163,10 @@ def test_merge_history_appends_new_points_and_cuts_old_ones():
     new = [RawSeries({"h": "a"}, np.array([3.0, 4]), np.array([30.0, 40]))]
     merged = {s.labels["h"]: s for s in merge_history(old, new, start=1)}
     assert list(merged["a"].timestamps) == [1, 2, 3, 4] and list(merged["a"].values) == [1, 2, 30, 40]
-    assert "b" not in merged  # no new point: it stopped reporting
+    # No new point: its newest sample is late or missed, which does not end it (the staleness
+    # decides that); only what fell out of the window is cut.
+    assert list(merged["b"].timestamps) == [1] and list(merged["b"].values) == [5]
+    assert "b" not in {s.labels["h"] for s in merge_history(old, new, start=2)}
     assert merge_history(old, [RawSeries({"h": "new"}, np.array([4.0]), np.array([1.0]))], 1) is None
 
 
@@ -234,3 +237,80 @@ def test_a_failing_model_falls_back_and_is_not_backtested(monkeypatch, caplog):
     assert s.model == "seasonal_naive" and s.reason.startswith("fallback: ")
     assert math.isnan(s.backtest_mase) and s.backtest_coverage == {}
     assert "backtest failed" not in caplog.text
+
+
+def test_series_that_stopped_reporting_are_retired_after_the_staleness():
+    t = target()
+    assert t.staleness_seconds == 3 * STEP  # default: three steps, at least an hour
+    ts, end = grid(t)
+    raw = [RawSeries({"h": f"h{i}"}, ts[: len(ts) - lag], np.ones(len(ts) - lag))
+           for i, lag in enumerate([0, 1, 3, 4, 48])]
+    sel = select_series(raw, t, end=end)
+    # Up to the staleness behind (late, missed scrapes) a series stays; beyond it, it is retired.
+    assert sorted(s.labels["h"] for s in sel.series) == ["h0", "h1", "h2"] and sel.retired == 2
+    assert len(select_series(raw, t).series) == 5  # without a grid end nothing is judged stale
+    # Retired series take no place under the cap: the live ones are kept.
+    capped = select_series(raw, target(max_series=3), end=end)
+    assert len(capped.series) == 3 and capped.over_cap == 0
+    # Each shard counts the retired series of its own share: the shards add up to one instance.
+    shards = [select_series(raw, t, i, 2, end=end) for i in range(2)]
+    assert sum(s.retired for s in shards) == 2
+    assert sum(len(s.series) for s in shards) == 3
+    assert len(select_series(raw, target(staleness="5d"), end=end).series) == 5
+
+
+def test_staleness_shorter_than_the_step_is_refused():
+    from exporter.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"targets\[0\] \(disk\): staleness 30m is shorter than the step 1h"):
+        target(staleness="30m")
+    assert target(step="5m", history="1d").staleness_seconds == 3600  # at least an hour
+    assert target(step="1d", history="30d", season="7d", horizons=["7d"]).staleness_seconds == 3 * 86400
+
+
+def test_a_late_newest_step_keeps_every_series_and_the_fitted_models():
+    # The newest grid step without a sample (a late scrape, or data written some minutes ago)
+    # must neither drop the series nor make the infer cycle refit.
+    t = target(history="5d", fit_every="1h")
+    ts, end = grid(t)
+    rng = np.random.default_rng(7)
+    raw = [RawSeries({"h": f"h{i}"}, ts, 0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400)
+                     + 0.01 * rng.standard_normal(len(ts))) for i in range(4)]
+    first = forecast_target(t, select_series(raw, t, end=end).series, end, end + 60)
+    assert first.refitted and first.fit_reason == "first"
+    late = [RawSeries(s.labels, s.timestamps[:-1], s.values[:-1]) for s in raw]
+    again = forecast_target(t, select_series(late, t, end=end).series, end, end + 360,
+                            fitted=first.fitted)
+    assert len(again.series) == 4 and not again.refitted and again.fit_reason == ""
+    assert all(s.observed_at == end - STEP for s in again.series)
+    assert all(s.observed_at == end for s in first.series)
+    # One series retired: the set changed, so the models are fitted again, and it says why.
+    gone = forecast_target(t, select_series(late[:3], t, end=end).series, end, end + 420,
+                           fitted=again.fitted)
+    assert gone.refitted and gone.fit_reason == "series" and len(gone.series) == 3
+    later = forecast_target(t, select_series(raw, t, end=end).series, end, end + 3700,
+                            fitted=first.fitted)
+    assert later.refitted and later.fit_reason == "schedule"
+
+
+def test_a_late_observation_is_not_scored_against_another_instants_forecast():
+    t = target(history="5d")
+    ts, end = grid(t)
+    rng = np.random.default_rng(1)
+    y = 0.5 + 0.05 * np.sin(2 * np.pi * ts / 86400) + 0.01 * rng.standard_normal(len(ts))
+    one = lambda n, e: forecast_target(  # noqa: E731
+        t, select_series([RawSeries({"h": "x"}, ts[:n], y[:n])], t, end=e).series, e, e)
+    prev = one(len(ts) - 1, end - STEP)
+    score_anomalies(None, prev)
+    prev.series[0].anomaly_score, prev.series[0].expected = 0.25, 0.5
+    # The grid moved on but the newest step is late: the newest observation is the one the
+    # previous cycle already saw, so its score carries over instead of being compared with the
+    # forecast for a later instant.
+    late = one(len(ts) - 1, end)
+    score_anomalies(prev, late)
+    assert late.series[0].anomaly_score == 0.25 and late.series[0].expected == 0.5
+    # Once the sample arrives it is scored against the forecast for its own instant.
+    arrived = one(len(ts), end)
+    score_anomalies(prev, arrived)
+    assert arrived.series[0].anomaly_score < 1
+    assert arrived.series[0].expected == pytest.approx(float(prev.curves["mean"][0, 1]))

@@ -189,14 +189,112 @@ class ScriptedSource:
         return [RawSeries({"host": h}, ts, np.linspace(0.1, 0.5, len(ts))) for h in answer]
 
 
-def test_series_that_disappear_stop_being_published():
-    fc = Forecaster(config("http://unused"))
-    disk = fc.targets[0]
-    src = ScriptedSource([["a", "b"], ["a"]])
-    assert asyncio.run(fc.run_cycle(disk, src))
-    assert 'host="b"' in exposition(fc)
-    assert asyncio.run(fc.run_cycle(disk, src))
-    assert 'host="b"' not in exposition(fc) and 'host="a"' in exposition(fc)
+class StoppingFleet:
+    """A stand-in for Prometheus whose series report hourly until their own last sample."""
+
+    def __init__(self, last: dict[str, float]):
+        self.last = last
+        self.calls = []
+
+    async def query_range(self, query, start, end, step, timeout=None):
+        import numpy as np
+        from forecaster.source import RawSeries
+
+        self.calls.append((start, end))
+        out = []
+        for host, last in self.last.items():
+            ts = np.arange(start, min(end, last) + 1, step)
+            if len(ts):
+                out.append(RawSeries({"host": host}, ts, 0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400)))
+        return out
+
+
+def test_a_stopped_series_is_kept_through_late_steps_then_retired_without_flapping():
+    # A source that stops: its series used to vanish from every infer cycle (the new steps have
+    # no sample) and come back at every refit (the history still has it), 20 -> 0 -> 20.
+    from prometheus_client import CollectorRegistry
+
+    cfg = validate(ForecasterConfig, {"targets": [
+        {"name": "t", "query": "x", "step": "1h", "history": "2d", "season": "1d",
+         "fit_every": "6h", "infer_every": "5m"}]})
+    fc = Forecaster(cfg)
+    t = fc.targets[0]
+    e = 1_790_000_000 // 3600 * 3600
+    src = StoppingFleet({"a": math.inf, "b": e})
+    counts, reasons = [], []
+    for at in (e + 60, e + 360, e + 3660, e + 7260, e + 10860, e + 14460, e + 14760, e + 36120):
+        assert asyncio.run(fc.run_cycle(t, src, at=at))
+        counts.append(len(fc.results["t"].series))
+        reasons.append(fc.results["t"].fit_reason)
+    # Kept while its newest sample is up to the staleness (3 steps) behind, then retired once;
+    # the refit on schedule reads the whole history and does not bring it back.
+    assert counts == [2, 2, 2, 2, 2, 1, 1, 1]
+    assert reasons == ["first", "", "", "", "", "series", "", "schedule"]
+    assert src.calls[1][0] == e - 3 * 3600  # infer reads go back a staleness, for late samples
+    reg = CollectorRegistry()
+    reg.register(fc)
+    value = lambda name, **lab: reg.get_sample_value(name, {"target": "t", **lab})  # noqa: E731
+    assert value("promcast_forecaster_target_series", state="retired") == 1
+    assert value("promcast_forecaster_target_series", state="forecast") == 1
+    assert value("promcast_target_staleness_seconds") == 3 * 3600
+    assert [value("promcast_forecaster_fits_total", reason=r) for r in ("first", "series", "schedule")] == [1, 1, 1]
+    assert value("promcast_forecast_observed", host="b") is None
+    assert value("promcast_forecast_observed", host="a") is not None
+    # A whole source that stopped: everything retired, nothing fitted or counted as a fit.
+    src.last["a"] = e + 36000
+    for at in (e + 50460, e + 50760):
+        assert asyncio.run(fc.run_cycle(t, src, at=at))
+        assert not fc.results["t"].series and fc.results["t"].retired == 2
+        assert not fc.results["t"].refitted
+    assert sum(fc.health["t"].fits.values()) == 3
+
+
+def test_newest_sample_minutes_before_the_newest_step_keeps_every_series(start_prometheus):
+    # The fleet benchmark lost all its series in the infer cycle: its data ended minutes before
+    # the cycle's newest grid step, which then had no sample within Prometheus' 5-minute
+    # lookback. A real Prometheus here, the data's newest sample 20 minutes before that step.
+    from prometheus_client import CollectorRegistry
+
+    e = int(time.time() // 3600 * 3600) - 3600
+    newest = e - 20 * 60
+    lines = ["# TYPE cpu_ratio gauge"]
+    for i in range(20):
+        lines += [f'cpu_ratio{{host="h{i}"}} {0.3 + i / 100 + 0.1 * math.sin(t / 13751):.4f} {t}'
+                  for t in range(e - 3 * 86400, newest + 1, 300)]
+    for i in range(5):  # stopped reporting two days before: retired, never forecast
+        lines += [f'cpu_ratio{{host="gone{i}"}} 0.1 {t}' for t in range(e - 3 * 86400, e - 2 * 86400, 300)]
+    prom = start_prometheus("\n".join(lines) + "\n")
+    cfg = validate(ForecasterConfig, {"prometheus": {"url": prom.url}, "targets": [
+        {"name": "cpu", "query": "cpu_ratio", "step": "1h", "history": "3d", "season": "1d",
+         "horizons": ["1h", "1d"], "fit_every": "1h", "model": "fast_hw"}]})
+    fc = Forecaster(cfg)
+
+    async def cycles():
+        async with aiohttp.ClientSession() as session:
+            src = PrometheusSource.from_config(cfg.prometheus, session)
+            out = []
+            for at in (e + 60, e + 360, e + 660):  # a fit, then two infer cycles in the same step
+                assert await fc.run_cycle(fc.targets[0], src, at=at)
+                out.append(fc.results["cpu"])
+            return out
+
+    fit, infer, again = asyncio.run(cycles())
+    assert [len(r.series) for r in (fit, infer, again)] == [20, 20, 20]
+    assert fit.refitted and not infer.refitted and not again.refitted
+    assert {r.retired for r in (fit, infer, again)} == {5}
+    assert all(s.observed_at == e - 3600 for s in again.series)  # the newest step is late
+    reg = CollectorRegistry()
+    reg.register(fc)
+    for i in range(20):
+        for horizon in ("1h", "1d"):
+            v = reg.get_sample_value("promcast_forecast_mean",
+                                     {"host": f"h{i}", "target": "cpu", "horizon": horizon})
+            assert v is not None and 0.1 < v < 0.7, (i, horizon, v)
+    assert reg.get_sample_value("promcast_forecast_mean",
+                                {"host": "gone0", "target": "cpu", "horizon": "1h"}) is None
+    assert reg.get_sample_value("promcast_forecaster_fits_total", {"target": "cpu", "reason": "first"}) == 1
+    assert reg.get_sample_value("promcast_forecaster_target_series",
+                                {"target": "cpu", "state": "retired"}) == 5
 
 
 def test_a_slow_target_does_not_delay_the_others():
@@ -260,7 +358,7 @@ def test_between_refits_only_new_steps_are_read_and_models_are_reused():
     second = fc.results["t"]
     assert not second.refitted and second.fitted.model is first.fitted.model
     (s1, e1), (s2, e2) = src.calls[:2]
-    assert s2 > s1 and e2 - s2 <= 300  # only the newest step(s), not 4 h again
+    assert s2 > s1 and e2 - s2 <= t.staleness_seconds  # the newest steps, not 4 h again
     assert len(second.series) == 2
     # A new series needs its whole history: the next read is full, and the model is fitted anew.
     assert asyncio.run(fc.run_cycle(t, src))

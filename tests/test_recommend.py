@@ -283,3 +283,53 @@ def test_window_queries_are_evaluated_once_and_memory_read_only_for_rightsizing(
     windows = [(q, a, b) for q, a, b in src.calls if q.startswith("quantile_over_time")]
     assert len(windows) == 2 and all(a == b for _, a, b in windows)
     assert not any(q == cfg.rightsizing.memory for q, _, _ in src.calls)
+
+
+def test_a_resource_that_stopped_reporting_is_retired_not_called_idle():
+    # A VM deleted five days ago still has two days of low CPU inside the idle window, but no
+    # price any more: it was reported "idle ... stop, $ nan a month" as if it were running.
+    import asyncio
+
+    from forecaster.recommend.runner import Runner
+
+    live = {**AWS, "resource_id": "live-1"}
+    gone = {**AWS, "resource_id": "gone-1"}
+    low = lambda t: 0.02 + 0.001 * np.sin(2 * np.pi * t / DAY)  # noqa: E731
+
+    class Fleet:
+        async def query_range(self, query, start, end, step, timeout=None):
+            def series(labels, last, fn):
+                t = np.arange(end - (end - start) // step * step, min(end, last) + 1, step)
+                return [RawSeries(labels, t, fn(t))] if len(t) else []
+
+            if query.startswith("quantile_over_time"):  # Prometheus' answer over the window
+                return [RawSeries(lab, np.array([end]), np.array([0.021])) for lab in (live, gone)]
+            if query == "promcast_resource_cpu_utilization_ratio":
+                return series(live, end, low) + series(gone, NOW - 5 * DAY, low)
+            if query == "promcast_resource_info":
+                return series({**live, "instance_type": "m5.xlarge"}, end, np.ones_like)
+            known = {"promcast_resource_vcpus": 4.0, "promcast_resource_memory_bytes": 16 * GIB,
+                     "promcast_resource_price_per_hour_usd": 0.192,
+                     "promcast_resource_memory_utilization_ratio": 0.3}
+            return series(live, end, lambda t: np.full(len(t), known[query]))
+
+    cfg = validate(ForecasterConfig, {"recommendations": {
+        "rightsizing": {"model": "seasonal_naive_drift"}, "commitments": {"enabled": False},
+        "idle": {"cpu_quantile": 0.95}}}).recommendations
+    assert cfg.staleness_seconds == 3 * HOUR  # the default: three rightsizing steps
+    report = asyncio.run(Runner(cfg, Fleet(), CATALOG).run(now=NOW))
+    assert {f.labels["resource_id"] for f in report.idle} == {"live-1"}
+    assert all(math.isfinite(f.monthly_cost) for f in report.idle)
+    assert {z.labels["resource_id"] for z in report.sizings} <= {"live-1"}
+    assert report.skipped["retired"] == 1
+    out = Families()
+    publish_report(out, report)
+    assert [s.value for m in out for s in m.samples
+            if s.name == "promcast_recommendation_skipped_series" and s.labels["kind"] == "retired"] == [1]
+    with pytest.raises(ConfigError, match="staleness is shorter than commitments.step"):
+        validate(ForecasterConfig, {"recommendations": {"staleness": "2h",
+                                                        "commitments": {"step": "1d"}}})
+    # A longer staleness keeps it: a week-old silence is still within it.
+    patient = cfg.model_copy(update={"staleness": 6 * DAY})
+    again = asyncio.run(Runner(patient, Fleet(), CATALOG).run(now=NOW))
+    assert "gone-1" in {f.labels["resource_id"] for f in again.idle}

@@ -217,6 +217,10 @@ _FORECASTER = _specs(
      "Lead time configured for the target: how early exhaustion must be known.", ("target",)),
     ("promcast_target_horizon_seconds", "gauge",
      "Largest horizon forecast for the target.", ("target",)),
+    ("promcast_target_staleness_seconds", "gauge",
+     "How long a series of the target may go without a sample before it is retired (not "
+     "forecast, scored or published; counted as state=\"retired\" in "
+     "promcast_forecaster_target_series).", ("target",)),
     # budgets
     ("promcast_budget_amount", "gauge", "The budget for the period, in `currency`.",
      _FORECAST_LABELS + ("budget", "currency"), True),
@@ -253,8 +257,9 @@ _FORECASTER = _specs(
      ("horizon", "level", "headroom", "model", "idle_days", "commitment_quantile",
       "hours_per_month", "catalogue")),
     ("promcast_recommendation_skipped_series", "gauge",
-     "Resources or spend series left out of the last run (too little data, size or price "
-     "unknown), by kind.", ("kind",)),
+     "Resources or spend series left out of the last run, by kind: rightsizing and commitment "
+     "(too little data, size or price unknown), retired (stopped reporting for longer than "
+     "the staleness).", ("kind",)),
     ("promcast_rightsizing_info", "gauge",
      "A resource's rightsizing: current and recommended instance type, action, the forecast "
      "horizon and interval level sized for, headroom, model, price source; always 1.",
@@ -354,7 +359,13 @@ _FORECASTER = _specs(
      "Cycles run per target and their result (success, error).", ("target", "result")),
     ("promcast_forecaster_target_series", "gauge",
      "Series of the target's last cycle by state: forecast, skipped (no usable data), dropped "
-     "(cardinality cap or label collision).", ("target", "state")),
+     "(cardinality cap or label collision), retired (no sample for longer than the target's "
+     "staleness: stopped reporting).", ("target", "state")),
+    ("promcast_forecaster_fits_total", "counter",
+     "Times the target's models were chosen and fitted, by reason: first (nothing fitted yet), "
+     "schedule (fit_every elapsed), settings (the target's model settings changed), series (a "
+     "series appeared or was retired). Cycles in between only update the fitted models.",
+     ("target", "reason")),
     ("promcast_forecaster_remote_write_samples_total", "counter",
      "Samples queued for remote write, by result: sent; rejected (refused by the receiver, or "
      "stamped in the future); too_old (older than max_sample_age when their turn came, so "

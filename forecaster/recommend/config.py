@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from exporter.core.config import Duration, Strict
+from forecaster.staleness import default_staleness
 
 RESOURCE_LABELS = ["provider", "account", "region", "workload", "resource_id"]
 
@@ -104,9 +105,17 @@ class Recommendations(Strict):
                                                "extends (and overrides by name) the built-in one.")
     builtin_instance_types: bool = True
     timeout: Duration | None = Field(None, gt=0)
+    staleness: Duration | None = Field(None, gt=0, description="A resource whose CPU series has "
+                                       "no sample for this long has stopped reporting: no "
+                                       "rightsizing or idle finding (counted as skipped, kind "
+                                       "retired). Default: 3 rightsizing steps, at least 1h.")
     rightsizing: Rightsizing = Rightsizing()
     idle: Idle = Idle()
     commitments: Commitments = Commitments()
+
+    @property
+    def staleness_seconds(self) -> float:
+        return self.staleness if self.staleness is not None else default_staleness(self.rightsizing.step)
 
     @model_validator(mode="after")
     def _check(self) -> Recommendations:
@@ -118,6 +127,10 @@ class Recommendations(Strict):
                 problems.append(f"{name}.history must cover at least two steps")
             if part.history / part.step > 100_000:
                 problems.append(f"{name}: history/step is over 100000 points per series; raise step")
+        for name, part in (("rightsizing", self.rightsizing), ("commitments", self.commitments)):
+            if self.staleness is not None and self.staleness < part.step:
+                problems.append(f"staleness is shorter than {name}.step: every series would be "
+                                "retired between two samples")
         if self.rightsizing.horizon < self.rightsizing.step:
             problems.append("rightsizing.horizon is shorter than rightsizing.step")
         if not self.builtin_instance_types and not self.instance_types_file:

@@ -20,15 +20,16 @@ UNKNOWN_COVERAGE_FACTOR = 0.5
 
 def analysis_target(name: str, query: str, step: float, history: float, season: float,
                     horizon: float, levels: list[int], model: str,
-                    timeout: float | None = None) -> ResolvedTarget:
-    """A target for one analysis: one horizon (the analysis' period), no capacity, no cap."""
+                    timeout: float | None = None, staleness: float | None = None) -> ResolvedTarget:
+    """A target for one analysis: one horizon (the analysis' period), no capacity, no cap;
+    ``staleness`` retires series that stopped reporting (default: the targets' default)."""
     levels = sorted(set(levels))
     return ResolvedTarget(
         name=name, query=query, step=step, history=history, season=season,
         horizons=[max(horizon, step)], levels=levels, anomaly_level=levels[-1], model=model,
         infer_every=3600.0, fit_every=3600.0, lead_time=0.0, capacity=None,
         capacity_direction="above", keep_labels=None, drop_labels=[], max_series=1_000_000,
-        timeout=timeout)
+        timeout=timeout, staleness=staleness)
 
 
 @dataclass
@@ -51,9 +52,10 @@ class Outlook:
 
 def forecast(target: ResolvedTarget, raw: list[RawSeries], now: float) -> tuple[list[Outlook], int]:
     """Every series of ``raw`` forecast over the target's horizon; returns the outlooks and how
-    many series had too little data. Blocking (fits models): run it off the event loop."""
+    many series had too little data or stopped reporting (see the target's staleness).
+    Blocking (fits models): run it off the event loop."""
     end = (now // target.step) * target.step
-    sel = select_series(raw, target)
+    sel = select_series(raw, target, end=end)
     result = forecast_target(target, sel.series, end, now)
     start = end - (target.points - 1) * target.step
     finite = np.isfinite(align(sel.series, start, target.step, target.points)).sum(axis=1)
@@ -66,4 +68,4 @@ def forecast(target: ResolvedTarget, raw: list[RawSeries], now: float) -> tuple[
             s.labels, {k: np.asarray(v[j, 1:], dtype=float) for k, v in result.curves.items()},
             float(share.get(tuple(sorted(s.labels.items())), 0.0)),
             float(s.backtest_coverage.get(level, math.nan)), s.model))
-    return out, result.skipped
+    return out, result.skipped + sel.retired

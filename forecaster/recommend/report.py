@@ -47,7 +47,8 @@ class Report:
     sizings: list[Sizing] = field(default_factory=list)
     idle: list[IdleFinding] = field(default_factory=list)
     plans: list[CommitmentPlan] = field(default_factory=list)
-    skipped: dict[str, int] = field(default_factory=lambda: {"rightsizing": 0, "commitment": 0})
+    skipped: dict[str, int] = field(default_factory=lambda: {"rightsizing": 0, "commitment": 0,
+                                                             "retired": 0})
 
     def recommendations(self, include_keep: bool = False) -> list[Recommendation]:
         """Ranked by monthly saving, highest first. An idle resource's rightsizing is left out

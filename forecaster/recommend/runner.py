@@ -17,6 +17,7 @@ from forecaster.recommend.catalog import Catalog, load_catalog
 from forecaster.recommend.config import Recommendations
 from forecaster.recommend.forecasts import analysis_target, forecast
 from forecaster.recommend.report import Report
+from forecaster.staleness import is_stale
 
 log = logging.getLogger("promcast.forecaster.recommend")
 LOOKBACK = 2 * 3600.0
@@ -84,9 +85,14 @@ class Runner:
         info_raw.sort(key=lambda s: s.timestamps[-1] if len(s.timestamps) else 0.0)
         types = {_key(s.labels, names): s.labels.get("instance_type", "") for s in info_raw}
         target = analysis_target("rightsizing_cpu", r.cpu, r.step, r.history, r.season, r.horizon,
-                                 [r.level], r.model, cfg.timeout)
+                                 [r.level], r.model, cfg.timeout, cfg.staleness)
         start = at - (target.points - 1) * r.step
         cpu_raw = await self.source.query_range(r.cpu, start, at, r.step, cfg.timeout)
+        # A resource that stopped reporting is gone (deleted, or no longer monitored): neither
+        # idle nor oversized, and its price has vanished with it.
+        alive = [s for s in cpu_raw if not is_stale(s.timestamps, at, cfg.staleness_seconds)]
+        report.skipped["retired"] += len(cpu_raw) - len(alive)
+        cpu_raw = alive
         # Old enough: its first sample within the history read.
         first = {_key(s.labels, names): float(s.timestamps[np.isfinite(s.values)][0])
                  for s in cpu_raw if np.isfinite(s.values).any()}
@@ -146,7 +152,7 @@ class Runner:
         c = self.cfg.commitments
         horizon = min(max(o.term for o in c.options), c.max_horizon)
         target = analysis_target("commitments", c.spend, c.step, c.history, c.season, horizon,
-                                 [50, 80, 95], c.model, self.cfg.timeout)
+                                 [50, 80, 95], c.model, self.cfg.timeout, self.cfg.staleness)
         at = (now // c.step) * c.step
         raw = await self.source.query_range(c.spend, at - (target.points - 1) * c.step, at, c.step,
                                             self.cfg.timeout)
