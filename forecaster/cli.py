@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 from prometheus_client import CollectorRegistry
@@ -13,6 +14,7 @@ from exporter.core.cli import base_parser, load_or_exit, start_logging
 from exporter.core.http import make_app, serve
 from forecaster import __version__, anomaly, offline
 from forecaster.config import ForecasterConfig
+from forecaster.interrupt import busy
 from forecaster.recommend import cli as recommend_cli
 
 log = logging.getLogger("promcast.forecaster")
@@ -35,6 +37,12 @@ def _serve(args: argparse.Namespace) -> int:
     log.info("starting", extra={"version": __version__, "targets": len(cfg.targets),
                                 "prometheus": redact(cfg.prometheus.url)})
     asyncio.run(serve(app, args.listen_address, forecaster.run))
+    if busy():
+        # A fit between two checkpoints (one long library call) is abandoned: nothing waits
+        # for it, and the interpreter's shutdown must not run beside it.
+        log.info("abandoning fits still running", extra={"fits": busy()})
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

@@ -6,40 +6,52 @@ come from ``defaults``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from exporter.core.config import Duration, Strict
+from exporter.core.config import Duration, ReadableFile, Strict
 from exporter.core.durations import format_duration
 from forecaster.planning.config import Autoscaling, Scenario, check_planning
 from forecaster.recommend.config import Recommendations
+from forecaster.validators import ModelName, PromQL
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
+# Prometheus caps a query's timeout at its own --query.timeout (2m by default); more than an hour
+# is a typo (a number of seconds where a duration was meant) and would hold a target that long.
+MAX_TIMEOUT = 3600.0
 
 
 class BasicAuth(Strict):
     username: str
     password: Optional[str] = None
-    password_file: Optional[str] = None
+    password_file: Optional[ReadableFile] = None
 
 
 class TLSConfig(Strict):
-    ca_file: Optional[str] = Field(None, description="CA bundle to verify the server with.")
-    cert_file: Optional[str] = Field(None, description="Client certificate (mutual TLS).")
-    key_file: Optional[str] = None
+    ca_file: Optional[ReadableFile] = Field(None, description="CA bundle to verify the server with.")
+    cert_file: Optional[ReadableFile] = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Optional[ReadableFile] = None
     server_name: Optional[str] = None
     insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> "TLSConfig":
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file (the client certificate it belongs to)")
+        return self
 
 
 class PrometheusSource(Strict):
     """Where to read from; the auth fields follow Prometheus' own http_config."""
 
     url: str = "http://127.0.0.1:9090"
-    timeout: Duration = Field(30.0, gt=0, description="Per query; a slow target cannot hold the rest.")
+    timeout: Duration = Field(30.0, gt=0, le=MAX_TIMEOUT,
+                              description="Per query; a slow target cannot hold the rest.")
     bearer_token: Optional[str] = None
-    bearer_token_file: Optional[str] = None
+    bearer_token_file: Optional[ReadableFile] = None
     basic_auth: Optional[BasicAuth] = None
     tls_config: TLSConfig = TLSConfig()
 
@@ -56,7 +68,8 @@ class PrometheusSource(Strict):
     @classmethod
     def _http(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {v!r}")
+            # Without a scheme, user:password@ would not be recognised as such: echo the host only.
+            raise ValueError(f"must start with http:// or https://, got {v.rsplit('@', 1)[-1]!r}")
         return v.rstrip("/")
 
 
@@ -72,20 +85,20 @@ class TargetFields(Strict):
         None, gt=0, lt=100, description="Interval the anomaly score is measured against: a score "
         "above 1 means outside it. Wide (99) because at 5-minute samples a 95% band is crossed "
         "by chance many times a day.")
-    model: Optional[str] = None
+    model: Optional[ModelName] = None
     infer_every: Optional[Duration] = Field(
         None, gt=0, description="How often forecasts are updated from the fitted models and new data.")
     fit_every: Optional[Duration] = Field(
         None, gt=0, description="How often models are chosen and fitted again (the costly part).")
     lead_time: Optional[Duration] = Field(None, ge=0)
-    capacity: Optional[Union[float, str]] = Field(
+    capacity: Optional[Union[float, PromQL]] = Field(
         None, description="A number, or a PromQL query giving each series its own capacity.")
     capacity_direction: Optional[Literal["above", "below"]] = None
     keep_labels: Optional[list[str]] = Field(None, description="Publish only these source labels.")
     drop_labels: Optional[list[str]] = Field(None, description="Publish all source labels but these.")
     max_series: Optional[int] = Field(None, ge=1, description="Cardinality cap per target.")
-    timeout: Optional[Duration] = Field(None, gt=0, description="Query timeout for this target "
-                                        "(default: prometheus.timeout).")
+    timeout: Optional[Duration] = Field(None, gt=0, le=MAX_TIMEOUT, description="Query timeout for "
+                                        "this target (default: prometheus.timeout).")
     scenarios: Optional[list[Scenario]] = Field(None, description="What-ifs on the forecast, "
                                                 "published as promcast_scenario_* series.")
     autoscaling: Optional[Autoscaling] = Field(None, description="Publish recommended replicas.")
@@ -99,6 +112,13 @@ class TargetFields(Strict):
             bad = [lv for lv in v if not 0 < lv < 100]
             if bad:
                 raise ValueError(f"levels are percentages between 0 and 100, got {bad}")
+        return v
+
+    @field_validator("capacity")
+    @classmethod
+    def _capacity(cls, v: Optional[Union[float, str]]) -> Optional[Union[float, str]]:
+        if isinstance(v, float) and not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"a capacity is a finite number >= 0 (or a PromQL query), got {v}")
         return v
 
     @field_validator("horizons")
@@ -120,7 +140,7 @@ BUILTIN_DEFAULTS = TargetFields(
 
 class Target(TargetFields):
     name: str
-    query: str
+    query: PromQL
 
     @field_validator("name")
     @classmethod
@@ -129,12 +149,6 @@ class Target(TargetFields):
             raise ValueError(f"must match {_NAME.pattern} (it becomes a label value), got {v!r}")
         return v
 
-    @field_validator("query")
-    @classmethod
-    def _query(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must be a PromQL expression")
-        return v.strip()
 
 
 class ResolvedTarget(Strict):
@@ -187,9 +201,9 @@ class RemoteWrite(Strict):
     Mimir/Thanos receive, VictoriaMetrics) after every cycle, stamped at that moment."""
 
     url: str
-    timeout: Duration = Field(10.0, gt=0)
+    timeout: Duration = Field(10.0, gt=0, le=MAX_TIMEOUT)
     bearer_token: Optional[str] = None
-    bearer_token_file: Optional[str] = None
+    bearer_token_file: Optional[ReadableFile] = None
     basic_auth: Optional[BasicAuth] = None
     headers: dict[str, str] = {}
     max_samples_per_request: int = Field(2000, ge=1)
@@ -207,8 +221,8 @@ class Budget(Strict):
     the spend rate, added to what has been spent so far."""
 
     name: str
-    spend_rate: str = Field(description="PromQL: spend per hour (e.g. a sum of hourly cost rates).")
-    spent: Optional[str] = Field(None, description="PromQL: spend so far this period (e.g. "
+    spend_rate: PromQL = Field(description="PromQL: spend per hour (e.g. a sum of hourly cost rates).")
+    spent: Optional[PromQL] = Field(None, description="PromQL: spend so far this period (e.g. "
                                  "month-to-date); default: the spend rate integrated since the start.")
     amount: float = Field(gt=0)
     period: Literal["month", "quarter"] = "month"
@@ -216,7 +230,7 @@ class Budget(Strict):
     step: Duration = Field(3600.0, gt=0)
     history: Duration = Field(28 * 86400.0, gt=0)
     season: Duration = Field(86400.0, ge=0)
-    model: Optional[str] = None
+    model: Optional[ModelName] = None
     levels: Optional[list[int]] = None
     infer_every: Optional[Duration] = Field(None, gt=0)
     fit_every: Optional[Duration] = Field(None, gt=0)
@@ -224,10 +238,23 @@ class Budget(Strict):
     _name = field_validator("name")(Target._name.__func__)  # type: ignore[attr-defined]
 
 
+# The longest budget period, for its horizon: a quarter of 92 days.
+LONGEST_PERIOD = 92 * 86400.0
+
+
+class Limits(Strict):
+    """Bounds on the work a config can ask for."""
+
+    max_horizon_points: int = Field(
+        20_000, ge=1, description="Steps forecast per series (the longest horizon over the step): "
+        "a year of hourly steps is 8760; memory and fitting time grow with it.")
+
+
 class ForecasterConfig(Strict):
     prometheus: PrometheusSource = PrometheusSource()
     remote_write: Optional[RemoteWrite] = None
-    max_concurrency: int = Field(4, ge=1, description="Targets fitted at the same time.")
+    limits: Limits = Limits()
+    max_concurrency: int = Field(4, ge=1, le=256, description="Targets fitted at the same time.")
     defaults: TargetFields = TargetFields()
     targets: list[Target] = []
     budgets: list[Budget] = []
@@ -254,8 +281,13 @@ class ForecasterConfig(Strict):
                 if h < r.step:
                     problems.append(f"targets[{i}] ({t.name}): horizon {format_duration(h)} is shorter "
                                     f"than the step {format_duration(r.step)}")
+            problems += self._check_horizon(f"targets[{i}] ({t.name}).horizons", max(r.horizons), r.step)
+            problems += _check_season(f"targets[{i}] ({t.name})", r.season, r.step)
             problems += check_planning(f"targets[{i}] ({t.name})", r)
         for i, b in enumerate(self.budgets):
+            problems += self._check_horizon(f"budgets[{i}] ({b.name}).step", LONGEST_PERIOD
+                                            if b.period == "quarter" else 31 * 86400.0, b.step)
+            problems += _check_season(f"budgets[{i}] ({b.name})", b.season, b.step)
             if b.name in seen:
                 problems.append(f"budgets[{i}].name: {b.name!r} is already the name of a target or budget")
             seen.setdefault(b.name, i)
@@ -265,6 +297,14 @@ class ForecasterConfig(Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _check_horizon(self, where: str, horizon: float, step: float) -> list[str]:
+        points = horizon / step
+        if points <= self.limits.max_horizon_points:
+            return []
+        return [f"{where}: forecasting {format_duration(horizon)} at a {format_duration(step)} step "
+                f"is {points:.0f} points per series, over limits.max_horizon_points "
+                f"({self.limits.max_horizon_points}); shorten the horizon or raise the step"]
 
     def _resolve(self, t: Target) -> ResolvedTarget:
         merged = BUILTIN_DEFAULTS.model_dump()
@@ -282,3 +322,12 @@ class ForecasterConfig(Strict):
                   "fit_every": b.fit_every,
                   "horizons": [max(horizon, b.step)]}
         return self._resolve(Target.model_validate({k: v for k, v in fields.items() if v is not None}))
+
+
+def _check_season(where: str, season: float, step: float) -> list[str]:
+    """A season must span at least two steps: one step repeats every step (it is no season), and
+    a shorter one cannot be seen at this resolution at all."""
+    if 0 < season < 2 * step:
+        return [f"{where}: season {format_duration(season)} spans fewer than two steps of "
+                f"{format_duration(step)}; set season: 0 for none, or a shorter step"]
+    return []

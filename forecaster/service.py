@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import contextlib
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,6 +27,7 @@ from forecaster import __version__
 from forecaster.backtest import VECTORISED
 from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
+from forecaster.interrupt import run_interruptible
 from forecaster.engine import (TargetResult, forecast_target, match_capacity, merge_history,
                               publish_horizons, score_anomalies, select_series)
 from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
@@ -74,8 +77,11 @@ class Forecaster:
                        + ([RECOMMENDATIONS] if cfg.recommendations else [])}
         self.report: Report | None = None
         self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
+        # Set when the service stops: running fits end at their next checkpoint.
+        self._stop_fits = threading.Event()
         self._source: PrometheusSource | None = None
         self._writer: RemoteWriter | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._history: dict[str, tuple[float, list]] = {}  # target -> (end of last read, series)
         self.remote_write_samples = {"sent": 0, "dropped": 0, "failed": 0}
         self.version = 0
@@ -84,19 +90,30 @@ class Forecaster:
         async with aiohttp.ClientSession() as session:
             source = PrometheusSource.from_config(self.cfg.prometheus, session)
             self._source = source
-            self._writer = make_writer(self.cfg.remote_write, session) if self.cfg.remote_write else None
+            self._session = session
+            self._writer = None  # made at the first push (see _push)
+            loops = asyncio.gather(
+                *(self._loop(t.name, t.infer_every, partial(self.run_cycle, t, source), stop)
+                  for t in self.targets),
+                *(self._loop(b.name, self.cfg.budget_target(b, b.step).infer_every,
+                             partial(self.run_budget_cycle, b, source), stop)
+                  for b in self.cfg.budgets),
+                *([self._loop(RECOMMENDATIONS, self.cfg.recommendations.interval,
+                              partial(self.run_recommendations_cycle, source), stop)]
+                  if self.cfg.recommendations else []))
+            stopping = asyncio.ensure_future(stop.wait())
             try:
-                await asyncio.gather(
-                    *(self._loop(t.name, t.infer_every, partial(self.run_cycle, t, source), stop)
-                      for t in self.targets),
-                    *(self._loop(b.name, self.cfg.budget_target(b, b.step).infer_every,
-                                 partial(self.run_budget_cycle, b, source), stop)
-                      for b in self.cfg.budgets),
-                    *([self._loop(RECOMMENDATIONS, self.cfg.recommendations.interval,
-                                  partial(self.run_recommendations_cycle, source), stop)]
-                      if self.cfg.recommendations else []))
+                await asyncio.wait({loops, stopping}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                self._source = None
+                # Stopping: cycles in progress are abandoned (their results would never be
+                # served) and their fits end at the next checkpoint, so SIGTERM is prompt
+                # however large the refit that was running.
+                self._stop_fits.set()
+                stopping.cancel()
+                loops.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loops
+                self._source = self._session = self._writer = None
 
     async def forecast_adhoc(self, spec: dict) -> TargetResult:
         """Forecast an ad-hoc query now (``POST /api/v1/forecast``): ``query`` and ``horizon``
@@ -148,9 +165,9 @@ class Forecaster:
             capacities = match_capacity(sel.series, cap)
         async with self._fit_slots:
             # Uncached runs (budgets, ad-hoc forecasts) publish no backtest: none is made.
-            result = await asyncio.get_running_loop().run_in_executor(
-                None, partial(forecast_target, target, sel.series, end, now, capacities,
-                              previous.fitted if previous else None, backtest=cache))
+            result = await run_interruptible(
+                self._stop_fits, partial(forecast_target, target, sel.series, end, now, capacities,
+                                         previous.fitted if previous else None, backtest=cache))
         result.over_cap, result.collided = sel.over_cap, sel.collided
         return result
 
@@ -169,9 +186,9 @@ class Forecaster:
                              r.values[r.timestamps < end]) for r in raw]
         sel = select_series(earlier, target, self.shard_index, self.shard_count)
         async with self._fit_slots:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, partial(forecast_target, target, sel.series, end - target.step,
-                              result.made_at, backtest=False))
+            return await run_interruptible(
+                self._stop_fits, partial(forecast_target, target, sel.series, end - target.step,
+                                         result.made_at, backtest=False))
 
     async def _loop(self, name: str, interval: float, cycle: Callable[[], Awaitable[bool]],
                     stop: asyncio.Event) -> None:
@@ -249,7 +266,7 @@ class Forecaster:
         async def work() -> dict:
             async def offload(fn, *args):  # fits share the targets' concurrency limit
                 async with self._fit_slots:
-                    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+                    return await run_interruptible(self._stop_fits, fn, *args)
 
             report = await Runner(self.cfg.recommendations, source, self.catalog,
                                   offload=offload).run(at)
@@ -281,11 +298,23 @@ class Forecaster:
     async def _push(self, name: str, fill: Callable[[Families], None]) -> None:
         """Remote-write a cycle's results, stamped now (never in the future). A failed push is
         counted and logged but does not fail the cycle: /metrics still has the results."""
-        if self._writer is None:
+        if self.cfg.remote_write is None or self._session is None:
             return
         out = Families()
         fill(out)
-        stats = await self._writer.write(families_to_timeseries(out, now_ms()))
+        series = families_to_timeseries(out, now_ms())
+        if self._writer is None:
+            try:
+                self._writer = make_writer(self.cfg.remote_write, self._session)
+            except SourceUnavailable as exc:
+                # An unreadable token file: the samples are counted as failed and the writer is
+                # tried again at the next push (the file may be mounted later).
+                failed = sum(len(ts.samples) for ts in series)
+                self.remote_write_samples["failed"] += failed
+                log.error("remote write not possible", extra={"target": name, "err": str(exc),
+                                                              "failed": failed})
+                return
+        stats = await self._writer.write(series)
         for outcome in ("sent", "dropped", "failed"):
             self.remote_write_samples[outcome] += getattr(stats, outcome)
         if stats.dropped or stats.failed:

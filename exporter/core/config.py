@@ -3,6 +3,8 @@
 Both services describe their config as pydantic models; this module turns a file into a model or
 into one :class:`ConfigError` listing ``path.to.key: problem`` lines (the CLI exits 2 on it).
 Secrets come from the environment: ``${VAR}`` in a string value is replaced by the variable.
+Files a config names (tokens, CA bundles, keys) are checked when a file is loaded, so a path that
+cannot be read is refused at start-up and by ``check-config`` rather than failing every cycle.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError,
+                      ValidationInfo)
 
 from .durations import parse_duration
+from .redact import redact_urls
 
 M = TypeVar("M", bound=BaseModel)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -28,6 +32,29 @@ class ConfigError(Exception):
         self.source = source
         self.problems = problems
         super().__init__(f"invalid config {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# Set in the validation context by load_config: files are checked when a config is loaded from
+# disk, not when a part of it is validated again later (e.g. an API request built on it).
+CHECK_FILES = "check_files"
+
+
+def _readable_file(value: str, info: ValidationInfo) -> str:
+    if not value.strip():
+        raise ValueError("empty path")
+    if info.context and info.context.get(CHECK_FILES):
+        p = Path(value)
+        try:
+            with p.open("rb") as f:
+                f.read(1)
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
+    return value
+
+
+ReadableFile = Annotated[str, AfterValidator(_readable_file)]
+"""A path the service reads (a token, a CA bundle, a key): it must exist and be readable when
+the config is loaded from a file."""
 
 
 class Strict(BaseModel):
@@ -69,12 +96,15 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def validate(model: type[M], data: Any, source: str = "<config>") -> M:
-    """The config model built from parsed YAML, or ConfigError with every problem."""
+def validate(model: type[M], data: Any, source: str = "<config>", check_files: bool = False) -> M:
+    """The config model built from parsed YAML, or ConfigError with every problem.
+
+    ``check_files`` also checks that every :data:`ReadableFile` can be read. Problems never
+    carry ``user:password@`` from URLs."""
     problems: list[str] = []
     data = _expand_env(data if data is not None else {}, "", problems)
     try:
-        result = model.model_validate(data)
+        result = model.model_validate(data, context={CHECK_FILES: check_files})
     except ValidationError as exc:
         for err in exc.errors():
             msg = err["msg"].removeprefix("Value error, ")
@@ -86,7 +116,7 @@ def validate(model: type[M], data: Any, source: str = "<config>") -> M:
             problems.append(f"{_loc(err['loc'])}: {msg}")
         result = None
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(redact_urls(source), [redact_urls(p) for p in problems])
     assert result is not None
     return result
 
@@ -100,6 +130,10 @@ def load_config(model: type[M], path: str | Path | None) -> M:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(str(p), [f"line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                                   f"at offset {exc.start}); save the file as UTF-8"]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -108,4 +142,4 @@ def load_config(model: type[M], path: str | Path | None) -> M:
         raise ConfigError(str(p), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(str(p), ["(top level): expected a mapping of keys to values"])
-    return validate(model, data, str(p))
+    return validate(model, data, str(p), check_files=True)
