@@ -164,6 +164,8 @@ class Forecaster:
             cap = await source.query_range(target.capacity, end, end, target.step, target.timeout)
             capacities = match_capacity(sel.series, cap)
         async with self._fit_slots:
+            log.debug("fitting", extra={"target": target.name, "series": len(sel.series),
+                                        "model": target.model})
             # Uncached runs (budgets, ad-hoc forecasts) publish no backtest: none is made.
             result = await run_interruptible(
                 self._stop_fits, partial(forecast_target, target, sel.series, end, now, capacities,

@@ -18,11 +18,15 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..interrupt import checkpoint
 from ._util import clean, row_blocks
 from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
 from .seasonal_naive import SeasonalNaive
 
 RECENT_LAGS = (1, 2, 3, 6)
+# Boosting iterations trained between two checkpoints (warm start continues exactly where the
+# previous chunk stopped: the trees are the same as in one call).
+ITERATIONS_PER_CHECKPOINT = 10
 # Feature rows (one per series and step) that predict builds and scores at a time.
 PREDICT_BLOCK_ROWS = 1 << 16
 
@@ -202,7 +206,12 @@ class GlobalGBM:
             min_samples_leaf=40,
             early_stopping=False,
             random_state=self.seed,
-        ).fit(train, target[ok])
+            warm_start=True,
+        )
+        for done in range(ITERATIONS_PER_CHECKPOINT, self.max_iter + ITERATIONS_PER_CHECKPOINT,
+                          ITERATIONS_PER_CHECKPOINT):
+            checkpoint()
+            self._model.set_params(max_iter=min(done, self.max_iter)).fit(train, target[ok])
         # In-sample scaled errors per step give the standalone intervals (auto recalibrates them).
         resid = target[ok] - self._model.predict(train)
         self._resid_by_step = (step[ok], resid)
@@ -232,6 +241,7 @@ class GlobalGBM:
         mean, scale = np.empty((n, h)), np.empty((n, h))
         # One feature row per (series, step): built and scored a block of series at a time.
         for a, b in row_blocks(n, h, PREDICT_BLOCK_ROWS):
+            checkpoint()
             rows = np.repeat(np.arange(a, b), h)
             step = np.tile(np.arange(1, h + 1), b - a)
             origin = np.full(rows.size, t_len)
