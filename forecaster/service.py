@@ -252,7 +252,8 @@ class Forecaster:
             dropped = self.health[target.name].dropped
             dropped["max_series"] += result.over_cap
             dropped["label_collision"] += result.collided
-            closest = min((s.exhaustion_seconds for s in result.series), default=math.inf)
+            closest = min((s.exhaustion_seconds for s in result.series
+                           if not math.isnan(s.exhaustion_seconds)), default=math.inf)
             await self._push(target.name, lambda out: (publish_result(out, result),
                                                        publish_plan(out, plan)))
             return {"mode": "fit" if result.refitted else "infer", "series": len(result.series),
@@ -400,7 +401,8 @@ def publish_result(out: Families, result: TargetResult) -> None:
     for s in result.series:
         lab = s.labels
         out.add("promcast_forecast_observed", lab, s.observed)
-        out.add("promcast_forecast_exhaustion_seconds", lab, s.exhaustion_seconds)
+        if not math.isnan(s.exhaustion_seconds):  # NaN: no capacity, nothing to cross
+            out.add("promcast_forecast_exhaustion_seconds", lab, s.exhaustion_seconds)
         if not math.isnan(s.anomaly_score):
             out.add("promcast_forecast_anomaly_score", lab, s.anomaly_score)
             out.add("promcast_forecast_expected", lab, s.expected)
