@@ -184,8 +184,9 @@ def _label(text: str) -> tuple[str, str]:
 def parser() -> argparse.ArgumentParser:
     p = base_parser("promcast-exporter", "Cloud cost, utilisation and inventory metrics for "
                     "Prometheus.", DEFAULT_LISTEN, __version__)
-    sub = p.add_subparsers(dest="command", metavar="{serve,backfill,bad-rows}")
+    sub = p.add_subparsers(dest="command", metavar="{serve,check-config,backfill,bad-rows}")
     sub.add_parser("serve", help="serve /metrics (the default)")
+    sub.add_parser("check-config", help="validate --config.file and exit")
     sub.add_parser("bad-rows", help="list every bad row of the billing files as CSV (provider, "
                    "file, line, reason, detail); the log shows only the first few per file")
     b = sub.add_parser("backfill", help="write past samples as OpenMetrics for promtool")
@@ -208,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     start_logging(args)
     cfg = load_or_exit(ExporterConfig, args.config_file)
+    if args.command == "check-config":
+        print(f"{args.config_file or '<defaults>'}: OK")
+        return 0
     if args.command == "backfill":
         return _backfill(args, cfg)
     if args.command == "bad-rows":

@@ -10,9 +10,9 @@ import math
 import re
 from typing import Literal, Optional, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from exporter.core.config import Duration, ReadableFile, Strict
+from exporter.core.config import CHECK_FILES, Duration, ReadableFile, Strict
 from exporter.core.durations import format_duration
 from forecaster.planning.config import Autoscaling, Scenario, check_planning
 from forecaster.recommend.config import Recommendations
@@ -54,6 +54,20 @@ class PrometheusSource(Strict):
     bearer_token_file: Optional[ReadableFile] = None
     basic_auth: Optional[BasicAuth] = None
     tls_config: TLSConfig = TLSConfig()
+
+    @model_validator(mode="after")
+    def _usable_tls(self, info: ValidationInfo) -> "PrometheusSource":
+        """Loading the TLS files as the service will: a CA bundle or key that is readable but
+        not PEM would otherwise fail every cycle."""
+        tls = self.tls_config
+        if info.context and info.context.get(CHECK_FILES) and (tls.ca_file or tls.cert_file):
+            from forecaster.source import SourceUnavailable, ssl_context  # noqa: PLC0415
+
+            try:
+                ssl_context(self)
+            except SourceUnavailable as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _one_auth(self) -> "PrometheusSource":

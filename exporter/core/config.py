@@ -110,7 +110,7 @@ def validate(model: type[M], data: Any, source: str = "<config>", check_files: b
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check its spelling and indentation)"
-            if not err["loc"] and "\n" in msg:  # a cross-field check: one problem per line
+            if not err["loc"]:  # a cross-field check: one problem per line, each with its path
                 problems.extend(msg.split("\n"))
                 continue
             problems.append(f"{_loc(err['loc'])}: {msg}")
