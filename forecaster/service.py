@@ -8,8 +8,8 @@ backoff while the last good results stay published and marked stale.
 from __future__ import annotations
 
 import asyncio
-import logging
 import contextlib
+import logging
 import math
 import threading
 import time
@@ -27,9 +27,9 @@ from forecaster import __version__
 from forecaster.backtest import VECTORISED
 from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
-from forecaster.interrupt import run_interruptible
 from forecaster.engine import (TargetResult, forecast_target, match_capacity, merge_history,
                               publish_horizons, score_anomalies, select_series)
+from forecaster.interrupt import run_interruptible
 from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
 from forecaster.recommend.catalog import load_catalog
 from forecaster.recommend.report import Report, publish_report
@@ -92,6 +92,7 @@ class Forecaster:
             self._source = source
             self._session = session
             self._writer = None  # made at the first push (see _push)
+            self._stop_fits = threading.Event()  # this run's: fits abandoned before stay stopped
             loops = asyncio.gather(
                 *(self._loop(t.name, t.infer_every, partial(self.run_cycle, t, source), stop)
                   for t in self.targets),
@@ -301,12 +302,12 @@ class Forecaster:
     async def _push(self, name: str, fill: Callable[[Families], None]) -> None:
         """Remote-write a cycle's results, stamped now (never in the future). A failed push is
         counted and logged but does not fail the cycle: /metrics still has the results."""
-        if self.cfg.remote_write is None or self._session is None:
-            return
+        if self.cfg.remote_write is None or (self._writer is None and self._session is None):
+            return  # not running (a cycle run on its own, as in tests)
         out = Families()
         fill(out)
         series = families_to_timeseries(out, now_ms())
-        if self._writer is None:
+        if self._writer is None and self._session is not None:
             try:
                 self._writer = make_writer(self.cfg.remote_write, self._session)
             except SourceUnavailable as exc:

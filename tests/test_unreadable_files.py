@@ -78,3 +78,29 @@ def test_an_unreadable_remote_write_token_is_logged_and_counted(start_prometheus
     assert "remote_write.bearer_token_file" in logged(caplog) and "rotated-away" in logged(caplog)
     failed = sample(fc, "promcast_forecaster_remote_write_samples_total", {"result": "failed"})
     assert failed and failed > 0
+
+
+def test_background_work_that_dies_is_logged_at_once_not_at_shutdown(caplog):
+    import os
+    import signal
+
+    from aiohttp import web
+
+    from exporter.core.http import serve
+
+    async def background(stop: asyncio.Event) -> None:
+        raise RuntimeError("cannot start the cycles")
+
+    async def main() -> bool:
+        task = asyncio.create_task(serve(web.Application(), f"127.0.0.1:{free_port()}", background))
+        deadline = time.monotonic() + 30
+        while "cannot start the cycles" not in caplog.text and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        seen_while_running = "cannot start the cycles" in caplog.text and not task.done()
+        os.kill(os.getpid(), signal.SIGTERM)  # serve's handler stops it
+        await task
+        return seen_while_running
+
+    with caplog.at_level(logging.ERROR):
+        assert asyncio.run(main())
+    assert "background work stopped with an error" in caplog.text
