@@ -252,8 +252,8 @@ class Budget(Strict):
     _name = field_validator("name")(Target._name.__func__)  # type: ignore[attr-defined]
 
 
-# The longest budget period, for its horizon: a quarter of 92 days.
-LONGEST_PERIOD = 92 * 86400.0
+# The longest a budget period can be: its projection forecasts up to that far ahead.
+LONGEST_PERIOD = {"month": 31 * 86400.0, "quarter": 92 * 86400.0}
 
 
 class Limits(Strict):
@@ -299,8 +299,8 @@ class ForecasterConfig(Strict):
             problems += _check_season(f"targets[{i}] ({t.name})", r.season, r.step)
             problems += check_planning(f"targets[{i}] ({t.name})", r)
         for i, b in enumerate(self.budgets):
-            problems += self._check_horizon(f"budgets[{i}] ({b.name}).step", LONGEST_PERIOD
-                                            if b.period == "quarter" else 31 * 86400.0, b.step)
+            problems += self._check_horizon(f"budgets[{i}] ({b.name}).step",
+                                            LONGEST_PERIOD[b.period], b.step)
             problems += _check_season(f"budgets[{i}] ({b.name})", b.season, b.step)
             if b.name in seen:
                 problems.append(f"budgets[{i}].name: {b.name!r} is already the name of a target or budget")

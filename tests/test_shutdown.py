@@ -60,3 +60,33 @@ def test_sigterm_mid_fit_exits_0_promptly(start_prometheus, tmp_path, series, ta
     text = log_path.read_text()
     assert code == 0, text
     assert "Traceback" not in text and "level=error" not in text, text
+
+
+def test_a_fit_ends_at_its_next_checkpoint_once_stopped():
+    import asyncio
+    import threading
+
+    from forecaster.interrupt import busy, checkpoint, run_interruptible
+
+    def long_fit(started: threading.Event) -> str:
+        started.set()
+        for _ in range(10_000_000):  # minutes of blocks, were it not stopped
+            checkpoint()
+            time.sleep(0.001)
+        return "finished"
+
+    async def main() -> None:
+        stop, started = threading.Event(), threading.Event()
+        fit = asyncio.ensure_future(run_interruptible(stop, long_fit, started))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        stop.set()
+        with pytest.raises(asyncio.CancelledError):
+            await fit
+
+    asyncio.run(main())
+    deadline = time.monotonic() + 30
+    while busy() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert busy() == 0
+    checkpoint()  # outside an interruptible fit a checkpoint never stops anything
