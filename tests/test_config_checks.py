@@ -15,6 +15,15 @@ from forecaster import cli
 GOOD_TARGET = "{name: disk, query: 'rate(x[5m])', step: 5m, history: 1d}"
 
 
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """main() sets up logging to the (captured) stderr of the test; later tests must not log there."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:], root.level = handlers, level
+
+
 def check(tmp_path, text: str, capsys) -> tuple[int, str]:
     cfg = tmp_path / "f.yml"
     cfg.write_text(text)
