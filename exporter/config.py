@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from exporter.core.config import Duration, Strict
+from exporter.core.config import Duration, ReadableFile, Strict
 from exporter.providers.focus.columns import DEFAULT_DIMENSIONS, DIMENSIONS, tag_label
 from exporter.billing.files import remote_sdk_problem
 from exporter.providers.aws.config import AwsConfig
@@ -187,7 +187,7 @@ class OpenStackConfig(Strict):
     enabled: bool = False
     clouds: list[OpenStackCloud] = Field(default_factory=list, description="Clouds to read; "
                                          "default: OS_CLOUD, else the OS_* environment variables.")
-    config_file: Optional[str] = Field(None, description="A clouds.yaml to use instead of "
+    config_file: Optional[ReadableFile] = Field(None, description="A clouds.yaml to use instead of "
                                        "openstacksdk's search path.")
     refresh_interval: Duration = Field(300.0, gt=0)
     timeout: Duration = Field(30.0, gt=0, description="Per API call.")

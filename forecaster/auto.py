@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .interrupt import checkpoint
 from .models import make_model
 from .models._util import clean_shared
 from .models.base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
@@ -105,10 +106,12 @@ class AutoForecaster:
         fold_fc: dict[str, np.ndarray] = {}
         for name in candidates:
             try:
-                fold_fc[name] = np.stack([
-                    self._build(name, h_bt, mean_only=True).fit(arr[:, :o]).predict(h_bt, [80])["mean"]
-                    for o in origins
-                ]).astype(np.float32)
+                means = []
+                for o in origins:
+                    checkpoint()  # a fleet's backtest is the longest part of a refit
+                    model = self._build(name, h_bt, mean_only=True).fit(arr[:, :o])
+                    means.append(model.predict(h_bt, [80])["mean"])
+                fold_fc[name] = np.stack(means).astype(np.float32)
             except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the rest
                 for note in notes:
                     note.append(f"candidate {name} failed in backtest ({type(exc).__name__}: {exc})")
@@ -202,6 +205,7 @@ class AutoForecaster:
         for j, name in enumerate(self._names):
             if not self._weights[j].any():
                 continue
+            checkpoint()
             try:
                 self._final[name] = self._build(name, self._h_bt, mean_only).fit(arr)
             except Exception as exc:  # noqa: BLE001 - fall back to seasonal naive below

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from forecaster.interrupt import checkpoint
 from forecaster.models.base import interval_keys
 from forecaster.models.metrics import mase_scale
 
@@ -43,6 +44,7 @@ def holdout_scores(build: Callable[[int], object], model_name: str, data: np.nda
     origins = [o for o in (n_steps - k * h for k in range(folds, 0, -1)) if o >= min_train]
     errors, inside = [], {lv: [] for lv in levels}
     for o in origins:
+        checkpoint()
         train, actual = data[:, :o], data[:, o:o + h]
         fc = build(h).fit(train).predict(h, levels)
         errors.append(np.abs(actual - np.asarray(fc["mean"])[:, :h])

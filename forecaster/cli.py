@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from prometheus_client import CollectorRegistry
@@ -15,6 +16,7 @@ from exporter.core.http import make_app, serve
 from exporter.core.reload import Reloader
 from forecaster import __version__, anomaly, offline
 from forecaster.config import ForecasterConfig
+from forecaster.interrupt import busy
 from forecaster.recommend import cli as recommend_cli
 from forecaster.report import cli as report_cli
 
@@ -47,8 +49,15 @@ def _serve(args: argparse.Namespace) -> int:
     reloader.add_routes(app)
     log.info("starting", extra={"version": __version__, "targets": len(cfg.targets),
                                 "prometheus": redact(cfg.prometheus.url)})
-    return serve_or_exit(serve(app, args.listen_address, reloader.with_signal(forecaster.run),
+    code = serve_or_exit(serve(app, args.listen_address, reloader.with_signal(forecaster.run),
                                web_limits(args)), args.listen_address)
+    if busy():
+        # A fit between two checkpoints (one long library call) is abandoned: nothing waits
+        # for it, and the interpreter's shutdown must not run beside it.
+        log.info("abandoning fits still running", extra={"fits": busy()})
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -6,44 +6,70 @@ come from ``defaults``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Literal, Optional, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from exporter.core.config import Duration, Strict
+from exporter.core.config import CHECK_FILES, Duration, ReadableFile, Strict
 from exporter.core.durations import format_duration
 from forecaster.planning.config import Autoscaling, Scenario, check_planning
 from forecaster.recommend.config import Recommendations
 from forecaster.report.config import ReportConfig
 from forecaster.staleness import default_staleness
+from forecaster.validators import ModelName, PromQL
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
+# Prometheus caps a query's timeout at its own --query.timeout (2m by default); more than an hour
+# is a typo (a number of seconds where a duration was meant) and would hold a target that long.
+MAX_TIMEOUT = 3600.0
 
 
 class BasicAuth(Strict):
     username: str
     password: Optional[str] = None
-    password_file: Optional[str] = None
+    password_file: Optional[ReadableFile] = None
 
 
 class TLSConfig(Strict):
-    ca_file: Optional[str] = Field(None, description="CA bundle to verify the server with.")
-    cert_file: Optional[str] = Field(None, description="Client certificate (mutual TLS).")
-    key_file: Optional[str] = None
+    ca_file: Optional[ReadableFile] = Field(None, description="CA bundle to verify the server with.")
+    cert_file: Optional[ReadableFile] = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Optional[ReadableFile] = None
     server_name: Optional[str] = None
     insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _pair(self) -> "TLSConfig":
+        if self.key_file and not self.cert_file:
+            raise ValueError("key_file needs cert_file (the client certificate it belongs to)")
+        return self
 
 
 class PrometheusSource(Strict):
     """Where to read from; the auth fields follow Prometheus' own http_config."""
 
     url: str = "http://127.0.0.1:9090"
-    timeout: Duration = Field(30.0, gt=0, description="Per query; a slow target cannot hold the rest.")
+    timeout: Duration = Field(30.0, gt=0, le=MAX_TIMEOUT,
+                              description="Per query; a slow target cannot hold the rest.")
     bearer_token: Optional[str] = None
-    bearer_token_file: Optional[str] = None
+    bearer_token_file: Optional[ReadableFile] = None
     basic_auth: Optional[BasicAuth] = None
     tls_config: TLSConfig = TLSConfig()
+
+    @model_validator(mode="after")
+    def _usable_tls(self, info: ValidationInfo) -> "PrometheusSource":
+        """Loading the TLS files as the service will: a CA bundle or key that is readable but
+        not PEM would otherwise fail every cycle."""
+        tls = self.tls_config
+        if info.context and info.context.get(CHECK_FILES) and (tls.ca_file or tls.cert_file):
+            from forecaster.source import SourceUnavailable, ssl_context  # noqa: PLC0415
+
+            try:
+                ssl_context(self)
+            except SourceUnavailable as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
     @model_validator(mode="after")
     def _one_auth(self) -> "PrometheusSource":
@@ -58,7 +84,8 @@ class PrometheusSource(Strict):
     @classmethod
     def _http(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {v!r}")
+            # Without a scheme, user:password@ would not be recognised as such: echo the host only.
+            raise ValueError(f"must start with http:// or https://, got {v.rsplit('@', 1)[-1]!r}")
         return v.rstrip("/")
 
 
@@ -74,13 +101,13 @@ class TargetFields(Strict):
         None, gt=0, lt=100, description="Interval the anomaly score is measured against: a score "
         "above 1 means outside it. Wide (99) because at 5-minute samples a 95% band is crossed "
         "by chance many times a day.")
-    model: Optional[str] = None
+    model: Optional[ModelName] = None
     infer_every: Optional[Duration] = Field(
         None, gt=0, description="How often forecasts are updated from the fitted models and new data.")
     fit_every: Optional[Duration] = Field(
         None, gt=0, description="How often models are chosen and fitted again (the costly part).")
     lead_time: Optional[Duration] = Field(None, ge=0)
-    capacity: Optional[Union[float, str]] = Field(
+    capacity: Optional[Union[float, PromQL]] = Field(
         None, description="A number, or a PromQL query giving each series its own capacity.")
     capacity_direction: Optional[Literal["above", "below"]] = None
     keep_labels: Optional[list[str]] = Field(None, description="Publish only these source labels.")
@@ -90,8 +117,8 @@ class TargetFields(Strict):
         None, gt=0, description="A series without a sample for this long has stopped reporting: "
         "it is retired (counted, not forecast or scored). Default: 3 steps, at least 1h; a "
         "shorter gap (a late or missed scrape) keeps the series.")
-    timeout: Optional[Duration] = Field(None, gt=0, description="Query timeout for this target "
-                                        "(default: prometheus.timeout).")
+    timeout: Optional[Duration] = Field(None, gt=0, le=MAX_TIMEOUT, description="Query timeout for "
+                                        "this target (default: prometheus.timeout).")
     scenarios: Optional[list[Scenario]] = Field(None, description="What-ifs on the forecast, "
                                                 "published as promcast_scenario_* series.")
     autoscaling: Optional[Autoscaling] = Field(None, description="Publish recommended replicas.")
@@ -105,6 +132,13 @@ class TargetFields(Strict):
             bad = [lv for lv in v if not 0 < lv < 100]
             if bad:
                 raise ValueError(f"levels are percentages between 0 and 100, got {bad}")
+        return v
+
+    @field_validator("capacity")
+    @classmethod
+    def _capacity(cls, v: Optional[Union[float, str]]) -> Optional[Union[float, str]]:
+        if isinstance(v, float) and not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"a capacity is a finite number >= 0 (or a PromQL query), got {v}")
         return v
 
     @field_validator("horizons")
@@ -126,7 +160,7 @@ BUILTIN_DEFAULTS = TargetFields(
 
 class Target(TargetFields):
     name: str
-    query: str
+    query: PromQL
 
     @field_validator("name")
     @classmethod
@@ -135,12 +169,6 @@ class Target(TargetFields):
             raise ValueError(f"must match {_NAME.pattern} (it becomes a label value), got {v!r}")
         return v
 
-    @field_validator("query")
-    @classmethod
-    def _query(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("must be a PromQL expression")
-        return v.strip()
 
 
 class ResolvedTarget(Strict):
@@ -199,9 +227,9 @@ class RemoteWrite(Strict):
     Mimir/Thanos receive, VictoriaMetrics) after every cycle, stamped at that moment."""
 
     url: str
-    timeout: Duration = Field(10.0, gt=0, le=600.0)
+    timeout: Duration = Field(10.0, gt=0, le=MAX_TIMEOUT)
     bearer_token: Optional[str] = None
-    bearer_token_file: Optional[str] = None
+    bearer_token_file: Optional[ReadableFile] = None
     basic_auth: Optional[BasicAuth] = None
     headers: dict[str, str] = {}
     max_samples_per_request: int = Field(2000, ge=1)
@@ -233,8 +261,8 @@ class Budget(Strict):
     the spend rate, added to what has been spent so far."""
 
     name: str
-    spend_rate: str = Field(description="PromQL: spend per hour (e.g. a sum of hourly cost rates).")
-    spent: Optional[str] = Field(None, description="PromQL: spend so far this period (e.g. "
+    spend_rate: PromQL = Field(description="PromQL: spend per hour (e.g. a sum of hourly cost rates).")
+    spent: Optional[PromQL] = Field(None, description="PromQL: spend so far this period (e.g. "
                                  "month-to-date); default: the spend rate integrated since the start.")
     amount: float = Field(gt=0)
     period: Literal["month", "quarter"] = "month"
@@ -242,12 +270,16 @@ class Budget(Strict):
     step: Duration = Field(3600.0, gt=0)
     history: Duration = Field(28 * 86400.0, gt=0)
     season: Duration = Field(86400.0, ge=0)
-    model: Optional[str] = None
+    model: Optional[ModelName] = None
     levels: Optional[list[int]] = None
     infer_every: Optional[Duration] = Field(None, gt=0)
     fit_every: Optional[Duration] = Field(None, gt=0)
 
     _name = field_validator("name")(Target._name.__func__)  # type: ignore[attr-defined]
+
+
+# The longest a budget period can be: its projection forecasts up to that far ahead.
+LONGEST_PERIOD = {"month": 31 * 86400.0, "quarter": 92 * 86400.0}
 
 
 class Limits(Strict):
@@ -263,15 +295,12 @@ class Limits(Strict):
         "is also Prometheus' limit on points per series in one query).")
 
 
-# The longest budget period (a calendar quarter): a budget forecasts up to its period's end.
-_LONGEST_PERIOD = 92 * 86400.0
-
-
 class ForecasterConfig(Strict):
     prometheus: PrometheusSource = PrometheusSource()
     limits: Limits = Limits()
     remote_write: Optional[RemoteWrite] = None
-    max_concurrency: int = Field(4, ge=1, description="Targets fitted at the same time.")
+    limits: Limits = Limits()
+    max_concurrency: int = Field(4, ge=1, le=256, description="Targets fitted at the same time.")
     defaults: TargetFields = TargetFields()
     targets: list[Target] = []
     budgets: list[Budget] = []
@@ -306,13 +335,13 @@ class ForecasterConfig(Strict):
                 if h < r.step:
                     problems.append(f"targets[{i}] ({t.name}): horizon {format_duration(h)} is shorter "
                                     f"than the step {format_duration(r.step)}")
+            problems += self._check_horizon(f"targets[{i}] ({t.name}).horizons", max(r.horizons), r.step)
+            problems += _check_season(f"targets[{i}] ({t.name})", r.season, r.step)
             problems += check_planning(f"targets[{i}] ({t.name})", r)
         for i, b in enumerate(self.budgets):
-            if _LONGEST_PERIOD / b.step > self.limits.max_horizon_points:
-                problems.append(f"budgets[{i}] ({b.name}): a {b.period} at step "
-                                f"{format_duration(b.step)} is up to {_LONGEST_PERIOD / b.step:.0f} "
-                                f"points, over limits.max_horizon_points="
-                                f"{self.limits.max_horizon_points} (raise step)")
+            problems += self._check_horizon(f"budgets[{i}] ({b.name}).step",
+                                            LONGEST_PERIOD[b.period], b.step)
+            problems += _check_season(f"budgets[{i}] ({b.name})", b.season, b.step)
             if b.name in seen:
                 problems.append(f"budgets[{i}].name: {b.name!r} is already the name of a target or budget")
             seen.setdefault(b.name, i)
@@ -332,12 +361,15 @@ class ForecasterConfig(Strict):
             problems.append(f"{where}: history {format_duration(r.history)} is "
                             f"{r.history / r.step:.0f} steps of {format_duration(r.step)}, over "
                             f"limits.max_history_points={self.limits.max_history_points} (raise step)")
-        longest = max(r.horizons)
-        if longest / r.step > self.limits.max_horizon_points:
-            problems.append(f"{where}: horizon {format_duration(longest)} is {longest / r.step:.0f} "
-                            f"steps of {format_duration(r.step)}, over limits.max_horizon_points="
-                            f"{self.limits.max_horizon_points} (raise step, or shorten the horizon)")
         return problems
+
+    def _check_horizon(self, where: str, horizon: float, step: float) -> list[str]:
+        points = horizon / step
+        if points <= self.limits.max_horizon_points:
+            return []
+        return [f"{where}: forecasting {format_duration(horizon)} at a {format_duration(step)} step "
+                f"is {points:.0f} points per series, over limits.max_horizon_points "
+                f"({self.limits.max_horizon_points}); shorten the horizon or raise the step"]
 
     def _resolve(self, t: Target) -> ResolvedTarget:
         merged = BUILTIN_DEFAULTS.model_dump()
@@ -356,3 +388,12 @@ class ForecasterConfig(Strict):
                   "fit_every": b.fit_every,
                   "horizons": [max(horizon, b.step)]}
         return self._resolve(Target.model_validate({k: v for k, v in fields.items() if v is not None}))
+
+
+def _check_season(where: str, season: float, step: float) -> list[str]:
+    """A season must span at least two steps: one step repeats every step (it is no season), and
+    a shorter one cannot be seen at this resolution at all."""
+    if 0 < season < 2 * step:
+        return [f"{where}: season {format_duration(season)} spans fewer than two steps of "
+                f"{format_duration(step)}; set season: 0 for none, or a shorter step"]
+    return []

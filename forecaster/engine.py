@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MIN_POINTS = 3
+# A forecast (or bound) more than this many times the series' largest observed magnitude is a
+# model breaking down (an overflow, a runaway trend), not a prediction: that series falls back.
+PLAUSIBLE_FACTOR = 1e3
 
 
 @dataclass
@@ -172,6 +175,12 @@ def match_capacity(series: list[RawSeries], capacity: list[RawSeries]) -> np.nda
     for cap in capacity:
         want = {k: v for k, v in cap.labels.items() if k != "__name__"}
         value = cap.values[-1] if len(cap.values) else np.nan
+        if not (np.isfinite(value) and value >= 0):
+            # A negative or non-finite size is a broken capacity series, not a threshold: the
+            # series it matches has no exhaustion rather than one of 0 s ("exhausted now").
+            log.warning("capacity series with an unusable value ignored",
+                        extra={"labels": want, "value": float(value)})
+            continue
         for i, s in enumerate(series):
             if np.isnan(out[i]) and all(s.labels.get(k) == v for k, v in want.items()):
                 out[i] = value
@@ -192,9 +201,10 @@ def align(series: list[RawSeries], start: float, step: float, points: int) -> np
 def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None,
                        direction: str, seconds_per_step: float, lag: float) -> float:
     """Seconds from now until ``path`` (one value per future step) crosses ``capacity``;
-    +Inf when it does not within the path, 0 when ``observed`` already has."""
+    +Inf when it does not within the path, 0 when ``observed`` already has. NaN without a
+    capacity: "never exhausted" (+Inf) would be a claim about a threshold nobody set."""
     if capacity is None:
-        return math.inf
+        return math.nan
     crossed = (lambda v: v >= capacity) if direction == "above" else (lambda v: v <= capacity)
     if np.isfinite(observed) and crossed(observed):
         return 0.0
@@ -293,6 +303,7 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         fc = model.fit(data).predict(h, target.predict_levels)
         names = [model.name] * len(rows)
         reasons = [f"fallback: {target.model} failed ({exc.__class__.__name__})"] * len(rows)
+    fc = _guard_rows(target, data, fc, h, names, reasons)
     last_idx = data.shape[1] - 1 - np.argmax(np.isfinite(data)[:, ::-1], axis=1)
     observed = data[np.arange(len(rows)), last_idx]
     observed_at = start + last_idx * target.step
@@ -309,6 +320,10 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     if capacities is None:
         fixed = target.capacity if isinstance(target.capacity, (int, float)) else np.nan
         capacities = np.full(len(series), fixed, dtype=float)
+    elif np.isnan(capacities[rows]).any():
+        log.info("series without a matching capacity: no time to exhaustion for them",
+                 extra={"target": target.name, "series": int(np.isnan(capacities[rows]).sum()),
+                        "first": series[rows[np.isnan(capacities[rows])][0]].labels})
     for j, row in enumerate(rows):
         mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}
         bounds = {(hz, lv): (float(fc[f"lower-{lv}"][j, k - 1]), float(fc[f"upper-{lv}"][j, k - 1]))
@@ -323,6 +338,46 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
                                if lv in target.levels},
             observed_at=float(observed_at[j])))
     return result
+
+
+def implausible_rows(fc: Mapping[str, np.ndarray], data: np.ndarray) -> dict[int, str]:
+    """Rows of a forecast that cannot be published, with why: a non-finite value, or one beyond
+    :data:`PLAUSIBLE_FACTOR` times the largest magnitude the series has shown."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        largest = np.nanmax(np.abs(np.where(np.isfinite(data), data, np.nan)), axis=1)
+        limit = PLAUSIBLE_FACTOR * np.maximum(largest, 1e-9)
+        out: dict[int, str] = {}
+        for key, values in fc.items():
+            values = np.asarray(values, dtype=float)
+            for j in np.flatnonzero(~np.isfinite(values).all(axis=1)):
+                out.setdefault(int(j), f"non-finite {key}")
+            beyond = np.abs(np.where(np.isfinite(values), values, 0.0)).max(axis=1) > limit
+            for j in np.flatnonzero(beyond):
+                out.setdefault(int(j), f"{key} over {PLAUSIBLE_FACTOR:g}x the largest value observed")
+    return out
+
+
+def _guard_rows(target: ResolvedTarget, data: np.ndarray, fc: Mapping[str, np.ndarray], h: int,
+                names: list[str], reasons: list[str]) -> dict[str, np.ndarray]:
+    """``fc`` with each implausible row (see :func:`implausible_rows`) replaced by the seasonal
+    naive fallback, its model and reason updated: one series a model cannot handle must not
+    publish nonsense, and the others keep the model's forecast."""
+    bad = implausible_rows(fc, data)
+    if not bad:
+        return dict(fc)
+    rows = np.array(sorted(bad))
+    fallback = SeasonalNaive(target.season_length)
+    fb = fallback.fit(data[rows]).predict(h, target.predict_levels)
+    out = {k: np.array(v, dtype=float) for k, v in fc.items()}
+    for k in out:
+        out[k][rows] = fb[k]
+    for j in rows:
+        reasons[j] = f"fallback: {names[j]} gave {bad[int(j)]}"
+        names[j] = fallback.name
+    log.warning("implausible forecasts replaced by the seasonal naive fallback",
+                extra={"target": target.name, "model": target.model, "series": len(rows),
+                       "first": reasons[rows[0]]})
+    return out
 
 
 def _backtest(target: ResolvedTarget, build: Callable[[int], object], data: np.ndarray,

@@ -8,8 +8,10 @@ backoff while the last good results stay published and marked stale.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -28,6 +30,7 @@ from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
 from forecaster.engine import (TargetResult, forecast_target, match_capacity, merge_history,
                               publish_horizons, score_anomalies, select_series)
+from forecaster.interrupt import run_interruptible
 from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
 from forecaster.recommend.catalog import load_catalog
 from forecaster.recommend.report import Report, publish_report
@@ -78,6 +81,8 @@ class Forecaster:
         # takes old samples (VictoriaMetrics; Prometheus refuses them after about an hour).
         self.replay_stamps = False
         self.version = 0
+        # Set when the service stops: running fits end at their next checkpoint.
+        self._stop_fits = threading.Event()
         self._configure(cfg)
 
     def _configure(self, cfg: ForecasterConfig) -> None:
@@ -130,6 +135,7 @@ class Forecaster:
 
     async def run(self, stop: asyncio.Event) -> None:
         self._running = True
+        self._stop_fits = threading.Event()  # this run's: fits abandoned before stay stopped
         try:
             async with aiohttp.ClientSession() as session:
                 while not stop.is_set():
@@ -147,7 +153,15 @@ class Forecaster:
                     for w in waits:
                         w.cancel()
                     epoch.set()
-                    await work
+                    if stop.is_set():
+                        # Stopping: cycles in progress are abandoned (their results would never
+                        # be served) and their fits end at the next checkpoint, so SIGTERM is
+                        # prompt however large the refit that was running. A reload lets them
+                        # finish on the config they started with.
+                        self._stop_fits.set()
+                        work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await work
         finally:
             self._running = False
             self._source = None
@@ -175,8 +189,18 @@ class Forecaster:
         """Set up remote write's queue on ``session`` (with `remote_write` configured);
         :meth:`run` does it, tests and replays call it to drive the queue themselves."""
         rw = self._remote_write_cfg = self.cfg.remote_write
-        self.remote_write = None if rw is None else WriteQueue(
-            make_writer(rw, session), capacity=rw.queue_capacity, max_age=rw.max_sample_age)
+        self.remote_write = None
+        if rw is None:
+            return
+        try:
+            writer = make_writer(rw, session)
+        except SourceUnavailable as exc:
+            # A token file gone since start-up: nothing is sent (the results stay on /metrics)
+            # until a reload or restart finds it again; said at once, not at shutdown.
+            self._remote_write_cfg = None
+            log.error("remote write not possible", extra={"err": str(exc)})
+            return
+        self.remote_write = WriteQueue(writer, capacity=rw.queue_capacity, max_age=rw.max_sample_age)
 
     async def forecast_adhoc(self, spec: dict, max_series: int, max_samples: int,
                              offload: Callable[..., Awaitable]) -> TargetResult:
@@ -257,7 +281,9 @@ class Forecaster:
             result = await offload(fit)
         else:
             async with self._fit_slots:
-                result = await asyncio.get_running_loop().run_in_executor(None, fit)
+                log.debug("fitting", extra={"target": target.name, "series": len(sel.series),
+                                            "model": target.model})
+                result = await run_interruptible(self._stop_fits, fit)
         result.over_cap, result.collided, result.retired = sel.over_cap, sel.collided, sel.retired
         return result
 
@@ -276,9 +302,9 @@ class Forecaster:
                              r.values[r.timestamps < end]) for r in raw]
         sel = select_series(earlier, target, self.shard_index, self.shard_count, end=end - target.step)
         async with self._fit_slots:
-            return await asyncio.get_running_loop().run_in_executor(
-                None, partial(forecast_target, target, sel.series, end - target.step,
-                              result.made_at, backtest=False))
+            return await run_interruptible(
+                self._stop_fits, partial(forecast_target, target, sel.series, end - target.step,
+                                         result.made_at, backtest=False))
 
     async def _loop(self, name: str, interval: float, cycle: Callable[[], Awaitable[bool]],
                     stop: asyncio.Event) -> None:
@@ -345,7 +371,8 @@ class Forecaster:
             fits = self.health[target.name].fits
             if result.fit_reason:
                 fits[result.fit_reason] = fits.get(result.fit_reason, 0) + 1
-            closest = min((s.exhaustion_seconds for s in result.series), default=math.inf)
+            closest = min((s.exhaustion_seconds for s in result.series
+                           if not math.isnan(s.exhaustion_seconds)), default=math.inf)
             return {"mode": f"fit ({result.fit_reason})" if result.refitted else "infer",
                     "series": len(result.series), "skipped": result.skipped,
                     "retired": result.retired, "closest_exhaustion_s": closest}
@@ -360,7 +387,7 @@ class Forecaster:
         async def work() -> dict:
             async def offload(fn, *args):  # fits share the targets' concurrency limit
                 async with self._fit_slots:
-                    return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+                    return await run_interruptible(self._stop_fits, fn, *args)
 
             report = await Runner(self.cfg.recommendations, source, self.catalog,
                                   offload=offload).run(at)
@@ -515,7 +542,8 @@ def publish_result(out: Families, result: TargetResult) -> None:
     for s in result.series:
         lab = s.labels
         out.add("promcast_forecast_observed", lab, s.observed)
-        out.add("promcast_forecast_exhaustion_seconds", lab, s.exhaustion_seconds)
+        if not math.isnan(s.exhaustion_seconds):  # NaN: no capacity, nothing to cross
+            out.add("promcast_forecast_exhaustion_seconds", lab, s.exhaustion_seconds)
         if not math.isnan(s.anomaly_score):
             out.add("promcast_forecast_anomaly_score", lab, s.anomaly_score)
             out.add("promcast_forecast_expected", lab, s.expected)

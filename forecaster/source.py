@@ -66,12 +66,22 @@ def read_secret(path: str, what: str) -> str:
 
 
 def ssl_context(cfg: "SourceConfig") -> ssl.SSLContext | None:
+    """The TLS settings of ``cfg``; SourceUnavailable naming the key when a file cannot be used
+    (it is retried: a certificate being rotated may be back at the next cycle)."""
     tls = cfg.tls_config
     if not cfg.url.startswith("https://"):
         return None
-    ctx = ssl.create_default_context(cafile=tls.ca_file)
+    try:
+        ctx = ssl.create_default_context(cafile=tls.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise SourceUnavailable(f"cannot use tls_config.ca_file {tls.ca_file}: "
+                                f"{getattr(exc, 'strerror', None) or exc}") from None
     if tls.cert_file:
-        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        try:
+            ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise SourceUnavailable(f"cannot use tls_config.cert_file {tls.cert_file} / key_file "
+                                    f"{tls.key_file}: {getattr(exc, 'strerror', None) or exc}") from None
     if tls.insecure_skip_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -102,7 +112,7 @@ class PrometheusSource:
         self.timeout = timeout
         self.session = session
         self.config = config
-        self._ssl = ssl_context(config) if config else None
+        self._ssl: ssl.SSLContext | None = None  # built at the first query (see _tls)
 
     @classmethod
     def from_config(cls, config: "SourceConfig", session: aiohttp.ClientSession) -> "PrometheusSource":
@@ -140,9 +150,14 @@ class PrometheusSource:
 
     async def _query_range_once(self, query: str, start: float, end: float, step: float,
                                 timeout: float) -> list[RawSeries]:
+        # Whole milliseconds: Prometheus parses no exponent ("1.2096e+06s" is rejected).
         params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}",
-                  "timeout": f"{timeout:g}s"}
+                  "timeout": f"{max(1, round(timeout * 1000))}ms"}
         where = self.url
+        if self._ssl is None and self.config is not None:
+            # A TLS file that cannot be read fails each cycle (logged, counted, retried), not
+            # the service's start: the file may be mounted a moment later.
+            self._ssl = ssl_context(self.config)
         headers = (auth_headers(self.config) if self.config else {}) or self._url_auth
         try:
             async with self.session.post(

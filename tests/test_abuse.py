@@ -359,5 +359,5 @@ def test_limits_have_flags_and_config_checks(tmp_path):
     out = subprocess.run([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
                           "check-config"], capture_output=True, text=True)
     assert out.returncode == 2
-    assert "targets[0] (t): horizon " in out.stderr and "limits.max_horizon_points" in out.stderr
+    assert "targets[0] (t).horizons: forecasting" in out.stderr and "limits.max_horizon_points" in out.stderr
     assert "targets[0] (t): max_series" in out.stderr and "limits.max_series_per_target" in out.stderr

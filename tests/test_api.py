@@ -122,7 +122,8 @@ def test_json_api_results_and_adhoc_forecast(forecaster):
     bad = requests.post(f"{forecaster}/api/v1/forecast", json={"query": "up", "horizon": "soon"})
     assert bad.status_code == 400 and "horizons" in bad.json()["error"]
     bad = requests.post(f"{forecaster}/api/v1/forecast", json={"query": "rate(x[", "horizon": "1h"})
-    assert bad.status_code == 400 and "parse error" in bad.json()["error"]
+    # Refused before it reaches Prometheus, by the same PromQL check as check-config.
+    assert bad.status_code == 400 and "query: not valid PromQL" in bad.json()["error"]
 
 
 def test_health_and_readiness(forecaster):

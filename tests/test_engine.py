@@ -55,7 +55,7 @@ def test_exhaustion_edges():
     assert exhaustion_seconds(path, 0.4, 0.9, "above", 60, 30) == 150   # the grid lags now
     assert exhaustion_seconds(path, 0.92, 0.9, "above", 60, 0) == 0     # already crossed
     assert math.isinf(exhaustion_seconds(path, 0.4, 1.5, "above", 60, 0))
-    assert math.isinf(exhaustion_seconds(path, 0.4, None, "above", 60, 0))
+    assert math.isnan(exhaustion_seconds(path, 0.4, None, "above", 60, 0))  # no capacity, no claim
     assert exhaustion_seconds(-path, -0.4, -0.9, "below", 60, 0) == 180  # free space falling
 
 
@@ -314,3 +314,93 @@ def test_a_late_observation_is_not_scored_against_another_instants_forecast():
     score_anomalies(prev, arrived)
     assert arrived.series[0].anomaly_score < 1
     assert arrived.series[0].expected == pytest.approx(float(prev.curves["mean"][0, 1]))
+
+
+def test_one_huge_series_does_not_ruin_the_others_global_gbm_forecasts():
+    # One series near 1e300 in a fleet used to pull the shared trees' leaves to ~1e296 for every
+    # series; now it is left out of training and falls back alone, saying why.
+    t = target(model="global_gbm", capacity=None, history="8d", horizons=["1d"])
+    ts, end = grid(t)
+    rng = np.random.default_rng(3)
+    raw = [RawSeries({"h": str(i)}, ts, 49.5 + 5 * np.sin(2 * np.pi * ts / 86400)
+                     + rng.normal(0, 1, ts.size)) for i in range(8)]
+    raw.append(RawSeries({"h": "huge"}, ts, 1e300 * (1 + 0.01 * rng.normal(size=ts.size))))
+    result = forecast_target(t, select_series(raw, t).series, end, end, backtest=False)
+    by_host = {s.labels["h"]: s for s in result.series}
+    for i in range(8):
+        s = by_host[str(i)]
+        assert s.model == "global_gbm" and 35 < s.mean[86400.0] < 65, (i, s.mean)
+        assert all(35 < b < 65 for pair in s.bounds.values() for b in pair if b == b), s.bounds
+    huge = by_host["huge"]
+    assert "seasonal naive" in huge.reason and "1e+150" in huge.reason
+    assert math.isfinite(huge.mean[86400.0])
+
+
+def test_a_model_giving_non_finite_or_absurd_rows_falls_back_per_series(monkeypatch):
+    from forecaster import engine
+
+    class Wild:
+        """Forecasts each series' level, except an overflow for the one at 0.6 and a runaway
+        (a billion times its level) for the one at 0.7."""
+        name = "wild"
+
+        def fit(self, data):
+            self.level = np.round(np.nanmean(data, axis=1), 1)
+            return self
+
+        def predict(self, h, levels):
+            mean = np.repeat(self.level[:, None], h, axis=1)
+            mean[self.level == 0.6, 3] = np.inf
+            mean[self.level == 0.7, :] = 0.7e9
+            out = {"mean": mean}
+            for lv in levels:
+                out[f"lower-{lv}"], out[f"upper-{lv}"] = mean - 0.1, mean + 0.1
+            return out
+
+    monkeypatch.setattr(engine, "make_model", lambda *a, **k: Wild())
+    t = target(history="5d", capacity=None)
+    ts, end = grid(t)
+    raw = [RawSeries({"h": str(lv)}, ts, lv + 0.01 * np.sin(ts / 3600)) for lv in (0.5, 0.6, 0.7)]
+    result = forecast_target(t, select_series(raw, t).series, end, end, backtest=False)
+    by_level = {s.labels["h"]: s for s in result.series}
+    assert by_level["0.5"].model == "wild" and by_level["0.5"].mean[86400.0] == 0.5
+    assert by_level["0.6"].model == "seasonal_naive"
+    assert by_level["0.6"].reason == "fallback: wild gave non-finite mean"
+    assert by_level["0.7"].model == "seasonal_naive"
+    assert by_level["0.7"].reason.startswith("fallback: wild gave mean over 1000x")
+    for s in result.series:
+        assert abs(s.mean[86400.0] - float(s.labels["h"])) < 0.05, s
+
+
+def test_a_series_without_a_matching_capacity_publishes_no_exhaustion():
+    # It used to read as +Inf ("never exhausted"), the same as a series far from its capacity.
+    from prometheus_client import CollectorRegistry
+
+    from exporter.core.catalogue import Families
+    from forecaster.service import publish_result
+
+    t = target(capacity="size_bytes")
+    ts, end = grid(t)
+    raw = [RawSeries({"host": h}, ts, daily_growth(ts, 0.8, 0.05)) for h in ("a", "b", "c")]
+    sel = select_series(raw, t).series
+    caps = match_capacity(sel, [RawSeries({"host": "a"}, ts[-1:], np.array([0.9])),
+                                RawSeries({"host": "b"}, ts[-1:], np.array([-5.0]))])
+    result = forecast_target(t, sel, end, end, caps, backtest=False)
+    by_host = {s.labels["host"]: s for s in result.series}
+    assert 0 < by_host["a"].exhaustion_seconds < 3 * 86400
+    assert math.isnan(by_host["b"].capacity)  # a negative capacity is no threshold
+    assert math.isnan(by_host["b"].exhaustion_seconds) and math.isnan(by_host["c"].exhaustion_seconds)
+
+    class Result:
+        def collect(self):
+            out = Families()
+            publish_result(out, result)
+            return iter(out)
+
+    registry = CollectorRegistry()
+    registry.register(Result())
+    sample = lambda h: registry.get_sample_value(  # noqa: E731
+        "promcast_forecast_exhaustion_seconds", {"host": h, "target": "disk"})
+    assert 0 < sample("a") < 3 * 86400
+    assert sample("b") is None and sample("c") is None
+    assert registry.get_sample_value("promcast_forecast_observed", {"host": "c", "target": "disk"})

@@ -5,6 +5,8 @@ into one :class:`ConfigError` listing ``path.to.key: problem`` lines (the CLI ex
 Secrets come from the environment: ``${VAR}`` in a string value of the config *file* is replaced
 by the variable. Nothing else is expanded: a value that arrives over the network (an API body
 validated with :func:`validate`) stays as written, or a request could read the environment.
+Files a config names (tokens, CA bundles, keys) are checked when a file is loaded, so a path that
+cannot be read is refused at start-up and by ``check-config`` rather than failing every cycle.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError,
+                      ValidationInfo)
 
 from .durations import parse_duration
+from .redact import redact_urls
 
 M = TypeVar("M", bound=BaseModel)
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -30,6 +34,29 @@ class ConfigError(Exception):
         self.source = source
         self.problems = problems
         super().__init__(f"invalid config {source}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+# Set in the validation context by load_config: files are checked when a config is loaded from
+# disk, not when a part of it is validated again later (e.g. an API request built on it).
+CHECK_FILES = "check_files"
+
+
+def _readable_file(value: str, info: ValidationInfo) -> str:
+    if not value.strip():
+        raise ValueError("empty path")
+    if info.context and info.context.get(CHECK_FILES):
+        p = Path(value)
+        try:
+            with p.open("rb") as f:
+                f.read(1)
+        except OSError as exc:
+            raise ValueError(f"cannot read {value}: {exc.strerror or exc}") from None
+    return value
+
+
+ReadableFile = Annotated[str, AfterValidator(_readable_file)]
+"""A path the service reads (a token, a CA bundle, a key): it must exist and be readable when
+the config is loaded from a file."""
 
 
 class Strict(BaseModel):
@@ -72,25 +99,28 @@ def _loc(loc: tuple[Any, ...]) -> str:
 
 
 def validate(model: type[M], data: Any, source: str = "<config>",
-             problems: list[str] | None = None) -> M:
+             problems: list[str] | None = None, check_files: bool = False) -> M:
     """The config model built from parsed data as it is (no environment expansion), or
-    ConfigError with every problem (``problems`` already found come first)."""
+    ConfigError with every problem (``problems`` already found come first).
+
+    ``check_files`` also checks that every :data:`ReadableFile` can be read. Problems never
+    carry ``user:password@`` from URLs."""
     problems = list(problems or [])
     data = data if data is not None else {}
     try:
-        result = model.model_validate(data)
+        result = model.model_validate(data, context={CHECK_FILES: check_files})
     except ValidationError as exc:
         for err in exc.errors():
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (check its spelling and indentation)"
-            if not err["loc"] and "\n" in msg:  # a cross-field check: one problem per line
+            if not err["loc"]:  # a cross-field check: one problem per line, each with its path
                 problems.extend(msg.split("\n"))
                 continue
             problems.append(f"{_loc(err['loc'])}: {msg}")
         result = None
     if problems:
-        raise ConfigError(source, problems)
+        raise ConfigError(redact_urls(source), [redact_urls(p) for p in problems])
     assert result is not None
     return result
 
@@ -104,6 +134,10 @@ def load_config(model: type[M], path: str | Path | None) -> M:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(str(p), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        line = p.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ConfigError(str(p), [f"line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                                   f"at offset {exc.start}); save the file as UTF-8"]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -114,4 +148,4 @@ def load_config(model: type[M], path: str | Path | None) -> M:
         raise ConfigError(str(p), ["(top level): expected a mapping of keys to values"])
     problems: list[str] = []
     data = _expand_env(data or {}, "", problems)
-    return validate(model, data, str(p), problems)
+    return validate(model, data, str(p), problems, check_files=True)

@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
 log = logging.getLogger(__name__)
+STOP_GRACE = 5.0
 ReadyCheck = Callable[[], tuple[bool, str]]
 
 
@@ -224,7 +225,11 @@ async def serve(
     background: Callable[[asyncio.Event], Awaitable[None]] | None = None,
     limits: WebLimits = WebLimits(),
 ) -> None:
-    """Serve until SIGTERM/SIGINT, running ``background(stop_event)`` beside the server."""
+    """Serve until SIGTERM/SIGINT, running ``background(stop_event)`` beside the server.
+
+    The background work gets :data:`STOP_GRACE` seconds to stop, so that the whole shutdown stays
+    well within the 10 s the services promise; if it fails on its own, that is logged at once
+    (with the traceback), not only at shutdown."""
     host, port = parse_listen_address(listen_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -240,13 +245,25 @@ async def serve(
                                         reuse_address=True)
     log.info("listening", extra={"address": f"{host}:{port}"})
     task = asyncio.create_task(background(stop)) if background else None
+    if task:
+        task.add_done_callback(_report_crash)
     await stop.wait()
     log.info("shutting down")
     if task:
         try:
-            await asyncio.wait_for(task, timeout=10)
+            await asyncio.wait_for(asyncio.shield(task), timeout=STOP_GRACE)
         except asyncio.TimeoutError:
-            log.warning("background work did not stop within 10s; abandoning it")
+            log.warning("background work did not stop in time; abandoning it",
+                        extra={"grace_s": STOP_GRACE})
             task.cancel()
+        except Exception:  # noqa: BLE001 - already logged by _report_crash
+            pass
     listener.close()
     await runner.cleanup()
+
+
+def _report_crash(task: "asyncio.Task[None]") -> None:
+    if not task.cancelled() and task.exception() is not None:
+        exc = task.exception()
+        log.error("background work stopped with an error; /-/healthy stays up but nothing is "
+                  "refreshed until a restart", exc_info=(type(exc), exc, exc.__traceback__))

@@ -6,6 +6,8 @@ import logging
 import sys
 import time
 
+from .redact import redact_urls
+
 LEVELS = ("debug", "info", "warn", "error")
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -26,7 +28,8 @@ class LogfmtFormatter(logging.Formatter):
         parts += [f"{k}={_quote(v)}" for k, v in record.__dict__.items() if k not in _RESERVED]
         if record.exc_info:
             parts.append(f"err={_quote(self.formatException(record.exc_info))}")
-        return " ".join(parts)
+        # The last line of defence: a URL with credentials in any message, field or traceback.
+        return redact_urls(" ".join(parts))
 
 
 def setup_logging(level: str = "info") -> None:

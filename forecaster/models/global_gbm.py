@@ -18,11 +18,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..interrupt import checkpoint
 from ._util import clean, row_blocks
 from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
 from .seasonal_naive import SeasonalNaive
 
 RECENT_LAGS = (1, 2, 3, 6)
+# Series with a value beyond this are not learnt from: their squares (in the running sums) overflow,
+# so their scale and features are meaningless, and one such series would push the shared trees'
+# leaves to astronomical values for every series. They are forecast by seasonal naive instead.
+MAX_MAGNITUDE = 1e150
 # Feature rows (one per series and step) that predict builds and scores at a time.
 PREDICT_BLOCK_ROWS = 1 << 16
 
@@ -53,11 +58,14 @@ class GlobalGBM:
     # forecast origin plus the last week of values (all its features look back at most a week).
     def _prepare(self, arr: np.ndarray) -> None:
         n, t_len = arr.shape
-        scale = np.empty(n)
+        scale, magnitude = np.empty(n), np.empty(n)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             for a, b in row_blocks(n, t_len):
-                scale[a:b] = np.nanstd(clean(arr[a:b]), axis=1)
+                block = clean(arr[a:b])
+                magnitude[a:b] = np.nanmax(np.abs(block), axis=1)
+                scale[a:b] = np.nanstd(block, axis=1)
+        self._too_large = np.flatnonzero(magnitude > MAX_MAGNITUDE)
         self._scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
 
     @staticmethod
@@ -76,6 +84,8 @@ class GlobalGBM:
             if pick.size == 0:
                 continue
             block = clean(arr[a:b])
+            if block.size and np.nanmax(np.abs(block), initial=0) > MAX_MAGNITUDE:
+                block = np.where(np.abs(block) > MAX_MAGNITUDE, np.nan, block)  # see MAX_MAGNITUDE
             zero = np.zeros((b - a, 1))
             filled = np.nan_to_num(block)
             r, c = rows[pick] - a, cols[:, pick]
@@ -171,7 +181,10 @@ class GlobalGBM:
         # Neighbouring origins teach nearly the same thing: a few rows per observed point suffice.
         observed = sum(int(np.isfinite(arr[a:b]).sum()) for a, b in row_blocks(n, t_len))
         n_rows = int(min(self.max_rows, 4 * observed))
-        rows = rng.integers(0, n, n_rows)
+        trainable = np.setdiff1d(np.arange(n), self._too_large)
+        if not trainable.size:
+            n_rows = 0
+        rows = trainable[rng.integers(0, max(trainable.size, 1), n_rows)]
         origin = rng.integers(max(lo, 1), max(t_len - h + 1, lo + 2), n_rows)
         origin = np.minimum(origin, t_len - 1)
         step = rng.integers(1, h + 1, n_rows)
@@ -202,7 +215,9 @@ class GlobalGBM:
             min_samples_leaf=40,
             early_stopping=False,
             random_state=self.seed,
-        ).fit(train, target[ok])
+        )
+        checkpoint()  # the boosting itself is one library call: abandoned, not interrupted, on stop
+        self._model.fit(train, target[ok])
         # In-sample scaled errors per step give the standalone intervals (auto recalibrates them).
         resid = target[ok] - self._model.predict(train)
         self._resid_by_step = (step[ok], resid)
@@ -217,8 +232,11 @@ class GlobalGBM:
         _, level, _ = self._features(
             self._origin_sums, self._tail_value, all_rows, np.full(n, t_len), np.ones(n, dtype=int)
         )
-        self._fallback_rows = np.flatnonzero(~np.isfinite(level))
+        self._fallback_rows = np.union1d(np.flatnonzero(~np.isfinite(level)), self._too_large)
         self._fallback = SeasonalNaive(m).fit(arr[self._fallback_rows]) if self._fallback_rows.size else None
+        for i in self._too_large:
+            self.notes[i] = (f"global_gbm: values beyond {MAX_MAGNITUDE:g} cannot be scaled "
+                             "with the fleet; seasonal naive used")
         return self
 
     def _tail_value(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -232,6 +250,7 @@ class GlobalGBM:
         mean, scale = np.empty((n, h)), np.empty((n, h))
         # One feature row per (series, step): built and scored a block of series at a time.
         for a, b in row_blocks(n, h, PREDICT_BLOCK_ROWS):
+            checkpoint()
             rows = np.repeat(np.arange(a, b), h)
             step = np.tile(np.arange(1, h + 1), b - a)
             origin = np.full(rows.size, t_len)
@@ -249,6 +268,7 @@ class GlobalGBM:
             out[lo_key] = mean + q[0][None, :] * scale
             out[hi_key] = mean + q[1][None, :] * scale
         bad = ~np.all(np.isfinite(mean), axis=1)
+        bad[self._too_large] = True
         if bad.any():
             # Only rows without a level at the origin can get here (see fit), and those have a
             # fallback fitted; anything else would stay non-finite rather than be made up.
@@ -258,7 +278,7 @@ class GlobalGBM:
                 for key in out:
                     out[key][self._fallback_rows[covered]] = fb[key][covered]
                 for i in self._fallback_rows[covered]:
-                    self.notes[i] = "global_gbm: no usable recent history; seasonal naive used"
+                    self.notes[i] = self.notes[i] or "global_gbm: no usable recent history; seasonal naive used"
         return shape_like(out, self._single)
 
 

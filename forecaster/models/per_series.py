@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..interrupt import checkpoint
 from ._util import fill_gaps, horizon_widening, nanstd_rows, normal_intervals
 from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, shape_like
 from .seasonal_naive import SeasonalNaive
@@ -55,6 +56,7 @@ class PerSeriesModel:
         self.notes, self.fallback = [], []
         need = int(np.ceil(self.min_seasons * self.season_length)) + 2
         for row in arr:
+            checkpoint()
             clean_row = fill_gaps(row)
             note, state = "", None
             if clean_row.size < need:
@@ -94,6 +96,7 @@ class PerSeriesModel:
         for i, state in enumerate(self._states):
             if state is None:
                 continue
+            checkpoint()
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")

@@ -118,7 +118,8 @@ def publish_plan(out: Families, plan: Plan) -> None:
             out.add("promcast_capacity_lead_time_margin_seconds", lab, sp.margin)
         for sc in sp.scenarios:
             sl = _labels(lab, scenario=sc.name)
-            out.add("promcast_scenario_exhaustion_seconds", sl, sc.exhaustion_seconds)
+            if not math.isnan(sc.exhaustion_seconds):  # NaN: the series has no capacity
+                out.add("promcast_scenario_exhaustion_seconds", sl, sc.exhaustion_seconds)
             if not math.isnan(sc.order_by):
                 out.add("promcast_scenario_capacity_order_by_timestamp_seconds", sl, sc.order_by)
             publish_horizons(out, "promcast_scenario_forecast", sl, t, sc.mean, sc.bounds)

@@ -1,14 +1,15 @@
 """The ``recommendations:`` section of the forecaster config.
 
-Kept free of other forecaster imports: :mod:`forecaster.config` imports it.
+Kept free of other forecaster config imports: :mod:`forecaster.config` imports it.
 """
 
 from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from exporter.core.config import Duration, Strict
+from exporter.core.config import Duration, ReadableFile, Strict
 from forecaster.staleness import default_staleness
+from forecaster.validators import ModelName, PromQL
 
 RESOURCE_LABELS = ["provider", "account", "region", "workload", "resource_id"]
 
@@ -17,15 +18,15 @@ class Rightsizing(Strict):
     """A recommended size from the forecast's upper bound over ``horizon`` plus ``headroom``."""
 
     enabled: bool = True
-    cpu: str = Field("promcast_resource_cpu_utilization_ratio",
+    cpu: PromQL = Field("promcast_resource_cpu_utilization_ratio",
                      description="PromQL: CPU in use as a fraction of the resource's vCPUs.")
-    memory: str = Field("promcast_resource_memory_utilization_ratio",
+    memory: PromQL = Field("promcast_resource_memory_utilization_ratio",
                         description="PromQL: memory in use as a fraction of the resource's memory.")
-    vcpus: str = "promcast_resource_vcpus"
-    memory_bytes: str = "promcast_resource_memory_bytes"
-    price: str = Field("promcast_resource_price_per_hour_usd",
+    vcpus: PromQL = "promcast_resource_vcpus"
+    memory_bytes: PromQL = "promcast_resource_memory_bytes"
+    price: PromQL = Field("promcast_resource_price_per_hour_usd",
                        description="PromQL: on-demand list price per hour (else the catalogue's).")
-    info: str = Field("promcast_resource_info", description="PromQL: a series per resource with "
+    info: PromQL = Field("promcast_resource_info", description="PromQL: a series per resource with "
                       "an `instance_type` label.")
     step: Duration = Field(3600.0, gt=0)
     history: Duration = Field(28 * 86400.0, gt=0)
@@ -34,7 +35,7 @@ class Rightsizing(Strict):
     level: int = Field(95, gt=0, lt=100, description="Size for the upper bound of this central "
                        "interval (95: the 97.5% quantile) at its highest over the horizon.")
     headroom: float = Field(0.2, ge=0, le=5, description="Added on top of the forecast bound.")
-    model: str = "auto"
+    model: ModelName = "auto"
     min_history: Duration = Field(2 * 86400.0, gt=0, description="Resources with less data are "
                                   "skipped (counted as skipped).")
     min_monthly_saving_usd: float = Field(10.0, ge=0, description="A cheaper type saving less "
@@ -65,7 +66,7 @@ class Commitments(Strict):
     """A commitment level from a low quantile of the forecast spend, per option."""
 
     enabled: bool = True
-    spend: str = Field('sum by (provider) (promcast_cost_hourly_rate_usd{cost_type="list"})',
+    spend: PromQL = Field('sum by (provider) (promcast_cost_hourly_rate_usd{cost_type="list"})',
                        description="PromQL: on-demand spend per hour not yet under a commitment.")
     step: Duration = Field(3600.0, gt=0)
     history: Duration = Field(28 * 86400.0, gt=0)
@@ -77,7 +78,7 @@ class Commitments(Strict):
                             "unused dollar costs more than the used ones save).")
     # auto calibrates its intervals on its own backtest: the low quantile committed to stands on
     # them (seasonal naive bands widen with every season ahead and sink the baseline).
-    model: str = "auto"
+    model: ModelName = "auto"
     options: list[CommitmentOption] = [
         CommitmentOption(name="commit_1y", term=365 * 86400.0, discount=0.3),
         CommitmentOption(name="commit_3y", term=3 * 365 * 86400.0, discount=0.5),
@@ -101,7 +102,7 @@ class Recommendations(Strict):
     hours_per_month: float = Field(730.0, gt=0, description="Hours a month (8760 / 12).")
     labels: list[str] = Field(RESOURCE_LABELS, description="Labels that identify a resource "
                               "and are published on its recommendations.")
-    instance_types_file: str | None = Field(None, description="YAML of instance types that "
+    instance_types_file: ReadableFile | None = Field(None, description="YAML of instance types that "
                                                "extends (and overrides by name) the built-in one.")
     builtin_instance_types: bool = True
     timeout: Duration | None = Field(None, gt=0)

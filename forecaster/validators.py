@@ -1,0 +1,48 @@
+"""Checks shared by the forecaster's config sections: PromQL that parses and model names that
+exist, so `check-config` refuses what would otherwise fail every cycle.
+
+Kept free of other forecaster config imports: :mod:`forecaster.config` and
+:mod:`forecaster.recommend.config` both use it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import AfterValidator
+
+from forecaster.models import MODEL_NAMES
+
+# Longer queries are refused before parsing: they are mistakes (or abuse), and parsing is linear
+# in the length anyway, so this only bounds the memory one field can make the parser use.
+MAX_QUERY_CHARS = 16_384
+
+
+def check_promql(query: str) -> str:
+    """``query`` stripped, or ValueError saying why Prometheus would reject it."""
+    import promql_parser  # noqa: PLC0415 - a compiled extension; loaded only when configs are
+
+    query = query.strip()
+    if not query:
+        raise ValueError("must be a PromQL expression")
+    if len(query) > MAX_QUERY_CHARS:
+        raise ValueError(f"is {len(query)} characters long; the limit is {MAX_QUERY_CHARS}")
+    try:
+        promql_parser.parse(query)
+    except ValueError as exc:
+        raise ValueError(f"not valid PromQL: {exc}") from None
+    return query
+
+
+def check_model(name: str) -> str:
+    """``name`` if it names a model (see :data:`forecaster.models.MODEL_NAMES`)."""
+    if name.startswith("sktime:"):
+        if name.split(":", 1)[1].isidentifier():
+            return name  # whether sktime has that class is checked when the model is built
+    elif name in MODEL_NAMES:
+        return name
+    raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+
+
+PromQL = Annotated[str, AfterValidator(check_promql)]
+ModelName = Annotated[str, AfterValidator(check_model)]

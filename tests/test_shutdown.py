@@ -1,0 +1,92 @@
+"""SIGTERM while a forecaster process is in the middle of a long fit: it exits with status 0
+within the 10 s the README promises, whatever the fit (a fleet's `auto` refit, a huge horizon)."""
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from demo.stack import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+STEP = 3600
+
+
+def fleet(series: int, days: int) -> str:
+    """Hourly series with a daily shape and a per-series level, ending an hour ago."""
+    end = int(time.time() // STEP * STEP - STEP)
+    lines = ["# TYPE load gauge"]
+    for i in range(series):
+        for t in range(end - days * 86400, end + 1, STEP):
+            phase = (t % 86400) / 86400
+            lines.append(f'load{{host="h{i}"}} {10 + i % 37 + 5 * ((phase * 7 + i) % 3):.3f} {t}')
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("series,target", [
+    # The refit of a 600-series fleet by `auto` (several candidates backtested over the fleet).
+    (600, "{name: fleet, query: load, model: auto, horizons: [1d]}"),
+    # A huge horizon (the most the default limits allow at this step) on the global model.
+    (40, "{name: far, query: load, model: global_gbm, horizons: [830d]}"),
+])
+def test_sigterm_mid_fit_exits_0_promptly(start_prometheus, tmp_path, series, target):
+    prom = start_prometheus(fleet(series, days=8))
+    cfg = tmp_path / "f.yml"
+    cfg.write_text(f"prometheus: {{url: '{prom.url}'}}\n"
+                   "defaults: {step: 1h, history: 7d, season: 1d, levels: [80], fit_every: 1d}\n"
+                   f"targets: [{target}]\n")
+    port = free_port()
+    log_path = tmp_path / "f.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+                                 "--log.level=debug", f"--web.listen-address=127.0.0.1:{port}"],
+                                stdout=log, stderr=log)
+    try:
+        wait_until(lambda: "msg=fitting" in log_path.read_text(), 60, "the fit to start", proc)
+        time.sleep(1.0)
+        assert "cycle done" not in log_path.read_text(), "the fit ended before SIGTERM was sent"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)  # the 10 s promise, with margin for a loaded machine
+        took = time.monotonic() - started
+        print(f"SIGTERM mid-fit ({series} series, {target}): exit {code} after {took:.2f} s")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = log_path.read_text()
+    assert code == 0, text
+    assert "Traceback" not in text and "level=error" not in text, text
+
+
+def test_a_fit_ends_at_its_next_checkpoint_once_stopped():
+    import asyncio
+    import threading
+
+    from forecaster.interrupt import busy, checkpoint, run_interruptible
+
+    def long_fit(started: threading.Event) -> str:
+        started.set()
+        for _ in range(10_000_000):  # minutes of blocks, were it not stopped
+            checkpoint()
+            time.sleep(0.001)
+        return "finished"
+
+    async def main() -> None:
+        stop, started = threading.Event(), threading.Event()
+        fit = asyncio.ensure_future(run_interruptible(stop, long_fit, started))
+        while not started.is_set():
+            await asyncio.sleep(0.01)
+        stop.set()
+        with pytest.raises(asyncio.CancelledError):
+            await fit
+
+    asyncio.run(main())
+    deadline = time.monotonic() + 30
+    while busy() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert busy() == 0
+    checkpoint()  # outside an interruptible fit a checkpoint never stops anything
