@@ -30,7 +30,7 @@ def fleet(series: int, days: int) -> str:
     # The refit of a 600-series fleet by `auto` (several candidates backtested over the fleet).
     (600, "{name: fleet, query: load, model: auto, horizons: [1d]}"),
     # A huge horizon (the most the default limits allow at this step) on the global model.
-    (40, "{name: far, query: load, model: global_gbm, horizons: [830d]}"),
+    (40, "{name: far, query: load, model: global_gbm, horizons: [450d]}"),
 ])
 def test_sigterm_mid_fit_exits_0_promptly(start_prometheus, tmp_path, series, target):
     prom = start_prometheus(fleet(series, days=8))
