@@ -53,8 +53,6 @@ class AutoForecaster:
         folds: int = 3,
         ensemble: bool = True,
         max_ensemble: int = 3,
-        lower_bound: float | None = None,
-        upper_bound: float | None = None,
     ) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
@@ -68,7 +66,6 @@ class AutoForecaster:
         self.folds = max(1, int(folds))
         self.ensemble = ensemble
         self.max_ensemble = max(1, int(max_ensemble))
-        self.lower_bound, self.upper_bound = lower_bound, upper_bound
         self.chosen: list[str] = []
         self.notes: list[str] = []
         self.scores: dict[str, Any] = {}
@@ -288,12 +285,7 @@ class AutoForecaster:
             out[hi_key] = mean + hi[:, None] * band
         for key in out:
             out[key][no_data] = np.nan
-        return shape_like(self._clip(out), self._single)
-
-    def _clip(self, out: Forecast) -> Forecast:
-        if self.lower_bound is None and self.upper_bound is None:
-            return out
-        return {k: np.clip(v, self.lower_bound, self.upper_bound) for k, v in out.items()}
+        return shape_like(out, self._single)
 
 
 def _fold_mase(actual: np.ndarray, fc: np.ndarray, scale: np.ndarray) -> np.ndarray:

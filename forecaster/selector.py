@@ -1,4 +1,5 @@
-"""PromQL series selectors (``name{label="v", other=~"re.*"}``): parsing and matching.
+"""PromQL series selectors (``name{label="v", other=~"re.*"}``, and range selectors
+``name{...}[1d]``): parsing and matching.
 
 The future-curve datasource answers selectors only; a query with functions or operators gets a
 clear ``bad_data`` error instead of a wrong answer.
@@ -10,11 +11,14 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Mapping
 
+from exporter.core.durations import parse_duration
+
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _STRING = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''
 _MATCHER = re.compile(rf"\s*({_LABEL})\s*(=~|!~|!=|=)\s*({_STRING})\s*(,|$)")
 _SELECTOR = re.compile(rf"^\s*({_NAME})?\s*(?:\{{(.*)\}})?\s*$", re.S)
+_RANGE = re.compile(r"^(.*?)\[\s*([0-9a-z]+)\s*\]\s*$", re.S)
 
 
 class SelectorError(ValueError):
@@ -72,3 +76,19 @@ def parse_selector(text: str) -> list[Matcher]:
 def matcher_fn(text: str) -> Callable[[Mapping[str, str]], bool]:
     matchers = parse_selector(text)
     return lambda labels: all(x.matches(labels) for x in matchers)
+
+
+def split_range(text: str) -> tuple[str, float | None]:
+    """A range selector's series selector and its range in seconds (``x{a="b"}[1d]`` gives
+    ``('x{a="b"}', 86400.0)``); a plain selector comes back with None."""
+    m = _RANGE.match(text)
+    if not m or m.group(1).rstrip().endswith("]"):
+        return text, None
+    try:
+        seconds = parse_duration(m.group(2))
+    except ValueError:
+        raise SelectorError(f"bad range {m.group(2)!r} in {text!r}: use a duration like 1h or "
+                            "86400s") from None
+    if seconds <= 0:
+        raise SelectorError(f"the range of {text!r} must be positive")
+    return m.group(1), seconds

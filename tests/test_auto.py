@@ -116,15 +116,6 @@ def test_short_series_fall_back_to_seasonal_naive_and_say_why() -> None:
     assert np.isfinite(short.predict(M)["mean"]).all()
 
 
-def test_bounds_clip_forecasts_and_intervals() -> None:
-    rng = np.random.default_rng(8)
-    t = np.arange(14 * M)
-    cpu = np.clip(2 + 3 * np.sin(2 * np.pi * t / M) + rng.normal(0, 2, t.size), 0, 100)
-    fc = AutoForecaster(M, horizon=M, candidates=CHEAP, lower_bound=0, upper_bound=4).fit(cpu).predict(M)
-    for arr in fc.values():
-        assert arr.min() >= 0 and arr.max() <= 4
-
-
 def test_a_failing_candidate_is_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     y = mixed_fleet()
     model = AutoForecaster(M, horizon=12, candidates=["seasonal_naive", "fast_hw", "sktime:NoSuchModel"])

@@ -353,8 +353,12 @@ _FORECASTER = _specs(
     ("promcast_forecaster_cycles_total", "counter",
      "Cycles run per target and their result (success, error).", ("target", "result")),
     ("promcast_forecaster_target_series", "gauge",
-     "Series of the target's last cycle by state: forecast, skipped (no usable data), dropped "
-     "(cardinality cap or label collision).", ("target", "state")),
+     "Series of the target's (or budget's) last cycle by state: forecast, skipped (not enough "
+     "history yet), dropped (cardinality cap or label collision); a budget with 0 forecast has "
+     "no spend data.", ("target", "state")),
+    ("promcast_forecaster_history_needed_seconds", "gauge",
+     "A series the target's query returns but that is not forecast yet: how much more history "
+     "it needs (seconds) before it is.", _FORECAST_LABELS, True),
     ("promcast_forecaster_remote_write_samples_total", "counter",
      "Samples pushed by remote write, by result: sent, dropped (refused by the receiver, e.g. "
      "too old), failed (not delivered after retries).", ("result",)),

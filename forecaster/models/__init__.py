@@ -53,6 +53,20 @@ def _auto(m: int, **kwargs: Any) -> Model:
     return AutoForecaster(m, **kwargs)
 
 
+# The service's default: auto's choice among the candidates fitted for a whole fleet at once in
+# numpy, so it needs no optional extra and costs a few vectorised fits per refit.
+FAST_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_drift", "fast_hw")
+
+
+def _auto_fast(m: int, **kwargs: Any) -> Model:
+    from ..auto import AutoForecaster
+
+    kwargs.setdefault("candidates", FAST_CANDIDATES)
+    model = AutoForecaster(m, **kwargs)
+    model.name = "auto_fast"
+    return model
+
+
 _BUILDERS: dict[str, Callable[..., Model]] = {
     "seasonal_naive": lambda m, **_: SeasonalNaive(m),
     "seasonal_naive_drift": lambda m, **_: SeasonalNaive(m, drift=True),
@@ -67,6 +81,7 @@ _BUILDERS: dict[str, Callable[..., Model]] = {
     "fast_hw": _fast_hw,
     "global_gbm": _global_gbm,
     "auto": _auto,
+    "auto_fast": _auto_fast,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS) + ("sktime:<ClassName>",)
 
@@ -103,6 +118,6 @@ def make_model(
     builder = _BUILDERS.get(name)
     if builder is None:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
-    if name == "auto":
+    if name in ("auto", "auto_fast"):
         return builder(season_length, horizon=horizon, levels=levels, **options)
     return builder(season_length, horizon=horizon, **options)
