@@ -53,6 +53,7 @@ class AutoForecaster:
         folds: int = 3,
         ensemble: bool = True,
         max_ensemble: int = 3,
+        untested: str = "seasonal_naive",
     ) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
@@ -66,6 +67,9 @@ class AutoForecaster:
         self.folds = max(1, int(folds))
         self.ensemble = ensemble
         self.max_ensemble = max(1, int(max_ensemble))
+        # The model for a history too short to backtest anything on: nothing tells the
+        # candidates apart there, so it is a choice of policy, not of accuracy.
+        self.untested = untested
         self.chosen: list[str] = []
         self.notes: list[str] = []
         self.scores: dict[str, Any] = {}
@@ -92,7 +96,7 @@ class AutoForecaster:
         if folds == 0:
             short_note = (
                 f"history of {t_len} points is shorter than two seasons ({2 * m}) plus a horizon: "
-                "seasonal naive without a backtest"
+                f"{self.untested.replace('_', ' ')} without a backtest"
             )
             self._finish_without_backtest(arr, [short_note] * n, notes)
             return self
@@ -216,11 +220,11 @@ class AutoForecaster:
         self, arr: np.ndarray, reason: list[str], notes: list[list[str]]
     ) -> None:
         n = arr.shape[0]
-        self._names = ["seasonal_naive"]
+        self._names = [self.untested]
         self._weights = np.ones((1, n))
-        self._final = {"seasonal_naive": self._build("seasonal_naive", 1).fit(arr)}
+        self._final = {self.untested: self._build(self.untested, 1).fit(arr)}
         self._profile = None
-        self.chosen = ["seasonal_naive"] * n
+        self.chosen = [self.untested] * n
         self.scores = {"horizon": 0, "folds": 0, "candidates": {}, "mase": np.full(n, np.nan),
                        "seasonal_naive_mase": np.full(n, np.nan), "coverage": {}}
         self.notes = ["; ".join([r] + x) for r, x in zip(reason, notes)]
@@ -265,7 +269,7 @@ class AutoForecaster:
                 continue
             pred = self._final[name].predict(h, levels)
             pm = np.atleast_2d(pred["mean"])
-            if name == "seasonal_naive":
+            if name == "seasonal_naive" or self._profile is None:  # no backtest: its own bands
                 fallback = pred
             mean += w[:, None] * np.nan_to_num(pm)
         if fallback is None:

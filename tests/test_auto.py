@@ -146,3 +146,29 @@ def test_fitted_auto_keeps_no_copy_of_the_history() -> None:
         if name in model._final:  # at most the last week of values (global_gbm's features)
             widths = [a.shape[-1] for a in _arrays(model._final[name]) if a.ndim > 1]
             assert max(widths) <= 7 * M < y.shape[1], name
+
+
+def test_auto_fast_is_the_default_and_never_knowingly_worse_than_seasonal_naive() -> None:
+    from exporter.core.config import validate
+    from forecaster.config import ForecasterConfig
+
+    cfg = validate(ForecasterConfig, {"targets": [{"name": "t", "query": "x"}]})
+    assert cfg.resolved_targets()[0].model == "auto_fast"
+    y = mixed_fleet()
+    model = make_model("auto_fast", M, horizon=M).fit(y)
+    assert model.name == "auto_fast"
+    assert set(model.scores["candidates"]) == {"seasonal_naive", "seasonal_naive_drift", "fast_hw"}
+    assert (model.scores["mase"] <= model.scores["seasonal_naive_mase"] + 1e-9).all()
+    assert np.isfinite(model.predict(M)["mean"]).all()
+
+
+def test_auto_fast_without_history_to_backtest_keeps_growth_in_the_forecast() -> None:
+    t = np.arange(2 * M + 1)
+    growing = 0.5 + 0.002 * t + 0.01 * np.sin(2 * np.pi * t / M)
+    model = make_model("auto_fast", M, horizon=3 * M).fit(growing)
+    assert model.chosen == ["seasonal_naive_drift"] and "without a backtest" in model.notes[0]
+    fc = model.predict(3 * M)
+    assert fc["mean"][-1] > growing[-1] + 0.1  # three more days of 0.048 a day
+    assert (fc["lower-80"] <= fc["mean"]).all() and (fc["mean"] <= fc["upper-80"]).all()
+    # auto keeps the baseline there.
+    assert AutoForecaster(M, horizon=3 * M).fit(growing).chosen == ["seasonal_naive"]

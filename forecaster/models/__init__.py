@@ -62,6 +62,9 @@ def _auto_fast(m: int, **kwargs: Any) -> Model:
     from ..auto import AutoForecaster
 
     kwargs.setdefault("candidates", FAST_CANDIDATES)
+    # A target's first days are too short to backtest on; a capacity forecast must still see a
+    # disk that grows (the limits keep a falling series from going below its minimum).
+    kwargs.setdefault("untested", "seasonal_naive_drift")
     model = AutoForecaster(m, **kwargs)
     model.name = "auto_fast"
     return model
