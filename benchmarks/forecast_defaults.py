@@ -9,7 +9,8 @@ README's form: season 1d, levels 80/95, one horizon per hour up to a day. Per gr
   series the model is worse than seasonal naive there;
 - its own backtest MASE, as published in ``promcast_forecast_backtest_mase``: how many series are
   above 1 (what ``PromcastForecastQualityDegraded`` alerts on), and how many of those seasonal
-  naive's own backtest puts at or below 1;
+  naive's own backtest puts at or below 1; and on how many ``PromcastForecastQualityDegraded``
+  would fire with its default thresholds (backtest MASE above 1.5 or coverage below 0.6);
 - negative values among the published forecasts and bounds (all these gauges are >= 0);
 - point forecasts outside their own 80% interval, and series with a zero-width 80% interval
   although their history varies;
@@ -46,6 +47,8 @@ STEP = 3600.0
 SEASON = 24
 HOLDOUT = 24
 HISTORY_DAYS = 14
+# PromcastForecastQualityDegraded's default thresholds (rules: backtest_mase_max, _coverage_min).
+ALERT_MASE, ALERT_COVERAGE = 1.5, 0.6
 END = 1_700_000_000.0 // STEP * STEP  # a fixed anchor: the grid is arbitrary, the values real
 
 
@@ -113,6 +116,8 @@ def evaluate(rows: np.ndarray, model: str, extra: dict) -> dict:
     inside = (actual >= c["lower-80"]) & (actual <= c["upper-80"])
     bt = np.array([s.backtest_mase for s in res.series])
     bt_sn = np.array([sn_bt[s.labels["series"]] for s in res.series])
+    low_cov = np.array([any(c < ALERT_COVERAGE for c in s.backtest_coverage.values())
+                        for s in res.series])
     return {
         "series": int(keep.sum()),
         "mase": float(np.nanmean(model_mase[keep])),
@@ -121,6 +126,7 @@ def evaluate(rows: np.ndarray, model: str, extra: dict) -> dict:
         "worse": int((model_mase[keep] > sn_mase[keep] * (1 + 1e-4) + 1e-6).sum()),
         "bt_over_1": int((bt > 1).sum()), "bt_known": int(np.isfinite(bt).sum()),
         "bt_over_1_sn_not": int(((bt > 1) & (bt_sn <= 1)).sum()),
+        "alert": int(((bt > ALERT_MASE) | low_cov).sum()),
         "negative": float((published < 0).mean()),
         "outside": int(outside.sum()), "points": int(outside.size),
         "zero_width": int(zero_width.sum()),
@@ -144,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"forecaster code: {Path(forecaster.__file__).parent}\n")
     data = groups()
     print("| series | model | MASE (seasonal naive) | worse than s. naive | own backtest MASE > 1 "
-          "(of which seasonal naive's is not) | negative values | mean outside its 80% interval | zero-width 80% intervals "
+          "(of which seasonal naive's is not) | quality alert would fire | negative values | mean outside its 80% interval | zero-width 80% intervals "
           "| 80% coverage | wall s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for label, rows in data.items():
         for model in [m.strip() for m in args.models.split(",") if m.strip()]:
             try:
@@ -155,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"| {label} | `{model}` | {type(exc).__name__}: {str(exc).splitlines()[0][:80]} |")
                 continue
             print(f"| {label} ({r['series']}) | `{model}` | {r['mase']:.2f} ({r['sn_mase']:.2f}) | "
-                  f"{r['worse']}/{r['series']} | {r['bt_over_1']}/{r['bt_known']} ({r['bt_over_1_sn_not']}) | "
+                  f"{r['worse']}/{r['series']} | {r['bt_over_1']}/{r['bt_known']} ({r['bt_over_1_sn_not']}) | {r['alert']} | "
                   f"{100 * r['negative']:.1f}% | {r['outside']}/{r['points']} | {r['zero_width']} | "
                   f"{r['coverage']:.2f} | {r['wall']:.2f} |")
             sys.stdout.flush()
