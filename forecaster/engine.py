@@ -221,8 +221,11 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     have = np.isfinite(matrix).sum(axis=1)
     usable = have >= MIN_POINTS
     result.skipped = int((~usable).sum())
+    # Waiting for history: reporting now (a point among the newest steps) but too few so far. A
+    # series whose few points are all older has stopped reporting, and waits for nothing.
+    recent = np.isfinite(matrix[:, -MIN_POINTS:]).any(axis=1)
     result.waiting = [(series[r].labels, float((MIN_POINTS - have[r]) * target.step))
-                      for r in np.flatnonzero(~usable)]
+                      for r in np.flatnonzero(~usable & recent)]
     rows = np.flatnonzero(usable)
     if rows.size == 0:
         return result

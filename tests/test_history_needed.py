@@ -46,9 +46,10 @@ def test_series_with_too_few_points_say_how_much_more_history_they_need():
     ts = END - STEP * np.arange(t.points)[::-1]
     raw = [RawSeries({"host": "old"}, ts, np.linspace(0.1, 0.5, len(ts))),
            RawSeries({"host": "new"}, ts[-1:], np.array([0.2])),
-           RawSeries({"host": "newer"}, ts[-2:], np.array([0.2, 0.3]))]
+           RawSeries({"host": "newer"}, ts[-2:], np.array([0.2, 0.3])),
+           RawSeries({"host": "gone"}, ts[:2], np.array([0.2, 0.3]))]  # stopped reporting
     res = forecast_target(t, select_series(raw, t).series, END, END)
-    assert [s.labels["host"] for s in res.series] == ["old"]
+    assert [s.labels["host"] for s in res.series] == ["old"] and res.skipped == 3
     assert {lab["host"]: sec for lab, sec in res.waiting} == {"new": 2 * STEP, "newer": STEP}
 
 
