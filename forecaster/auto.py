@@ -12,7 +12,9 @@ Intervals: the backtest residuals of the chosen forecast are normalised by the s
 scale times a step profile (how errors grow with the step ahead, learnt across the fleet and kept
 non-decreasing), and the empirical quantiles of those scores give the band per step, at any
 level: split-conformal style, asymmetric where the errors are (CPU cannot go below 0). Coverage is
-reported honestly: each fold is checked against bands calibrated on the other folds only.
+reported honestly: each fold is checked against bands calibrated on the other folds only. With a
+single fold (a short history) there is nothing to check against and too little to learn a band
+from, so the chosen candidates keep their own intervals.
 """
 
 from __future__ import annotations
@@ -146,7 +148,12 @@ class AutoForecaster:
         combo = np.einsum("cn,cfnh->fnh", weights, fc)
         del fc
         resid = actual - combo  # (F, n, h)
-        self._calibrate(resid)
+        if folds >= 2:
+            self._calibrate(resid)
+        else:
+            # One block of residuals is too few to learn a band shape from (the newest steps of a
+            # calm block give bands a normal day leaves): the candidates' own intervals instead.
+            self._profile = None
         chosen_mase = _fold_mase(actual, combo[None], scale)[0]
 
         self._names, self._weights = names, weights
@@ -262,6 +269,8 @@ class AutoForecaster:
         levels = check_levels(levels)
         n = self._weights.shape[1]
         mean = np.zeros((n, h))
+        # Without calibrated bands (no backtest, or a single fold), the chosen candidates' own.
+        own = {k: np.zeros((n, h)) for lv in levels for k in interval_keys(lv)} if self._profile is None else {}
         fallback = None
         for j, name in enumerate(self._names):
             w = self._weights[j]
@@ -269,18 +278,17 @@ class AutoForecaster:
                 continue
             pred = self._final[name].predict(h, levels)
             pm = np.atleast_2d(pred["mean"])
-            if name == "seasonal_naive" or self._profile is None:  # no backtest: its own bands
+            if name == "seasonal_naive" or fallback is None:
                 fallback = pred
             mean += w[:, None] * np.nan_to_num(pm)
-        if fallback is None:
-            fallback = self._final["seasonal_naive"].predict(h, levels)
+            for k in own:
+                own[k] += w[:, None] * np.nan_to_num(np.atleast_2d(pred[k]))
         out: Forecast = {"mean": mean}
         no_data = ~np.isfinite(np.atleast_2d(fallback["mean"])).any(axis=1)
         for lv in levels:
             lo_key, hi_key = interval_keys(lv)
             if self._profile is None:
-                out[lo_key] = np.atleast_2d(fallback[lo_key]).copy()
-                out[hi_key] = np.atleast_2d(fallback[hi_key]).copy()
+                out[lo_key], out[hi_key] = own[lo_key], own[hi_key]
                 continue
             lo, hi = _score_quantiles(self._scores, lv)
             prof = np.concatenate([self._profile, np.full(max(0, h - self._profile.size), self._profile[-1])])[:h]

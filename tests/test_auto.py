@@ -172,3 +172,17 @@ def test_auto_fast_without_history_to_backtest_keeps_growth_in_the_forecast() ->
     assert (fc["lower-80"] <= fc["mean"]).all() and (fc["mean"] <= fc["upper-80"]).all()
     # auto keeps the baseline there.
     assert AutoForecaster(M, horizon=3 * M).fit(growing).chosen == ["seasonal_naive"]
+
+
+def test_a_single_backtest_fold_keeps_the_candidates_own_intervals() -> None:
+    # Three days of an hourly calm series leave one fold for a day's horizon: a band learnt from
+    # those 24 residuals alone made ordinary noise look like an anomaly at the next step.
+    rng = np.random.default_rng(3)
+    t = np.arange(3 * M + 1)
+    calm = 0.5 + 0.1 * np.sin(2 * np.pi * t / M) + rng.normal(0, 0.01, t.size)
+    model = make_model("auto_fast", M, horizon=M).fit(calm[:-1])
+    assert model.scores["folds"] == 1 and model._profile is None
+    fc = model.predict(M, [99])
+    chosen = make_model(model.chosen[0], M, horizon=M).fit(calm[:-1]).predict(M, [99])
+    np.testing.assert_allclose(fc["upper-99"], chosen["upper-99"])
+    assert fc["lower-99"][0] <= calm[-1] <= fc["upper-99"][0]
