@@ -4,7 +4,9 @@
   ``/api/v1/query``, ``/api/v1/series``, ``/api/v1/labels``, ``/api/v1/label/<name>/values``), so
   Grafana can add the forecaster as a Prometheus datasource and draw forecasts and their bands
   beyond "now". Queries are series selectors; PromQL functions are not evaluated (instant
-  queries of plain arithmetic are, so Grafana's datasource test ``1+1`` passes).
+  queries of plain arithmetic are, so Grafana's datasource test ``1+1`` passes). An instant
+  query of a range selector (``name{...}[1d]``) returns the curves' points in that range, which
+  is how prometheus-api-client's ``get_metric_range_data`` reads a period.
 - A JSON API: ``GET /api/v1/forecasts?target=...`` (the latest results) and
   ``POST /api/v1/forecast`` (an ad-hoc query forecast synchronously).
 
@@ -37,7 +39,7 @@ from exporter.core.catalogue import Families
 from exporter.core.durations import format_duration, parse_duration
 from forecaster import __version__
 from forecaster import curves as cv
-from forecaster.selector import SelectorError, any_matcher_fn, matcher_fn
+from forecaster.selector import SelectorError, any_matcher_fn, matcher_fn, split_range
 
 if TYPE_CHECKING:
     from forecaster.service import Forecaster
@@ -237,6 +239,9 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
         return handler
 
     def query_range(p: dict[str, Any], results: list) -> dict:
+        if split_range(p.get("query", ""))[1] is not None:  # as Prometheus answers it
+            raise ValueError("invalid expression type \"range vector\" for range query, must be "
+                             "Scalar or instant Vector")
         match = matcher_fn(p.get("query", ""))
         start, end = _time(p.get("start"), math.nan), _time(p.get("end"), math.nan)
         if math.isnan(start) or math.isnan(end):
@@ -251,7 +256,11 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
         constant = _constant(p.get("query", ""))
         if constant is not None:
             return {"resultType": "scalar", "result": [at, cv.format_value(constant)]}
-        match = matcher_fn(p.get("query", ""))
+        selector, seconds = split_range(p.get("query", ""))
+        match = matcher_fn(selector)
+        if seconds is not None:  # name[1d]: the raw points of the day before `time`
+            return {"resultType": "matrix",
+                    "result": cv.range_matrix(cv.select(results, match), at, seconds)}
         return {"resultType": "vector",
                 "result": cv.vector(cv.select(results, match), at, limits.max_samples)}
 

@@ -12,7 +12,9 @@ Intervals: the backtest residuals of the chosen forecast are normalised by the s
 scale times a step profile (how errors grow with the step ahead, learnt across the fleet and kept
 non-decreasing), and the empirical quantiles of those scores give the band per step, at any
 level: split-conformal style, asymmetric where the errors are (CPU cannot go below 0). Coverage is
-reported honestly: each fold is checked against bands calibrated on the other folds only.
+reported honestly: each fold is checked against bands calibrated on the other folds only. With a
+single fold (a short history) there is nothing to check against and too little to learn a band
+from, so the chosen candidates keep their own intervals.
 """
 
 from __future__ import annotations
@@ -54,8 +56,7 @@ class AutoForecaster:
         folds: int = 3,
         ensemble: bool = True,
         max_ensemble: int = 3,
-        lower_bound: float | None = None,
-        upper_bound: float | None = None,
+        untested: str = "seasonal_naive",
     ) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
@@ -69,7 +70,9 @@ class AutoForecaster:
         self.folds = max(1, int(folds))
         self.ensemble = ensemble
         self.max_ensemble = max(1, int(max_ensemble))
-        self.lower_bound, self.upper_bound = lower_bound, upper_bound
+        # The model for a history too short to backtest anything on: nothing tells the
+        # candidates apart there, so it is a choice of policy, not of accuracy.
+        self.untested = untested
         self.chosen: list[str] = []
         self.notes: list[str] = []
         self.scores: dict[str, Any] = {}
@@ -96,7 +99,7 @@ class AutoForecaster:
         if folds == 0:
             short_note = (
                 f"history of {t_len} points is shorter than two seasons ({2 * m}) plus a horizon: "
-                "seasonal naive without a backtest"
+                f"{self.untested.replace('_', ' ')} without a backtest"
             )
             self._finish_without_backtest(arr, [short_note] * n, notes)
             return self
@@ -148,7 +151,12 @@ class AutoForecaster:
         combo = np.einsum("cn,cfnh->fnh", weights, fc)
         del fc
         resid = actual - combo  # (F, n, h)
-        self._calibrate(resid)
+        if folds >= 2:
+            self._calibrate(resid)
+        else:
+            # One block of residuals is too few to learn a band shape from (the newest steps of a
+            # calm block give bands a normal day leaves): the candidates' own intervals instead.
+            self._profile = None
         chosen_mase = _fold_mase(actual, combo[None], scale)[0]
 
         self._names, self._weights = names, weights
@@ -223,11 +231,11 @@ class AutoForecaster:
         self, arr: np.ndarray, reason: list[str], notes: list[list[str]]
     ) -> None:
         n = arr.shape[0]
-        self._names = ["seasonal_naive"]
+        self._names = [self.untested]
         self._weights = np.ones((1, n))
-        self._final = {"seasonal_naive": self._build("seasonal_naive", 1).fit(arr)}
+        self._final = {self.untested: self._build(self.untested, 1).fit(arr)}
         self._profile = None
-        self.chosen = ["seasonal_naive"] * n
+        self.chosen = [self.untested] * n
         self.scores = {"horizon": 0, "folds": 0, "candidates": {}, "mase": np.full(n, np.nan),
                        "seasonal_naive_mase": np.full(n, np.nan), "coverage": {}}
         self.notes = ["; ".join([r] + x) for r, x in zip(reason, notes)]
@@ -265,6 +273,8 @@ class AutoForecaster:
         levels = check_levels(levels)
         n = self._weights.shape[1]
         mean = np.zeros((n, h))
+        # Without calibrated bands (no backtest, or a single fold), the chosen candidates' own.
+        own = {k: np.zeros((n, h)) for lv in levels for k in interval_keys(lv)} if self._profile is None else {}
         fallback = None
         for j, name in enumerate(self._names):
             w = self._weights[j]
@@ -272,18 +282,17 @@ class AutoForecaster:
                 continue
             pred = self._final[name].predict(h, levels)
             pm = np.atleast_2d(pred["mean"])
-            if name == "seasonal_naive":
+            if name == "seasonal_naive" or fallback is None:
                 fallback = pred
             mean += w[:, None] * np.nan_to_num(pm)
-        if fallback is None:
-            fallback = self._final["seasonal_naive"].predict(h, levels)
+            for k in own:
+                own[k] += w[:, None] * np.nan_to_num(np.atleast_2d(pred[k]))
         out: Forecast = {"mean": mean}
         no_data = ~np.isfinite(np.atleast_2d(fallback["mean"])).any(axis=1)
         for lv in levels:
             lo_key, hi_key = interval_keys(lv)
             if self._profile is None:
-                out[lo_key] = np.atleast_2d(fallback[lo_key]).copy()
-                out[hi_key] = np.atleast_2d(fallback[hi_key]).copy()
+                out[lo_key], out[hi_key] = own[lo_key], own[hi_key]
                 continue
             lo, hi = _score_quantiles(self._scores, lv)
             prof = np.concatenate([self._profile, np.full(max(0, h - self._profile.size), self._profile[-1])])[:h]
@@ -292,12 +301,7 @@ class AutoForecaster:
             out[hi_key] = mean + hi[:, None] * band
         for key in out:
             out[key][no_data] = np.nan
-        return shape_like(self._clip(out), self._single)
-
-    def _clip(self, out: Forecast) -> Forecast:
-        if self.lower_bound is None and self.upper_bound is None:
-            return out
-        return {k: np.clip(v, self.lower_bound, self.upper_bound) for k, v in out.items()}
+        return shape_like(out, self._single)
 
 
 def _fold_mase(actual: np.ndarray, fc: np.ndarray, scale: np.ndarray) -> np.ndarray:

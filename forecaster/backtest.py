@@ -16,11 +16,11 @@ from typing import Callable, Sequence
 import numpy as np
 
 from forecaster.interrupt import checkpoint
-from forecaster.models.base import interval_keys
+from forecaster.models.base import Forecast, interval_keys
 from forecaster.models.metrics import mase_scale
 
 VECTORISED = frozenset({"seasonal_naive", "seasonal_naive_drift", "drift", "prom_holt_winters",
-                        "fast_hw"})
+                        "fast_hw", "auto_fast"})
 FOLDS = 3
 # A fold must leave this share of the history to fit on: a model fitted on a sliver of the
 # series is not the model being judged.
@@ -30,7 +30,8 @@ Scores = dict[str, object]  # {"mase": rows, "coverage": {level: rows}}, as auto
 
 
 def holdout_scores(build: Callable[[int], object], model_name: str, data: np.ndarray,
-                   season: int, horizon: int, levels: Sequence[int]) -> Scores:
+                   season: int, horizon: int, levels: Sequence[int],
+                   post: Callable[[Forecast, np.ndarray], Forecast] | None = None) -> Scores:
     """MASE (scaled by seasonal naive's in-sample error before each origin) and interval
     coverage per row over up to :data:`FOLDS` consecutive blocks of ``horizon`` steps at the
     end of ``data``; ``build(h)`` makes an unfitted model for an ``h``-step forecast. Empty when
@@ -47,6 +48,8 @@ def holdout_scores(build: Callable[[int], object], model_name: str, data: np.nda
         checkpoint()
         train, actual = data[:, :o], data[:, o:o + h]
         fc = build(h).fit(train).predict(h, levels)
+        if post is not None:
+            fc = post(fc, train)
         errors.append(np.abs(actual - np.asarray(fc["mean"])[:, :h])
                       / mase_scale(train, season)[:, None])
         for lv in levels:

@@ -24,6 +24,7 @@ _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
 # Prometheus caps a query's timeout at its own --query.timeout (2m by default); more than an hour
 # is a typo (a number of seconds where a duration was meant) and would hold a target that long.
 MAX_TIMEOUT = 3600.0
+_NULLABLE = frozenset({"min", "max"})
 
 
 class BasicAuth(Strict):
@@ -110,6 +111,14 @@ class TargetFields(Strict):
     capacity: Optional[Union[float, PromQL]] = Field(
         None, description="A number, or a PromQL query giving each series its own capacity.")
     capacity_direction: Optional[Literal["above", "below"]] = None
+    min: Optional[float] = Field(
+        None, description="Lowest value a forecast or bound may take (default 0: gauges like CPU, "
+        "bytes or spend cannot go negative); null for none. Applies to each series whose history "
+        "never went below it.")
+    max: Optional[Union[float, Literal["capacity"]]] = Field(
+        None, description="Highest value a forecast or bound may take: a number, or `capacity` "
+        "(each series' capacity); null (the default) for none. Applies to each series whose "
+        "history never went above it.")
     keep_labels: Optional[list[str]] = Field(None, description="Publish only these source labels.")
     drop_labels: Optional[list[str]] = Field(None, description="Publish all source labels but these.")
     max_series: Optional[int] = Field(None, ge=1, description="Cardinality cap per target.")
@@ -151,10 +160,10 @@ class TargetFields(Strict):
 
 BUILTIN_DEFAULTS = TargetFields(
     step=300.0, history=7 * 86400.0, season=86400.0, horizons=[3600.0, 6 * 3600.0, 86400.0],
-    levels=[80, 95], anomaly_level=99, model="seasonal_naive_drift", infer_every=300.0, fit_every=3600.0,
+    levels=[80, 95], anomaly_level=99, model="auto_fast", infer_every=300.0, fit_every=3600.0,
     lead_time=86400.0,
-    capacity=None, capacity_direction="above", keep_labels=None, drop_labels=[], max_series=10000,
-    staleness=None, timeout=None, scenarios=[], autoscaling=None,
+    capacity=None, capacity_direction="above", min=0.0, max=None, keep_labels=None, drop_labels=[],
+    max_series=10000, staleness=None, timeout=None, scenarios=[], autoscaling=None,
 )
 
 
@@ -188,6 +197,8 @@ class ResolvedTarget(Strict):
     lead_time: float
     capacity: Optional[Union[float, str]]
     capacity_direction: Literal["above", "below"]
+    min: Optional[float] = 0.0
+    max: Optional[Union[float, Literal["capacity"]]] = None
     keep_labels: Optional[list[str]]
     drop_labels: list[str]
     max_series: int
@@ -331,6 +342,12 @@ class ForecasterConfig(Strict):
                                 "would be retired between two samples")
             if t.keep_labels is not None and t.drop_labels is not None:
                 problems.append(f"targets[{i}] ({t.name}): set keep_labels or drop_labels, not both")
+            if r.max == "capacity" and (r.capacity is None or r.capacity_direction != "above"):
+                problems.append(f"targets[{i}] ({t.name}): max: capacity needs a capacity with "
+                                "capacity_direction: above")
+            elif (isinstance(r.max, float) and r.min is not None and r.max <= r.min):
+                problems.append(f"targets[{i}] ({t.name}): max ({r.max:g}) must be above min "
+                                f"({r.min:g})")
             for h in r.horizons:
                 if h < r.step:
                     problems.append(f"targets[{i}] ({t.name}): horizon {format_duration(h)} is shorter "
@@ -373,8 +390,10 @@ class ForecasterConfig(Strict):
 
     def _resolve(self, t: Target) -> ResolvedTarget:
         merged = BUILTIN_DEFAULTS.model_dump()
-        merged.update({k: v for k, v in self.defaults.model_dump().items() if v is not None})
-        merged.update({k: v for k, v in t.model_dump().items() if v is not None})
+        for given in (self.defaults, t):
+            # An explicit null means "none" for the limits; elsewhere it means "not set".
+            merged.update({k: v for k, v in given.model_dump().items()
+                           if v is not None or (k in _NULLABLE and k in given.model_fields_set)})
         merged["max_series"] = min(merged["max_series"], self.limits.max_series_per_target)
         return ResolvedTarget.model_validate(merged)
 

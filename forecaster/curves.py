@@ -42,6 +42,13 @@ class Curve:
         out[ok] = self.values[k[ok]]
         return out
 
+    def between(self, first: float, last: float) -> tuple[np.ndarray, np.ndarray]:
+        """The curve's own points (times, values) from ``first`` to ``last`` inclusive, as a
+        range selector reads raw samples in Prometheus 2."""
+        times = self.start + self.step * np.arange(len(self.values))
+        ok = (times >= first - 1e-6) & (times <= last + 1e-6) & np.isfinite(self.values)
+        return times[ok], self.values[ok]
+
 
 def curves(results: Iterable[TargetResult]) -> Iterator[Curve]:
     for res in results:
@@ -105,6 +112,20 @@ def matrix(selected: list[Curve], start: float, end: float, step: float,
             out.append({"metric": c.labels, "values": RawJSON("[" + ",".join(
                 f'[{t!r},"{format_value(v)}"]'
                 for t, v in zip(times[ok].tolist(), vals[ok].tolist())) + "]")})
+    return out
+
+
+def range_matrix(selected: list[Curve], at: float, seconds: float) -> list[dict]:
+    """What an instant query of a range selector (``name[1d]`` at ``at``) returns: each curve's
+    points in ``[at - seconds, at]``, as prometheus-api-client's ``get_metric_range_data`` reads
+    a period one chunk at a time. The work is bounded by the curves' own length, whatever the
+    range asked for."""
+    out = []
+    for c in selected:
+        times, vals = c.between(at - seconds, at)
+        if len(times):
+            out.append({"metric": c.labels, "values": [
+                [float(t), format_value(float(v))] for t, v in zip(times, vals)]})
     return out
 
 

@@ -10,14 +10,17 @@ import hashlib
 import logging
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
+from exporter.core.durations import format_duration
 from forecaster.anomaly import anomaly_score
 from forecaster.backtest import Scores, holdout_scores
 from forecaster.config import ResolvedTarget
-from forecaster.models import SeasonalNaive, make_model
+from forecaster.limits import enforce, limits_for
+from forecaster.models import Forecast, SeasonalNaive, make_model
 from forecaster.source import RawSeries
 from forecaster.staleness import is_stale
 
@@ -58,6 +61,8 @@ class TargetResult:
     over_cap: int = 0   # series beyond max_series
     collided: int = 0   # series identical to another after keep_labels / drop_labels
     retired: int = 0    # series without a sample for longer than the target's staleness
+    # Series not forecast yet for want of history: (labels, seconds of history still needed).
+    waiting: list[tuple[dict[str, str], float]] = field(default_factory=list)
     # The whole future curve of every series, for the future-curve datasource: column k is the
     # value at curve_start + k * step (column 0 is the newest observation, so curves join the
     # actual); keys "mean", "lower-80", "upper-80", ... rows follow ``series``.
@@ -258,11 +263,14 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     result = TargetResult(target, now)
     start = end - (target.points - 1) * target.step
     matrix = align(series, start, target.step, target.points)
-    usable = np.isfinite(matrix).sum(axis=1) >= MIN_POINTS
+    have = np.isfinite(matrix).sum(axis=1)
+    usable = have >= MIN_POINTS
     result.skipped = int((~usable).sum())
-    if result.skipped:
-        log.info("skipping series without enough finite points",
-                 extra={"target": target.name, "skipped": result.skipped, "min_points": MIN_POINTS})
+    # Waiting for history: reporting now (a point among the newest steps) but too few so far. A
+    # series whose few points are all older has stopped reporting, and waits for nothing.
+    recent = np.isfinite(matrix[:, -MIN_POINTS:]).any(axis=1)
+    result.waiting = [(series[r].labels, float((MIN_POINTS - have[r]) * target.step))
+                      for r in np.flatnonzero(~usable & recent)]
     rows = np.flatnonzero(usable)
     if rows.size == 0:
         # Nothing to fit (every series retired or without data): no fit happened, and the
@@ -303,7 +311,16 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         fc = model.fit(data).predict(h, target.predict_levels)
         names = [model.name] * len(rows)
         reasons = [f"fallback: {target.model} failed ({exc.__class__.__name__})"] * len(rows)
+    if capacities is None:
+        fixed = target.capacity if isinstance(target.capacity, (int, float)) else np.nan
+        capacities = np.full(len(series), fixed, dtype=float)
+    elif np.isnan(capacities[rows]).any():
+        log.info("series without a matching capacity: no time to exhaustion for them",
+                 extra={"target": target.name, "series": int(np.isnan(capacities[rows]).sum()),
+                        "first": series[rows[np.isnan(capacities[rows])][0]].labels})
     fc = _guard_rows(target, data, fc, h, names, reasons)
+    bounded = partial(_bounded, target, capacities[rows])
+    fc = bounded(fc, data)
     last_idx = data.shape[1] - 1 - np.argmax(np.isfinite(data)[:, ::-1], axis=1)
     observed = data[np.arange(len(rows)), last_idx]
     observed_at = start + last_idx * target.step
@@ -315,15 +332,8 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     # backtested here when fitted (not after a failure: what was published is the fallback's).
     scores = getattr(model, "scores", None) or result.fitted.scores
     if backtest and not scores and result.refitted and model is result.fitted.model:
-        scores = result.fitted.scores = _backtest(target, build, data, h)
+        scores = result.fitted.scores = _backtest(target, build, data, h, bounded)
     nan_row = np.full(len(rows), np.nan)
-    if capacities is None:
-        fixed = target.capacity if isinstance(target.capacity, (int, float)) else np.nan
-        capacities = np.full(len(series), fixed, dtype=float)
-    elif np.isnan(capacities[rows]).any():
-        log.info("series without a matching capacity: no time to exhaustion for them",
-                 extra={"target": target.name, "series": int(np.isnan(capacities[rows]).sum()),
-                        "first": series[rows[np.isnan(capacities[rows])][0]].labels})
     for j, row in enumerate(rows):
         mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}
         bounds = {(hz, lv): (float(fc[f"lower-{lv}"][j, k - 1]), float(fc[f"upper-{lv}"][j, k - 1]))
@@ -380,14 +390,45 @@ def _guard_rows(target: ResolvedTarget, data: np.ndarray, fc: Mapping[str, np.nd
     return out
 
 
+def _bounded(target: ResolvedTarget, capacities: np.ndarray, fc: Forecast,
+             history: np.ndarray) -> Forecast:
+    """``fc`` within the target's limits (see :mod:`forecaster.limits`), judged on ``history``."""
+    maximum = capacities if target.max == "capacity" else target.max
+    return enforce(fc, limits_for(history, target.min, maximum))
+
+
 def _backtest(target: ResolvedTarget, build: Callable[[int], object], data: np.ndarray,
-              h: int) -> Scores:
+              h: int, bounded: Callable[[Forecast, np.ndarray], Forecast]) -> Scores:
     try:
-        return holdout_scores(build, target.model, data, target.season_length, h, target.levels)
+        return holdout_scores(build, target.model, data, target.season_length, h, target.levels,
+                              post=bounded)
     except Exception as exc:  # noqa: BLE001 - accuracy is a report; the forecast still stands
         log.warning("backtest failed; no accuracy published until the next fit",
                     extra={"target": target.name, "model": target.model, "err": repr(exc)})
         return {}
+
+
+def history_needed(series: list[RawSeries], target: ResolvedTarget, end: float,
+                   now: float) -> list[tuple[dict[str, str], float]]:
+    """For series that exist (e.g. an instant read at ``now``) but have no point on the target's
+    grid ending at ``end`` yet: the seconds until :data:`MIN_POINTS` grid points will have
+    passed, so each is forecast from then on if it keeps reporting."""
+    wait = max(target.step, end + MIN_POINTS * target.step - now)
+    return [(s.labels, float(wait)) for s in series]
+
+
+def log_waiting(name: str, waiting: list[tuple[dict[str, str], float]], kind: str = "target") -> None:
+    """One line per cycle saying which series are not forecast yet and how much longer that
+    takes (a few examples: the full list is the history-needed series)."""
+    if not waiting:
+        return
+    examples = "; ".join(
+        f"{','.join(f'{k}={v}' for k, v in sorted(lab.items()) if k != 'target') or '{}'} needs "
+        f"{format_duration(sec)} more" for lab, sec in waiting[:5])
+    log.warning(f"{kind} has series without enough history to forecast yet (at least "
+                f"{MIN_POINTS} points on its step grid)",
+                extra={"target": name, "series": len(waiting),
+                       "longest_wait_s": max(sec for _, sec in waiting), "examples": examples})
 
 
 def publish_horizons(out: "Families", family: str, labels: Mapping[str, str],

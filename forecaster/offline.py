@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence, TextIO
 import numpy as np
 
 from exporter.core.durations import format_duration, parse_duration
+from forecaster.limits import Limits, enforce, limits_for
 
 REQUIRED_COLUMNS = ("series_id", "timestamp", "value")
 DAY = 86400.0
@@ -90,16 +91,17 @@ def run(args: argparse.Namespace) -> int:
 
     results: dict[str, Result] = {sid: Result(error=reason) for sid, reason in bad.items()}
     progress = _Progress(len(series), sys.stderr)
-    options = _model_options(args, levels)
+    options: dict[str, Any] = {}
     for start in range(0, len(series), max(1, args.batch)):
         chunk = series[start:start + max(1, args.batch)]
         results.update(_forecast_chunk(chunk, args.model, season, horizon, levels, options))
         progress.advance(len(chunk))
     progress.close()
-    if args.lower_bound is not None or args.upper_bound is not None:
-        for res in results.values():  # every model, fallbacks included, respects the bounds
-            res.forecasts = {k: np.clip(v, args.lower_bound, args.upper_bound)
-                             for k, v in res.forecasts.items()}
+    by_id = {s.series_id: s for s in series}
+    for sid, res in results.items():  # every model, fallbacks included, as the service does
+        if res.forecasts:
+            res.forecasts = _bounded(res.forecasts, by_id[sid].values, args.lower_bound,
+                                     args.upper_bound)
 
     try:
         written = _write(args.out, series, results, horizon, step, levels, raw["iso"])
@@ -223,10 +225,14 @@ def _to_series(raw: dict[str, Any], step: float, max_points: int) -> tuple[list[
 
 
 # -- forecasting ---------------------------------------------------------------------------------
-def _model_options(args: argparse.Namespace, levels: list[int]) -> dict[str, Any]:
-    if args.model == "auto":
-        return {"lower_bound": args.lower_bound, "upper_bound": args.upper_bound}
-    return {}
+def _bounded(forecast: dict[str, np.ndarray], history: np.ndarray, lower: float | None,
+             upper: float | None) -> dict[str, np.ndarray]:
+    """The forecast inside the bounds given (always, unlike the service's history-aware
+    limits: they were asked for explicitly), ordered, without zero-width intervals."""
+    noise = limits_for(history[None, :]).noise
+    bounds = Limits(np.array([-np.inf if lower is None else lower]),
+                    np.array([np.inf if upper is None else upper]), noise)
+    return {k: v[0] for k, v in enforce({k: v[None, :] for k, v in forecast.items()}, bounds).items()}
 
 
 def _matrix(chunk: Sequence[Series]) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""PromQL series selectors (``name{label="v", other=~"re.*"}``): parsing and matching.
+"""PromQL series selectors (``name{label="v", other=~"re.*"}``, and range selectors
+``name{...}[1d]``): parsing and matching.
 
 The future-curve datasource answers selectors only; a query with functions or operators gets a
 clear ``bad_data`` error instead of a wrong answer.
@@ -16,6 +17,8 @@ from typing import Any, Callable, Mapping
 
 import re2
 
+from exporter.core.durations import parse_duration
+
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a bad user regex is reported to the user, not logged by the library
 _OPTIONS.max_mem = 1 << 20   # per compiled regex (RE2's default is 8 MiB): many per request add up
@@ -25,6 +28,7 @@ _LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _STRING = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''
 _MATCHER = re2.compile(rf"\s*({_LABEL})\s*(=~|!~|!=|=)\s*({_STRING})\s*(,|$)", _OPTIONS)
 _SELECTOR = re2.compile(rf"(?s)^\s*({_NAME})?\s*(?:\{{(.*)\}})?\s*$", _OPTIONS)
+_RANGE = re2.compile(r"(?s)^(.*?)\[\s*([0-9a-z]+)\s*\]\s*$", _OPTIONS)
 
 
 class SelectorError(ValueError):
@@ -103,3 +107,19 @@ def any_matcher_fn(texts: list[str]) -> Callable[[Mapping[str, str]], bool] | No
 def matcher_fn(text: str) -> Callable[[Mapping[str, str]], bool]:
     matchers = parse_selector(text)
     return lambda labels: all(x.matches(labels) for x in matchers)
+
+
+def split_range(text: str) -> tuple[str, float | None]:
+    """A range selector's series selector and its range in seconds (``x{a="b"}[1d]`` gives
+    ``('x{a="b"}', 86400.0)``); a plain selector comes back with None."""
+    m = _RANGE.match(text)
+    if not m or m.group(1).rstrip().endswith("]"):
+        return text, None
+    try:
+        seconds = parse_duration(m.group(2))
+    except ValueError:
+        raise SelectorError(f"bad range {m.group(2)!r} in {text!r}: use a duration like 1h or "
+                            "86400s") from None
+    if seconds <= 0:
+        raise SelectorError(f"the range of {text!r} must be positive")
+    return m.group(1), seconds

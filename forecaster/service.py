@@ -28,8 +28,9 @@ from forecaster import __version__
 from forecaster.backtest import VECTORISED
 from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
-from forecaster.engine import (TargetResult, forecast_target, match_capacity, merge_history,
-                              publish_horizons, score_anomalies, select_series)
+from forecaster.engine import (TargetResult, forecast_target, history_needed, log_waiting,
+                              match_capacity, merge_history, publish_horizons, score_anomalies,
+                              select_series)
 from forecaster.interrupt import run_interruptible
 from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
 from forecaster.recommend.catalog import load_catalog
@@ -360,6 +361,9 @@ class Forecaster:
         async def work() -> dict:
             previous = self.results.get(target.name)
             result = await self._forecast(target, source, now=at)
+            if not result.series and not result.waiting:
+                result.waiting = await self._not_on_grid_yet(target, source, result.made_at)
+            log_waiting(target.name, result.waiting)
             if previous is None:
                 previous = await self._one_step_earlier(target, result)
             score_anomalies(previous, result)
@@ -375,9 +379,25 @@ class Forecaster:
                            if not math.isnan(s.exhaustion_seconds)), default=math.inf)
             return {"mode": f"fit ({result.fit_reason})" if result.refitted else "infer",
                     "series": len(result.series), "skipped": result.skipped,
-                    "retired": result.retired, "closest_exhaustion_s": closest}
+                    "retired": result.retired, "waiting_for_history": len(result.waiting),
+                    "closest_exhaustion_s": closest}
 
         return await self._guarded(target.name, work, at)
+
+    async def _not_on_grid_yet(self, target: ResolvedTarget, source: PrometheusSource,
+                               now: float) -> list[tuple[dict[str, str], float]]:
+        """When a target's history read returned nothing, the series its query returns now:
+        they exist but have no sample near a point of the step grid yet (a new exporter read at
+        a 1 h step), and wait for history rather than being silently absent."""
+        end = (now // target.step) * target.step
+        try:
+            raw = await source.query_range(target.query, now, now, target.step, target.timeout)
+        except (SourceUnavailable, QueryError) as exc:  # only an explanation: the cycle stands
+            log.info("could not look for series without history yet",
+                     extra={"target": target.name, "err": str(exc)})
+            return []
+        sel = select_series(raw, target, self.shard_index, self.shard_count)
+        return history_needed(sel.series, target, end, now)
 
     async def run_recommendations_cycle(self, source: PrometheusSource,
                                         at: float | None = None) -> bool:
@@ -426,7 +446,12 @@ class Forecaster:
             result = await self._forecast(target, source, cache=False, now=now)
             spent = await self._spent(budget, target, result, start, source)
             projections = project(result, spent, budget.amount, now, end)
-            self.projections[budget.name] = (budget, end, projections)
+            log_waiting(budget.name, result.waiting, "budget")
+            if not projections:
+                log.warning("budget has no spend data to project: its spend_rate query returned "
+                            + ("series with too little history" if result.waiting else "no series"),
+                            extra={"target": budget.name, "query": budget.spend_rate})
+            self.projections[budget.name] = (budget, end, projections, result.waiting)
             worst = max((p.overrun_probability for p in projections), default=0.0)
             return {"series": len(projections), "max_overrun_probability": round(worst, 3)}
 
@@ -539,6 +564,7 @@ def publish_result(out: Families, result: TargetResult) -> None:
     out.add("promcast_forecaster_target_series", {"target": name, "state": "dropped"},
             result.over_cap + result.collided)
     out.add("promcast_forecaster_target_series", {"target": name, "state": "retired"}, result.retired)
+    publish_waiting(out, result.waiting)
     for s in result.series:
         lab = s.labels
         out.add("promcast_forecast_observed", lab, s.observed)
@@ -558,7 +584,14 @@ def publish_result(out: Families, result: TargetResult) -> None:
         publish_horizons(out, "promcast_forecast", lab, t, s.mean, s.bounds)
 
 
-def publish_budget(out: Families, budget: Budget, period_end: float, projections: list[Projection]) -> None:
+def publish_budget(out: Families, budget: Budget, period_end: float, projections: list[Projection],
+                   waiting: list[tuple[dict[str, str], float]] = ()) -> None:
+    """A budget's projections, and how many series it has (0 projected: no spend data)."""
+    out.add("promcast_forecaster_target_series", {"target": budget.name, "state": "forecast"},
+            len(projections))
+    out.add("promcast_forecaster_target_series", {"target": budget.name, "state": "skipped"},
+            len(waiting))
+    publish_waiting(out, waiting)
     for p in projections:
         lab = {**p.labels, "target": budget.name, "budget": budget.name, "currency": budget.currency}
         out.add("promcast_budget_amount", lab, budget.amount)
@@ -569,6 +602,11 @@ def publish_budget(out: Families, budget: Budget, period_end: float, projections
             out.add("promcast_budget_projected_spend_upper", {**lab, "level": str(lv)}, hi)
         out.add("promcast_budget_overrun_probability_ratio", lab, p.overrun_probability)
         out.add("promcast_budget_period_end_timestamp_seconds", lab, period_end)
+
+
+def publish_waiting(out: Families, waiting: list[tuple[dict[str, str], float]]) -> None:
+    for labels, seconds in waiting:
+        out.add("promcast_forecaster_history_needed_seconds", labels, seconds)
 
 
 def make_writer(cfg: RemoteWrite, session: aiohttp.ClientSession) -> RemoteWriter:

@@ -62,6 +62,32 @@ def test_grafana_style_range_query_draws_the_future(forecaster):
         assert float(lo) <= m <= float(u)
 
 
+def test_prometheus_api_client_reads_the_future_in_chunks_and_the_current_value(forecaster):
+    # get_metric_range_data sends instant queries of `name{labels}[<chunk>s]`, one per chunk.
+    client = PrometheusConnect(url=forecaster, disable_ssl=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    labels = {"target": "disk", "host": "a"}
+    chunks = client.get_metric_range_data("promcast_forecast_mean", label_config=labels,
+                                          start_time=now, end_time=now + dt.timedelta(days=3),
+                                          chunk_size=dt.timedelta(days=1))
+    assert len(chunks) == 3
+    assert all(c["metric"] == {"__name__": "promcast_forecast_mean", **labels} for c in chunks)
+    points = sorted((float(t), float(v)) for c in chunks for t, v in c["values"])
+    assert len(points) >= 71 and len({t for t, _ in points}) == len(points)
+    assert now.timestamp() - 1 <= points[0][0] and points[-1][0] <= now.timestamp() + 3 * 86400 + 1
+    # The same values as a range query at the curve's own times.
+    curve = client.custom_query_range('promcast_forecast_mean{target="disk",host="a"}',
+                                      start_time=dt.datetime.fromtimestamp(points[0][0], dt.timezone.utc),
+                                      end_time=dt.datetime.fromtimestamp(points[-1][0], dt.timezone.utc),
+                                      step="3600")
+    assert [(float(t), float(v)) for t, v in curve[0]["values"]] == points
+    [current] = client.get_current_metric_value("promcast_forecast_mean", label_config=labels)
+    assert float(current["value"][1]) == pytest.approx(points[0][1], abs=0.05)
+    r = requests.get(f"{forecaster}/api/v1/query_range", params={
+        "query": "promcast_forecast_mean[1d]", "start": "0", "end": "10", "step": "1"})
+    assert r.status_code == 400 and "range vector" in r.json()["error"]
+
+
 def test_instant_query_labels_and_series(forecaster):
     client = PrometheusConnect(url=forecaster, disable_ssl=True)
     tomorrow = time.time() + 86400

@@ -116,15 +116,6 @@ def test_short_series_fall_back_to_seasonal_naive_and_say_why() -> None:
     assert np.isfinite(short.predict(M)["mean"]).all()
 
 
-def test_bounds_clip_forecasts_and_intervals() -> None:
-    rng = np.random.default_rng(8)
-    t = np.arange(14 * M)
-    cpu = np.clip(2 + 3 * np.sin(2 * np.pi * t / M) + rng.normal(0, 2, t.size), 0, 100)
-    fc = AutoForecaster(M, horizon=M, candidates=CHEAP, lower_bound=0, upper_bound=4).fit(cpu).predict(M)
-    for arr in fc.values():
-        assert arr.min() >= 0 and arr.max() <= 4
-
-
 def test_a_failing_candidate_is_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     y = mixed_fleet()
     model = AutoForecaster(M, horizon=12, candidates=["seasonal_naive", "fast_hw", "sktime:NoSuchModel"])
@@ -155,3 +146,43 @@ def test_fitted_auto_keeps_no_copy_of_the_history() -> None:
         if name in model._final:  # at most the last week of values (global_gbm's features)
             widths = [a.shape[-1] for a in _arrays(model._final[name]) if a.ndim > 1]
             assert max(widths) <= 7 * M < y.shape[1], name
+
+
+def test_auto_fast_is_the_default_and_never_knowingly_worse_than_seasonal_naive() -> None:
+    from exporter.core.config import validate
+    from forecaster.config import ForecasterConfig
+
+    cfg = validate(ForecasterConfig, {"targets": [{"name": "t", "query": "x"}]})
+    assert cfg.resolved_targets()[0].model == "auto_fast"
+    y = mixed_fleet()
+    model = make_model("auto_fast", M, horizon=M).fit(y)
+    assert model.name == "auto_fast"
+    assert set(model.scores["candidates"]) == {"seasonal_naive", "seasonal_naive_drift", "fast_hw"}
+    assert (model.scores["mase"] <= model.scores["seasonal_naive_mase"] + 1e-9).all()
+    assert np.isfinite(model.predict(M)["mean"]).all()
+
+
+def test_auto_fast_without_history_to_backtest_keeps_growth_in_the_forecast() -> None:
+    t = np.arange(2 * M + 1)
+    growing = 0.5 + 0.002 * t + 0.01 * np.sin(2 * np.pi * t / M)
+    model = make_model("auto_fast", M, horizon=3 * M).fit(growing)
+    assert model.chosen == ["seasonal_naive_drift"] and "without a backtest" in model.notes[0]
+    fc = model.predict(3 * M)
+    assert fc["mean"][-1] > growing[-1] + 0.1  # three more days of 0.048 a day
+    assert (fc["lower-80"] <= fc["mean"]).all() and (fc["mean"] <= fc["upper-80"]).all()
+    # auto keeps the baseline there.
+    assert AutoForecaster(M, horizon=3 * M).fit(growing).chosen == ["seasonal_naive"]
+
+
+def test_a_single_backtest_fold_keeps_the_candidates_own_intervals() -> None:
+    # Three days of an hourly calm series leave one fold for a day's horizon: a band learnt from
+    # those 24 residuals alone made ordinary noise look like an anomaly at the next step.
+    rng = np.random.default_rng(3)
+    t = np.arange(3 * M + 1)
+    calm = 0.5 + 0.1 * np.sin(2 * np.pi * t / M) + rng.normal(0, 0.01, t.size)
+    model = make_model("auto_fast", M, horizon=M).fit(calm[:-1])
+    assert model.scores["folds"] == 1 and model._profile is None
+    fc = model.predict(M, [99])
+    chosen = make_model(model.chosen[0], M, horizon=M).fit(calm[:-1]).predict(M, [99])
+    np.testing.assert_allclose(fc["upper-99"], chosen["upper-99"])
+    assert fc["lower-99"][0] <= calm[-1] <= fc["upper-99"][0]

@@ -91,7 +91,7 @@ def test_budget_cycle_against_prometheus(start_prometheus, anchor, with_spent_qu
                 cfg.budgets[0], PrometheusSource.from_config(cfg.prometheus, session), at=now)
 
     assert asyncio.run(run())
-    _, period_end, [p] = fc.projections["aws-month"]
+    _, period_end, [p], _ = fc.projections["aws-month"]
     assert period_end == end
     assert p.spent == pytest.approx(10 * spent_h, rel=0.05, abs=15)
     assert p.projected == pytest.approx(10 * (spent_h + remaining_h), rel=0.05, abs=15)

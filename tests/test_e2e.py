@@ -50,8 +50,9 @@ def test_filling_disk_pages_chat_with_labels_and_annotations(stack):
 def test_every_target_is_forecast_and_history_is_one_series_with_live_data(stack):
     counts = wait_for(lambda: stack.query('promcast_forecaster_target_series{state="forecast"}'), 60)
     by_target = {r["metric"]["target"]: float(r["value"][1]) for r in counts}
+    # The budget counts its series too (0 would say it has no spend data).
     assert by_target == {"disk_usage": 20, "cpu_utilization": 20, "memory_utilization": 20,
-                         "cloud_spend": 9}
+                         "cloud_spend": 9, "cloud_monthly": 1}
     # Backfilled history and scraped samples share labels, so each resource is one series.
     assert len(stack.query("promcast_resource_cpu_utilization_ratio")) == 20
     assert len(stack.query("count_over_time(promcast_resource_cpu_utilization_ratio[10d])")) == 20

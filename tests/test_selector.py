@@ -23,3 +23,16 @@ def test_matching(sel, hit):
 def test_rejects_what_is_not_a_selector(bad):
     with pytest.raises(SelectorError):
         parse_selector(bad)
+
+
+def test_range_selectors_split_into_selector_and_seconds():
+    from forecaster.selector import split_range
+
+    assert split_range("promcast_forecast_mean[86400s]") == ("promcast_forecast_mean", 86400.0)
+    assert split_range("x{a='b',c=\"[5m]\"}[1h30m]") == ("x{a='b',c=\"[5m]\"}", 5400.0)
+    assert split_range('x{a="[5m]"}') == ('x{a="[5m]"}', None)
+    assert split_range("rate(x[5m])") == ("rate(x[5m])", None)
+    with pytest.raises(SelectorError, match="bad range"):
+        split_range("x[soon]")
+    with pytest.raises(SelectorError, match="must be positive"):
+        split_range("x[0s]")

@@ -358,14 +358,18 @@ _FORECASTER = _specs(
     ("promcast_forecaster_cycles_total", "counter",
      "Cycles run per target and their result (success, error).", ("target", "result")),
     ("promcast_forecaster_target_series", "gauge",
-     "Series of the target's last cycle by state: forecast, skipped (no usable data), dropped "
-     "(cardinality cap or label collision), retired (no sample for longer than the target's "
-     "staleness: stopped reporting).", ("target", "state")),
+     "Series of the target's (or budget's) last cycle by state: forecast, skipped (not enough "
+     "history yet), dropped (cardinality cap or label collision), retired (no sample for longer "
+     "than the target's staleness: stopped reporting); a budget with 0 forecast has no spend "
+     "data.", ("target", "state")),
     ("promcast_forecaster_fits_total", "counter",
      "Times the target's models were chosen and fitted, by reason: first (nothing fitted yet), "
      "schedule (fit_every elapsed), settings (the target's model settings changed), series (a "
      "series appeared or was retired). Cycles in between only update the fitted models.",
      ("target", "reason")),
+    ("promcast_forecaster_history_needed_seconds", "gauge",
+     "A series the target's query returns but that is not forecast yet: how much more history "
+     "it needs (seconds) before it is.", _FORECAST_LABELS, True),
     ("promcast_forecaster_remote_write_samples_total", "counter",
      "Samples queued for remote write, by result: sent; rejected (refused by the receiver, or "
      "stamped in the future); too_old (older than max_sample_age when their turn came, so "

@@ -53,6 +53,23 @@ def _auto(m: int, **kwargs: Any) -> Model:
     return AutoForecaster(m, **kwargs)
 
 
+# The service's default: auto's choice among the candidates fitted for a whole fleet at once in
+# numpy, so it needs no optional extra and costs a few vectorised fits per refit.
+FAST_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_drift", "fast_hw")
+
+
+def _auto_fast(m: int, **kwargs: Any) -> Model:
+    from ..auto import AutoForecaster
+
+    kwargs.setdefault("candidates", FAST_CANDIDATES)
+    # A target's first days are too short to backtest on; a capacity forecast must still see a
+    # disk that grows (the limits keep a falling series from going below its minimum).
+    kwargs.setdefault("untested", "seasonal_naive_drift")
+    model = AutoForecaster(m, **kwargs)
+    model.name = "auto_fast"
+    return model
+
+
 _BUILDERS: dict[str, Callable[..., Model]] = {
     "seasonal_naive": lambda m, **_: SeasonalNaive(m),
     "seasonal_naive_drift": lambda m, **_: SeasonalNaive(m, drift=True),
@@ -67,6 +84,7 @@ _BUILDERS: dict[str, Callable[..., Model]] = {
     "fast_hw": _fast_hw,
     "global_gbm": _global_gbm,
     "auto": _auto,
+    "auto_fast": _auto_fast,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(_BUILDERS) + ("sktime:<ClassName>",)
 
@@ -103,6 +121,6 @@ def make_model(
     builder = _BUILDERS.get(name)
     if builder is None:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
-    if name == "auto":
+    if name in ("auto", "auto_fast"):
         return builder(season_length, horizon=horizon, levels=levels, **options)
     return builder(season_length, horizon=horizon, **options)
