@@ -21,8 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from demo.stack import free_port, terminate
 from forecaster.selector import SelectorError, matcher_fn, parse_selector
-from tests.conftest import PrometheusProc, backfill, need
-from tests.test_forecaster_service import history
+from tests.test_forecaster_service import disk_prometheus_and_config
 
 pytestmark = pytest.mark.integration
 
@@ -61,19 +60,8 @@ def _start(work, name: str, argv: list[str]) -> tuple[subprocess.Popen, str]:
 @pytest.fixture(scope="module")
 def forecaster(tmp_path_factory):
     """A forecaster over real Prometheus, with small limits so that abuse hits them quickly."""
-    need("prometheus")
-    need("promtool")
     work = tmp_path_factory.mktemp("abuse")
-    (work / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": []}))
-    backfill(history(), work / "data")
-    prom_port = free_port()
-    prom = PrometheusProc(f"http://127.0.0.1:{prom_port}", prom_port, work, None)
-    prom.start()
-    cfg = work / "forecaster.yml"
-    cfg.write_text(yaml.safe_dump({
-        "prometheus": {"url": prom.url},
-        "defaults": {"step": "1h", "history": "2d", "season": "1d", "capacity": 0.9},
-        "targets": [{"name": "disk", "query": "disk_ratio", "horizons": ["1d", "3d"]}]}))
+    prom, cfg = disk_prometheus_and_config(work)
     proc, url = _start(work, "forecaster", [
         sys.executable, "-m", "forecaster", "--config.file", str(cfg),
         f"--web.read-timeout={READ_TIMEOUT}s", f"--web.max-connections={MAX_CONNECTIONS}",

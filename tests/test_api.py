@@ -11,27 +11,15 @@ import yaml
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
 from demo.stack import free_port, spawn, terminate
-from tests.conftest import PrometheusProc, backfill, need
-from tests.test_forecaster_service import history
+from tests.test_forecaster_service import disk_prometheus_and_config
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def forecaster(tmp_path_factory):
-    need("prometheus")
-    need("promtool")
     work = tmp_path_factory.mktemp("api")
-    (work / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": []}))
-    backfill(history(), work / "data")
-    prom_port = free_port()
-    prom = PrometheusProc(f"http://127.0.0.1:{prom_port}", prom_port, work, None)
-    prom.start()
-    cfg = work / "forecaster.yml"
-    cfg.write_text(yaml.safe_dump({
-        "prometheus": {"url": prom.url},
-        "defaults": {"step": "1h", "history": "2d", "season": "1d", "capacity": 0.9},
-        "targets": [{"name": "disk", "query": "disk_ratio", "horizons": ["1d", "3d"]}]}))
+    prom, cfg = disk_prometheus_and_config(work)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = spawn(work, "forecaster", [sys.executable, "-m", "forecaster", "--config.file", str(cfg),

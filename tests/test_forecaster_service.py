@@ -7,9 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
 from demo.stack import free_port, http_get, wait_until
@@ -31,6 +33,26 @@ def history(days: float = 3, step: float = 300, now: float | None = None) -> str
         for t in range(end - int(days * 86400), end + 1, int(step)):
             lines.append(f'disk_ratio{{host="{host}"}} {level + per_day * (t - end) / 86400:.5f} {t}')
     return "\n".join(lines) + "\n"
+
+
+def disk_prometheus_and_config(work: Path) -> tuple[object, Path]:
+    """A real Prometheus in ``work`` holding :func:`history`, and a forecaster config file for
+    its disk target (for tests that start the forecaster as a process)."""
+    from tests.conftest import PrometheusProc, backfill
+
+    need("prometheus")
+    need("promtool")
+    (work / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": []}))
+    backfill(history(), work / "data")
+    port = free_port()
+    prom = PrometheusProc(f"http://127.0.0.1:{port}", port, work, None)
+    prom.start()
+    cfg = work / "forecaster.yml"
+    cfg.write_text(yaml.safe_dump({
+        "prometheus": {"url": prom.url},
+        "defaults": {"step": "1h", "history": "2d", "season": "1d", "capacity": 0.9},
+        "targets": [{"name": "disk", "query": "disk_ratio", "horizons": ["1d", "3d"]}]}))
+    return prom, cfg
 
 
 def config(url: str) -> ForecasterConfig:
