@@ -6,6 +6,8 @@ need=""
 command -v prometheus >/dev/null 2>&1 || need="$need prometheus"
 command -v prometheus-alertmanager >/dev/null 2>&1 || need="$need prometheus-alertmanager"
 command -v victoria-metrics >/dev/null 2>&1 || need="$need victoria-metrics"
+# Real node_exporter series for the own-Prometheus guide's test.
+command -v prometheus-node-exporter >/dev/null 2>&1 || need="$need prometheus-node-exporter"
 # The Kubernetes manifests' offline checks: kubectl kustomize (Debian ships kubectl in
 # kubernetes-client) and the monitoring mixin's jsonnet.
 command -v kubectl >/dev/null 2>&1 || need="$need kubernetes-client"

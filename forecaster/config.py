@@ -25,6 +25,7 @@ _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
 # is a typo (a number of seconds where a duration was meant) and would hold a target that long.
 MAX_TIMEOUT = 3600.0
 _NULLABLE = frozenset({"min", "max"})
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class BasicAuth(Strict):
@@ -131,6 +132,21 @@ class TargetFields(Strict):
     scenarios: Optional[list[Scenario]] = Field(None, description="What-ifs on the forecast, "
                                                 "published as promcast_scenario_* series.")
     autoscaling: Optional[Autoscaling] = Field(None, description="Publish recommended replicas.")
+    identity_labels: Optional[list[str]] = Field(
+        None, description="The source labels that name a series to a person (node_exporter: "
+        "[instance, mountpoint]; CloudWatch: [instance_id]; Kubernetes: [namespace, pod]); "
+        "published in promcast_target_info for alert texts and dashboards.")
+
+    @field_validator("identity_labels")
+    @classmethod
+    def _identity(cls, v: Optional[list[str]]) -> Optional[list[str]]:
+        if v is not None:
+            bad = [n for n in v if not _LABEL.match(n)]
+            if bad:
+                raise ValueError(f"label names must match {_LABEL.pattern}, got {bad}")
+            if len(set(v)) != len(v):
+                raise ValueError(f"names a label twice: {v}")
+        return v
 
     @field_validator("levels")
     @classmethod
@@ -164,6 +180,7 @@ BUILTIN_DEFAULTS = TargetFields(
     lead_time=86400.0,
     capacity=None, capacity_direction="above", min=0.0, max=None, keep_labels=None, drop_labels=[],
     max_series=10000, staleness=None, timeout=None, scenarios=[], autoscaling=None,
+    identity_labels=[],
 )
 
 
@@ -206,6 +223,7 @@ class ResolvedTarget(Strict):
     scenarios: list[Scenario] = []
     autoscaling: Optional[Autoscaling] = None
     staleness: Optional[float] = None
+    identity_labels: list[str] = []
 
     @property
     def staleness_seconds(self) -> float:

@@ -526,6 +526,8 @@ class Forecaster:
             out.add("promcast_target_lead_time_seconds", {"target": name}, target.lead_time)
             out.add("promcast_target_horizon_seconds", {"target": name}, max(target.horizons))
             out.add("promcast_target_staleness_seconds", {"target": name}, target.staleness_seconds)
+            out.add("promcast_target_info", {"target": name,
+                                             "identity_labels": ",".join(target.identity_labels)}, 1)
             for reason, n in self.health[name].fits.items():
                 out.add("promcast_forecaster_fits_total", {"target": name, "reason": reason}, n)
             result = self.results.get(name)

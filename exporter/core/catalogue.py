@@ -221,6 +221,10 @@ _FORECASTER = _specs(
      "How long a series of the target may go without a sample before it is retired (not "
      "forecast, scored or published; counted as state=\"retired\" in "
      "promcast_forecaster_target_series).", ("target",)),
+    ("promcast_target_info", "gauge",
+     "The target's identity_labels (comma-separated): the source labels that name one of its "
+     "series to a person, for alert texts and dashboards; the value is always 1.",
+     ("target", "identity_labels")),
     # budgets
     ("promcast_budget_amount", "gauge", "The budget for the period, in `currency`.",
      _FORECAST_LABELS + ("budget", "currency"), True),
