@@ -22,9 +22,12 @@ from dashboards.style import (
     timeseries,
 )
 
-# Which label tells the target's series apart: resource series carry resource_id, cost series
-# service (the forecaster keeps the labels of the target's query).
-SERIES_LABELS = ("resource_id", "service", "instance", "pod")
+# Which label tells the target's series apart: the forecaster keeps the labels of the target's
+# query, so promcast's resource series carry resource_id, cost series service, node_exporter
+# series instance (+ mountpoint for disks), CloudWatch instance_id, Kubernetes namespace + pod
+# (a target's identity_labels, in promcast_target_info, say which).
+SERIES_LABELS = ("resource_id", "service", "instance", "mountpoint", "instance_id", "namespace",
+                 "pod")
 SELECTOR = 'target="$target", $by=~"$series"'
 S = "{%s}" % SELECTOR
 # One table row per series: the model's labels joined onto each accuracy value.
@@ -54,8 +57,11 @@ dashboard = promcast_dashboard(
                        "label_values(promcast_target_lead_time_seconds, target)",
                        multi=False, default="cpu_utilization"),
         custom_variable("by", "Series label", SERIES_LABELS, default="resource_id"),
+        # All is `.*`, which also matches series without the `$by` label: every series of the
+        # target shows whatever its label scheme, until one is picked.
         query_variable("series", "Series",
-                       'label_values(promcast_forecast_observed{target="$target"}, $by)'),
+                       'label_values(promcast_forecast_observed{target="$target"}, $by)',
+                       all_value=".*"),
         query_variable("horizon", "Horizon",
                        'label_values(promcast_forecast_mean{target="$target"}, horizon)',
                        multi=False, default="1d"),

@@ -311,10 +311,11 @@ def flow(panels: Sequence[Panel]) -> list[Panel]:
 # -- variables --------------------------------------------------------------------------------
 
 def query_variable(name: str, label: str, query: str, *, multi: bool = True,
-                   default: str | None = None) -> Template:
-    """A variable filled from Prometheus; ``All`` is the regex ``.+`` so it suits ``=~``."""
+                   default: str | None = None, all_value: str = ".+") -> Template:
+    """A variable filled from Prometheus; ``All`` is the regex ``all_value`` (``.+``) so it
+    suits ``=~``; ``.*`` also matches series without the label."""
     return Template(name=name, label=label, query=query, dataSource=DATASOURCE,
-                    includeAll=multi, multi=multi, allValue=".+" if multi else None,
+                    includeAll=multi, multi=multi, allValue=all_value if multi else None,
                     default=default if default is not None else ("$__all" if multi else None),
                     refresh=2)  # on time range change: targets come and go
 

@@ -88,10 +88,11 @@ class PanelQuery:
         return f"{self.dashboard} / {self.panel} / {self.ref_id}: {self.expr}"
 
 
-def queries(path: Path) -> list[PanelQuery]:
-    """Every panel query and annotation query, as Grafana sends them at the defaults."""
+def queries(path: Path, overrides: dict[str, str] | None = None) -> list[PanelQuery]:
+    """Every panel query and annotation query, as Grafana sends them at the defaults (or with
+    the variables in ``overrides`` picked)."""
     dashboard = load(path)
-    values = variable_defaults(dashboard)
+    values = {**variable_defaults(dashboard), **(overrides or {})}
     found = [PanelQuery(dashboard["title"], panel["title"], t["refId"],
                         interpolate(t["expr"], values), bool(t.get("instant")),
                         datasource_variable(t["datasource"]))

@@ -10,13 +10,15 @@ import json
 import re
 import subprocess
 import sys
+import threading
 import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import aiohttp
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from demo.stack import free_port, http_get, spawn, terminate, wait_until
 from exporter.core.config import validate
@@ -25,6 +27,7 @@ from forecaster.config import BUILTIN_DEFAULTS, ForecasterConfig
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
 from tests.conftest import ROOT, need
+from tests.dashboard_queries import DASHBOARDS, queries
 
 GUIDE = ROOT / "docs" / "own-prometheus.md"
 # The addresses the guide uses, replaced by the test's free ports.
@@ -93,11 +96,16 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
     node = spawn(tmp_path, "node_exporter", ["prometheus-node-exporter",
                                              f"--web.listen-address=127.0.0.1:{node_port}"],
                  f"http://127.0.0.1:{node_port}/metrics")
+    served = Served()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), served.handler())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    forecaster_addr = f"127.0.0.1:{server.server_address[1]}"
     try:
         jobs = []
         for block in blocks_with("scrape_configs"):
             for job in block["scrape_configs"]:
-                job = yaml.safe_load(yaml.safe_dump(job).replace(NODE_ADDR, f"127.0.0.1:{node_port}"))
+                text = yaml.safe_dump(job).replace(NODE_ADDR, f"127.0.0.1:{node_port}")
+                job = yaml.safe_load(text.replace(FORECASTER_ADDR, forecaster_addr))
                 job["scrape_interval"] = "1s"  # only so the test needs seconds of history
                 jobs.append(job)
         [rules] = [b["rule_files"] for b in blocks_with("rule_files")]
@@ -128,6 +136,9 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
         short = forecaster_config(prom.url)
         for t in short["targets"]:
             t.update(step="2s", history="1m", season="0s", horizons=["10s"])
+        # Already above this capacity: PromcastCapacityExhaustionSoon goes pending on every disk.
+        [disk_target] = [t for t in short["targets"] if t["name"] == "node_disk"]
+        disk_target["capacity"] = 0.0
         wait_until(lambda: raw_count(prom.url, None, 'count_over_time(up{job="node"}[1m]) >= 8') == 1,
                    30, "eight scrapes: three points of a 2 s grid, rate() over two scrapes")
         fc, published = run_cycle(validate(ForecasterConfig, short, "short steps"))
@@ -138,8 +149,68 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
         assert published["namespace_pods"] == {"forecast": 0, "skipped": 0}
         disk = fc.results["node_disk"].series
         assert all({"instance", "mountpoint"} <= set(s.labels) for s in disk)
+
+        # Prometheus scrapes these results (honor_labels): the rules and dashboards read them.
+        served.registry = registry_of(fc)
+        wait_until(lambda: raw_count(prom.url, None, 'promcast_forecast_observed{target="node_disk"}')
+                   == len(disk), 30, "Prometheus scraping the forecaster")
+        if disk:
+            # The alert text names each disk by instance and mountpoint, not by an address alone.
+            def pending() -> list[dict]:
+                alerts = json.loads(http_get(f"{prom.url}/api/v1/alerts"))["data"]["alerts"]
+                return [a for a in alerts if a["labels"]["alertname"] == "PromcastCapacityExhaustionSoon"
+                        and a["labels"]["target"] == "node_disk"]
+            wait_until(lambda: len(pending()) == len(disk), 30, "the exhaustion alert pending")
+            for alert in pending():
+                lab = alert["labels"]
+                assert alert["annotations"]["description"].startswith(
+                    f"instance={lab['instance']} mountpoint={lab['mountpoint']} (target node_disk) "
+                    "is forecast to cross its capacity in 0s"), alert
+
+        # The forecast explorer on a node_exporter target: every query is accepted, and those
+        # of the series themselves return every disk, whatever `$by` is left at.
+        for by in ("resource_id", "instance", "mountpoint"):
+            for q in queries(DASHBOARDS / "explorer.json", {"target": "node_disk", "by": by}):
+                if q.datasource != "datasource":
+                    continue
+                body = json.loads(http_get(f"{prom.url}/api/v1/query?query={urllib.parse.quote(q.expr)}"))
+                assert body["status"] == "success", q
+                if q.expr.startswith(("promcast_forecast_observed{", "promcast_forecast_model_info{")):
+                    assert len(body["data"]["result"]) == len(disk), q
+                if q.expr.startswith("min(promcast_forecast_exhaustion_seconds{") and disk:
+                    assert body["data"]["result"][0]["value"][1] == "0", q
     finally:
+        server.shutdown()
         terminate([node])
+
+
+class Served:
+    """The forecaster's /metrics for Prometheus to scrape, as the service would serve it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        served = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                body = generate_latest(served.registry)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_: object) -> None:
+                pass
+        return Handler
+
+
+def registry_of(fc: Forecaster) -> CollectorRegistry:
+    reg = CollectorRegistry()
+    reg.register(fc)
+    return reg
 
 
 def raw_count(url: str, cfg: ForecasterConfig | None, target_or_query: str) -> int:
@@ -160,8 +231,7 @@ def run_cycle(cfg: ForecasterConfig) -> tuple[Forecaster, dict[str, dict[str, fl
                 assert await fc.run_cycle(t, src), t.name
 
     asyncio.run(cycle())
-    reg = CollectorRegistry()
-    reg.register(fc)
+    reg = registry_of(fc)
     return fc, {t.name: {state: reg.get_sample_value("promcast_forecaster_target_series",
                                                      {"target": t.name, "state": state}) or 0
                          for state in ("forecast", "skipped")}
