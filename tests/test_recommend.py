@@ -333,3 +333,16 @@ def test_a_resource_that_stopped_reporting_is_retired_not_called_idle():
     patient = cfg.model_copy(update={"staleness": 6 * DAY})
     again = asyncio.run(Runner(patient, Fleet(), CATALOG).run(now=NOW))
     assert "gone-1" in {f.labels["resource_id"] for f in again.idle}
+
+
+@pytest.mark.parametrize("labels, says", [
+    ({"resource_id": "n1"}, "no provider label"),
+    ({"provider": "", "resource_id": "n1"}, "no provider label (or it is empty)"),
+    ({"provider": "hetzner", "resource_id": "n1"}, "'hetzner' is not in the instance catalogue"),
+])
+def test_a_resource_without_a_known_provider_says_so_instead_of_no_type_fits(labels, says):
+    # 2 vCPU at 10%: any catalogue would fit it; without a provider none can be compared.
+    res = sizing.Resource(labels, 2, 8 * GIB, 0.1, "m6i.large")
+    z = sizing.size(res, 0.1, 0.2, 1.0, "m", CATALOG, Rightsizing(), 730)
+    assert z.action == "unknown_provider" and z.recommended is None and z.monthly_saving == 0
+    assert says in z.detail() and "no catalogue type is that big" not in z.detail()

@@ -54,6 +54,10 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._by_key)
 
+    @property
+    def providers(self) -> list[str]:
+        return sorted({p for p, _ in self._by_key})
+
     def get(self, provider: str, name: str) -> InstanceType | None:
         return self._by_key.get((provider, name))
 

@@ -123,6 +123,11 @@ class Runner:
                     report.skipped["rightsizing"] += 1
                 else:
                     report.sizings.append(z)
+            unsized = [z for z in report.sizings if z.action == "unknown_provider"]
+            if unsized:
+                log.warning("resources not sized: no known provider",
+                            extra={"resources": len(unsized), "example": unsized[0].labels,
+                                   "why": unsized[0].detail(), "known": self.catalog.providers})
         if cfg.idle.enabled:
             i = cfg.idle
             span = i.days * 86400

@@ -38,6 +38,7 @@ class Sizing:
     recommended: InstanceType | None
     recommended_price: float              # catalogue price x the resource's regional factor
     action: str                           # keep | downsize | upsize | change_type | no_fitting_type
+                                          # | unknown_provider
     monthly_saving: float                 # negative: what the change costs more
     confidence: float
     model: str
@@ -48,6 +49,8 @@ class Sizing:
         return self.recommended.name if self.recommended else ""
 
     def detail(self) -> str:
+        if self.action == "unknown_provider":
+            return unknown_provider(self.labels)
         if self.action == "no_fitting_type":
             return (f"{self.current_type or '?'}: needs {self.required_vcpus:.1f} vCPU, "
                     f"{self.required_memory_bytes / GIB:.1f} GiB; no catalogue type is that big")
@@ -57,6 +60,18 @@ class Sizing:
         return (f"{self.current_type or '?'} -> {r.name} ({r.vcpus:g} vCPU, "
                 f"{r.memory_bytes / GIB:g} GiB; needs {self.required_vcpus:.1f} vCPU, "
                 f"{self.required_memory_bytes / GIB:.1f} GiB)")
+
+
+def unknown_provider(labels: dict[str, str]) -> str:
+    """Why a resource was not sized: what its ``provider`` label lacks, and what to do."""
+    if "provider" not in labels:
+        return ("no provider label: the instance catalogue is per provider; add `provider` to "
+                "recommendations.labels and make the rightsizing queries keep it")
+    if not labels["provider"]:
+        return ("the series has no provider label (or it is empty): make the rightsizing "
+                "queries return one that the instance catalogue knows")
+    return (f"provider {labels['provider']!r} is not in the instance catalogue; add its types "
+            "with instance_types_file")
 
 
 def peak_upper(curves: dict[str, np.ndarray], level: int) -> float:
@@ -78,6 +93,13 @@ def size(resource: Resource, cpu_peak: float, memory_peak: float, confidence: fl
               else (current.memory_bytes if current else math.nan))
     if math.isnan(cpu_peak) or math.isnan(vcpus):
         return None
+    if provider not in catalog.providers:
+        # The catalogue is per provider: without a known one no type can be compared, and
+        # "nothing is big enough" or "keep" would both be wrong.
+        return Sizing(resource.labels, resource.instance_type, vcpus, memory,
+                      resource.price_per_hour, "price_series", cpu_peak, memory_peak,
+                      cpu_peak * vcpus * (1 + settings.headroom), math.nan, None, math.nan,
+                      "unknown_provider", 0.0, confidence, model, "cpu forecast")
     if not math.isnan(resource.price_per_hour):
         price, source = resource.price_per_hour, "price_series"
     elif current is not None:
