@@ -124,7 +124,7 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
             return b'"result":[]' not in body
         wait_until(up, 30, "Prometheus scraping node_exporter")
 
-        # As configured (hour steps for disks): too little history yet, and the forecaster says so.
+        # As configured (hour steps for disks): too little history yet, so nothing is forecast.
         guide = validate(ForecasterConfig, forecaster_config(prom.url), str(cfg_file))
         fc, published = run_cycle(guide)
         # Seconds-old series have at most one point on an hour grid (none when the newest grid
@@ -181,6 +181,7 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
                     assert body["data"]["result"][0]["value"][1] == "0", q
     finally:
         server.shutdown()
+        server.server_close()
         terminate([node])
 
 
