@@ -26,6 +26,7 @@ from exporter.core.durations import format_duration
 from forecaster.config import BUILTIN_DEFAULTS, ForecasterConfig
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
+from forecaster.staleness import default_staleness
 from tests.conftest import ROOT, need
 from tests.dashboard_queries import DASHBOARDS, queries
 
@@ -84,6 +85,9 @@ def test_defaults_table_is_the_builtin_defaults():
         want = shown(float(value) if field in durations else value)
         assert table[field] == f"`{want}`", field
     assert BUILTIN_DEFAULTS.capacity is None and table["capacity"].startswith("none")
+    assert BUILTIN_DEFAULTS.identity_labels == [] and table["identity_labels"].startswith("none")
+    assert BUILTIN_DEFAULTS.staleness is None and table["staleness"].startswith("three steps, at least `1h`")
+    assert (default_staleness(60.0), default_staleness(86400.0)) == (3600.0, 3 * 86400.0)
     src = ForecasterConfig()
     assert f"`{src.prometheus.url}`" in text and f"`{format_duration(src.prometheus.timeout)}`" in text
     assert f"`max_concurrency` to `{src.max_concurrency}`" in text
