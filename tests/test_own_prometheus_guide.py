@@ -85,6 +85,8 @@ def test_defaults_table_is_the_builtin_defaults():
         want = shown(float(value) if field in durations else value)
         assert table[field] == f"`{want}`", field
     assert BUILTIN_DEFAULTS.capacity is None and table["capacity"].startswith("none")
+    assert BUILTIN_DEFAULTS.min == 0 and table["min"].startswith("`0`")
+    assert BUILTIN_DEFAULTS.max is None and table["max"].startswith("none")
     assert BUILTIN_DEFAULTS.identity_labels == [] and table["identity_labels"].startswith("none")
     assert BUILTIN_DEFAULTS.staleness is None and table["staleness"].startswith("three steps, at least `1h`")
     assert (default_staleness(60.0), default_staleness(86400.0)) == (3600.0, 3 * 86400.0)
