@@ -130,13 +130,17 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
             return b'"result":[]' not in body
         wait_until(up, 30, "Prometheus scraping node_exporter")
 
-        # As configured (hour steps for disks): too little history yet, so nothing is forecast.
+        # As configured (hour steps for disks): too little history yet, so nothing is forecast,
+        # and the forecaster says per disk how much longer it needs.
         guide = validate(ForecasterConfig, forecaster_config(prom.url), str(cfg_file))
         fc, published = run_cycle(guide)
-        # Seconds-old series have at most one point on an hour grid (none when the newest grid
-        # point precedes them): not forecast yet; at most counted as skipped.
         assert published["node_disk"]["forecast"] == 0
-        assert published["node_disk"]["skipped"] <= raw_count(prom.url, guide, "node_disk")
+        waiting = fc.results["node_disk"].waiting
+        assert len(waiting) == raw_count(prom.url, guide, "node_disk")
+        reg = registry_of(fc)
+        for labels, _ in waiting:
+            needed = reg.get_sample_value("promcast_forecaster_history_needed_seconds", labels)
+            assert needed is not None and 0 < needed <= 3 * 3600, labels
 
         # The same targets at a step of seconds: real node_exporter series are forecast.
         short = forecaster_config(prom.url)
