@@ -151,7 +151,9 @@ def _check(args: argparse.Namespace, cfg: ExporterConfig) -> int:
 
 
 def _window(args: argparse.Namespace, step: float, now: float) -> tuple[float, float]:
-    end = (now // step) * step - step  # strictly in the past: see DESIGN.md
+    # Strictly in the past: the current step is still filling up, and backfilled history must
+    # hold no sample stamped in the future.
+    end = (now // step) * step - step
     if args.until is not None:
         end = min(end, (parse_when(args.until, now) // step) * step)
     if args.since is not None:

@@ -634,14 +634,14 @@ def test_the_iam_policy_allows_exactly_the_calls_made():
     assert allowed == used
 
 
-def test_the_readme_example_is_a_valid_config(monkeypatch, tmp_path):
+def test_the_documented_example_is_a_valid_config(monkeypatch, tmp_path):
     import re
     from pathlib import Path
 
     from exporter.core.config import load_config
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme[readme.index("#### AWS"):]
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    section = doc[doc.index("\n### AWS\n"):]
     block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
     monkeypatch.setenv("PROMCAST_AWS_EXTERNAL_ID", "from-the-environment")
     (tmp_path / "exporter.yml").write_text(block)  # ${VAR} is expanded in config files only

@@ -247,7 +247,7 @@ def test_budget_spent_query_sees_only_the_current_month(workshop):
     collector.refresh_one(workshop, 1542672000)  # 2018-11-20T00:00:00Z
     reg = CollectorRegistry()
     reg.register(collector)
-    # The README's `spent:` is sum by (provider) (promcast_cost_month_to_date_usd{cost_type="billed"}):
+    # The documented budget `spent:` (docs/configuration.md) is sum by (provider) (promcast_cost_month_to_date_usd{cost_type="billed"}):
     # November's spend, not the 7,996.19 of all three months.
     spent = {}
     for m in reg.collect():

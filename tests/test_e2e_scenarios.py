@@ -78,7 +78,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules" / "promcast.rules.yml"
-README = ROOT / "README.md"
+RUNBOOK_PAGE = ROOT / "docs" / "runbook.md"
 RUNBOOK = "https://github.com/promcast/promcast/blob/main/README.md#"
 STEP = 300.0          # raw samples every 5 minutes
 DAYS = 30             # the budget integrates spend since the 1st of the month
@@ -563,7 +563,7 @@ def test_alert_labels_annotations_and_inhibition(world, e):
     assert ann["summary"] == rule["annotations"]["summary"]
     assert re.fullmatch(e.description, ann["description"]), ann["description"]
     assert ann["runbook_url"] == RUNBOOK + e.alertname.lower()
-    assert f"\n### {e.alertname}\n" in README.read_text(), "the runbook anchor must exist"
+    assert f"\n### {e.alertname}\n" in RUNBOOK_PAGE.read_text(), "the runbook section must exist"
     assert ann["dashboard_url"] == dashboard_url(e)
     assert re.fullmatch(r"https?://[^/]+(/.*)?", grafana_base())
     link = urllib.parse.urlsplit(ann["dashboard_url"])

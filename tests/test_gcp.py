@@ -394,17 +394,18 @@ def test_backfill_command_writes_the_history_promtool_loads(tmp_path, monkeypatc
     load_into_tsdb(out, tmp_path)
 
 
-def test_readme_examples_are_valid_configs():
+def test_documented_examples_are_valid_configs():
     import re
 
     import yaml
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    def blocks_of(heading: str) -> list[str]:
-        start = readme.index(heading)
-        end = start + len(heading) + re.search(r"\n#{2,4} ", readme[start + len(heading):]).start()
-        return re.findall(r"```yaml\n(.*?)```", readme[start:end], re.S)
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
 
-    (gcp_block,), (azure_block,) = blocks_of("#### GCP"), blocks_of("#### Azure")
+    def blocks_of(heading: str) -> list[str]:
+        start = doc.index(heading)
+        end = start + len(heading) + re.search(r"\n#{2,4} ", doc[start + len(heading):]).start()
+        return re.findall(r"```yaml\n(.*?)```", doc[start:end], re.S)
+
+    (gcp_block,), (azure_block,) = blocks_of("\n### GCP\n"), blocks_of("\n### Azure\n")
     gcp, azure = (validate(ExporterConfig, yaml.safe_load(b)).providers for b in (gcp_block, azure_block))
     assert gcp.gcp.enabled and gcp.gcp.billing.enabled and azure.azure.enabled

@@ -278,13 +278,13 @@ def test_config_and_wiring(tmp_path):
     assert "providers.openstack.capacity_api" in problems and "providers.openstack.clouds[0].cloud" in problems
 
 
-def test_the_readme_examples_are_valid_configs():
+def test_the_documented_examples_are_valid_configs():
     import re
 
     from forecaster.config import ForecasterConfig
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    section = readme[readme.index("#### OpenStack"):]
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "configuration.md").read_text()
+    section = doc[doc.index("\n### OpenStack\n"):]
     exporter_block, target_block = re.findall(r"```yaml\n(.*?)```", section, re.S)[:2]
     cfg = validate(ExporterConfig, yaml.safe_load(exporter_block)).providers.openstack
     assert cfg.enabled and cfg.clouds[0].regions == ["RegionOne", "RegionTwo"]

@@ -292,14 +292,14 @@ def test_capacity_and_stale_alerts_fire_on_victoria_metrics_with_vmalert(
 
 # -- the documentation -------------------------------------------------------------------------
 
-def test_the_readme_remote_write_example_is_valid_and_shows_the_defaults() -> None:
+def test_the_documented_remote_write_example_is_valid_and_shows_the_defaults() -> None:
     import re
 
     from forecaster.config import RemoteWrite
 
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"```yaml\n(remote_write:\n.*?)```", readme, re.S).group(1)
-    cfg = validate(ForecasterConfig, yaml.safe_load(block), "README.md").remote_write
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    block = re.search(r"```yaml\n(remote_write:\n.*?)```", doc, re.S).group(1)
+    cfg = validate(ForecasterConfig, yaml.safe_load(block), "docs/configuration.md").remote_write
     assert cfg == RemoteWrite(url=cfg.url)
     with pytest.raises(Exception, match="min_backoff"):
         validate(ForecasterConfig, {"remote_write": {"url": "http://x/api/v1/write",

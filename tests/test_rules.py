@@ -54,8 +54,8 @@ def test_every_alert_follows_the_conventions_and_has_firing_and_quiet_cases():
             f"{name}: dashboard_url must start with Grafana's configured base URL, {GRAFANA_BASE}")
         assert rule["labels"].get("team"), f"{name}: needs a team label (Alertmanager routes on it)"
         assert f"alertname: {name}" in tests, f"{name}: no promtool test case"
-        readme = (RULES.parent / "README.md").read_text()
-        assert f"### {name}" in readme, f"{name}: no runbook section in README.md"
+        runbook = (RULES.parent / "docs" / "runbook.md").read_text()
+        assert f"\n### {name}\n" in runbook, f"{name}: no section in docs/runbook.md"
 
 
 def alert_rule_tests():

@@ -1,5 +1,5 @@
 """SIGTERM while a forecaster process is in the middle of a long fit: it exits with status 0
-within the 10 s the README promises, whatever the fit (a fleet's `auto` refit, a huge horizon)."""
+within the 10 s docs/runbook.md promises, whatever the fit (a fleet's `auto` refit, a huge horizon)."""
 
 import signal
 import subprocess
