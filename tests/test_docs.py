@@ -166,3 +166,31 @@ def test_no_file_cites_a_document_the_repository_does_not_have():
     citing = [str(p.relative_to(ROOT)) for p in files
               if "__pycache__" not in p.parts and needle in p.read_text(errors="replace")]
     assert citing == []
+
+
+def config_examples():
+    """Every YAML example of the configuration pages, except fragments (a line `# ... as above`)."""
+    examples = []
+    for page in ("configuration.md", "reports.md"):
+        text = (ROOT / "docs" / page).read_text()
+        for m in re.finditer(r"```yaml\n(.*?)```", text, re.S):
+            if not re.search(r"^\s*# \.\.\. ", m.group(1), re.M):
+                line = text[:m.start()].count("\n") + 1
+                examples.append(pytest.param(m.group(1), id=f"{page}:{line}"))
+    return examples
+
+
+@pytest.mark.parametrize("block", config_examples())
+def test_every_documented_config_example_is_accepted(block):
+    from exporter.config import ExporterConfig
+    from exporter.core.config import validate
+    from forecaster.config import ForecasterConfig
+
+    # The example names a file of the user's; the built-in catalogue has the same format.
+    block = block.replace("/etc/promcast/instance_types.yaml",
+                          str(ROOT / "forecaster" / "recommend" / "instance_types.yaml"))
+    data = yaml.safe_load(block)
+    if "providers" in data:
+        validate(ExporterConfig, data, "docs")
+    else:
+        validate(ForecasterConfig, {"prometheus": {"url": "http://127.0.0.1:9090"}, **data}, "docs")
