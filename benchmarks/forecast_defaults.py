@@ -3,7 +3,7 @@
 Each series is read at a 1 h step (NAB CloudWatch averaged from 5 m; Bitbrains VMs and their
 fleet sum), the newest day is held out, and the forecaster's engine (the code a target's cycle
 runs, minus the Prometheus read) forecasts it from the 14 days before with a target of the
-README's form: season 1d, levels 80/95, one horizon per hour up to a day. Per group of series:
+documented form (docs/configuration.md): season 1d, levels 80/95, one horizon per hour up to a day. Per group of series:
 
 - MASE of the held-out day (scaled by the in-sample error of seasonal naive), and on how many
   series the model is worse than seasonal naive there;

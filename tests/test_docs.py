@@ -155,17 +155,29 @@ def test_the_two_commands_are_the_ones_ci_and_make_run():
     assert dry.returncode == 0, dry.stderr
 
 
+def repository_text_files():
+    folders = ["exporter", "forecaster", "tests", "dashboards", "deploy", "demo", "benchmarks",
+               "rules", "alertmanager", "docker", "docs", ".ci"]
+    files = [p for f in folders for p in (ROOT / f).rglob("*")
+             if p.is_file() and p.suffix != ".png" and "__pycache__" not in p.parts]
+    files += [ROOT / n for n in ("README.md", "Makefile", "Dockerfile", "pyproject.toml")]
+    files += sorted(ROOT.glob("docker-compose*.yml"))
+    return [(p.relative_to(ROOT).as_posix(), p.read_text(errors="replace")) for p in files]
+
+
 def test_no_file_cites_a_document_the_repository_does_not_have():
     # The design notes behind promcast are not part of the repository; a comment that points at
     # them leaves the reader nowhere. Say the fact itself, or link a file that is here.
     needle = "DESIGN" + ".md"
-    folders = ["exporter", "forecaster", "tests", "dashboards", "deploy", "demo", "benchmarks",
-               "rules", "alertmanager", "docker", "docs", ".ci"]
-    files = [p for f in folders for p in (ROOT / f).rglob("*") if p.is_file() and p.suffix != ".png"]
-    files += [ROOT / n for n in ("README.md", "Makefile", "Dockerfile", "pyproject.toml")]
-    citing = [str(p.relative_to(ROOT)) for p in files
-              if "__pycache__" not in p.parts and needle in p.read_text(errors="replace")]
-    assert citing == []
+    assert [name for name, text in repository_text_files() if needle in text] == []
+
+
+def test_every_readme_section_named_in_a_file_exists():
+    # A comment that sends the reader to a README section by its quoted name: it must be there.
+    headings = {m.group(1) for m in re.finditer(r"^#+ (.*)$", README.read_text(), re.M)}
+    named = [(name, section) for name, text in repository_text_files()
+             for section in re.findall(r'README\s+(?:#\s+)?"([^"]+)"', text)]
+    assert [(name, s) for name, s in named if s not in headings] == []
 
 
 def config_examples():
