@@ -206,3 +206,16 @@ def test_every_documented_config_example_is_accepted(block):
         validate(ExporterConfig, data, "docs")
     else:
         validate(ForecasterConfig, {"prometheus": {"url": "http://127.0.0.1:9090"}, **data}, "docs")
+
+
+def test_every_series_the_docs_name_is_in_the_catalogue():
+    from exporter.core.catalogue import CATALOGUE
+
+    unknown = []
+    for page in (README, *DOCS):
+        # Names inside recording rules (`level:promcast_x:op`) and function calls are not series.
+        for name in re.findall(r"(?<![:\w])promcast_[a-z0-9_]+(?![\w(])", page.read_text()):
+            known = name in CATALOGUE or (name.endswith("_") and any(c.startswith(name) for c in CATALOGUE))
+            if not known:
+                unknown.append(f"{page.relative_to(ROOT)}: {name}")
+    assert unknown == []
