@@ -204,8 +204,10 @@ def test_every_documented_config_example_is_accepted(block):
     data = yaml.safe_load(block)
     if "providers" in data:
         validate(ExporterConfig, data, "docs")
-    else:
+    elif set(data) & set(ForecasterConfig.model_fields):
         validate(ForecasterConfig, {"prometheus": {"url": "http://127.0.0.1:9090"}, **data}, "docs")
+    else:  # another program's file (rules config, Prometheus, Grafana): not ours to check here
+        pytest.skip(f"not an exporter or forecaster config: {sorted(data)}")
 
 
 def test_every_series_the_docs_name_is_in_the_catalogue():
