@@ -3,13 +3,17 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test venv system-deps dashboards screenshots lock clean
+.PHONY: demo test lint venv system-deps dashboards rules screenshots lock clean
 
 demo: system-deps venv
 	$(PY) demo/run.py
 
-test: system-deps venv
+test: system-deps venv lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# ruff's rules and formatter settings are in pyproject.toml.
+lint: venv
+	$(VENV)/bin/ruff check .
 
 venv: $(VENV)/.installed
 

@@ -39,14 +39,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from forecaster.anomaly import (  # noqa: E402
+from forecaster.anomaly import (
     DEFAULT_LEVELS, DEFAULT_MODEL, Settings, alert_points, episodes, for_points, walk_forward,
 )
-from exporter.core.durations import parse_duration  # noqa: E402
-from forecaster.offline import _read_csv, _to_series  # noqa: E402
+from exporter.core.durations import parse_duration
+from forecaster.offline import _read_csv, _to_series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _verify import require, run  # noqa: E402
+from _verify import require, run
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "nab"

@@ -43,15 +43,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _data import bitbrains_vms, fleet_sum, nab_by_name, require_data  # noqa: E402
-from _verify import require, run as run_checked  # noqa: E402
-from exporter.core.config import validate  # noqa: E402
-from forecaster.config import ForecasterConfig, ResolvedTarget  # noqa: E402
-from forecaster.engine import forecast_target  # noqa: E402
-from forecaster.planning.autoscaling import Stabilizer, required_replicas  # noqa: E402
-from forecaster.planning.config import Autoscaling  # noqa: E402
-from forecaster.planning.plan import TargetPlanner  # noqa: E402
-from forecaster.source import RawSeries  # noqa: E402
+from _data import bitbrains_vms, fleet_sum, nab_by_name, require_data
+from _verify import require, run as run_checked
+from exporter.core.config import validate
+from forecaster.config import ForecasterConfig, ResolvedTarget
+from forecaster.engine import forecast_target
+from forecaster.planning.autoscaling import Stabilizer, required_replicas
+from forecaster.planning.config import Autoscaling
+from forecaster.planning.plan import TargetPlanner
+from forecaster.source import RawSeries
 
 STEP = 300.0
 WARMUP_STEPS = 3 * 288

@@ -27,12 +27,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _baselines  # noqa: E402
-from _data import Dataset, all_datasets  # noqa: E402
-from _verify import require, run  # noqa: E402
+import _baselines
+from _data import Dataset, all_datasets
+from _verify import require, run
 
-from forecaster.models import make_model  # noqa: E402
-from forecaster.models.metrics import coverage, mase, mase_scale, smape  # noqa: E402
+from forecaster.models import make_model
+from forecaster.models.metrics import coverage, mase, mase_scale, smape
 
 LEVELS = [80, 95]
 

@@ -34,14 +34,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _data import bitbrains_vms, fleet_sum, nab_by_name, require_data  # noqa: E402
+from _data import bitbrains_vms, fleet_sum, nab_by_name, require_data
 
-from exporter.core.config import validate  # noqa: E402
-from forecaster.config import ForecasterConfig  # noqa: E402
-from forecaster.engine import forecast_target, select_series  # noqa: E402
-from forecaster.models import SeasonalNaive  # noqa: E402
-from forecaster.models.metrics import mase, mase_scale  # noqa: E402
-from forecaster.source import RawSeries  # noqa: E402
+from exporter.core.config import validate
+from forecaster.config import ForecasterConfig
+from forecaster.engine import forecast_target, select_series
+from forecaster.models import SeasonalNaive
+from forecaster.models.metrics import mase, mase_scale
+from forecaster.source import RawSeries
 
 STEP = 3600.0
 SEASON = 24

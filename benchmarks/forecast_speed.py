@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _verify import require, run  # noqa: E402
+from _verify import require, run
 
 POINTS = 8064
 SEASON = 288

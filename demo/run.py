@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from demo.stack import Stack, missing_binaries  # noqa: E402
+from demo.stack import Stack, missing_binaries
 
 SUMMARY_DEADLINE = 110.0
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from demo.history import ANCHOR, HistoryPrometheus, forecaster_config  # noqa: E402
+from demo.history import ANCHOR, HistoryPrometheus, forecaster_config
 
 WEEK = 7 * 86400.0
 MAX_BYTES = 300_000

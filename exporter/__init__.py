@@ -1,3 +1,5 @@
 """promcast exporter: cloud cost, utilisation and inventory metrics for Prometheus."""
 
-__version__ = "0.1.0"
+from exporter.core.version import VERSION as __version__
+
+__all__ = ["__version__"]

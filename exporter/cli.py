@@ -56,13 +56,13 @@ def build_providers(cfg: ExporterConfig) -> list[Provider]:
                                              p.azure.dimensions, p.azure.tag_keys))
     if p.aws.enabled:
         # boto3 only for those who enable the provider (the promcast[aws] extra).
-        from exporter.providers.aws.provider import AwsProvider  # noqa: PLC0415
+        from exporter.providers.aws.provider import AwsProvider
 
         providers.append(AwsProvider(p.aws))
     if p.openstack.enabled:
         # openstacksdk only for those who enable the provider (the promcast[openstack] extra).
-        from exporter.providers.openstack.provider import OpenStackProvider  # noqa: PLC0415
-        from exporter.providers.openstack.regions import CloudSpec  # noqa: PLC0415
+        from exporter.providers.openstack.provider import OpenStackProvider
+        from exporter.providers.openstack.regions import CloudSpec
 
         o = p.openstack
         providers.append(OpenStackProvider(
@@ -108,7 +108,7 @@ class Exporter:
     def ready(self) -> tuple[bool, str]:
         return self.collector.ready()
 
-    def collect(self):  # noqa: ANN201 - prometheus_client collector protocol
+    def collect(self):  # prometheus_client collector protocol
         out = Families()
         out.add("promcast_build_info", {"component": "exporter", "version": __version__}, 1)
         yield from out

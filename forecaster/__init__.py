@@ -1,3 +1,5 @@
 """promcast forecaster: forecasts, time to exhaustion and health written back as Prometheus series."""
 
-__version__ = "0.1.0"
+from exporter.core.version import VERSION as __version__
+
+__all__ = ["__version__"]

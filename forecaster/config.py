@@ -65,7 +65,7 @@ class PrometheusSource(Strict):
         not PEM would otherwise fail every cycle."""
         tls = self.tls_config
         if info.context and info.context.get(CHECK_FILES) and (tls.ca_file or tls.cert_file):
-            from forecaster.source import SourceUnavailable, ssl_context  # noqa: PLC0415
+            from forecaster.source import SourceUnavailable, ssl_context
 
             try:
                 ssl_context(self)

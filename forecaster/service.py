@@ -335,7 +335,7 @@ class Forecaster:
         started = time.monotonic()
         try:
             summary = await work()
-        except Exception as exc:  # noqa: BLE001 - one target's failure must not stop the service
+        except Exception as exc:  # one target's failure must not stop the service
             expected = isinstance(exc, (SourceUnavailable, QueryError))
             kind = ("source unavailable" if isinstance(exc, SourceUnavailable)
                     else "query rejected" if isinstance(exc, QueryError) else "cycle failed")
@@ -368,7 +368,7 @@ class Forecaster:
                 previous = await self._one_step_earlier(target, result)
             score_anomalies(previous, result)
             self.results[target.name] = result
-            plan = self.plans[target.name] = self.planners[target.name].plan(result)
+            self.plans[target.name] = self.planners[target.name].plan(result)
             dropped = self.health[target.name].dropped
             dropped["max_series"] += result.over_cap
             dropped["label_collision"] += result.collided
@@ -472,7 +472,7 @@ class Forecaster:
             self._publish(out, name)
             stamp = at * 1000 if at is not None and self.replay_stamps else now_ms()
             self.remote_write.put(families_to_timeseries(out, stamp))
-        except Exception as exc:  # noqa: BLE001 - /metrics still has the results
+        except Exception as exc:  # /metrics still has the results
             log.error("could not queue the cycle's results for remote write",
                       extra={"target": name, "err": repr(exc)}, exc_info=True)
 

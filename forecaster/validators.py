@@ -20,7 +20,7 @@ MAX_QUERY_CHARS = 16_384
 
 def check_promql(query: str) -> str:
     """``query`` stripped, or ValueError saying why Prometheus would reject it."""
-    import promql_parser  # noqa: PLC0415 - a compiled extension; loaded only when configs are
+    import promql_parser  # a compiled extension; loaded only when configs are
 
     query = query.strip()
     if not query:

@@ -7,7 +7,6 @@ import time
 
 import pytest
 import requests
-import yaml
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
 from demo.stack import free_port, spawn, terminate
@@ -46,7 +45,7 @@ def test_grafana_style_range_query_draws_the_future(forecaster):
                                       start_time=now, end_time=now + dt.timedelta(days=2), step="3600")
     lower = client.custom_query_range('promcast_forecast_lower{target="disk",host="a",level="95"}',
                                       start_time=now, end_time=now + dt.timedelta(days=2), step="3600")
-    for (t, m), (_, u), (_, lo) in zip(points, upper[0]["values"], lower[0]["values"]):
+    for (_, m), (_, u), (_, lo) in zip(points, upper[0]["values"], lower[0]["values"]):
         assert float(lo) <= m <= float(u)
 
 

@@ -24,10 +24,10 @@ from tests.test_focus import promtool_check, samples
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 
-from exporter.providers.aws import cloudwatch, costexplorer
-from exporter.providers.aws.inventory import Inventory, Resource
-from exporter.providers.aws.meter import Meter
-from exporter.providers.aws.provider import AwsProvider
+from exporter.providers.aws import cloudwatch, costexplorer  # noqa: E402 - after the importorskip
+from exporter.providers.aws.inventory import Inventory, Resource  # noqa: E402
+from exporter.providers.aws.meter import Meter  # noqa: E402
+from exporter.providers.aws.provider import AwsProvider  # noqa: E402
 
 DAY, HOUR = 86400, 3600
 NOW = dt.datetime(2026, 11, 10, 5, 30, tzinfo=dt.timezone.utc).timestamp()
@@ -122,7 +122,8 @@ def test_costs_by_account_service_region_with_pages_empty_keys_and_forecast(mock
                       {"TimePeriod": span, "Dimension": "LINKED_ACCOUNT", "Context": "COST_AND_USAGE"})
     base = {"TimePeriod": span, "Granularity": "DAILY", "Metrics": ["UnblendedCost", "AmortizedCost"],
             "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "REGION"}]}
-    flt = lambda acct: {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [acct]}}
+    def flt(acct):
+        return {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [acct]}}
     # Account 111: two pages (first five days, then the rest); tax has no region.
     pages = [days[:5], days[5:]]
     for i, chunk in enumerate(pages):

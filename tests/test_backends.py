@@ -74,7 +74,7 @@ def test_victoria_metrics_read_and_remote_write(start_victoria_metrics):  # noqa
     # History through VictoriaMetrics' Prometheus-text import (it takes millisecond timestamps).
     lines = [line for line in history(days=2.5).splitlines() if not line.startswith("#")]
     body = "\n".join(f"{line.rsplit(' ', 1)[0]} {int(line.rsplit(' ', 1)[1]) * 1000}" for line in lines)
-    urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - loopback
+    urllib.request.urlopen(urllib.request.Request(  # loopback
         f"{vm.url}/api/v1/import/prometheus", data=body.encode(), method="POST"), timeout=30)
     vm.flush()
     fc = cycle_with_write_back(config(vm.url, f"{vm.url}/api/v1/write"))

@@ -72,7 +72,7 @@ def test_a_readable_file_passes_and_a_key_needs_its_certificate(tmp_path, capsys
 
 @pytest.mark.parametrize("text,expected", [
     # Unknown models, where targets, defaults and budgets name them.
-    (f"targets: [{{name: d, query: x, model: prophet2}}]", "targets[0].model: unknown model 'prophet2'"),
+    ("targets: [{name: d, query: x, model: prophet2}]", "targets[0].model: unknown model 'prophet2'"),
     ("defaults: {model: arima}\n", "defaults.model: unknown model 'arima'"),
     ("budgets: [{name: b, spend_rate: x, amount: 10, model: nope}]", "budgets[0].model: unknown model"),
     ("recommendations: {rightsizing: {model: nope}}", "recommendations.rightsizing.model: unknown model"),
@@ -86,7 +86,7 @@ def test_a_readable_file_passes_and_a_key_needs_its_certificate(tmp_path, capsys
      "recommendations.rightsizing.cpu: not valid PromQL"),
     # Timeouts Prometheus would cap or reject (1e6 s was sent as 1.2096e+06s).
     ("prometheus: {timeout: 1000000s}\n", "prometheus.timeout: Input should be less than or equal to 3600"),
-    (f"targets: [{{name: d, query: x, timeout: 2w}}]", "targets[0].timeout: Input should be less than"),
+    ("targets: [{name: d, query: x, timeout: 2w}]", "targets[0].timeout: Input should be less than"),
     ("remote_write: {url: 'http://rw', timeout: 1d}\n", "remote_write.timeout: Input should be less"),
     # Horizons beyond the configured maximum, and the maximum itself configurable.
     ("targets: [{name: d, query: x, step: 5m, horizons: [100y]}]",

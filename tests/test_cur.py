@@ -74,7 +74,8 @@ def test_amortized_cost_follows_aws_formula_on_the_workshop_files(workshop):
     expected = {}
     for f in sorted(CUR_DIR.glob("*.parquet")):
         df = pq.read_table(f, columns=cols).to_pandas()
-        d = lambda c: df[c].map(lambda x: Decimal(repr(x)))  # noqa: E731
+        def d(c, df=df):
+            return df[c].map(lambda x: Decimal(repr(x)))
         amortized = d("line_item_unblended_cost").where(df.line_item_line_item_type == "Usage", Decimal(0))
         amortized += d("reservation_effective_cost").where(
             df.line_item_line_item_type == "DiscountedUsage", Decimal(0))
@@ -218,7 +219,7 @@ def test_backfill_writes_cur_history_when_another_provider_fails(tmp_path):
     assert res.returncode == 1 and "provider=focus" in res.stderr and "history failed" in res.stderr
     rows = parse_om(out.read_text())
     rate: dict[int, float] = {}
-    for name, labels, v, t in rows:
+    for name, _, v, t in rows:
         if name == "promcast_cost_hourly_rate_usd":
             rate[t] = rate.get(t, 0.0) + v
     # The charges' hour completes at 01:00; from 02:00 the files have no newer hour to report.

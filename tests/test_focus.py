@@ -172,7 +172,7 @@ def test_history_month_to_date_reaches_the_exact_total():
     p = focus([need_shared(FOCUS_SAMPLE)])
     start = dt.datetime(2024, 9, 1, tzinfo=dt.timezone.utc).timestamp()
     finals, rate_sum = defaultdict(float), defaultdict(float)
-    for name, labels, t, v in p.history(start, start + 31 * 86400, 3600):
+    for name, labels, _, v in p.history(start, start + 31 * 86400, 3600):
         known = v[np.isfinite(v)]
         if name == "promcast_cost_month_to_date_usd":
             assert labels["billing_period"] == "2024-09"

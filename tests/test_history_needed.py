@@ -5,7 +5,6 @@ import asyncio
 import logging
 
 import numpy as np
-import pytest
 from prometheus_client import CollectorRegistry
 
 from exporter.core.config import validate

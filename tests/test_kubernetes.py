@@ -12,7 +12,6 @@ import json
 import re
 import subprocess
 from functools import lru_cache
-from pathlib import Path
 
 import jsonschema
 import kubernetes_validate

@@ -205,7 +205,7 @@ class Served:
         served = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:  # the http.server API
                 body = generate_latest(served.registry)
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")

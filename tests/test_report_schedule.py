@@ -44,7 +44,7 @@ def smtp_sink():
         def __init__(self) -> None:
             self.messages: list[email.message.EmailMessage] = []
 
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's API
+        async def handle_DATA(self, server, session, envelope):  # aiosmtpd's API
             self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
             return "250 OK"
 

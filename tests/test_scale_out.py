@@ -100,7 +100,7 @@ def test_shards_write_back_exactly_what_one_instance_writes(backend, start_prome
         single, sharded = start_victoria_metrics("single"), start_victoria_metrics("sharded")
         body = "\n".join(f"{line.rsplit(' ', 1)[0]} {int(line.rsplit(' ', 1)[1]) * 1000}"
                          for line in history(end))
-        urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - loopback
+        urllib.request.urlopen(urllib.request.Request(  # loopback
             f"{single.url}/api/v1/import/prometheus", data=body.encode(), method="POST"), timeout=30)
 
         def flush() -> None:

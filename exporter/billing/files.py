@@ -127,14 +127,14 @@ class Storage:
 
     def _s3(self) -> Any:
         if "s3" not in self._clients:
-            import boto3  # noqa: PLC0415 - only users with s3:// paths install it
+            import boto3  # only users with s3:// paths install it
 
             self._clients["s3"] = boto3.client("s3")
         return self._clients["s3"]
 
     def _gs(self) -> Any:
         if "gs" not in self._clients:
-            from google.cloud import storage  # noqa: PLC0415 - only for gs:// paths
+            from google.cloud import storage  # only for gs:// paths
 
             self._clients["gs"] = storage.Client()
         return self._clients["gs"]
@@ -235,8 +235,8 @@ def _csv_rows(text: io.TextIOWrapper, select: Callable[[list[str]], list[str]]) 
 
 
 def _parquet_rows(stream: BinaryIO, select: Callable[[list[str]], list[str]]) -> Iterator[Row]:
-    import pyarrow as pa  # noqa: PLC0415 - parquet support is an optional extra
-    import pyarrow.parquet as pq  # noqa: PLC0415
+    import pyarrow as pa  # parquet support is an optional extra
+    import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(stream)
     wanted = select(list(pf.schema_arrow.names))
@@ -359,7 +359,7 @@ def find_column(header: Sequence[str], *candidates: str) -> str | None:
 
 def remote_sdk_problem(path: str) -> str | None:
     """Why a remote path cannot be read here, or None (checked without importing the SDK)."""
-    import importlib.util  # noqa: PLC0415
+    import importlib.util
 
     for scheme, (module, package) in REMOTE_SDKS.items():
         if path.startswith(scheme):

@@ -83,7 +83,7 @@ class Reloader(Generic[C]):
         out.add("promcast_config_last_reload_successful", {}, 1 if self.last_ok else 0)
         out.add("promcast_config_last_reload_success_timestamp_seconds", {}, self.last_success)
 
-    def collect(self):  # noqa: ANN201 - prometheus_client collector protocol
+    def collect(self):  # prometheus_client collector protocol
         out = Families()
         self.publish(out)
         return iter(out)

@@ -138,7 +138,7 @@ class Recommendations(Strict):
             problems.append("builtin_instance_types is false but no instance_types_file is given")
         elif self.instance_types_file:
             # A broken file is a config error at start-up (and in `check`), not a failing cycle.
-            from forecaster.recommend.catalog import CatalogError, load_catalog  # noqa: PLC0415
+            from forecaster.recommend.catalog import CatalogError, load_catalog
 
             try:
                 load_catalog(self.instance_types_file, self.builtin_instance_types)

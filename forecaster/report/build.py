@@ -18,9 +18,9 @@ import yaml
 from exporter.core.catalogue import RESOURCE_LABELS
 from exporter.core.durations import parse_duration
 from forecaster.report.config import ReportConfig
-from forecaster.report.model import (ApiCalls, BudgetLine, CapacityItem, CostAnomaly, CostSection,
-                                     Curve, ForecastPoint, Period, QualityRow, Recommendation,
-                                     Report, Risk, ScenarioDate, Source)
+from forecaster.report.model import (ApiCalls, BudgetLine, CapacityItem, CostAnomaly, Curve,
+                                     ForecastPoint, Period, QualityRow, Recommendation, Report,
+                                     Risk, ScenarioDate, Source)
 from forecaster.report.reader import RESULT_LOOKBACK, Reader, matchers, promql_duration, step_for
 
 BILLED = 'cost_type="billed"'

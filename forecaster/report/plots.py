@@ -13,11 +13,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # before pyplot: no display on a server
 
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
 
-from forecaster.report.model import CapacityItem, CostSection, QualityRow, Recommendation  # noqa: E402
+from forecaster.report.model import CapacityItem, CostSection, QualityRow, Recommendation
 
 WIDTH, DPI = 7.2, 110
 BLUE, ORANGE, RED, GREY, GREEN = "#1f5fa8", "#e07b00", "#c0392b", "#7f8c8d", "#2e8b57"

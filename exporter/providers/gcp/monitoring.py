@@ -66,8 +66,8 @@ class Window:
 
 def default_session(timeout: float) -> Any:
     """An authorised session from google-auth's default credential chain."""
-    import google.auth  # noqa: PLC0415 - the SDK is imported only inside its provider
-    from google.auth.transport.requests import AuthorizedSession  # noqa: PLC0415
+    import google.auth  # the SDK is imported only inside its provider
+    from google.auth.transport.requests import AuthorizedSession
 
     credentials, _ = google.auth.default(scopes=[READ_SCOPE])
     return AuthorizedSession(credentials, refresh_timeout=timeout)
@@ -75,7 +75,7 @@ def default_session(timeout: float) -> Any:
 
 def session_for(credentials: Any) -> Any:
     """An authorised session for explicit credentials (tests pass AnonymousCredentials)."""
-    from google.auth.transport.requests import AuthorizedSession  # noqa: PLC0415
+    from google.auth.transport.requests import AuthorizedSession
 
     return AuthorizedSession(credentials)
 
