@@ -29,6 +29,12 @@ system-deps:
 dashboards: venv
 	$(PY) dashboards/generate.py
 
+# rules/promcast.rules.yml from rules/source/promcast.rules.template.yml and rules/source/config.yml, then what
+# is generated from the rules (the PrometheusRule, the monitoring mixin).
+rules: venv
+	$(PY) rules/generate.py
+	$(PY) deploy/generate.py
+
 # The Docker image's pinned, hashed Python dependencies (the `models` and `focus` extras the
 # compose configs use, and the build backend), from pyproject.toml.
 lock: venv

@@ -10,13 +10,12 @@ in :func:`render` rather than in each dashboard.
 
 from __future__ import annotations
 
+import functools
 import json
 import string
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import attr
-import yaml
 from grafanalib._gen import DashboardEncoder
 from grafanalib.core import (
     Annotations,
@@ -33,6 +32,9 @@ from grafanalib.core import (
     Time,
     TimeSeries,
 )
+
+from rules.config import AlertingConfig
+from rules.config import load as load_alerting_config
 
 # Grafana 10.4 / 11 write this version; older Grafana refuses nothing newer than it knows, but
 # migrates anything older, so generate the current one and skip the migrations.
@@ -83,19 +85,15 @@ class Colour:
     BAND = {"80": "light-blue", "95": "super-light-blue"}  # interval bounds by level
 
 
-RULES = Path(__file__).resolve().parent.parent / "rules" / "promcast.rules.yml"
-
-
 def alert_threshold(name: str) -> float:
-    """A threshold the alert rules read (``promcast:promcast_alert_threshold:config``), so a
-    dashboard's colours turn where the alert fires; regenerate the dashboards after changing it."""
-    for group in yaml.safe_load(RULES.read_text())["groups"]:
-        for rule in group["rules"]:
-            if (rule.get("record") == "promcast:promcast_alert_threshold:config"
-                    and rule["labels"]["threshold"] == name):
-                value = float(rule["expr"].strip().removeprefix("vector(").removesuffix(")"))
-                return int(value) if value.is_integer() else value  # 900, as the JSON had it
-    raise KeyError(f"{RULES}: no alert threshold {name!r}")
+    """A threshold of the alerting config (``rules/source/config.yml``) the alerts compare against, so
+    a dashboard's colours turn where the alert fires; regenerate the dashboards after changing it."""
+    return alerting_config().thresholds[name]
+
+
+@functools.cache
+def alerting_config() -> AlertingConfig:
+    return load_alerting_config()
 
 
 def thresholds(base: str, *steps: tuple[float, str]) -> list[dict[str, Any]]:
@@ -350,15 +348,16 @@ def annotation(name: str, expr: str, *, title: str, text: str = "", tags: str = 
 
 
 def anomalous(selector: str) -> str:
-    """The series of ``selector`` (``{...}``) outside their forecast interval now."""
-    return f"promcast_forecast_anomaly_score{selector} > 1"
+    """The series of ``selector`` (``{...}``) whose anomaly score is past the alerts' threshold."""
+    return f"promcast_forecast_anomaly_score{selector} > {alert_threshold('anomaly_score_max')}"
 
 
 def anomaly_markers(selector: str, *, name: str = "Anomalies", title: str = SERIES_LEGEND,
                     what: str = "", tags: str = "target") -> dict[str, Any]:
     """A marker wherever a series of ``selector`` was outside its forecast interval."""
     return annotation(name, anomalous(selector), title=f"{title} anomalous", tags=tags,
-                      text=f"{what}outside its forecast interval (anomaly score above 1)")
+                      text=f"{what}outside its forecast interval (anomaly score above "
+                           f"{alert_threshold('anomaly_score_max')})")
 
 
 def dashboard_links() -> list[dict[str, Any]]:

@@ -36,6 +36,22 @@ def test_regenerating_gives_exactly_the_committed_json(source):
         f"{committed.name} is out of date: run python dashboards/generate.py and commit it")
 
 
+def test_colours_turn_at_the_alerting_config_thresholds(monkeypatch):
+    """The dashboards take their numbers from the alerting config the rules are generated from,
+    not from the rules file."""
+    from rules.config import load
+    assert "promcast.rules" not in (DASHBOARDS / "style.py").read_text()
+    shipped = load()
+    changed = shipped.model_copy(update={"thresholds": {**shipped.thresholds,
+                                                        "forecaster_stale_seconds": 1234,
+                                                        "anomaly_score_max": 2}})
+    monkeypatch.setattr(style, "alerting_config", lambda: changed)
+    text = generate.render(DASHBOARDS / "self.dashboard.py")
+    assert '"value": 1234' in text and '"value": 900' not in text
+    assert "promcast_forecast_anomaly_score{target=~\\\"$target\\\"} > 2" in \
+        generate.render(DASHBOARDS / "capacity.dashboard.py")
+
+
 def test_check_mode_lists_a_stale_file_and_exits_1(tmp_path, capsys):
     source = SOURCES[0]
     shutil.copy(source, tmp_path / source.name)
@@ -281,9 +297,8 @@ RULE_NAME = re.compile(r"(?<![\w:$])[a-zA-Z_]\w*:\w+:\w+")
 
 def recorded_names() -> set[str]:
     names = set()
-    for path in (ROOT / "rules").glob("*.yml"):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            names |= {r["record"] for r in group["rules"] if "record" in r}
+    for group in yaml.safe_load((ROOT / "rules" / "promcast.rules.yml").read_text())["groups"]:
+        names |= {r["record"] for r in group["rules"] if "record" in r}
     return names
 
 

@@ -78,8 +78,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules" / "promcast.rules.yml"
-RUNBOOK_PAGE = ROOT / "docs" / "runbook.md"
-RUNBOOK = "https://github.com/promcast/promcast/blob/main/README.md#"
+# The runbook: docs/runbook.md once it has moved there, the README's section until then.
+RUNBOOK_PAGE = next(p for p in (ROOT / "docs" / "runbook.md", ROOT / "README.md") if p.exists())
+RUNBOOK = "https://github.com/promcast/promcast/blob/main/docs/runbook.md#"
 STEP = 300.0          # raw samples every 5 minutes
 DAYS = 30             # the budget integrates spend since the 1st of the month
 EVAL = 10.0           # Prometheus' evaluation interval, and the step alert history is derived at
@@ -232,9 +233,9 @@ def alert_rules() -> list[dict]:
 
 
 def grafana_base() -> str:
-    """Grafana's base URL as the rules record it (what every dashboard_url must start with)."""
-    return next(r["labels"]["url"] for r in rule_docs()
-                if r.get("record") == "promcast:promcast_grafana:config")
+    """Grafana's base URL as the alerting config sets it (what every dashboard_url starts with)."""
+    from rules.config import load
+    return load().grafana_url
 
 
 def window() -> float:

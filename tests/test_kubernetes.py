@@ -122,19 +122,18 @@ def test_prometheus_rule_holds_exactly_the_rules_file():
 def test_a_changed_rules_file_makes_the_generated_files_out_of_date(tmp_path, monkeypatch):
     rules = tmp_path / "promcast.rules.yml"
     text = (ROOT / "rules" / "promcast.rules.yml").read_text()
-    rules.write_text(text.replace("expr: vector(900)", "expr: vector(1800)", 1))
+    rules.write_text(text.replace("for: 15m", "for: 20m", 1))
     monkeypatch.setattr(generate, "RULES", rules)
-    stale = {p.name for p in generate.outdated()}
-    assert stale == {"prometheusrule.yaml", "generated.libsonnet"}
+    assert {p.name for p in generate.outdated()} == {"prometheusrule.yaml"}
 
 
-def test_a_threshold_the_mixin_cannot_reproduce_is_refused(tmp_path, monkeypatch):
-    rules = tmp_path / "promcast.rules.yml"
-    text = (ROOT / "rules" / "promcast.rules.yml").read_text()
-    rules.write_text(text.replace("expr: vector(900)", "expr: vector(9e2)", 1))
-    monkeypatch.setattr(generate, "RULES", rules)
-    with pytest.raises(ValueError, match="forecaster_stale_seconds.*vector\\(9e2\\)"):
-        generate.mixin_data()
+def test_a_changed_rules_template_makes_the_mixin_out_of_date(tmp_path, monkeypatch):
+    import rules.generate as rules_generate
+    template = tmp_path / "promcast.rules.template.yml"
+    text = (ROOT / "rules" / "source" / "promcast.rules.template.yml").read_text()
+    template.write_text(text.replace("for: 15m", "for: 20m", 1))
+    monkeypatch.setattr(rules_generate, "TEMPLATE", template)
+    assert {p.name for p in generate.outdated()} == {"generated.libsonnet"}
 
 
 # --- the overlays ------------------------------------------------------------------------------
@@ -300,22 +299,43 @@ def test_mixin_yields_exactly_the_shipped_rules_and_dashboards():
                                  for p in (ROOT / "dashboards").glob("*.json")}
 
 
-def test_mixin_config_sets_thresholds_selectors_and_runbooks(tmp_path):
-    out = mixin("{thresholds+: {forecaster_stale_seconds: 1800, idle_cpu_max_ratio: 0.02},"
+# One alerting config, in the mixin's _config names and in rules/config.yml's.
+MIXIN_CONFIG = ("{thresholds+: {forecaster_stale_seconds: 1800, idle_cpu_max_ratio: 0.02},"
                 " exporterSelector: 'job=\"exporter\"', forecasterSelector: 'job=\"forecaster\"',"
+                " teams+: {health: 'observability'},"
+                " overrides: [{match: {target: 'noisy'}, thresholds: {backtest_mase_max: 3}},"
+                "             {match: {target: 'db', instance: 'x$1\"é'},"
+                "              thresholds: {backtest_mase_max: 1.25, capacity_imminent_lead_time_ratio: 0.25}}],"
                 " runbookURLPattern: 'https://runbooks.example/%s', grafanaURL: 'https://g.example'}")
+ALERTING_CONFIG = {
+    "thresholds": {"forecaster_stale_seconds": 1800, "idle_cpu_max_ratio": 0.02},
+    "selectors": {"exporter": 'job="exporter"', "forecaster": 'job="forecaster"'},
+    "teams": {"health": "observability"},
+    "overrides": [{"match": {"target": "noisy"}, "thresholds": {"backtest_mase_max": 3}},
+                  {"match": {"target": "db", "instance": 'x$1"é'},
+                   "thresholds": {"backtest_mase_max": 1.25, "capacity_imminent_lead_time_ratio": 0.25}}],
+    "runbook_url_pattern": "https://runbooks.example/%s", "grafana_url": "https://g.example"}
+
+
+def test_mixin_config_gives_the_rules_the_generator_gives_for_the_same_config(tmp_path):
+    from rules.config import load
+    from rules.generate import rule_groups
+    out = mixin(MIXIN_CONFIG)
+    path = tmp_path / "alerting.yml"
+    path.write_text(yaml.safe_dump(ALERTING_CONFIG, allow_unicode=True))
+    expected = rule_groups(load(path))
+    assert out["rules"]["groups"] + out["alerts"]["groups"] == \
+        [g for g in expected if "record" in g["rules"][0]] + [g for g in expected if "alert" in g["rules"][0]]
     rules = [r for g in out["rules"]["groups"] + out["alerts"]["groups"] for r in g["rules"]]
-    thresholds = {r["labels"]["threshold"]: r["expr"] for r in rules
-                  if r.get("record") == "promcast:promcast_alert_threshold:config"}
-    assert thresholds["forecaster_stale_seconds"] == "vector(1800)"
-    assert thresholds["idle_cpu_max_ratio"] == "vector(0.02)"
     (stale,) = [r for r in rules if r.get("alert") == "PromcastForecasterStale"]
     assert 'promcast_forecaster_last_success_timestamp_seconds{job="forecaster"}[1d]' in stale["expr"]
+    assert "> 1800" in stale["expr"] and stale["labels"]["team"] == "observability"
     assert stale["annotations"]["runbook_url"] == "https://runbooks.example/promcastforecasterstale"
+    assert stale["annotations"]["dashboard_url"].startswith("https://g.example/d/")
+    (quality,) = [r for r in rules if r.get("alert") == "PromcastForecastQualityDegraded"]
+    assert 'label_replace(vector(1), "target", "noisy", "", "")' in quality["expr"]
     (spend,) = [r for r in rules if r.get("record") == "provider_service:promcast_cost_hourly_rate_usd:sum"]
     assert 'promcast_cost_hourly_rate_usd{cost_type="billed", job="exporter"}' in spend["expr"]
-    (grafana,) = [r for r in rules if r.get("record") == "promcast:promcast_grafana:config"]
-    assert grafana["labels"]["url"] == "https://g.example"
     # Every promcast series got a selector, and the result is still valid PromQL.
     for r in rules:
         for m in re.finditer(r"(?<![\w:])(promcast_[a-z0-9_]+)(?![\w:])(\{[^}]*\})?", r["expr"]):

@@ -3,18 +3,30 @@
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from exporter.core.config import ConfigError
+from rules import config as alerting
+from rules import generate
 from tests.conftest import need
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
-RUNBOOK = "https://github.com/promcast/promcast/blob/main/README.md#"
-# Grafana's base URL, read in every dashboard_url from the series the rules record for it.
-GRAFANA_BASE = '{{ with query "promcast:promcast_grafana:config" }}{{ . | first | label "url" }}{{ end }}'
+SHIPPED = RULES / "promcast.rules.yml"
+DEFAULTS = alerting.load()
+RUNBOOK = "https://github.com/promcast/promcast/blob/main/docs/runbook.md#"
+# Grafana's base URL, the start of every dashboard_url.
+GRAFANA_BASE = DEFAULTS.grafana_url
 DASHBOARDS = RULES.parent / "dashboards"
+
+
+def runbook_text() -> str:
+    """The runbook: docs/runbook.md once it has moved there, the README's section until then."""
+    moved = RULES.parent / "docs" / "runbook.md"
+    return (moved if moved.exists() else RULES.parent / "README.md").read_text()
 
 
 def promtool(*args: str, cwd: Path = RULES) -> subprocess.CompletedProcess:
@@ -23,8 +35,26 @@ def promtool(*args: str, cwd: Path = RULES) -> subprocess.CompletedProcess:
 
 
 def test_rules_are_valid():
-    out = promtool("check", "rules", *[p.name for p in RULES.glob("*.yml")])
+    out = promtool("check", "rules", SHIPPED.name)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_shipped_rules_are_generated_from_the_template_and_the_defaults():
+    assert SHIPPED.read_text() == generate.render(DEFAULTS), (
+        "rules/promcast.rules.yml is out of date: run python rules/generate.py and commit it")
+    check = subprocess.run([sys.executable, str(RULES / "generate.py"), "--check"],
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_check_mode_reports_a_stale_rules_file(tmp_path, monkeypatch, capsys):
+    stale = tmp_path / "promcast.rules.yml"
+    stale.write_text(SHIPPED.read_text().replace("for: 15m", "for: 20m", 1))
+    monkeypatch.setattr(generate, "OUTPUT", stale)
+    monkeypatch.setattr(generate, "ROOT", tmp_path)
+    assert generate.main(["--check"]) == 1
+    assert "promcast.rules.yml is out of date" in capsys.readouterr().out
+    assert generate.main([]) == 0 and generate.main(["--check"]) == 0
 
 
 @pytest.mark.parametrize("case", sorted(p.name for p in (RULES / "tests").glob("*.test.yml")))
@@ -34,9 +64,8 @@ def test_rule_unit_tests_pass(case):
 
 
 def alerts():
-    for path in RULES.glob("*.yml"):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            yield from (r for r in group["rules"] if "alert" in r)
+    for group in yaml.safe_load(SHIPPED.read_text())["groups"]:
+        yield from (r for r in group["rules"] if "alert" in r)
 
 
 def test_every_alert_follows_the_conventions_and_has_firing_and_quiet_cases():
@@ -54,8 +83,7 @@ def test_every_alert_follows_the_conventions_and_has_firing_and_quiet_cases():
             f"{name}: dashboard_url must start with Grafana's configured base URL, {GRAFANA_BASE}")
         assert rule["labels"].get("team"), f"{name}: needs a team label (Alertmanager routes on it)"
         assert f"alertname: {name}" in tests, f"{name}: no promtool test case"
-        runbook = (RULES.parent / "docs" / "runbook.md").read_text()
-        assert f"\n### {name}\n" in runbook, f"{name}: no section in docs/runbook.md"
+        assert f"\n### {name}\n" in runbook_text(), f"{name}: no runbook section"
 
 
 def alert_rule_tests():
@@ -74,21 +102,24 @@ def test_every_alert_has_a_firing_and_a_must_not_fire_evaluation():
     assert (fires | quiet) - names == set(), "promtool cases for alerts that do not exist"
 
 
-def test_thresholds_are_series_not_numbers_in_alert_bodies():
-    """Every alert reads its thresholds from the promcast.thresholds group (or a per-target
-    series from the forecaster config), so tuning never means editing an alert expression."""
-    import re
-    recorded = set()
-    for path in RULES.glob("*.yml"):
-        for group in yaml.safe_load(path.read_text())["groups"]:
-            if group["name"] == "promcast.thresholds":
-                recorded |= {r["labels"]["threshold"] for r in group["rules"]
-                             if r["record"] == "promcast:promcast_alert_threshold:config"}
-    for rule in alerts():
-        used = set(re.findall(r'threshold="([a-z0-9_]+)"', rule["expr"]))
-        assert used <= recorded, f"{rule['alert']}: unknown thresholds {used - recorded}"
-        # No bare comparisons against literal numbers (730 h a month is a unit, not a threshold).
-        assert not re.search(r"[<>]=?\s*[0-9]", rule["expr"]), rule["alert"]
+def test_thresholds_are_config_values_never_recorded_series_or_bare_numbers():
+    """Alerts compare against numbers of the alerting config: no recorded threshold read with
+    scalar() (a missing series would silence the alert), and no literal in an alert body."""
+    known = set(DEFAULTS.thresholds)
+    for group in generate.template_groups():
+        for rule in group["rules"]:
+            used = set(re.findall(r"%\{thresholds\.([a-z0-9_]+)\}", rule["expr"]))
+            assert used <= known, f"{generate.rule_name(rule)}: unknown thresholds {used - known}"
+            if "alert" in rule:
+                # 730 h a month is a unit, not a threshold.
+                assert not re.search(r"[<>]=?\s*[0-9]", rule["expr"]), rule["alert"]
+    shipped = yaml.safe_load(SHIPPED.read_text())["groups"]
+    for rule in (r for g in shipped for r in g["rules"]):
+        assert "scalar(" not in rule["expr"] and ":config" not in rule["expr"], generate.rule_name(rule)
+    # The defaults are still recorded as series for other readers (the forecaster's report).
+    (records,) = [g["rules"] for g in shipped if g["name"] == "promcast.thresholds"]
+    assert {r["labels"]["threshold"]: r["expr"] for r in records} == {
+        name: f"vector({alerting.number_text(v)})" for name, v in DEFAULTS.thresholds.items()}
 
 
 def test_a_broken_rule_file_is_caught(tmp_path):
@@ -98,12 +129,156 @@ def test_a_broken_rule_file_is_caught(tmp_path):
     assert out.returncode == 1
 
 
-def test_grafana_base_url_is_recorded_once_as_a_url():
-    records = [r for path in RULES.glob("*.yml") for g in yaml.safe_load(path.read_text())["groups"]
-               for r in g["rules"] if r.get("record") == "promcast:promcast_grafana:config"]
-    assert len(records) == 1, "one promcast:promcast_grafana:config record (the alerts read `first`)"
-    assert records[0]["labels"]["url"].startswith(("http://", "https://"))
-    assert not records[0]["labels"]["url"].endswith("/"), "the links add /d/..., so no trailing /"
+def test_runbook_links_point_at_the_runbook_in_docs():
+    assert DEFAULTS.runbook_url("PromcastForecasterStale") == RUNBOOK + "promcastforecasterstale"
+
+
+# -- the alerting config ---------------------------------------------------------------------------
+
+def generate_with(tmp_path: Path, config: dict) -> Path:
+    cfg = tmp_path / "alerting.yml"
+    cfg.write_text(yaml.safe_dump(config))
+    out = tmp_path / "promcast.rules.yml"
+    assert generate.main(["--config", str(cfg), "--out", str(out)]) == 0
+    return out
+
+
+def generated_alert(path: Path, name: str) -> dict:
+    return next(r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]
+                if r.get("alert") == name)
+
+
+def test_a_user_file_sets_thresholds_teams_links_and_selectors(tmp_path):
+    out = generate_with(tmp_path, {
+        "thresholds": {"forecaster_stale_seconds": 1800},
+        "teams": {"health": "observability"},
+        "runbook_url_pattern": "https://wiki.example/runbooks/%s",
+        "grafana_url": "https://grafana.example",
+        "selectors": {"forecaster": 'job="promcast-forecaster"'}})
+    stale = generated_alert(out, "PromcastForecasterStale")
+    assert "> 1800" in stale["expr"]
+    assert 'promcast_forecaster_last_success_timestamp_seconds{job="promcast-forecaster"}[1d]' in stale["expr"]
+    assert stale["labels"]["team"] == "observability"
+    assert stale["annotations"]["runbook_url"] == "https://wiki.example/runbooks/promcastforecasterstale"
+    assert stale["annotations"]["dashboard_url"].startswith("https://grafana.example/d/promcast-self/")
+    # What the file does not set keeps the defaults.
+    exporter = generated_alert(out, "PromcastExporterRefreshStale")
+    assert "> 10800" in exporter["expr"]
+    assert generated_alert(out, "PromcastCapacityExhaustionSoon")["labels"]["team"] == "sre"
+    assert promtool("check", "rules", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize("config,problem", [
+    ({"thresholds": {"forecaster_stale_secs": 1}},
+     "thresholds.forecaster_stale_secs: unknown name"),
+    ({"thresholds": {"backtest_mase_max": "high"}}, "thresholds.backtest_mase_max: Input should be"),
+    ({"thresholds": {"backtest_mase_max": float("nan")}}, "thresholds.backtest_mase_max: must be a finite"),
+    ({"thresholds": {"backtest_mase_max": 1.2345678}}, "more than 6 significant digits"),
+    ({"teams": {"capacity": ""}}, "teams.capacity: String should have at least 1 character"),
+    ({"teams": {"storage": "x"}}, "teams.storage: unknown name"),
+    ({"grafana_url": "http://grafana:3000/"}, "grafana_url: must not end with /"),
+    ({"grafana_url": "grafana:3000"}, "grafana_url: must be an http:// or https:// URL"),
+    ({"runbook_url_pattern": "https://wiki.example/runbooks"}, "runbook_url_pattern: must contain %s"),
+    ({"selectors": {"exporter": 'job="x'}}, "selectors.exporter: not valid label matchers"),
+    ({"overrides": [{"match": {}, "thresholds": {"backtest_mase_max": 3}}]},
+     "overrides[0].match: Dictionary should have at least 1 item"),
+    ({"overrides": [{"match": {"__name__": "x"}, "thresholds": {"backtest_mase_max": 3}}]},
+     "overrides[0].match.__name__"),
+    ({"overrides": [{"match": {"target": "x"}, "thresholds": {"backtest_mase": 3}}]},
+     "overrides[0].thresholds.backtest_mase: unknown threshold"),
+    ({"colour": "red"}, "colour: unknown key"),
+])
+def test_a_bad_alerting_config_is_refused_with_the_key_path(tmp_path, config, problem):
+    path = tmp_path / "alerting.yml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as err:
+        alerting.load(path)
+    assert any(problem in p for p in err.value.problems), err.value.problems
+    assert str(path) in str(err.value)
+
+
+def test_the_cli_reports_a_bad_config_and_writes_nothing(tmp_path, capsys):
+    cfg = tmp_path / "alerting.yml"
+    cfg.write_text("grafana_url: 'ftp://x'\n")
+    out = tmp_path / "out.yml"
+    assert generate.main(["--config", str(cfg), "--out", str(out)]) == 2
+    assert "grafana_url: must be an http" in capsys.readouterr().err and not out.exists()
+
+
+# A target whose forecasts are known to be rough gets its own MASE limit; a resource_id label
+# value with `$` and quotes must reach the rule unchanged.
+OVERRIDES = [{"match": {"target": "noisy"}, "thresholds": {"backtest_mase_max": 3}},
+             {"match": {"target": "noisy", "resource_id": 'a"$1'},
+              "thresholds": {"backtest_mase_max": 1}},
+             {"match": {"target": "strict"}, "thresholds": {"backtest_mase_max": 1.2,
+                                                           "backtest_coverage_min_ratio": 0.9}}]
+
+OVERRIDE_CASES = """
+rule_files: [promcast.rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'promcast_forecast_backtest_mase{target="noisy", resource_id="a"}'
+        values: '2x200'
+      - series: 'promcast_forecast_backtest_mase{target="noisy", resource_id="b"}'
+        values: '4x200'
+      - series: 'promcast_forecast_backtest_mase{target="strict", resource_id="c"}'
+        values: '1.3x200'
+      - series: 'promcast_forecast_backtest_mase{target="plain", resource_id="d"}'
+        values: '1.6x200'
+      - series: 'promcast_forecast_backtest_mase{target="plain", resource_id="e"}'
+        values: '1.4x200'
+      - series: 'promcast_forecast_backtest_coverage_ratio{target="strict", resource_id="c", level="80"}'
+        values: '0.8x200'
+      - series: 'promcast_forecast_backtest_coverage_ratio{target="plain", resource_id="d", level="80"}'
+        values: '0.8x200'
+    promql_expr_test:
+      - eval_time: 3h
+        expr: count by (target, resource_id, level) (ALERTS{alertname="PromcastForecastQualityDegraded", alertstate="firing"})
+        exp_samples:
+          - {labels: '{target="noisy", resource_id="b"}', value: 1}
+          - {labels: '{target="strict", resource_id="c"}', value: 1}
+          - {labels: '{target="strict", resource_id="c", level="80"}', value: 1}
+          - {labels: '{target="plain", resource_id="d"}', value: 1}
+"""
+
+
+def test_per_target_overrides_change_the_threshold_for_their_series_only(tmp_path):
+    out = generate_with(tmp_path, {"overrides": OVERRIDES})
+    rule = generated_alert(out, "PromcastForecastQualityDegraded")
+    assert 'label_replace(vector(1), "target", "noisy", "", "")' in rule["expr"]
+    # An alert reading none of the overridden thresholds is left as it is.
+    assert generated_alert(out, "PromcastForecasterStale") == \
+        generated_alert(SHIPPED, "PromcastForecasterStale")
+    cases = tmp_path / "overrides.test.yml"
+    cases.write_text(OVERRIDE_CASES)
+    res = promtool("test", "rules", cases.name, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_an_override_on_a_label_value_with_dollar_and_quotes_is_exact(tmp_path):
+    out = generate_with(tmp_path, {"overrides": [
+        {"match": {"resource_id": 'a"$1'}, "thresholds": {"backtest_mase_max": 10}}]})
+    cases = tmp_path / "dollar.test.yml"
+    cases.write_text("""
+rule_files: [promcast.rules.yml]
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'promcast_forecast_backtest_mase{target="t", resource_id="a\\"$1"}'
+        values: '4x200'
+      - series: 'promcast_forecast_backtest_mase{target="t", resource_id="a"}'
+        values: '4x200'
+    promql_expr_test:
+      - eval_time: 3h
+        expr: count by (target, resource_id) (ALERTS{alertname="PromcastForecastQualityDegraded", alertstate="firing"})
+        exp_samples:
+          - {labels: '{target="t", resource_id="a"}', value: 1}
+""")
+    res = promtool("test", "rules", cases.name, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert '"a\\"$$1"' in generated_alert(out, "PromcastForecastQualityDegraded")["expr"]
 
 
 # -- dashboard links -----------------------------------------------------------------------------

@@ -125,10 +125,9 @@ def validate(model: type[M], data: Any, source: str = "<config>",
     return result
 
 
-def load_config(model: type[M], path: str | Path | None) -> M:
-    """Read and validate a YAML file; ``None`` means the model's defaults."""
-    if path is None:
-        return validate(model, {}, "<defaults>")
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """A YAML config file as data with ``${VAR}`` expanded, and the problems found doing so;
+    ConfigError when it cannot be read or parsed as a mapping."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -148,4 +147,12 @@ def load_config(model: type[M], path: str | Path | None) -> M:
         raise ConfigError(str(p), ["(top level): expected a mapping of keys to values"])
     problems: list[str] = []
     data = _expand_env(data or {}, "", problems)
-    return validate(model, data, str(p), problems, check_files=True)
+    return data, problems
+
+
+def load_config(model: type[M], path: str | Path | None) -> M:
+    """Read and validate a YAML file; ``None`` means the model's defaults."""
+    if path is None:
+        return validate(model, {}, "<defaults>")
+    data, problems = read_config_file(path)
+    return validate(model, data, str(path), problems, check_files=True)
