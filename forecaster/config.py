@@ -10,9 +10,10 @@ import math
 import re
 from typing import Literal, Optional, Union
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from exporter.core.config import CHECK_FILES, Duration, ReadableFile, Strict
+from exporter.core.config import Duration, Strict
+from exporter.core.httpclient import HTTPClientConfig, check_http_url
 from exporter.core.durations import format_duration
 from forecaster.planning.config import Autoscaling, Scenario, check_planning
 from forecaster.recommend.config import Recommendations
@@ -28,67 +29,17 @@ _NULLABLE = frozenset({"min", "max"})
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
-class BasicAuth(Strict):
-    username: str
-    password: Optional[str] = None
-    password_file: Optional[ReadableFile] = None
-
-
-class TLSConfig(Strict):
-    ca_file: Optional[ReadableFile] = Field(None, description="CA bundle to verify the server with.")
-    cert_file: Optional[ReadableFile] = Field(None, description="Client certificate (mutual TLS).")
-    key_file: Optional[ReadableFile] = None
-    server_name: Optional[str] = None
-    insecure_skip_verify: bool = False
-
-    @model_validator(mode="after")
-    def _pair(self) -> "TLSConfig":
-        if self.key_file and not self.cert_file:
-            raise ValueError("key_file needs cert_file (the client certificate it belongs to)")
-        return self
-
-
-class PrometheusSource(Strict):
-    """Where to read from; the auth fields follow Prometheus' own http_config."""
+class PrometheusSource(HTTPClientConfig):
+    """Where to read from; authentication, TLS and proxy as in Prometheus' own http_config."""
 
     url: str = "http://127.0.0.1:9090"
     timeout: Duration = Field(30.0, gt=0, le=MAX_TIMEOUT,
                               description="Per query; a slow target cannot hold the rest.")
-    bearer_token: Optional[str] = None
-    bearer_token_file: Optional[ReadableFile] = None
-    basic_auth: Optional[BasicAuth] = None
-    tls_config: TLSConfig = TLSConfig()
-
-    @model_validator(mode="after")
-    def _usable_tls(self, info: ValidationInfo) -> "PrometheusSource":
-        """Loading the TLS files as the service will: a CA bundle or key that is readable but
-        not PEM would otherwise fail every cycle."""
-        tls = self.tls_config
-        if info.context and info.context.get(CHECK_FILES) and (tls.ca_file or tls.cert_file):
-            from forecaster.source import SourceUnavailable, ssl_context
-
-            try:
-                ssl_context(self)
-            except SourceUnavailable as exc:
-                raise ValueError(str(exc)) from None
-        return self
-
-    @model_validator(mode="after")
-    def _one_auth(self) -> "PrometheusSource":
-        given = [k for k in ("bearer_token", "bearer_token_file", "basic_auth") if getattr(self, k)]
-        if len(given) > 1:
-            raise ValueError(f"set only one of {', '.join(given)}")
-        if self.basic_auth and bool(self.basic_auth.password) == bool(self.basic_auth.password_file):
-            raise ValueError("basic_auth needs exactly one of password, password_file")
-        return self
 
     @field_validator("url")
     @classmethod
     def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            # Without a scheme, user:password@ would not be recognised as such: echo the host only.
-            raise ValueError(f"must start with http:// or https://, got {v.rsplit('@', 1)[-1]!r}")
-        return v.rstrip("/")
+        return check_http_url(v).rstrip("/")
 
 
 class TargetFields(Strict):
@@ -251,15 +202,12 @@ class ResolvedTarget(Strict):
         return format_duration(h)
 
 
-class RemoteWrite(Strict):
+class RemoteWrite(HTTPClientConfig):
     """Push results to a remote-write receiver (Prometheus with --web.enable-remote-write-receiver,
     Mimir/Thanos receive, VictoriaMetrics) after every cycle, stamped at that moment."""
 
     url: str
     timeout: Duration = Field(10.0, gt=0, le=MAX_TIMEOUT)
-    bearer_token: Optional[str] = None
-    bearer_token_file: Optional[ReadableFile] = None
-    basic_auth: Optional[BasicAuth] = None
     headers: dict[str, str] = {}
     max_samples_per_request: int = Field(2000, ge=1)
     queue_capacity: int = Field(200_000, ge=1, le=10_000_000, description=(
@@ -270,12 +218,10 @@ class RemoteWrite(Strict):
     min_backoff: Duration = Field(0.5, gt=0, le=3600.0)
     max_backoff: Duration = Field(30.0, gt=0, le=3600.0)
 
-    _one_auth = model_validator(mode="after")(PrometheusSource._one_auth)
-
     @field_validator("url")
     @classmethod
     def _http(cls, v: str) -> str:
-        return PrometheusSource._http(v)
+        return check_http_url(v).rstrip("/")
 
     @model_validator(mode="after")
     def _backoffs(self) -> "RemoteWrite":

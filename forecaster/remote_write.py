@@ -15,6 +15,7 @@ import base64
 import email.utils
 import logging
 import math
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from prometheus_client.core import Metric
 from yarl import URL
 
+from exporter.core.httpclient import (ClientConfigUnavailable, HTTPClientConfig,
+                                      request_options, ssl_context)
 from forecaster import __version__
 
 log = logging.getLogger(__name__)
@@ -238,7 +241,8 @@ class RemoteWriter:
                  max_samples_per_request: int = 2000, max_retries: int = 3,
                  min_backoff: float = 0.5, max_backoff: float = 5.0, max_retry_time: float = 30.0,
                  headers: Mapping[str, str] | None = None, bearer_token: str | None = None,
-                 basic_auth: tuple[str, str] | None = None) -> None:
+                 basic_auth: tuple[str, str] | None = None,
+                 client: HTTPClientConfig | None = None, client_key: str = "") -> None:
         if max_samples_per_request < 1:
             raise ValueError(f"max_samples_per_request must be at least 1, got {max_samples_per_request}")
         if max_retries < 0:
@@ -252,7 +256,14 @@ class RemoteWriter:
             parsed = parsed.with_user(None)
         if bearer_token and basic_auth:
             raise ValueError("give either a bearer token or basic auth, not both")
+        if client is not None and (bearer_token or basic_auth) and (
+                client.bearer_token or client.bearer_token_file or client.basic_auth):
+            raise ValueError("give the credentials either in the URL / arguments or in the "
+                             "client config, not both")
         self.url = str(parsed)
+        # Authentication from files, TLS and proxy (read per request: rotated secrets apply).
+        self.client, self.client_key = client, client_key
+        self._ssl: ssl.SSLContext | None = None
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.max_samples = max_samples_per_request
@@ -300,16 +311,42 @@ class RemoteWriter:
         body = encode_write_request(batch)
         status, retry_after = None, None
         try:
-            async with self.session.post(self.url, data=body, headers=self._headers,
+            options = self._client_options()
+        except ClientConfigUnavailable as exc:
+            return Attempt(None, str(exc))
+        headers = {**self._headers, **options.pop("headers")}
+        try:
+            async with self.session.post(self.url, data=body, headers=headers, **options,
                                          timeout=self.timeout, allow_redirects=False) as resp:
                 status = resp.status
                 if 200 <= status < 300:
                     return Attempt(status, "")
                 reason = (await resp.text(errors="replace")).strip()[:MAX_MESSAGE_CHARS]
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, ssl.SSLError) as exc:
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
         return Attempt(status, self._redact(reason), retry_after)
+
+    def check_client(self) -> None:
+        """ClientConfigUnavailable if the client config's files cannot be used now."""
+        self._client_options()
+
+    def _client_options(self) -> dict:
+        """Headers, TLS context and proxy of the client config for one request."""
+        if self.client is None:
+            return {"headers": {}}
+        if self._ssl is None and self.url.startswith("https://"):
+            self._ssl = ssl_context(self.client.tls_config, self.client_key)
+        options = request_options(self.client, self.url, self._ssl, self.client_key)
+        auth = options["headers"].get("Authorization", "")
+        if auth:
+            # The header's credential part leaks the secret as surely as the secret itself.
+            secret = auth.split(" ", 1)[-1]
+            self._secrets += [x for x in (secret,) if x not in self._secrets]
+            if auth.startswith("Basic "):
+                plain = base64.b64decode(secret).decode(errors="replace").split(":", 1)[-1]
+                self._secrets += [x for x in (plain,) if x and x not in self._secrets]
+        return options
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         """The wait before retry number ``attempt + 1``: doubling from ``min_backoff`` up to

@@ -24,6 +24,7 @@ from prometheus_client.core import Metric
 from exporter.core.catalogue import Families
 from exporter.core.config import ConfigError, validate
 from exporter.core.durations import format_duration
+from exporter.core.httpclient import ClientConfigUnavailable
 from forecaster import __version__
 from forecaster.backtest import VECTORISED
 from forecaster.budgets import Projection, period_bounds, project
@@ -38,7 +39,7 @@ from forecaster.recommend.report import Report, publish_report
 from forecaster.recommend.runner import Runner
 from forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
 from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
-                              TooManySeries, read_secret)
+                              TooManySeries)
 
 log = logging.getLogger("promcast.forecaster")
 MAX_BACKOFF = 300.0
@@ -193,9 +194,10 @@ class Forecaster:
         self.remote_write = None
         if rw is None:
             return
+        writer = make_writer(rw, session)
         try:
-            writer = make_writer(rw, session)
-        except SourceUnavailable as exc:
+            writer.check_client()
+        except ClientConfigUnavailable as exc:
             # A token file gone since start-up: nothing is sent (the results stay on /metrics)
             # until a reload or restart finds it again; said at once, not at shutdown.
             self._remote_write_cfg = None
@@ -612,15 +614,9 @@ def publish_waiting(out: Families, waiting: list[tuple[dict[str, str], float]]) 
 
 
 def make_writer(cfg: RemoteWrite, session: aiohttp.ClientSession) -> RemoteWriter:
-    """The remote writer for the config; secrets are passed as such so the writer redacts them."""
-    bearer = cfg.bearer_token or (read_secret(cfg.bearer_token_file, "remote_write.bearer_token_file")
-                                  if cfg.bearer_token_file else None)
-    basic = None
-    if cfg.basic_auth:
-        ba = cfg.basic_auth
-        basic = (ba.username, ba.password or read_secret(ba.password_file or "",
-                                                         "remote_write.basic_auth.password_file"))
+    """The remote writer for the config: authentication, TLS and proxy from its client config,
+    secrets read per request and redacted from what is logged."""
     return RemoteWriter(cfg.url, session, timeout=cfg.timeout, headers=cfg.headers,
                         max_samples_per_request=cfg.max_samples_per_request,
                         min_backoff=cfg.min_backoff, max_backoff=cfg.max_backoff,
-                        bearer_token=bearer, basic_auth=basic)
+                        client=cfg, client_key="remote_write")

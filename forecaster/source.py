@@ -3,15 +3,16 @@ Mimir) with ``query_range``."""
 
 from __future__ import annotations
 
-import base64
 import ssl
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import numpy as np
+
+from exporter.core.httpclient import (ClientConfigUnavailable, basic_auth_header,
+                                      request_options, ssl_context)
 
 if TYPE_CHECKING:
     from forecaster.config import PrometheusSource as SourceConfig
@@ -45,10 +46,6 @@ class RawSeries:
     values: np.ndarray
 
 
-def basic_auth(username: str, password: str) -> str:
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
-
-
 def redact(url: str) -> str:
     """The URL without any user:password@ part, for logs and error messages."""
     parts = urlsplit(url)
@@ -58,55 +55,12 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{host}:{parts.port}" if parts.port else host))
 
 
-def read_secret(path: str, what: str) -> str:
-    try:
-        return Path(path).read_text().strip()
-    except OSError as exc:
-        raise SourceUnavailable(f"cannot read {what} {path}: {exc.strerror}") from None
-
-
-def ssl_context(cfg: "SourceConfig") -> ssl.SSLContext | None:
-    """The TLS settings of ``cfg``; SourceUnavailable naming the key when a file cannot be used
-    (it is retried: a certificate being rotated may be back at the next cycle)."""
-    tls = cfg.tls_config
-    if not cfg.url.startswith("https://"):
-        return None
-    try:
-        ctx = ssl.create_default_context(cafile=tls.ca_file)
-    except (OSError, ssl.SSLError) as exc:
-        raise SourceUnavailable(f"cannot use tls_config.ca_file {tls.ca_file}: "
-                                f"{getattr(exc, 'strerror', None) or exc}") from None
-    if tls.cert_file:
-        try:
-            ctx.load_cert_chain(tls.cert_file, tls.key_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise SourceUnavailable(f"cannot use tls_config.cert_file {tls.cert_file} / key_file "
-                                    f"{tls.key_file}: {getattr(exc, 'strerror', None) or exc}") from None
-    if tls.insecure_skip_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def auth_headers(cfg: "SourceConfig") -> dict[str, str]:
-    """Authorization header for each request; files are re-read so rotated secrets apply."""
-    if cfg.bearer_token:
-        return {"Authorization": f"Bearer {cfg.bearer_token}"}
-    if cfg.bearer_token_file:
-        return {"Authorization": f"Bearer {read_secret(cfg.bearer_token_file, 'bearer_token_file')}"}
-    if cfg.basic_auth:
-        ba = cfg.basic_auth
-        password = ba.password or read_secret(ba.password_file or "", "basic_auth.password_file")
-        return {"Authorization": basic_auth(ba.username, password)}
-    return {}
-
-
 class PrometheusSource:
     def __init__(self, url: str, timeout: float, session: aiohttp.ClientSession,
                  config: "SourceConfig | None" = None) -> None:
         parts = urlsplit(url)
         # Credentials in the URL become basic auth, so the URL itself can be logged safely.
-        self._url_auth = ({"Authorization": basic_auth(parts.username, parts.password or "")}
+        self._url_auth = ({"Authorization": basic_auth_header(parts.username, parts.password or "")}
                           if parts.username is not None else {})
         self.url = redact(url).rstrip("/")
         self.timeout = timeout
@@ -154,17 +108,22 @@ class PrometheusSource:
         params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}",
                   "timeout": f"{max(1, round(timeout * 1000))}ms"}
         where = self.url
-        if self._ssl is None and self.config is not None:
-            # A TLS file that cannot be read fails each cycle (logged, counted, retried), not
-            # the service's start: the file may be mounted a moment later.
-            self._ssl = ssl_context(self.config)
-        headers = (auth_headers(self.config) if self.config else {}) or self._url_auth
+        options: dict = {"headers": {}}
+        if self.config is not None:
+            # A TLS or secret file that cannot be read fails each cycle (logged, counted,
+            # retried), not the service's start: the file may be mounted a moment later.
+            try:
+                if self._ssl is None and self.url.startswith("https://"):
+                    self._ssl = ssl_context(self.config.tls_config)
+                options = request_options(self.config, self.url, self._ssl)
+            except ClientConfigUnavailable as exc:
+                raise SourceUnavailable(str(exc)) from None
+        options["headers"] = options["headers"] or self._url_auth
         try:
             async with self.session.post(
-                f"{self.url}/api/v1/query_range", data=params, headers=headers,
+                f"{self.url}/api/v1/query_range", data=params,
                 # The server stops at `timeout`; the client allows a little more for the answer.
-                timeout=aiohttp.ClientTimeout(total=timeout + 2),
-                **({"ssl": self._ssl} if self._ssl is not None else {}),
+                timeout=aiohttp.ClientTimeout(total=timeout + 2), **options,
             ) as resp:
                 try:
                     body = await resp.json(content_type=None)

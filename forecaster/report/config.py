@@ -8,6 +8,7 @@ from typing import Optional
 from pydantic import Field, field_validator, model_validator
 
 from exporter.core.config import Duration, Strict
+from exporter.core.httpclient import HTTPClientConfig, check_http_url
 
 
 class Effort(Strict):
@@ -38,8 +39,9 @@ class Smtp(Strict):
         return self
 
 
-class Webhook(Strict):
-    """An Alertmanager-style webhook receiver (the same JSON shape), told where the report is."""
+class Webhook(HTTPClientConfig):
+    """An Alertmanager-style webhook receiver (the same JSON shape), told where the report is;
+    authentication, TLS and proxy as for every outgoing client."""
 
     url: str
     timeout: Duration = Field(10.0, gt=0)
@@ -47,9 +49,7 @@ class Webhook(Strict):
     @field_validator("url")
     @classmethod
     def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {v!r}")
-        return v
+        return check_http_url(v)
 
 
 class ReportConfig(Strict):

@@ -15,12 +15,13 @@ from typing import Any
 
 import aiohttp
 
+from exporter.core.httpclient import ClientConfigUnavailable, read_secret, request_options
 from forecaster.report.build import build_report
 from forecaster.report.config import ReportConfig, Smtp, Webhook
 from forecaster.report.model import Period, Report
 from forecaster.report.reader import Reader
 from forecaster.report.render import RenderError, write
-from forecaster.source import PrometheusSource, read_secret
+from forecaster.source import PrometheusSource
 
 log = logging.getLogger("promcast.report")
 PREFIX = "promcast-report-"
@@ -84,11 +85,15 @@ def webhook_payload(report: Report, files: list[Path]) -> dict[str, Any]:
 
 async def post_webhook(cfg: Webhook, payload: dict[str, Any], session: aiohttp.ClientSession) -> None:
     try:
-        async with session.post(cfg.url, json=payload,
+        options = request_options(cfg, cfg.url, where="report.webhook")
+    except ClientConfigUnavailable as exc:
+        raise DeliveryError(f"webhook {cfg.url}: {exc}") from None
+    try:
+        async with session.post(cfg.url, json=payload, **options,
                                 timeout=aiohttp.ClientTimeout(total=cfg.timeout)) as resp:
             if resp.status >= 300:
                 raise DeliveryError(f"webhook {cfg.url} answered HTTP {resp.status}")
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
         raise DeliveryError(f"webhook {cfg.url}: {exc.__class__.__name__} {exc}") from None
 
 
@@ -111,7 +116,7 @@ def send_mail(cfg: Smtp, report: Report, files: list[Path]) -> None:
                 password = cfg.password or read_secret(cfg.password_file or "", "smtp.password_file")
                 smtp.login(cfg.username, password)
             smtp.send_message(msg)
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, ClientConfigUnavailable) as exc:
         raise DeliveryError(f"smtp {cfg.host}:{cfg.port}: {exc.__class__.__name__} {exc}") from None
 
 
