@@ -19,6 +19,7 @@ import yaml
 from demo.stack import free_port
 from exporter.config import ExporterConfig
 from exporter.core.config import ConfigError, validate
+from exporter.providers.openstack.api import OpenStackError
 from exporter.providers.openstack.provider import OpenStackProvider
 from exporter.providers.openstack.regions import CloudSpec
 from tests.test_focus import exposition, promtool_check, samples
@@ -245,8 +246,9 @@ def test_all_regions_failing_is_a_failed_refresh(cloud, tmp_path):
 def test_os_hypervisors_at_2_88_points_to_placement(cloud, tmp_path):
     clouds = cloud.clouds_yaml(tmp_path, compute_default_microversion="2.88")
     p = provider(clouds, CloudSpec("lab", ("RegionNew",)), capacity_api="nova", projects=False)
-    outcome = p._refresh_region(p._regions()[0][0], 0)
-    assert isinstance(outcome, str)
+    with pytest.raises(OpenStackError) as err:  # the only region fails: the refresh fails
+        p.refresh(0)
+    outcome = str(err.value)
     assert "2.88" in outcome and "capacity_api: placement" in outcome and "lab/RegionNew" in outcome
 
 

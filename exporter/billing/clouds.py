@@ -19,6 +19,9 @@ CLOUDS: dict[str, str] = {
     "alibaba cloud": "alibaba", "alibaba": "alibaba",
     "ibm": "ibm", "ibm cloud": "ibm",
 }
+# AWS's cost types (Cost Explorer metrics, CUR cost columns) -> the ``cost_type`` label, as
+# FOCUS names them: what was billed, the effective cost with commitments amortised, the net.
+AWS_COST_TYPES: dict[str, str] = {"unblended": "billed", "amortized": "effective", "net": "net"}
 _OTHER = re.compile(r"[^a-z0-9]+")
 
 

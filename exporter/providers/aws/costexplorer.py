@@ -21,7 +21,7 @@ from prometheus_client.core import Metric
 
 from exporter.billing.ledger import month_start, period_end
 from exporter.core.catalogue import Families
-from exporter.providers.cur.provider import COST_TYPES
+from exporter.billing.clouds import AWS_COST_TYPES as COST_TYPES
 
 from .meter import Meter
 

@@ -14,22 +14,21 @@ refresh (billed Cost Explorer parts after 30 minutes); the snapshot is still rep
 from __future__ import annotations
 
 import logging
-import math
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from prometheus_client.core import Metric
 
+from exporter.billing.clouds import AWS_COST_TYPES
 from exporter.billing.ledger import month_start
 from exporter.core.catalogue import Families
-from exporter.core.collector import PartialRefresh, Provider, add_part
-from exporter.providers.cur.provider import COST_TYPES
+from exporter.core.collector import Provider
+from exporter.core.parts import Part, Parts
 
 from . import cloudwatch, costexplorer
-from .config import AwsAccount, AwsConfig
+from .config import AwsConfig
 from .costexplorer import DAY, HOUR, CostData, CostExplorer, Fetched
 from .inventory import InstanceTypes, Inventory, list_resources
 from .meter import Meter
@@ -57,7 +56,7 @@ HINTS = {
 }
 
 
-def _why(exc: Exception) -> tuple[str, str]:
+def _why(exc: Exception, part: Part | None = None) -> tuple[str, str]:
     """(what went wrong, what to do), without anything secret: botocore errors carry the
     operation and AWS's message, never credentials."""
     if isinstance(exc, NoCredentialsError):
@@ -72,23 +71,6 @@ def _why(exc: Exception) -> tuple[str, str]:
     return repr(exc), "see the error; the part keeps its last good data"
 
 
-@dataclass
-class Part:
-    kind: str            # cost_explorer | forecast | inventory | cloudwatch | pricing
-    interval: float
-    account: AwsAccount | None = None
-    region: str = ""
-    last_attempt: float = -math.inf
-    last_success: float = 0.0
-    ok: bool | None = None  # None: not run yet
-    data: Any = None
-
-    def due(self, now: float) -> bool:
-        wait = self.interval if self.ok is not False else min(self.interval,
-                                                                RETRY_AFTER.get(self.kind, 0.0))
-        return now - self.last_attempt >= wait
-
-
 class AwsProvider(Provider):
     name = "aws"
 
@@ -100,72 +82,75 @@ class AwsProvider(Provider):
         self.types = InstanceTypes()
         self.prices: dict[tuple[str, str], float] = {}
         self._asked: set[tuple[str, str]] = set()  # priced or not, since the last full pricing
-        self.parts: list[Part] = []
+        self.parts = Parts(self.name, "AWS", _why)
         for account in cfg.accounts:
             for region in account.regions or cfg.regions:
                 if cfg.inventory.enabled:
-                    self.parts.append(Part("inventory", cfg.inventory.refresh_interval, account, region))
+                    self._declare("inventory", cfg.inventory.refresh_interval, account, region)
                 if cfg.cloudwatch.enabled:
-                    self.parts.append(Part("cloudwatch", cfg.cloudwatch.refresh_interval, account, region))
+                    self._declare("cloudwatch", cfg.cloudwatch.refresh_interval, account, region)
         if cfg.pricing.enabled:
-            self.parts.append(Part("pricing", cfg.pricing.refresh_interval))
+            self._declare("pricing", cfg.pricing.refresh_interval)
         if cfg.cost_explorer.enabled:
-            self.parts.append(Part("cost_explorer", cfg.cost_explorer.refresh_interval,
-                                   cfg.cost_explorer))
+            self._declare("cost_explorer", cfg.cost_explorer.refresh_interval, cfg.cost_explorer)
             if cfg.cost_explorer.forecast:
-                self.parts.append(Part("forecast", cfg.cost_explorer.refresh_interval,
-                                       cfg.cost_explorer))
+                self._declare("forecast", cfg.cost_explorer.refresh_interval, cfg.cost_explorer)
         self._runners: dict[str, Callable[[Part, float], Any]] = {
             "inventory": self._inventory, "cloudwatch": self._cloudwatch,
             "pricing": self._pricing, "cost_explorer": self._costs, "forecast": self._forecast}
 
     # -- parts ---------------------------------------------------------------------------------
 
+    def _declare(self, kind: str, interval: float, account: Any = None, region: str = "") -> None:
+        """One part; ``key`` is (account config, region). The account label is the account's
+        id, known only once its role is assumed: see :meth:`_account_label`."""
+        who = "" if account is None else (account.role_arn or "standard credentials")
+        self.parts.add(Part(kind, interval, RETRY_AFTER.get(kind, 0.0), region=region,
+                            context={"part": kind, "account": who, "region": region},
+                            key=(account, region)))
+
     def _where(self, part: Part) -> dict[str, str]:
-        who = "" if part.account is None else (part.account.role_arn or "standard credentials")
-        return {"provider": self.name, "part": part.kind, "account": who, "region": part.region}
+        return {"provider": self.name, **part.context}
+
+    @staticmethod
+    def _account(part: Part) -> Any:
+        return part.key[0]
 
     def _account_label(self, part: Part) -> str:
-        if part.account is None:
+        account = self._account(part)
+        if account is None:
             return ""
         try:
-            return self.sessions.account_id(part.account)
+            return self.sessions.account_id(account)
         except Exception:  # noqa: BLE001 - a label must not fail the refresh; the part says why
-            return part.account.role_arn or ""
+            return account.role_arn or ""
 
     def _run(self, part: Part, now: float) -> None:
-        part.last_attempt = now
-        try:
-            part.data = self._runners[part.kind](part, now)
-        except Exception as exc:  # noqa: BLE001 - one part must not cost the others their data
-            part.ok = False
-            what, todo = _why(exc)
-            log.error("AWS part failed; serving its last good data", extra={
-                **self._where(part), "err": what, "action": todo,
-                "last_success": part.last_success or "never"})
-            return
-        part.ok, part.last_success = True, now
+        self.parts.run(part, now, self._runners[part.kind])
 
     def _inventory(self, part: Part, now: float) -> Inventory:
-        assert part.account is not None
-        clients = {s: self.sessions.client(part.account, s, part.region)
+        account = self._account(part)
+        clients = {s: self.sessions.client(account, s, part.region)
                    for s in ("ec2", "rds", "elbv2")}
         resources = list_resources(clients, self.meter, self.cfg.inventory.workload_tag, self.types)
-        return Inventory(self.sessions.account_id(part.account), part.region, resources)
+        return Inventory(self.sessions.account_id(account), part.region, resources)
+
+    def _inventory_part(self, part: Part) -> Part | None:
+        return next((p for p in self.parts if p.kind == "inventory"
+                     and self._account(p) is self._account(part) and p.region == part.region), None)
 
     def _inventory_of(self, part: Part) -> Inventory:
-        for p in self.parts:
-            if p.kind == "inventory" and p.account is part.account and p.region == part.region:
-                if p.data is None:
-                    raise RuntimeError("no inventory yet for this account and region (see the "
-                                       "inventory part's error); CloudWatch waits for it")
-                return p.data
-        raise RuntimeError("inventory is disabled")
+        inv = self._inventory_part(part)
+        if inv is None:
+            raise RuntimeError("inventory is disabled")
+        if inv.data is None:
+            raise RuntimeError("no inventory yet for this account and region (see the "
+                               "inventory part's error); CloudWatch waits for it")
+        return inv.data
 
     def _cloudwatch(self, part: Part, now: float) -> cloudwatch.Utilisation:
-        assert part.account is not None
         inv = self._inventory_of(part)
-        cw = self.sessions.client(part.account, "cloudwatch", part.region)
+        cw = self.sessions.client(self._account(part), "cloudwatch", part.region)
         return cloudwatch.latest(cw, self.meter, inv, now, int(self.cfg.cloudwatch.period))
 
     def _wanted_prices(self) -> set[tuple[str, str]]:
@@ -202,7 +187,7 @@ class AwsProvider(Provider):
                         level=ce_cfg.forecast_level)
 
     def _cost_labels(self) -> tuple[str, ...]:
-        return tuple(COST_TYPES[c] for c in self.cfg.cost_explorer.cost_types)
+        return tuple(AWS_COST_TYPES[c] for c in self.cfg.cost_explorer.cost_types)
 
     def _forecast(self, part: Part, now: float) -> dict[str, tuple[float, float, float]]:
         return self._explorer().forecast(now, self.cfg.cost_explorer.forecast_level)
@@ -222,12 +207,7 @@ class AwsProvider(Provider):
                     missing = self._wanted_prices() - set(self.prices) - self._asked
                     if missing:
                         self._priced_now(part, now, missing)
-        families = self._families()
-        failing = [p for p in self.parts if p.ok is False]
-        if failing:
-            raise PartialRefresh(families, ", ".join(
-                f"{p.kind} {self._where(p)['account']} {p.region}".strip() for p in failing))
-        return families
+        return self.parts.finish(self._families())
 
     def _priced_now(self, part: Part, now: float, missing: set[tuple[str, str]]) -> None:
         try:
@@ -250,9 +230,7 @@ class AwsProvider(Provider):
             elif part.kind == "cost_explorer":
                 part.data.forecast = forecast
                 out.merge(part.data.families())
-        for part in self.parts:
-            add_part(out, self.name, part.kind, bool(part.ok), part.last_success,
-                     self._account_label(part), part.region)
+        self.parts.report(out, self._account_label)
         for api, usd in sorted(self.meter.cost_usd.items()):
             out.add("promcast_exporter_api_cost_usd_total", {"provider": self.name, "api": api}, usd)
         return list(out)
@@ -302,11 +280,9 @@ class AwsProvider(Provider):
         return list(costexplorer.history(fetched, labels, self._cost_labels(), t))
 
     def _cloudwatch_history(self, part: Part, t: np.ndarray, now: float) -> list:
-        assert part.account is not None
-        inv_part = next(p for p in self.parts if p.kind == "inventory"
-                        and p.account is part.account and p.region == part.region)
-        if inv_part.data is None:
+        inv_part = self._inventory_part(part)
+        if inv_part is not None and inv_part.data is None:
             self._run(inv_part, now)
         inv = self._inventory_of(part)
-        cw = self.sessions.client(part.account, "cloudwatch", part.region)
+        cw = self.sessions.client(self._account(part), "cloudwatch", part.region)
         return list(cloudwatch.history(cw, self.meter, inv, t, now))

@@ -17,9 +17,10 @@ from typing import Any, Callable, Sequence
 
 from exporter.core.catalogue import COST_LABELS
 from exporter.billing.files import BadRow, MissingColumns, find_column, money, stamp, text
+from exporter.billing.clouds import AWS_COST_TYPES
 from exporter.billing.ledger import BillingFileProvider, Charge, FuncBinding, month_start
 
-COST_TYPES = {"unblended": "billed", "amortized": "effective", "net": "net"}
+COST_TYPES = AWS_COST_TYPES
 CURRENCY = "USD"
 ZERO = Decimal(0)
 

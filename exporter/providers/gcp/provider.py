@@ -15,7 +15,8 @@ import numpy as np
 from prometheus_client.core import Metric
 
 from exporter.core.catalogue import Families
-from exporter.core.collector import PartialRefresh, Provider, add_part
+from exporter.core.collector import Provider
+from exporter.core.parts import Part, Parts
 from exporter.providers.focus.provider import FocusProvider
 
 from .monitoring import MonitoringClient, Window, default_session
@@ -56,9 +57,11 @@ class GcpMonitoringProvider(Provider):
         self.timeout = timeout
         self.page_size = page_size
         self._session = session
-        self._last_good: dict[str, list[tuple[str, dict[str, str], float]]] = {}
-        self._project_ok: dict[str, bool] = {}
-        self._project_last: dict[str, float] = {}  # when each project was last read
+        # One part per project, read at every refresh; its data: the newest value per series.
+        self.parts = Parts(self.name, "GCP")
+        for project in self.projects:
+            self.parts.add(Part("monitoring", account=project, context={"project": project},
+                                key=project))
 
     def _client(self) -> MonitoringClient:
         if self._session is None:
@@ -79,36 +82,26 @@ class GcpMonitoringProvider(Provider):
         end = (now // self.step) * self.step  # the newest complete alignment period ends here
         n = int(self.lookback // self.step)
         grid = end - self.step * np.arange(n - 1, -1, -1, dtype=float)
-        for project in self.projects:
-            try:
-                latest = []
-                for name, labels, values in self._read(client, project, grid, self.step):
-                    known = np.flatnonzero(np.isfinite(values))
-                    if len(known):  # the newest aligned point: Monitoring lags a few minutes
-                        latest.append((name, labels, float(values[known[-1]])))
-            except Exception as exc:  # noqa: BLE001 - one project must not hide the others
-                self._project_ok[project] = False
-                log.error("reading the project failed; keeping its last good series",
-                          extra={"provider": self.name, "project": project, "err": str(exc)})
-                continue
-            self._last_good[project] = latest
-            self._project_ok[project] = True
-            self._project_last[project] = now
-            log.debug("project read", extra={"provider": self.name, "project": project,
+
+        def read(part: Part, now: float) -> list[tuple[str, dict[str, str], float]]:
+            latest = []
+            for name, labels, values in self._read(client, part.key, grid, self.step):
+                known = np.flatnonzero(np.isfinite(values))
+                if len(known):  # the newest aligned point: Monitoring lags a few minutes
+                    latest.append((name, labels, float(values[known[-1]])))
+            log.debug("project read", extra={"provider": self.name, "project": part.key,
                                              "series": len(latest)})
-        if not any(self._project_ok.get(p) for p in self.projects):
-            raise RuntimeError(f"every project failed ({', '.join(self.projects)}); see the log "
-                               "lines above for each project's error")
+            return latest
+
+        self.parts.run_due(now, read)
         out = Families()
-        for project in self.projects:
-            for name, labels, value in self._last_good.get(project, []):
+        for part in self.parts:
+            for name, labels, value in part.data or []:
                 out.add(name, labels, value)
-            add_part(out, self.name, "monitoring", self._project_ok[project],
-                     self._project_last.get(project, 0.0), account=project)
-        failed = [p for p in self.projects if not self._project_ok[p]]
-        if failed:
-            raise PartialRefresh(list(out), "projects " + ", ".join(failed))
-        return list(out)
+        self.parts.report(out)
+        return self.parts.finish(list(out), all_failed=lambda problems: RuntimeError(
+            f"every project failed ({', '.join(self.projects)}); see the log lines above for "
+            "each project's error"))
 
     def history(self, start: float, end: float, step: float
                 ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
 from prometheus_client.core import Metric
 
 from exporter.core.catalogue import Families
-from exporter.core.collector import PartialRefresh, Provider, add_part
+from exporter.core.collector import Provider
+from exporter.core.parts import Part, Parts
 
 from . import capacity, quotas
 from .api import Api, OpenStackError
@@ -47,8 +47,8 @@ class OpenStackProvider(Provider):
         self.timeout = timeout
         self._lock = threading.Lock()  # count_call from region threads
         self._conns: dict[RegionRef, Any] = {}
-        self._last: dict[RegionRef, RegionUsage] = {}
-        self._up: dict[RegionRef, bool] = {}
+        # One part per region, declared as clouds.yaml resolves them; its data: RegionUsage.
+        self.parts = Parts(self.name, "OpenStack", _why)
 
     def count_call(self, api: str, n: int = 1) -> None:
         with self._lock:
@@ -56,30 +56,20 @@ class OpenStackProvider(Provider):
 
     def refresh(self, now: float) -> list[Metric]:
         refs, failed_clouds = self._regions()
-        with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_REGIONS, len(refs)))) as pool:
-            outcomes = list(pool.map(self._refresh_region, refs, [now] * len(refs)))
-        ok = 0
+        for ref in refs:
+            if self.parts.find("region", ref) is None:
+                self.parts.add(Part("region", account=ref.cloud, region=ref.region, key=ref,
+                                    context={"cloud": ref.cloud, "region": ref.region}))
         # A region read before but not listed now (its cloud no longer resolves, or clouds.yaml
         # dropped it) is down: its last numbers stay, aging, instead of passing for current.
-        for ref in set(self._up) - set(refs):
-            self._up[ref] = False
-        for ref, outcome in zip(refs, outcomes):
-            self._up[ref] = isinstance(outcome, RegionUsage)
-            if isinstance(outcome, RegionUsage):
-                self._last[ref] = outcome
-                ok += 1
-            else:
-                self._conns.pop(ref, None)  # reconnect next time (credentials may be fixed)
-                log.error("region refresh failed; serving its last good numbers",
-                          extra={"provider": self.name, "cloud": ref.cloud, "region": ref.region,
-                                 "err": outcome})
-        if not ok:
-            problems = [str(o) for o in outcomes] + failed_clouds
-            raise OpenStackError("no OpenStack region could be read: " + " | ".join(problems))
-        down = [f"{r.cloud}/{r.region}" for r, up in self._up.items() if not up]
-        if down or failed_clouds:
-            raise PartialRefresh(self._families(), ", ".join(down + failed_clouds))
-        return self._families()
+        for part in self.parts:
+            if part.key not in refs:
+                self.parts.mark_down(part, f"{part.key.where}: no longer listed")
+        self.parts.run_parallel([self.parts.find("region", ref) for ref in refs], now,
+                                self._refresh_region, MAX_PARALLEL_REGIONS)
+        return self.parts.finish(self._families(), failed_clouds, all_failed=lambda problems:
+                                 OpenStackError("no OpenStack region could be read: "
+                                                + " | ".join(problems)))
 
     def _regions(self) -> tuple[list[RegionRef], list[str]]:
         refs: list[RegionRef] = []
@@ -93,8 +83,10 @@ class OpenStackProvider(Provider):
                                                   "err": str(exc)})
         return list(dict.fromkeys(refs)), failed
 
-    def _refresh_region(self, ref: RegionRef, now: float) -> RegionUsage | str:
-        """The region's usage, or why it failed (a string: one region never raises)."""
+    def _refresh_region(self, part: Part, now: float) -> RegionUsage:
+        """The region's usage; a failure drops its connection, so the next refresh reconnects
+        (its credentials may have been fixed)."""
+        ref = part.key
         try:
             conn = self._conns.get(ref)
             if conn is None:
@@ -111,22 +103,21 @@ class OpenStackProvider(Provider):
                 sources.append(("project", "os-quota-sets"))
             if _token_of(conn) is not token_before:
                 self.count_call("identity.tokens")
-            log.debug("region refreshed", extra={"provider": self.name, "cloud": ref.cloud,
-                                                 "region": ref.region, "pools": len(pools),
-                                                 "sources": ",".join(f"{s}={a}" for s, a in sources)})
-            return RegionUsage(tuple(pools), tuple(sources), now)
-        except (OpenStackError, CloudConfigError) as exc:
-            return str(exc)
-        except Exception as exc:  # noqa: BLE001 - an unexpected answer must not stop other regions
-            return f"{ref.where}: unexpected {type(exc).__name__}: {exc}"
+        except Exception:
+            self._conns.pop(ref, None)
+            raise
+        log.debug("region refreshed", extra={"provider": self.name, "cloud": ref.cloud,
+                                             "region": ref.region, "pools": len(pools),
+                                             "sources": ",".join(f"{s}={a}" for s, a in sources)})
+        return RegionUsage(tuple(pools), tuple(sources), now)
 
     def _families(self) -> list[Metric]:
         out = Families()
-        for ref in sorted(self._up, key=lambda r: (r.cloud, r.region)):
+        self.parts.parts.sort(key=lambda p: (p.key.cloud, p.key.region))
+        self.parts.report(out)
+        for part in self.parts:
+            ref, usage = part.key, part.data
             region = {"provider": self.name, "cloud": ref.cloud, "region": ref.region}
-            usage = self._last.get(ref)
-            add_part(out, self.name, "region", self._up[ref], usage.taken_at if usage else 0.0,
-                     account=ref.cloud, region=ref.region)
             if usage is None:
                 continue
             for scope, api in usage.sources:
@@ -143,6 +134,14 @@ class OpenStackProvider(Provider):
                         out.add("promcast_openstack_allocation_ratio", {**labels, "resource": kind},
                                 p.allocation_ratio[kind])
         return list(out)
+
+
+def _why(exc: Exception, part: Part) -> tuple[str, str]:
+    """OpenStack's errors already say where and what to do; anything else is unexpected."""
+    if isinstance(exc, (OpenStackError, CloudConfigError)):
+        return str(exc), "see the error; the region keeps its last good numbers"
+    return (f"{part.key.where}: unexpected {type(exc).__name__}: {exc}",
+            "see the error; the region keeps its last good numbers")
 
 
 def _token_of(conn: Any) -> Any:
