@@ -217,9 +217,15 @@ def render(cfg: AlertingConfig, config_name: str = "rules/source/config.yml") ->
 
 # --- files ------------------------------------------------------------------------------------
 
-def outdated() -> bool:
-    """Whether the committed rules differ from what the template and the defaults give."""
-    return not OUTPUT.exists() or OUTPUT.read_text() != render(load())
+def outdated(config: Path | None = None, out: Path | None = None) -> bool:
+    """Whether the rules file differs from what the template and the config give."""
+    out = out or OUTPUT
+    text = render(load(config), str(config) if config else "rules/source/config.yml")
+    return not out.exists() or out.read_text() != text
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,29 +233,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", type=Path,
                    help="a YAML file of your own laid over rules/source/config.yml")
     p.add_argument("--out", type=Path, default=None,
-                   help="where to write the rules (default: rules/promcast.rules.yml; with "
-                        "--config, required, so the shipped file keeps the defaults)")
+                   help="the rules file (default: rules/promcast.rules.yml; with --config, "
+                        "required, so the shipped file keeps the defaults)")
     p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 if rules/promcast.rules.yml differs from what "
-                        "the template and the defaults give")
+                   help="write nothing; exit 1 if the rules file differs from what the template "
+                        "and the config give")
     args = p.parse_args(argv)
-    if args.check:
-        if outdated():
-            print(f"{OUTPUT.relative_to(ROOT)} is out of date: run python rules/generate.py")
-            return 1
-        return 0
     if args.config is not None and args.out is None:
         p.error("--config needs --out (rules/promcast.rules.yml is generated from the defaults)")
+    out = args.out or OUTPUT
     try:
-        cfg = load(args.config)
-        text = render(cfg, str(args.config) if args.config else "rules/source/config.yml")
+        if args.check:
+            if outdated(args.config, out):
+                print(f"{_shown(out)} is out of date: run python rules/generate.py"
+                      + (f" --config {args.config} --out {out}" if args.config else ""))
+                return 1
+            return 0
+        text = render(load(args.config), str(args.config) if args.config else "rules/source/config.yml")
     except (ConfigError, TemplateError) as exc:
         print(exc, file=sys.stderr)
         return 2
-    out = args.out or OUTPUT
     if not out.exists() or out.read_text() != text:
         out.write_text(text)
-        print(f"wrote {out}")
+        print(f"wrote {_shown(out)}")
     return 0
 
 

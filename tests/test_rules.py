@@ -140,6 +140,8 @@ def generate_with(tmp_path: Path, config: dict) -> Path:
     cfg.write_text(yaml.safe_dump(config))
     out = tmp_path / "promcast.rules.yml"
     assert generate.main(["--config", str(cfg), "--out", str(out)]) == 0
+    # Users check their own generated file in CI the same way.
+    assert generate.main(["--check", "--config", str(cfg), "--out", str(out)]) == 0
     return out
 
 
