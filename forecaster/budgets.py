@@ -61,9 +61,10 @@ def project(result: TargetResult, spent: np.ndarray, amount: float, now: float,
     # Column k of a curve is the value at curve_start + k*step; count the steps still ahead.
     n = int(max(0, math.ceil((period_end - result.curve_start) / t.step)))
     out = []
-    ahead = min(n, result.curves["mean"].shape[1] - 1)
     for i, s in enumerate(result.series):
-        def total(key: str, i: int = i) -> float:
+        ahead = min(n, result.curves["mean"].shape[1] - 1)
+
+        def total(key: str, i: int = i, ahead: int = ahead) -> float:
             return float(np.nansum(np.maximum(result.curves[key][i, 1:ahead + 1], 0)))
         mean = spent[i] + total("mean") * hours_per_step
         p = Projection(s.labels, float(spent[i]), float(mean))

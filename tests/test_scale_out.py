@@ -23,7 +23,8 @@ from forecaster.config import ForecasterConfig
 from forecaster.remote_write import drain
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
-from tests.conftest import ROOT
+from rules.config import load as load_alerting
+from rules.generate import rule_groups
 from tests.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
@@ -126,16 +127,16 @@ def test_shards_write_back_exactly_what_one_instance_writes(backend, start_prome
 
 
 def stale_alert_rules(path: Path, threshold_s: int) -> Path:
-    """The shipped threshold and health-alert groups, evaluated every second, with the
-    forecaster's staleness threshold lowered to `threshold_s` and no `for:` (a test cannot wait
-    15 minutes); the alert's expression is the shipped one."""
-    groups = {g["name"]: g for g in yaml.safe_load((ROOT / "rules" / "promcast.rules.yml").read_text())["groups"]}
-    kept = [groups["promcast.thresholds"], groups["promcast.health.alerts"]]
+    """The shipped health alerts generated with the forecaster's staleness threshold lowered to
+    `threshold_s` (the alerting config's way), evaluated every second and with no `for:` (a test
+    cannot wait 15 minutes); the alert's expression is the shipped one."""
+    config = path.with_name("alerting.yml")
+    config.write_text(yaml.safe_dump({"thresholds": {"forecaster_stale_seconds": threshold_s}}))
+    groups = {g["name"]: g for g in rule_groups(load_alerting(config))}
+    kept = [groups["promcast.health.alerts"]]
     for group in kept:
         group["interval"] = "1s"
         for rule in group["rules"]:
-            if rule.get("labels", {}).get("threshold") == "forecaster_stale_seconds":
-                rule["expr"] = f"vector({threshold_s})"
             if rule.get("alert") == "PromcastForecasterStale":
                 rule["for"] = "0s"
     path.write_text(yaml.safe_dump({"groups": kept}))
