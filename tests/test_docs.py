@@ -193,10 +193,12 @@ def config_examples():
 
 
 @pytest.mark.parametrize("block", config_examples())
-def test_every_documented_config_example_is_accepted(block):
+def test_every_documented_config_example_is_accepted(block, tmp_path):
     from exporter.config import ExporterConfig
     from exporter.core.config import validate
     from forecaster.config import ForecasterConfig
+    from rules.config import AlertingConfig
+    from rules.config import load as load_alerting
 
     # The example names a file of the user's; the built-in catalogue has the same format.
     block = block.replace("/etc/promcast/instance_types.yaml",
@@ -206,6 +208,10 @@ def test_every_documented_config_example_is_accepted(block):
         validate(ExporterConfig, data, "docs")
     elif set(data) & set(ForecasterConfig.model_fields):
         validate(ForecasterConfig, {"prometheus": {"url": "http://127.0.0.1:9090"}, **data}, "docs")
+    elif set(data) & set(AlertingConfig.model_fields):
+        path = tmp_path / "alerting.yml"  # laid over the shipped defaults, as a user's file is
+        path.write_text(block)
+        load_alerting(path)
     else:  # another program's file (rules config, Prometheus, Grafana): not ours to check here
         pytest.skip(f"not an exporter or forecaster config: {sorted(data)}")
 
