@@ -49,12 +49,14 @@ def pki(tmp_path_factory) -> dict[str, Path]:
 
 @asynccontextmanager
 async def receiver(seen: list[web.Request], cert: Path | None = None, ca: Path | None = None,
-                   status: int = 204) -> AsyncIterator[str]:
-    """An HTTP(S) server on 127.0.0.1 answering every request; mutual TLS when ``ca`` is given.
-    Yields its base URL."""
+                   status: int = 204, bodies: list[bytes] | None = None) -> AsyncIterator[str]:
+    """An HTTP(S) server on 127.0.0.1 answering every request (kept in ``seen``, their bodies
+    in ``bodies``); mutual TLS when ``ca`` is given. Yields its base URL."""
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        request["body"] = await request.read()
+        body = await request.read()
+        if bodies is not None:
+            bodies.append(body)
         seen.append(request)
         if request.path.endswith("/query_range"):
             return web.json_response(EMPTY_MATRIX)
@@ -103,9 +105,11 @@ def decoded(request_body: bytes) -> list[str]:
 # -- remote write -------------------------------------------------------------------------------
 
 def test_remote_write_reaches_a_receiver_behind_a_private_ca(pki):
+    bodies: list[bytes] = []
+
     async def run():
         seen: list[web.Request] = []
-        async with receiver(seen, cert=pki["server"]) as url:
+        async with receiver(seen, cert=pki["server"], bodies=bodies) as url:
             trusted = await write({"url": f"{url}/api/v1/write", "tls_config": {"ca_file": str(pki["ca"])}})
             untrusted = await write({"url": f"{url}/api/v1/write"})
         return seen, trusted, untrusted
@@ -114,7 +118,7 @@ def test_remote_write_reaches_a_receiver_behind_a_private_ca(pki):
     assert trusted.sent == 1 and trusted.failed == 0
     # Without the CA the system store does not know the receiver: nothing arrives.
     assert untrusted.sent == 0 and untrusted.failed == 1
-    assert len(seen) == 1 and decoded(seen[0]["body"]) == ["t"]
+    assert len(seen) == 1 and decoded(bodies[0]) == ["t"]
 
 
 def test_remote_write_with_mutual_tls_and_a_server_name(pki):
