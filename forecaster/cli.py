@@ -14,7 +14,8 @@ from exporter.core.cli import (base_parser, duration, load_or_exit, positive_int
 from exporter.core.config import load_config
 from exporter.core.http import make_app, serve
 from exporter.core.reload import Reloader
-from forecaster import __version__, anomaly, offline
+from forecaster import __version__, offline
+from forecaster.anomaly import cli as anomaly_cli
 from forecaster.config import ForecasterConfig
 from forecaster.interrupt import busy
 from forecaster.recommend import cli as recommend_cli
@@ -99,7 +100,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("serve", help="run the service (the default)")
     sub.add_parser("check-config", help="validate --config.file and exit")
     offline.add_parser(sub)
-    anomaly.add_parser(sub)
+    anomaly_cli.add_parser(sub)
     recommend_cli.add_parser(sub)
     report_cli.add_parser(sub)
     return p
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "offline":
         return offline.run(args)
     if args.command == "anomalies":
-        return anomaly.run(args)
+        return anomaly_cli.run(args)
     if args.command == "report":
         return report_cli.run(args, load_or_exit(ForecasterConfig, args.config_file))
     if args.command == "recommend":

@@ -51,9 +51,22 @@ class TargetFields(Strict):
     horizons: Optional[list[Duration]] = None
     levels: Optional[list[int]] = None
     anomaly_level: Optional[int] = Field(
-        None, gt=0, lt=100, description="Interval the anomaly score is measured against: a score "
-        "above 1 means outside it. Wide (99) because at 5-minute samples a 95% band is crossed "
-        "by chance many times a day.")
+        None, gt=0, lt=100, description="An extra interval level forecast (not published) for "
+        "the forecast explorer's API; the anomaly score no longer depends on it (see anomaly_budget).")
+    anomaly_budget: Optional[float] = Field(
+        None, gt=0, description="Chance anomaly pages allowed per series per 30 days: the score "
+        "crosses 1 for anomaly_for this rarely on the series' own normal behaviour.")
+    anomaly_target_budget: Optional[float] = Field(
+        None, gt=0, description="Chance anomaly pages allowed per 30 days across all series of the "
+        "target; each series gets min(anomaly_budget, this / series).")
+    anomaly_min_effect: Optional[float] = Field(
+        None, ge=0, description="Smallest deviation that pages, as a share of the series' usual "
+        "range (of its capacity where one is configured).")
+    anomaly_direction: Optional[Literal["up", "down", "both"]] = Field(
+        None, description="Which deviations score: up (CPU, spend), down (traffic, revenue) or both.")
+    anomaly_for: Optional[Duration] = Field(
+        None, ge=0, description="The for: of the alerting rule reading this target's score "
+        "(PromcastUtilizationAnomaly 15m, PromcastCostAnomaly 3h): the budget is calibrated for it.")
     model: Optional[ModelName] = None
     infer_every: Optional[Duration] = Field(
         None, gt=0, description="How often forecasts are updated from the fitted models and new data.")
@@ -127,7 +140,8 @@ class TargetFields(Strict):
 
 BUILTIN_DEFAULTS = TargetFields(
     step=300.0, history=7 * 86400.0, season=86400.0, horizons=[3600.0, 6 * 3600.0, 86400.0],
-    levels=[80, 95], anomaly_level=99, model="auto_fast", infer_every=300.0, fit_every=3600.0,
+    levels=[80, 95], anomaly_level=99, anomaly_budget=0.5, anomaly_target_budget=12.0,
+    anomaly_min_effect=0.1, anomaly_direction="both", anomaly_for=900.0, model="auto_fast", infer_every=300.0, fit_every=3600.0,
     lead_time=86400.0,
     capacity=None, capacity_direction="above", min=0.0, max=None, keep_labels=None, drop_labels=[],
     max_series=10000, staleness=None, timeout=None, scenarios=[], autoscaling=None,
@@ -159,6 +173,11 @@ class ResolvedTarget(Strict):
     horizons: list[float]
     levels: list[int]
     anomaly_level: int
+    anomaly_budget: float = 0.5
+    anomaly_target_budget: float = 12.0
+    anomaly_min_effect: float = 0.1
+    anomaly_direction: Literal["up", "down", "both"] = "both"
+    anomaly_for: float = 900.0
     model: str
     infer_every: float
     fit_every: float

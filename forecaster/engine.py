@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 import numpy as np
 
 from exporter.core.durations import format_duration
-from forecaster.anomaly import anomaly_score
+from forecaster.anomaly import DetectorSettings, detect
 from forecaster.backtest import Scores, holdout_scores
 from forecaster.config import ResolvedTarget
 from forecaster.limits import enforce, limits_for
@@ -45,7 +45,7 @@ class SeriesForecast:
     reason: str = ""
     capacity: float = math.nan
     anomaly_score: float = math.nan
-    expected: float = math.nan  # what the previous cycle forecast for the observation's instant
+    expected: float = math.nan  # the anomaly detector's expected value for the observation
     backtest_mase: float = math.nan
     backtest_coverage: dict[int, float] = field(default_factory=dict)
     # When ``observed`` was sampled: the grid's end, or earlier while the newest step is late.
@@ -328,11 +328,12 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     result.curves = {k: np.hstack([observed[:, None], np.asarray(v)]).astype(np.float32)
                      for k, v in fc.items()}
     lag = now - end
+    scores, expected = anomaly_scores(target, data, start, last_idx, capacities[rows])
     # Models that backtest themselves (auto) report accuracy per series; the others are
     # backtested here when fitted (not after a failure: what was published is the fallback's).
-    scores = getattr(model, "scores", None) or result.fitted.scores
-    if backtest and not scores and result.refitted and model is result.fitted.model:
-        scores = result.fitted.scores = _backtest(target, build, data, h, bounded)
+    accuracy = getattr(model, "scores", None) or result.fitted.scores
+    if backtest and not accuracy and result.refitted and model is result.fitted.model:
+        accuracy = result.fitted.scores = _backtest(target, build, data, h, bounded)
     nan_row = np.full(len(rows), np.nan)
     for j, row in enumerate(rows):
         mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}
@@ -343,11 +344,41 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
                                 target.capacity_direction, target.step, lag)
         result.series.append(SeriesForecast(
             series[row].labels, float(observed[j]), mean, bounds, ex, names[j], reasons[j], cap,
-            backtest_mase=float(scores.get("mase", nan_row)[j]),
-            backtest_coverage={lv: float(c[j]) for lv, c in scores.get("coverage", {}).items()
+            anomaly_score=float(scores[j]), expected=float(expected[j]),
+            backtest_mase=float(accuracy.get("mase", nan_row)[j]),
+            backtest_coverage={lv: float(c[j]) for lv, c in accuracy.get("coverage", {}).items()
                                if lv in target.levels},
             observed_at=float(observed_at[j])))
     return result
+
+
+def anomaly_settings(target: ResolvedTarget) -> DetectorSettings:
+    """The anomaly detector's settings for a target: its step, season and ``anomaly_*`` keys;
+    the threshold is calibrated on the target's whole history window."""
+    return DetectorSettings(
+        step=target.step, for_seconds=target.anomaly_for, series_budget=target.anomaly_budget,
+        target_budget=target.anomaly_target_budget, min_effect=target.anomaly_min_effect,
+        direction=target.anomaly_direction, season=target.season, calibration=target.history)
+
+
+def anomaly_scores(target: ResolvedTarget, data: np.ndarray, start: float, last_idx: np.ndarray,
+                   capacities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's anomaly score and expected value at its newest observation (``last_idx``),
+    from the history on the grid ``start + k * step`` alone (see :mod:`forecaster.anomaly`):
+    the same computation as the ``anomalies`` replay, and nothing carried between cycles, so a
+    restart publishes what the running service would have."""
+    ts = start + target.step * np.arange(data.shape[1])
+    cap = capacities if target.capacity is not None else None
+    try:
+        det = detect(data, ts, anomaly_settings(target), series_in_target=data.shape[0],
+                     capacity=cap)
+    except Exception as exc:  # noqa: BLE001 - the forecasts stand without the scores
+        log.warning("anomaly scoring failed; no scores published this cycle",
+                    extra={"target": target.name, "err": repr(exc)})
+        nan = np.full(data.shape[0], np.nan)
+        return nan, nan.copy()
+    pick = (np.arange(data.shape[0]), last_idx)
+    return det.score[pick], det.expected[pick]
 
 
 def implausible_rows(fc: Mapping[str, np.ndarray], data: np.ndarray) -> dict[int, str]:
@@ -443,31 +474,3 @@ def publish_horizons(out: "Families", family: str, labels: Mapping[str, str],
             lo, hi = bounds[(hz, lv)]
             out.add(f"{family}_lower", {**hl, "level": str(lv)}, lo)
             out.add(f"{family}_upper", {**hl, "level": str(lv)}, hi)
-
-
-def score_anomalies(previous: TargetResult | None, current: TargetResult) -> None:
-    """Score each series' newest observation against what the previous cycle forecast for that
-    instant (see :func:`forecaster.anomaly.anomaly_score`, on the target's ``anomaly_level``
-    interval). A series keeps its previous score until it has an observation newer than the
-    previous cycle's grid end (the grid has moved on and its newest step is not late)."""
-    if previous is None or not previous.curves:
-        return
-    level = current.target.anomaly_level
-    lo_key, hi_key = f"lower-{level}", f"upper-{level}"
-    if lo_key not in previous.curves:
-        return
-    rows = {tuple(sorted(s.labels.items())): i for i, s in enumerate(previous.series)}
-    for s in current.series:
-        row = rows.get(tuple(sorted(s.labels.items())))
-        if row is None:
-            continue
-        at = current.curve_start if math.isnan(s.observed_at) else s.observed_at
-        k = int(round((at - previous.curve_start) / previous.target.step))
-        if k <= 0:
-            s.anomaly_score = previous.series[row].anomaly_score
-            s.expected = previous.series[row].expected
-        elif 0 < k < previous.curves["mean"].shape[1]:
-            s.expected = float(previous.curves["mean"][row, k])
-            s.anomaly_score = float(anomaly_score(
-                s.observed, s.expected, previous.curves[lo_key][row, k],
-                previous.curves[hi_key][row, k]))

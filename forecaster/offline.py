@@ -72,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         levels = _parse_levels(args.levels)
-        raw = _read_csv(args.input)
-        step = _step_seconds(args.step, raw)
+        raw = read_csv(args.input)
+        step = step_seconds(args.step, raw)
         horizon = _parse_horizon(args.horizon, step)
         season = args.season_length or _default_season(step)
         if season < 1:
             raise UsageError(f"--season-length must be >= 1, got {season}")
-        series, bad = _to_series(raw, step, args.max_points)
+        series, bad = to_series(raw, step, args.max_points)
         from .models import make_model
 
         make_model(args.model, season)  # an unknown model name is a usage error, not N failures
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
     results: dict[str, Result] = {sid: Result(error=reason) for sid, reason in bad.items()}
-    progress = _Progress(len(series), sys.stderr)
+    progress = Progress(len(series), sys.stderr)
     options: dict[str, Any] = {}
     for start in range(0, len(series), max(1, args.batch)):
         chunk = series[start:start + max(1, args.batch)]
@@ -123,7 +123,7 @@ def _parse_levels(text: str) -> list[int]:
     return levels
 
 
-def _read_csv(path: str) -> dict[str, Any]:
+def read_csv(path: str) -> dict[str, Any]:
     import pandas as pd
 
     try:
@@ -158,7 +158,7 @@ def _read_csv(path: str) -> dict[str, Any]:
     }
 
 
-def _step_seconds(text: str | None, raw: dict[str, Any]) -> float:
+def step_seconds(text: str | None, raw: dict[str, Any]) -> float:
     if text:
         try:
             step = parse_duration(text)
@@ -195,7 +195,7 @@ def _default_season(step: float) -> int:
     return int(round(per_day)) if per_day >= 2 and abs(per_day - round(per_day)) < 1e-6 else 1
 
 
-def _to_series(raw: dict[str, Any], step: float, max_points: int) -> tuple[list[Series], dict[str, str]]:
+def to_series(raw: dict[str, Any], step: float, max_points: int) -> tuple[list[Series], dict[str, str]]:
     sid, ts, val = raw["series_id"], raw["ts"], raw["value"]
     order = np.lexsort((ts, sid))
     sid, ts, val = sid[order], ts[order], val[order]
@@ -303,7 +303,7 @@ def _write(
             for lv in levels:
                 cols += [res.forecasts[f"lower-{lv}"], res.forecasts[f"upper-{lv}"]]
             for k in range(horizon):
-                writer.writerow([s.series_id, _format_ts(stamps[k], iso)]
+                writer.writerow([s.series_id, format_ts(stamps[k], iso)]
                                 + [f"{c[k]:.6g}" for c in cols] + [res.model])
             written += 1
     return written
@@ -322,7 +322,7 @@ def csv_output(path: str, header: Sequence[str]) -> Iterator[Any]:
             fh.close()
 
 
-def _format_ts(seconds: float, iso: bool) -> str:
+def format_ts(seconds: float, iso: bool) -> str:
     if not iso:
         return f"{seconds:.0f}" if float(seconds).is_integer() else f"{seconds:.3f}"
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
@@ -345,7 +345,7 @@ def _report(results: dict[str, Result], written: int, elapsed: float, out: str, 
     )
 
 
-class _Progress:
+class Progress:
     """A one-line progress bar on stderr, only when it is a terminal (logs stay clean)."""
 
     def __init__(self, total: int, stream: TextIO) -> None:

@@ -26,11 +26,10 @@ from exporter.core.config import ConfigError, validate
 from exporter.core.durations import format_duration
 from exporter.core.httpclient import ClientConfigUnavailable
 from forecaster import __version__
-from forecaster.backtest import VECTORISED
 from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
 from forecaster.engine import (TargetResult, forecast_target, history_needed, log_waiting,
-                              match_capacity, merge_history, publish_horizons, score_anomalies,
+                              match_capacity, merge_history, publish_horizons,
                               select_series)
 from forecaster.interrupt import run_interruptible
 from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
@@ -290,25 +289,6 @@ class Forecaster:
         result.over_cap, result.collided, result.retired = sel.over_cap, sel.collided, sel.retired
         return result
 
-    async def _one_step_earlier(self, target: ResolvedTarget,
-                                result: TargetResult) -> TargetResult | None:
-        """The forecast a cycle one step earlier would have made, from the history just read
-        less its newest step. After a (re)start there is no previous cycle to score the newest
-        observation against, and the score would wait a whole step (an hour on hourly targets).
-        Only for the vectorised models, whose extra fit costs milliseconds for a fleet; a target
-        on a costlier model waits the step rather than fitting twice at start-up."""
-        cached = self._history.get(target.name)
-        if cached is None or target.model not in VECTORISED:
-            return None
-        end, raw = cached
-        earlier = [RawSeries(r.labels, r.timestamps[r.timestamps < end],
-                             r.values[r.timestamps < end]) for r in raw]
-        sel = select_series(earlier, target, self.shard_index, self.shard_count, end=end - target.step)
-        async with self._fit_slots:
-            return await run_interruptible(
-                self._stop_fits, partial(forecast_target, target, sel.series, end - target.step,
-                                         result.made_at, backtest=False))
-
     async def _loop(self, name: str, interval: float, cycle: Callable[[], Awaitable[bool]],
                     stop: asyncio.Event) -> None:
         failures = 0
@@ -361,14 +341,10 @@ class Forecaster:
         """One query + fit + predict for a target; True on success. Never raises. ``at``
         replays the cycle as it would have run at that past instant (default: the clock)."""
         async def work() -> dict:
-            previous = self.results.get(target.name)
             result = await self._forecast(target, source, now=at)
             if not result.series and not result.waiting:
                 result.waiting = await self._not_on_grid_yet(target, source, result.made_at)
             log_waiting(target.name, result.waiting)
-            if previous is None:
-                previous = await self._one_step_earlier(target, result)
-            score_anomalies(previous, result)
             self.results[target.name] = result
             self.plans[target.name] = self.planners[target.name].plan(result)
             dropped = self.health[target.name].dropped

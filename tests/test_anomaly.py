@@ -1,5 +1,5 @@
-"""Anomaly scores and the walk-forward replay: the score definition, no look-ahead, the ``for``
-rule, detection on synthetic series, and the ``anomalies`` CLI round trip."""
+"""The anomaly detector (page budget, one page per incident, minimum effect, direction, cold
+start), the replay and the ``anomalies`` CLI round trip. Fixed seeds and fixed anchors."""
 
 from __future__ import annotations
 
@@ -11,49 +11,29 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecaster import anomaly
-from forecaster.anomaly import Settings, alert_points, anomaly_score, episodes, walk_forward
+from forecaster.anomaly import (
+    DetectorSettings, ReplaySettings, alert_points, detect, episodes, for_points, replay,
+    tail_quantile,
+)
+from forecaster.anomaly import cli as anomaly_cli
+from forecaster.anomaly.detector import nan_quantile
 
-HOUR = 3600.0
-DAY_STEPS = 24
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 START = 1_700_000_000 - 1_700_000_000 % 86400
 
 
-def seasonal(days: int = 12, seed: int = 0, noise: float = 0.3) -> np.ndarray:
+def grid(days: float, step: float) -> np.ndarray:
+    return START + step * np.arange(int(days * DAY / step))
+
+
+def seasonal(ts: np.ndarray, seed: int = 0, noise: float = 0.3) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    k = np.arange(days * DAY_STEPS)
-    return 20 + 5 * np.sin(2 * np.pi * k / DAY_STEPS) + rng.normal(0, noise, k.size)
+    return 20 + 5 * np.sin(2 * np.pi * ts / DAY) + rng.normal(0, noise, ts.size)
 
 
-def hourly(values: np.ndarray, sid: str = "s") -> tuple[str, np.ndarray, np.ndarray]:
-    return sid, START + HOUR * np.arange(values.size), values
-
-
-def settings(**kw) -> Settings:
-    # Hourly samples keep the tests fast; three samples above 1 make an alert, as 15m at 5m does.
-    base = dict(step=HOUR, fit_every=3 * HOUR, history=7 * 86400.0, season=86400.0,
-                for_seconds=3 * HOUR)
-    base.update(kw)
-    return Settings(**base)
-
-
-# -- the score -----------------------------------------------------------------------------------
-def test_score_is_distance_in_half_widths_of_the_side_hit() -> None:
-    obs = np.array([10.0, 12.0, 14.0, 9.0, 6.0, 10.0])
-    got = anomaly_score(obs, 10.0, 8.0, 14.0)  # asymmetric band: lower side 2, upper side 4
-    np.testing.assert_allclose(got, [0.0, 0.5, 1.0, 0.5, 2.0, 0.0])
-
-
-def test_score_zero_width_and_missing() -> None:
-    got = anomaly_score([5.0, 5.1, 4.9, np.nan, 5.0], [5.0, 5.0, 5.0, 5.0, np.nan], 5.0, 5.0)
-    assert got[0] == 0.0 and math.isinf(got[1]) and math.isinf(got[2])
-    assert np.isnan(got[3]) and np.isnan(got[4])
-
-
-def test_score_broadcasts_over_series() -> None:
-    got = anomaly_score(np.full((3, 4), 2.0), np.zeros((3, 1)), -1.0, np.array([1.0, 2.0, 4.0, 8.0]))
-    assert got.shape == (3, 4)
-    np.testing.assert_allclose(got[0], [2.0, 1.0, 0.5, 0.25])
+def pages(values: np.ndarray, ts: np.ndarray, settings: DetectorSettings, **kw) -> list:
+    det = detect(values, ts, settings, **kw)
+    return [episodes(a) for a in alert_points(det.score, settings.for_points)]
 
 
 # -- the for rule --------------------------------------------------------------------------------
@@ -61,116 +41,200 @@ def test_for_rule_needs_consecutive_samples_and_nan_resets() -> None:
     score = np.array([2, 2, 0.5, 2, 2, 2, 2, np.nan, 2, 2, 2, 1.0])
     np.testing.assert_array_equal(alert_points(score, 3), [0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0])
     assert episodes(alert_points(score, 3)) == [(5, 6), (10, 10)]
-    assert anomaly.for_points(900, 300) == 3
-    assert anomaly.for_points(0, 300) == 1
+    assert for_points(900, 300) == 3 and for_points(900, 3600) == 1 and for_points(0, 300) == 1
 
 
-# -- the replay ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("model, per_instant", [
-    *[(name, False) for name in sorted(anomaly.ROW_WISE_MODELS)], (anomaly.DEFAULT_MODEL, True),
+@pytest.mark.filterwarnings("ignore:All-NaN slice")
+def test_nan_quantile_is_numpys() -> None:
+    a = np.random.default_rng(1).normal(size=(4, 6, 9))
+    a[a > 0.8] = np.nan
+    a[0, 0] = np.nan
+    for q in (0.1, 0.5, 0.9):
+        np.testing.assert_allclose(nan_quantile(a, q), np.nanquantile(a, q, axis=-1))
+
+
+# -- calibration ---------------------------------------------------------------------------------
+def test_tail_quantile_extrapolates_and_needs_enough_blocks() -> None:
+    sample = np.random.default_rng(2).exponential(size=(1, 168))
+    rare, rarer = tail_quantile(sample, 1e-3, 48)[0], tail_quantile(sample, 1e-4, 48)[0]
+    assert sample.max() < rare < rarer  # beyond anything a week showed, further for rarer
+    assert math.isnan(tail_quantile(sample[:, :40], 1e-3, 48)[0])
+
+
+def ar1(rng: np.random.Generator, shape: tuple[int, int], phi: float, df: float) -> np.ndarray:
+    e = rng.standard_t(df, shape)
+    x = np.zeros(shape)
+    for t in range(1, shape[1]):
+        x[:, t] = phi * x[:, t - 1] + e[:, t]
+    return x
+
+
+@pytest.mark.parametrize("step, days, phi, df", [
+    (MINUTE, 12, 0.9, 3),       # 1m samples, autocorrelated, heavy-tailed
+    (300.0, 40, 0.0, 2),        # 5m, iid but barely finite variance
+    (300.0, 40, 0.95, 3),       # 5m, strongly autocorrelated bursts
+    (HOUR, 240, 0.9, 3),        # 1h: for: 15m is a single sample
 ])
-def test_replay_never_uses_the_future(model: str, per_instant: bool,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    if per_instant:  # the path taken by models that learn across rows (auto, global_gbm)
-        monkeypatch.setattr(anomaly, "ROW_WISE_MODELS", frozenset())
-    base = seasonal()
-    cut = 200
+def test_chance_pages_stay_within_the_budget(step: float, days: int, phi: float, df: float) -> None:
+    ts = grid(days, step)
+    x = seasonal(ts, noise=0) + ar1(np.random.default_rng(3), (8, ts.size), phi, df)
+    s = DetectorSettings(step=step)
+    det = detect(x, ts, s)
+    n_pages = sum(len(episodes(a)) for a in alert_points(det.score, s.for_points))
+    first = int(np.argmax(np.isfinite(det.score).any(axis=0)))
+    months = 8 * (ts.size - first) * step / (30 * DAY)
+    allowed = s.series_budget * months
+    # The budget bounds the expected count; a Poisson count may exceed its mean by chance, so
+    # allow three standard deviations (a broken calibration pages several times the budget).
+    assert n_pages <= allowed + 3 * math.sqrt(allowed), (n_pages, months)
+
+
+def test_a_target_shares_its_budget_across_series() -> None:
+    s = DetectorSettings(step=300.0, season=0)  # one reference: thresholds compare directly
+    assert s.budget(1) == 0.5 and s.budget(24) == 0.5 and s.budget(1000) == pytest.approx(0.012)
+    ts = grid(6, 300.0)
+    x = seasonal(ts)[None]
+    alone = detect(x, ts, s, series_in_target=1).threshold
+    crowded = detect(x, ts, s, series_in_target=10_000).threshold
+    ok = np.isfinite(alone)
+    assert ok.any() and (crowded[ok] > alone[ok]).all()
+
+
+# -- detection -----------------------------------------------------------------------------------
+def test_no_look_ahead() -> None:
+    ts = grid(8, 300.0)
+    base = seasonal(ts)
+    cut = ts.size - 500
     changed = base.copy()
-    changed[cut + 1:] += 50 * np.random.default_rng(1).normal(size=changed.size - cut - 1)
-    other = seasonal(seed=3)
-    s = settings(model=model)
-    a = walk_forward([hourly(base, "a"), hourly(other, "b")], s)
-    b = walk_forward([hourly(changed, "a"), hourly(other, "b")], s)
-    for key in ("expected", "lower", "upper", "score"):
-        np.testing.assert_array_equal(getattr(a[0], key)[:cut + 1], getattr(b[0], key)[:cut + 1])
-        np.testing.assert_array_equal(getattr(a[1], key), getattr(b[1], key))  # rows independent
-    assert not np.array_equal(a[0].score[cut + 1:], b[0].score[cut + 1:])
+    changed[cut + 1:] += 40 * np.random.default_rng(1).normal(size=changed.size - cut - 1)
+    a, b = detect(base[None], ts, DetectorSettings(300.0)), detect(changed[None], ts, DetectorSettings(300.0))
+    for key in ("expected", "score", "threshold"):
+        np.testing.assert_array_equal(getattr(a, key)[0, :cut + 1], getattr(b, key)[0, :cut + 1])
+    assert not np.array_equal(a.score[0, cut + 1:], b.score[0, cut + 1:], equal_nan=True)
 
 
-def test_refits_follow_the_wall_clock_and_scores_start_after_warmup() -> None:
-    values = seasonal()
-    rec = walk_forward([hourly(values)], settings(warmup=0.15))[0]
-    first = math.ceil(0.15 * values.size)
-    assert rec.first_scored == first
-    assert np.isnan(rec.score[:first]).all() and np.isfinite(rec.score[first:]).all()
-    origins = anomaly.refit_origins(rec.timestamps, first, 3 * HOUR)
-    assert origins[0] == first - 1
-    assert all(rec.timestamps[o] % (3 * HOUR) == 0 for o in origins[1:])
+def test_cold_start_no_score_before_the_history_needed() -> None:
+    for step in (MINUTE, 300.0, HOUR):
+        s = DetectorSettings(step=step)
+        ts = grid(s.history_needed() / DAY + 1, step)
+        det = detect(seasonal(ts)[None], ts, s)
+        first = int(np.argmax(np.isfinite(det.score[0])))
+        assert np.isfinite(det.score[0, first:]).all()
+        assert (first + 1) * step <= s.history_needed() + s.block_seconds
+        assert first * step >= s.cold_start_blocks * s.block_seconds
 
 
-def test_a_spike_alerts_and_a_clean_seasonal_series_does_not() -> None:
-    clean = seasonal(seed=5)
-    spiky = seasonal(seed=5)
-    spiky[229:235] += 15  # six hours far outside the usual range, from just after a refit
-    out = walk_forward([hourly(clean, "clean"), hourly(spiky, "spiky")], settings())
-    assert out[0].alert.sum() == 0
-    eps = episodes(out[1].alert)
-    assert eps and 229 <= eps[0][0] <= 234 <= eps[0][1] + 3
+def test_an_incident_pages_once_and_a_clean_series_never() -> None:
+    ts = grid(8, 300.0)
+    clean, spiky = seasonal(ts, seed=5), seasonal(ts, seed=5)
+    at = int(6.4 * DAY / 300)
+    spiky[at:at + 12] += 15  # an hour far outside the usual range
+    found = pages(np.vstack([clean, spiky]), ts, DetectorSettings(step=300.0))
+    assert found[0] == []
+    assert len(found[1]) == 1 and at <= found[1][0][0] <= at + 3
 
 
-def test_gaps_are_not_scored_and_break_the_for_rule() -> None:
-    values = seasonal(seed=2)
-    values[229:232] += 15  # three hours out of range, all forecast by the refit at 228
-    full = walk_forward([hourly(values)], settings())[0]
-    values[230] = np.nan  # a missed scrape in the middle of the incident
-    gappy = walk_forward([hourly(values)], settings())[0]
-    assert full.alert[231] == 1
-    assert 230 not in gappy.scored and gappy.alert[229:232].sum() == 0
+def test_a_long_incident_does_not_page_again_when_it_ends() -> None:
+    # Three hours at a new level: without masking, the reference would settle on the incident's
+    # level, and the return to normal would page a second time as a drop.
+    ts = grid(8, 300.0)
+    y = seasonal(ts, seed=6)
+    at = int(6.3 * DAY / 300)
+    y[at:at + 36] += 15
+    det = detect(y[None], ts, DetectorSettings(step=300.0))
+    found = episodes(alert_points(det.score, 3)[0])
+    assert len(found) == 1 and found[0][0] <= at + 3
+    # The incident does not become the reference: the expected value stays near normal.
+    normal = seasonal(ts, seed=6)[at:at + 36]
+    assert np.abs(det.expected[0, at + 12:at + 36] - normal[12:]).max() < 3
 
 
-def test_a_series_too_short_is_reported_not_raised() -> None:
-    out = walk_forward([hourly(np.array([1.0, 2.0]), "tiny"), hourly(seasonal(), "ok")], settings())
-    assert out[0].error and not out[1].error
+def test_an_incident_is_not_carried_into_the_next_day() -> None:
+    ts = grid(10, 300.0)
+    y = seasonal(ts, seed=7)
+    at = int(6.5 * DAY / 300)
+    y[at:at + 24] += 15  # two hours; a seasonal model would forecast them again a day later
+    found = pages(y[None], ts, DetectorSettings(step=300.0))[0]
+    assert len(found) == 1 and found[0][0] <= at + 3
 
 
-# -- the CLI -------------------------------------------------------------------------------------
+def test_a_deviation_small_against_the_usual_range_or_capacity_does_not_page() -> None:
+    ts = grid(8, 300.0)
+    y = seasonal(ts, seed=8, noise=0.01)  # range ~10, noise 0.01
+    at = int(6.22 * DAY / 300)  # at the daily peak, where the cycle is flat for an hour
+    y[at:at + 12] += 0.8  # far beyond the noise, under 10% of the daily range
+    assert pages(y[None], ts, DetectorSettings(step=300.0))[0] == []
+    assert len(pages(y[None], ts, DetectorSettings(step=300.0, min_effect=0.0))[0]) == 1
+    # Against a configured capacity of 100, even 5 is under a tenth: no page.
+    y[at:at + 12] += 4.2
+    assert pages(y[None], ts, DetectorSettings(step=300.0), capacity=np.array([100.0]))[0] == []
+    assert len(pages(y[None], ts, DetectorSettings(step=300.0))[0]) == 1
+
+
+@pytest.mark.parametrize("direction, rise, drop", [("up", 1, 0), ("down", 0, 1), ("both", 1, 1)])
+def test_direction(direction: str, rise: int, drop: int) -> None:
+    ts = grid(8, 300.0)
+    up, down = seasonal(ts, seed=9), seasonal(ts, seed=9)
+    at = int(6.5 * DAY / 300)
+    up[at:at + 12] += 15
+    down[at:at + 12] -= 15
+    found = pages(np.vstack([up, down]), ts, DetectorSettings(step=300.0, direction=direction))
+    assert (len(found[0]), len(found[1])) == (rise, drop)
+
+
+# -- replay and CLI ------------------------------------------------------------------------------
+def test_replay_is_the_detector_and_reports_short_series() -> None:
+    ts = grid(5, HOUR)
+    y = seasonal(ts)
+    s = ReplaySettings(DetectorSettings(step=HOUR))
+    out = replay([("tiny", ts[:10], y[:10]), ("ok", ts, y)], s)
+    assert out[0].error.startswith("too short") and not out[1].error
+    np.testing.assert_array_equal(out[1].score, detect(y[None], ts, s.detector, series_in_target=2).score[0])
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="promcast-forecaster")
-    anomaly.add_parser(parser.add_subparsers(dest="command"))
+    anomaly_cli.add_parser(parser.add_subparsers(dest="command"))
     return parser.parse_args(["anomalies", *argv])
 
 
 def write_input(path: Path) -> None:
+    ts = grid(6, HOUR)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["series_id", "timestamp", "value"])
-        for sid, values in (("web-1", seasonal(seed=7)), ("web-2", seasonal(seed=8))):
+        for sid, values in (("web-1", seasonal(ts, seed=7)), ("web-2", seasonal(ts, seed=8))):
             if sid == "web-2":
-                values[229:235] += 15
-            for k, v in enumerate(values):
-                stamp = np.datetime_as_string(np.datetime64(int(START + HOUR * k), "s")) + "Z"
+                values[130:134] += 15
+            for t, v in zip(ts, values):
+                stamp = np.datetime_as_string(np.datetime64(int(t), "s")) + "Z"
                 w.writerow([sid, stamp, f"{v:.4f}"])
         w.writerow(["junk", stamp, "n/a"])
         w.writerow(["tiny", stamp, "3.5"])
 
 
-CLI_ARGS = ["--step", "1h", "--fit-every", "3h", "--for", "3h"]
-
-
 def test_cli_round_trip_skips_bad_series(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     src, out = tmp_path / "in.csv", tmp_path / "scores.csv"
     write_input(src)
-    assert anomaly.run(parse(["--input", str(src), "--out", str(out), *CLI_ARGS])) == 0
+    assert anomaly_cli.run(parse(["--input", str(src), "--out", str(out), "--step", "1h"])) == 0
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert tuple(rows[0]) == anomaly.OUTPUT_COLUMNS
+    assert tuple(rows[0]) == anomaly_cli.OUTPUT_COLUMNS
     assert {r["series_id"] for r in rows} == {"web-1", "web-2"}
-    n = 12 * DAY_STEPS
-    assert sum(r["series_id"] == "web-1" for r in rows) == n - math.ceil(0.15 * n)
     alerts = [r for r in rows if r["alert"] == "1"]
     assert alerts and {r["series_id"] for r in alerts} == {"web-2"}
     assert all(float(r["score"]) > 1 for r in alerts)
     err = capsys.readouterr().err
     assert "junk" in err and "tiny" in err
-    assert "anomalies: 2 series" in err and "2 skipped" in err
+    assert "anomalies: 2 series" in err and "2 skipped" in err and "1 pages" in err
     assert f"{len(rows)} points scored" in err
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--input", "/nonexistent/in.csv"], "not found"),
     (["--input", "IN", "--for", "soon"], "--for"),
-    (["--input", "IN", "--model", "nope"], "unknown model"),
-    (["--input", "IN", "--levels", "80,100"], "--levels"),
+    (["--input", "IN", "--budget", "0"], "--budget"),
+    (["--input", "IN", "--min-effect", "-1"], "--min-effect"),
     (["--input", "IN", "--warmup", "1.5"], "--warmup"),
 ])
 def test_cli_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str],
@@ -178,14 +242,6 @@ def test_cli_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture, ar
     src = tmp_path / "in.csv"
     write_input(src)
     argv = [str(src) if a == "IN" else a for a in argv]
-    assert anomaly.run(parse([*argv, "--out", str(tmp_path / "o.csv")])) == 2
+    assert anomaly_cli.run(parse([*argv, "--out", str(tmp_path / "o.csv")])) == 2
     err = capsys.readouterr().err
     assert "error" in err and message in err
-
-
-def test_a_long_outage_leaves_points_unscored_without_losing_the_series() -> None:
-    values = seasonal(days=20)
-    values[100:300] = np.nan  # longer than the 7-day history window
-    rec = walk_forward([hourly(values)], settings(warmup=0.05))[0]
-    assert not rec.error
-    assert np.isfinite(rec.score[-50:]).all()
