@@ -211,8 +211,8 @@ EXPECTED = [
     Expected("cost_spike", "PromcastCostAnomaly",
              {"severity": "warning", "team": "finops", "target": "cloud_spend", "provider": "aws",
               "service": "ec2", **FORECASTER_LABELS}, "slack-finops",
-             r"ec2 \(aws, target cloud_spend\) has spent above the upper bound of its forecast for "
-             r"3 hours: anomaly score \d+\.\d\d interval half-widths above the expected value\."),
+             r"ec2 \(aws, target cloud_spend\) has spent above its page threshold for 3 hours: "
+             r"anomaly score \d+\.\d\d \(1 is the threshold\), above the expected value\."),
     # True, and worth a ticket: the spike ruined the newest backtest block, and a seasonal model
     # forecasts it again the next day, so this series' alerts are less reliable for a while.
     Expected("cost_spike", "PromcastForecastQualityDegraded",

@@ -8,7 +8,7 @@ import pytest
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
 from forecaster.engine import (align, exhaustion_seconds, forecast_target, match_capacity,
-                              output_labels, score_anomalies, select_series, series_hash)
+                              output_labels, select_series, series_hash)
 from forecaster.models import SeasonalNaive
 from forecaster.source import RawSeries
 
@@ -130,29 +130,28 @@ def test_capacity_per_series_from_a_query():
     assert list(match_capacity(series, [RawSeries({}, np.array([1.0]), np.array([7.0]))])) == [7, 7]
 
 
-def test_anomaly_score_compares_the_newest_point_with_the_previous_forecast():
+def test_anomaly_score_of_the_newest_point_from_the_history_alone():
+    from forecaster.anomaly import ReplaySettings, replay
+    from forecaster.engine import anomaly_settings
+
     t = target(history="5d")
     ts, end = grid(t)
     rng = np.random.default_rng(1)
     y = 0.5 + 0.05 * np.sin(2 * np.pi * ts / 86400) + 0.01 * rng.standard_normal(len(ts))
-    prev = forecast_target(t, select_series([RawSeries({"h": "x"}, ts[:-1], y[:-1])], t).series,
-                           end - STEP, end - STEP)
     normal = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
-    score_anomalies(prev, normal)
     assert normal.series[0].anomaly_score < 1
-    y[-1] += 0.3  # a spike far outside the 95% interval
+    y[-1] += 0.3  # far outside anything the series did
     spiky = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
-    score_anomalies(prev, spiky)
-    assert spiky.series[0].anomaly_score > 3
-    # What was forecast for the spiking instant: the centre the score measures from, published
-    # so rules can tell a rise from a drop (the score has no sign).
-    expected = spiky.series[0].expected
-    assert abs(expected - normal.series[0].expected) < 1e-9 and abs(expected - y[-1] + 0.3) < 0.05
-    assert spiky.series[0].observed > expected
-    same_step = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
-    score_anomalies(spiky, same_step)  # the grid has not moved: the score carries over
-    assert same_step.series[0].anomaly_score == spiky.series[0].anomaly_score
-    assert same_step.series[0].expected == expected
+    s = spiky.series[0]
+    assert s.anomaly_score > 3
+    # The expected value (published so rules can tell a rise from a drop) is the normal level.
+    assert abs(s.expected - normal.series[0].expected) < 1e-9 and abs(s.expected - y[-1] + 0.3) < 0.05
+    # Nothing is carried between cycles: a restarted service computes the same score, and the
+    # replay of ``promcast-forecaster anomalies`` gives it for that point too.
+    again = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
+    assert again.series[0].anomaly_score == s.anomaly_score
+    (rec,) = replay([("x", ts, y)], ReplaySettings(anomaly_settings(t)))
+    assert rec.score[-1] == pytest.approx(s.anomaly_score) and rec.expected[-1] == pytest.approx(s.expected)
 
 
 def test_merge_history_appends_new_points_and_cuts_old_ones():
@@ -293,27 +292,22 @@ def test_a_late_newest_step_keeps_every_series_and_the_fitted_models():
     assert later.refitted and later.fit_reason == "schedule"
 
 
-def test_a_late_observation_is_not_scored_against_another_instants_forecast():
+def test_a_late_observation_keeps_the_score_of_its_own_instant():
     t = target(history="5d")
     ts, end = grid(t)
     rng = np.random.default_rng(1)
     y = 0.5 + 0.05 * np.sin(2 * np.pi * ts / 86400) + 0.01 * rng.standard_normal(len(ts))
+    y[-2] += 0.3
     one = lambda n, e: forecast_target(  # noqa: E731
         t, select_series([RawSeries({"h": "x"}, ts[:n], y[:n])], t, end=e).series, e, e)
     prev = one(len(ts) - 1, end - STEP)
-    score_anomalies(None, prev)
-    prev.series[0].anomaly_score, prev.series[0].expected = 0.25, 0.5
     # The grid moved on but the newest step is late: the newest observation is the one the
-    # previous cycle already saw, so its score carries over instead of being compared with the
-    # forecast for a later instant.
+    # previous cycle already scored, and it keeps that score.
     late = one(len(ts) - 1, end)
-    score_anomalies(prev, late)
-    assert late.series[0].anomaly_score == 0.25 and late.series[0].expected == 0.5
-    # Once the sample arrives it is scored against the forecast for its own instant.
+    assert late.series[0].anomaly_score == pytest.approx(prev.series[0].anomaly_score)
+    assert late.series[0].anomaly_score > 1
     arrived = one(len(ts), end)
-    score_anomalies(prev, arrived)
     assert arrived.series[0].anomaly_score < 1
-    assert arrived.series[0].expected == pytest.approx(float(prev.curves["mean"][0, 1]))
 
 
 def test_one_huge_series_does_not_ruin_the_others_global_gbm_forecasts():
