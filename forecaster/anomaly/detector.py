@@ -119,8 +119,11 @@ class Detection:
 
 
 def for_points(for_seconds: float, step: float) -> int:
-    """Consecutive samples a ``for:`` duration needs at one sample per ``step``."""
-    return max(1, math.ceil(for_seconds / step - 1e-9))
+    """Consecutive samples above 1 that make a Prometheus rule with this ``for:`` fire, at one
+    sample per ``step``: the alert becomes pending at the first and fires once it has been
+    pending for the whole duration, i.e. at the sample ``for:`` after the first (15m at 5m:
+    the 4th; at 1h steps one sample already spans 15m)."""
+    return int(math.floor(for_seconds / step + 1e-9)) + 1
 
 
 def alert_points(score: np.ndarray, points: int) -> np.ndarray:
@@ -181,7 +184,10 @@ def _incidents(x: np.ndarray, first: Detection, s: DetectorSettings) -> tuple[np
     at most :data:`MAX_INCIDENT` seconds: after that the new level is the series' normal."""
     n, t = x.shape
     idx = np.broadcast_to(np.arange(t), (n, t))
-    flagged = _alert_runs(first.score, s.for_points)
+    # From the sample the first pass alerted at: flagging the run's earlier samples too would
+    # look ahead (at those instants the alert had not fired yet), and the replay would differ
+    # from the service.
+    flagged = alert_points(first.score, s.for_points).astype(bool)
     starts = flagged & ~np.pad(flagged, ((0, 0), (1, 0)))[:, :-1]
     origin = np.maximum.accumulate(np.where(starts, idx, -1), axis=1)
     at_start = np.maximum(origin, 0)
@@ -270,15 +276,6 @@ def _score_one(x: np.ndarray, expected: np.ndarray, s: DetectorSettings, p: floa
     return Detection(expected, score, threshold, effect)
 
 
-def _alert_runs(score: np.ndarray, points: int) -> np.ndarray:
-    """Points of every run of ``score > 1`` that lasted ``points`` samples, from its start."""
-    alert = alert_points(score, points).astype(bool)
-    out = alert.copy()
-    for k in range(1, points):  # the run's first points-1 samples precede its first alert point
-        out[:, :-k] |= alert[:, k:] & (np.nan_to_num(score[:, :-k]) > 1)
-    return out
-
-
 def nan_quantile(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
     """``np.nanquantile(a, q, axis)`` (linear interpolation) by one sort: numpy's own loops over
     every window in Python when NaNs are present, far too slow for a fleet's sliding windows."""
@@ -295,15 +292,13 @@ def nan_quantile(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
 
 
 def _rolling_median_before(x: np.ndarray, w: int) -> np.ndarray:
-    """Median of the ``w`` points before each point (at least half of them present), NaN else."""
-    n, t = x.shape
-    out = np.full((n, t), np.nan)
-    if t <= w:
-        return out
-    win = sliding_window_view(x, w, axis=1)[:, :t - w]  # window k = x[k : k+w], before k+w
+    """Median of the ``w`` points before each point (at least half of them present), NaN else.
+    Points before the array count as missing, so a window that starts with missing samples
+    (the service's query window) and the same data without them give the same values."""
+    padded = np.hstack([np.full((x.shape[0], w), np.nan), x])
+    win = sliding_window_view(padded, w, axis=1)[:, :x.shape[1]]  # window k ends before k
     enough = np.isfinite(win).sum(axis=2) >= max(1, w // 2)
-    out[:, w:] = np.where(enough, nan_quantile(win, 0.5), np.nan)
-    return out
+    return np.where(enough, nan_quantile(win, 0.5), np.nan)
 
 
 def _rolling_min(x: np.ndarray, w: int) -> np.ndarray:
