@@ -101,6 +101,15 @@ def test_a_readable_file_passes_and_a_key_needs_its_certificate(tmp_path, capsys
     # Out-of-range values.
     ("targets: [{name: d, query: x, capacity: -1}]", "targets[0].capacity: a capacity is a finite number >= 0"),
     ("max_concurrency: 100000\n", "max_concurrency: Input should be less than or equal to 256"),
+    # The anomaly page budget and its companions.
+    ("targets: [{name: d, query: x, anomaly_budget: 0}]",
+     "targets[0].anomaly_budget: Input should be greater than 0"),
+    ("defaults: {anomaly_target_budget: -3}\n",
+     "defaults.anomaly_target_budget: Input should be greater than 0"),
+    ("targets: [{name: d, query: x, anomaly_min_effect: -0.1}]",
+     "targets[0].anomaly_min_effect: Input should be greater than or equal to 0"),
+    ("defaults: {anomaly_direction: sideways}\n", "defaults.anomaly_direction: Input should be 'up'"),
+    ("targets: [{name: d, query: x, anomaly_for: soon}]", "targets[0].anomaly_for"),
 ])
 def test_what_would_fail_every_cycle_is_refused_with_its_key(tmp_path, capsys, text, expected):
     code, out = check(tmp_path, text + "\n", capsys)

@@ -421,3 +421,16 @@ def test_one_spike_in_the_backtest_window_does_not_make_a_good_forecast_look_bad
     naive = np.concatenate([data[:, -72 - 24:-24], data[:, -24:]], axis=1)
     mean_err = np.abs(spiky[-72:] - naive[1, :72]).mean() / mase_scale(spiky[None, :-72], 24)[0]
     assert mean_err > 1.5
+
+
+def test_a_targets_anomaly_keys_reach_the_detector():
+    from forecaster.engine import anomaly_settings
+
+    s = anomaly_settings(target(anomaly_budget=0.2, anomaly_target_budget=4, anomaly_min_effect=0.3,
+                                anomaly_direction="up", anomaly_for="3h"))
+    assert (s.series_budget, s.target_budget, s.min_effect, s.direction, s.for_seconds) == (
+        0.2, 4.0, 0.3, "up", 3 * 3600.0)
+    assert (s.step, s.season, s.calibration) == (STEP, 86400.0, 10 * 86400.0)
+    d = anomaly_settings(target())
+    assert (d.series_budget, d.target_budget, d.min_effect, d.direction, d.for_seconds) == (
+        0.5, 12.0, 0.1, "both", 900.0)
