@@ -1,8 +1,9 @@
 """Anomaly alerting quality on every labelled NAB set, per category and overall.
 
 Every method turns a series into a score per sample, computed only from the past, and alerts as
-a Prometheus rule ``score > 1`` with ``for: 15m`` would (``ceil(15m / step)`` consecutive
-samples; one sample at 30m and 1h steps). The first 15% of each series is warm-up: no alert
+a Prometheus rule ``score > 1`` with ``for: 15m`` evaluated at every sample would: pending at
+the first sample above 1, firing once pending for 15 minutes (4 consecutive samples at 5m, one
+sample at 30m and 1h steps; see forecaster.anomaly.for_points). The first 15% of each series is warm-up: no alert
 counted there (the promcast detector has its own cold start on top, see docs/anomalies.md).
 
 - A page is a maximal run of alerting samples (an alert episode).

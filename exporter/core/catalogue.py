@@ -198,12 +198,14 @@ _FORECASTER = _specs(
      "Seconds until the point forecast crosses the capacity threshold; +Inf when it does not "
      "within the largest horizon, 0 when it already has.", _FORECAST_LABELS, True),
     ("promcast_forecast_anomaly_score", "gauge",
-     "How far the newest observation is from what was forecast for it, in half-widths of the "
-     "target's anomaly_level interval (default 99%): 0 as expected, above 1 outside it.",
+     "How far the newest observation is from its expected value, as a share of the page "
+     "threshold calibrated on the series' own history for the target's page budget (and of its "
+     "minimum effect): 0 as expected, above 1 for the rule's for: is a page.",
      _FORECAST_LABELS, True),
     ("promcast_forecast_expected", "gauge",
-     "What was forecast for the newest observation's instant: the centre the anomaly score is "
-     "measured from (observed above it: the anomaly is a rise).", _FORECAST_LABELS, True),
+     "The anomaly detector's expected value for the newest observation (recent level or "
+     "seasonal profile, incidents left out): the centre the anomaly score is measured from "
+     "(observed above it: the anomaly is a rise).", _FORECAST_LABELS, True),
     ("promcast_forecast_backtest_mase", "gauge",
      "Scaled error of the chosen model in the series' own rolling-origin backtest: the median "
      "over backtest points of the absolute error over seasonal naive's in-sample mean absolute "
