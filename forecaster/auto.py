@@ -170,8 +170,10 @@ class AutoForecaster:
             "horizon": h_bt,
             "folds": folds,
             "candidates": {c: cand_mase[j] for j, c in enumerate(names)},
-            # Published (forecast-quality alert): robust to one spike; the choice above uses means.
+            # Published (forecast-quality alert): robust to one spike. The choice above uses the
+            # mean, kept as "mean_mase": a model that misses the spikes too should lose the choice.
             "mase": median_scaled_error(actual, combo, scale),
+            "mean_mase": chosen_mase,
             "seasonal_naive_mase": cand_mase[sn],
             "coverage": self._honest_coverage(resid),
         }
