@@ -28,7 +28,7 @@ from .interrupt import checkpoint
 from .models import make_model
 from .models._util import clean_shared
 from .models.base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
-from .models.metrics import mase, mase_scale, median_scaled_error
+from .models.metrics import mase, mase_scale, trimmed_scaled_error
 from .models.seasonal_naive import SeasonalNaive
 
 DEFAULT_CANDIDATES: tuple[str, ...] = (
@@ -172,7 +172,7 @@ class AutoForecaster:
             "candidates": {c: cand_mase[j] for j, c in enumerate(names)},
             # Published (forecast-quality alert): robust to one spike. The choice above uses the
             # mean, kept as "mean_mase": a model that misses the spikes too should lose the choice.
-            "mase": median_scaled_error(actual, combo, scale),
+            "mase": trimmed_scaled_error(actual, combo, scale),
             "mean_mase": chosen_mase,
             "seasonal_naive_mase": cand_mase[sn],
             "coverage": self._honest_coverage(resid),

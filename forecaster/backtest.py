@@ -17,7 +17,7 @@ import numpy as np
 
 from forecaster.interrupt import checkpoint
 from forecaster.models.base import Forecast, interval_keys
-from forecaster.models.metrics import mase_scale, median_scaled_error
+from forecaster.models.metrics import mase_scale, trimmed_scaled_error
 
 VECTORISED = frozenset({"seasonal_naive", "seasonal_naive_drift", "drift", "prom_holt_winters",
                         "fast_hw", "auto_fast"})
@@ -32,8 +32,8 @@ Scores = dict[str, object]  # {"mase": rows, "coverage": {level: rows}}, as auto
 def holdout_scores(build: Callable[[int], object], model_name: str, data: np.ndarray,
                    season: int, horizon: int, levels: Sequence[int],
                    post: Callable[[Forecast, np.ndarray], Forecast] | None = None) -> Scores:
-    """Scaled error (the median over the backtest points of the absolute error over seasonal
-    naive's in-sample error before each origin, see :func:`median_scaled_error`) and interval
+    """Scaled error (the absolute error over seasonal naive's in-sample error before each origin,
+    averaged over the backtest points less the largest few, see :func:`trimmed_scaled_error`) and interval
     coverage per row over up to :data:`FOLDS` consecutive blocks of ``horizon`` steps at the
     end of ``data``; ``build(h)`` makes an unfitted model for an ``h``-step forecast. Empty when
     the history is too short to leave a fold."""
@@ -58,5 +58,5 @@ def holdout_scores(build: Callable[[int], object], model_name: str, data: np.nda
             inside[lv].append(np.where(np.isnan(actual), np.nan, (actual >= lo) & (actual <= hi)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no actual in any fold
-        return {"mase": median_scaled_error(np.hstack(errors), 0.0, np.ones(data.shape[0])),
+        return {"mase": trimmed_scaled_error(np.hstack(errors), 0.0, np.ones(data.shape[0])),
                 "coverage": {lv: np.nanmean(np.hstack(v), axis=1) for lv, v in inside.items()}}

@@ -213,13 +213,9 @@ EXPECTED = [
               "service": "ec2", **FORECASTER_LABELS}, "slack-finops",
              r"ec2 \(aws, target cloud_spend\) has spent above its page threshold for 3 hours: "
              r"anomaly score \d+\.\d\d \(1 is the threshold\), above the expected value\."),
-    # True, and worth a ticket: the spike ruined the newest backtest block, and a seasonal model
-    # forecasts it again the next day, so this series' alerts are less reliable for a while.
-    Expected("cost_spike", "PromcastForecastQualityDegraded",
-             {"severity": "info", "team": "sre", "target": "cloud_spend", "provider": "aws",
-              "service": "ec2", **FORECASTER_LABELS}, "ticket",
-             r"ec2 \(target cloud_spend\): (backtest MASE is \d+\.\d\d|only .* of backtest "
-             r"points fall inside the \d+% interval)\."),
+    # No PromcastForecastQualityDegraded ticket for the spike: the published backtest error
+    # leaves out the largest fifth of the backtest points, so six hours of a runaway cost do not
+    # make the model look bad for as long as they stay in the backtest window.
 ]
 
 

@@ -402,7 +402,7 @@ def test_a_series_without_a_matching_capacity_publishes_no_exhaustion():
 
 def test_one_spike_in_the_backtest_window_does_not_make_a_good_forecast_look_bad():
     # The forecast-quality ticket used to stay open until a spike left the backtest window: a
-    # mean of absolute errors is one spike's. The published score is a median over the points.
+    # mean of absolute errors is one spike's. The published score leaves out the largest 20%.
     from forecaster.backtest import holdout_scores
     from forecaster.models import make_model
     from forecaster.models.metrics import mase_scale

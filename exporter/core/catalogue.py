@@ -207,9 +207,10 @@ _FORECASTER = _specs(
      "seasonal profile, incidents left out): the centre the anomaly score is measured from "
      "(observed above it: the anomaly is a rise).", _FORECAST_LABELS, True),
     ("promcast_forecast_backtest_mase", "gauge",
-     "Scaled error of the chosen model in the series' own rolling-origin backtest: the median "
-     "over backtest points of the absolute error over seasonal naive's in-sample mean absolute "
-     "error (below 1: better than seasonal naive; one spike cannot dominate it).",
+     "Scaled error of the chosen model in the series' own rolling-origin backtest: the absolute "
+     "error over seasonal naive's in-sample mean absolute error, averaged over the backtest "
+     "points less the largest 20% (below 1: better than seasonal naive; one spike cannot "
+     "dominate it).",
      _FORECAST_LABELS, True),
     ("promcast_forecast_backtest_coverage_ratio", "gauge",
      "Share of backtest points inside the `level` percent interval (ideal: level/100).",

@@ -1,34 +1,34 @@
 """The anomaly detector: one causal computation over a window of history, shared by the service
-(which publishes the newest column) and the replay (which keeps every column).
+(which publishes the newest column) and the replay (which keeps every column). The method and
+why the budget holds are in docs/anomalies.md; in short, for every point ``t`` of a series,
+using only points up to ``t``:
 
-For every point ``t`` of a series, using only points before ``t`` (no look-ahead):
+1. **Expected values**: the median of the previous ``reference`` seconds (the recent level) and,
+   with a season, the median of the last :data:`SEASONS` seasons at the same phase moved to the
+   recent level. Two passes: the first finds incidents (where the rule would have fired, for as
+   long as the series stays away from what was expected when each began, at most
+   :data:`MAX_INCIDENT`); in the second, incident points are replaced by that expected value in
+   the references and left out of the calibration, so an incident shapes neither the baseline
+   later points are judged by nor the threshold.
+2. **Deviation** in the target's direction: ``up``, ``down`` or ``both`` (absolute value).
+3. **The ``for:`` statistic**: the smallest deviation over the last :func:`for_points` samples;
+   the rule fires exactly when it exceeds the threshold.
+4. **Threshold from the page budget**: the level that a wall-clock block's maximum of the
+   statistic exceeds with probability ``p = budget * block / 30 days`` (shared equally between
+   the references), from the blocks of the previous ``calibration`` seconds: empirical up to the
+   top :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
+   shape taken :data:`SHAPE_MARGIN` standard errors heavier than fitted). Every chance page
+   starts in a block whose maximum exceeds the threshold, so expected chance pages per 30 days
+   <= (blocks per 30 days) * p = budget, whatever the step, the error distribution, bursts,
+   autocorrelation or the ``for:``.
+5. **Minimum effect**: the deviation must also be ``min_effect`` times the series' usual range
+   (high block maxima minus low block minima over the calibration window) or its capacity.
 
-1. **Expected value**: the median of the previous ``reference`` seconds of the series, where
-   points already flagged as anomalous are replaced by what was expected for them (two passes:
-   the first pass finds the incidents, the second scores against a reference they do not shape),
-   so an incident is not carried forward into the baseline that later points are judged by.
-2. **Deviation** in the target's direction: ``up`` (observed - expected), ``down`` (expected -
-   observed) or ``both`` (the absolute value).
-3. **Episode statistic**: the smallest deviation over the last ``for_points`` samples, i.e. how
-   far the series stayed out for the whole ``for:`` duration of the alerting rule. A page is
-   exactly this statistic exceeding the threshold.
-4. **Threshold from the page budget**: wall-clock blocks of ``block`` seconds; the maxima of the
-   episode statistic over the previous ``calibration`` seconds of blocks are the sample, and the
-   threshold is the quantile that block maxima exceed with probability ``p = budget * block /
-   30 days`` -- an empirical peaks-over-threshold tail (generalised Pareto, fitted by moments on
-   the top share of block maxima) because ``p`` is far beyond what a week of blocks shows.
-   Every chance page starts in a block whose maximum exceeds the threshold, so expected chance
-   pages per 30 days <= (blocks per 30 days) * p = budget, whatever the step, the error
-   distribution, its bursts or autocorrelation (they are all inside the block maxima), and the
-   ``for:`` (the statistic already is the ``for:`` condition).
-5. **Minimum effect**: the deviation must also be at least ``min_effect`` times the series' usual
-   range (high block maxima minus low block minima over the calibration window) or its capacity.
-
-The published score is ``min(statistic / threshold, |deviation| / minimum effect)`` clipped at 0:
-above 1 means "page-worthy", so the rule stays ``score > 1`` held for ``for:``. Before
-``cold_start`` seconds of blocks exist (and the reference window is filled) the score is NaN: no
-page on too little history. The score depends only on the data in the window, so a restart of
-the service recomputes the same scores and cannot page by itself.
+The published score is ``min(statistic / threshold, |deviation| / minimum effect)`` clipped at 0,
+from the reference that scores higher: above 1 means "page", so the rule stays ``score > 1``
+held for ``for:``. Before ``cold_start`` seconds of blocks (and the reference window) the score
+is NaN: no page on too little history. Nothing is carried between calls, so a restarted
+service recomputes the same scores and cannot page by itself.
 """
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ Direction = Literal["up", "down", "both"]
 # Share of the block maxima above which the tail is modelled: the top fifth carries enough points
 # (~34 in a week of hourly blocks) to estimate a scale and a shape, and is still tail.
 TAIL_SHARE = 0.2
-# The tail's shape is kept in [0, 0.5]: below 0 (a bounded tail) would trust the largest maxima
-# seen to be the largest possible; above 0.5 a few blocks would decide the threshold alone.
+# The tail's shape is kept in [0, 1]: below 0 (a bounded tail) would trust the largest maxima
+# seen to be the largest possible; at 1 the tail has no mean, as heavy as a threshold can use.
 SHAPE_RANGE = (0.0, 1.0)
+# Standard errors added to the fitted shape: a threshold set too low costs far more pages than
+# one as much too high saves (measured on heavy-tailed noise: docs/anomalies.md).
 SHAPE_MARGIN = 1.0
 MAX_INCIDENT = 6 * 3600.0  # longest an incident is kept out of the reference
 SEASONS = 3  # the seasonal reference is the median of this many past seasons at the same phase
@@ -363,7 +365,8 @@ def _block_threshold(stat: np.ndarray, starts: np.ndarray, count: int, need: int
 def tail_quantile(sample: np.ndarray, p: float, need: int) -> np.ndarray:
     """The value exceeded with probability ``p`` by the distribution of ``sample`` (last axis,
     NaN = missing): empirical up to the top :data:`TAIL_SHARE`, then a generalised Pareto tail
-    fitted by moments to the excesses; NaN where fewer than ``need`` values are present."""
+    fitted to the excesses (:func:`_gpd_pwm`, shape made heavier by :data:`SHAPE_MARGIN`, scale
+    kept); NaN where fewer than ``need`` values are present."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         have = np.isfinite(sample).sum(axis=-1)

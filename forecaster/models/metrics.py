@@ -37,18 +37,25 @@ def mase(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np.ndar
         return np.nanmean(np.abs(actual - forecast), axis=-1) / scale
 
 
-def median_scaled_error(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """The published accuracy: the median over every backtest point (all leading axes but the
-    row, and the horizon) of |actual - forecast| / ``scale``. Rows are the second-to-last axis.
+# Share of a row's backtest errors (the largest) left out of the published accuracy.
+TRIM_SHARE = 0.2
 
-    A median, not a mean: one spike in the backtest blocks (or a seasonal model repeating it a
-    season later) is a minority of the points and cannot make an accurate model look bad until
-    the spike leaves the backtest window; a model that misses most points still scores high."""
+
+def trimmed_scaled_error(actual: np.ndarray, forecast: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The published accuracy: the mean of |actual - forecast| / ``scale`` over every backtest
+    point (all leading axes but the row, and the horizon) after leaving out the largest
+    :data:`TRIM_SHARE` of them. Rows are the second-to-last axis.
+
+    One spike in the backtest blocks (and a seasonal model repeating it a season later) is a
+    few points: trimmed, it cannot make an accurate model look bad until it leaves the backtest
+    window; a model that misses a large share of the points still scores high."""
     err = np.abs(np.asarray(actual, dtype=float) - np.asarray(forecast, dtype=float))
     err = np.moveaxis(err / np.expand_dims(scale, -1), -2, 0)
+    err = err.reshape(err.shape[0], -1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmedian(err.reshape(err.shape[0], -1), axis=1)
+        cut = np.nanquantile(err, 1 - TRIM_SHARE, axis=1, keepdims=True)
+        return np.nanmean(np.where(err <= cut, err, np.nan), axis=1)
 
 
 def smape(actual: np.ndarray, forecast: np.ndarray) -> np.ndarray:
