@@ -37,8 +37,7 @@ from forecaster.recommend.catalog import load_catalog
 from forecaster.recommend.report import Report, publish_report
 from forecaster.recommend.runner import Runner
 from forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
-from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
-                              TooManySeries)
+from forecaster.source import PrometheusSource, QueryError, SourceUnavailable, TooManySeries
 
 log = logging.getLogger("promcast.forecaster")
 MAX_BACKOFF = 300.0

@@ -5,9 +5,9 @@ from forecaster.anomaly.detector import (
     BUDGET_PERIOD, Detection, DetectorSettings, Direction, alert_points, detect, episodes,
     for_points, tail_quantile,
 )
-from forecaster.anomaly.replay import ReplaySettings, Scored, replay, with_step
+from forecaster.anomaly.replay import ReplaySettings, Scored, replay
 
 __all__ = [
     "BUDGET_PERIOD", "Detection", "DetectorSettings", "Direction", "ReplaySettings", "Scored",
-    "alert_points", "detect", "episodes", "for_points", "replay", "tail_quantile", "with_step",
+    "alert_points", "detect", "episodes", "for_points", "replay", "tail_quantile",
 ]

@@ -12,7 +12,7 @@ every point when the target's history covers the replayed span and differ only t
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -55,7 +55,6 @@ class ReplaySettings:
 
     detector: DetectorSettings
     warmup: float = DEFAULT_WARMUP
-    extra: dict = field(default_factory=dict)
 
 
 def replay(series: Sequence[tuple[str, np.ndarray, np.ndarray]], settings: ReplaySettings,
@@ -85,7 +84,3 @@ def replay(series: Sequence[tuple[str, np.ndarray, np.ndarray]], settings: Repla
             progress(1)
     return out
 
-
-def with_step(settings: ReplaySettings, step: float) -> ReplaySettings:
-    """The same settings at another sample interval."""
-    return replace(settings, detector=replace(settings.detector, step=step))
