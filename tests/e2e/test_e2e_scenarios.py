@@ -72,7 +72,7 @@ from demo.stack import (
 )
 from exporter.core.durations import parse_duration
 from exporter.core.openmetrics import write_openmetrics
-from tests.conftest import backfill, need
+from tests.helpers.processes import backfill, need
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -528,7 +528,8 @@ def check_payload(e: Expected, n: dict) -> None:
 
 
 # The dashboard each expected alert opens and the variables its labels select (the rules'
-# dashboard_url; tests/test_rules.py checks every alert's link against the generated dashboards).
+# dashboard_url; tests/integration/test_rules.py checks every alert's link against the generated
+# dashboards).
 CAPACITY_LINK = "/d/promcast-capacity/promcast-capacity-overview?var-target={target}"
 BUDGET_LINK = "/d/promcast-cost/promcast-cost-and-budget?var-budget={budget}&var-provider={provider}"
 DASHBOARD_PATHS = {

@@ -10,7 +10,7 @@ from typing import Callable, Iterator
 import pytest
 
 from demo.stack import free_port, http_get, spawn, terminate
-from tests.conftest import need
+from tests.helpers.processes import need
 
 
 @dataclass

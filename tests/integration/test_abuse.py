@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from demo.stack import free_port, terminate
 from forecaster.selector import SelectorError, matcher_fn, parse_selector
-from tests.integration.test_forecaster_service import disk_prometheus_and_config
+from tests.helpers.forecaster import disk_prometheus_and_config
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import need
+from tests.helpers.processes import need
 
 ROOT = Path(__file__).resolve().parents[2]
 # The shipped default (no secret needed) and the same plus PagerDuty, Opsgenie and Slack.

@@ -10,7 +10,7 @@ import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
 
 from demo.stack import free_port, spawn, terminate
-from tests.integration.test_forecaster_service import disk_prometheus_and_config
+from tests.helpers.forecaster import disk_prometheus_and_config
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,8 @@ from exporter.config import ExporterConfig
 from exporter.core.collector import SnapshotCollector
 from exporter.core.config import ConfigError, validate
 from exporter.core.openmetrics import write_openmetrics
-from tests.integration.test_focus import promtool_check, samples
+from tests.helpers.metrics import exposition, refreshed, samples, value
+from tests.helpers.processes import promtool_check
 
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
@@ -61,15 +62,6 @@ def aws(**cfg) -> AwsProvider:
     full = validate(ExporterConfig, {"providers": {"aws": {"enabled": True, "regions": ["us-east-1"],
                                                            **cfg}}})
     return AwsProvider(full.providers.aws)
-
-
-def exposition(p: AwsProvider, *nows: float) -> str:
-    collector = SnapshotCollector([p])
-    for now in nows:
-        collector.refresh_one(p, now)
-    reg = CollectorRegistry()
-    reg.register(collector)
-    return generate_latest(reg).decode()
 
 
 def day(t: float) -> str:
@@ -149,7 +141,7 @@ def test_costs_by_account_service_region_with_pages_empty_keys_and_forecast(mock
                 "PredictionIntervalUpperBound": repr(mean + 70)}]},
             {"TimePeriod": {"Start": "2026-11-10", "End": "2026-12-01"}, "Metric": metric,
              "Granularity": "MONTHLY", "PredictionIntervalLevel": 80})
-    text = exposition(p, NOW)
+    text = exposition(refreshed(p, at=(NOW,)))
     stub.assert_no_pending_responses()
 
     mtd = {(s.labels["sub_account"], s.labels["service"], s.labels["region"], s.labels["cost_type"]): s.value
@@ -323,7 +315,7 @@ def test_two_accounts_two_regions_through_assumed_roles(mocked):
             ids[(acct, region)] = launch(session, region, 1, "m5.large", f"web-{acct[0]}")
             ids[(acct, region)] += launch(session, region, 1, "t3.micro", f"batch-{acct[0]}", spot=True)
             put_cpu(session, region, ids[(acct, region)][0], [(now - 400, 42.0)])
-    text = exposition(p, now)
+    text = exposition(refreshed(p, at=(now,)))
     info = samples(text, "promcast_resource_info")
     assert {(s.labels["account"], s.labels["region"]) for s in info} == set(ids)
     for s in info:
@@ -339,7 +331,7 @@ def test_two_accounts_two_regions_through_assumed_roles(mocked):
            for s in samples(text, "promcast_resource_cpu_utilization_ratio")}
     assert cpu == {(a, ids[(a, r)][0]): pytest.approx(0.42) for a, r in ids}
     assert p.api_calls["sts:AssumeRole"] == 2  # once per role, then refreshed only near expiry
-    assert 'promcast_exporter_refresh_success{provider="aws"} 1.0' in text
+    assert value(text, "promcast_exporter_refresh_success", provider="aws") == 1.0
     promtool_check(text)
 
 
@@ -369,7 +361,7 @@ def test_rds_ebs_and_alb_metrics_map_onto_the_resource_series(mocked):
         cw.put_metric_data(Namespace=ns, MetricData=[{
             "MetricName": m, "Dimensions": [{"Name": dim[0], "Value": dim[1]}], "Timestamp": at,
             "Value": v} for m, v in metrics])
-    text = exposition(p, now)
+    text = exposition(refreshed(p, at=(now,)))
 
     def one(name: str, rid: str) -> float:
         (s,) = [s for s in samples(text, name) if s.labels["resource_id"] == rid]
@@ -414,7 +406,8 @@ def test_prices_from_the_pricing_api_cached_between_refreshes(mocked):
     params = {"ServiceCode": "AmazonEC2", "FormatVersion": "aws_v1", "Filters": filters}
     stub.add_response("get_products", {"PriceList": [price_item("0.0960000000")], "NextToken": "n"}, params)
     stub.add_response("get_products", {"PriceList": []}, {**params, "NextToken": "n"})
-    text = exposition(p, NOW, NOW + 3600, NOW + 7200)  # inventory twice, prices once
+    # Inventory refreshes twice, prices once.
+    text = exposition(refreshed(p, at=(NOW, NOW + 3600, NOW + 7200)))
     stub.assert_no_pending_responses()
     (price,) = samples(text, "promcast_resource_price_per_hour_usd")
     assert price.value == pytest.approx(0.096) and price.labels["resource_id"] == ids[0]
@@ -427,7 +420,7 @@ def test_a_type_missing_from_the_price_list_is_not_asked_again_at_every_refresh(
     stub = Stubber(p.sessions.client(p.cfg.accounts[0], "pricing", "us-east-1"))
     stub.activate()
     stub.add_response("get_products", {"PriceList": []})  # the only answer it may need
-    exposition(p, NOW, NOW + 300, NOW + 600, NOW + 900)
+    exposition(refreshed(p, at=(NOW, NOW + 300, NOW + 600, NOW + 900)))
     stub.assert_no_pending_responses()
     assert p.api_calls["pricing:GetProducts"] == 1
 
@@ -452,7 +445,7 @@ def test_a_failing_region_keeps_the_others_and_its_last_good_data(mocked, caplog
     info = samples(text, "promcast_resource_info")
     assert ("222222222222", "eu-west-1") in {(s.labels["account"], s.labels["region"]) for s in info}
     assert len(info) == 5  # four from the first refresh, the new one from the second
-    assert 'promcast_exporter_refresh_success{provider="aws"} 0.0' in text
+    assert value(text, "promcast_exporter_refresh_success", provider="aws") == 0.0
     parts = {(s.labels["part"], s.labels["account"], s.labels["region"]): s.value
              for s in samples(text, "promcast_exporter_part_refresh_success")}
     assert parts.pop(("inventory", "222222222222", "eu-west-1")) == 0
@@ -563,7 +556,8 @@ def test_cli_backfill_writes_cloudwatch_history_promtool_loads(mocked, tmp_path)
     import yaml
 
     from exporter.cli import main
-    from tests.integration.test_focus import load_into_tsdb, parse_om
+    from tests.helpers.metrics import parse_om
+    from tests.helpers.processes import load_into_tsdb
 
     (iid,) = launch(boto3.Session(), "eu-west-1", 1, "m5.large", "web")
     now = time.time()

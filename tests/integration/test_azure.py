@@ -21,8 +21,9 @@ from exporter.config import ExporterConfig
 from exporter.core.config import ConfigError, validate
 from exporter.providers.azure.provider import AzureExportProvider
 from exporter.providers.focus.columns import DEFAULT_DIMENSIONS
-from tests.integration.test_focus import (exposition, ledger_totals, load_into_tsdb, parse_om, promtool_check,
-                              run_exporter, samples)
+from tests.helpers.billing import ledger_totals
+from tests.helpers.metrics import exposition, parse_om, refreshed, samples, value
+from tests.helpers.processes import load_into_tsdb, promtool_check, run_exporter
 
 # FOCUS 1.0 columns as Azure writes them, with some of its x_ columns.
 COLUMNS = ["AvailabilityZone", "BilledCost", "BillingAccountId", "BillingAccountName",
@@ -143,7 +144,7 @@ def test_two_runs_of_a_month_count_once_and_to_the_cent(tmp_path, caplog):
     assert [Path(f.name).parent.name for f in p.files] == ["run-b", "run-b"]
     chosen = next(r for r in caplog.records if r.getMessage().startswith("reading the newest complete"))
     assert chosen.run == "run-b" and chosen.runs == 2
-    text = exposition(p)
+    text = exposition(refreshed(p))
     mtd = [s for s in samples(text, "promcast_cost_billing_period_usd") if s.labels["cost_type"] == "billed"]
     assert {(s.labels["provider"], s.labels["source"], s.labels["billing_period"]) for s in mtd} == {
         ("azure", "azure", "2026-11")}
@@ -210,7 +211,7 @@ def test_malformed_rows_are_counted_per_file_and_line(tmp_path, caplog):
     # bad time on 8.
     assert {(b.line, b.reason) for b in f.bad} == {(4, "bad_number"), (5, "missing_columns"),
                                                    (8, "bad_timestamp")}
-    text = exposition(p)
+    text = exposition(refreshed(p))
     counted = {s.labels["reason"]: s.value for s in samples(text, "promcast_exporter_bad_rows_total")
                if s.labels["file"] == f.name and s.value}
     assert counted == {"missing_columns": 1, "bad_number": 1, "bad_timestamp": 1}
@@ -246,9 +247,9 @@ def test_a_missing_export_folder_fails_the_refresh_and_keeps_the_others(tmp_path
     gone = provider(tmp_path / "nope")
     ok = provider(tmp_path)
     ok.name = "azure-ok"
-    text = exposition(gone, ok)
-    assert 'promcast_exporter_refresh_success{provider="azure"} 0.0' in text
-    assert 'promcast_exporter_refresh_success{provider="azure-ok"} 1.0' in text
+    text = exposition(refreshed(gone, ok))
+    assert value(text, "promcast_exporter_refresh_success", provider="azure") == 0.0
+    assert value(text, "promcast_exporter_refresh_success", provider="azure-ok") == 1.0
 
 
 def test_config_and_backfill(tmp_path):

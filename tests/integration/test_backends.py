@@ -16,7 +16,8 @@ from forecaster.config import ForecasterConfig
 from forecaster.remote_write import drain
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
-from tests.integration.test_forecaster_service import exposition, history
+from tests.helpers.forecaster import history
+from tests.helpers.metrics import exposition, samples
 from tests.helpers.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
@@ -58,9 +59,9 @@ def check_written_back(url: str, fc: Forecaster) -> None:
     assert by_host["a"] == pytest.approx(expected["a"])
     bands = query(url, 'promcast_forecast_upper{target="disk",horizon="3d"}')
     assert {r["metric"]["level"] for r in bands} == {"80", "95"}
-    samples = fc.remote_write.samples
-    assert samples["sent"] > 0 and samples["rejected"] == samples["too_old"] == 0
-    assert 'promcast_forecaster_remote_write_samples_total{result="sent"}' in exposition(fc)
+    counts = fc.remote_write.samples
+    assert counts["sent"] > 0 and counts["rejected"] == counts["too_old"] == 0
+    assert samples(exposition(fc), "promcast_forecaster_remote_write_samples_total", result="sent")
 
 
 def test_prometheus_read_and_remote_write(start_prometheus):

@@ -26,9 +26,12 @@ from exporter.config import ExporterConfig
 from exporter.core.collector import SnapshotCollector
 from exporter.core.config import ConfigError, validate
 from exporter.providers.cur.provider import CurProvider
-from tests.integration.test_focus import (FOCUS_SAMPLE, HEADER, SAMPLE_TOTALS, focus, focus_row, ledger_totals, need_shared,
-                              run_exporter, samples, exposition)
-from tests.integration.test_cur import CUR_DIR, LEGACY, MONTHLY_UNBLENDED, legacy_row, monthly, write_csv
+from tests.helpers.billing import (CUR_DIR, FOCUS_SAMPLE, HEADER, LEGACY, MONTHLY_UNBLENDED,
+                                   SAMPLE_TOTALS, focus, focus_row, ledger_totals, legacy_row,
+                                   monthly, write_csv)
+from tests.helpers.metrics import exposition, refreshed, samples
+from tests.helpers.paths import need_shared
+from tests.helpers.processes import run_exporter
 
 # A fixed "now" for every refresh: mid-October 2024, after the sample's September.
 NOW = dt.datetime(2024, 10, 15, 12, tzinfo=dt.timezone.utc).timestamp()
@@ -334,7 +337,7 @@ def test_cloud_names_are_one_vocabulary():
     assert cloud_label("Microsoft") == "azure" and cloud_label("Google Cloud") == "gcp"
     assert cloud_label("Oracle") == "oci" and cloud_label("Oracle Cloud Infrastructure") == "oci"
     assert cloud_label("Snowflake Inc.") == "snowflake_inc" and cloud_label("") == ""
-    text = exposition(focus([need_shared(FOCUS_SAMPLE)]))
+    text = exposition(refreshed(focus([need_shared(FOCUS_SAMPLE)])))
     assert {s.labels["provider"] for s in samples(text, "promcast_cost_billing_period_usd")} == {
         "aws", "azure", "oci"}
 

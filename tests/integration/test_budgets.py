@@ -9,6 +9,7 @@ from forecaster.config import ForecasterConfig
 from forecaster.engine import forecast_target, select_series
 from forecaster.source import RawSeries
 from tests.helpers.anchors import ANCHORS, TIME_OF_DAY
+from tests.helpers.metrics import samples
 
 
 def ts(*args):
@@ -99,4 +100,5 @@ def test_budget_cycle_against_prometheus(start_prometheus, anchor, with_spent_qu
     reg = CollectorRegistry()
     reg.register(fc)
     text = generate_latest(reg).decode()
-    assert 'promcast_budget_overrun_probability_ratio{budget="aws-month",currency="USD",provider="aws",target="aws-month"}' in text
+    assert samples(text, "promcast_budget_overrun_probability_ratio",
+                   budget="aws-month", currency="USD", provider="aws", target="aws-month")

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from dashboards import style
-from tests.conftest import need
+from tests.helpers.processes import need
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -12,17 +12,15 @@ import pytest
 from exporter.config import ExporterConfig
 from exporter.core.config import ConfigError, validate
 from exporter.providers.cur.provider import CurProvider
-from exporter.billing.ledger import period_label
 from exporter.providers.focus.provider import FocusProvider
-from tests.conftest import SHARED_DATA
-from tests.integration.test_focus import (HEADER, exposition, focus_row, ledger_totals, load_into_tsdb,
-                              need_shared, parse_om, promtool_check, run_exporter, samples)
+from tests.helpers.billing import (CUR_DIR, HEADER, LEGACY, MONTHLY_UNBLENDED, focus_row,
+                                   ledger_totals, legacy_row, monthly, write_csv)
+from tests.helpers.metrics import exposition, parse_om, refreshed, samples
+from tests.helpers.paths import need_shared
+from tests.helpers.processes import load_into_tsdb, promtool_check, run_exporter
 
-CUR_DIR = SHARED_DATA / "aws_cur"
 # Sums of line_item_unblended_cost per file, as written (checked against the files below too).
 DEC_2018 = 1544875200  # 2018-12-15T12:00:00Z: a refresh time within the files' newest month
-MONTHLY_UNBLENDED = {"2018-10": Decimal("4064.4831315379"), "2018-11": Decimal("3505.3269681268"),
-                     "2018-12": Decimal("408.3759924354")}
 
 
 @pytest.fixture(scope="module")
@@ -32,16 +30,6 @@ def workshop() -> CurProvider:
     p = CurProvider(3600, [str(CUR_DIR / "*.parquet")])
     p.refresh(DEC_2018)
     return p
-
-
-def monthly(provider: CurProvider, cost_type: str) -> dict[str, Decimal]:
-    ledger = provider.load()
-    i = ledger.cost_types.index(cost_type)
-    out: dict[str, Decimal] = {}
-    for (_, p), amounts in ledger.totals.items():
-        label = period_label(ledger.periods[p])
-        out[label] = out.get(label, Decimal(0)) + amounts[i]
-    return out
 
 
 def test_monthly_unblended_totals_equal_the_files_sums(workshop):
@@ -57,7 +45,7 @@ def test_monthly_unblended_totals_equal_the_files_sums(workshop):
     assert monthly(workshop, "billed") == MONTHLY_UNBLENDED
     assert sum(f.rows for f in workshop.files) == 119307 + 124340 + 91264
     assert not any(f.bad_counts for f in workshop.files)
-    text = exposition(workshop)
+    text = exposition(refreshed(workshop))
     for month, total in MONTHLY_UNBLENDED.items():
         served = sum(Decimal(repr(s.value)) for s in samples(text, "promcast_cost_billing_period_usd")
                      if s.labels["cost_type"] == "billed" and s.labels["billing_period"] == month)
@@ -97,14 +85,6 @@ def test_athena_style_csv_extract():
     assert p.files[0].rows == 3000 and not p.files[0].bad_counts
 
 
-LEGACY = ["identity/LineItemId", "bill/PayerAccountId", "bill/BillingPeriodStartDate",
-          "lineItem/UsageAccountId", "lineItem/LineItemType", "lineItem/UsageStartDate",
-          "lineItem/UsageEndDate", "lineItem/ProductCode", "lineItem/CurrencyCode",
-          "lineItem/UnblendedCost", "lineItem/NetUnblendedCost", "product/ProductName", "product/region",
-          "reservation/EffectiveCost", "reservation/UnusedAmortizedUpfrontFeeForBillingPeriod",
-          "reservation/UnusedRecurringFee", "reservation/ReservationARN",
-          "savingsPlan/SavingsPlanEffectiveCost", "savingsPlan/TotalCommitmentToDate",
-          "savingsPlan/UsedCommitment"]
 ARN = "arn:aws:ec2:us-east-1:111:reserved-instances/abc"
 # (type, unblended, net, product name, RI effective, RI unused upfront, RI unused recurring, ARN,
 #  SP effective, SP commitment, SP used) -> expected amortized
@@ -122,22 +102,6 @@ LINES = [
 ]
 
 
-def legacy_row(i: int, line_type: str, unblended: str, net: str, product: str, *rest: str,
-               currency: str = "USD", start: str = "2018-10-01T00:00:00Z") -> list[str]:
-    ri_eff, ri_up, ri_rec, arn, sp_eff, sp_com, sp_used = rest
-    return [f"id{i}", "999999999999", "2018-10-01T00:00:00Z", "111111111111", line_type, start,
-            "2018-10-01T01:00:00Z", "AmazonEC2", currency, unblended, net, product, "us-east-1",
-            ri_eff, ri_up, ri_rec, arn, sp_eff, sp_com, sp_used]
-
-
-def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
-
 def test_legacy_columns_amortisation_and_categories(tmp_path):
     path = write_csv(tmp_path / "legacy.csv", LEGACY,
                      [legacy_row(i, *cells) for i, (cells, _) in enumerate(LINES)])
@@ -146,7 +110,7 @@ def test_legacy_columns_amortisation_and_categories(tmp_path):
     assert totals["billed"] == sum(Decimal(c[1]) for c, _ in LINES) == Decimal("142.12")
     assert totals["net"] == sum(Decimal(c[2]) for c, _ in LINES)
     assert totals["effective"] == sum(Decimal(a) for _, a in LINES) == Decimal("20.40")
-    text = exposition(p)
+    text = exposition(refreshed(p))
     mtd = samples(text, "promcast_cost_billing_period_usd")
     assert {s.labels["charge_category"] for s in mtd} == {"Usage", "Purchase", "Credit", "Tax"}
     assert {s.labels["service"] for s in mtd} >= {"AmazonEC2", "Amazon Elastic Compute Cloud"}
@@ -159,7 +123,8 @@ def test_focus_and_cur_describing_one_cloud_never_collide(tmp_path):
     path = write_csv(tmp_path / "legacy.csv", LEGACY, [legacy_row(0, *LINES[0][0])])
     focus_path = tmp_path / "focus.csv"
     focus_path.write_text(HEADER + "\n" + focus_row().replace("Google", "AWS") + "\n")
-    text = exposition(CurProvider(3600, [str(path)]), FocusProvider(3600, [str(focus_path)], ["ProviderName"]))
+    text = exposition(refreshed(CurProvider(3600, [str(path)]),
+                                FocusProvider(3600, [str(focus_path)], ["ProviderName"])))
     series = [line.rsplit(" ", 1)[0] for line in text.splitlines() if not line.startswith("#")]
     assert len(series) == len(set(series))
     newest = {(s.labels["provider"], s.labels["source"])
@@ -199,7 +164,7 @@ def test_bad_rows_are_left_out_and_reported_with_line_and_row_numbers(tmp_path):
                    ("a.csv", 5, "missing_columns"), ("a.csv", 6, "bad_timestamp"),
                    ("b.csv", 3, "missing_column"), ("c.parquet", 2, "bad_number"),
                    ("c.parquet", 3, "unknown_currency")}
-    text = exposition(p)
+    text = exposition(refreshed(p))
     counted = {(Path(s.labels["file"]).name, s.labels["reason"]): s.value
                for s in samples(text, "promcast_exporter_bad_rows_total") if s.value}
     assert counted == {(f, r): 1.0 for f, _, r in bad}

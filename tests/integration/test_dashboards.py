@@ -15,9 +15,9 @@ from grafanalib.core import Dashboard, Graph, Target, TimeSeries
 from dashboards import generate, style
 from exporter.core.catalogue import CATALOGUE
 from forecaster.selector import parse_selector
-from tests.conftest import need
-from tests.helpers.dashboard_queries import (DASHBOARDS, datasource_variable, generated, load, panels,
-                                     queries)
+from tests.helpers.processes import need
+from tests.helpers.dashboard_queries import (DASHBOARDS, datasource_variable, generated, load,
+                                             panels, queries)
 
 ROOT = DASHBOARDS.parent
 SOURCES = generate.sources()

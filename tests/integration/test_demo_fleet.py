@@ -11,8 +11,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from exporter.core.collector import SnapshotCollector
 from exporter.providers.demo import fleet
 from exporter.providers.demo.provider import DemoProvider, samples
+from tests.helpers import metrics
 from tests.helpers.anchors import ANCHORS
-from tests.conftest import need
+from tests.helpers.metrics import exposition, value
+from tests.helpers.processes import need
 
 ANCHOR = 1_790_000_000.0  # a fixed instant: the fleet is a pure function of it
 # The calendar-sensitive properties hold whatever the date: checked at every fixed anchor, plus
@@ -111,19 +113,17 @@ def test_every_cloud_spends_every_hour(anchor):
     assert all(v.min() > 0.5 for v in spend.values())
 
 
-def exposition() -> str:
+def demo_exposition() -> str:
     provider = DemoProvider(15, ANCHORS["wednesday"])
     collector = SnapshotCollector([provider])
     assert collector.refresh_one(provider)
-    reg = CollectorRegistry()
-    reg.register(collector)
-    return generate_latest(reg).decode()
+    return exposition(collector)
 
 
 def test_exposition_passes_promtool_check_metrics():
     need("promtool")
-    text = exposition()
-    assert 'promcast_exporter_refresh_success{provider="demo"} 1.0' in text
+    text = demo_exposition()
+    assert value(text, "promcast_exporter_refresh_success", provider="demo") == 1.0
     out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -137,9 +137,9 @@ def test_failed_refresh_keeps_the_last_snapshot():
     reg = CollectorRegistry()
     reg.register(collector)
     text = generate_latest(reg).decode()
-    assert "promcast_resource_cpu_utilization_ratio{" in text
-    assert 'promcast_exporter_refresh_success{provider="demo"} 0.0' in text
-    assert 'promcast_exporter_refresh_errors_total{provider="demo"} 1.0' in text
+    assert metrics.samples(text, "promcast_resource_cpu_utilization_ratio")
+    assert value(text, "promcast_exporter_refresh_success", provider="demo") == 0.0
+    assert value(text, "promcast_exporter_refresh_errors_total", provider="demo") == 1.0
 
 
 def test_backfill_is_past_only_and_loads_into_a_tsdb(tmp_path):

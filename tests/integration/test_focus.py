@@ -6,96 +6,28 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
-import subprocess
-import sys
 from collections import defaultdict
 from decimal import Decimal
-from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
-from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ExporterConfig
-from exporter.core.collector import Provider, SnapshotCollector
 from exporter.core.config import ConfigError, validate
 from exporter.providers.focus.columns import DEFAULT_DIMENSIONS
-from exporter.providers.focus.provider import FocusProvider
-from tests.conftest import SHARED_DATA, need
+from tests.helpers.billing import (FOCUS_SAMPLE, HEADER, SAMPLE_TOTALS, focus, focus_row,
+                                   ledger_totals)
+from tests.helpers.metrics import exposition, parse_om, refreshed, samples, value
+from tests.helpers.paths import need_shared
+from tests.helpers.processes import load_into_tsdb, promtool_check, run_exporter
 
-FOCUS_SAMPLE = SHARED_DATA / "focus" / "focus_sample.csv"
-# The sample's column sums, to the last digit the file has (checked against the file below too).
-SAMPLE_TOTALS = {"billed": Decimal("20.52022672899"), "effective": Decimal("14.97651418586"),
-                 "list": Decimal("20.39090575119")}
 COLUMN = {"billed": "BilledCost", "effective": "EffectiveCost", "list": "ListCost"}
-
-
-def need_shared(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the shared real-data folder ../shared/data is not mounted")
-    return path
-
-
-def exposition(*providers: Provider) -> str:
-    """What /metrics serves after one refresh of each provider."""
-    collector = SnapshotCollector(list(providers))
-    for p in providers:
-        collector.refresh_one(p)
-    reg = CollectorRegistry()
-    reg.register(collector)
-    return generate_latest(reg).decode()
-
-
-def samples(text: str, name: str) -> list:
-    return [s for fam in text_string_to_metric_families(text) for s in fam.samples if s.name == name]
-
-
-def promtool_check(text: str) -> None:
-    need("promtool")
-    out = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout + out.stderr
-
-
-def ledger_totals(provider: Provider) -> dict[str, Decimal]:
-    """Exact totals per cost type over every group and billing period."""
-    ledger = provider.load()
-    out = defaultdict(Decimal)
-    for amounts in ledger.totals.values():
-        for cost_type, amount in zip(ledger.cost_types, amounts):
-            out[cost_type] += amount
-    return dict(out)
-
-
-def run_exporter(tmp_path: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
-    cfg = tmp_path / "exporter.yml"
-    cfg.write_text(yaml.safe_dump(config))
-    return subprocess.run([sys.executable, "-m", "exporter", "--config.file", str(cfg),
-                           "--log.level", "warn", *args], capture_output=True, text=True, timeout=120)
-
-
-def load_into_tsdb(om: Path, tmp_path: Path) -> None:
-    need("promtool")
-    res = subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics", str(om),
-                          str(tmp_path / "tsdb")], capture_output=True, text=True)
-    assert res.returncode == 0, res.stderr
-
-
-def parse_om(text: str) -> list[tuple[str, dict[str, str], float, int]]:
-    fams = openmetrics_families(text)
-    return [(s.name, s.labels, s.value, int(float(s.timestamp))) for f in fams for s in f.samples]
 
 
 @pytest.fixture(scope="module")
 def sample_rows() -> list[dict[str, str]]:
     with open(need_shared(FOCUS_SAMPLE), newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
-
-
-def focus(paths, dims=DEFAULT_DIMENSIONS, tags=()) -> FocusProvider:
-    return FocusProvider(3600, [str(p) for p in paths], dims, tags)
 
 
 def test_totals_equal_the_files_sums_exactly(sample_rows):
@@ -105,7 +37,7 @@ def test_totals_equal_the_files_sums_exactly(sample_rows):
     assert ledger_totals(p) == SAMPLE_TOTALS
     assert p.files[0].rows == 1000 and not p.files[0].bad_counts
     # What Prometheus scrapes: one series per group and billing period, summing to the cent.
-    text = exposition(p)
+    text = exposition(refreshed(p))
     for cost_type, total in SAMPLE_TOTALS.items():
         served = sum(Decimal(repr(s.value)) for s in samples(text, "promcast_cost_billing_period_usd")
                      if s.labels["cost_type"] == cost_type)
@@ -115,7 +47,7 @@ def test_totals_equal_the_files_sums_exactly(sample_rows):
 
 def test_nulls_case_variants_and_credits(sample_rows):
     p = focus([FOCUS_SAMPLE], DEFAULT_DIMENSIONS + ["ChargeFrequency", "PricingCategory"])
-    text = exposition(p)
+    text = exposition(refreshed(p))
     mtd = [s for s in samples(text, "promcast_cost_billing_period_usd") if s.labels["cost_type"] == "billed"]
     # "Usage-based" and "Usage-Based" are one FOCUS value, so one series, not two.
     assert {s.labels["charge_frequency"] for s in mtd} == {"Usage-Based", "One-Time"}
@@ -136,7 +68,7 @@ def test_nulls_case_variants_and_credits(sample_rows):
 def test_tags_become_labels_without_changing_totals():
     p = focus([FOCUS_SAMPLE], ["ProviderName", "ServiceCategory"], ["environment", "ms:Department"])
     assert ledger_totals(p) == SAMPLE_TOTALS
-    text = exposition(p)
+    text = exposition(refreshed(p))
     mtd = samples(text, "promcast_cost_billing_period_usd")
     assert {s.labels["tag_environment"] for s in mtd} >= {"dev", "prod", ""}
     assert "tag_ms_Department" in mtd[0].labels
@@ -145,7 +77,7 @@ def test_tags_become_labels_without_changing_totals():
 
 
 def test_hourly_rate_and_newest_charge_period(sample_rows):
-    text = exposition(focus([FOCUS_SAMPLE]))
+    text = exposition(refreshed(focus([FOCUS_SAMPLE])))
     newest = {s.labels["provider"]: s.value
               for s in samples(text, "promcast_billing_data_last_timestamp_seconds")}
     utc = lambda s: dt.datetime.fromisoformat(s).replace(tzinfo=dt.timezone.utc).timestamp()  # noqa: E731
@@ -188,18 +120,6 @@ def test_history_month_to_date_reaches_the_exact_total():
         assert rate_sum[cost_type] == pytest.approx(float(total), abs=1e-9)
 
 
-HEADER = ("BilledCost,EffectiveCost,ListCost,BillingCurrency,BillingPeriodStart,ChargePeriodStart,"
-          "ChargePeriodEnd,ProviderName,BillingAccountId,SubAccountId,ServiceName,RegionId,"
-          "ChargeCategory,Tags")
-
-
-def focus_row(billed="1.25", effective="1.00", listed="1.50", currency="USD",
-              start="2024-09-03 10:00:00", end="2024-09-03 11:00:00", service="Compute Engine",
-              tags='"{""env"": ""prod""}"') -> str:
-    return (f"{billed},{effective},{listed},{currency},2024-09-01 00:00:00,{start},{end},Google,"
-            f"ba-1,proj-1,{service},europe-west1,Usage,{tags}")
-
-
 def test_bad_rows_are_left_out_and_reported_with_line_numbers(tmp_path, caplog):
     good = [focus_row(), focus_row(billed="-0.25", effective="-0.25", listed="-0.25"),
             focus_row(billed="0.00000000001", start="2024-09-02T00:00:00Z", end="2024-09-03T00:00:00Z")]
@@ -229,7 +149,7 @@ def test_bad_rows_are_left_out_and_reported_with_line_numbers(tmp_path, caplog):
     for n, (_, reason) in bad.items():
         assert any(getattr(r, "line", None) == n and getattr(r, "reason", None) == reason
                    and getattr(r, "file", None) == str(path) for r in caplog.records), (n, reason)
-    text = exposition(p)
+    text = exposition(refreshed(p))
     counted = {s.labels["reason"]: s.value for s in samples(text, "promcast_exporter_bad_rows_total")}
     assert counted["bad_number"] == 2 and counted["bad_timestamp"] == 2 and counted["unknown_currency"] == 1
     assert sum(counted.values()) == len(bad)
@@ -268,9 +188,9 @@ def test_a_failing_provider_does_not_stop_the_others(tmp_path):
     gone = focus([tmp_path / "missing.csv"])
     ok = focus([need_shared(FOCUS_SAMPLE)])
     ok.name = "focus-ok"  # two providers of one kind need two names
-    text = exposition(gone, ok)
-    assert 'promcast_exporter_refresh_success{provider="focus"} 0.0' in text
-    assert 'promcast_exporter_refresh_success{provider="focus-ok"} 1.0' in text
+    text = exposition(refreshed(gone, ok))
+    assert value(text, "promcast_exporter_refresh_success", provider="focus") == 0.0
+    assert value(text, "promcast_exporter_refresh_success", provider="focus-ok") == 1.0
     assert samples(text, "promcast_cost_billing_period_usd")
 
 

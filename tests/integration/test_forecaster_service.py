@@ -7,52 +7,21 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 import pytest
-import yaml
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from demo.stack import free_port, http_get, wait_until
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource, SourceUnavailable
-from tests.conftest import need
+from tests.helpers.processes import need
+from tests.helpers.forecaster import forecast_lines, history
+from tests.helpers.metrics import exposition, samples, value
 
 pytestmark = pytest.mark.integration
-
-
-def history(days: float = 3, step: float = 300, now: float | None = None) -> str:
-    """disk_ratio for two hosts: "a" grows 5%/day from 0.65 and crosses 0.9 in ~2 days; the
-    newest sample a step before ``now`` (default: the wall clock, for live services)."""
-    end = int((time.time() if now is None else now) // step * step - step)
-    lines = ["# TYPE disk_ratio gauge"]
-    for host, level, per_day in (("a", 0.80, 0.05), ("b", 0.30, 0.0)):
-        for t in range(end - int(days * 86400), end + 1, int(step)):
-            lines.append(f'disk_ratio{{host="{host}"}} {level + per_day * (t - end) / 86400:.5f} {t}')
-    return "\n".join(lines) + "\n"
-
-
-def disk_prometheus_and_config(work: Path) -> tuple[object, Path]:
-    """A real Prometheus in ``work`` holding :func:`history`, and a forecaster config file for
-    its disk target (for tests that start the forecaster as a process)."""
-    from tests.conftest import PrometheusProc, backfill
-
-    need("prometheus")
-    need("promtool")
-    (work / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": []}))
-    backfill(history(), work / "data")
-    port = free_port()
-    prom = PrometheusProc(f"http://127.0.0.1:{port}", port, work, None)
-    prom.start()
-    cfg = work / "forecaster.yml"
-    cfg.write_text(yaml.safe_dump({
-        "prometheus": {"url": prom.url},
-        "defaults": {"step": "1h", "history": "2d", "season": "1d", "capacity": 0.9},
-        "targets": [{"name": "disk", "query": "disk_ratio", "horizons": ["1d", "3d"]}]}))
-    return prom, cfg
 
 
 def config(url: str) -> ForecasterConfig:
@@ -73,12 +42,6 @@ async def cycle(fc: Forecaster) -> dict[str, bool]:
         return {t.name: await fc.run_cycle(t, src) for t in fc.targets}
 
 
-def exposition(fc: Forecaster) -> str:
-    reg = CollectorRegistry()
-    reg.register(fc)
-    return generate_latest(reg).decode()
-
-
 def test_cycle_publishes_forecasts_and_isolates_a_broken_target(start_prometheus):
     prom = start_prometheus(history())
     fc = Forecaster(config(prom.url))
@@ -88,9 +51,10 @@ def test_cycle_publishes_forecasts_and_isolates_a_broken_target(start_prometheus
     assert math.isinf(series["b"].exhaustion_seconds)
     assert fc.health["broken"].errors == 1 and not fc.health["broken"].up
     text = exposition(fc)
-    assert 'promcast_forecaster_target_up{target="broken"} 0.0' in text
-    assert 'promcast_forecast_exhaustion_seconds{host="b",target="disk"} +Inf' in text
-    assert 'promcast_forecast_upper{horizon="3d",host="a",level="95",target="disk"}' in text
+    assert value(text, "promcast_forecaster_target_up", target="broken") == 0.0
+    assert value(text, "promcast_forecast_exhaustion_seconds", host="b", target="disk") == math.inf
+    assert samples(text, "promcast_forecast_upper",
+                   horizon="3d", host="a", level="95", target="disk")
     need("promtool")
     check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
     assert check.returncode == 0, check.stdout + check.stderr
@@ -105,11 +69,11 @@ def test_prometheus_down_keeps_last_results_marked_stale_then_recovers(start_pro
     assert not asyncio.run(cycle(fc))["disk"]
     assert fc.results["disk"] is before
     text = exposition(fc)
-    assert 'promcast_forecaster_results_stale{target="disk"} 1.0' in text
-    assert 'promcast_forecast_exhaustion_seconds{host="a",target="disk"}' in text
+    assert value(text, "promcast_forecaster_results_stale", target="disk") == 1.0
+    assert samples(text, "promcast_forecast_exhaustion_seconds", host="a", target="disk")
     prom.start()
     assert asyncio.run(cycle(fc))["disk"]
-    assert 'promcast_forecaster_results_stale{target="disk"} 0.0' in exposition(fc)
+    assert value(exposition(fc), "promcast_forecaster_results_stale", target="disk") == 0.0
 
 
 def test_service_keeps_running_without_prometheus_and_stops_on_sigterm(tmp_path):
@@ -125,11 +89,13 @@ def test_service_keeps_running_without_prometheus_and_stops_on_sigterm(tmp_path)
         metrics = f"http://127.0.0.1:{port}/metrics"
 
         def retried() -> bool:
-            text = http_get(metrics).decode()
-            return 'promcast_forecaster_cycles_total{result="error",target="disk"} 2.0' in text
+            found = samples(http_get(metrics).decode(), "promcast_forecaster_cycles_total",
+                            result="error", target="disk")
+            return [s.value for s in found] == [2.0]
         wait_until(retried, 30, "two failed cycles", proc)  # it retried with backoff
         assert proc.poll() is None
-        assert 'promcast_forecaster_target_up{target="disk"} 0.0' in http_get(metrics).decode()
+        text = http_get(metrics).decode()
+        assert value(text, "promcast_forecaster_target_up", target="disk") == 0.0
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
@@ -140,11 +106,6 @@ def test_service_keeps_running_without_prometheus_and_stops_on_sigterm(tmp_path)
         log.close()
     text = (tmp_path / "f.log").read_text()
     assert "source unavailable" in text and f"127.0.0.1:{dead}" in text
-
-
-def forecast_lines(fc: Forecaster) -> set[str]:
-    return {line for line in exposition(fc).splitlines()
-            if line.startswith("promcast_forecast_") and not line.startswith("promcast_forecaster_")}
 
 
 def test_three_shards_publish_exactly_what_one_instance_publishes(start_prometheus):
@@ -190,8 +151,9 @@ def test_capacity_from_a_query_and_the_cardinality_cap(start_prometheus):
         else:
             assert s.exhaustion_seconds == pytest.approx(expected, abs=3 * 3600)
     text = exposition(fc)
-    assert 'promcast_forecaster_dropped_series_total{reason="max_series",target="bytes"} 1.0' in text
-    assert 'promcast_forecaster_target_series{state="dropped",target="bytes"} 1.0' in text
+    assert value(text, "promcast_forecaster_dropped_series_total",
+                 reason="max_series", target="bytes") == 1.0
+    assert value(text, "promcast_forecaster_target_series", state="dropped", target="bytes") == 1.0
 
 
 class ScriptedSource:
@@ -236,7 +198,6 @@ class StoppingFleet:
 def test_a_stopped_series_is_kept_through_late_steps_then_retired_without_flapping():
     # A source that stops: its series used to vanish from every infer cycle (the new steps have
     # no sample) and come back at every refit (the history still has it), 20 -> 0 -> 20.
-    from prometheus_client import CollectorRegistry
 
     cfg = validate(ForecasterConfig, {"targets": [
         {"name": "t", "query": "x", "step": "1h", "history": "2d", "season": "1d",
@@ -277,7 +238,6 @@ def test_newest_sample_minutes_before_the_newest_step_keeps_every_series(start_p
     # The fleet benchmark lost all its series in the infer cycle: its data ended minutes before
     # the cycle's newest grid step, which then had no sample within Prometheus' 5-minute
     # lookback. A real Prometheus here, the data's newest sample 20 minutes before that step.
-    from prometheus_client import CollectorRegistry
 
     e = int(time.time() // 3600 * 3600) - 3600
     newest = e - 20 * 60
@@ -411,7 +371,8 @@ def test_the_first_cycle_after_a_start_already_scores_the_newest_observation():
     by_host = {s.labels["host"]: s for s in fc.results["t"].series}
     assert by_host["spike"].anomaly_score > 3 and by_host["calm"].anomaly_score < 1
     assert abs(by_host["spike"].expected - by_host["calm"].observed) < 0.05
-    assert 'promcast_forecast_anomaly_score{host="spike",target="t"}' in exposition(fc)
+    assert samples(exposition(fc), "promcast_forecast_anomaly_score",
+                   host="spike", target="t")
 
 
 def test_a_costly_model_waits_a_step_for_its_first_score_rather_than_fitting_twice(monkeypatch):

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import vcr
 from google.auth.credentials import AnonymousCredentials
-from prometheus_client import CollectorRegistry, generate_latest
 
 from exporter.cli import build_providers
 from exporter.config import ExporterConfig
@@ -28,8 +27,9 @@ from tests.cassettes.gcp.build_cassettes import (ALL_FILTERS, DEV_DISKS, DEV_MEM
                                               HISTORY, HISTORY_DISK_SIZE, HISTORY_DISK_STEP,
                                               HISTORY_DISK_USED, NOW_1, NOW_2, PAGE_SIZE,
                                               WEB_DISK_GROWTH, WEB_DISKS, WEB_MEMORY_PERCENT)
-from tests.integration.test_focus import (HEADER, exposition, focus_row, ledger_totals, load_into_tsdb,
-                              parse_om, promtool_check, samples)
+from tests.helpers.billing import HEADER, focus_row, ledger_totals
+from tests.helpers.metrics import exposition, parse_om, refreshed, samples, value
+from tests.helpers.processes import load_into_tsdb, promtool_check
 
 CASSETTES = Path(__file__).resolve().parents[1] / "cassettes" / "gcp"
 PLAYER = vcr.VCR(cassette_library_dir=str(CASSETTES), record_mode="none",
@@ -53,20 +53,9 @@ def params(url: str) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
 
 
-def value(text: str, name: str, **labels: str) -> float:
-    found = [s.value for s in samples(text, name)
-             if all(s.labels.get(k) == v for k, v in labels.items())]
-    assert len(found) == 1, (name, labels, found)
-    return found[0]
-
-
 def exposition_at(p, now, collector=None) -> str:
     """/metrics after a refresh of ``p`` at ``now`` (through ``collector``, to keep its state)."""
-    collector = collector or SnapshotCollector([p])
-    collector.refresh_one(p, now)
-    reg = CollectorRegistry()
-    reg.register(collector)
-    return generate_latest(reg).decode()
+    return exposition(refreshed(p, at=(now,), collector=collector))
 
 
 def test_refresh_reads_every_project_pages_and_maps_onto_the_catalogue(caplog):
@@ -294,7 +283,7 @@ def test_spend_is_the_focus_provider_under_the_gcp_billing_name(tmp_path):
     assert isinstance(monitoring, GcpMonitoringProvider) and monitoring.refresh_interval == 300
     assert isinstance(billing, GcpBillingProvider) and billing.refresh_interval == 3600
     assert ledger_totals(billing)["billed"] == Decimal("2.00")
-    text = exposition(billing)
+    text = exposition(refreshed(billing))
     mtd = samples(text, "promcast_cost_billing_period_usd")
     assert {(s.labels["source"], s.labels["provider"]) for s in mtd} == {("gcp-billing", "gcp")}
     assert value(text, "promcast_exporter_refresh_success", provider="gcp-billing") == 1

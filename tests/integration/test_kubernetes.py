@@ -20,7 +20,8 @@ import yaml
 
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
-from tests.conftest import ROOT, need
+from tests.helpers.paths import ROOT
+from tests.helpers.processes import need
 
 KUBE = ROOT / "deploy" / "kubernetes"
 OVERLAYS = sorted(p.name for p in (KUBE / "overlays").iterdir())

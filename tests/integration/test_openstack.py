@@ -22,7 +22,8 @@ from exporter.core.config import ConfigError, validate
 from exporter.providers.openstack.api import OpenStackError
 from exporter.providers.openstack.provider import OpenStackProvider
 from exporter.providers.openstack.regions import CloudSpec
-from tests.integration.test_focus import exposition, promtool_check, samples
+from tests.helpers.metrics import exposition, refreshed, samples
+from tests.helpers.processes import promtool_check
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "openstack"
 PASSWORD = "os-Pa55-w0rd"
@@ -148,7 +149,7 @@ def provider(clouds_file: str, *specs: CloudSpec, **kw) -> OpenStackProvider:
 def test_both_capacity_paths_projects_and_a_failing_region(cloud, tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     p = provider(cloud.clouds_yaml(tmp_path), CloudSpec("lab"), CloudSpec("edge"))
-    text = exposition(p)
+    text = exposition(refreshed(p))
     promtool_check(text)
 
     # RegionOld has no Placement in its catalog: raw host totals from os-hypervisors (< 2.88).
@@ -211,11 +212,11 @@ def test_both_capacity_paths_projects_and_a_failing_region(cloud, tmp_path, capl
 
 def test_a_failed_region_keeps_its_last_good_numbers(cloud, tmp_path):
     p = provider(cloud.clouds_yaml(tmp_path), CloudSpec("lab", ("RegionOld", "RegionNew")))
-    first = exposition(p)
+    first = exposition(refreshed(p))
     assert regions_up(first) == {"RegionOld": 1, "RegionNew": 1}
     del ROUTES["/new/placement/resource_providers"]  # Placement starts failing in RegionNew
     try:
-        second = exposition(p)
+        second = exposition(refreshed(p))
     finally:
         ROUTES["/new/placement/resource_providers"] = "resource_providers.json"
     assert regions_up(second) == {"RegionOld": 1, "RegionNew": 0}
@@ -225,7 +226,7 @@ def test_a_failed_region_keeps_its_last_good_numbers(cloud, tmp_path):
 
 def test_a_region_no_longer_listed_is_down_not_current(cloud, tmp_path, monkeypatch):
     p = provider(cloud.clouds_yaml(tmp_path), CloudSpec("lab", ("RegionOld", "RegionNew")))
-    exposition(p)
+    exposition(refreshed(p))
     listed = p._regions
 
     def without_new():  # clouds.yaml dropped RegionNew (or its cloud stopped resolving)
@@ -233,13 +234,13 @@ def test_a_region_no_longer_listed_is_down_not_current(cloud, tmp_path, monkeypa
         return [r for r in refs if r.region != "RegionNew"], failed
 
     monkeypatch.setattr(p, "_regions", without_new)
-    second = exposition(p)
+    second = exposition(refreshed(p))
     assert regions_up(second) == {"RegionOld": 1, "RegionNew": 0}
 
 
 def test_all_regions_failing_is_a_failed_refresh(cloud, tmp_path):
     p = provider(cloud.clouds_yaml(tmp_path), CloudSpec("edge"))
-    text = exposition(p)
+    text = exposition(refreshed(p))
     assert [s.value for s in samples(text, "promcast_exporter_refresh_success")] == [0]
 
 
@@ -255,7 +256,7 @@ def test_os_hypervisors_at_2_88_points_to_placement(cloud, tmp_path):
 def test_volume_quotas_give_project_disk(cloud, tmp_path):
     p = provider(cloud.clouds_yaml(tmp_path), CloudSpec("lab", ("RegionNew",)), volume_quotas=True,
                  hypervisors=False)
-    text = exposition(p)
+    text = exposition(refreshed(p))
     promtool_check(text)
     assert by(text, "promcast_openstack_disk_used_bytes", scope="project") == {
         ("RegionNew", "project", "web"): 300 * GIB, ("RegionNew", "project", "batch"): 50 * GIB}

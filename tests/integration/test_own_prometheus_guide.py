@@ -27,7 +27,8 @@ from forecaster.config import BUILTIN_DEFAULTS, ForecasterConfig
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
 from forecaster.staleness import default_staleness
-from tests.conftest import ROOT, need
+from tests.helpers.paths import ROOT
+from tests.helpers.processes import need
 from tests.helpers.dashboard_queries import DASHBOARDS, queries
 
 GUIDE = ROOT / "docs" / "own-prometheus.md"

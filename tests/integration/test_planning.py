@@ -248,7 +248,7 @@ def test_kubernetes_examples_query_catalogued_series_with_valid_promql(tmp_path)
     import yaml
 
     from exporter.core.catalogue import CATALOGUE
-    from tests.conftest import need
+    from tests.helpers.processes import need
 
     kube = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
     docs = {p.name: yaml.safe_load(p.read_text()) for p in kube.glob("*.yaml")}

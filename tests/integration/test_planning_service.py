@@ -2,6 +2,7 @@
 series stay exactly what they are without planning."""
 
 import asyncio
+import math
 import subprocess
 
 import aiohttp
@@ -12,8 +13,9 @@ from forecaster.config import ForecasterConfig
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
 from tests.helpers.anchors import ANCHORS, TIME_OF_DAY
-from tests.conftest import need
-from tests.integration.test_forecaster_service import exposition, forecast_lines, history
+from tests.helpers.forecaster import forecast_lines, history
+from tests.helpers.metrics import exposition, value
+from tests.helpers.processes import need
 
 pytestmark = pytest.mark.integration
 
@@ -58,14 +60,16 @@ def test_service_publishes_planning_series_and_leaves_the_baseline_alone(start_p
     # "a" crosses 0.9 in ~2 days, beyond its 1-day lead time: order about a day from now
     assert 86400 < a.exhaustion_seconds < 3 * 86400
     assert plan["a"].order_by == pytest.approx(at + a.exhaustion_seconds - 86400)
-    assert 'promcast_capacity_lead_time_margin_seconds{host="b",target="disk"} +Inf' in text
+    assert value(text, "promcast_capacity_lead_time_margin_seconds",
+                 host="b", target="disk") == math.inf
     by = {s.name: s for s in plan["a"].scenarios}
     # 1.2 x 0.8 is past 0.9: crossed at the first forecast step (the observation is untouched)
     assert 0 < by["traffic_plus_20"].exhaustion_seconds <= 3600
     assert 0 < by["growth"].exhaustion_seconds <= a.exhaustion_seconds
     assert ('promcast_scenario_forecast_upper{horizon="3d",host="a",level="95",'
             'scenario="launch",target="disk"}') in text
-    assert 'promcast_scenario_exhaustion_seconds{host="b",scenario="growth",target="disk"} +Inf' in text
+    assert value(text, "promcast_scenario_exhaustion_seconds",
+                 host="b", scenario="growth", target="disk") == math.inf
     # "a" is at 0.8 and grows 0.05/day; upper 95% bound over the next 2 h, x1.2, per 0.1
     assert 10 <= plan["a"].recommended_replicas <= 11
     assert (f'promcast_autoscaling_recommended_replicas{{host="a",target="disk"}} '

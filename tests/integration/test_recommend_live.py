@@ -14,7 +14,9 @@ import yaml
 
 from exporter.core.openmetrics import write_openmetrics
 from exporter.providers.demo.provider import samples
+from tests.helpers import metrics
 from tests.helpers.anchors import ANCHORS, TIME_OF_DAY
+
 
 pytestmark = pytest.mark.integration
 DAY = 86400.0
@@ -37,7 +39,7 @@ def prom(tmp_path_factory):
     """One Prometheus holding ten days of the demo fleet before each anchor (each window is the
     fleet as it looks at its own anchor; the windows do not overlap)."""
     from demo.stack import free_port
-    from tests.conftest import PrometheusProc, backfill, need
+    from tests.helpers.processes import PrometheusProc, backfill, need
 
     need("prometheus")
     need("promtool")
@@ -96,8 +98,9 @@ def test_runner_against_prometheus_with_demo_history(prom, anchor):
     reg = CollectorRegistry()
     reg.register(fc)
     text = generate_latest(reg).decode()
-    assert 'promcast_forecaster_target_up{target="recommendations"} 1.0' in text
-    assert 'kind="idle"' in text and "promcast_rightsizing_info{" in text
+    assert metrics.value(text, "promcast_forecaster_target_up", target="recommendations") == 1.0
+    assert metrics.samples(text, "promcast_recommendation_monthly_saving_usd", kind="idle")
+    assert metrics.samples(text, "promcast_rightsizing_info")
 
 
 def test_cli_prints_a_ranked_table_and_writes_json_and_csv(prom, tmp_path, capsys):

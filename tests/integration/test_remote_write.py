@@ -4,19 +4,16 @@ round trip through a real Prometheus 2.42 and a real VictoriaMetrics."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import math
 import time
 import urllib.parse
-from dataclasses import dataclass, field
-from typing import AsyncIterator, Callable
+from typing import Callable
 
 import aiohttp
 import cramjam
 import pytest
-from aiohttp import web
 from prometheus_client.core import Metric
 
 from demo.stack import free_port, http_get, wait_until
@@ -26,6 +23,7 @@ from forecaster.remote_write import (RemoteWriter, Series, WriteRequest, WriteSt
                                      decode_write_request, encode_write_request,
                                      families_to_timeseries, now_ms)
 from tests.helpers.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture
+from tests.helpers.remote_write import Receiver, receiver
 
 HOUR_MS = 3_600_000
 
@@ -62,43 +60,6 @@ async def write_to(url: str, data: list[Series], **kwargs: object) -> WriteStats
         return await RemoteWriter(url, session, **kwargs).write(data)
 
 
-# -- a scripted receiver -----------------------------------------------------------------------
-
-@dataclass
-class Receiver:
-    """Answers each request with the next scripted (status, body, headers), repeating the last."""
-
-    script: list[tuple[int, str, dict[str, str]]]
-    echo_auth: bool = False
-    url: str = ""
-    requests: list[tuple[dict[str, str], list[Series]]] = field(default_factory=list)
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.requests.append((dict(request.headers), decode_write_request(await request.read())))
-        status, body, headers = self.script[min(len(self.requests), len(self.script)) - 1]
-        if self.echo_auth:  # a careless server quoting the credentials back
-            body += f" (you sent {request.headers.get('Authorization')})"
-        return web.Response(status=status, text=body if status != 204 else None, headers=headers)
-
-    def samples_per_request(self) -> list[int]:
-        return [sum(len(s.samples) for s in data) for _, data in self.requests]
-
-
-@contextlib.asynccontextmanager
-async def receiver(*script: tuple[int, str, dict[str, str]] | int,
-                   echo_auth: bool = False) -> AsyncIterator[Receiver]:
-    rec = Receiver([s if isinstance(s, tuple) else (s, "", {}) for s in script], echo_auth)
-    app = web.Application()
-    app.router.add_post("/api/v1/write", rec.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    rec.url = f"http://127.0.0.1:{port}/api/v1/write"
-    try:
-        yield rec
-    finally:
-        await runner.cleanup()
 
 
 def scripted(*script: tuple[int, str, dict[str, str]] | int, data: list[Series],

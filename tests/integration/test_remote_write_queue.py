@@ -28,9 +28,9 @@ from forecaster.config import ForecasterConfig
 from forecaster.remote_write import RemoteWriter, Series, WriteQueue, drain, now_ms
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
-from tests.conftest import need
-from tests.integration.test_forecaster_service import history
-from tests.integration.test_remote_write import receiver
+from tests.helpers.forecaster import history
+from tests.helpers.processes import need
+from tests.helpers.remote_write import receiver
 from tests.helpers.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[2]

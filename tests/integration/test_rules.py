@@ -12,7 +12,7 @@ import yaml
 from exporter.core.config import ConfigError
 from rules import config as alerting
 from rules import generate
-from tests.conftest import need
+from tests.helpers.processes import need
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 SHIPPED = RULES / "promcast.rules.yml"

@@ -19,8 +19,8 @@ from demo.stack import free_port, terminate, wait_until
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
 from forecaster.source import PrometheusSource, SourceUnavailable, redact
-from tests.conftest import backfill, need
-from tests.integration.test_forecaster_service import history
+from tests.helpers.forecaster import history
+from tests.helpers.processes import backfill, need
 
 pytestmark = pytest.mark.integration
 PASSWORD = "s3cr3t-Pa55"

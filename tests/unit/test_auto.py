@@ -135,7 +135,7 @@ def test_default_candidates_include_the_global_model() -> None:
 def test_fitted_auto_keeps_no_copy_of_the_history() -> None:
     """The backtest and the final fit read the fleet; the fitted model must not hold copies of it
     (the production fleet is thousands of series of weeks of points)."""
-    from tests.unit.test_models import _arrays
+    from tests.helpers.models import model_arrays
 
     y = mixed_fleet(days=30)
     model = make_model("auto", M, horizon=M, candidates=["seasonal_naive", "seasonal_naive_drift",
@@ -144,7 +144,7 @@ def test_fitted_auto_keeps_no_copy_of_the_history() -> None:
     assert model._final["seasonal_naive"]._resid is None  # auto calibrates its own intervals
     for name in ("seasonal_naive", "seasonal_naive_drift", "global_gbm"):
         if name in model._final:  # at most the last week of values (global_gbm's features)
-            widths = [a.shape[-1] for a in _arrays(model._final[name]) if a.ndim > 1]
+            widths = [a.shape[-1] for a in model_arrays(model._final[name]) if a.ndim > 1]
             assert max(widths) <= 7 * M < y.shape[1], name
 
 

@@ -8,6 +8,7 @@ import pytest
 from forecaster.models import MODEL_NAMES, make_model
 from forecaster.models.prometheus import Drift, PromHoltWinters
 from forecaster.models.resample import downsample
+from tests.helpers.models import model_arrays
 
 M = 24  # hourly steps, daily season
 
@@ -164,23 +165,6 @@ def test_sktime_by_name_or_a_clear_error() -> None:
     assert fc["mean"].shape == (2, 6) and np.isfinite(fc["upper-95"]).all()
 
 
-def _arrays(obj: object, seen: set[int] | None = None) -> list[np.ndarray]:
-    """Every numpy array a model keeps, through nested containers and forecaster objects."""
-    seen = set() if seen is None else seen
-    if id(obj) in seen:
-        return []
-    seen.add(id(obj))
-    if isinstance(obj, np.ndarray):
-        return [obj]
-    if isinstance(obj, dict):
-        return [a for v in obj.values() for a in _arrays(v, seen)]
-    if isinstance(obj, (list, tuple)):
-        return [a for v in obj for a in _arrays(v, seen)]
-    if type(obj).__module__.startswith("forecaster."):
-        return [a for v in vars(obj).values() for a in _arrays(v, seen)]
-    return []  # library objects (the fitted regressor) are sized by their settings, not the data
-
-
 def test_global_gbm_keeps_nothing_history_sized_and_blocks_change_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -196,7 +180,7 @@ def test_global_gbm_keeps_nothing_history_sized_and_blocks_change_nothing(
     # no table as wide as the history (running sums, a cleaned copy) outlives fit.
     assert whole._resid_by_step[0].size <= whole.max_rows
     kept = {k: v for k, v in vars(whole).items() if k != "_fallback"}
-    assert max(a.shape[-1] for a in _arrays(kept) if a.ndim > 1) <= 7 * M < y.shape[1]
+    assert max(a.shape[-1] for a in model_arrays(kept) if a.ndim > 1) <= 7 * M < y.shape[1]
     # Seasonal naive (with its history of residuals) is fitted for the row that needs it only.
     assert list(whole._fallback_rows) == [4] and whole._fallback._last.shape[0] == 1
     assert np.isfinite(fc["mean"]).all()
@@ -217,7 +201,7 @@ def test_seasonal_naive_without_intervals_keeps_no_history(drift: bool) -> None:
     y[2, -3] = np.inf
     full = SeasonalNaive(M, drift=drift).fit(y).predict(30)
     lean = SeasonalNaive(M, drift=drift, intervals=False).fit(y)
-    assert max(a.shape[-1] for a in _arrays(lean) if a.ndim > 1) <= M  # the last season only
+    assert max(a.shape[-1] for a in model_arrays(lean) if a.ndim > 1) <= M  # the last season only
     out = lean.predict(30)
     assert set(out) == {"mean"}
     np.testing.assert_array_equal(out["mean"], full["mean"])
