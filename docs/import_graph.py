@@ -6,7 +6,7 @@ picture no longer matches the code, and ``--modules`` lists every module-level e
 
 Imports inside functions count too (a function-level import hides a dependency, it does not
 remove it); those under ``if TYPE_CHECKING:`` do not, since they never run, and neither do
-imports of the bare top-level package, which holds only the version string.
+imports from or of the bare top-level packages, which hold only the version string.
 """
 
 from __future__ import annotations
@@ -134,8 +134,8 @@ def component_edges() -> Counter[tuple[str, str]]:
     edges: Counter[tuple[str, str]] = Counter()
     for source, targets in module_graph().items():
         for target in targets:
-            if target in PACKAGES:
-                continue  # the bare package only holds __version__
+            if source in PACKAGES or target in PACKAGES:
+                continue  # the bare packages hold only the version
             a, b = component_of(source), component_of(target)
             if a != b:
                 edges[(a, b)] += 1
