@@ -3,17 +3,21 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint venv system-deps dashboards rules screenshots lock clean
+.PHONY: demo test lint lint-imports venv system-deps dashboards rules screenshots lock clean
 
 demo: system-deps venv
 	$(PY) demo/run.py
 
-test: system-deps venv lint
+test: system-deps venv lint lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # ruff's rules and formatter settings are in pyproject.toml.
 lint: venv
 	$(VENV)/bin/ruff check .
+
+# The import rules of docs/architecture.md, as contracts in pyproject.toml.
+lint-imports: venv
+	$(VENV)/bin/lint-imports
 
 venv: $(VENV)/.installed
 

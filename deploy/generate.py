@@ -203,7 +203,7 @@ def mixin_defaults(cfg: AlertingConfig) -> dict[str, Any]:
             "grafanaURL": cfg.grafana_url}
 
 
-# What rules/generate.py does to an expression, in jsonnet (tests/test_kubernetes.py checks that
+# What rules/generate.py does to an expression, in jsonnet (tests/integration/test_kubernetes.py checks that
 # both give the same rules for the same config).
 _MIXIN_HELPERS = """\
     // A series with its own matchers and the component's selector.

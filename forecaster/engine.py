@@ -18,7 +18,7 @@ import numpy as np
 from exporter.core.durations import format_duration
 from forecaster.anomaly import DetectorSettings, detect
 from forecaster.backtest import Scores, holdout_scores
-from forecaster.config import ResolvedTarget
+from forecaster.targets import ResolvedTarget
 from forecaster.limits import enforce, limits_for
 from forecaster.models import Forecast, SeasonalNaive, make_model
 from forecaster.source import RawSeries

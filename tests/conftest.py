@@ -1,60 +1,50 @@
-"""Shared fixtures: real Prometheus processes on free loopback ports, stopped by pid."""
+"""Shared fixtures: real Prometheus processes on free loopback ports, stopped by pid, and the
+demo stack. They import the process handling (demo/) only when a test asks for them, so unit
+tests load none of it; the helpers themselves are in tests/helpers/."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from dataclasses import dataclass
+import logging
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import pytest
 import yaml
 
-from demo.history import ANCHOR, HistoryPrometheus
-from demo.stack import Stack, free_port, missing_binaries, prometheus_argv, spawn, terminate
+if TYPE_CHECKING:
+    from demo.history import HistoryPrometheus
+    from demo.stack import Stack
+    from tests.helpers.processes import PrometheusProc
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def need(binary: str) -> None:
-    if shutil.which(binary) is None:
-        pytest.skip(f"{binary} is not installed (Debian package; `make test` installs it)")
+# The folder a test lives in says what it needs: `-m "not integration and not e2e"` runs the
+# unit tests alone.
+_FOLDER_MARKS = {"integration": "integration", "e2e": "e2e"}
 
 
-@dataclass
-class PrometheusProc:
-    url: str
-    port: int
-    workdir: Path
-    proc: subprocess.Popen | None
-    retention: str = "90d"
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            terminate([self.proc])
-            self.proc = None
-
-    def start(self) -> None:
-        """(Re)start on the same port and data, e.g. after :meth:`stop`."""
-        self.proc = spawn(self.workdir, "prometheus", prometheus_argv(
-            self.workdir / "prometheus.yml", self.workdir / "data", self.port,
-            retention=self.retention), f"{self.url}/-/ready", 60)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.parent.name
+        if folder in _FOLDER_MARKS:
+            item.add_marker(_FOLDER_MARKS[folder])
 
 
-def backfill(openmetrics: str, data_dir: Path) -> None:
-    """Load OpenMetrics text (past timestamps only) into a TSDB directory with promtool."""
-    src = data_dir.parent / "backfill.om"
-    src.write_text(openmetrics if openmetrics.endswith("# EOF\n") else openmetrics + "# EOF\n")
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
-                    "--max-block-duration=720h", str(src), str(data_dir)],
-                   check=True, stdout=subprocess.DEVNULL)
+@pytest.fixture(autouse=True)
+def _root_logger_restored() -> Iterator[None]:
+    """A test that runs a command in-process sets the root logger's level and handler
+    (``--log.level``); later tests, in whatever order they run, must not inherit them."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    yield
+    root.setLevel(level)
+    root.handlers[:] = handlers
 
 
 @pytest.fixture
 def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusProc]]:
     """Factory: a real Prometheus with optional backfilled OpenMetrics and scrape configs."""
+    from demo.stack import free_port
+    from tests.helpers.processes import PrometheusProc, backfill, need
+
     started: list[PrometheusProc] = []
 
     def start(openmetrics: str | None = None, scrape_configs: list | None = None,
@@ -82,6 +72,8 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusProc]]:
 @pytest.fixture(scope="session")
 def demo_stack(tmp_path_factory) -> Iterator[Stack]:
     """The whole demo stack, once per test run: the end-to-end and dashboard tests share it."""
+    from demo.stack import Stack, missing_binaries
+
     missing = missing_binaries()
     if missing:
         pytest.skip(f"missing {', '.join(missing)} (Debian packages; `make test` installs them)")
@@ -97,6 +89,9 @@ def report_history(tmp_path_factory) -> Iterator[HistoryPrometheus]:
     """Prometheus holding 15 days of the demo fleet up to a fixed instant (demo.history.ANCHOR)
     and the forecaster's results at that instant, with the exporter's provider azure failing:
     what a report of the week before the anchor reads."""
+    from demo.history import ANCHOR, HistoryPrometheus
+    from demo.stack import missing_binaries
+
     missing = missing_binaries()
     if missing:
         pytest.skip(f"missing {', '.join(missing)} (Debian packages; `make test` installs them)")

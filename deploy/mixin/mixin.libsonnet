@@ -17,7 +17,7 @@
 // It is the rules template (rules/source/promcast.rules.template.yml) as jsonnet: with the default
 // _config it yields exactly rules/promcast.rules.yml (split into recording rules and alerts) and
 // dashboards/*.json, and with any _config the rules that `python rules/generate.py --config`
-// gives for the same settings (tests/test_kubernetes.py compares both).
+// gives for the same settings (tests/integration/test_kubernetes.py compares both).
 //
 // _config (rules/source/config.yml under these names):
 //   thresholds          every number an alert compares against

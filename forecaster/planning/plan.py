@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 
 from exporter.core.catalogue import Families
-from forecaster.config import ResolvedTarget
+from forecaster.targets import ResolvedTarget
 from forecaster.engine import TargetResult, exhaustion_seconds, publish_horizons
 from forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
                                              required_replicas)

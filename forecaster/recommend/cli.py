@@ -7,12 +7,16 @@ import argparse
 import asyncio
 import datetime as dt
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from forecaster.config import ForecasterConfig
 from forecaster.recommend.catalog import CatalogError
 from forecaster.recommend.config import Recommendations
 from forecaster.recommend.report import Report, print_table, write_file
+
+if TYPE_CHECKING:
+    # The caller loads the config file; this command only reads two of its sections, so the
+    # recommend package need not import the schema that imports recommend.config.
+    from forecaster.config import ForecasterConfig
 
 
 def add_parser(subparsers: Any) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecaster.config import ResolvedTarget
+from forecaster.targets import ResolvedTarget
 from forecaster.engine import align, forecast_target, select_series
 from forecaster.source import RawSeries
 
