@@ -15,7 +15,6 @@ import asyncio
 import io
 import json
 import urllib.parse
-from pathlib import Path
 
 import aiohttp
 import numpy as np
@@ -30,11 +29,11 @@ from forecaster.config import ForecasterConfig
 from forecaster.engine import anomaly_settings
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource
+from tests.helpers.paths import ROOT
 from tests.helpers.processes import backfill
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules" / "promcast.rules.yml"
 STEP = 300.0
 END = ANCHOR  # a fixed past instant: the newest raw sample
