@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "anomaly_quality.py"
+from tests.helpers.paths import ROOT
+
+BENCH = ROOT / "benchmarks" / "anomaly_quality.py"
 
 
 def load_benchmark():
