@@ -268,7 +268,8 @@ _FORECASTER = _specs(
     ("promcast_recommendation_skipped_series", "gauge",
      "Resources or spend series left out of the last run, by kind: rightsizing and commitment "
      "(too little data, size or price unknown), retired (stopped reporting for longer than "
-     "the staleness).", ("kind",)),
+     "the staleness), unnamed (a series lacks one of recommendations.identity_labels).",
+     ("kind",)),
     ("promcast_rightsizing_info", "gauge",
      "A resource's rightsizing: current and recommended instance type, action, the forecast "
      "horizon and interval level sized for, headroom, model, price source; always 1.",
