@@ -240,12 +240,18 @@ def flag_stat(title: str, expr: str, legend: str, *, ok: tuple[int, str],
                                      bad_value: (bad_text, bad_colour)}))
 
 
-def explorer_link(target: str, series: str, by: str = "resource_id") -> dict[str, Any]:
-    """A data link opening the forecast explorer on one series. ``target`` and ``series`` are
-    Grafana link expressions, e.g. ``${__data.fields.target}`` in a table or
-    ``${__field.labels.target}`` in a chart."""
-    url = (f"/d/{EXPLORER_UID}?${{{DATASOURCE_VARIABLE}:queryparam}}"
-           f"&var-target={target}&var-by={by}&var-series={series}")
+def explorer_link(target: str, field: str) -> dict[str, Any]:
+    """A data link opening the forecast explorer on one series. ``target`` is a Grafana link
+    expression, e.g. ``${__data.fields.target}`` in a table; ``field`` what names a label's
+    value there (``${__data.fields.%s}`` in a table, ``${__field.labels.%s}`` in a chart).
+
+    A link cannot tell per row which labels are the target's identity_labels (alerts can, see
+    the rules), so it selects by ``resource_id`` and ``instance``: one resource of promcast's
+    exporter, or one node_exporter host (all its mountpoints); a label a series lacks matches
+    it as empty."""
+    url = (f"/d/{EXPLORER_UID}?${{{DATASOURCE_VARIABLE}:queryparam}}&var-target={target}"
+           f"&var-by=resource_id&var-series={field % 'resource_id'}"
+           f"&var-by2=instance&var-series2={field % 'instance'}")
     return {"title": "Open in the forecast explorer", "url": url, "targetBlank": False}
 
 
