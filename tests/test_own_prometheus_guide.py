@@ -8,6 +8,7 @@ import asyncio
 import copy
 import json
 import re
+import shlex
 import subprocess
 import sys
 import threading
@@ -48,7 +49,7 @@ def blocks_with(key: str) -> list[dict]:
 
 def forecaster_config(prom_url: str) -> dict:
     """The guide's forecaster config with the Kubernetes targets added, as a user would."""
-    [base] = blocks_with("prometheus")
+    [base] = [b for b in blocks_with("prometheus") if "targets" in b]
     cfg = copy.deepcopy(base)
     for extra in blocks_with("targets"):
         if "prometheus" not in extra:
@@ -60,7 +61,8 @@ def forecaster_config(prom_url: str) -> dict:
 def test_every_yaml_block_parses_and_is_used():
     blocks = yaml_blocks()
     assert all(isinstance(b, dict) for b in blocks)
-    kinds = [k for b in blocks for k in ("scrape_configs", "prometheus", "targets", "datasources") if k in b]
+    kinds = [k for b in blocks for k in ("scrape_configs", "prometheus", "targets", "datasources",
+                                         "recommendations") if k in b]
     assert len(kinds) >= len(blocks)  # no block the tests below ignore
     [grafana] = blocks_with("datasources")
     forecaster_ds = [d for d in grafana["datasources"] if "forecaster" in d["name"]]
@@ -69,6 +71,29 @@ def test_every_yaml_block_parses_and_is_used():
     forecaster_jobs = [j for b in blocks_with("scrape_configs") for j in b["scrape_configs"]
                        if j["job_name"] == "promcast-forecaster"]
     assert forecaster_jobs and all(j["honor_labels"] is True for j in forecaster_jobs)
+
+
+def test_recommendations_and_remote_write_blocks_are_valid_configs():
+    [recs] = blocks_with("recommendations")
+    cfg = validate(ForecasterConfig, {**forecaster_config(PROM_URL), **recs}, "guide")
+    cfg = cfg.recommendations
+    assert cfg.identity_labels == ["instance"] and cfg.resource_labels == ["instance"]
+    [remote] = blocks_with("remote_write")
+    rw = validate(ForecasterConfig, remote, "guide")
+    vm = urllib.parse.urlsplit(rw.prometheus.url)
+    assert rw.remote_write.url == f"{vm.scheme}://{vm.netloc}/api/v1/write", "one store"
+
+
+@pytest.mark.integration
+def test_the_vmalert_command_is_valid_with_the_rule_file(tmp_path: Path):
+    need("vmalert")
+    text = GUIDE.read_text(encoding="utf-8")
+    [command] = re.findall(r"^```sh\n(vmalert .*?)^```", text, re.M | re.S)
+    argv = shlex.split(command.replace("\\\n", " "))
+    argv = [f"-rule={ROOT / 'rules' / 'promcast.rules.yml'}" if a.startswith("-rule=") else a
+            for a in argv]
+    out = subprocess.run([*argv, "-dryRun"], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
 
 
 def test_defaults_table_is_the_builtin_defaults():
@@ -151,8 +176,9 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
         # Already above this capacity: PromcastCapacityExhaustionSoon goes pending on every disk.
         [disk_target] = [t for t in short["targets"] if t["name"] == "node_disk"]
         disk_target["capacity"] = 0.0
-        wait_until(lambda: raw_count(prom.url, None, 'count_over_time(up{job="node"}[1m]) >= 8') == 1,
-                   30, "eight scrapes: three points of a 2 s grid, rate() over two scrapes")
+        scrapes = 'count_over_time(up{job="node"}[1m]) >= 12'
+        wait_until(lambda: raw_count(prom.url, None, scrapes) == 1, 30,
+                   "twelve scrapes: three points of a 2 s grid one step back, rate() over two")
         fc, published = run_cycle(validate(ForecasterConfig, short, "short steps"))
         assert published["node_memory"]["forecast"] == 1
         assert published["node_cpu"]["forecast"] == 1
@@ -161,6 +187,12 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
         assert published["namespace_pods"] == {"forecast": 0, "skipped": 0}
         disk = fc.results["node_disk"].series
         assert all({"instance", "mountpoint"} <= set(s.labels) for s in disk)
+
+        # The recommendations example's queries keep the label that names a host.
+        [recs] = blocks_with("recommendations")
+        for key in ("cpu", "memory"):
+            got = instant(prom.url, recs["recommendations"]["rightsizing"][key])
+            assert got and all(r["metric"].get("instance") for r in got), (key, got)
 
         # Prometheus scrapes these results (honor_labels): the rules and dashboards read them.
         served.registry = registry_of(fc)

@@ -349,11 +349,12 @@ def link_problems(url: str, dashboards: dict[str, dict]) -> list[str]:
             # An identity label's name picks the label variable, its value the series variable
             # listing that label's values (`$by`); the promtool cases check rendered links.
             lists = LABEL_VALUES.search(var.get("query", ""))
-            wanted = "custom" if identity[1] == "k" else "query"
-            if var["type"] != wanted or (wanted == "query" and not (lists and lists[1].startswith("$"))):
-                problems.append(f"{name}={value}: an identity label's "
-                                f"{'name' if wanted == 'custom' else 'value'} needs a "
-                                f"{'label choice' if wanted == 'custom' else 'variable listing the chosen label'}")
+            if identity[1] == "k" and var["type"] != "custom":
+                problems.append(f"{name}={value}: a label's name needs a variable of label choices")
+            if identity[1] == "v" and not (var["type"] == "query" and lists
+                                           and lists[1].startswith("$")):
+                problems.append(f"{name}={value}: a label's value needs a variable listing the "
+                                "values of the chosen label ($by)")
             continue
         if var["type"] == "custom":
             options = var["query"].split(",")
