@@ -398,6 +398,9 @@ def test_recommendations_name_resources_by_their_identity_labels(identity, label
     [cost] = [s for m in out for s in m.samples if s.name == "promcast_idle_monthly_cost_usd"]
     assert cost.labels == {"provider": "aws", **labels, "state": "idle", "days": "7"}
     assert report.skipped["unnamed"] == 0
+    # The rules name a resource in alert texts by the labels the settings series lists.
+    [settings] = [s for m in out for s in m.samples if s.name == "promcast_recommendation_settings_info"]
+    assert settings.labels["identity_labels"] == ",".join(identity or ["resource_id"])
 
 
 def test_a_series_without_an_identity_label_is_skipped_and_the_log_names_the_label(caplog):

@@ -148,7 +148,8 @@ def publish_report(out: Families, report: Report) -> None:
     out.add("promcast_recommendation_settings_info", {
         "horizon": format_duration(r.horizon), "level": str(r.level), "headroom": f"{r.headroom:g}",
         "model": r.model, "idle_days": f"{s.idle.days:g}", "commitment_quantile": f"{s.commitments.quantile:g}",
-        "hours_per_month": f"{s.hours_per_month:g}", "catalogue": report.catalogue}, 1)
+        "hours_per_month": f"{s.hours_per_month:g}", "catalogue": report.catalogue,
+        "identity_labels": ",".join(s.identity_labels)}, 1)
     for kind, n in report.skipped.items():
         out.add("promcast_recommendation_skipped_series", {"kind": kind}, n)
     for z in report.sizings:
