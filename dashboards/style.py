@@ -58,8 +58,11 @@ MIXED = {"type": "datasource", "uid": "-- Mixed --"}
 
 # Dashboard uids: links between dashboards and alert rules' dashboard_url name them.
 EXPLORER_UID = "promcast-forecast-explorer"
-# Legend of a forecast series: resource series carry resource_id, cost series service.
-SERIES_LEGEND = "{{target}} {{resource_id}}{{service}}"
+# Legend of a forecast series, whatever its label scheme: promcast's resource series carry
+# resource_id, cost series service, CloudWatch instance_id, Kubernetes namespace and pod,
+# node_exporter instance and mountpoint (a label a series lacks shows as nothing).
+SERIES_LEGEND = ("{{target}} {{resource_id}}{{service}}{{instance_id}} {{namespace}} {{pod}} "
+                 "{{mountpoint}} {{instance}}")
 
 TAGS = ["promcast"]  # every promcast dashboard carries it; Grafana's dashboard list filters on it
 

@@ -238,6 +238,13 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
                 checked.append(q.panel)
         assert {"Disk utilisation", "Time to exhaustion", "Top risks: share of lead time left",
                 "Soonest exhaustion", "Forecast vs actual ($horizon ahead)"} <= set(checked), checked
+        # Each disk has a name of its own in the charts' legends (instance and mountpoint).
+        capacity = json.loads((DASHBOARDS / "capacity.json").read_text())
+        [risks] = [p for p in capacity["panels"] if p["title"].startswith("Top risks")]
+        legend = risks["targets"][0]["legendFormat"]
+        names = {" ".join(re.sub(r"\{\{(\w+)\}\}", lambda m: s.labels.get(m[1], ""), legend).split())
+                 for s in disk}
+        assert len(names) == len(disk), names
         # An alert's link selects one disk by its identity labels: the explorer shows only it.
         one = disk[0].labels
         link = {"target": "node_disk", "by": "instance", "series": one["instance"],
