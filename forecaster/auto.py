@@ -341,7 +341,8 @@ def within_one_standard_error(actual: np.ndarray, fc: np.ndarray, weights: np.nd
         warnings.simplefilter("ignore", RuntimeWarning)
         folds = np.isfinite(gain).sum(axis=0)
         mean = np.nanmean(gain, axis=0)
-        se = np.where(folds >= 2, np.nanstd(gain, axis=0, ddof=1) / np.sqrt(np.maximum(folds, 1)), 0.0)
+        spread = np.nanstd(gain, axis=0, ddof=1) / np.sqrt(np.maximum(folds, 1))
+        se = np.where(folds >= 2, spread, 0.0)
     is_sn = weights[sn] == 1.0
     return ~is_sn & np.isfinite(mean) & (mean <= se)
 
