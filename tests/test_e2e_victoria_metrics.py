@@ -57,7 +57,7 @@ def vm_import(url: str, now: float) -> None:
                          "values": values.tolist(),
                          "timestamps": (ts * 1000).astype(np.int64).tolist()})
              for name, labels, ts, values in scenarios(now) + order_due_disk(now)]
-    urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - loopback
+    urllib.request.urlopen(urllib.request.Request(  # loopback
         f"{url}/api/v1/import", data="\n".join(lines).encode(), method="POST"), timeout=60)
 
 
@@ -83,8 +83,8 @@ def replay_forecaster(cfg: ForecasterConfig, instants: np.ndarray) -> Forecaster
     return fc
 
 
-def test_the_scenario_alerts_fire_on_victoria_metrics_with_vmalert(start_victoria_metrics,
-                                                                     tmp_path: Path) -> None:  # noqa: F811
+def test_the_scenario_alerts_fire_on_victoria_metrics_with_vmalert(
+        start_victoria_metrics, tmp_path: Path) -> None:  # noqa: F811
     vm = start_victoria_metrics(retention="100d")  # the scenarios reach 30 days back
     now = time.time() // 60 * 60
     vm_import(vm.url, now)

@@ -242,8 +242,9 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
         capacity = json.loads((DASHBOARDS / "capacity.json").read_text())
         [risks] = [p for p in capacity["panels"] if p["title"].startswith("Top risks")]
         legend = risks["targets"][0]["legendFormat"]
-        names = {" ".join(re.sub(r"\{\{(\w+)\}\}", lambda m: s.labels.get(m[1], ""), legend).split())
-                 for s in disk}
+        def shown(labels: dict[str, str]) -> str:
+            return " ".join(re.sub(r"\{\{(\w+)\}\}", lambda m: labels.get(m[1], ""), legend).split())
+        names = {shown(s.labels) for s in disk}
         assert len(names) == len(disk), names
         # An alert's link selects one disk by its identity labels: the explorer shows only it.
         one = disk[0].labels
