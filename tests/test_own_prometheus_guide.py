@@ -234,6 +234,9 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
                 if q.datasource != "datasource" or any(x in q.expr for x in NOT_NODE):
                     continue
                 expr = COMPARISON.sub("", q.expr) if q.panel.startswith("annotation ") else q.expr
+                if ANOMALY in expr:  # accepted; no score before 48 hourly blocks of history
+                    instant(prom.url, expr)
+                    continue
                 assert wait_for_data(prom.url, expr, SETTLE), f"no data for node_disk: {q}"
                 checked.append(q.panel)
         assert {"Disk utilisation", "Time to exhaustion", "Top risks: share of lead time left",
@@ -266,6 +269,9 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
 # Queries of promcast's own exporter series (resources, spend), which a node_exporter setup
 # does not have.
 NOT_NODE = ("promcast_resource_", "promcast_cost_", "provider_service:")
+# The anomaly detector scores a series only after days of history (docs/anomalies.md, "Cold
+# start"): the test's seconds of node_exporter data have none.
+ANOMALY = "promcast_forecast_anomaly_score"
 # Forecasts are drawn a horizon after they were made (`offset`), and recording rules run
 # every 5 s: the time a query gets to return data.
 SETTLE = 30
