@@ -98,7 +98,10 @@ def measure(spec: dict) -> dict:
     from forecaster.service import Forecaster
     from forecaster.source import PrometheusSource
 
-    cfg = validate(ForecasterConfig, {"prometheus": {"url": spec["url"], "timeout": "120s"}, "targets": [{
+    cfg = validate(ForecasterConfig, {
+        "prometheus": {"url": spec["url"], "timeout": "120s"},
+        # The fleet is one target: above the default per-target ceiling of 10,000 series.
+        "limits": {"max_series_per_target": 100_000}, "targets": [{
         "name": TARGET, "query": METRIC, "step": spec["step"], "history": f"{int(spec['days'])}d",
         "season": "1d", "horizons": HORIZONS, "model": spec["model"], "fit_every": "1h",
         "infer_every": "5m", "max_series": 100_000}]})

@@ -15,6 +15,7 @@ from dashboards.style import (
     promcast_dashboard,
     query,
     query_variable,
+    series_colour,
     stat,
     table,
     templating,
@@ -29,6 +30,9 @@ EXHAUSTION = f"(promcast_forecast_exhaustion_seconds{T} + 0 * promcast_forecast_
 LEAD_TIME = "on (target) group_left () promcast_target_lead_time_seconds"
 SHARE_OF_LEAD_TIME = f"{EXHAUSTION} / {LEAD_TIME}"
 WITHIN_LEAD_TIME = f"promcast_forecast_exhaustion_seconds{T} < {LEAD_TIME}"
+# node_exporter's real filesystems (not memory-backed or image layers), and the forecasts of them.
+FILESYSTEMS = 'fstype!~"tmpfs|ramfs|overlay|squashfs|nsfs"'
+FORECAST_DISKS = 'mountpoint!=""'
 
 dashboard = promcast_dashboard(
     title="promcast / Capacity overview",
@@ -78,11 +82,12 @@ dashboard = promcast_dashboard(
               query(f"({EXHAUSTION} >= bool 0) * {LEAD_TIME}", table=True),
               query(SHARE_OF_LEAD_TIME, table=True),
               unit=Unit.DURATION, w=14, h=10, sort_by="Time to exhaustion",
-              hide=("Time", "job", "instance"),
+              # `instance` stays: node_exporter series are named by it (and mountpoint).
+              hide=("Time", "job"),
               overrides=[
                   column("Value #A", display="Time to exhaustion",
                          links=[explorer_link("${__data.fields.target}",
-                                              "${__data.fields.resource_id}")]),
+                                              "${__data.fields.%s}")]),
                   column("Value #B", display="Lead time"),
                   column("Value #C", display="Share of lead time", unit=Unit.RATIO,
                          cell="color-background",
@@ -97,8 +102,7 @@ dashboard = promcast_dashboard(
                        instant=True),
                  unit=Unit.RATIO, w=10, h=10, min=0, max=2,
                  steps=thresholds(Colour.BAD, (1, Colour.WARN), (2, Colour.GOOD)),
-                 links=[explorer_link("${__field.labels.target}",
-                                      "${__field.labels.resource_id}")],
+                 links=[explorer_link("${__field.labels.target}", "${__field.labels.%s}")],
                  description="The ten series that run out soonest relative to their lead time "
                              "(time to exhaustion / lead time; below 100%: too late to add "
                              "capacity the usual way). Series not forecast to run out within "
@@ -110,8 +114,7 @@ dashboard = promcast_dashboard(
                        SERIES_LEGEND, instant=True),
                  unit=Unit.RATIO, w=10, h=9, min=0, max=1,
                  steps=thresholds(Colour.GOOD, (0.8, Colour.WARN), (1, Colour.BAD)),
-                 links=[explorer_link("${__field.labels.target}",
-                                      "${__field.labels.resource_id}")],
+                 links=[explorer_link("${__field.labels.target}", "${__field.labels.%s}")],
                  description="Newest observed value as a share of the target's capacity, "
                              "highest first."),
         forecast_vs_actual("Forecast vs actual ($horizon ahead)", 'target=~"$target"',
@@ -124,8 +127,21 @@ dashboard = promcast_dashboard(
         timeseries("Disk utilisation",
                    query("resource:promcast_resource_disk_utilization:ratio",
                          "{{resource_id}} {{device}}"),
+                   query(f"1 - node_filesystem_avail_bytes{{{FILESYSTEMS}}} "
+                         f"/ node_filesystem_size_bytes{{{FILESYSTEMS}}}",
+                         "{{instance}} {{mountpoint}}"),
+                   query(f'promcast_forecast_mean{{{T[1:-1]}, {FORECAST_DISKS}, '
+                         f'horizon="$horizon"}} offset $horizon',
+                         "{{instance}} {{mountpoint}} forecast"),
                    unit=Unit.RATIO, min=0, max=1, show_thresholds=True,
-                   steps=thresholds(Colour.GOOD, (0.8, Colour.WARN), (0.9, Colour.BAD))),
+                   steps=thresholds(Colour.GOOD, (0.8, Colour.WARN), (0.9, Colour.BAD)),
+                   overrides=[series_colour(".* forecast$", Colour.FORECAST, dashed=True)],
+                   description="Used share of promcast's resource disks (by resource_id and "
+                               "device) and of node_exporter filesystems (by instance and "
+                               "mountpoint), with the forecast made $horizon ago for each "
+                               "moment of a target forecasting filesystems (series with a "
+                               "mountpoint, e.g. 1 - avail / size). Their time to exhaustion "
+                               "is in the table above."),
         timeseries("Spend per hour (billed)",
                    query("provider_service:promcast_cost_hourly_rate_usd:sum",
                          "{{provider}} {{service}}"),

@@ -28,7 +28,9 @@ from dashboards.style import (
 # (a target's identity_labels, in promcast_target_info, say which).
 SERIES_LABELS = ("resource_id", "service", "instance", "mountpoint", "instance_id", "namespace",
                  "pod")
-SELECTOR = 'target="$target", $by=~"$series"'
+# A second label for schemes that need two (instance + mountpoint, namespace + pod); `target`,
+# its default, selects nothing more. Alert links set both pairs from the identity_labels.
+SELECTOR = 'target="$target", $by=~"$series", $by2=~"$series2"'
 S = "{%s}" % SELECTOR
 # One table row per series: the model's labels joined onto each accuracy value.
 MODEL = "ignoring (model, reason) group_left (model, reason) promcast_forecast_model_info" + S
@@ -61,6 +63,10 @@ dashboard = promcast_dashboard(
         # target shows whatever its label scheme, until one is picked.
         query_variable("series", "Series",
                        'label_values(promcast_forecast_observed{target="$target"}, $by)',
+                       all_value=".*"),
+        custom_variable("by2", "and label", ("target",) + SERIES_LABELS, default="target"),
+        query_variable("series2", "Value",
+                       'label_values(promcast_forecast_observed{target="$target"}, $by2)',
                        all_value=".*"),
         query_variable("horizon", "Horizon",
                        'label_values(promcast_forecast_mean{target="$target"}, horizon)',

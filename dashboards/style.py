@@ -58,8 +58,11 @@ MIXED = {"type": "datasource", "uid": "-- Mixed --"}
 
 # Dashboard uids: links between dashboards and alert rules' dashboard_url name them.
 EXPLORER_UID = "promcast-forecast-explorer"
-# Legend of a forecast series: resource series carry resource_id, cost series service.
-SERIES_LEGEND = "{{target}} {{resource_id}}{{service}}"
+# Legend of a forecast series, whatever its label scheme: promcast's resource series carry
+# resource_id, cost series service, CloudWatch instance_id, Kubernetes namespace and pod,
+# node_exporter instance and mountpoint (a label a series lacks shows as nothing).
+SERIES_LEGEND = ("{{target}} {{resource_id}}{{service}}{{instance_id}} {{namespace}} {{pod}} "
+                 "{{mountpoint}} {{instance}}")
 
 TAGS = ["promcast"]  # every promcast dashboard carries it; Grafana's dashboard list filters on it
 
@@ -240,12 +243,18 @@ def flag_stat(title: str, expr: str, legend: str, *, ok: tuple[int, str],
                                      bad_value: (bad_text, bad_colour)}))
 
 
-def explorer_link(target: str, series: str, by: str = "resource_id") -> dict[str, Any]:
-    """A data link opening the forecast explorer on one series. ``target`` and ``series`` are
-    Grafana link expressions, e.g. ``${__data.fields.target}`` in a table or
-    ``${__field.labels.target}`` in a chart."""
-    url = (f"/d/{EXPLORER_UID}?${{{DATASOURCE_VARIABLE}:queryparam}}"
-           f"&var-target={target}&var-by={by}&var-series={series}")
+def explorer_link(target: str, field: str) -> dict[str, Any]:
+    """A data link opening the forecast explorer on one series. ``target`` is a Grafana link
+    expression, e.g. ``${__data.fields.target}`` in a table; ``field`` what names a label's
+    value there (``${__data.fields.%s}`` in a table, ``${__field.labels.%s}`` in a chart).
+
+    A link cannot tell per row which labels are the target's identity_labels (alerts can, see
+    the rules), so it selects by ``resource_id`` and ``instance``: one resource of promcast's
+    exporter, or one node_exporter host (all its mountpoints); a label a series lacks matches
+    it as empty."""
+    url = (f"/d/{EXPLORER_UID}?${{{DATASOURCE_VARIABLE}:queryparam}}&var-target={target}"
+           f"&var-by=resource_id&var-series={field % 'resource_id'}"
+           f"&var-by2=instance&var-series2={field % 'instance'}")
     return {"title": "Open in the forecast explorer", "url": url, "targetBlank": False}
 
 

@@ -8,6 +8,13 @@ than their parts and often better). Seasonal naive is always a candidate and win
 series is never knowingly forecast worse than the baseline, and the backtest MASE of the choice is
 exposed so a poor forecast says so.
 
+The choice must beat seasonal naive by more than the backtest can be wrong about it: with two or
+more folds, the per-fold gain over seasonal naive must exceed one standard error of its mean
+(the one-standard-error rule of cross-validated model choice, with seasonal naive as the
+simplest model). A few folds of real series are dominated by whichever block held an incident;
+a candidate that wins there by a hair, or wins two calm folds and loses the rough one, has shown
+nothing, and the baseline is kept.
+
 Intervals: the backtest residuals of the chosen forecast are normalised by the series' error
 scale times a step profile (how errors grow with the step ahead, learnt across the fleet and kept
 non-decreasing), and the empirical quantiles of those scores give the band per step, at any
@@ -138,8 +145,15 @@ class AutoForecaster:
                 weights[:, better] = w[:, better]
                 best_mase = np.where(better, score, best_mase)
 
-        # Series too short for a seasonal model, or with no finite history, get the baseline.
         sn = names.index("seasonal_naive")
+        unproven = within_one_standard_error(actual, fc, weights, scale, sn)
+        for i in np.flatnonzero(unproven):
+            notes[i].append("no candidate beat seasonal naive by more than one standard error "
+                            "across the backtest folds: seasonal naive")
+        weights[:, unproven] = 0.0
+        weights[sn, unproven] = 1.0
+
+        # Series too short for a seasonal model, or with no finite history, get the baseline.
         short = valid_len < 2 * m + h_bt
         for i in np.flatnonzero(short):
             notes[i].append(
@@ -314,6 +328,23 @@ def _fold_mase(actual: np.ndarray, fc: np.ndarray, scale: np.ndarray) -> np.ndar
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(per_fold, axis=1)
+
+
+def within_one_standard_error(actual: np.ndarray, fc: np.ndarray, weights: np.ndarray,
+                               scale: np.ndarray, sn: int) -> np.ndarray:
+    """Series (n,) whose chosen forecast (``weights`` over the candidates ``fc``) is not ahead
+    of seasonal naive (candidate ``sn``) by more than one standard error of the mean per-fold
+    MASE gain. With fewer than two scored folds there is no error to judge: only a tie counts."""
+    chosen = np.einsum("cn,cfnh->fnh", weights, fc)
+    gain = mase(actual, fc[sn], scale) - mase(actual, chosen, scale)  # (F, n): > 0, chosen ahead
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        folds = np.isfinite(gain).sum(axis=0)
+        mean = np.nanmean(gain, axis=0)
+        spread = np.nanstd(gain, axis=0, ddof=1) / np.sqrt(np.maximum(folds, 1))
+        se = np.where(folds >= 2, spread, 0.0)
+    is_sn = weights[sn] == 1.0
+    return ~is_sn & np.isfinite(mean) & (mean <= se)
 
 
 def _scale_and_profile(resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

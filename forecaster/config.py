@@ -19,14 +19,13 @@ from forecaster.planning.config import Autoscaling, Scenario, check_planning
 from forecaster.recommend.config import Recommendations
 from forecaster.report.config import ReportConfig
 from forecaster.targets import ResolvedTarget
-from forecaster.validators import ModelName, PromQL
+from forecaster.validators import LabelNames, ModelName, PromQL
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
 # Prometheus caps a query's timeout at its own --query.timeout (2m by default); more than an hour
 # is a typo (a number of seconds where a duration was meant) and would hold a target that long.
 MAX_TIMEOUT = 3600.0
 _NULLABLE = frozenset({"min", "max"})
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 class PrometheusSource(HTTPClientConfig):
@@ -96,21 +95,10 @@ class TargetFields(Strict):
     scenarios: Optional[list[Scenario]] = Field(None, description="What-ifs on the forecast, "
                                                 "published as promcast_scenario_* series.")
     autoscaling: Optional[Autoscaling] = Field(None, description="Publish recommended replicas.")
-    identity_labels: Optional[list[str]] = Field(
+    identity_labels: Optional[LabelNames] = Field(
         None, description="The source labels that name a series to a person (node_exporter: "
         "[instance, mountpoint]; CloudWatch: [instance_id]; Kubernetes: [namespace, pod]); "
         "published in promcast_target_info for alert texts and dashboards.")
-
-    @field_validator("identity_labels")
-    @classmethod
-    def _identity(cls, v: Optional[list[str]]) -> Optional[list[str]]:
-        if v is not None:
-            bad = [n for n in v if not _LABEL.match(n)]
-            if bad:
-                raise ValueError(f"label names must match {_LABEL.pattern}, got {bad}")
-            if len(set(v)) != len(v):
-                raise ValueError(f"names a label twice: {v}")
-        return v
 
     @field_validator("levels")
     @classmethod

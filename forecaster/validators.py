@@ -7,6 +7,7 @@ Kept free of other forecaster config imports: :mod:`forecaster.config` and
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AfterValidator
@@ -16,6 +17,7 @@ from forecaster.models import MODEL_NAMES
 # Longer queries are refused before parsing: they are mistakes (or abuse), and parsing is linear
 # in the length anyway, so this only bounds the memory one field can make the parser use.
 MAX_QUERY_CHARS = 16_384
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def check_promql(query: str) -> str:
@@ -44,5 +46,16 @@ def check_model(name: str) -> str:
     raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
 
 
+def check_label_names(names: list[str]) -> list[str]:
+    """``names`` if each is a Prometheus label name and none repeats."""
+    bad = [n for n in names if not LABEL_NAME.match(n)]
+    if bad:
+        raise ValueError(f"label names must match {LABEL_NAME.pattern}, got {bad}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"names a label twice: {names}")
+    return names
+
+
 PromQL = Annotated[str, AfterValidator(check_promql)]
+LabelNames = Annotated[list[str], AfterValidator(check_label_names)]
 ModelName = Annotated[str, AfterValidator(check_model)]

@@ -262,13 +262,15 @@ _FORECASTER = _specs(
      ("kind", "action"), True),
     ("promcast_recommendation_settings_info", "gauge",
      "How recommendations are computed (horizon, interval level, headroom, model, idle days, "
-     "commitment quantile, hours per month, instance catalogue snapshot); always 1.",
+     "commitment quantile, hours per month, instance catalogue snapshot) and the labels that "
+     "name a resource (identity_labels, comma-separated: alert texts use them); always 1.",
      ("horizon", "level", "headroom", "model", "idle_days", "commitment_quantile",
-      "hours_per_month", "catalogue")),
+      "hours_per_month", "catalogue", "identity_labels")),
     ("promcast_recommendation_skipped_series", "gauge",
      "Resources or spend series left out of the last run, by kind: rightsizing and commitment "
      "(too little data, size or price unknown), retired (stopped reporting for longer than "
-     "the staleness).", ("kind",)),
+     "the staleness), unnamed (a series lacks one of recommendations.identity_labels).",
+     ("kind",)),
     ("promcast_rightsizing_info", "gauge",
      "A resource's rightsizing: current and recommended instance type, action, the forecast "
      "horizon and interval level sized for, headroom, model, price source; always 1.",

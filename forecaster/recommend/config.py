@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from exporter.core.config import Duration, ReadableFile, Strict
 from forecaster.staleness import default_staleness
-from forecaster.validators import ModelName, PromQL
+from forecaster.validators import LabelNames, ModelName, PromQL
 
 RESOURCE_LABELS = ["provider", "account", "region", "workload", "resource_id"]
 
@@ -100,8 +100,14 @@ class Recommendations(Strict):
     interval: Duration = Field(3600.0, gt=0, description="How often the analyses run (they read "
                                "weeks of history; savings change slowly).")
     hours_per_month: float = Field(730.0, gt=0, description="Hours a month (8760 / 12).")
-    labels: list[str] = Field(RESOURCE_LABELS, description="Labels that identify a resource "
-                              "and are published on its recommendations.")
+    labels: LabelNames = Field(RESOURCE_LABELS, description="Labels kept from the queries' "
+                               "series and published on a resource's recommendations (the "
+                               "identity_labels are always among them).")
+    identity_labels: LabelNames = Field(
+        ["resource_id"], min_length=1, description="The labels that name a resource: "
+        "resource_id for promcast's exporter, instance_id for CloudWatch, [namespace, pod] for "
+        "Kubernetes, instance for node_exporter. A series without one of them is skipped and "
+        "the log names the label.")
     instance_types_file: ReadableFile | None = Field(None, description="YAML of instance types that "
                                                "extends (and overrides by name) the built-in one.")
     builtin_instance_types: bool = True
@@ -115,14 +121,17 @@ class Recommendations(Strict):
     commitments: Commitments = Commitments()
 
     @property
+    def resource_labels(self) -> list[str]:
+        """The labels a resource's series are matched on and published with."""
+        return self.labels + [n for n in self.identity_labels if n not in self.labels]
+
+    @property
     def staleness_seconds(self) -> float:
         return self.staleness if self.staleness is not None else default_staleness(self.rightsizing.step)
 
     @model_validator(mode="after")
     def _check(self) -> Recommendations:
         problems = []
-        if "resource_id" not in self.labels:
-            problems.append("labels: must include resource_id (it names the resource)")
         for name, part in (("rightsizing", self.rightsizing), ("commitments", self.commitments)):
             if part.history < 2 * part.step:
                 problems.append(f"{name}.history must cover at least two steps")

@@ -28,11 +28,16 @@ class Recommendation:
     monthly_saving: float       # negative: extra cost
     confidence: float
     detail: str
+    identity: tuple[str, ...] = ("resource_id",)  # the labels that name a resource
 
     @property
     def subject(self) -> str:
-        return self.labels.get("resource_id") or ",".join(f"{k}={v}" for k, v in
-                                                          sorted(self.labels.items())) or "all"
+        """The resource by its identity labels (one: its value; several: ``name=value`` each),
+        or, for spend series, all their labels."""
+        named = [(k, self.labels[k]) for k in self.identity if self.labels.get(k)]
+        if len(named) == len(self.identity):
+            return named[0][1] if len(named) == 1 else " ".join(f"{k}={v}" for k, v in named)
+        return ",".join(f"{k}={v}" for k, v in sorted(self.labels.items())) or "all"
 
 
 def confidence_word(c: float) -> str:
@@ -48,18 +53,19 @@ class Report:
     idle: list[IdleFinding] = field(default_factory=list)
     plans: list[CommitmentPlan] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=lambda: {"rightsizing": 0, "commitment": 0,
-                                                             "retired": 0})
+                                                             "retired": 0, "unnamed": 0})
 
     def recommendations(self, include_keep: bool = False) -> list[Recommendation]:
         """Ranked by monthly saving, highest first. An idle resource's rightsizing is left out
         (stopping it saves it all), and of a spend series' commitment options only the best."""
         idle = {tuple(sorted(f.labels.items())) for f in self.idle if f.state == "idle"}
         q = self.settings.idle.cpu_quantile
+        ident = tuple(self.settings.identity_labels)
         out = [Recommendation("idle", f.labels, f.action,
                               f.monthly_cost if f.state == "idle" else 0.0, f.confidence,
-                              f.detail(q)) for f in self.idle]
+                              f.detail(q), ident) for f in self.idle]
         out += [Recommendation("rightsizing", s.labels, s.action, s.monthly_saving, s.confidence,
-                               s.detail()) for s in self.sizings
+                               s.detail(), ident) for s in self.sizings
                 if (include_keep or s.action != "keep") and tuple(sorted(s.labels.items())) not in idle]
         best: dict[tuple, CommitmentPlan] = {}
         for p in self.plans:
@@ -142,7 +148,8 @@ def publish_report(out: Families, report: Report) -> None:
     out.add("promcast_recommendation_settings_info", {
         "horizon": format_duration(r.horizon), "level": str(r.level), "headroom": f"{r.headroom:g}",
         "model": r.model, "idle_days": f"{s.idle.days:g}", "commitment_quantile": f"{s.commitments.quantile:g}",
-        "hours_per_month": f"{s.hours_per_month:g}", "catalogue": report.catalogue}, 1)
+        "hours_per_month": f"{s.hours_per_month:g}", "catalogue": report.catalogue,
+        "identity_labels": ",".join(s.identity_labels)}, 1)
     for kind, n in report.skipped.items():
         out.add("promcast_recommendation_skipped_series", {"kind": kind}, n)
     for z in report.sizings:

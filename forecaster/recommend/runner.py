@@ -59,7 +59,7 @@ class Runner:
         for s in raw:
             ok = np.isfinite(s.values)
             if ok.any():
-                out[_key(s.labels, self.cfg.labels)] = float(s.values[ok][-1])
+                out[_key(s.labels, self.cfg.resource_labels)] = float(s.values[ok][-1])
         return out
 
     async def run(self, now: float | None = None) -> Report:
@@ -76,7 +76,7 @@ class Runner:
     async def _resources(self, report: Report, now: float) -> None:
         cfg, r = self.cfg, self.cfg.rightsizing
         at = (now // r.step) * r.step
-        names = cfg.labels
+        names = cfg.resource_labels
         vcpus = await self._instant(r.vcpus, at)
         memory = await self._instant(r.memory_bytes, at)
         price = await self._instant(r.price, at)
@@ -92,7 +92,7 @@ class Runner:
         # idle nor oversized, and its price has vanished with it.
         alive = [s for s in cpu_raw if not is_stale(s.timestamps, at, cfg.staleness_seconds)]
         report.skipped["retired"] += len(cpu_raw) - len(alive)
-        cpu_raw = alive
+        cpu_raw = self._named(alive, report)
         # Old enough: its first sample within the history read.
         first = {_key(s.labels, names): float(s.timestamps[np.isfinite(s.values)][0])
                  for s in cpu_raw if np.isfinite(s.values).any()}
@@ -152,6 +152,27 @@ class Runner:
                 found = idle.classify(u, i, cfg.hours_per_month)
                 if found is not None:
                     report.idle.append(found)
+
+    def _named(self, series: list[Any], report: Report) -> list[Any]:
+        """The series that carry every identity label; the others cannot be told apart or
+        named in a recommendation: skipped (kind ``unnamed``), and the log says which label
+        is missing and where to fix it."""
+        named, missing = [], {}
+        for s in series:
+            absent = [n for n in self.cfg.identity_labels if not s.labels.get(n)]
+            if absent:
+                missing.setdefault(absent[0], s.labels)
+            else:
+                named.append(s)
+        if missing:
+            report.skipped["unnamed"] += len(series) - len(named)
+            label, example = next(iter(missing.items()))
+            log.warning("resources skipped: their CPU series lack an identity label",
+                        extra={"missing_label": label, "resources": len(series) - len(named),
+                               "example": example, "identity_labels": self.cfg.identity_labels,
+                               "fix": "make recommendations.rightsizing.cpu keep the label, or "
+                                      "set recommendations.identity_labels to labels it has"})
+        return named
 
     async def _commitments(self, report: Report, now: float) -> None:
         c = self.cfg.commitments

@@ -108,3 +108,8 @@ def time_range(path: Path, now: float | None = None) -> tuple[float, float]:
     t = load(path)["time"]
     now = time.time() if now is None else now
     return resolve_time(t["from"], now), resolve_time(t["to"], now)
+
+
+# A panel query's trailing threshold comparison (`... > 0.8`), which the live checks strip to see
+# whether the series behind it exist.
+COMPARISON = re.compile(r"\s*(?:[<>]=?|[!=]=)\s*[-+.\deE]+\s*$")

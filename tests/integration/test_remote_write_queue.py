@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
 import socket
-import subprocess
 import time
 import urllib.parse
 import urllib.request
@@ -22,7 +20,7 @@ import pytest
 import yaml
 from prometheus_client import CollectorRegistry
 
-from demo.stack import free_port, http_get, wait_until
+from demo.stack import http_get, wait_until
 from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
 from forecaster.remote_write import RemoteWriter, Series, WriteQueue, drain, now_ms
@@ -31,7 +29,7 @@ from forecaster.source import PrometheusSource
 from tests.helpers.forecaster import history
 from tests.helpers.processes import need
 from tests.helpers.remote_write import receiver
-from tests.helpers.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture
+from tests.helpers.vm_fixture import replay_rules, start_victoria_metrics  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules" / "promcast.rules.yml"
@@ -213,19 +211,13 @@ def vm_import(url: str, text: str) -> None:
         f"{url}/api/v1/import/prometheus", data=body.encode(), method="POST"), timeout=30)
 
 
-def rfc3339(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @pytest.mark.integration
 def test_capacity_and_stale_alerts_fire_on_victoria_metrics_with_vmalert(
         start_victoria_metrics, tmp_path: Path) -> None:  # noqa: F811
     """No scrape at all: the forecaster reads VictoriaMetrics and writes back to it, and vmalert
     evaluates the real rule file over the last 12 minutes (its replay mode, which runs each
     alert's real `for:`). `disk` host a is over its capacity (0.8 of 0.7), so its time to
-    exhaustion (0) is inside its 7-day lead time; `broken` never completes a cycle. Replay mode cannot run the `query`
-    template of the dashboard links, so those annotations are left out of the copy vmalert
-    reads; expressions, `for:` and labels are the real ones."""
+    exhaustion (0) is inside its 7-day lead time; `broken` never completes a cycle."""
     need("vmalert")
     vm = start_victoria_metrics()
     vm_import(vm.url, history(days=2.5))
@@ -248,33 +240,7 @@ def test_capacity_and_stale_alerts_fire_on_victoria_metrics_with_vmalert(
     asyncio.run(replay())
     assert fc.remote_write.samples["sent"] > 0
     vm.flush()
-    # Recording rules first, alerts next, each a replay of its own: a replay evaluates groups
-    # one after the other with no pause, and an alert would read recording-rule results the
-    # storage has not made searchable yet.
-    groups = yaml.safe_load(RULES.read_text())["groups"]
-    for kind in ("record", "alert"):
-        chosen = [{**g, "rules": [r for r in g["rules"] if kind in r]} for g in groups]
-        for rule in (r for g in chosen for r in g["rules"]):
-            annotations = rule.get("annotations", {})
-            for key in [k for k, v in annotations.items() if "query " in v]:
-                del annotations[key]
-        rule_file = tmp_path / f"{kind}.yml"
-        rule_file.write_text(yaml.safe_dump({"groups": [g for g in chosen if g["rules"]]}))
-        out = subprocess.run(
-            ["vmalert", f"-rule={rule_file}", f"-datasource.url={vm.url}",
-             f"-remoteWrite.url={vm.url}", f"-replay.timeFrom={rfc3339(start)}",
-             f"-replay.timeTo={rfc3339(end)}", "-replay.disableProgressBar",
-             # The query step must be the evaluation interval: with the default 5m step,
-             # replay sees a gap between points that resets every `for:` to pending.
-             "-evaluationInterval=1m", "-datasource.queryStep=1m",
-             # Recording rules read each other within a group; alerts read only recordings.
-             f"-replay.rulesDelay={'0.3s' if kind == 'record' else '0s'}",
-             f"-httpListenAddr=127.0.0.1:{free_port()}"],
-            capture_output=True, text=True, timeout=300, cwd=tmp_path)
-        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-        vm.flush()
-        time.sleep(1)  # VictoriaMetrics makes new series searchable about a second after a flush
-    vm.flush()
+    replay_rules(vm, RULES, start, end, tmp_path)
 
     def firing() -> set[tuple[str, str, str]]:
         got = json.loads(http_get(f"{vm.url}/api/v1/query?" + urllib.parse.urlencode(

@@ -287,9 +287,16 @@ tests:
 
 # A dashboard_url after the base: /d/<uid>/<slug>, then var-NAME=VALUE parameters, where VALUE is
 # literal text or one label of the alert, `{{ $labels.x }}`; `{{ if }}`/`{{ else if }}`/`{{ end }}`
-# around parameters choose among them (a label the alert may lack), and are skipped here.
+# around parameters choose among them (a label the alert may lack), and are skipped here, as are
+# `with`, `range` and variable assignments.
 LINK_PATH = re.compile(r"/d/(?P<uid>[^/?{]+)/(?P<slug>[^/?{]+)(?P<query>\?.*)?")
-LINK_PARAM = re.compile(r"[?&](?P<name>[^=&{}]+)=(?P<value>\{\{ \$labels\.\w+ \}\}|[^&{]+)")
+LINK_PARAM = re.compile(r"[?&](?P<name>[^=&{}]+)=(?P<value>\{\{ \$labels\.\w+ \}\}"
+                        r"|\{\{ \$[kv] \}\}|[^&{]+)")
+# Template actions between parameters (a `}` inside them is part of a string, not their end),
+# and the identity-label loop's name and value: `range $k, $v := $labels` over the labels
+# promcast_target_info names, `var-by={{ $k }}&var-series={{ $v }}`.
+ACTION = re.compile(r"\{\{-? (?:if|else if|else|end|with|range|\$\w+ :?=)(?:[^}]|\}(?!\}))*\}\}")
+IDENTITY_VALUE = re.compile(r"\{\{ \$([kv]) \}\}")
 LABEL_VALUE = re.compile(r"\{\{ \$labels\.(\w+) \}\}")
 # label_values(<selector>, <label>): the label a query variable lists ($name: another variable's).
 LABEL_VALUES = re.compile(r"label_values\((?:.*,)?\s*(\$?\w+)\s*\)")
@@ -321,7 +328,7 @@ def link_problems(url: str, dashboards: dict[str, dict]) -> list[str]:
     variables = {v["name"]: v for v in dashboard.get("templating", {}).get("list", [])}
     query = path["query"] or ""
     # Outside the template actions only parameters remain: each must be a var-NAME=VALUE.
-    bare = re.sub(r"\{\{-? (?:if|else if|else|end|with)\b[^}]*\}\}", "", query)
+    bare = ACTION.sub("", query)
     params = list(LINK_PARAM.finditer(bare))
     if "".join(m[0] for m in params) != bare:
         problems.append(f"parameters other than var-NAME=VALUE or `{{{{ $labels.x }}}}`: {query}")
@@ -337,6 +344,18 @@ def link_problems(url: str, dashboards: dict[str, dict]) -> list[str]:
                             f"(it has {sorted(variables)})")
             continue
         label = LABEL_VALUE.fullmatch(value)
+        identity = IDENTITY_VALUE.fullmatch(value)
+        if identity:
+            # An identity label's name picks the label variable, its value the series variable
+            # listing that label's values (`$by`); the promtool cases check rendered links.
+            lists = LABEL_VALUES.search(var.get("query", ""))
+            if identity[1] == "k" and var["type"] != "custom":
+                problems.append(f"{name}={value}: a label's name needs a variable of label choices")
+            if identity[1] == "v" and not (var["type"] == "query" and lists
+                                           and lists[1].startswith("$")):
+                problems.append(f"{name}={value}: a label's value needs a variable listing the "
+                                "values of the chosen label ($by)")
+            continue
         if var["type"] == "custom":
             options = var["query"].split(",")
             if label or value not in options:
@@ -375,6 +394,11 @@ def test_every_dashboard_url_opens_a_generated_dashboard_with_its_variables():
     "&var-by=resource&var-series={{ $labels.resource_id }}",
     "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
     "{{ if $labels.service }}&var-by=service&var-series={{ $labels.resource_id }}{{ end }}",
+    # An identity label's name where its value belongs, and the reverse.
+    "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
+    "{{ range $k, $v := $labels }}&var-series={{ $k }}{{ end }}",
+    "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
+    "{{ range $k, $v := $labels }}&var-by={{ $v }}{{ end }}",
 ])
 def test_a_link_to_a_missing_dashboard_or_variable_is_caught(path):
     assert link_problems(GRAFANA_BASE + path, generated_dashboards())

@@ -186,3 +186,41 @@ def test_a_single_backtest_fold_keeps_the_candidates_own_intervals() -> None:
     chosen = make_model(model.chosen[0], M, horizon=M).fit(calm[:-1]).predict(M, [99])
     np.testing.assert_allclose(fc["upper-99"], chosen["upper-99"])
     assert fc["lower-99"][0] <= calm[-1] <= fc["upper-99"][0]
+
+
+def fold_errors(sn_errors: list[float], chosen_errors: list[float]):
+    """Arrays for within_one_standard_error: one series, one step per fold, actual 0 and a
+    scale of 1, so each fold's MASE is the absolute forecast given."""
+    folds = len(sn_errors)
+    actual = np.zeros((folds, 1, 1))
+    fc = np.array([[[[e]] for e in sn_errors], [[[e]] for e in chosen_errors]])  # (C, F, n, h)
+    return actual, fc, np.array([[0.0], [1.0]]), np.ones((folds, 1))
+
+
+@pytest.mark.parametrize("sn_errors, chosen_errors, kept_baseline", [
+    # Ahead on two calm folds by a hair, behind on the rough one (a real EC2 CPU series whose
+    # held-out day seasonal naive forecast better): not shown, the baseline stays.
+    ([0.11, 0.08, 8.46], [0.08, 0.05, 8.48], True),
+    # Ahead on every fold by more than the folds disagree: chosen.
+    ([1.39, 0.75, 0.78], [0.69, 0.71, 0.69], False),
+    # Far ahead on two folds, behind on the third: the mean gain is within one standard error.
+    ([1.44, 1.43, 0.41], [0.90, 0.81, 0.82], True),
+    # One fold: nothing to judge the error by, so only a tie keeps the baseline.
+    ([1.0], [0.99], False),
+    ([1.0], [1.0], True),
+])
+def test_a_candidate_must_beat_seasonal_naive_by_more_than_one_standard_error(
+        sn_errors, chosen_errors, kept_baseline) -> None:
+    from forecaster.auto import within_one_standard_error
+
+    assert within_one_standard_error(*fold_errors(sn_errors, chosen_errors), sn=0).tolist() == [
+        kept_baseline]
+
+
+
+def test_a_consistent_winner_is_still_chosen() -> None:
+    """The steady trend (row 2): a trend-following candidate beats seasonal naive on every
+    fold, so the rule leaves the choice alone and notes nothing."""
+    model = AutoForecaster(M, horizon=M, candidates=CHEAP).fit(mixed_fleet())
+    assert model.chosen[2] != "seasonal_naive", model.chosen
+    assert "one standard error" not in model.notes[2]

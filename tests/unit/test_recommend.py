@@ -347,3 +347,84 @@ def test_a_resource_without_a_known_provider_says_so_instead_of_no_type_fits(lab
     z = sizing.size(res, 0.1, 0.2, 1.0, "m", CATALOG, Rightsizing(), 730)
     assert z.action == "unknown_provider" and z.recommended is None and z.monthly_saving == 0
     assert says in z.detail() and "no catalogue type is that big" not in z.detail()
+
+
+class IdleFleet:
+    """Every resource at 2% CPU for four weeks, sized and priced: idle (stop it). Answers the
+    runner's queries with the resources' own labels, whatever their scheme."""
+
+    def __init__(self, resources: list[dict[str, str]]) -> None:
+        self.resources = resources
+
+    async def query_range(self, query, start, end, step, timeout=None):
+        t = np.arange(end - (end - start) // step * step, end + 1, step)
+        if query.startswith("quantile_over_time"):
+            return [RawSeries(lab, np.array([end]), np.array([0.021])) for lab in self.resources]
+        if query == "promcast_resource_info":
+            return [RawSeries({**lab, "instance_type": "m5.xlarge"}, t, np.ones(len(t)))
+                    for lab in self.resources]
+        known = {"promcast_resource_cpu_utilization_ratio": 0.02, "promcast_resource_vcpus": 4.0,
+                 "promcast_resource_memory_bytes": 16 * GIB,
+                 "promcast_resource_price_per_hour_usd": 0.192,
+                 "promcast_resource_memory_utilization_ratio": 0.3}
+        return [RawSeries(lab, t, np.full(len(t), known[query])) for lab in self.resources]
+
+
+def idle_report(identity: list[str] | None, resources: list[dict[str, str]]) -> Report:
+    import asyncio
+
+    from forecaster.recommend.runner import Runner
+
+    settings = {"rightsizing": {"model": "seasonal_naive_drift"}, "commitments": {"enabled": False},
+                "labels": ["provider"]}
+    if identity is not None:
+        settings["identity_labels"] = identity
+    cfg = validate(ForecasterConfig, {"recommendations": settings}).recommendations
+    return asyncio.run(Runner(cfg, IdleFleet(resources), CATALOG).run(now=NOW))
+
+
+@pytest.mark.parametrize("identity, labels, subject", [
+    (None, {"resource_id": "vm-1"}, "vm-1"),  # promcast's exporter: the default
+    (["instance_id"], {"instance_id": "i-5abac7"}, "i-5abac7"),  # CloudWatch
+    (["namespace", "pod"], {"namespace": "shop", "pod": "cart-0"}, "namespace=shop pod=cart-0"),
+    (["instance"], {"instance": "db1:9100"}, "db1:9100"),  # node_exporter
+])
+def test_recommendations_name_resources_by_their_identity_labels(identity, labels, subject):
+    report = idle_report(identity, [{"provider": "aws", **labels}])
+    [rec] = [r for r in rows(report) if r["kind"] == "idle"]
+    assert rec["subject"] == subject and rec["action"] == "stop"
+    # The identity labels are published on the series, with `labels` (here provider).
+    out = Families()
+    publish_report(out, report)
+    [cost] = [s for m in out for s in m.samples if s.name == "promcast_idle_monthly_cost_usd"]
+    assert cost.labels == {"provider": "aws", **labels, "state": "idle", "days": "7"}
+    assert report.skipped["unnamed"] == 0
+    # The rules name a resource in alert texts by the labels the settings series lists.
+    [settings] = [s for m in out for s in m.samples if s.name == "promcast_recommendation_settings_info"]
+    assert settings.labels["identity_labels"] == ",".join(identity or ["resource_id"])
+
+
+def test_a_series_without_an_identity_label_is_skipped_and_the_log_names_the_label(caplog):
+    with caplog.at_level("WARNING", logger="promcast.forecaster.recommend"):
+        report = idle_report(["instance_id"], [{"provider": "aws", "instance_id": "i-1"},
+                                               {"provider": "aws", "resource_id": "vm-2"}])
+    assert [f.labels["instance_id"] for f in report.idle] == ["i-1"]
+    assert report.skipped["unnamed"] == 1
+    [warning] = [r for r in caplog.records if "identity label" in r.getMessage()]
+    assert warning.missing_label == "instance_id" and warning.example["resource_id"] == "vm-2"
+    out = Families()
+    publish_report(out, report)
+    assert [s.value for m in out for s in m.samples
+            if s.name == "promcast_recommendation_skipped_series" and s.labels["kind"] == "unnamed"] == [1]
+
+
+@pytest.mark.parametrize("identity, says", [
+    ([], "at least 1 item"),
+    (["instance-id"], "label names must match"),
+    (["pod", "pod"], "names a label twice"),
+])
+def test_bad_identity_labels_are_refused_with_where(identity, says):
+    with pytest.raises(ConfigError) as err:
+        validate(ForecasterConfig, {"recommendations": {"identity_labels": identity}})
+    assert any(p.startswith("recommendations.identity_labels") and says in p
+               for p in err.value.problems), err.value.problems
