@@ -76,6 +76,17 @@ def bitbrains_hourly() -> tuple[Dataset, Dataset]:
     )
 
 
+def pedestrians_daily() -> list[Dataset]:
+    """Daily pedestrian counts (weekly and yearly cycles, a regime change): the long-horizon rows,
+    last 90 and last 365 days held out. MASE is scaled by the weekly seasonal naive's error."""
+    import pandas as pd
+
+    frame = pd.read_csv(DATA / "daily" / "pedestrians_covid.csv", parse_dates=["ds"]).set_index("ds")["y"]
+    values = frame.asfreq("1D").to_numpy(dtype=float)[None, :]
+    return [Dataset(f"pedestrians_covid (1 series, 1d, last {h}d held out)", values, 7, h, "1d")
+            for h in (90, 365)]
+
+
 def all_datasets() -> list[Dataset]:
     require_data()
-    return [nab(), *bitbrains_hourly()]
+    return [nab(), *bitbrains_hourly(), *pedestrians_daily()]

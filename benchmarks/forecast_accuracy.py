@@ -57,6 +57,7 @@ def _prometheus(name: str, **options) -> Callable:
 
 METHODS: dict[str, Callable] = {
     "promcast auto": _promcast("auto"),
+    "promcast auto_fast": _promcast("auto_fast"),
     "promcast fast_hw": _promcast("fast_hw"),
     "seasonal naive": _promcast("seasonal_naive"),
     "prometheus predict_linear": _prometheus("drift"),

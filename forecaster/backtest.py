@@ -3,9 +3,10 @@ folds): the model is fitted again at the newest few origins of the history and s
 blocks after them, per series. The scores are what the forecast-quality alert and the explorer's
 accuracy panels read, so every target has them, not only ``auto`` ones.
 
-Run at refit time only (every ``fit_every``). Vectorised models fit a whole fleet in
-milliseconds and get three folds; models that fit series one by one (statsmodels, sktime, the
-gradient-boosted global model) get one, so the backtest costs at most one extra fit.
+Run at refit time only (every ``fit_every``). Vectorised models (``capabilities.vectorised``) fit
+a whole fleet in milliseconds and get three folds; the others (statsmodels and sktime fit series one
+by one, the gradient-boosted global model trains on the fleet) get one, so the backtest costs at
+most one extra fit.
 """
 
 from __future__ import annotations
@@ -16,11 +17,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from forecaster.interrupt import checkpoint
-from forecaster.models.base import Forecast, interval_keys
+from forecaster.models.base import Capabilities, Forecast, interval_keys
 from forecaster.models.metrics import mase_scale, trimmed_scaled_error
 
-VECTORISED = frozenset({"seasonal_naive", "seasonal_naive_drift", "drift", "prom_holt_winters",
-                        "fast_hw", "auto_fast"})
 FOLDS = 3
 # A fold must leave this share of the history to fit on: a model fitted on a sliver of the
 # series is not the model being judged.
@@ -29,7 +28,7 @@ MIN_TRAIN_SHARE = 0.5
 Scores = dict[str, object]  # {"mase": rows, "coverage": {level: rows}}, as auto's ``scores``
 
 
-def holdout_scores(build: Callable[[int], object], model_name: str, data: np.ndarray,
+def holdout_scores(build: Callable[[int], object], capabilities: Capabilities, data: np.ndarray,
                    season: int, horizon: int, levels: Sequence[int],
                    post: Callable[[Forecast, np.ndarray], Forecast] | None = None) -> Scores:
     """Scaled error (the absolute error over seasonal naive's in-sample error before each origin,
@@ -42,7 +41,7 @@ def holdout_scores(build: Callable[[int], object], model_name: str, data: np.nda
     h = min(horizon, n_steps - min_train)
     if h < 1:
         return {}
-    folds = FOLDS if model_name in VECTORISED else 1
+    folds = FOLDS if capabilities.vectorised else 1
     origins = [o for o in (n_steps - k * h for k in range(folds, 0, -1)) if o >= min_train]
     errors, inside = [], {lv: [] for lv in levels}  # errors: (n, h) per fold, already scaled
     for o in origins:

@@ -20,7 +20,7 @@ from forecaster.anomaly import DetectorSettings, detect
 from forecaster.backtest import Scores, holdout_scores
 from forecaster.targets import ResolvedTarget
 from forecaster.limits import enforce, limits_for
-from forecaster.models import Forecast, SeasonalNaive, make_model
+from forecaster.models import Capabilities, Forecast, Model, SeasonalNaive, make_model
 from forecaster.source import RawSeries
 from forecaster.staleness import is_stale
 
@@ -288,7 +288,7 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         log.info("the target's series changed since its last fit; fitting again",
                  extra={"target": target.name, "new": len(new - old), "gone": len(old - new)})
 
-    def build(horizon: int) -> object:
+    def build(horizon: int) -> Model:
         return make_model(target.model, target.season_length, horizon=horizon,
                           levels=target.predict_levels)
 
@@ -299,11 +299,11 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     try:
         # Between refits the chosen models are only brought up to date with the new data
         # (``update``: same choice and parameters); models without it are cheap to refit.
-        fitter = getattr(model, "update", None) if reuse else None
-        fc = (fitter(data) if fitter else model.fit(data)).predict(h, target.predict_levels)
+        online = reuse and model.capabilities.online_update
+        fc = (model.update(data) if online else model.fit(data)).predict(h, target.predict_levels)
         # Models that choose per series (auto) say which model and why for each row.
-        names = list(getattr(model, "chosen", None) or [model.name] * len(rows))
-        reasons = list(getattr(model, "notes", None) or [getattr(model, "note", "")] * len(rows))
+        names = model.row_models(len(rows))
+        reasons = model.row_notes(len(rows))
     except Exception as exc:  # noqa: BLE001 - any model failure falls back, never loses the target
         log.warning("model failed; using the seasonal naive fallback",
                     extra={"target": target.name, "model": target.model, "err": repr(exc)})
@@ -331,9 +331,10 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     scores, expected = anomaly_scores(target, data, start, last_idx, capacities[rows])
     # Models that backtest themselves (auto) report accuracy per series; the others are
     # backtested here when fitted (not after a failure: what was published is the fallback's).
-    accuracy = getattr(model, "scores", None) or result.fitted.scores
+    accuracy = model.backtest_scores() or result.fitted.scores
     if backtest and not accuracy and result.refitted and model is result.fitted.model:
-        accuracy = result.fitted.scores = _backtest(target, build, data, h, bounded)
+        accuracy = result.fitted.scores = _backtest(target, build, model.capabilities, data, h,
+                                                    bounded)
     nan_row = np.full(len(rows), np.nan)
     for j, row in enumerate(rows):
         mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}
@@ -428,10 +429,10 @@ def _bounded(target: ResolvedTarget, capacities: np.ndarray, fc: Forecast,
     return enforce(fc, limits_for(history, target.min, maximum))
 
 
-def _backtest(target: ResolvedTarget, build: Callable[[int], object], data: np.ndarray,
-              h: int, bounded: Callable[[Forecast, np.ndarray], Forecast]) -> Scores:
+def _backtest(target: ResolvedTarget, build: Callable[[int], Model], capabilities: Capabilities,
+              data: np.ndarray, h: int, bounded: Callable[[Forecast, np.ndarray], Forecast]) -> Scores:
     try:
-        return holdout_scores(build, target.model, data, target.season_length, h, target.levels,
+        return holdout_scores(build, capabilities, data, target.season_length, h, target.levels,
                               post=bounded)
     except Exception as exc:  # noqa: BLE001 - accuracy is a report; the forecast still stands
         log.warning("backtest failed; no accuracy published until the next fit",

@@ -271,15 +271,15 @@ def _forecast_chunk(
 
 
 def _results(chunk: Sequence[Series], model: Any, fc: dict[str, np.ndarray], name: str) -> dict[str, Result]:
-    chosen = getattr(model, "chosen", None) or [getattr(model, "name", name)] * len(chunk)
-    notes = getattr(model, "notes", None) or [""] * len(chunk)
+    chosen = model.row_models(len(chunk))
+    notes = model.row_notes(len(chunk))
     out = {}
     for i, s in enumerate(chunk):
         row = {k: np.asarray(v, dtype=float)[i] for k, v in fc.items()}
         if not np.isfinite(row["mean"]).all():
             out[s.series_id] = Result(error="model produced no finite forecast")
             continue
-        out[s.series_id] = Result(forecasts=row, model=chosen[i], note=notes[i] if i < len(notes) else "")
+        out[s.series_id] = Result(forecasts=row, model=chosen[i], note=notes[i])
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from forecaster.models import MODEL_NAMES
+from forecaster.models import is_model_name, model_names
 
 # Longer queries are refused before parsing: they are mistakes (or abuse), and parsing is linear
 # in the length anyway, so this only bounds the memory one field can make the parser use.
@@ -37,13 +37,12 @@ def check_promql(query: str) -> str:
 
 
 def check_model(name: str) -> str:
-    """``name`` if it names a model (see :data:`forecaster.models.MODEL_NAMES`)."""
-    if name.startswith("sktime:"):
-        if name.split(":", 1)[1].isidentifier():
-            return name  # whether sktime has that class is checked when the model is built
-    elif name in MODEL_NAMES:
+    """``name`` if it names a registered model (see :func:`forecaster.models.model_names`);
+    whether a prefixed family (``sktime:``) has that class is checked when the model is built."""
+    prefix, sep, rest = name.partition(":")
+    if is_model_name(name) and (not sep or rest.isidentifier()):
         return name
-    raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
+    raise ValueError(f"unknown model {name!r}; known: {', '.join(model_names())}")
 
 
 def check_label_names(names: list[str]) -> list[str]:

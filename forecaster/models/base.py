@@ -8,7 +8,8 @@ on the last axis.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
@@ -16,12 +17,94 @@ Forecast = dict[str, np.ndarray]
 DEFAULT_LEVELS: tuple[int, ...] = (80, 95)
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model is, declared by the model itself (like sktime's tags), so that no caller keeps
+    a list of model names: the engine, the backtest, ``auto`` and the anomaly replay read these.
+
+    A wrapper (downsampling, ``auto``, an ``sktime:`` class) reports the capabilities of what it
+    wraps, so it is classified by what it does, not by its name.
+    """
+
+    #: One numpy fit covers the whole matrix of series at milliseconds per series: extra
+    #: backtest folds and a second fit at start-up are affordable.
+    vectorised: bool = False
+    #: Fits series one at a time through a library (about 10-100 ms each): left out of ``auto``'s
+    #: default candidates on large fleets.
+    per_series_library: bool = False
+    #: A row's forecast depends on the other rows (one model learnt from the fleet, or intervals
+    #: calibrated across it): rows cannot be fitted in arbitrary batches.
+    learns_across_series: bool = False
+    #: ``update`` brings a fitted model up to date with new data, keeping its choices and
+    #: parameters, more cheaply than ``fit``.
+    online_update: bool = False
+    #: Its own prediction intervals (otherwise a caller must calibrate them).
+    intervals: bool = True
+    #: Gaps (NaN) are handled by the model itself rather than interpolated before the fit.
+    handles_missing: bool = True
+    #: Models several seasonal cycles at once (e.g. daily and weekly).
+    multi_seasonal: bool = False
+    #: Backtests itself and publishes per-series accuracy (``backtest_scores``).
+    self_backtest: bool = False
+    #: Chooses among models per series (``row_models`` differs between rows).
+    per_series_choice: bool = False
+
+    @property
+    def rows_independent(self) -> bool:
+        """Each row's forecast depends only on that row, so rows can be batched freely."""
+        return not self.learns_across_series
+
+    def as_dict(self) -> dict[str, bool]:
+        return {k: bool(getattr(self, k)) for k in self.__dataclass_fields__}
+
+
 class Model(Protocol):
     name: str
+    capabilities: Capabilities
 
     def fit(self, y: np.ndarray) -> "Model": ...
 
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast: ...
+
+    def update(self, y: np.ndarray) -> "Model": ...
+
+    def row_models(self, n: int) -> list[str]: ...
+
+    def row_notes(self, n: int) -> list[str]: ...
+
+    def backtest_scores(self) -> dict[str, Any]: ...
+
+
+class ModelBase:
+    """What every model shares: its capabilities, and the per-row report the engine publishes
+    (which model forecast each row, why, and the model's own backtest where it has one).
+
+    Subclasses set ``name`` and ``capabilities`` and keep ``notes`` (one string per row, or none).
+    """
+
+    name: str = "model"
+    capabilities: Capabilities = Capabilities()
+    notes: Sequence[str] = ()
+
+    def fit(self, y: np.ndarray) -> Any:  # pragma: no cover - every model implements it
+        raise NotImplementedError
+
+    def update(self, y: np.ndarray) -> Any:
+        """New data for a fitted model; without ``online_update`` that is a new fit."""
+        return self.fit(y)
+
+    def row_models(self, n: int) -> list[str]:
+        """The model that forecast each of ``n`` rows (``auto`` names its choice per row)."""
+        return [self.name] * n
+
+    def row_notes(self, n: int) -> list[str]:
+        """Why each row was forecast as it was ("" when there is nothing to say)."""
+        notes = [str(x) for x in self.notes][:n]
+        return notes + [""] * (n - len(notes))
+
+    def backtest_scores(self) -> dict[str, Any]:
+        """Per-series accuracy from the model's own backtest; empty when it has none."""
+        return {}
 
 
 def as_2d(y: np.ndarray) -> tuple[np.ndarray, bool]:

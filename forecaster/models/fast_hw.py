@@ -24,7 +24,7 @@ from typing import Sequence
 import numpy as np
 
 from ._util import clean_shared, normal_intervals
-from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, shape_like
+from .base import DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels, shape_like
 from .seasonal_naive import SeasonalNaive
 
 ALPHAS = (0.05, 0.2, 0.5)
@@ -32,8 +32,9 @@ GAMMAS = (0.05, 0.2)
 TRENDS = ((0.0, 1.0), (0.05, 0.9))  # (beta, phi): none, and a damped trend that fades in ~10 steps
 
 
-class FastHoltWinters:
+class FastHoltWinters(ModelBase):
     name = "fast_hw"
+    capabilities = Capabilities(vectorised=True)
 
     def __init__(self, season_length: int = 1, horizon: int | None = None, origins: int = 2) -> None:
         if season_length < 1:

@@ -20,7 +20,8 @@ import numpy as np
 
 from ..interrupt import checkpoint
 from ._util import clean, row_blocks
-from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
+from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
+                   interval_keys, shape_like)
 from .seasonal_naive import SeasonalNaive
 
 RECENT_LAGS = (1, 2, 3, 6)
@@ -32,8 +33,10 @@ MAX_MAGNITUDE = 1e150
 PREDICT_BLOCK_ROWS = 1 << 16
 
 
-class GlobalGBM:
+class GlobalGBM(ModelBase):
     name = "global_gbm"
+    # One regressor for the whole fleet: a row's forecast depends on what the others taught it.
+    capabilities = Capabilities(learns_across_series=True)
 
     def __init__(
         self,

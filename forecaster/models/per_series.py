@@ -14,7 +14,7 @@ import numpy as np
 
 from ..interrupt import checkpoint
 from ._util import fill_gaps, horizon_widening, nanstd_rows, normal_intervals
-from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, shape_like
+from .base import DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels, shape_like
 from .seasonal_naive import SeasonalNaive
 
 
@@ -22,8 +22,10 @@ class SeriesUnfit(Exception):
     """A row this model cannot fit; the message says why (it becomes the per-series note)."""
 
 
-class PerSeriesModel:
+class PerSeriesModel(ModelBase):
     name = "per_series"
+    # Gaps are interpolated before the library sees a row (it cannot take NaN).
+    capabilities = Capabilities(per_series_library=True, handles_missing=False)
     #: fewest points (after dropping leading NaNs) the library needs, in seasons
     min_seasons: float = 2.0
 

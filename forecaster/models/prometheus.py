@@ -15,17 +15,18 @@ from typing import Sequence
 import numpy as np
 
 from ._util import clean, normal_intervals
-from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, shape_like
+from .base import DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels, shape_like
 
 
 def _window(arr: np.ndarray, window: int | None) -> np.ndarray:
     return arr if window is None or window >= arr.shape[1] else arr[:, -window:]
 
 
-class Drift:
+class Drift(ModelBase):
     """Least-squares line over the window (Prometheus ``predict_linear``)."""
 
     name = "drift"
+    capabilities = Capabilities(vectorised=True)
 
     def __init__(self, season_length: int = 1, window: int | None = None) -> None:
         self.window = window
@@ -64,10 +65,11 @@ class Drift:
         return shape_like(normal_intervals(mean, sigma, levels), self._single)
 
 
-class PromHoltWinters:
+class PromHoltWinters(ModelBase):
     """Prometheus ``holt_winters(v[window], sf, tf)``: flat forecast at the smoothed level."""
 
     name = "prom_holt_winters"
+    capabilities = Capabilities(vectorised=True)
 
     def __init__(
         self, season_length: int = 1, sf: float = 0.5, tf: float = 0.5, window: int | None = None

@@ -8,13 +8,14 @@ season of 168 hourly or 7 daily steps. The coarse forecast is spread back onto t
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Callable, Sequence
 
 import numpy as np
 
 from ._util import clean
-from .base import DEFAULT_LEVELS, Forecast, Model, as_2d, check_levels, shape_like
+from .base import DEFAULT_LEVELS, Forecast, Model, ModelBase, as_2d, check_levels, shape_like
 
 
 def downsample(arr: np.ndarray, factor: int) -> np.ndarray:
@@ -30,7 +31,7 @@ def downsample(arr: np.ndarray, factor: int) -> np.ndarray:
     return out[0] if single else out
 
 
-class Downsampled:
+class Downsampled(ModelBase):
     """Fit ``make_inner(coarse_season_length)`` on block means and repeat its forecast per block."""
 
     def __init__(
@@ -40,12 +41,20 @@ class Downsampled:
             raise ValueError(f"downsampling factor must be >= 1, got {factor}")
         self.factor = int(factor)
         self.inner = make_inner(max(1, season_length // self.factor))
-        self.name = f"{getattr(self.inner, 'name', 'model')}@{self.factor}x"
+        self.name = f"{self.inner.name}@{self.factor}x"
+        # What the inner model is, except that new data means new block means: a full fit.
+        self.capabilities = dataclasses.replace(self.inner.capabilities, online_update=False)
 
     def fit(self, y: np.ndarray) -> "Downsampled":
         arr, self._single = as_2d(y)
         self.inner.fit(downsample(arr, self.factor))
         return self
+
+    def row_models(self, n: int) -> list[str]:
+        return [f"{name}@{self.factor}x" for name in self.inner.row_models(n)]
+
+    def row_notes(self, n: int) -> list[str]:
+        return self.inner.row_notes(n)
 
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
         levels = check_levels(levels)

@@ -28,10 +28,13 @@ from typing import Sequence
 import numpy as np
 
 from ._util import clean, row_blocks
-from .base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
+from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
+                   interval_keys, shape_like)
 
 
-class SeasonalNaive:
+class SeasonalNaive(ModelBase):
+    capabilities = Capabilities(vectorised=True)
+
     def __init__(self, season_length: int = 1, drift: bool = False, intervals: bool = True) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
@@ -40,7 +43,7 @@ class SeasonalNaive:
         # Without intervals nothing of history size is kept and predict gives the mean only (for
         # callers that score or combine means, like auto's backtest).
         self.intervals = intervals
-        self.note = ""
+        self.notes: list[str] = []
 
     @property
     def name(self) -> str:
@@ -52,8 +55,10 @@ class SeasonalNaive:
         m = self.season_length
         if t < 2 * m:
             # One season cannot tell seasonality from noise: repeat the last value instead.
-            self.note = f"history of {t} points is shorter than two seasons ({2 * m}): non-seasonal"
+            self.notes = [f"history of {t} points is shorter than two seasons ({2 * m}): non-seasonal"] * n
             m = 1
+        else:
+            self.notes = []
         self._m = m
         k = t // m
         last = None

@@ -6,15 +6,18 @@ installation or an unknown class name is a clear ValueError at configuration tim
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
 
+from .base import Capabilities
 from .per_series import PerSeriesModel
 
 _KNOWN_SEASONAL_ARGS = ("sp", "season_length", "seasonal_period")
 
 
+@functools.lru_cache(maxsize=64)  # the registry walk takes seconds; classes do not change
 def _forecaster_class(name: str) -> type:
     try:
         from sktime.registry import all_estimators
@@ -31,6 +34,11 @@ def _forecaster_class(name: str) -> type:
     return found[name]
 
 
+def _tag(cls: type, tag: str) -> Any:
+    get = getattr(cls, "get_class_tag", None)  # every sktime estimator has it; a stub may not
+    return get(tag, False) if callable(get) else False
+
+
 class SktimeModel(PerSeriesModel):
     min_seasons = 0.0
 
@@ -40,6 +48,13 @@ class SktimeModel(PerSeriesModel):
         self.name = f"sktime:{class_name}"
         self._cls = _forecaster_class(class_name)
         self.params = params
+        # The class says what it is through sktime's own tags; rows are still fitted one by one
+        # and gaps interpolated first, whatever the class could take.
+        self.capabilities = Capabilities(
+            per_series_library=True,
+            handles_missing=False,
+            intervals=bool(_tag(self._cls, "capability:pred_int")),
+        )
 
     def _make(self) -> Any:
         import inspect

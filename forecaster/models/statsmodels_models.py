@@ -9,6 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .base import Capabilities
 from .per_series import PerSeriesModel, SeriesUnfit
 
 
@@ -131,6 +132,7 @@ class MSTLModel(PerSeriesModel):
 
     name = "mstl"
     min_seasons = 2.0
+    capabilities = Capabilities(per_series_library=True, handles_missing=False, multi_seasonal=True)
 
     def __init__(self, season_length: int = 1, periods: Sequence[int] | None = None) -> None:
         super().__init__(season_length)

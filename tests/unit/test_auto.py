@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecaster.auto import AutoForecaster
+from forecaster.models.auto import AutoForecaster
 from forecaster.models import make_model
 from forecaster.models.metrics import coverage
 

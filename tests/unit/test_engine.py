@@ -9,7 +9,7 @@ from exporter.core.config import validate
 from forecaster.config import ForecasterConfig
 from forecaster.engine import (align, exhaustion_seconds, forecast_target, match_capacity,
                               output_labels, select_series, series_hash)
-from forecaster.models import SeasonalNaive
+from forecaster.models import ModelBase, SeasonalNaive
 from forecaster.source import RawSeries
 
 STEP = 3600.0
@@ -333,7 +333,7 @@ def test_one_huge_series_does_not_ruin_the_others_global_gbm_forecasts():
 def test_a_model_giving_non_finite_or_absurd_rows_falls_back_per_series(monkeypatch):
     from forecaster import engine
 
-    class Wild:
+    class Wild(ModelBase):
         """Forecasts each series' level, except an overflow for the one at 0.6 and a runaway
         (a billion times its level) for the one at 0.7."""
         name = "wild"
@@ -413,8 +413,8 @@ def test_one_spike_in_the_backtest_window_does_not_make_a_good_forecast_look_bad
     spiky = y.copy()
     spiky[-30] += 80  # one hour, inside the newest backtest block
     data = np.vstack([y, spiky])
-    scores = holdout_scores(lambda h: make_model("seasonal_naive", 24), "seasonal_naive", data,
-                            24, 24, [80])
+    scores = holdout_scores(lambda h: make_model("seasonal_naive", 24),
+                            make_model("seasonal_naive", 24).capabilities, data, 24, 24, [80])
     assert scores["mase"][1] < 1.5  # the alert threshold (backtest_mase_max)
     assert scores["mase"][1] <= 1.5 * scores["mase"][0]
     # What the mean made of it: far over the threshold.

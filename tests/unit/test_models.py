@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecaster.models import MODEL_NAMES, make_model
+from forecaster.models import make_model, model_names
 from forecaster.models.prometheus import Drift, PromHoltWinters
 from forecaster.models.resample import downsample
 from tests.helpers.models import model_arrays
@@ -148,7 +148,7 @@ def test_downsampled_long_horizon_keeps_weekly_shape() -> None:
 def test_unknown_names_list_the_known_ones() -> None:
     with pytest.raises(ValueError, match="fast_hw"):
         make_model("prophecy", M)
-    assert "auto" in MODEL_NAMES and "sktime:<ClassName>" in MODEL_NAMES
+    assert "auto" in model_names() and "sktime:<ClassName>" in model_names()
 
 
 def test_sktime_by_name_or_a_clear_error() -> None:

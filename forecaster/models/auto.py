@@ -31,12 +31,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .interrupt import checkpoint
-from .models import make_model
-from .models._util import clean_shared
-from .models.base import DEFAULT_LEVELS, Forecast, as_2d, check_levels, interval_keys, shape_like
-from .models.metrics import mase, mase_scale, trimmed_scaled_error
-from .models.seasonal_naive import SeasonalNaive
+from ..interrupt import checkpoint
+from ._util import clean_shared
+from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
+                   interval_keys, shape_like)
+from .metrics import mase, mase_scale, trimmed_scaled_error
+from .registry import make_model, model_capabilities
+from .seasonal_naive import SeasonalNaive
 
 DEFAULT_CANDIDATES: tuple[str, ...] = (
     "seasonal_naive",
@@ -45,13 +46,15 @@ DEFAULT_CANDIDATES: tuple[str, ...] = (
     "global_gbm",
     "theta",
 )
+# The service's default: auto's choice among the candidates fitted for a whole fleet at once in
+# numpy, so it needs no optional extra and costs a few vectorised fits per refit.
+FAST_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_drift", "fast_hw")
 # Per-series library models cost ~10-100 ms per series and fold; beyond this many series they are
 # left out of the default candidates (a note says so) and the vectorised ones carry the fleet.
 PER_SERIES_LIMIT = 300
-_PER_SERIES = {"theta", "holt_winters", "damped", "ets", "mstl", "sarima"}
 
 
-class AutoForecaster:
+class AutoForecaster(ModelBase):
     name = "auto"
 
     def __init__(
@@ -64,6 +67,7 @@ class AutoForecaster:
         ensemble: bool = True,
         max_ensemble: int = 3,
         untested: str = "seasonal_naive",
+        name: str = "auto",
     ) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
@@ -80,9 +84,28 @@ class AutoForecaster:
         # The model for a history too short to backtest anything on: nothing tells the
         # candidates apart there, so it is a choice of policy, not of accuracy.
         self.untested = untested
+        self.name = name
         self.chosen: list[str] = []
         self.notes: list[str] = []
         self.scores: dict[str, Any] = {}
+        # What each candidate is, asked once: it decides which are affordable on a large fleet,
+        # and what auto itself is (vectorised only when every candidate is).
+        self._caps = {c: _capabilities_or_none(c) for c in dict.fromkeys([*self.candidates, untested])}
+        # A candidate that cannot be built (sktime not installed) fails in the backtest with a
+        # note, as any broken candidate does; it says nothing about what auto is.
+        caps = [c for c in (self._caps[name] for name in self.candidates) if c is not None]
+        self.capabilities = Capabilities(
+            vectorised=all(c.vectorised for c in caps),
+            per_series_library=any(c.per_series_library for c in caps),
+            # The interval calibration's step profile is learnt across the fleet.
+            learns_across_series=True,
+            online_update=True,
+            intervals=True,
+            handles_missing=all(c.handles_missing for c in caps),
+            multi_seasonal=any(c.multi_seasonal for c in caps),
+            self_backtest=True,
+            per_series_choice=True,
+        )
 
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, y: np.ndarray) -> "AutoForecaster":
@@ -210,11 +233,11 @@ class AutoForecaster:
     def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
         if self._explicit or n <= PER_SERIES_LIMIT:
             return list(self.candidates)
-        dropped = [c for c in self.candidates if c in _PER_SERIES]
+        dropped = [c for c in self.candidates if (self._caps[c] or Capabilities()).per_series_library]
         if dropped:
             for note in notes:
                 note.append(f"{n} series: per-series candidates {dropped} skipped for speed")
-        return [c for c in self.candidates if c not in _PER_SERIES]
+        return [c for c in self.candidates if c not in dropped]
 
     def _build(self, name: str, h: int, mean_only: bool = False) -> Any:
         """A candidate; ``mean_only`` when only its mean forecast will be read (the backtest, and the
@@ -256,6 +279,12 @@ class AutoForecaster:
         self.scores = {"horizon": 0, "folds": 0, "candidates": {}, "mase": np.full(n, np.nan),
                        "seasonal_naive_mase": np.full(n, np.nan), "coverage": {}}
         self.notes = ["; ".join([r] + x) for r, x in zip(reason, notes)]
+
+    def row_models(self, n: int) -> list[str]:
+        return list(self.chosen) if len(self.chosen) == n else super().row_models(n)
+
+    def backtest_scores(self) -> dict[str, Any]:
+        return self.scores
 
     # -- intervals ------------------------------------------------------------------------------
     def _calibrate(self, resid: np.ndarray) -> None:
@@ -319,6 +348,13 @@ class AutoForecaster:
         for key in out:
             out[key][no_data] = np.nan
         return shape_like(out, self._single)
+
+
+def _capabilities_or_none(name: str) -> Capabilities | None:
+    try:
+        return model_capabilities(name)
+    except ValueError:
+        return None
 
 
 def _fold_mase(actual: np.ndarray, fc: np.ndarray, scale: np.ndarray) -> np.ndarray:
