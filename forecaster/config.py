@@ -47,6 +47,10 @@ class TargetFields(Strict):
     step: Optional[Duration] = Field(None, gt=0)
     history: Optional[Duration] = Field(None, gt=0)
     season: Optional[Duration] = Field(None, ge=0, description="0 for none")
+    seasons: Optional[list[Duration]] = Field(
+        None, description="Longer cycles besides season that auto (and mstl) try, each kept per "
+        "series where the history holds two of them and the backtest prefers it. Default: those "
+        "that make sense at the step (a week below daily steps, a year at daily steps); [] for none.")
     horizons: Optional[list[Duration]] = None
     levels: Optional[list[int]] = None
     anomaly_level: Optional[int] = Field(

@@ -20,7 +20,8 @@ from forecaster.anomaly import DetectorSettings, detect
 from forecaster.backtest import Scores, holdout_scores
 from forecaster.targets import ResolvedTarget
 from forecaster.limits import enforce, limits_for
-from forecaster.models import Capabilities, Forecast, Model, SeasonalNaive, make_model
+from forecaster.models import (Capabilities, Forecast, Model, SeasonalNaive, make_model,
+                               model_capabilities)
 from forecaster.source import RawSeries
 from forecaster.staleness import is_stale
 
@@ -221,7 +222,8 @@ def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None
 
 def _spec(target: ResolvedTarget) -> tuple:
     """What a fitted model depends on besides the data: a change means a refit."""
-    return (target.model, target.season_length, tuple(target.predict_levels), max(target.horizon_steps))
+    return (target.model, target.season_length, target.extra_seasons, tuple(target.predict_levels),
+            max(target.horizon_steps))
 
 
 @dataclass
@@ -288,9 +290,13 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         log.info("the target's series changed since its last fit; fitting again",
                  extra={"target": target.name, "new": len(new - old), "gone": len(old - new)})
 
+    # Longer cycles (a week, a year) go to the models that can try them.
+    several = target.extra_seasons and model_capabilities(target.model).multi_seasonal
+    options = {"seasons": target.extra_seasons} if several else {}
+
     def build(horizon: int) -> Model:
         return make_model(target.model, target.season_length, horizon=horizon,
-                          levels=target.predict_levels)
+                          levels=target.predict_levels, **options)
 
     model = fitted.model if reuse else build(h)
     result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target),

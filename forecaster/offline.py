@@ -23,9 +23,9 @@ import numpy as np
 
 from exporter.core.durations import format_duration, parse_duration
 from forecaster.limits import Limits, enforce, limits_for
+from forecaster.seasons import candidate_seasons
 
 REQUIRED_COLUMNS = ("series_id", "timestamp", "value")
-DAY = 86400.0
 
 
 class UsageError(Exception):
@@ -59,8 +59,11 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--step", default=None, help="grid step, e.g. 5m or 1h (default: inferred)")
     p.add_argument("--levels", default="80,95", help="interval levels in percent (default 80,95)")
     p.add_argument("--model", default="auto", help="model name (auto, fast_hw, sktime:ThetaForecaster, ...)")
-    p.add_argument("--season-length", type=int, default=None,
-                   help="steps per season (default: one day of steps)")
+    p.add_argument("--season-length", default=None,
+                   help="seasons in steps or as durations, comma-separated, the main one first "
+                        "(7,365 or 1w,1y); the longer ones are tried per series and kept where the "
+                        "backtest prefers them (default: from the step: a day and a week below "
+                        "daily steps, a week and a year at daily steps)")
     p.add_argument("--lower-bound", type=float, default=None, help="clip forecasts below (e.g. 0)")
     p.add_argument("--upper-bound", type=float, default=None, help="clip forecasts above (capacity)")
     p.add_argument("--max-points", type=int, default=20_000, help="newest points kept per series")
@@ -75,13 +78,12 @@ def run(args: argparse.Namespace) -> int:
         raw = read_csv(args.input)
         step = step_seconds(args.step, raw)
         horizon = _parse_horizon(args.horizon, step)
-        season = args.season_length or _default_season(step)
-        if season < 1:
-            raise UsageError(f"--season-length must be >= 1, got {season}")
+        season, extra = _parse_seasons(args.season_length, step)
         series, bad = to_series(raw, step, args.max_points)
-        from .models import make_model
+        from .models import make_model, model_capabilities
 
         make_model(args.model, season)  # an unknown model name is a usage error, not N failures
+        several = extra and model_capabilities(args.model).multi_seasonal
     except UsageError as exc:
         print(f"promcast-forecaster offline: error: {exc}", file=sys.stderr)
         return 2
@@ -91,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
 
     results: dict[str, Result] = {sid: Result(error=reason) for sid, reason in bad.items()}
     progress = Progress(len(series), sys.stderr)
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = {"seasons": extra} if several else {}
     for start in range(0, len(series), max(1, args.batch)):
         chunk = series[start:start + max(1, args.batch)]
         results.update(_forecast_chunk(chunk, args.model, season, horizon, levels, options))
@@ -190,9 +192,27 @@ def _parse_horizon(text: str, step: float) -> int:
     return h
 
 
-def _default_season(step: float) -> int:
-    per_day = DAY / step
-    return int(round(per_day)) if per_day >= 2 and abs(per_day - round(per_day)) < 1e-6 else 1
+def _parse_seasons(text: str | None, step: float) -> tuple[int, tuple[int, ...]]:
+    """The main season and the longer ones (steps) from ``--season-length``: numbers of steps or
+    durations, comma-separated; without it, the cycles that make sense at ``step``."""
+    if text is None or not str(text).strip():
+        found = candidate_seasons(step)
+        return (found[0], found[1:]) if found else (1, ())
+    seasons = []
+    for item in str(text).split(","):
+        item = item.strip()
+        try:
+            k = int(item)
+        except ValueError:
+            try:
+                k = int(round(parse_duration(item) / step))
+            except ValueError as exc:
+                raise UsageError(f"--season-length: {item!r} is neither a number of steps nor a "
+                                 f"duration ({exc})") from exc
+        if k < 1:
+            raise UsageError(f"--season-length must be >= 1 step each, got {item!r}")
+        seasons.append(k)
+    return seasons[0], tuple(sorted({k for k in seasons[1:] if k > seasons[0]}))
 
 
 def to_series(raw: dict[str, Any], step: float, max_points: int) -> tuple[list[Series], dict[str, str]]:

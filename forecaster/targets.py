@@ -12,6 +12,7 @@ from typing import Literal, Optional, Union
 from exporter.core.config import Strict
 from exporter.core.durations import format_duration
 from forecaster.planning.config import Autoscaling, Scenario
+from forecaster.seasons import candidate_cycles, cycles_in_steps
 from forecaster.staleness import default_staleness
 
 
@@ -24,6 +25,7 @@ class ResolvedTarget(Strict):
     history: float
     season: float
     horizons: list[float]
+    seasons: Optional[list[float]] = None
     levels: list[int]
     anomaly_level: int
     anomaly_budget: float = 0.5
@@ -60,6 +62,14 @@ class ResolvedTarget(Strict):
     @property
     def season_length(self) -> int:
         return max(1, int(round(self.season / self.step))) if self.season else 1
+
+    @property
+    def extra_seasons(self) -> tuple[int, ...]:
+        """The longer cycles (in steps) besides the season, for models that take several."""
+        if self.season_length <= 1:
+            return ()
+        cycles = self.seasons if self.seasons is not None else candidate_cycles(self.step)
+        return tuple(p for p in cycles_in_steps(cycles, self.step) if p > self.season_length)
 
     @property
     def points(self) -> int:

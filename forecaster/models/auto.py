@@ -36,6 +36,7 @@ from ._util import clean_shared
 from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
                    interval_keys, shape_like)
 from .metrics import mase, mase_scale, trimmed_scaled_error
+from .multi_season import MIN_CYCLES, Deseasonalised
 from .registry import make_model, model_capabilities
 from .seasonal_naive import SeasonalNaive
 
@@ -68,6 +69,7 @@ class AutoForecaster(ModelBase):
         max_ensemble: int = 3,
         untested: str = "seasonal_naive",
         name: str = "auto",
+        seasons: Sequence[int] = (),
     ) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
@@ -85,6 +87,10 @@ class AutoForecaster(ModelBase):
         # candidates apart there, so it is a choice of policy, not of accuracy.
         self.untested = untested
         self.name = name
+        # Longer cycles to try besides the season (a week on hourly data, a year on daily): each
+        # is backtested where the history holds enough of them (see _season_variants).
+        self.seasons = sorted({int(p) for p in seasons if int(p) > self.season_length})
+        self._variants: dict[str, tuple[str, int]] = {}
         self.chosen: list[str] = []
         self.notes: list[str] = []
         self.scores: dict[str, Any] = {}
@@ -102,7 +108,7 @@ class AutoForecaster(ModelBase):
             online_update=True,
             intervals=True,
             handles_missing=all(c.handles_missing for c in caps),
-            multi_seasonal=any(c.multi_seasonal for c in caps),
+            multi_seasonal=True,
             self_backtest=True,
             per_series_choice=True,
         )
@@ -125,6 +131,7 @@ class AutoForecaster(ModelBase):
             folds = max(1, min(self.folds, (t_len - 2 * m) // h_bt))
         self._h_bt, self._folds = h_bt, folds
         candidates = self._usable_candidates(n, notes)
+        candidates += self._season_variants(candidates, t_len - h_bt if folds else 0)
 
         if folds == 0:
             short_note = (
@@ -212,6 +219,7 @@ class AutoForecaster(ModelBase):
             "mase": trimmed_scaled_error(actual, combo, scale),
             "mean_mase": chosen_mase,
             "seasonal_naive_mase": cand_mase[sn],
+            "seasons": [self.season_length, *sorted({p for _, p in self._variants.values()})],
             "coverage": self._honest_coverage(resid),
         }
         self._fit_final(arr, notes)
@@ -239,11 +247,33 @@ class AutoForecaster(ModelBase):
                 note.append(f"{n} series: per-series candidates {dropped} skipped for speed")
         return [c for c in self.candidates if c not in dropped]
 
+    def _season_variants(self, candidates: list[str], newest_origin: int) -> list[str]:
+        """Candidates with a longer cycle taken out (``fast_hw+168``): for each of ``seasons``
+        that the newest backtest origin has :data:`MIN_CYCLES` cycles of history for, the cheap
+        candidates (vectorised, rows independent) once more with that cycle. The backtest then
+        keeps the cycle per series only where it forecasts better."""
+        self._variants = {}
+        for period in self.seasons:
+            if newest_origin < MIN_CYCLES * period:
+                continue
+            for base in candidates:
+                caps = self._caps.get(base)
+                if caps is not None and caps.vectorised and caps.rows_independent:
+                    self._variants[f"{base}+{period}"] = (base, period)
+        return list(self._variants)
+
     def _build(self, name: str, h: int, mean_only: bool = False) -> Any:
         """A candidate; ``mean_only`` when only its mean forecast will be read (the backtest, and the
         final fit once intervals are calibrated here), so the baseline skips its own intervals."""
+        if name in self._variants:
+            base, period = self._variants[name]
+            return Deseasonalised(lambda: self._build(base, h, mean_only), period,
+                                  self.season_length, label=name)
         if mean_only and name in ("seasonal_naive", "seasonal_naive_drift"):
             return SeasonalNaive(self.season_length, drift=name.endswith("drift"), intervals=False)
+        caps = self._caps.get(name)
+        if caps is not None and caps.multi_seasonal and self.seasons:
+            return make_model(name, self.season_length, horizon=h, seasons=self.seasons)
         return make_model(name, self.season_length, horizon=h)
 
     def _fit_final(self, arr: np.ndarray, notes: list[list[str]]) -> None:
