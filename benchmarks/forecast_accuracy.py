@@ -31,17 +31,22 @@ import _baselines
 from _data import Dataset, all_datasets
 from _verify import require, run
 
-from forecaster.models import make_model
+from exporter.core.durations import parse_duration
+from forecaster.models import make_model, model_capabilities
 from forecaster.models.metrics import coverage, mase, mase_scale, smape
+from forecaster.seasons import candidate_seasons
 
 LEVELS = [80, 95]
 
 
 def _promcast(name: str, **options) -> Callable:
-    def run(train: np.ndarray, m: int, h: int, levels: list[int]) -> dict[str, np.ndarray]:
-        model = make_model(name, m, horizon=h, levels=levels, **options).fit(train)
+    def run(train: np.ndarray, m: int, h: int, levels: list[int],
+            seasons: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+        # The longer cycles go to the models that try them, as the service and offline do.
+        several = {"seasons": seasons} if seasons and model_capabilities(name).multi_seasonal else {}
+        model = make_model(name, m, horizon=h, levels=levels, **options, **several).fit(train)
         out = model.predict(h, levels)
-        if name == "auto":
+        if name in ("auto", "auto_fast"):
             run.last = model  # type: ignore[attr-defined]
         return out
 
@@ -49,8 +54,17 @@ def _promcast(name: str, **options) -> Callable:
 
 
 def _prometheus(name: str, **options) -> Callable:
-    def run(train: np.ndarray, m: int, h: int, levels: list[int]) -> dict[str, np.ndarray]:
+    def run(train: np.ndarray, m: int, h: int, levels: list[int], seasons: tuple[int, ...] = ()
+            ) -> dict[str, np.ndarray]:
         return make_model(name, m, window=max(h, m), **options).fit(train).predict(h, levels)
+
+    return run
+
+
+def _single_season(fn: Callable) -> Callable:
+    """A library baseline run as configured upstream (it finds or fixes its own seasons)."""
+    def run(train: np.ndarray, m: int, h: int, levels: list[int], seasons: tuple[int, ...] = ()):
+        return fn(train, m, h, levels)
 
     return run
 
@@ -62,9 +76,9 @@ METHODS: dict[str, Callable] = {
     "seasonal naive": _promcast("seasonal_naive"),
     "prometheus predict_linear": _prometheus("drift"),
     "prometheus holt_winters sf=0.3 tf=0.3": _prometheus("prom_holt_winters", sf=0.3, tf=0.3),
-    "statsforecast AutoETS": _baselines.statsforecast_auto_ets,
-    "statsforecast MSTL": _baselines.statsforecast_mstl,
-    "prophet": _baselines.prophet,
+    "statsforecast AutoETS": _single_season(_baselines.statsforecast_auto_ets),
+    "statsforecast MSTL": _single_season(_baselines.statsforecast_mstl),
+    "prophet": _single_season(_baselines.prophet),
 }
 
 
@@ -77,11 +91,14 @@ def evaluate(ds: Dataset, methods: list[str]) -> list[tuple]:
     train, test = train[keep], test[keep]
     evaluate.excluded = int((~keep).sum())  # type: ignore[attr-defined]
     scale = mase_scale(train, ds.season_length)
+    # Longer cycles than the dataset's season that make sense at its step (a week at 5m and 1h,
+    # a year at 1d), as a target or offline finds them by default.
+    extra = tuple(p for p in candidate_seasons(parse_duration(ds.step)) if p > ds.season_length)
     rows = []
     for name in methods:
         t0 = time.perf_counter()
         try:
-            fc = METHODS[name](train, ds.season_length, ds.horizon, LEVELS)
+            fc = METHODS[name](train, ds.season_length, ds.horizon, LEVELS, seasons=extra)
         except _baselines.Unavailable as exc:
             rows.append((name, f"skipped: {exc}"))
             continue
@@ -100,7 +117,7 @@ def evaluate(ds: Dataset, methods: list[str]) -> list[tuple]:
             *(float(np.nanmean(coverage(test, fc[f"lower-{lv}"], fc[f"upper-{lv}"]))) for lv in LEVELS),
             wall,
         ))
-        if name == "promcast auto":
+        if name in ("promcast auto", "promcast auto_fast"):
             auto = METHODS[name].last
             bt = auto.scores
             cov = " ".join(f"{lv}%={np.nanmean(v):.3f}" for lv, v in bt["coverage"].items())
