@@ -62,3 +62,16 @@ def test_a_daily_step_target_reads_a_long_range_through_a_subquery(start_prometh
     assert fc.mean[30 * DAY] == pytest.approx(expected, abs=8)
     lo, hi = fc.bounds[(30 * DAY, 95)]
     assert lo < fc.mean[30 * DAY] < hi
+
+
+def test_the_documented_long_horizon_target_is_valid() -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "long-horizons.md").read_text()
+    block = re.search(r"```yaml\n(targets:.*?)```", doc, re.S).group(1)
+    (target,) = validate(ForecasterConfig, yaml.safe_load(block)).resolved_targets()
+    assert (target.step, target.season_length, target.extra_seasons) == (DAY, 7, (365,))
+    assert target.horizon_steps == [30, 90, 365] and target.points == 731
