@@ -371,7 +371,7 @@ class AutoForecaster(ModelBase):
                 out[lo_key], out[hi_key] = own[lo_key], own[hi_key]
                 continue
             lo, hi = _score_quantiles(self._scores, lv)
-            prof = np.concatenate([self._profile, np.full(max(0, h - self._profile.size), self._profile[-1])])[:h]
+            prof = _extend_profile(self._profile, h)
             band = self._scale[:, None] * prof[None, :]
             out[lo_key] = mean + lo[:, None] * band
             out[hi_key] = mean + hi[:, None] * band
@@ -428,6 +428,18 @@ def _scale_and_profile(resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     prof = np.maximum.accumulate(np.convolve(padded, kernel, mode="valid"))
     prof = np.where(prof > 0, prof, 1.0)
     return scale, prof / prof.mean()
+
+
+def _extend_profile(profile: np.ndarray, h: int) -> np.ndarray:
+    """The step profile over ``h`` steps. Beyond the steps the backtest could check (a horizon
+    longer than the history allows to backtest), errors are assumed to keep growing like a random
+    walk's, with the square root of the steps ahead: a band that stopped widening there would
+    claim a year ahead is as certain as the month the backtest saw."""
+    k = profile.size
+    if h <= k:
+        return profile[:h]
+    beyond = profile[-1] * np.sqrt(np.arange(k + 1, h + 1) / k)
+    return np.concatenate([profile, beyond])
 
 
 def _score_quantiles(z: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:

@@ -224,3 +224,19 @@ def test_a_consistent_winner_is_still_chosen() -> None:
     model = AutoForecaster(M, horizon=M, candidates=CHEAP).fit(mixed_fleet())
     assert model.chosen[2] != "seasonal_naive", model.chosen
     assert "one standard error" not in model.notes[2]
+
+
+def test_bands_keep_widening_beyond_what_a_short_history_could_backtest() -> None:
+    # 100 points cannot backtest a 120-step horizon: auto judges on 24-step blocks. Beyond them a
+    # random walk's errors keep growing, and so must the band, or the coverage collapses.
+    rng = np.random.default_rng(7)
+    walks = 100 + np.cumsum(rng.normal(0, 1, (300, 220)), axis=1)
+    train, future = walks[:, :100], walks[:, 100:]
+    model = AutoForecaster(1, horizon=120, candidates=["seasonal_naive"]).fit(train)
+    assert model.scores["horizon"] < 120 and model.scores["folds"] >= 2
+    fc = model.predict(120, [80])
+    width = fc["upper-80"] - fc["lower-80"]
+    assert (width[:, -1] > 1.8 * width[:, model.scores["horizon"] - 1]).all()
+    late = slice(60, 120)
+    inside = (future[:, late] >= fc["lower-80"][:, late]) & (future[:, late] <= fc["upper-80"][:, late])
+    assert inside.mean() > 0.7
