@@ -119,3 +119,13 @@ def test_offline_rejects_a_season_it_cannot_read(tmp_path: Path, capsys: pytest.
     argv = ["--input", str(src), "--horizon", "7", "--season-length", "7,yearly"]
     assert offline.run(_offline(argv)) == 2
     assert "'yearly' is neither a number of steps nor a duration" in capsys.readouterr().err
+
+
+def test_profile_smoothing_is_a_wrapped_moving_mean() -> None:
+    rng = np.random.default_rng(4)
+    y = np.tile(rng.normal(0, 1, 50), 4)[None, :]
+    y[0, 7] = np.nan
+    prof = seasonal_profile(y, 50, 5)
+    raw = seasonal_profile(y, 50, 1)[0]
+    expect = np.array([raw[(np.arange(j - 2, j + 3)) % 50].mean() for j in range(50)])
+    np.testing.assert_allclose(prof[0], expect - expect.mean(), atol=1e-9)

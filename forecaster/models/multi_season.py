@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._util import clean
+from ._util import clean, row_blocks
 from .base import DEFAULT_LEVELS, Forecast, Model, ModelBase, as_2d, check_levels, shape_like
 
 #: Complete cycles of history a long season needs before it is learnt (with fewer, one cycle's
@@ -30,33 +30,39 @@ def seasonal_profile(arr: np.ndarray, period: int, smooth: int) -> np.ndarray:
     time index, mean 0; zeros for rows with fewer than :data:`MIN_CYCLES` complete cycles."""
     n, t_len = arr.shape
     k = t_len // period
+    out = np.zeros((n, period))
     if k < MIN_CYCLES:
-        return np.zeros((n, period))
+        return out
     start = t_len - k * period
-    cycles = clean(arr[:, start:]).reshape(n, k, period)
-    with warnings.catch_warnings():  # all-NaN cycles and phases are expected in gappy rows
-        warnings.simplefilter("ignore", RuntimeWarning)
-        dev = cycles - np.nanmean(cycles, axis=2, keepdims=True)
-        enough = np.isfinite(dev).sum(axis=1) >= MIN_CYCLES
-        prof = np.where(enough, np.nanmedian(dev, axis=1), np.nan)
-    prof = _circular_mean(prof, max(1, int(smooth)))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        prof = prof - np.nanmean(prof, axis=1, keepdims=True)
-    prof = np.nan_to_num(prof)
+    for a, b in row_blocks(n, t_len):  # no fleet-sized temporaries
+        cycles = clean(arr[a:b, start:]).reshape(b - a, k, period)
+        with warnings.catch_warnings():  # all-NaN cycles and phases are expected in gappy rows
+            warnings.simplefilter("ignore", RuntimeWarning)
+            dev = cycles - np.nanmean(cycles, axis=2, keepdims=True)
+            enough = np.isfinite(dev).sum(axis=1) >= MIN_CYCLES
+            prof = np.where(enough, np.nanmedian(dev, axis=1), np.nan)
+            prof = _circular_mean(prof, max(1, int(smooth)))
+            prof = prof - np.nanmean(prof, axis=1, keepdims=True)
+        out[a:b] = np.nan_to_num(prof)
     # Phase of the row's own index: column j of the cycles is time start + j.
-    return np.roll(prof, start % period, axis=1)
+    return np.roll(out, start % period, axis=1)
 
 
 def _circular_mean(prof: np.ndarray, width: int) -> np.ndarray:
     """Centred moving mean over ``width`` phases, wrapping around the cycle, ignoring NaN."""
     if width <= 1:
         return prof
+    period = prof.shape[1]
     half = width // 2
-    idx = (np.arange(prof.shape[1])[:, None] + np.arange(-half, width - half)[None, :]) % prof.shape[1]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(prof[:, idx], axis=2)
+    idx = np.arange(-half, period + width - half) % period  # the cycle, wrapped at both ends
+    wrapped = prof[:, idx]
+    ok = np.isfinite(wrapped)
+    zero = np.zeros((prof.shape[0], 1))
+    sums = np.concatenate([zero, np.cumsum(np.where(ok, wrapped, 0.0), axis=1)], axis=1)
+    counts = np.concatenate([zero, np.cumsum(ok, axis=1)], axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (sums[:, width:width + period] - sums[:, :period]) / (
+            counts[:, width:width + period] - counts[:, :period])
 
 
 class Deseasonalised(ModelBase):
