@@ -55,19 +55,19 @@ def test_deseasonalised_continues_the_long_cycle() -> None:
     fc = both.predict(90, [80])
     assert np.abs(fc["mean"] - actual).mean() < 0.5 * np.abs(plain - actual).mean()
     assert (fc["lower-80"] <= fc["mean"]).all() and both.capabilities.multi_seasonal
-    assert both.row_models(1) == ["seasonal_naive+365"]
+    assert both.row_models(1) == ["seasonal_naive(+365)"]
 
 
 def test_auto_keeps_the_yearly_cycle_where_history_and_backtest_support_it() -> None:
     y = daily(3.2, n=2, seed=1)
     model = make_model("auto_fast", 7, horizon=60, seasons=(365,)).fit(y)
     assert model.scores["seasons"] == [7, 365]
-    assert any(c.endswith("+365") for c in model.scores["candidates"])
-    assert all("+365" in c for c in model.chosen)
+    assert any(c.endswith("(+365)") for c in model.scores["candidates"])
+    assert all("(+365)" in c for c in model.chosen)
     # The same fleet with less than two years before the newest backtest origin: not tried.
     short = make_model("auto_fast", 7, horizon=60, seasons=(365,)).fit(y[:, -700:])
     assert short.scores["seasons"] == [7]
-    assert not any("+365" in c for c in short.chosen)
+    assert not any("(+365)" in c for c in short.chosen)
 
 
 def test_target_finds_the_yearly_cycle_and_says_so() -> None:
@@ -81,7 +81,7 @@ def test_target_finds_the_yearly_cycle_and_says_so() -> None:
     y = daily(t.points / 365 + 0.01, seed=2)[0, -t.points:]
     sel = select_series([RawSeries({"site": "a"}, ts, y)], t).series
     (found,) = forecast_target(t, sel, end, end + 60).series
-    assert "+365" in found.model
+    assert "(+365)" in found.model
     (plain,) = forecast_target(weekly_only, sel, end, end + 60).series
     assert "+365" not in plain.model
 
@@ -110,7 +110,7 @@ def test_offline_infers_or_takes_several_seasons(tmp_path: Path, seasons: str | 
     assert offline.run(_offline(argv)) == 0
     with out.open() as fh:
         models = {r["model"] for r in csv.DictReader(fh)}
-    assert len(models) == 1 and "+365" in models.pop()
+    assert len(models) == 1 and "(+365)" in models.pop()
 
 
 def test_offline_rejects_a_season_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -123,9 +123,18 @@ def test_offline_rejects_a_season_it_cannot_read(tmp_path: Path, capsys: pytest.
 
 def test_profile_smoothing_is_a_wrapped_moving_mean() -> None:
     rng = np.random.default_rng(4)
-    y = np.tile(rng.normal(0, 1, 50), 4)[None, :]
-    y[0, 7] = np.nan
+    y = np.tile(rng.normal(0, 1, 50), 4)[None, :]  # the same cycle four times: nothing to shrink
     prof = seasonal_profile(y, 50, 5)
     raw = seasonal_profile(y, 50, 1)[0]
     expect = np.array([raw[(np.arange(j - 2, j + 3)) % 50].mean() for j in range(50)])
     np.testing.assert_allclose(prof[0], expect - expect.mean(), atol=1e-9)
+
+
+def test_a_cycle_that_does_not_repeat_is_shrunk_away() -> None:
+    rng = np.random.default_rng(5)
+    pattern = 3 * np.sin(2 * np.pi * np.arange(100) / 100)
+    repeating = np.tile(pattern, 3) + rng.normal(0, 0.3, 300)
+    noise = rng.normal(0, 3, 300)  # three cycles of noise: any "profile" in it is chance
+    prof = seasonal_profile(np.stack([repeating, noise]), 100, 1)
+    assert np.abs(prof[0] - pattern).max() < 0.6
+    assert np.sqrt(np.mean(prof[1] ** 2)) < 0.1 * noise.std()

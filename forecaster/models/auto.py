@@ -248,7 +248,7 @@ class AutoForecaster(ModelBase):
         return [c for c in self.candidates if c not in dropped]
 
     def _season_variants(self, candidates: list[str], newest_origin: int) -> list[str]:
-        """Candidates with a longer cycle taken out (``fast_hw+168``): for each of ``seasons``
+        """Candidates with a longer cycle taken out (``fast_hw(+168)``): for each of ``seasons``
         that the newest backtest origin has :data:`MIN_CYCLES` cycles of history for, the cheap
         candidates (vectorised, rows independent) once more with that cycle. The backtest then
         keeps the cycle per series only where it forecasts better."""
@@ -259,7 +259,7 @@ class AutoForecaster(ModelBase):
             for base in candidates:
                 caps = self._caps.get(base)
                 if caps is not None and caps.vectorised and caps.rows_independent:
-                    self._variants[f"{base}+{period}"] = (base, period)
+                    self._variants[f"{base}(+{period})"] = (base, period)
         return list(self._variants)
 
     def _build(self, name: str, h: int, mean_only: bool = False) -> Any:

@@ -27,7 +27,8 @@ MIN_CYCLES = 2
 
 def seasonal_profile(arr: np.ndarray, period: int, smooth: int) -> np.ndarray:
     """Per row, the long cycle's profile (n, period) by phase ``t % period`` of the row's own
-    time index, mean 0; zeros for rows with fewer than :data:`MIN_CYCLES` complete cycles."""
+    time index, mean 0, shrunk by how consistently the cycles repeat it (see
+    :func:`_shrinkage`); zeros for rows with fewer than :data:`MIN_CYCLES` complete cycles."""
     n, t_len = arr.shape
     k = t_len // period
     out = np.zeros((n, period))
@@ -39,13 +40,37 @@ def seasonal_profile(arr: np.ndarray, period: int, smooth: int) -> np.ndarray:
         with warnings.catch_warnings():  # all-NaN cycles and phases are expected in gappy rows
             warnings.simplefilter("ignore", RuntimeWarning)
             dev = cycles - np.nanmean(cycles, axis=2, keepdims=True)
+            # Each cycle smoothed on its own, so the spread between cycles is measured on the
+            # same (smoothed) scale as the profile it is compared with.
+            dev = _circular_mean(dev.reshape((b - a) * k, period), max(1, int(smooth)))
+            dev = dev.reshape(b - a, k, period)
             enough = np.isfinite(dev).sum(axis=1) >= MIN_CYCLES
             prof = np.where(enough, np.nanmedian(dev, axis=1), np.nan)
-            prof = _circular_mean(prof, max(1, int(smooth)))
+            # A row whose own history (from its first value) is shorter than the cycles learns none.
+            first = np.argmax(np.isfinite(arr[a:b]), axis=1)
+            prof[t_len - first < MIN_CYCLES * period] = np.nan
             prof = prof - np.nanmean(prof, axis=1, keepdims=True)
+            prof = prof * _shrinkage(prof, dev)[:, None]
         out[a:b] = np.nan_to_num(prof)
     # Phase of the row's own index: column j of the cycles is time start + j.
     return np.roll(out, start % period, axis=1)
+
+
+def _shrinkage(prof: np.ndarray, dev: np.ndarray) -> np.ndarray:
+    """Per row, how much of the profile to keep: 1 - (its estimation noise / its own size), at
+    least 0. The noise is the spread of the cycles around the profile over the number of cycles
+    (the variance of a mean, widened for a median), so a cycle seen a few times that disagrees with itself is mostly
+    dropped, and one that repeats clearly is kept whole (the James-Stein idea, as seasonal
+    naive shrinks its drift)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        cycles = np.isfinite(dev).sum(axis=1)  # (rows, period)
+        # A median of three or more values varies about pi/2 times as much as their mean.
+        efficiency = np.where(cycles >= 3, np.pi / 2, 1.0)
+        noise = np.nanmean(efficiency * np.nanvar(dev, axis=1) / np.maximum(cycles, 1), axis=1)
+        signal = np.nanmean(prof**2, axis=1)
+        keep = 1.0 - noise / signal
+    return np.clip(np.nan_to_num(keep, nan=0.0), 0.0, 1.0)
 
 
 def _circular_mean(prof: np.ndarray, width: int) -> np.ndarray:
@@ -75,7 +100,7 @@ class Deseasonalised(ModelBase):
             raise ValueError(f"a second season must span at least two steps, got {period}")
         self.inner = make_inner()
         self.period, self.smooth = int(period), int(smooth)
-        self.name = label or f"{self.inner.name}+{self.period}"
+        self.name = label or f"{self.inner.name}(+{self.period})"
         self.capabilities = dataclasses.replace(self.inner.capabilities, multi_seasonal=True,
                                                 online_update=False)
 
@@ -91,7 +116,7 @@ class Deseasonalised(ModelBase):
         return self
 
     def row_models(self, n: int) -> list[str]:
-        return [f"{name}+{self.period}" for name in self.inner.row_models(n)]
+        return [f"{name}(+{self.period})" for name in self.inner.row_models(n)]
 
     def row_notes(self, n: int) -> list[str]:
         inner = self.inner.row_notes(n)
