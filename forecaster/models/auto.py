@@ -96,7 +96,8 @@ class AutoForecaster(ModelBase):
         self.scores: dict[str, Any] = {}
         # What each candidate is, asked once: it decides which are affordable on a large fleet,
         # and what auto itself is (vectorised only when every candidate is).
-        self._caps = {c: _capabilities_or_none(c) for c in dict.fromkeys([*self.candidates, untested])}
+        names = dict.fromkeys([*self.candidates, untested])
+        self._caps = {c: _capabilities_or_none(c) for c in names}
         # A candidate that cannot be built (sktime not installed) fails in the backtest with a
         # note, as any broken candidate does; it says nothing about what auto is.
         caps = [c for c in (self._caps[name] for name in self.candidates) if c is not None]
@@ -241,7 +242,8 @@ class AutoForecaster(ModelBase):
     def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
         if self._explicit or n <= PER_SERIES_LIMIT:
             return list(self.candidates)
-        dropped = [c for c in self.candidates if (self._caps[c] or Capabilities()).per_series_library]
+        slow = {c for c, caps in self._caps.items() if caps is not None and caps.per_series_library}
+        dropped = [c for c in self.candidates if c in slow]
         if dropped:
             for note in notes:
                 note.append(f"{n} series: per-series candidates {dropped} skipped for speed")

@@ -1,12 +1,13 @@
 """A second, longer seasonal cycle for any model, vectorised over the fleet.
 
 Hourly metrics repeat daily and weekly, daily ones weekly and yearly; the models here learn one
-season. ``Deseasonalised`` takes the longer cycle out as a per-series profile (the median over
-the history's complete cycles of each cycle's deviation from its own mean, so a cycle at another
-level, such as a year after a regime change, neither shifts nor dominates it), smoothed over one
-short season so it keeps only the long cycle's shape; the inner model forecasts what is left with
-the short season, and the profile is added back along the forecast. Whether a series keeps the
-long cycle is not decided here: ``auto`` backtests the model with and without it.
+season. ``Deseasonalised`` takes the longer cycle out as a per-series profile: each complete
+cycle's deviation from its own mean (so a cycle at another level, such as a year after a regime
+change, neither shifts nor dominates it), smoothed over one short season so only the long cycle's
+shape is left, the median of those over the cycles, shrunk by how consistently they agree. The
+inner model forecasts what is left with the short season, and the profile is added back along
+the forecast. Whether a series keeps the long cycle is not decided here: ``auto`` backtests the
+model with and without it.
 """
 
 from __future__ import annotations
@@ -59,9 +60,9 @@ def seasonal_profile(arr: np.ndarray, period: int, smooth: int) -> np.ndarray:
 def _shrinkage(prof: np.ndarray, dev: np.ndarray) -> np.ndarray:
     """Per row, how much of the profile to keep: 1 - (its estimation noise / its own size), at
     least 0. The noise is the spread of the cycles around the profile over the number of cycles
-    (the variance of a mean, widened for a median), so a cycle seen a few times that disagrees with itself is mostly
-    dropped, and one that repeats clearly is kept whole (the James-Stein idea, as seasonal
-    naive shrinks its drift)."""
+    (the variance of a mean, widened for a median), so a cycle seen a few times that disagrees
+    with itself is mostly dropped and one that repeats clearly is kept whole (the James-Stein
+    idea, as seasonal naive shrinks its drift)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         cycles = np.isfinite(dev).sum(axis=1)  # (rows, period)
