@@ -18,6 +18,7 @@ from exporter.core.durations import format_duration
 from forecaster.planning.config import Autoscaling, Scenario, check_planning
 from forecaster.recommend.config import Recommendations
 from forecaster.report.config import ReportConfig
+from forecaster.seasons import MAX_SEASONS
 from forecaster.targets import ResolvedTarget
 from forecaster.validators import LabelNames, ModelName, PromQL
 
@@ -48,7 +49,8 @@ class TargetFields(Strict):
     history: Optional[Duration] = Field(None, gt=0)
     season: Optional[Duration] = Field(None, ge=0, description="0 for none")
     seasons: Optional[list[Duration]] = Field(
-        None, description="Longer cycles besides season that auto (and mstl) try, each kept per "
+        None, max_length=MAX_SEASONS,
+        description="Longer cycles besides season that auto (and mstl) try, each kept per "
         "series where the history holds two of them and the backtest prefers it. Default: those "
         "that make sense at the step (a week below daily steps, a year at daily steps); [] for none.")
     horizons: Optional[list[Duration]] = None

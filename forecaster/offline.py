@@ -23,7 +23,7 @@ import numpy as np
 
 from exporter.core.durations import format_duration, parse_duration
 from forecaster.limits import Limits, enforce, limits_for
-from forecaster.seasons import candidate_seasons
+from forecaster.seasons import MAX_SEASONS, candidate_seasons
 
 REQUIRED_COLUMNS = ("series_id", "timestamp", "value")
 
@@ -212,6 +212,9 @@ def _parse_seasons(text: str | None, step: float) -> tuple[int, tuple[int, ...]]
         if k < 1:
             raise UsageError(f"--season-length must be >= 1 step each, got {item!r}")
         seasons.append(k)
+    if len(seasons) > 1 + MAX_SEASONS:
+        raise UsageError(f"--season-length takes the main season and at most {MAX_SEASONS} longer "
+                         f"ones, got {len(seasons)} seasons")
     return seasons[0], tuple(sorted({k for k in seasons[1:] if k > seasons[0]}))
 
 

@@ -9,6 +9,9 @@ out; so is one that is not close to a whole number of steps.
 
 from __future__ import annotations
 
+# Each longer cycle is backtested with every cheap candidate again: a few are useful (a day, a
+# week, a year), more only multiply the work of every refit.
+MAX_SEASONS = 3
 DAY = 86400.0
 WEEK = 7 * DAY
 YEAR = 365.25 * DAY

@@ -113,12 +113,24 @@ def test_offline_infers_or_takes_several_seasons(tmp_path: Path, seasons: str | 
     assert len(models) == 1 and "(+365)" in models.pop()
 
 
-def test_offline_rejects_a_season_it_cannot_read(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("seasons, error", [
+    ("7,yearly", "'yearly' is neither a number of steps nor a duration"),
+    ("7,14,28,91,365", "at most 3 longer ones, got 5 seasons"),
+])
+def test_offline_rejects_seasons_it_cannot_use(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                               seasons: str, error: str) -> None:
     src = tmp_path / "in.csv"
     _daily_csv(src, daily(1)[0])
-    argv = ["--input", str(src), "--horizon", "7", "--season-length", "7,yearly"]
+    argv = ["--input", str(src), "--horizon", "7", "--season-length", seasons]
     assert offline.run(_offline(argv)) == 2
-    assert "'yearly' is neither a number of steps nor a duration" in capsys.readouterr().err
+    assert error in capsys.readouterr().err
+
+
+def test_a_target_cannot_ask_for_many_seasons() -> None:
+    spec = {"name": "t", "query": "x", "step": "1h", "season": "1d",
+            "seasons": ["2d", "3d", "1w", "2w"], "horizons": ["1d"]}
+    with pytest.raises(Exception, match="seasons"):
+        validate(ForecasterConfig, {"targets": [spec]})
 
 
 def test_profile_smoothing_is_a_wrapped_moving_mean() -> None:
