@@ -20,14 +20,14 @@ DEFAULT_LEVELS: tuple[int, ...] = (80, 95)
 @dataclass(frozen=True)
 class Capabilities:
     """What a model is, declared by the model itself (like sktime's tags), so that no caller keeps
-    a list of model names: the engine, the backtest, ``auto`` and the anomaly replay read these.
+    a list of model names: the engine, the backtest and ``auto`` read these.
 
     A wrapper (downsampling, ``auto``, an ``sktime:`` class) reports the capabilities of what it
     wraps, so it is classified by what it does, not by its name.
     """
 
     #: One numpy fit covers the whole matrix of series at milliseconds per series: extra
-    #: backtest folds and a second fit at start-up are affordable.
+    #: backtest folds are affordable, and ``auto`` tries longer cycles with it.
     vectorised: bool = False
     #: Fits series one at a time through a library (about 10-100 ms each): left out of ``auto``'s
     #: default candidates on large fleets.

@@ -2,8 +2,8 @@
 becomes a model.
 
 A model module defines its class (with its :class:`~forecaster.models.base.Capabilities`) and one
-``register`` call in :mod:`forecaster.models` makes it available to targets, ``offline``, ``auto``
-candidates and the anomaly replay; nothing else lists model names. This module imports no model,
+``register`` call in :mod:`forecaster.models` makes it available to targets, ``offline`` and
+``auto`` candidates; nothing else lists model names. This module imports no model,
 so models that build other models (``auto``) import it without a cycle.
 """
 
