@@ -70,7 +70,7 @@ def test_the_documented_long_horizon_target_is_valid() -> None:
 
     import yaml
 
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "long-horizons.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "long-horizons.md").read_text()
     block = re.search(r"```yaml\n(targets:.*?)```", doc, re.S).group(1)
     (target,) = validate(ForecasterConfig, yaml.safe_load(block)).resolved_targets()
     assert (target.step, target.season_length, target.extra_seasons) == (DAY, 7, (365,))
