@@ -211,7 +211,7 @@ def fold_errors(sn_errors: list[float], chosen_errors: list[float]):
 ])
 def test_a_candidate_must_beat_seasonal_naive_by_more_than_one_standard_error(
         sn_errors, chosen_errors, kept_baseline) -> None:
-    from forecaster.auto import within_one_standard_error
+    from forecaster.models.auto import within_one_standard_error
 
     assert within_one_standard_error(*fold_errors(sn_errors, chosen_errors), sn=0).tolist() == [
         kept_baseline]
