@@ -35,6 +35,9 @@ class PrometheusSource(HTTPClientConfig):
     url: str = "http://127.0.0.1:9090"
     timeout: Duration = Field(30.0, gt=0, le=MAX_TIMEOUT,
                               description="Per query; a slow target cannot hold the rest.")
+    body_size_limit: int = Field(
+        64 << 20, ge=1 << 16, le=1 << 32, description="Largest answer read from the server, in "
+        "bytes; a larger one fails the query, naming the query and this key.")
 
     @field_validator("url")
     @classmethod

@@ -28,16 +28,17 @@ from exporter.core.httpclient import ClientConfigUnavailable
 from forecaster import __version__
 from forecaster.budgets import Projection, period_bounds, project
 from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
-from forecaster.engine import (TargetResult, forecast_target, history_needed, log_waiting,
-                              match_capacity, merge_history, publish_horizons,
-                              select_series)
+from forecaster.engine import (CapacityError, FittedModel, TargetResult, forecast_target,
+                              history_needed, log_waiting, match_capacity, merge_history,
+                              publish_horizons, select_series)
 from forecaster.interrupt import run_interruptible
 from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
 from forecaster.recommend.catalog import load_catalog
 from forecaster.recommend.report import Report, publish_report
 from forecaster.recommend.runner import Runner
 from forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
-from forecaster.source import PrometheusSource, QueryError, SourceUnavailable, TooManySeries
+from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
+                              TooManySeries)
 
 log = logging.getLogger("promcast.forecaster")
 MAX_BACKOFF = 300.0
@@ -262,29 +263,56 @@ class Forecaster:
             # remote write) still fill the steps that lacked them.
             since = max(start, cached[0] - target.staleness_seconds // target.step * target.step)
             new = await source.query_range(target.query, since, end, target.step, target.timeout)
-            raw = merge_history(cached[1], new, start)
+            raw = await asyncio.get_running_loop().run_in_executor(
+                None, merge_history, cached[1], new, start)
         if raw is None:
             bound = {} if max_series is None else {"max_series": max_series}
             raw = await source.query_range(target.query, start, end, target.step, target.timeout,
                                            **bound)
         if cache:
             self._history[target.name] = (end, raw)
+        cap = None
+        if isinstance(target.capacity, str):
+            # Capacity as a query (e.g. a disk's size): its newest value per matching series,
+            # read within the target query's series limit (or as many series as that query
+            # returned, some of which max_series may then drop).
+            limit = max(target.max_series if max_series is None else max_series, len(raw))
+            why_limit = ("the target's max_series, or the series its query returned if more"
+                         if max_series is None else "the ad-hoc forecast's limit: the lowest of "
+                         "the body's max_series, --query.max-series and --query.max-samples / "
+                         "history points")
+            try:
+                cap = await source.query_range(target.capacity, end, end, target.step,
+                                               target.timeout, max_series=limit)
+            except TooManySeries:
+                raise QueryError(
+                    f"target {target.name}: its capacity query {target.capacity!r} returns more "
+                    f"than {limit} series ({why_limit}); narrow it to the series the target "
+                    "forecasts") from None
+        # Selecting, joining the capacities (a dict lookup per series, but a fleet's worth) and
+        # fitting all run off the event loop.
+        work = partial(self._select_and_fit, target, raw, cap, end, now,
+                       previous.fitted if previous else None, cache)
+        if offload is not None:
+            return await offload(work)
+        async with self._fit_slots:
+            log.debug("fitting", extra={"target": target.name, "series": len(raw),
+                                        "model": target.model})
+            return await run_interruptible(self._stop_fits, work)
+
+    def _select_and_fit(self, target: ResolvedTarget, raw: list[RawSeries],
+                        cap: list[RawSeries] | None, end: float, now: float,
+                        fitted: FittedModel | None, backtest: bool) -> TargetResult:
         sel = select_series(raw, target, self.shard_index, self.shard_count, end=end)
         capacities = None
-        if isinstance(target.capacity, str):
-            # Capacity as a query (e.g. a disk's size): its newest value per matching series.
-            cap = await source.query_range(target.capacity, end, end, target.step, target.timeout)
-            capacities = match_capacity(sel.series, cap)
+        if cap is not None:
+            try:
+                capacities = match_capacity(sel.series, cap)
+            except CapacityError as exc:
+                raise QueryError(f"target {target.name}: its capacity query "
+                                 f"{target.capacity!r}: {exc}") from None
         # Uncached runs (budgets, ad-hoc forecasts) publish no backtest: none is made.
-        fit = partial(forecast_target, target, sel.series, end, now, capacities,
-                      previous.fitted if previous else None, backtest=cache)
-        if offload is not None:
-            result = await offload(fit)
-        else:
-            async with self._fit_slots:
-                log.debug("fitting", extra={"target": target.name, "series": len(sel.series),
-                                            "model": target.model})
-                result = await run_interruptible(self._stop_fits, fit)
+        result = forecast_target(target, sel.series, end, now, capacities, fitted, backtest=backtest)
         result.over_cap, result.collided, result.retired = sel.over_cap, sel.collided, sel.retired
         return result
 

@@ -3,6 +3,8 @@ Mimir) with ``query_range``."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +23,9 @@ if TYPE_CHECKING:
 CHUNK_POINTS = 1000        # at most, per series and request
 FIRST_CHUNK_POINTS = 50
 MAX_SAMPLES = 500_000      # per request, roughly: bounds the memory of one JSON answer
+# The largest answer read, whatever the server sends: the first (small) read of a query with a
+# million series, or a server that never stops, would otherwise take the memory of the host.
+BODY_SIZE_LIMIT = 64 << 20
 
 
 class SourceUnavailable(Exception):
@@ -66,6 +71,7 @@ class PrometheusSource:
         self.timeout = timeout
         self.session = session
         self.config = config
+        self.body_size_limit = config.body_size_limit if config is not None else BODY_SIZE_LIMIT
         self._ssl: ssl.SSLContext | None = None  # built at the first query (see _tls)
 
     @classmethod
@@ -125,28 +131,65 @@ class PrometheusSource:
                 # The server stops at `timeout`; the client allows a little more for the answer.
                 timeout=aiohttp.ClientTimeout(total=timeout + 2), **options,
             ) as resp:
-                try:
-                    body = await resp.json(content_type=None)
-                except ValueError:
-                    body = {}
+                raw = await _read_bounded(resp, self.body_size_limit, where, query)
+                # Decoding a large answer takes a while: in a worker thread, so the event loop
+                # (/-/healthy, the API, other targets) is not held up by it.
+                body, series = await asyncio.get_running_loop().run_in_executor(None, parse_matrix, raw)
                 if resp.status in (401, 403):
                     raise SourceUnavailable(f"{where} refused the credentials (HTTP {resp.status}); "
                                             "check bearer_token / basic_auth")
                 if resp.status >= 500 or resp.status == 429:
                     raise SourceUnavailable(f"{where} answered HTTP {resp.status}: "
-                                            f"{body.get('error', '') if isinstance(body, dict) else ''}")
+                                            f"{body.get('error', '')}")
                 if resp.status != 200 or body.get("status") != "success":
                     raise QueryError(f"{body.get('errorType', 'error')}: "
                                      f"{body.get('error', f'HTTP {resp.status}')}")
         except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
             raise SourceUnavailable(f"cannot query {where}: {exc.__class__.__name__} {exc}") from None
-        data = body.get("data", {})
-        if data.get("resultType") != "matrix":
-            raise QueryError(f"expected a range vector (matrix), got {data.get('resultType')!r}")
-        out = []
-        for item in data.get("result", []):
-            vals = item.get("values", [])
-            ts = np.array([float(v[0]) for v in vals])
-            ys = np.array([float(v[1]) for v in vals])  # float() reads "NaN" and "+Inf" too
-            out.append(RawSeries(dict(item.get("metric", {})), ts, ys))
-        return out
+        if series is None:
+            data = body.get("data")
+            kind = data.get("resultType") if isinstance(data, dict) else None
+            raise QueryError(f"expected a range vector (matrix), got {kind!r}")
+        return series
+
+
+async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, where: str, query: str) -> bytes:
+    """The body of ``resp``; QueryError once it is over ``limit`` bytes (read no further)."""
+    def too_large() -> QueryError:
+        return QueryError(f"the answer of {where} to {query!r} is over prometheus.body_size_limit="
+                          f"{limit} bytes; narrow the query (fewer series) or raise the limit")
+
+    if resp.content_length is not None and resp.content_length > limit:
+        raise too_large()
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_matrix(raw: bytes) -> tuple[dict, list[RawSeries] | None]:
+    """A query API answer: its JSON object ({} when it is none) and, for a matrix, its series
+    (None for anything else). Malformed series are a QueryError naming the series."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return {}, None
+    if not isinstance(body, dict):
+        return {}, None
+    data = body.get("data")
+    if not isinstance(data, dict) or data.get("resultType") != "matrix" \
+            or not isinstance(data.get("result"), list):
+        return body, None
+    out = []
+    for item in data["result"]:
+        try:
+            metric = {str(k): str(v) for k, v in item.get("metric", {}).items()}
+            # float() and numpy read "NaN" and "+Inf" as Prometheus writes them.
+            pairs = np.asarray(item.get("values", []), dtype=float).reshape(-1, 2)
+        except (AttributeError, TypeError, ValueError) as exc:
+            raise QueryError(f"malformed series in the answer: {str(item)[:200]} ({exc})") from None
+        out.append(RawSeries(metric, pairs[:, 0].copy(), pairs[:, 1].copy()))
+    return body, out
