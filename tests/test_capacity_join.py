@@ -238,3 +238,58 @@ def test_health_answers_while_a_fleet_is_joined_to_its_capacities(tmp_path):
     print(f"health answered {len(during)} times during the join")
     assert len(during) >= 10, (len(probes), log.read_text()[-2000:])
     assert "Traceback" not in log.read_text()
+
+
+def test_an_answer_over_the_body_size_limit_is_refused_naming_query_and_key():
+    big = matrix([({"__name__": "used", "host": f"h{i}"}, [(END, 1.0)]) for i in range(5000)])
+
+    async def read(url, limit):
+        cfg = validate(ForecasterConfig, {"prometheus": {"url": url, "body_size_limit": limit}})
+        async with aiohttp.ClientSession() as session:
+            return await PrometheusSource.from_config(cfg.prometheus, session).query_range(
+                "used", END, END, STEP)
+
+    with FakePrometheus({"used": big}) as prom:
+        with pytest.raises(source.QueryError, match=r"'used' is over prometheus.body_size_limit=65536"):
+            asyncio.run(read(prom.url, 65536))
+        assert len(asyncio.run(read(prom.url, len(big)))) == 5000
+
+
+def test_malformed_series_in_an_answer_are_a_query_error():
+    with pytest.raises(source.QueryError, match="malformed series"):
+        source.parse_matrix(b'{"status":"success","data":{"resultType":"matrix","result":'
+                            b'[{"metric":{},"values":[[1,"x"]]}]}}')
+    assert source.parse_matrix(b"[1]") == ({}, None)
+
+
+def test_the_adhoc_capacity_query_is_bounded_like_its_query(tmp_path):
+    with FakePrometheus(fleet_answers(3, 50)) as prom:
+        cfg = tmp_path / "forecaster.yml"
+        cfg.write_text(yaml.safe_dump({"prometheus": {"url": prom.url}}))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = subprocess.Popen([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+                                 f"--web.listen-address={url[7:]}", "--query.max-series=10"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        try:
+            deadline = time.monotonic() + BOUND
+            while True:
+                assert proc.poll() is None and time.monotonic() < deadline
+                try:
+                    if requests.get(f"{url}/-/ready", timeout=5).ok:
+                        break
+                except requests.RequestException:
+                    time.sleep(0.2)
+            body = {"query": "used", "horizon": "1h", "step": "1h", "history": "6h", "season": 0}
+            resp = requests.post(f"{url}/api/v1/forecast", json={**body, "capacity": "size"},
+                                 timeout=BOUND)
+            assert resp.status_code == 400, resp.text
+            error = resp.json()["error"]
+            assert "capacity query 'size' returns more than 10 series" in error
+            assert "--query.max-series" in error
+            resp = requests.post(f"{url}/api/v1/forecast", json={**body, "capacity": 2},
+                                 timeout=BOUND)
+            assert resp.status_code == 200, resp.text
+        finally:
+            terminate([proc])
