@@ -100,6 +100,11 @@ class QueryGate:
     async def offload(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.pool, partial(fn, *args))
 
+    def close(self) -> None:
+        """Drop the work still queued at shutdown: a backlog of answers nobody will read must not
+        keep the process alive (Python finishes a pool's queued work before it exits)."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
     def collect(self) -> Iterator[Metric]:
         out = Families()
         out.add("promcast_forecaster_api_in_flight_requests", {}, self.in_flight)
@@ -308,8 +313,10 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
             return _bad("the body must be a JSON object")
 
         async def work() -> bytes:
+            # The fit is interruptible (a stopping service ends it), the encoding is bounded
+            # by --query.max-series and the horizon limits.
             result = await forecaster.forecast_adhoc(body, limits.max_series, limits.max_samples,
-                                                     gate.offload)
+                                                     forecaster.interruptible)
             return await gate.offload(lambda: _encoded(result_json(result, with_curves=True)))
 
         try:

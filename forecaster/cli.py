@@ -52,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
                                 "prometheus": redact(cfg.prometheus.url)})
     code = serve_or_exit(serve(app, args.listen_address, reloader.with_signal(forecaster.run),
                                web_limits(args)), args.listen_address)
+    gate.close()
     if busy():
         # A fit between two checkpoints (one long library call) is abandoned: nothing waits
         # for it, and the interpreter's shutdown must not run beside it.

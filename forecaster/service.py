@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Awaitable, Callable, Iterator
+from typing import Awaitable, Callable, Iterator, TypeVar
 
 import aiohttp
 import numpy as np
@@ -41,6 +41,7 @@ from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUn
                               TooManySeries)
 
 log = logging.getLogger("promcast.forecaster")
+T = TypeVar("T")
 MAX_BACKOFF = 300.0
 RECOMMENDATIONS = "recommendations"  # the `target` label of their health series
 REPORT = "report"                    # ... and of the scheduled reports' health series
@@ -203,6 +204,11 @@ class Forecaster:
             log.error("remote write not possible", extra={"err": str(exc)})
             return
         self.remote_write = WriteQueue(writer, capacity=rw.queue_capacity, max_age=rw.max_sample_age)
+
+    async def interruptible(self, fn: Callable[..., T], *args: object) -> T:
+        """``fn(*args)`` off the event loop, ended at its next checkpoint once the service stops:
+        an API request's fit then holds up SIGTERM no more than a cycle's does."""
+        return await run_interruptible(self._stop_fits, fn, *args)
 
     async def forecast_adhoc(self, spec: dict, max_series: int, max_samples: int,
                              offload: Callable[..., Awaitable]) -> TargetResult:

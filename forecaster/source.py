@@ -125,6 +125,10 @@ class PrometheusSource:
             except ClientConfigUnavailable as exc:
                 raise SourceUnavailable(str(exc)) from None
         options["headers"] = options["headers"] or self._url_auth
+        if self.session.closed:
+            # The service is stopping: an API request that was still reading gets an answer
+            # saying so, not a traceback.
+            raise SourceUnavailable(f"cannot query {where}: the forecaster is shutting down")
         try:
             async with self.session.post(
                 f"{self.url}/api/v1/query_range", data=params,

@@ -25,6 +25,9 @@ from prometheus_client.exposition import choose_encoder
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 5.0
+# How long requests still being answered at shutdown may take to finish (aiohttp's default, 60 s,
+# would let a burst of slow API requests hold SIGTERM up for a minute).
+SHUTDOWN_TIMEOUT = 2.0
 ReadyCheck = Callable[[], tuple[bool, str]]
 
 
@@ -237,7 +240,8 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     connections = _Connections(limits)
     app.middlewares.insert(0, connections.middleware())
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.read_timeout)
+    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.read_timeout,
+                           shutdown_timeout=SHUTDOWN_TIMEOUT)
     await runner.setup()
     server = runner.server
     assert server is not None

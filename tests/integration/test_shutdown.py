@@ -90,3 +90,63 @@ def test_a_fit_ends_at_its_next_checkpoint_once_stopped():
         time.sleep(0.01)
     assert busy() == 0
     checkpoint()  # outside an interruptible fit a checkpoint never stops anything
+
+
+def in_flight(url: str) -> float:
+    import requests
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = requests.get(f"{url}/metrics", timeout=5).text
+    return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
+                if s.name == "promcast_forecaster_api_in_flight_requests")
+
+
+def test_sigterm_during_a_burst_of_adhoc_forecasts_exits_0_promptly(start_prometheus, tmp_path):
+    """API fits are interrupted like a cycle's, queued API work is dropped, and requests still
+    being answered get a short grace (it was aiohttp's 60 s, and the pool's queue ran to its end)."""
+    import threading
+
+    import requests
+
+    prom = start_prometheus(fleet(300, days=8))
+    cfg = tmp_path / "f.yml"
+    cfg.write_text(f"prometheus: {{url: '{prom.url}'}}\n")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "f.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+                                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+    stop = threading.Event()
+    answers: list[int] = []
+
+    def client():
+        body = {"query": "load", "horizon": "1d", "step": "1h", "history": "7d", "season": "1d",
+                "model": "auto", "max_series": 300}
+        while not stop.is_set():
+            try:
+                answers.append(requests.post(f"{url}/api/v1/forecast", json=body, timeout=60).status_code)
+            except requests.RequestException:
+                answers.append(0)
+
+    clients = [threading.Thread(target=client, daemon=True) for _ in range(6)]
+    try:
+        wait_until(lambda: requests.get(f"{url}/-/healthy", timeout=5).ok, 60, "the forecaster", proc)
+        for c in clients:
+            c.start()
+        # Every API slot busy and more queued: the burst is on.
+        wait_until(lambda: in_flight(url) == 6, 60, "the burst", proc)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)  # the 10 s promise, with margin for a loaded machine
+        print(f"SIGTERM during an ad-hoc burst: exit {code} after {time.monotonic() - started:.2f} s")
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for c in clients:
+            c.join(70)
+    text = log_path.read_text()
+    assert code == 0, text
+    assert "Traceback" not in text and "level=error" not in text, text
