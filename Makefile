@@ -3,7 +3,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test lint lint-imports venv system-deps dashboards rules screenshots lock clean
+.PHONY: demo test lint lint-imports venv system-deps dashboards rules screenshots lock pin-images clean
 
 demo: system-deps venv
 	$(PY) demo/run.py
@@ -47,6 +47,11 @@ lock: venv
 		--generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
 		--extra models --extra focus \
 		-o requirements.lock pyproject.toml docker/build-requirements.in
+
+# docker-compose.yml's images pinned to the digests their tags have on the registries now
+# (needs network access to Docker Hub; review the diff). `--check` lists what is not pinned.
+pin-images:
+	python3 docker/pin_images.py
 
 # The README's picture of a report's first page (demo data at a fixed instant, headless Chromium).
 screenshots: system-deps venv

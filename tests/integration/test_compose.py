@@ -260,3 +260,94 @@ def test_the_integrations_override_mounts_every_secret_its_config_reads(tmp_path
     # Without the override, Alertmanager reads the config that needs no secret.
     assert "--config.file=/etc/alertmanager/alertmanager.yml" in resolve()["services"][
         "alertmanager"]["command"]
+
+
+class FakeRegistry:
+    """The OCI distribution API's manifest endpoint behind Docker Hub's anonymous token flow."""
+
+    def __init__(self, manifests: dict[str, bytes]) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        registry = self
+        self.tokens_issued = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+                base = f"http://127.0.0.1:{self.server.server_address[1]}"
+                if self.path.startswith("/token?"):
+                    registry.tokens_issued += 1
+                    return self.answer(200, b'{"token": "anonymous-pull"}', "application/json")
+                m = re.fullmatch(r"/v2/(.+)/manifests/(.+)", self.path)
+                if not m or f"{m[1]}:{m[2]}" not in manifests:
+                    return self.answer(404, b"{}", "application/json")
+                if self.headers.get("Authorization") != "Bearer anonymous-pull":
+                    return self.answer(401, b"{}", "application/json", {
+                        "WWW-Authenticate": f'Bearer realm="{base}/token",service="registry",'
+                                            f'scope="repository:{m[1]}:pull"'})
+                body = manifests[f"{m[1]}:{m[2]}"]
+                digest = "sha256:" + __import__("hashlib").sha256(body).hexdigest()
+                self.answer(200, body, "application/vnd.oci.image.index.v1+json",
+                            {"Docker-Content-Digest": digest})
+
+            def answer(self, status, body, kind, headers=None):
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def pin_images(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "docker" / "pin_images.py"), *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_pin_images_writes_each_tags_index_digest_and_keeps_the_tag(tmp_path):
+    import hashlib
+
+    text = COMPOSE.read_text()
+    pulled = {m.group(1): m.group(2) for m in
+              re.finditer(r"^\s*image:\s*([\w./-]+):([\w.-]+?)(?:@sha256:\w+)?\s*$", text, re.M)
+              if m.group(1) != "promcast"}
+    assert pulled, "the compose file pulls no image"
+    manifests = {}
+    for name, tag in pulled.items():
+        repo = name if "/" in name else f"library/{name}"
+        manifests[f"{repo}:{tag}"] = f'{{"manifests": ["{name}:{tag}"]}}'.encode()
+    registry = FakeRegistry(manifests)
+    try:
+        copy = tmp_path / "docker-compose.yml"
+        copy.write_text(text)
+        assert pin_images("--file", str(copy), "--check").returncode == (
+            0 if all("@sha256:" in line for line in text.splitlines()
+                     if "image:" in line and "promcast" not in line) else 1)
+        done = pin_images("--file", str(copy), "--registry", registry.url)
+        assert done.returncode == 0, done.stderr
+        pinned = copy.read_text()
+        for name, tag in pulled.items():
+            repo = name if "/" in name else f"library/{name}"
+            digest = hashlib.sha256(manifests[f"{repo}:{tag}"]).hexdigest()
+            assert f"image: {name}:{tag}@sha256:{digest}\n" in pinned
+        assert pinned.count("image: promcast:latest\n") == text.count("image: promcast:latest\n")
+        assert registry.tokens_issued == len(pulled)
+        assert pin_images("--file", str(copy), "--check").returncode == 0
+        assert pin_images("--file", str(copy), "--registry", registry.url).returncode == 0
+        assert copy.read_text() == pinned  # pinning again changes nothing while the tags stay
+        # A tag the registry does not know leaves the file as it was, and says which.
+        copy.write_text(text.replace(f"{name}:{tag}", f"{name}:0.0.0-missing", 1))
+        before = copy.read_text()
+        failed = pin_images("--file", str(copy), "--registry", registry.url)
+        assert failed.returncode == 1 and "0.0.0-missing" in failed.stderr and "HTTP 404" in failed.stderr
+        assert copy.read_text() == before
+    finally:
+        registry.server.shutdown()
