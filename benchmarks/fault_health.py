@@ -116,6 +116,9 @@ def run_case(work: Path, prom: str, hang: str, case: str, args: argparse.Namespa
         else:
             os.environ["PYTHONPATH"] = env_path
     stop, terminating, health, answered = threading.Event(), threading.Event(), [], []
+    sigterm = [float("inf")]
+    worst: list[tuple[float, float]] = []   # (latency, seconds into the load) of each probe
+    begun = time.monotonic()
     load = loads(url)[case]
 
     def client() -> None:
@@ -135,7 +138,12 @@ def run_case(work: Path, prom: str, hang: str, case: str, args: argparse.Namespa
             except requests.RequestException:
                 took = float("inf")
             if not terminating.is_set() or took < float("inf"):
-                health.append(took)  # a refusal after SIGTERM is the shutdown, not a failure
+                health.append(took)
+                worst.append((took, started - begun))
+            elif started < sigterm[0]:
+                # Sent before SIGTERM and never answered: it waited at least until SIGTERM (a
+                # refusal of a probe sent after SIGTERM is the shutdown, not a failure).
+                health.append(sigterm[0] - started)
             time.sleep(0.05)
 
     threads = [threading.Thread(target=probe, daemon=True)]
@@ -144,7 +152,7 @@ def run_case(work: Path, prom: str, hang: str, case: str, args: argparse.Namespa
     for t in threads:
         t.start()
     time.sleep(args.seconds)
-    started = time.monotonic()
+    started = sigterm[0] = time.monotonic()
     terminating.set()
     proc.send_signal(signal.SIGTERM)
     try:
@@ -161,7 +169,10 @@ def run_case(work: Path, prom: str, hang: str, case: str, args: argparse.Namespa
     errors = text.count("level=error")
     if args.keep_logs:
         shutil.copy(work / f"forecaster-{case}.log", args.keep_logs / f"forecaster-{case}.log")
-    q = statistics.quantiles(health, n=100) if len(health) > 1 else health * 99
+    q = statistics.quantiles(health, n=100, method="inclusive") if len(health) > 1 else health * 99
+    if args.verbose:
+        print(f"{case}: slowest probes (latency s, at s into the load): "
+              f"{[(round(a, 3), round(b, 1)) for a, b in sorted(worst, reverse=True)[:5]]}")
     return {"case": case, "probes": len(health), "p50": q[49], "p99": q[98], "max": max(health),
             "answers": len(answered), "cycles": cycles, "errors": errors, "exit": code, "exit_s": took}
 
@@ -171,6 +182,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--clients", type=int, default=12)
     ap.add_argument("--only", action="append", help="run only this load (repeatable)")
+    ap.add_argument("--verbose", action="store_true", help="print each load's slowest probes")
     ap.add_argument("--keep-logs", type=Path, help="copy the forecasters' logs to this folder")
     ap.add_argument("--code", type=Path, default=ROOT, help="checkout to run the forecaster from")
     args = ap.parse_args()

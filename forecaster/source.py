@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -174,25 +175,66 @@ async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, where: str, qu
     return b"".join(chunks)
 
 
+# How Prometheus and VictoriaMetrics begin a range query's answer, up to the first series.
+_MATRIX_HEAD = re.compile(r'\s*\{\s*"status"\s*:\s*"success"\s*,\s*(?:"isPartial"\s*:\s*'
+                          r'(?:true|false)\s*,\s*)?"data"\s*:\s*\{\s*"resultType"\s*:\s*'
+                          r'"matrix"\s*,\s*"result"\s*:\s*\[\s*')
+_DECODER = json.JSONDecoder()
+
+
+def _decode(raw: bytes) -> tuple[dict, list | None]:
+    """The answer's JSON object, and its ``data.result`` list when it is a matrix in the usual
+    layout, decoded a series at a time: ``json.loads`` holds the GIL for the whole of one call,
+    so one call over a large answer, even in a worker thread, would stall the event loop (and
+    /-/healthy) for as long. Any other layout is decoded whole (its size is bounded)."""
+    text = raw.decode("utf-8", errors="replace")
+    head = _MATRIX_HEAD.match(text)
+    if head is None:
+        return json.loads(text), None
+    items, pos = [], head.end()
+    more = not text.startswith("]", pos)
+    while more:
+        item, pos = _DECODER.raw_decode(text, pos)
+        items.append(item)
+        pos = _skip(text, pos)
+        more = text.startswith(",", pos)
+        if more:
+            pos = _skip(text, pos + 1)
+    if not text.startswith("]", pos):
+        raise ValueError(f"unexpected {text[pos:pos + 20]!r} in the result list")
+    # What follows the list (the closing braces, warnings) is checked and read as JSON too.
+    return json.loads(text[:head.end()] + text[pos:]), items
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
 def parse_matrix(raw: bytes) -> tuple[dict, list[RawSeries] | None]:
     """A query API answer: its JSON object ({} when it is none) and, for a matrix, its series
     (None for anything else). Malformed series are a QueryError naming the series."""
     try:
-        body = json.loads(raw)
+        body, result = _decode(raw)
     except (ValueError, RecursionError):
         return {}, None
     if not isinstance(body, dict):
         return {}, None
     data = body.get("data")
-    if not isinstance(data, dict) or data.get("resultType") != "matrix" \
-            or not isinstance(data.get("result"), list):
+    if result is None and isinstance(data, dict):
+        result = data.get("result")
+    if not isinstance(data, dict) or data.get("resultType") != "matrix" or not isinstance(result, list):
         return body, None
     out = []
-    for item in data["result"]:
+    for item in result:
         try:
             metric = {str(k): str(v) for k, v in item.get("metric", {}).items()}
             # float() and numpy read "NaN" and "+Inf" as Prometheus writes them.
-            pairs = np.asarray(item.get("values", []), dtype=float).reshape(-1, 2)
+            values = item.get("values", [])
+            pairs = np.asarray(values, dtype=float).reshape(-1, 2)
+            if len(values) != len(pairs):
+                raise ValueError("values are not [timestamp, value] pairs")
         except (AttributeError, TypeError, ValueError) as exc:
             raise QueryError(f"malformed series in the answer: {str(item)[:200]} ({exc})") from None
         out.append(RawSeries(metric, pairs[:, 0].copy(), pairs[:, 1].copy()))

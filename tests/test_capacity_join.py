@@ -259,7 +259,23 @@ def test_malformed_series_in_an_answer_are_a_query_error():
     with pytest.raises(source.QueryError, match="malformed series"):
         source.parse_matrix(b'{"status":"success","data":{"resultType":"matrix","result":'
                             b'[{"metric":{},"values":[[1,"x"]]}]}}')
+    with pytest.raises(source.QueryError, match="malformed series"):
+        source.parse_matrix(b'{"status":"success","data":{"resultType":"matrix","result":'
+                            b'[{"metric":{},"values":[[1],[2]]}]}}')
     assert source.parse_matrix(b"[1]") == ({}, None)
+    # Decoded a series at a time, but as strictly as JSON: a missing comma, a trailing one or
+    # an unclosed list is no answer.
+    for broken in (b'[{"metric":{}} {"metric":{}}]}}', b'[{"metric":{}},]}}', b'[{"metric":{}}'):
+        assert source.parse_matrix(b'{"status":"success","data":{"resultType":"matrix","result":'
+                                   + broken) == ({}, None)
+    # VictoriaMetrics' layout (isPartial), whitespace, warnings after the result.
+    body, series = source.parse_matrix(b'{"status":"success","isPartial":false,"data":{"resultType":'
+                                       b'"matrix","result":[ {"metric":{"a":"b"},"values":[[1,"NaN"],'
+                                       b'[2,"+Inf"]]} ,\n{"metric":{}}]},"warnings":["w"]}')
+    assert body["warnings"] == ["w"]
+    assert series[0].labels == {"a": "b"} and list(series[0].timestamps) == [1, 2]
+    assert np.isnan(series[0].values[0]) and series[0].values[1] == np.inf
+    assert len(series[1].values) == 0
 
 
 def test_the_adhoc_capacity_query_is_bounded_like_its_query(tmp_path):
