@@ -313,10 +313,8 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
             return _bad("the body must be a JSON object")
 
         async def work() -> bytes:
-            # The fit is interruptible (a stopping service ends it), the encoding is bounded
-            # by --query.max-series and the horizon limits.
             result = await forecaster.forecast_adhoc(body, limits.max_series, limits.max_samples,
-                                                     forecaster.interruptible)
+                                                     gate.offload)
             return await gate.offload(lambda: _encoded(result_json(result, with_curves=True)))
 
         try:

@@ -76,3 +76,16 @@ async def run_interruptible(stop: threading.Event, fn: Callable[..., T], *args: 
         _live.add(thread)
     thread.start()
     return await done
+
+
+def stoppable(stop: threading.Event, fn: Callable[..., T]) -> Callable[..., T]:
+    """``fn`` with its checkpoints watching ``stop``, wherever it is run: in a bounded thread pool,
+    where a thread of its own (:func:`run_interruptible`) would escape the pool's bound on CPU."""
+    def run(*args: object) -> T:
+        token = _STOP.set(stop)
+        try:
+            return fn(*args)
+        finally:
+            _STOP.reset(token)
+
+    return run

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Awaitable, Callable, Iterator, TypeVar
+from typing import Awaitable, Callable, Iterator
 
 import aiohttp
 import numpy as np
@@ -31,7 +31,7 @@ from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTar
 from forecaster.engine import (CapacityError, FittedModel, TargetResult, forecast_target,
                               history_needed, log_waiting, match_capacity, merge_history,
                               publish_horizons, select_series)
-from forecaster.interrupt import run_interruptible
+from forecaster.interrupt import Interrupted, run_interruptible, stoppable
 from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
 from forecaster.recommend.catalog import load_catalog
 from forecaster.recommend.report import Report, publish_report
@@ -41,7 +41,6 @@ from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUn
                               TooManySeries)
 
 log = logging.getLogger("promcast.forecaster")
-T = TypeVar("T")
 MAX_BACKOFF = 300.0
 RECOMMENDATIONS = "recommendations"  # the `target` label of their health series
 REPORT = "report"                    # ... and of the scheduled reports' health series
@@ -205,11 +204,6 @@ class Forecaster:
             return
         self.remote_write = WriteQueue(writer, capacity=rw.queue_capacity, max_age=rw.max_sample_age)
 
-    async def interruptible(self, fn: Callable[..., T], *args: object) -> T:
-        """``fn(*args)`` off the event loop, ended at its next checkpoint once the service stops:
-        an API request's fit then holds up SIGTERM no more than a cycle's does."""
-        return await run_interruptible(self._stop_fits, fn, *args)
-
     async def forecast_adhoc(self, spec: dict, max_series: int, max_samples: int,
                              offload: Callable[..., Awaitable]) -> TargetResult:
         """Forecast an ad-hoc query now (``POST /api/v1/forecast``): ``query`` and ``horizon``
@@ -238,9 +232,19 @@ class Forecaster:
             raise ValueError(f"history {format_duration(target.history)} at step "
                              f"{format_duration(target.step)} is {target.points} points per series, "
                              f"over --query.max-samples={max_samples}; raise step or shorten history")
+        stop = self._stop_fits
+
+        async def watched(fn: Callable, *args: object) -> TargetResult:
+            # In the API's bounded pool, but ended at a checkpoint once the service stops, so
+            # an API request's fit holds up SIGTERM no more than a cycle's does.
+            try:
+                return await offload(stoppable(stop, fn), *args)
+            except Interrupted:
+                raise SourceUnavailable("the forecaster is shutting down") from None
+
         try:
             return await self._forecast(target, self._source, cache=False, max_series=allowed,
-                                        offload=offload)
+                                        offload=watched)
         except TooManySeries as exc:
             raise ValueError(f"{exc}: at most {allowed}, the lowest of the body's max_series, "
                              f"--query.max-series={max_series} and --query.max-samples="

@@ -150,3 +150,57 @@ def test_sigterm_during_a_burst_of_adhoc_forecasts_exits_0_promptly(start_promet
     text = log_path.read_text()
     assert code == 0, text
     assert "Traceback" not in text and "level=error" not in text, text
+
+
+def test_an_adhoc_fit_stays_in_the_api_pool_and_ends_at_a_checkpoint_once_stopped():
+    """The API's pool bounds the CPU of ad-hoc fits (a request that timed out still holds its
+    thread); the stop flag reaches the fit there, as it does a cycle's own thread."""
+    import asyncio
+    import threading
+
+    import aiohttp
+
+    from exporter.core.config import validate
+    from forecaster.config import ForecasterConfig
+    from forecaster.interrupt import Interrupted, checkpoint, stoppable
+    from forecaster.service import Forecaster
+    from tests.fake_prometheus import FakePrometheus
+    from tests.test_capacity_join import fleet_answers
+
+    stop, steps = threading.Event(), []
+
+    def fit():
+        steps.append("before")
+        stop.set()
+        checkpoint()
+        steps.append("after")
+
+    with pytest.raises(Interrupted):
+        stoppable(stop, fit)()
+    assert steps == ["before"]
+    checkpoint()  # outside, a checkpoint does nothing
+
+    async def main(url):
+        fc = Forecaster(validate(ForecasterConfig, {"prometheus": {"url": url}}))
+        threads = []
+
+        async def offload(fn, *args):
+            threads.append(fn)
+            return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+        done = asyncio.Event()
+        running = asyncio.ensure_future(fc.run(done))
+        while fc._source is None:
+            await asyncio.sleep(0.01)
+        body = {"query": "used", "horizon": "1h", "step": "1h", "history": "6h", "season": 0}
+        result = await fc.forecast_adhoc(body, 100, 100_000, offload)
+        fc._stop_fits.set()  # what SIGTERM does
+        with pytest.raises(ValueError, match="shutting down"):
+            await fc.forecast_adhoc(body, 100, 100_000, offload)
+        done.set()
+        await running
+        return result, threads
+
+    with FakePrometheus(fleet_answers(5, 5)) as prom:
+        result, threads = asyncio.run(main(prom.url))
+    assert len(result.series) == 5 and len(threads) == 2
