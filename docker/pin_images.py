@@ -46,9 +46,14 @@ def split_reference(name: str) -> tuple[str, str]:
     return "registry-1.docker.io", name if rest else f"library/{name}"
 
 
-def _open(req: urllib.request.Request) -> tuple[int, dict[str, str], bytes]:
+def _open(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of GET ``url``; only http(s): the realm of a token challenge
+    comes from the registry's answer, and must not make this read a local file."""
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise PinError(f"refusing to fetch {url!r}: not an http(s) URL")
+    req = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - scheme checked above
     try:
-        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - https registries
+        with urllib.request.urlopen(req, timeout=TIMEOUT) as resp:  # noqa: S310 - scheme checked
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read(1 << 22)
     except urllib.error.HTTPError as exc:
         return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read(1 << 16)
@@ -62,7 +67,7 @@ def _token(challenge: str) -> str:
     if not challenge.lower().startswith("bearer") or "realm" not in fields:
         raise PinError(f"the registry asks for authentication this script cannot do: {challenge!r}")
     query = urllib.parse.urlencode({k: v for k, v in fields.items() if k in ("service", "scope")})
-    status, _, body = _open(urllib.request.Request(f"{fields['realm']}?{query}"))
+    status, _, body = _open(f"{fields['realm']}?{query}")
     if status != 200:
         raise PinError(f"token request to {fields['realm']} answered HTTP {status}")
     data = json.loads(body)
@@ -76,10 +81,10 @@ def resolve(name: str, tag: str, registry: str | None = None) -> tuple[str, str]
     base = registry.rstrip("/") if registry else f"https://{host}"
     url = f"{base}/v2/{repo}/manifests/{tag}"
     headers = {"Accept": ", ".join(INDEX_TYPES + SINGLE_TYPES)}
-    status, got, body = _open(urllib.request.Request(url, headers=headers))
+    status, got, body = _open(url, headers)
     if status == 401:
         headers["Authorization"] = f"Bearer {_token(got.get('www-authenticate', ''))}"
-        status, got, body = _open(urllib.request.Request(url, headers=headers))
+        status, got, body = _open(url, headers)
     if status != 200:
         raise PinError(f"{name}:{tag}: {url} answered HTTP {status}")
     digest = got.get("docker-content-digest") or f"sha256:{hashlib.sha256(body).hexdigest()}"

@@ -38,7 +38,7 @@ class FakePrometheus:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def do_POST(self) -> None:  # noqa: N802 - the http.server interface
+            def do_POST(self) -> None:
                 arrived = time.monotonic()
                 length = int(self.headers.get("Content-Length", 0))
                 form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}

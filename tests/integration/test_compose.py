@@ -273,7 +273,7 @@ class FakeRegistry:
         self.tokens_issued = 0
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server interface
+            def do_GET(self) -> None:
                 base = f"http://127.0.0.1:{self.server.server_address[1]}"
                 if self.path.startswith("/token?"):
                     registry.tokens_issued += 1

@@ -158,7 +158,6 @@ def test_an_adhoc_fit_stays_in_the_api_pool_and_ends_at_a_checkpoint_once_stoppe
     import asyncio
     import threading
 
-    import aiohttp
 
     from exporter.core.config import validate
     from forecaster.config import ForecasterConfig
