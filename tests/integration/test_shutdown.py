@@ -163,8 +163,7 @@ def test_an_adhoc_fit_stays_in_the_api_pool_and_ends_at_a_checkpoint_once_stoppe
     from forecaster.config import ForecasterConfig
     from forecaster.interrupt import Interrupted, checkpoint, stoppable
     from forecaster.service import Forecaster
-    from tests.fake_prometheus import FakePrometheus
-    from tests.test_capacity_join import fleet_answers
+    from tests.helpers.fake_prometheus import FakePrometheus, fleet_answers
 
     stop, steps = threading.Event(), []
 

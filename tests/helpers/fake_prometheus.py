@@ -75,3 +75,24 @@ class FakePrometheus:
         """When requests for ``query`` arrived (``asked``) or were answered (``sent``)."""
         with self.lock:
             return sorted(getattr(self, what).get(query, []))
+
+
+STEP = 3600.0
+
+
+def fleet_answers(n: int, m: int, usable: bool = True) -> dict:
+    """``used`` with n series and ``size`` with m capacity series (the first n match them), on
+    the grid of the query asked (the forecaster process reads at its own clock). With
+    ``usable=False`` each series has two points 10 and 9 steps back: too few to forecast and not
+    reporting now, so the cycle ends with one more (instant) query right after the join."""
+    def used(form: dict[str, str]) -> bytes:
+        end = float(form["end"]) // STEP * STEP
+        at = [end - k * STEP for k in ((10, 9) if not usable else range(5, -1, -1))]
+        return matrix([({"__name__": "used", "host": f"h{i}", "dev": "sda"},
+                        [(t, 0.5 + 0.01 * k) for k, t in enumerate(at)]) for i in range(n)])
+
+    def size(form: dict[str, str]) -> bytes:
+        return matrix([({"__name__": "size", "host": f"h{j}", "dev": "sda"},
+                        [(float(form["end"]), 1.0)]) for j in range(m)])
+
+    return {"used": used, "size": size}

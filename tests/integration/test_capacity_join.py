@@ -27,7 +27,7 @@ from forecaster.config import ForecasterConfig
 from forecaster.engine import MAX_CAPACITY_LABEL_SETS, CapacityError, match_capacity
 from forecaster.service import Forecaster
 from forecaster.source import PrometheusSource, RawSeries
-from tests.fake_prometheus import FakePrometheus, matrix
+from tests.helpers.fake_prometheus import FakePrometheus, fleet_answers, matrix
 
 STEP = 3600.0
 END = 1_790_000_000.0 // STEP * STEP   # a fixed anchor for the in-process cycles
@@ -84,24 +84,6 @@ def test_a_capacity_result_with_too_many_label_schemes_is_refused_by_name():
     with pytest.raises(CapacityError, match="different sets of label names"):
         match_capacity([RawSeries({"l0": "v"}, *one_point(0))], caps)
     assert match_capacity([RawSeries({"l0": "v"}, *one_point(0))], caps[:-1])[0] == 1.0
-
-
-def fleet_answers(n: int, m: int, usable: bool = True) -> dict:
-    """``used`` with n series and ``size`` with m capacity series (the first n match them), on
-    the grid of the query asked (the forecaster process reads at its own clock). With
-    ``usable=False`` each series has two points 10 and 9 steps back: too few to forecast and not
-    reporting now, so the cycle ends with one more (instant) query right after the join."""
-    def used(form: dict[str, str]) -> bytes:
-        end = float(form["end"]) // STEP * STEP
-        at = [end - k * STEP for k in ((10, 9) if not usable else range(5, -1, -1))]
-        return matrix([({"__name__": "used", "host": f"h{i}", "dev": "sda"},
-                        [(t, 0.5 + 0.01 * k) for k, t in enumerate(at)]) for i in range(n)])
-
-    def size(form: dict[str, str]) -> bytes:
-        return matrix([({"__name__": "size", "host": f"h{j}", "dev": "sda"},
-                        [(float(form["end"]), 1.0)]) for j in range(m)])
-
-    return {"used": used, "size": size}
 
 
 def fleet_config(url: str, max_series: int, **target) -> dict:
