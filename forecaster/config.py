@@ -231,7 +231,6 @@ class ForecasterConfig(Strict):
     prometheus: PrometheusSource = PrometheusSource()
     limits: Limits = Limits()
     remote_write: Optional[RemoteWrite] = None
-    limits: Limits = Limits()
     max_concurrency: int = Field(4, ge=1, le=256, description="Targets fitted at the same time.")
     defaults: TargetFields = TargetFields()
     targets: list[Target] = []
