@@ -18,7 +18,6 @@ import concurrent.futures as cf
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -32,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.forecaster_fleet import METRIC, write_history  # noqa: E402
-from demo.stack import free_port, prometheus_argv, spawn, terminate  # noqa: E402
+from demo.stack import backfilled_prometheus, free_port, spawn, terminate  # noqa: E402
 
 
 def main() -> int:
@@ -49,14 +48,8 @@ def main() -> int:
         work = Path(tmp)
         om = work / "history.om"
         write_history(om, args.series, 3, 300)
-        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
-                        "--max-block-duration=720h", str(om), str(work / "data")],
-                       check=True, stdout=subprocess.DEVNULL)
-        (work / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": []}))
-        prom_port = free_port()
-        prom_url = f"http://127.0.0.1:{prom_port}"
-        procs = [spawn(work, "prometheus", prometheus_argv(
-            work / "prometheus.yml", work / "data", prom_port), f"{prom_url}/-/ready", 60)]
+        prometheus, prom_url = backfilled_prometheus(work, om)
+        procs = [prometheus]
         try:
             (work / "forecaster.yml").write_text(yaml.safe_dump({
                 "prometheus": {"url": prom_url, "timeout": "60s"},

@@ -43,7 +43,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from demo.stack import free_port, prometheus_argv, spawn, terminate  # noqa: E402
+from demo.stack import backfilled_prometheus, free_port, spawn, terminate  # noqa: E402
 
 REDOS = ['{__name__=~"promcast_((.+)+)+!"}', '{__name__=~"(a|aa)+$"}',
          '{target=~"((x*)*)*y", __name__=~".+"}']
@@ -194,14 +194,8 @@ def main() -> int:
         work = Path(tmp)
         om = work / "history.om"
         write_history(om, time.time() // 300 * 300 - 300)
-        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
-                        "--max-block-duration=720h", str(om), str(work / "data")],
-                       check=True, stdout=subprocess.DEVNULL)
-        (work / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": []}))
-        prom_port = free_port()
-        prom = f"http://127.0.0.1:{prom_port}"
-        procs = [spawn(work, "prometheus", prometheus_argv(
-            work / "prometheus.yml", work / "data", prom_port), f"{prom}/-/ready", 60)]
+        prometheus, prom = backfilled_prometheus(work, om)
+        procs = [prometheus]
         hang = socket.socket()  # accepts (the kernel's backlog) and never answers
         hang.bind(("127.0.0.1", 0))
         hang.listen(64)

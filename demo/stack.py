@@ -99,6 +99,20 @@ def prometheus_argv(config: Path, data: Path, port: int, *flags: str,
             "--web.enable-remote-write-receiver", "--web.enable-lifecycle", *flags]
 
 
+
+def backfilled_prometheus(work: Path, openmetrics: Path) -> tuple[subprocess.Popen, str]:
+    """A Prometheus on a free loopback port over ``openmetrics`` backfilled into ``work/data``,
+    scraping nothing; returns the process and its URL once ready."""
+    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
+                    "--max-block-duration=720h", str(openmetrics), str(work / "data")],
+                   check=True, stdout=subprocess.DEVNULL)
+    (work / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": []}))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = spawn(work, "prometheus", prometheus_argv(work / "prometheus.yml", work / "data", port),
+                 f"{url}/-/ready", 60)
+    return proc, url
+
 # The config with every integration (PagerDuty, Opsgenie, Slack): locally they all post to the sink.
 ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "integrations.yml"
 # Secret-file keys of each integration; locally they point at dummy files, as nothing leaves the host.
