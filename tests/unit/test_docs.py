@@ -15,7 +15,6 @@ REPO_URL = "https://github.com/promcast/promcast/blob/main/"
 
 # Pages being written alongside this one: a link to them is allowed while they do not exist yet.
 # Once they exist, their anchors are checked like any other page's. Remove entries once merged.
-PENDING: set[str] = set()
 
 FENCE = re.compile(r"^(```|~~~)")
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -77,8 +76,7 @@ def broken_links(page: Path, root: Path = ROOT) -> list[str]:
                 problems.append(f"{where}: points outside the repository")
                 continue
             if not dest.exists():
-                if rel not in PENDING:
-                    problems.append(f"{where}: no such file {rel}")
+                problems.append(f"{where}: no such file {rel}")
                 continue
             if fragment and dest.suffix == ".md" and fragment not in anchors(dest):
                 problems.append(f"{where}: {rel} has no heading or anchor #{fragment}")
@@ -103,8 +101,7 @@ def test_the_link_checker_catches_a_missing_file_and_a_missing_anchor(tmp_path):
     page.write_text(
         "# Probe\n\n[ok](#probe) [up](../README.md#top) [alert](runbook.md#promcastx)\n"
         "[gone](nothere.md) [bad](runbook.md#nope) [out](../../elsewhere.md)\n"
-        "`[in code](nothere.md)`\n```\n[fenced](nothere.md)\n```\n"
-        "[pending](anomalies.md)\n")
+        "`[in code](nothere.md)`\n```\n[fenced](nothere.md)\n```\n")
     assert [p.split(": ", 2)[2] for p in broken_links(page, tmp_path)] == [
         "no such file docs/nothere.md", "docs/runbook.md has no heading or anchor #nope",
         "points outside the repository"]
