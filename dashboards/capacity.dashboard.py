@@ -65,8 +65,8 @@ dashboard = promcast_dashboard(
         stat("Anomalous series",
              query(f"count({anomalous(T)}) or vector(0)", instant=True),
              unit=Unit.COUNT, w=4, steps=thresholds(Colour.GOOD, (1, Colour.WARN)),
-             description="Series whose newest value is outside their forecast interval "
-                         "(anomaly score above 1)."),
+             description="Series whose newest value deviates from its expected value by more than its page "
+                         "threshold (anomaly score above 1)."),
         flag_stat("Forecaster targets", f"promcast_forecaster_target_up{T}", "{{target}}", w=4,
                   ok=(1, "up"), problem=(0, "failing", Colour.BAD)),
         flag_stat("Published results", f"promcast_forecaster_results_stale{T}", "{{target}}", w=4,
@@ -122,7 +122,7 @@ dashboard = promcast_dashboard(
                            description="The forecast made one horizon ago, drawn at the time "
                                        "it is about, over what was observed. Pick one target: "
                                        "the units of targets differ. Red markers: series "
-                                       "outside their forecast interval."),
+                                       "past their anomaly page threshold."),
 
         timeseries("Disk utilisation",
                    query("resource:promcast_resource_disk_utilization:ratio",

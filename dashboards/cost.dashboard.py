@@ -129,7 +129,7 @@ dashboard = promcast_dashboard(
                    query(f"promcast_forecast_anomaly_score{{{COST}}}", "{{provider}} {{service}}"),
                    unit=Unit.COUNT, w=8, show_thresholds=True,
                    steps=thresholds(Colour.GOOD, (1, Colour.BAD)),
-                   description="Above 1 (red line): spend is outside its forecast interval; "
+                   description="Above 1 (red line): spend is above its expected value by more than its page threshold; "
                                "PromcastCostAnomaly fires after 3 h above it and its forecast."),
         forecast_vs_actual("Spend per hour: forecast made $horizon ago vs actual", COST,
                            unit=Unit.USD_PER_HOUR,

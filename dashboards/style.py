@@ -363,9 +363,9 @@ def anomalous(selector: str) -> str:
 
 def anomaly_markers(selector: str, *, name: str = "Anomalies", title: str = SERIES_LEGEND,
                     what: str = "", tags: str = "target") -> dict[str, Any]:
-    """A marker wherever a series of ``selector`` was outside its forecast interval."""
+    """A marker wherever a series of ``selector`` was past its anomaly page threshold."""
     return annotation(name, anomalous(selector), title=f"{title} anomalous", tags=tags,
-                      text=f"{what}outside its forecast interval (anomaly score above "
+                      text=f"{what}past its anomaly page threshold (anomaly score above "
                            f"{alert_threshold('anomaly_score_max')})")
 
 
