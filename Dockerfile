@@ -15,6 +15,7 @@ RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
 COPY exporter ./exporter
 COPY forecaster ./forecaster
+COPY common ./common
 RUN pip install --no-cache-dir --no-deps --no-build-isolation . && rm -rf /src
 
 WORKDIR /

@@ -1,4 +1,4 @@
-"""The import graph of ``exporter`` and ``forecaster``, by component, drawn from the code.
+"""The import graph of promcast's packages, by component, drawn from the code.
 
 ``python docs/import_graph.py`` prints the mermaid picture that ``docs/architecture.md`` embeds
 between its ``import-graph`` markers; ``--write`` replaces it there, ``--check`` fails when the
@@ -18,51 +18,55 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("exporter", "forecaster")
+# Folder -> import name (pyproject.toml's package-dir).
+FOLDERS = {"common": "promcast_common", "exporter": "promcast_exporter",
+           "forecaster": "promcast_forecaster"}
+PACKAGES = tuple(FOLDERS.values())
+SHARED = "shared core (promcast_common)"
 DOC = ROOT / "docs" / "architecture.md"
 BEGIN, END = "<!-- import-graph:begin -->", "<!-- import-graph:end -->"
 
 # Module prefix -> component, most specific first. The names are the ones docs/architecture.md
 # uses; a module that matches none is a bug in this table, reported by component_of().
 COMPONENTS: tuple[tuple[str, str], ...] = (
-    ("exporter.core", "shared core (exporter.core)"),
-    ("exporter.providers", "exporter providers"),
-    ("exporter.billing", "exporter billing"),
-    ("exporter.cli", "exporter CLI"),
-    ("exporter.__main__", "exporter CLI"),
-    ("exporter.config", "exporter config"),
-    ("exporter", "exporter CLI"),
-    ("forecaster.recommend.cli", "forecaster CLI"),
-    ("forecaster.report.cli", "forecaster CLI"),
-    ("forecaster.cli", "forecaster CLI"),
-    ("forecaster.__main__", "forecaster CLI"),
-    ("forecaster.models", "models"),
-    ("forecaster.source", "reader"),
-    ("forecaster.selector", "reader"),
-    ("forecaster.staleness", "reader"),
-    ("forecaster.engine", "engine"),
-    ("forecaster.auto", "engine"),
-    ("forecaster.backtest", "engine"),
-    ("forecaster.limits", "engine"),
-    ("forecaster.interrupt", "engine"),
-    ("forecaster.anomaly", "engine"),
-    ("forecaster.budgets", "engine"),
-    ("forecaster.remote_write", "publishing"),
-    ("forecaster.service", "service"),
-    ("forecaster.api", "API"),
-    ("forecaster.curves", "API"),
-    ("forecaster.offline", "offline replay"),
-    ("forecaster.config", "forecaster config"),
-    ("forecaster.validators", "forecaster config"),
-    ("forecaster.planning", "planning"),
-    ("forecaster.recommend", "recommend"),
-    ("forecaster.report", "report"),
-    ("forecaster", "service"),
+    ("promcast_common", SHARED),
+    ("promcast_exporter.providers", "exporter providers"),
+    ("promcast_exporter.billing", "exporter billing"),
+    ("promcast_exporter.cli", "exporter CLI"),
+    ("promcast_exporter.__main__", "exporter CLI"),
+    ("promcast_exporter.config", "exporter config"),
+    ("promcast_exporter", "exporter CLI"),
+    ("promcast_forecaster.recommend.cli", "forecaster CLI"),
+    ("promcast_forecaster.report.cli", "forecaster CLI"),
+    ("promcast_forecaster.cli", "forecaster CLI"),
+    ("promcast_forecaster.__main__", "forecaster CLI"),
+    ("promcast_forecaster.models", "models"),
+    ("promcast_forecaster.source", "reader"),
+    ("promcast_forecaster.selector", "reader"),
+    ("promcast_forecaster.staleness", "reader"),
+    ("promcast_forecaster.engine", "engine"),
+    ("promcast_forecaster.backtest", "engine"),
+    ("promcast_forecaster.limits", "engine"),
+    ("promcast_forecaster.interrupt", "engine"),
+    ("promcast_forecaster.anomaly", "engine"),
+    ("promcast_forecaster.budgets", "engine"),
+    ("promcast_forecaster.remote_write", "publishing"),
+    ("promcast_forecaster.service", "service"),
+    ("promcast_forecaster.api", "API"),
+    ("promcast_forecaster.curves", "API"),
+    ("promcast_forecaster.offline", "offline replay"),
+    ("promcast_forecaster.config", "forecaster config"),
+    ("promcast_forecaster.validators", "forecaster config"),
+    ("promcast_forecaster.planning", "planning"),
+    ("promcast_forecaster.recommend", "recommend"),
+    ("promcast_forecaster.report", "report"),
+    ("promcast_forecaster", "service"),
 )
 
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    parts[0] = FOLDERS[parts[0]]
     if parts[-1] == "__init__":
         parts.pop()
     return ".".join(parts)
@@ -70,8 +74,8 @@ def module_name(path: Path) -> str:
 
 def modules() -> dict[str, Path]:
     found = {}
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
+    for folder in FOLDERS:
+        for path in sorted((ROOT / folder).rglob("*.py")):
             found[module_name(path)] = path
     return found
 
@@ -151,14 +155,12 @@ def mermaid() -> str:
     edges = component_edges()
     names = sorted({c for edge in edges for c in edge})
     lines = ["```mermaid", "graph LR"]
-    for group, title in (("forecaster", "forecaster"), ("exporter", "exporter")):
+    for group, title in (("promcast_forecaster", "forecaster"), ("promcast_exporter", "exporter")):
         members = [n for n in names if any(c == n and p.startswith(group) for p, c in COMPONENTS)]
-        members = [n for n in members if not (group == "forecaster" and n.startswith("exporter"))]
-        members = [n for n in members if n != "shared core (exporter.core)"]
-        lines.append(f"  subgraph {group}[{title}]")
+        lines.append(f"  subgraph {title}[{title}]")
         lines += [f'    {_node_id(n)}["{n}"]' for n in members]
         lines.append("  end")
-    lines.append(f'  {_node_id("shared core (exporter.core)")}[["shared core (exporter.core)"]]')
+    lines.append(f'  {_node_id(SHARED)}[["{SHARED}"]]')
     for (a, b), count in sorted(edges.items()):
         lines.append(f"  {_node_id(a)} -->|{count}| {_node_id(b)}")
     lines.append("```")

@@ -16,7 +16,7 @@ def model_arrays(obj: object, seen: set[int] | None = None) -> list[np.ndarray]:
         return [a for v in obj.values() for a in model_arrays(v, seen)]
     if isinstance(obj, (list, tuple)):
         return [a for v in obj for a in model_arrays(v, seen)]
-    if type(obj).__module__.startswith("forecaster."):
+    if type(obj).__module__.startswith("promcast_forecaster."):
         return [a for v in vars(obj).values() for a in model_arrays(v, seen)]
     return []  # library objects (the fitted regressor) are sized by their settings, not the data
 

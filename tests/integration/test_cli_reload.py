@@ -76,9 +76,9 @@ def forecaster_config(path: Path, *names: str, port: int = 9) -> Path:
 
 
 def test_a_reload_keeps_the_state_of_what_it_does_not_change(tmp_path: Path) -> None:
-    from exporter.core.config import load_config
-    from forecaster.config import ForecasterConfig
-    from forecaster.service import Forecaster
+    from promcast_common.config import load_config
+    from promcast_forecaster.config import ForecasterConfig
+    from promcast_forecaster.service import Forecaster
 
     def load(*names: str, port: int = 9) -> ForecasterConfig:
         return load_config(ForecasterConfig, forecaster_config(tmp_path / "f.yml", *names, port=port))

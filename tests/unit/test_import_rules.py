@@ -7,14 +7,20 @@ import ast
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
-SCANNED = ("exporter", "forecaster", "demo", "dashboards", "benchmarks")
+SCANNED = ("common", "exporter", "forecaster", "demo", "dashboards", "benchmarks")
+# Folders installed under another import name (pyproject.toml's package-dir).
+IMPORT_NAMES = {"common": "promcast_common", "exporter": "promcast_exporter",
+                "forecaster": "promcast_forecaster"}
+FOLDER_OF = {name: folder for folder, name in IMPORT_NAMES.items()}
 
 # (importer, imported private name) -> why it is allowed for now. Each entry is removed by a step
 # of the plan in docs/architecture.md; an entry that no longer matches an import fails the test.
 PRIVATE_ALLOWED = {
-    ("forecaster.limits", "forecaster.models._util"): "model capabilities, plan step 2",
-    ("benchmarks._baselines", "forecaster.models._util"): "model capabilities, plan step 2",
+    ("promcast_forecaster.limits", "promcast_forecaster.models._util"): "model capabilities, plan step 2",
+    ("benchmarks._baselines", "promcast_forecaster.models._util"): "model capabilities, plan step 2",
 }
 
 
@@ -27,11 +33,13 @@ def _load_import_graph():
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    parts[0] = IMPORT_NAMES.get(parts[0], parts[0])
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _exists(module: str) -> bool:
-    base = ROOT.joinpath(*module.split("."))
+    head, *rest = module.split(".")
+    base = ROOT.joinpath(FOLDER_OF.get(head, head), *rest)
     return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
@@ -75,7 +83,7 @@ def private_imports() -> set[tuple[str, str]]:
         for path in sorted((ROOT / top).rglob("*.py")):
             for importer, imported in _imports(path):
                 parts = imported.split(".")
-                if parts[0] not in SCANNED:
+                if FOLDER_OF.get(parts[0], parts[0]) not in SCANNED:
                     continue  # other projects' private names are their business
                 for i, part in enumerate(parts):
                     if not _private(part):
@@ -120,9 +128,9 @@ def test_the_private_import_check_sees_relative_and_private_module_imports(tmp_p
 def test_google_sdks_are_imported_only_by_the_gcp_provider():
     # import-linter cannot forbid google.auth / google.cloud without forbidding google.protobuf,
     # which remote write uses; billing files on gs:// are the known exception (plan step 8).
-    allowed = {("exporter.billing.files", "google.cloud")}
+    allowed = {("promcast_exporter.billing.files", "google.cloud")}
     found = set()
-    for top in ("exporter", "forecaster"):
+    for top in ("common", "exporter", "forecaster"):
         for path in sorted((ROOT / top).rglob("*.py")):
             if path.is_relative_to(ROOT / "exporter" / "providers" / "gcp"):
                 continue
@@ -130,6 +138,32 @@ def test_google_sdks_are_imported_only_by_the_gcp_provider():
                 if imported.startswith(("google.auth", "google.cloud")):
                     found.add((importer, ".".join(imported.split(".")[:2])))
     assert found == allowed
+
+
+def test_no_code_imports_a_folder_by_its_bare_name():
+    """``exporter``, ``forecaster`` and ``common`` are folders, not import names: run from the
+    repository root, ``import exporter`` would load a second copy of the package beside
+    ``promcast_exporter`` (two catalogues, two registries), and installed it would collide with
+    any other distribution's generic top-level name."""
+    found = []
+    for top in (*SCANNED, "tests", "rules", "deploy", "docs", "docker"):
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if "schemas" in path.parts:
+                continue
+            for _importer, imported in _imports(path):
+                if imported.split(".")[0] in IMPORT_NAMES:
+                    found.append(f"{path.relative_to(ROOT)}: {imported}")
+    assert not found, f"import these by their installed names (promcast_*): {sorted(set(found))}"
+
+
+def test_every_package_folder_is_installed():
+    """setuptools cannot discover packages under a renamed folder, so pyproject.toml lists them;
+    a new subpackage missing there would work in a checkout and be absent from the wheel."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    on_disk = {_module_name(init.parent / "__init__.py")
+               for folder in IMPORT_NAMES for init in (ROOT / folder).rglob("__init__.py")}
+    assert listed == on_disk
 
 
 def test_architecture_picture_matches_the_code():
