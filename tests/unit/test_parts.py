@@ -118,7 +118,7 @@ def test_parallel_parts_fail_alone():
 
 
 def test_no_provider_imports_another_provider():
-    """Shared code lives in exporter/core or exporter/billing, not in another provider."""
+    """Shared code lives in common/ or exporter/billing, not in another provider."""
     providers = ROOT / "exporter" / "providers"
     for path in providers.rglob("*.py"):
         own = path.relative_to(providers).parts[0]
