@@ -188,6 +188,7 @@ def test_every_series_the_report_reads_is_in_the_catalogue():
 
     source = Path(build.__file__).read_text()
     names = set(re.findall(r"(?<![:\w])promcast_[a-z0-9_]+(?![:\w])", source))  # not rules
+    names -= {"promcast_common", "promcast_exporter", "promcast_forecaster"}  # import names
     assert names and sorted(n for n in names if n not in CATALOGUE) == []
 
 
