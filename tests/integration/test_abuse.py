@@ -294,7 +294,7 @@ def test_idle_and_trickling_connections_are_closed(service, request):
 def capped(request, tmp_path):
     """A service with a long read timeout, so that held connections stay held."""
     proc, url = _start(tmp_path, request.param, [
-        sys.executable, "-m", request.param, "--web.read-timeout=5m",
+        sys.executable, "-m", f"promcast_{request.param}", "--web.read-timeout=5m",
         f"--web.max-connections={MAX_CONNECTIONS}"])
     try:
         yield url

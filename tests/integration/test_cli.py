@@ -9,7 +9,7 @@ MODULES = ["exporter", "forecaster"]
 
 
 def run(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", f"promcast_{module}", *args], capture_output=True, text=True,
                           timeout=60)
 
 

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", f"promcast_{module}", *args], capture_output=True, text=True,
                           timeout=60, cwd=ROOT)
 
 
@@ -52,7 +52,7 @@ def service(tmp_path: Path) -> Iterator:
     def start(module: str, config: Path, *flags: str) -> tuple[subprocess.Popen, str]:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = spawn(tmp_path, module, [sys.executable, "-m", module, "--config.file", str(config),
+        proc = spawn(tmp_path, module, [sys.executable, "-m", f"promcast_{module}", "--config.file", str(config),
                                         f"--web.listen-address=127.0.0.1:{port}", *flags],
                      f"{url}/-/healthy")
         procs.append(proc)

@@ -144,7 +144,7 @@ def test_credentials_in_urls_never_reach_log_lines():
 def test_a_non_utf8_config_is_a_clear_error_not_a_traceback(tmp_path, program):
     cfg = tmp_path / "f.yml"
     cfg.write_bytes(b"# caf\xe9\nprometheus: {}\n")
-    proc = subprocess.run([sys.executable, "-m", program, "--config.file", str(cfg), "check-config"],
+    proc = subprocess.run([sys.executable, "-m", f"promcast_{program}", "--config.file", str(cfg), "check-config"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "line 1: not UTF-8 text (byte 0xe9 at offset 5)" in proc.stderr

@@ -205,3 +205,13 @@ def test_no_module_level_import_cycles():
         if v not in index:
             visit(v)
     assert set(cycles) == known, [sorted(c) for c in cycles]
+
+
+@pytest.mark.parametrize("folder", sorted(IMPORT_NAMES))
+def test_a_folder_imported_by_its_bare_name_says_which_name_to_use(folder):
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", f"import {folder}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode != 0 and f"import this package as {IMPORT_NAMES[folder]}" in out.stderr
