@@ -12,10 +12,7 @@ SCANNED = ("exporter", "forecaster", "demo", "dashboards", "benchmarks")
 
 # (importer, imported private name) -> why it is allowed for now. Each entry is removed by a step
 # of the plan in docs/architecture.md; an entry that no longer matches an import fails the test.
-PRIVATE_ALLOWED = {
-    ("forecaster.limits", "forecaster.models._util"): "model capabilities, plan step 2",
-    ("benchmarks._baselines", "forecaster.models._util"): "model capabilities, plan step 2",
-}
+PRIVATE_ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def _load_import_graph():
