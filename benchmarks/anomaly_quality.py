@@ -50,7 +50,7 @@ from exporter.core.durations import format_duration, parse_duration
 from forecaster.anomaly import (
     DetectorSettings, ReplaySettings, alert_points, episodes, for_points, replay,
 )
-from forecaster.offline import read_csv, step_seconds, to_series
+from forecaster.offline.series import read_csv, step_seconds, to_series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _verify import require, run

@@ -14,10 +14,11 @@ from exporter.core.cli import (base_parser, duration, load_or_exit, positive_int
 from exporter.core.config import load_config
 from exporter.core.http import make_app, serve
 from exporter.core.reload import Reloader
-from forecaster import __version__, offline
+from forecaster import __version__
 from forecaster.anomaly import cli as anomaly_cli
 from forecaster.config import ForecasterConfig
 from forecaster.interrupt import busy
+from forecaster.offline import cli as offline_cli
 from forecaster.recommend import cli as recommend_cli
 from forecaster.report import cli as report_cli
 
@@ -100,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the service (the default)")
     sub.add_parser("check-config", help="validate --config.file and exit")
-    offline.add_parser(sub)
+    offline_cli.add_parser(sub)
     anomaly_cli.add_parser(sub)
     recommend_cli.add_parser(sub)
     report_cli.add_parser(sub)
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         return _check(args)
     if args.command == "offline":
-        return offline.run(args)
+        return offline_cli.run(args)
     if args.command == "anomalies":
         return anomaly_cli.run(args)
     if args.command == "report":

@@ -14,9 +14,8 @@ import numpy as np
 from exporter.core.durations import format_duration, parse_duration
 from forecaster.anomaly.detector import DetectorSettings
 from forecaster.anomaly.replay import DEFAULT_WARMUP, ReplaySettings, Scored, replay
-from forecaster.offline import (
-    Progress, UsageError, csv_output, format_ts, read_csv, step_seconds, to_series,
-)
+from forecaster.offline.output import Progress, csv_output, format_ts
+from forecaster.offline.series import UsageError, read_csv, step_seconds, to_series
 
 log = logging.getLogger(__name__)
 DEFAULTS = DetectorSettings(step=300.0)
