@@ -49,7 +49,7 @@ from exporter.core.config import validate
 from forecaster.config import ForecasterConfig, ResolvedTarget
 from forecaster.engine import forecast_target
 from forecaster.planning.autoscaling import Stabilizer, required_replicas
-from forecaster.planning.config import Autoscaling
+from forecaster.planning_config import Autoscaling
 from forecaster.planning.plan import TargetPlanner
 from forecaster.source import RawSeries
 

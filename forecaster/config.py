@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from exporter.core.config import Duration, Strict
 from exporter.core.httpclient import HTTPClientConfig, check_http_url
 from exporter.core.durations import format_duration
-from forecaster.planning.config import Autoscaling, Scenario, check_planning
+from forecaster.planning_config import Autoscaling, Scenario, check_planning
 from forecaster.recommend.config import Recommendations
 from forecaster.report.config import ReportConfig
 from forecaster.seasons import MAX_SEASONS

@@ -11,7 +11,7 @@ from typing import Literal, Optional, Union
 
 from exporter.core.config import Strict
 from exporter.core.durations import format_duration
-from forecaster.planning.config import Autoscaling, Scenario
+from forecaster.planning_config import Autoscaling, Scenario
 from forecaster.seasons import candidate_cycles, cycles_in_steps
 from forecaster.staleness import default_staleness
 

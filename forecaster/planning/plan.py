@@ -17,7 +17,7 @@ from forecaster.targets import ResolvedTarget
 from forecaster.engine import TargetResult, exhaustion_seconds, publish_horizons
 from forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
                                              required_replicas)
-from forecaster.planning.config import autoscaling_level, autoscaling_reach
+from forecaster.planning_config import autoscaling_level, autoscaling_reach
 from forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
 from forecaster.planning.scenarios import apply_scenario
 

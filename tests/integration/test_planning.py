@@ -14,7 +14,7 @@ from forecaster.config import ForecasterConfig, ResolvedTarget
 from forecaster.engine import SeriesForecast, TargetResult
 from forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
                                              required_replicas)
-from forecaster.planning.config import Scenario
+from forecaster.planning_config import Scenario
 from forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
 from forecaster.planning.plan import TargetPlanner, publish_plan
 from forecaster.planning.scenarios import MONTH_SECONDS, affine, apply_scenario
