@@ -9,14 +9,14 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from exporter.core.config import Duration, ReadableFile, Strict
-from exporter.providers.focus.columns import DEFAULT_DIMENSIONS, DIMENSIONS, tag_label
-from exporter.billing.stores import path_problem
-from exporter.providers.aws.config import AwsConfig
+from promcast_common.config import Duration, ReadableFile, Strict
+from promcast_exporter.providers.focus.columns import DEFAULT_DIMENSIONS, DIMENSIONS, tag_label
+from promcast_exporter.billing.stores import path_problem
+from promcast_exporter.providers.aws.config import AwsConfig
 # The object stores billing paths may name are registered by the providers that own their clouds
 # (importing these registers them; neither imports its SDK until a path is read).
-from exporter.providers.aws import billing_store as _s3_store  # noqa: F401
-from exporter.providers.gcp import billing_store as _gs_store  # noqa: F401
+from promcast_exporter.providers.aws import billing_store as _s3_store  # noqa: F401
+from promcast_exporter.providers.gcp import billing_store as _gs_store  # noqa: F401
 
 
 def _timestamp(value: Any) -> Any:

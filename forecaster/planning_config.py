@@ -1,7 +1,7 @@
 """The ``scenarios:`` and ``autoscaling:`` blocks of a forecaster target, and their checks
 against the rest of the target (levels, horizons), which need the resolved target.
 
-They sit beside :mod:`forecaster.targets`, on the config's level, rather than in the planning
+They sit beside :mod:`promcast_forecaster.targets`, on the config's level, rather than in the planning
 package: a resolved target carries them, and the planning package runs on the engine's results,
 so it sits above the engine and the resolved target, never below.
 """
@@ -14,8 +14,8 @@ from typing import Annotated, Any, Optional, Protocol
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from exporter.core.config import Duration, Strict
-from exporter.core.durations import format_duration
+from promcast_common.config import Duration, Strict
+from promcast_common.durations import format_duration
 
 _SCENARIO_NAME = re.compile(r"^[a-zA-Z0-9_.:-]+$")
 
@@ -117,7 +117,7 @@ class Autoscaling(Strict):
 
 
 class _Planned(Protocol):
-    """The fields of a resolved target the checks read (avoids importing forecaster.config)."""
+    """The fields of a resolved target the checks read (avoids importing promcast_forecaster.config)."""
 
     levels: list[int]
     anomaly_level: int

@@ -3,7 +3,7 @@ or ``gs://``), which version was read last, and their rows with the line (CSV) o
 number each problem is reported at. Also the cell parsers both file formats share.
 
 Object stores are reached through the store their cloud's provider registered
-(:mod:`exporter.billing.stores`): this package imports no cloud SDK, and the provider imports
+(:mod:`promcast_exporter.billing.stores`): this package imports no cloud SDK, and the provider imports
 its SDK only when a remote path is actually read, so a local-only install needs none; the config
 already refused remote paths whose SDK is missing.
 """
@@ -23,8 +23,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
-from exporter.billing import stores
-from exporter.billing.stores import ObjectStore, StoreKind
+from promcast_exporter.billing import stores
+from promcast_exporter.billing.stores import ObjectStore, StoreKind
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 _NULLS = {"", "NULL"}  # FOCUS writes empty values as a literal NULL

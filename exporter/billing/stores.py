@@ -2,7 +2,7 @@
 
 The billing package imports no cloud SDK: each provider that owns a cloud registers a
 :class:`StoreKind` for its URL scheme (the AWS provider ``s3://``, the GCP provider ``gs://``),
-and :class:`~exporter.billing.files.Storage` lists and fetches through whichever kind matches a
+and :class:`~promcast_exporter.billing.files.Storage` lists and fetches through whichever kind matches a
 path. A kind names the SDK module it needs without importing it, so the config can refuse a
 path whose SDK is missing before anything is read.
 """

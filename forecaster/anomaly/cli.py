@@ -11,11 +11,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from exporter.core.durations import format_duration, parse_duration
-from forecaster.anomaly.detector import DetectorSettings
-from forecaster.anomaly.replay import DEFAULT_WARMUP, ReplaySettings, Scored, replay
-from forecaster.offline.output import Progress, csv_output, format_ts
-from forecaster.offline.series import UsageError, read_csv, step_seconds, to_series
+from promcast_common.durations import format_duration, parse_duration
+from promcast_forecaster.anomaly.detector import DetectorSettings
+from promcast_forecaster.anomaly.replay import DEFAULT_WARMUP, ReplaySettings, Scored, replay
+from promcast_forecaster.offline.output import Progress, csv_output, format_ts
+from promcast_forecaster.offline.series import UsageError, read_csv, step_seconds, to_series
 
 log = logging.getLogger(__name__)
 DEFAULTS = DetectorSettings(step=300.0)

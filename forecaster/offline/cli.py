@@ -16,11 +16,11 @@ import sys
 import time
 from typing import Any
 
-from exporter.core.durations import format_duration, parse_duration
-from forecaster.offline.forecast import Result, forecast_series
-from forecaster.offline.output import Progress, write_forecasts
-from forecaster.offline.series import UsageError, read_csv, step_seconds, to_series
-from forecaster.seasons import MAX_SEASONS, candidate_seasons
+from promcast_common.durations import format_duration, parse_duration
+from promcast_forecaster.offline.forecast import Result, forecast_series
+from promcast_forecaster.offline.output import Progress, write_forecasts
+from promcast_forecaster.offline.series import UsageError, read_csv, step_seconds, to_series
+from promcast_forecaster.seasons import MAX_SEASONS, candidate_seasons
 
 
 def add_parser(subparsers: Any) -> None:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         horizon = _parse_horizon(args.horizon, step)
         season, extra = _parse_seasons(args.season_length, step)
         series, bad = to_series(raw, step, args.max_points)
-        from forecaster.models import make_model, model_capabilities
+        from promcast_forecaster.models import make_model, model_capabilities
 
         make_model(args.model, season)  # an unknown model name is a usage error, not N failures
         several = extra and model_capabilities(args.model).multi_seasonal

@@ -10,8 +10,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from forecaster.limits import Limits, enforce, limits_for
-from forecaster.offline.series import Series
+from promcast_forecaster.limits import Limits, enforce, limits_for
+from promcast_forecaster.offline.series import Series
 
 
 @dataclass
@@ -65,7 +65,7 @@ def forecast_chunk(
     chunk: Sequence[Series], name: str, season: int, horizon: int, levels: list[int],
     options: dict[str, Any],
 ) -> dict[str, Result]:
-    from forecaster.models import make_model
+    from promcast_forecaster.models import make_model
 
     try:
         model = make_model(name, season, horizon=horizon, levels=levels, **options)

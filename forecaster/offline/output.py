@@ -10,8 +10,8 @@ from typing import Any, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from forecaster.offline.forecast import Result
-from forecaster.offline.series import Series
+from promcast_forecaster.offline.forecast import Result
+from promcast_forecaster.offline.series import Series
 
 
 def write_forecasts(

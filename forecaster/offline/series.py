@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from exporter.core.durations import parse_duration
+from promcast_common.durations import parse_duration
 
 REQUIRED_COLUMNS = ("series_id", "timestamp", "value")
 

@@ -13,9 +13,9 @@ from typing import Iterator
 
 import pytest
 
-from exporter.cli import build_providers
-from exporter.config import ExporterConfig
-from exporter.core.config import validate
+from promcast_exporter.cli import build_providers
+from promcast_exporter.config import ExporterConfig
+from promcast_common.config import validate
 from tests.helpers.billing import HEADER, focus_row, ledger_totals
 from tests.helpers.metrics import exposition, refreshed, value
 

@@ -8,8 +8,8 @@ from typing import Iterator
 
 import pytest
 
-from exporter.billing import stores
-from exporter.billing.stores import CountCall, StoreKind
+from promcast_exporter.billing import stores
+from promcast_exporter.billing.stores import CountCall, StoreKind
 from tests.helpers.billing import HEADER, focus, focus_row, ledger_totals
 from tests.helpers.metrics import exposition, refreshed, value
 
@@ -40,7 +40,7 @@ MEMORY = StoreKind("mem://", "json", "json module", MemoryStore)
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, StoreKind]:
     """The registry with what the providers registered, restored after the test."""
-    import exporter.config  # noqa: F401 - the config loads every provider's store
+    import promcast_exporter.config  # noqa: F401 - the config loads every provider's store
 
     kinds = dict(stores._KINDS)
     monkeypatch.setattr(stores, "_KINDS", kinds)
@@ -87,9 +87,9 @@ def test_a_scheme_is_registered_once(registry):
 
 
 def test_the_aws_and_gcp_providers_register_their_clouds():
-    import exporter.config  # noqa: F401 - the config loads every provider's store
+    import promcast_exporter.config  # noqa: F401 - the config loads every provider's store
 
     s3, gs = stores.kind_for("s3://bucket/cur/"), stores.kind_for("gs://bucket/focus/")
-    assert s3 is not None and s3.connect.__module__ == "exporter.providers.aws.billing_store"
-    assert gs is not None and gs.connect.__module__ == "exporter.providers.gcp.billing_store"
+    assert s3 is not None and s3.connect.__module__ == "promcast_exporter.providers.aws.billing_store"
+    assert gs is not None and gs.connect.__module__ == "promcast_exporter.providers.gcp.billing_store"
     assert (s3.sdk_module, gs.sdk_module) == ("boto3", "google.cloud.storage")

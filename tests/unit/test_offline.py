@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecaster.offline import cli
+from promcast_forecaster.offline import cli
 
 M = 24
 
@@ -127,7 +127,7 @@ def test_bad_files_and_arguments_exit_2_with_a_message(
 def test_model_failure_on_one_series_does_not_abort_the_others(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from forecaster.models.fast_hw import FastHoltWinters
+    from promcast_forecaster.models.fast_hw import FastHoltWinters
 
     real_fit = FastHoltWinters.fit
 
@@ -148,7 +148,7 @@ def test_model_failure_on_one_series_does_not_abort_the_others(
 
 def test_the_library_snaps_each_series_onto_its_own_grid(tmp_path: Path) -> None:
     """What the commands and the benchmarks read through: no argparse, no files written."""
-    from forecaster.offline.series import read_csv, step_seconds, to_series
+    from promcast_forecaster.offline.series import read_csv, step_seconds, to_series
 
     src = tmp_path / "in.csv"
     src.write_text("series_id,timestamp,value\n"
@@ -169,8 +169,8 @@ def test_the_library_snaps_each_series_onto_its_own_grid(tmp_path: Path) -> None
 
 
 def test_forecasting_in_batches_changes_nothing_and_reports_progress(tmp_path: Path) -> None:
-    from forecaster.offline.forecast import forecast_series
-    from forecaster.offline.series import read_csv, to_series
+    from promcast_forecaster.offline.forecast import forecast_series
+    from promcast_forecaster.offline.series import read_csv, to_series
 
     src = tmp_path / "in.csv"
     write_input(src)

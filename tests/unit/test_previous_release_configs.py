@@ -10,9 +10,9 @@ from typing import Any, Callable
 
 import pytest
 
-from exporter.config import ExporterConfig
-from exporter.core.config import ConfigError, load_config, read_config_file, validate
-from forecaster.config import ForecasterConfig
+from promcast_exporter.config import ExporterConfig
+from promcast_common.config import ConfigError, load_config, read_config_file, validate
+from promcast_forecaster.config import ForecasterConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "previous_release"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from exporter.billing.stores import CountCall, StoreKind, register
+from promcast_exporter.billing.stores import CountCall, StoreKind, register
 
 
 class GcsStore:
