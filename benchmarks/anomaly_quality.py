@@ -50,7 +50,7 @@ from promcast_common.durations import format_duration, parse_duration
 from promcast_forecaster.anomaly import (
     DetectorSettings, ReplaySettings, alert_points, episodes, for_points, replay,
 )
-from promcast_forecaster.offline import read_csv, step_seconds, to_series
+from promcast_forecaster.offline.series import read_csv, step_seconds, to_series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _verify import require, run

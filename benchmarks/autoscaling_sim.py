@@ -49,7 +49,7 @@ from promcast_common.config import validate
 from promcast_forecaster.config import ForecasterConfig, ResolvedTarget
 from promcast_forecaster.engine import forecast_target
 from promcast_forecaster.planning.autoscaling import Stabilizer, required_replicas
-from promcast_forecaster.planning.config import Autoscaling
+from promcast_forecaster.planning_config import Autoscaling
 from promcast_forecaster.planning.plan import TargetPlanner
 from promcast_forecaster.source import RawSeries
 

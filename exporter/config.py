@@ -11,8 +11,12 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from promcast_common.config import Duration, ReadableFile, Strict
 from promcast_exporter.providers.focus.columns import DEFAULT_DIMENSIONS, DIMENSIONS, tag_label
-from promcast_exporter.billing.files import remote_sdk_problem
+from promcast_exporter.billing.stores import path_problem
 from promcast_exporter.providers.aws.config import AwsConfig
+# The object stores billing paths may name are registered by the providers that own their clouds
+# (importing these registers them; neither imports its SDK until a path is read).
+from promcast_exporter.providers.aws import billing_store as _s3_store  # noqa: F401
+from promcast_exporter.providers.gcp import billing_store as _gs_store  # noqa: F401
 
 
 def _timestamp(value: Any) -> Any:
@@ -41,7 +45,7 @@ class DemoConfig(Strict):
 
 
 def _billing_path(value: str) -> str:
-    problem = remote_sdk_problem(value) if value.strip() else "empty path"
+    problem = path_problem(value) if value.strip() else "empty path"
     if problem:
         raise ValueError(problem)
     return value

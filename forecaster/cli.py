@@ -14,10 +14,11 @@ from promcast_common.cli import (base_parser, duration, load_or_exit, positive_i
 from promcast_common.config import load_config
 from promcast_common.http import make_app, serve
 from promcast_common.reload import Reloader
-from promcast_forecaster import __version__, offline
+from promcast_forecaster import __version__
 from promcast_forecaster.anomaly import cli as anomaly_cli
 from promcast_forecaster.config import ForecasterConfig
 from promcast_forecaster.interrupt import busy
+from promcast_forecaster.offline import cli as offline_cli
 from promcast_forecaster.recommend import cli as recommend_cli
 from promcast_forecaster.report import cli as report_cli
 
@@ -100,7 +101,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the service (the default)")
     sub.add_parser("check-config", help="validate --config.file and exit")
-    offline.add_parser(sub)
+    offline_cli.add_parser(sub)
     anomaly_cli.add_parser(sub)
     recommend_cli.add_parser(sub)
     report_cli.add_parser(sub)
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check-config":
         return _check(args)
     if args.command == "offline":
-        return offline.run(args)
+        return offline_cli.run(args)
     if args.command == "anomalies":
         return anomaly_cli.run(args)
     if args.command == "report":

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from promcast_common.config import Duration, Strict
 from promcast_common.httpclient import HTTPClientConfig, check_http_url
 from promcast_common.durations import format_duration
-from promcast_forecaster.planning.config import Autoscaling, Scenario, check_planning
+from promcast_forecaster.planning_config import Autoscaling, Scenario, check_planning
 from promcast_forecaster.recommend.config import Recommendations
 from promcast_forecaster.report.config import ReportConfig
 from promcast_forecaster.seasons import MAX_SEASONS

@@ -24,7 +24,7 @@ import warnings
 from dataclasses import dataclass
 import numpy as np
 
-from promcast_forecaster.models._util import normal_quantile
+from promcast_forecaster.models.intervals import normal_quantile
 from promcast_forecaster.models.base import Forecast, interval_keys
 
 # For white noise of sigma s the mean absolute one-step change is 2 s / sqrt(pi).

@@ -11,7 +11,7 @@ from typing import Literal, Optional, Union
 
 from promcast_common.config import Strict
 from promcast_common.durations import format_duration
-from promcast_forecaster.planning.config import Autoscaling, Scenario
+from promcast_forecaster.planning_config import Autoscaling, Scenario
 from promcast_forecaster.seasons import candidate_cycles, cycles_in_steps
 from promcast_forecaster.staleness import default_staleness
 

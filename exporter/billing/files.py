@@ -1,9 +1,11 @@
-"""Billing files: where they are (local paths, ``s3://`` or ``gs://`` prefixes), which version
-was read last, and their rows with the line (CSV) or row (parquet) number each problem is
-reported at. Also the cell parsers both file formats share.
+"""Billing files: where they are (local paths, or prefixes in an object store such as ``s3://``
+or ``gs://``), which version was read last, and their rows with the line (CSV) or row (parquet)
+number each problem is reported at. Also the cell parsers both file formats share.
 
-Cloud SDKs are imported only when a remote path is actually read, so a local-only install
-needs neither; the config already refused remote paths whose SDK is missing.
+Object stores are reached through the store their cloud's provider registered
+(:mod:`promcast_exporter.billing.stores`): this package imports no cloud SDK, and the provider imports
+its SDK only when a remote path is actually read, so a local-only install needs none; the config
+already refused remote paths whose SDK is missing.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator, Sequence
 
+from promcast_exporter.billing import stores
+from promcast_exporter.billing.stores import ObjectStore, StoreKind
+
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
-REMOTE_SDKS = {"s3://": ("boto3", "boto3 package (the promcast[aws] extra)"),
-               "gs://": ("google.cloud.storage", "google-cloud-storage package")}
 _NULLS = {"", "NULL"}  # FOCUS writes empty values as a literal NULL
 # No real line item comes near a quadrillion dollars; larger amounts are corrupt cells (1E+400
 # would become +Inf as a float, 1E+999999999 overflows decimal arithmetic).
@@ -77,19 +80,15 @@ class Storage:
 
     def __init__(self, count_call: Callable[[str], None]) -> None:
         self._count = count_call
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, ObjectStore] = {}  # per scheme, connected on first use
         self.manifests: list[FileRef] = []  # the manifests the last ``list`` found
 
     def list(self, paths: Sequence[str]) -> list[FileRef]:
         """The billing files under ``paths``; the manifests among them go to ``manifests``."""
         found: list[FileRef] = []
         for path in paths:
-            if path.startswith("s3://"):
-                found += self._list_s3(path)
-            elif path.startswith("gs://"):
-                found += self._list_gs(path)
-            else:
-                found += _list_local(path)
+            kind = stores.kind_for(path)
+            found += _list_local(path) if kind is None else self._list_remote(kind, path)
         self.manifests = [r for r in found if is_manifest(r.url)]
         return [r for r in found if is_billing_file(r.url)]
 
@@ -102,18 +101,11 @@ class Storage:
         return data
 
     def open(self, ref: FileRef) -> BinaryIO:
-        if ref.url.startswith("s3://"):
-            bucket, key = _split(ref.url, "s3://")
-            self._count("s3:GetObject")
-            resp = self._s3().get_object(Bucket=bucket, Key=key)
-            return _Fetched(resp["Body"].read(), str(resp.get("ETag", ref.version)))
-        if ref.url.startswith("gs://"):
-            bucket, key = _split(ref.url, "gs://")
-            self._count("storage.objects.get")
-            blob = self._gs().bucket(bucket).blob(key)
-            body = blob.download_as_bytes()
-            return _Fetched(body, str(blob.generation if blob.generation is not None else ref.version))
-        return open(ref.url, "rb")
+        kind = stores.kind_for(ref.url)
+        if kind is None:
+            return open(ref.url, "rb")
+        body, version = self._client(kind).fetch(*stores.split(ref.url, kind.scheme))
+        return _Fetched(body, ref.version if version is None else version)
 
     def version(self, ref: FileRef, stream: BinaryIO) -> str:
         """The version of the file behind an open ``stream``: compared before and after a read,
@@ -125,36 +117,15 @@ class Storage:
         return (f"{path.st_mtime_ns}:{path.st_size}:{path.st_ino}/"
                 f"{held.st_mtime_ns}:{held.st_size}:{held.st_ino}")
 
-    def _s3(self) -> Any:
-        if "s3" not in self._clients:
-            import boto3  # only users with s3:// paths install it
+    def _client(self, kind: StoreKind) -> ObjectStore:
+        if kind.scheme not in self._clients:
+            self._clients[kind.scheme] = kind.connect(self._count)
+        return self._clients[kind.scheme]
 
-            self._clients["s3"] = boto3.client("s3")
-        return self._clients["s3"]
-
-    def _gs(self) -> Any:
-        if "gs" not in self._clients:
-            from google.cloud import storage  # only for gs:// paths
-
-            self._clients["gs"] = storage.Client()
-        return self._clients["gs"]
-
-    def _list_s3(self, url: str) -> list[FileRef]:
-        bucket, prefix = _split(url, "s3://")
-        out = []
-        for page in self._s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            self._count("s3:ListObjectsV2")
-            for obj in page.get("Contents", []):
-                if _wanted(obj["Key"]):
-                    out.append(FileRef(f"s3://{bucket}/{obj['Key']}", str(obj.get("ETag", ""))))
-        return sorted(out, key=lambda r: r.url)
-
-    def _list_gs(self, url: str) -> list[FileRef]:
-        bucket, prefix = _split(url, "gs://")
-        self._count("storage.objects.list")
-        blobs = self._gs().list_blobs(bucket, prefix=prefix or None)
-        out = [FileRef(f"gs://{bucket}/{b.name}", str(b.generation)) for b in blobs
-               if _wanted(b.name)]
+    def _list_remote(self, kind: StoreKind, url: str) -> list[FileRef]:
+        bucket, prefix = stores.split(url, kind.scheme)
+        out = [FileRef(f"{kind.scheme}{bucket}/{key}", version)
+               for key, version in self._client(kind).list(bucket, prefix) if _wanted(key)]
         return sorted(out, key=lambda r: r.url)
 
 
@@ -164,11 +135,6 @@ class _Fetched(io.BytesIO):
     def __init__(self, body: bytes, version: str) -> None:
         super().__init__(body)
         self.version = version
-
-
-def _split(url: str, scheme: str) -> tuple[str, str]:
-    bucket, _, key = url[len(scheme):].partition("/")
-    return bucket, key
 
 
 def _list_local(path: str) -> list[FileRef]:
@@ -354,26 +320,6 @@ def find_column(header: Sequence[str], *candidates: str) -> str | None:
     for c in candidates:
         if c.lower() in lower:
             return lower[c.lower()]
-    return None
-
-
-def remote_sdk_problem(path: str) -> str | None:
-    """Why a remote path cannot be read here, or None (checked without importing the SDK)."""
-    import importlib.util
-
-    for scheme, (module, package) in REMOTE_SDKS.items():
-        if path.startswith(scheme):
-            try:
-                found = importlib.util.find_spec(module) is not None
-            except ModuleNotFoundError:
-                found = False
-            if not found:
-                return f"{scheme} paths need the {package}, which is not installed"
-            if not path[len(scheme):].partition("/")[0]:
-                return f"{path!r} names no bucket"
-            return None
-    if "://" in path:
-        return f"{path!r}: only local paths, s3:// and gs:// are supported"
     return None
 
 

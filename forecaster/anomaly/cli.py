@@ -14,9 +14,8 @@ import numpy as np
 from promcast_common.durations import format_duration, parse_duration
 from promcast_forecaster.anomaly.detector import DetectorSettings
 from promcast_forecaster.anomaly.replay import DEFAULT_WARMUP, ReplaySettings, Scored, replay
-from promcast_forecaster.offline import (
-    Progress, UsageError, csv_output, format_ts, read_csv, step_seconds, to_series,
-)
+from promcast_forecaster.offline.output import Progress, csv_output, format_ts
+from promcast_forecaster.offline.series import UsageError, read_csv, step_seconds, to_series
 
 log = logging.getLogger(__name__)
 DEFAULTS = DetectorSettings(step=300.0)

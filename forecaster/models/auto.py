@@ -32,7 +32,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..interrupt import checkpoint
-from ._util import clean_shared
+from .arrays import clean_shared
 from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
                    interval_keys, shape_like)
 from .metrics import mase, mase_scale, trimmed_scaled_error

@@ -23,7 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ._util import clean_shared, normal_intervals
+from .arrays import clean_shared
+from .intervals import normal_intervals
 from .base import DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels, shape_like
 from .seasonal_naive import SeasonalNaive
 

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..interrupt import checkpoint
-from ._util import clean, row_blocks
+from .arrays import clean, row_blocks
 from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
                    interval_keys, shape_like)
 from .seasonal_naive import SeasonalNaive

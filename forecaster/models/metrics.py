@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from ._util import row_blocks
+from .arrays import row_blocks
 
 
 def mase_scale(history: np.ndarray, season_length: int) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ._util import clean, row_blocks
+from .arrays import clean, row_blocks
 from .base import DEFAULT_LEVELS, Forecast, Model, ModelBase, as_2d, check_levels, shape_like
 
 #: Complete cycles of history a long season needs before it is learnt (with fewer, one cycle's

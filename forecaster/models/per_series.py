@@ -13,7 +13,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..interrupt import checkpoint
-from ._util import fill_gaps, horizon_widening, nanstd_rows, normal_intervals
+from .arrays import fill_gaps
+from .intervals import horizon_widening, nanstd_rows, normal_intervals
 from .base import DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels, shape_like
 from .seasonal_naive import SeasonalNaive
 

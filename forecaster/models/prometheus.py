@@ -14,7 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ._util import clean, normal_intervals
+from .arrays import clean
+from .intervals import normal_intervals
 from .base import DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels, shape_like
 
 

@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ._util import clean, row_blocks
+from .arrays import clean, row_blocks
 from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
                    interval_keys, shape_like)
 

@@ -17,7 +17,7 @@ from promcast_forecaster.targets import ResolvedTarget
 from promcast_forecaster.engine import TargetResult, exhaustion_seconds, publish_horizons
 from promcast_forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
                                              required_replicas)
-from promcast_forecaster.planning.config import autoscaling_level, autoscaling_reach
+from promcast_forecaster.planning_config import autoscaling_level, autoscaling_reach
 from promcast_forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
 from promcast_forecaster.planning.scenarios import apply_scenario
 

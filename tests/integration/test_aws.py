@@ -624,6 +624,8 @@ def test_the_iam_policy_allows_exactly_the_calls_made():
     allowed = {a for st in policy["Statement"] for a in np.atleast_1d(st["Action"]).tolist()}
     used = set()
     for src in (root / "exporter/providers/aws").glob("*.py"):
+        if src.name == "billing_store.py":
+            continue  # billing files in the user's own bucket, granted per bucket (docs)
         used |= set(re.findall(r'"([a-z0-9]+:[A-Z][A-Za-z]+)"', src.read_text()))
     used.discard("sts:GetCallerIdentity")  # allowed to every identity, needs no policy
     assert allowed == used

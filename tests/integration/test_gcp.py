@@ -344,7 +344,7 @@ def test_the_role_file_grants_exactly_the_permissions_used():
 
     role = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy" / "gcp"
                            / "promcast-viewer-role.yaml").read_text())
-    # The api labels counted are the IAM permissions each call needs (see exporter/billing/files.py).
+    # The api labels counted are the IAM permissions each call needs (see exporter/providers/gcp/billing_store.py).
     assert set(role["includedPermissions"]) == {API, "storage.objects.list", "storage.objects.get"}
     assert role["stage"] == "GA" and role["title"]
 

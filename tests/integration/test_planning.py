@@ -14,7 +14,7 @@ from promcast_forecaster.config import ForecasterConfig, ResolvedTarget
 from promcast_forecaster.engine import SeriesForecast, TargetResult
 from promcast_forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
                                              required_replicas)
-from promcast_forecaster.planning.config import Scenario
+from promcast_forecaster.planning_config import Scenario
 from promcast_forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
 from promcast_forecaster.planning.plan import TargetPlanner, publish_plan
 from promcast_forecaster.planning.scenarios import MONTH_SECONDS, affine, apply_scenario

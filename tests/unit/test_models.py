@@ -168,7 +168,7 @@ def test_sktime_by_name_or_a_clear_error() -> None:
 def test_global_gbm_keeps_nothing_history_sized_and_blocks_change_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from promcast_forecaster.models import _util, global_gbm
+    from promcast_forecaster.models import arrays, global_gbm
 
     y = seasonal_fleet(n=30, days=40)  # 960 points: the last week is a small part of it
     y[3, 100:130] = np.nan
@@ -185,7 +185,7 @@ def test_global_gbm_keeps_nothing_history_sized_and_blocks_change_nothing(
     assert list(whole._fallback_rows) == [4] and whole._fallback._last.shape[0] == 1
     assert np.isfinite(fc["mean"]).all()
     # Running sums computed a few rows at a time, and predict in small blocks, give the same bits.
-    monkeypatch.setattr(_util, "BLOCK_VALUES", 3 * y.shape[1])
+    monkeypatch.setattr(arrays, "BLOCK_VALUES", 3 * y.shape[1])
     monkeypatch.setattr(global_gbm, "PREDICT_BLOCK_ROWS", 5 * M)
     blocked = make_model("global_gbm", M, horizon=M).fit(y).predict(M)
     for key in fc:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from promcast_common.config import validate
-from promcast_forecaster import offline
+from promcast_forecaster.offline import cli
 from promcast_forecaster.config import ForecasterConfig
 from promcast_forecaster.engine import forecast_target, select_series
 from promcast_forecaster.models import make_model
@@ -97,7 +97,7 @@ def _daily_csv(path: Path, values: np.ndarray) -> None:
 
 def _offline(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="promcast-forecaster")
-    offline.add_parser(parser.add_subparsers(dest="command"))
+    cli.add_parser(parser.add_subparsers(dest="command"))
     return parser.parse_args(["offline", *argv])
 
 
@@ -107,7 +107,7 @@ def test_offline_infers_or_takes_several_seasons(tmp_path: Path, seasons: str | 
     _daily_csv(src, daily(3.2, seed=3)[0])
     argv = ["--input", str(src), "--horizon", "60d", "--model", "auto_fast", "--out", str(out)]
     argv += ["--season-length", seasons] if seasons else []
-    assert offline.run(_offline(argv)) == 0
+    assert cli.run(_offline(argv)) == 0
     with out.open() as fh:
         models = {r["model"] for r in csv.DictReader(fh)}
     assert len(models) == 1 and "(+365)" in models.pop()
@@ -122,7 +122,7 @@ def test_offline_rejects_seasons_it_cannot_use(tmp_path: Path, capsys: pytest.Ca
     src = tmp_path / "in.csv"
     _daily_csv(src, daily(1)[0])
     argv = ["--input", str(src), "--horizon", "7", "--season-length", seasons]
-    assert offline.run(_offline(argv)) == 2
+    assert cli.run(_offline(argv)) == 2
     assert error in capsys.readouterr().err
 
 

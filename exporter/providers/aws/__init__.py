@@ -1,4 +1,5 @@
 """The ``aws`` provider: Cost Explorer, CloudWatch, EC2/RDS/EBS/ALB inventory and EC2 prices.
 
-Only ``config`` is imported without boto3; the rest needs the ``promcast[aws]`` extra.
+Only ``config`` and ``billing_store`` are imported without boto3; the rest needs the
+``promcast[aws]`` extra.
 """

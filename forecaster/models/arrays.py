@@ -1,25 +1,10 @@
-"""Helpers shared by the models: cleaning input rows and turning residuals into intervals."""
+"""Array helpers shared by the models (and the benchmarks' baselines): infinite values as gaps,
+gap filling for libraries that cannot take NaN, and row blocks that bound temporaries on whole-fleet
+matrices."""
 
 from __future__ import annotations
 
-import warnings
-from typing import Sequence
-
 import numpy as np
-
-from .base import Forecast, interval_keys
-
-# Standard-normal quantiles without pulling scipy into the import path of every model.
-_Z = {50: 0.6745, 80: 1.2816, 90: 1.6449, 95: 1.9600, 98: 2.3263, 99: 2.5758}
-
-
-def normal_quantile(level: int) -> float:
-    """Upper quantile z of a central ``level`` % normal interval."""
-    if level in _Z:
-        return _Z[level]
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(0.5 + level / 200)
 
 
 def clean(arr: np.ndarray) -> np.ndarray:
@@ -66,31 +51,3 @@ def fill_gaps(row: np.ndarray) -> np.ndarray:
     if ok.size == row.size:
         return row
     return np.interp(np.arange(row.size), ok, row[ok])
-
-
-def nanstd_rows(resid: np.ndarray) -> np.ndarray:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        sd = np.nanstd(resid, axis=-1)
-    return np.nan_to_num(sd)
-
-
-def normal_intervals(mean: np.ndarray, sigma: np.ndarray, levels: Sequence[int]) -> Forecast:
-    """Symmetric normal intervals; ``sigma`` broadcasts against ``mean`` (per step or per row)."""
-    out: Forecast = {"mean": mean}
-    for lv in levels:
-        z = normal_quantile(lv)
-        lo, hi = interval_keys(lv)
-        out[lo] = mean - z * sigma
-        out[hi] = mean + z * sigma
-    return out
-
-
-def horizon_widening(h: int, season_length: int) -> np.ndarray:
-    """How one-step error spread grows with the step ahead, for models without an analytic form.
-
-    Random-walk growth (sqrt of steps) until a full season ahead: past that the seasonal pattern,
-    not the last value, anchors the forecast, so the spread stops growing as fast.
-    """
-    k = np.arange(1, h + 1, dtype=float)
-    return np.sqrt(np.minimum(k, max(season_length, 1)))

@@ -1,5 +1,10 @@
 """The ``scenarios:`` and ``autoscaling:`` blocks of a forecaster target, and their checks
-against the rest of the target (levels, horizons), which need the resolved target."""
+against the rest of the target (levels, horizons), which need the resolved target.
+
+They sit beside :mod:`promcast_forecaster.targets`, on the config's level, rather than in the planning
+package: a resolved target carries them, and the planning package runs on the engine's results,
+so it sits above the engine and the resolved target, never below.
+"""
 
 from __future__ import annotations
 
