@@ -24,7 +24,7 @@ from forecaster.config import ForecasterConfig
 from forecaster.remote_write import Series, WriteRequest
 from forecaster.report.config import ReportConfig
 from forecaster.report.schedule import DeliveryError, post_webhook
-from forecaster.service import make_writer
+from forecaster.publish.pusher import make_writer
 from forecaster.source import PrometheusSource, SourceUnavailable
 
 EMPTY_MATRIX = {"status": "success", "data": {"resultType": "matrix", "result": []}}

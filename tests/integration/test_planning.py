@@ -16,7 +16,8 @@ from forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_de
                                              required_replicas)
 from forecaster.planning.config import Scenario
 from forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
-from forecaster.planning.plan import TargetPlanner, publish_plan
+from forecaster.planning.plan import TargetPlanner
+from forecaster.publish.series import publish_plan
 from forecaster.planning.scenarios import MONTH_SECONDS, affine, apply_scenario
 
 HOUR = 3600.0

@@ -13,6 +13,7 @@ import pytest
 from exporter.core.catalogue import Families
 from exporter.core.config import ConfigError, validate
 from forecaster.config import ForecasterConfig
+from forecaster.publish.series import publish_report
 from forecaster.recommend import commitments, idle, sizing
 from forecaster.recommend.catalog import GIB, CatalogError, load_catalog
 from forecaster.recommend.config import (
@@ -25,7 +26,6 @@ from forecaster.recommend.forecasts import analysis_target, forecast
 from forecaster.recommend.report import (
     Report,
     print_table,
-    publish_report,
     rows,
     write_file,
 )
