@@ -39,6 +39,7 @@ from exporter.core.catalogue import Families
 from exporter.core.durations import format_duration, parse_duration
 from forecaster import __version__
 from forecaster import curves as cv
+from forecaster.publish.series import publish_api
 from forecaster.selector import SelectorError, any_matcher_fn, matcher_fn, split_range
 
 if TYPE_CHECKING:
@@ -107,9 +108,7 @@ class QueryGate:
 
     def collect(self) -> Iterator[Metric]:
         out = Families()
-        out.add("promcast_forecaster_api_in_flight_requests", {}, self.in_flight)
-        for reason, n in self.rejected.items():
-            out.add("promcast_forecaster_api_rejected_requests_total", {"reason": reason}, n)
+        publish_api(out, self.in_flight, self.rejected)
         yield from out
 
     def refusal(self, exc: Exception) -> web.Response:
