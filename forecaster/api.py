@@ -35,11 +35,10 @@ import numpy as np
 from aiohttp import web
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
 from exporter.core.durations import format_duration, parse_duration
 from forecaster import __version__
 from forecaster import curves as cv
-from forecaster.publish.series import publish_api
+from forecaster.publish.series import api_families
 from forecaster.selector import SelectorError, any_matcher_fn, matcher_fn, split_range
 
 if TYPE_CHECKING:
@@ -107,9 +106,7 @@ class QueryGate:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def collect(self) -> Iterator[Metric]:
-        out = Families()
-        publish_api(out, self.in_flight, self.rejected)
-        yield from out
+        yield from api_families(self.in_flight, self.rejected)
 
     def refusal(self, exc: Exception) -> web.Response:
         lim = self.limits

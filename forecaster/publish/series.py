@@ -30,11 +30,14 @@ def publish_service(out: Families, queue: WriteQueue | None) -> None:
         out.add("promcast_forecaster_remote_write_pending_samples", {}, queue.pending)
 
 
-def publish_api(out: Families, in_flight: int, rejected: Mapping[str, int]) -> None:
-    """The query API's own load: requests in flight, and those it refused by reason."""
+def api_families(in_flight: int, rejected: Mapping[str, int]) -> Families:
+    """The query API's own load: requests in flight, and those it refused by reason (the API
+    serves them from its own collector, beside the service's)."""
+    out = Families()
     out.add("promcast_forecaster_api_in_flight_requests", {}, in_flight)
     for reason, n in rejected.items():
         out.add("promcast_forecaster_api_rejected_requests_total", {"reason": reason}, n)
+    return out
 
 
 def publish_health(out: Families, name: str, h: TargetHealth) -> None:

@@ -21,7 +21,7 @@ from forecaster.planning.plan import TargetPlanner
 from forecaster.publish.collector import MetricsCollector
 from forecaster.publish.publisher import Publisher
 from forecaster.publish.pusher import RemoteWritePusher
-from forecaster.publish.series import publish_api, publish_budget, publish_result
+from forecaster.publish.series import api_families, publish_budget, publish_result
 from forecaster.recommend.config import Recommendations
 from forecaster.recommend.report import Report
 from forecaster.source import RawSeries
@@ -215,9 +215,7 @@ class _Served:
 
 
 def test_the_query_apis_load_is_published_from_the_same_catalogue():
-    out = Families()
-    publish_api(out, 2, {"overloaded": 3, "timeout": 0})
-    reg = registry(_Served(out))
+    reg = registry(_Served(api_families(2, {"overloaded": 3, "timeout": 0})))
     assert reg.get_sample_value("promcast_forecaster_api_in_flight_requests") == 2
     assert reg.get_sample_value("promcast_forecaster_api_rejected_requests_total",
                                 {"reason": "overloaded"}) == 3
