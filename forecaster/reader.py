@@ -1,4 +1,4 @@
-"""What a cycle reads from the query API, on top of :mod:`forecaster.source`: a target's
+"""What a cycle reads from the query API, on top of :mod:`promcast_forecaster.source`: a target's
 history on its step grid (cached between refits, so only the newest steps are fetched), its
 capacities, what its query returns right now, and a budget's spend so far."""
 
@@ -8,10 +8,10 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from forecaster.config import Budget
-from forecaster.engine import merge_history
-from forecaster.source import PrometheusSource, QueryError, RawSeries, SourceUnavailable, TooManySeries
-from forecaster.targets import ResolvedTarget
+from promcast_forecaster.config import Budget
+from promcast_forecaster.engine import merge_history
+from promcast_forecaster.source import PrometheusSource, QueryError, RawSeries, SourceUnavailable, TooManySeries
+from promcast_forecaster.targets import ResolvedTarget
 
 log = logging.getLogger("promcast.forecaster")
 

@@ -21,22 +21,22 @@ from typing import Awaitable, Callable
 
 import aiohttp
 
-from exporter.core.config import ConfigError, validate
-from exporter.core.durations import format_duration
-from forecaster import __version__
-from forecaster.budgets import period_bounds, project, spent_per_series
-from forecaster.config import Budget, ForecasterConfig, ResolvedTarget
-from forecaster.engine import (CapacityError, FittedModel, TargetResult, forecast_target,
+from promcast_common.config import ConfigError, validate
+from promcast_common.durations import format_duration
+from promcast_forecaster import __version__
+from promcast_forecaster.budgets import period_bounds, project, spent_per_series
+from promcast_forecaster.config import Budget, ForecasterConfig, ResolvedTarget
+from promcast_forecaster.engine import (CapacityError, FittedModel, TargetResult, forecast_target,
                               history_needed, log_waiting, match_capacity, select_series)
-from forecaster.health import RECOMMENDATIONS, REPORT, HealthTracker
-from forecaster.interrupt import Interrupted, run_interruptible, stoppable
-from forecaster.planning.plan import TargetPlanner
-from forecaster.publish.publisher import Publisher
-from forecaster.publish.pusher import RemoteWritePusher
-from forecaster.reader import Reader
-from forecaster.recommend.catalog import load_catalog
-from forecaster.recommend.runner import Runner
-from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
+from promcast_forecaster.health import RECOMMENDATIONS, REPORT, HealthTracker
+from promcast_forecaster.interrupt import Interrupted, run_interruptible, stoppable
+from promcast_forecaster.planning.plan import TargetPlanner
+from promcast_forecaster.publish.publisher import Publisher
+from promcast_forecaster.publish.pusher import RemoteWritePusher
+from promcast_forecaster.reader import Reader
+from promcast_forecaster.recommend.catalog import load_catalog
+from promcast_forecaster.recommend.runner import Runner
+from promcast_forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
                               TooManySeries)
 
 log = logging.getLogger("promcast.forecaster")
@@ -343,7 +343,7 @@ class Scheduler:
         """Write the scheduled report for the period ending now (or ``at``) and deliver it; True
         on success. Never raises: a failed delivery is logged and counted on its health."""
         async def work() -> dict:
-            from forecaster.report.schedule import write_scheduled
+            from promcast_forecaster.report.schedule import write_scheduled
 
             now = time.time() if at is None else at
             report, files = await write_scheduled(self.cfg.report, self.cfg, source, now, __version__)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Awaitable, Callable, Iterator
 
-from forecaster.health import HealthTracker
-from forecaster.publish.collector import MetricsCollector
-from forecaster.publish.publisher import Publisher
-from forecaster.publish.pusher import RemoteWritePusher
-from forecaster.reader import Reader
-from forecaster.scheduler import Scheduler
+from promcast_forecaster.health import HealthTracker
+from promcast_forecaster.publish.collector import MetricsCollector
+from promcast_forecaster.publish.publisher import Publisher
+from promcast_forecaster.publish.pusher import RemoteWritePusher
+from promcast_forecaster.reader import Reader
+from promcast_forecaster.scheduler import Scheduler
 
 if TYPE_CHECKING:  # the facade hands these through; it builds none of them
     import asyncio
@@ -22,12 +22,12 @@ if TYPE_CHECKING:  # the facade hands these through; it builds none of them
     import aiohttp
     from prometheus_client.core import Metric
 
-    from forecaster.config import ForecasterConfig, ResolvedTarget
-    from forecaster.engine import TargetResult
-    from forecaster.planning.plan import Plan, TargetPlanner
-    from forecaster.publish.publisher import BudgetProjection
-    from forecaster.recommend.report import Report
-    from forecaster.remote_write import WriteQueue
+    from promcast_forecaster.config import ForecasterConfig, ResolvedTarget
+    from promcast_forecaster.engine import TargetResult
+    from promcast_forecaster.planning.plan import Plan, TargetPlanner
+    from promcast_forecaster.publish.publisher import BudgetProjection
+    from promcast_forecaster.recommend.report import Report
+    from promcast_forecaster.remote_write import WriteQueue
 
 
 class Forecaster:

@@ -7,8 +7,8 @@ from typing import Iterator
 
 from prometheus_client.core import Metric
 
-from forecaster.publish.publisher import Publisher
-from forecaster.publish.pusher import RemoteWritePusher
+from promcast_forecaster.publish.publisher import Publisher
+from promcast_forecaster.publish.pusher import RemoteWritePusher
 
 
 class MetricsCollector:

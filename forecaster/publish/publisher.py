@@ -5,18 +5,18 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from exporter.core.catalogue import Families
-from forecaster.budgets import Projection
-from forecaster.config import Budget
-from forecaster.engine import TargetResult
-from forecaster.health import RECOMMENDATIONS, HealthTracker
-from forecaster.planning.plan import Plan
-from forecaster.publish.series import (publish_budget, publish_health, publish_plan,
+from promcast_common.catalogue import Families
+from promcast_forecaster.budgets import Projection
+from promcast_forecaster.config import Budget
+from promcast_forecaster.engine import TargetResult
+from promcast_forecaster.health import RECOMMENDATIONS, HealthTracker
+from promcast_forecaster.planning.plan import Plan
+from promcast_forecaster.publish.series import (publish_budget, publish_health, publish_plan,
                                        publish_report, publish_result, publish_service,
                                        publish_settings)
-from forecaster.recommend.report import Report
-from forecaster.remote_write import WriteQueue
-from forecaster.targets import ResolvedTarget
+from promcast_forecaster.recommend.report import Report
+from promcast_forecaster.remote_write import WriteQueue
+from promcast_forecaster.targets import ResolvedTarget
 
 # A budget's newest projection: the budget, its period's end, a projection per series, and the
 # series still waiting for history.

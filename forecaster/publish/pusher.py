@@ -1,5 +1,5 @@
 """Remote write of what ``/metrics`` shows, queued after every cycle and sent beside the
-cycles (the queue and the wire format are :mod:`forecaster.remote_write`'s)."""
+cycles (the queue and the wire format are :mod:`promcast_forecaster.remote_write`'s)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import logging
 
 import aiohttp
 
-from exporter.core.httpclient import ClientConfigUnavailable
-from forecaster.config import RemoteWrite
-from forecaster.publish.publisher import Publisher
-from forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
+from promcast_common.httpclient import ClientConfigUnavailable
+from promcast_forecaster.config import RemoteWrite
+from promcast_forecaster.publish.publisher import Publisher
+from promcast_forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
 
 log = logging.getLogger("promcast.forecaster")
 

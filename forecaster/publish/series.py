@@ -7,17 +7,17 @@ from __future__ import annotations
 import math
 from typing import Mapping
 
-from exporter.core.catalogue import Families
-from exporter.core.durations import format_duration
-from forecaster import __version__
-from forecaster.budgets import Projection
-from forecaster.config import Budget
-from forecaster.engine import TargetResult
-from forecaster.health import TargetHealth
-from forecaster.planning.plan import Plan
-from forecaster.recommend.report import Report
-from forecaster.remote_write import WriteQueue
-from forecaster.targets import ResolvedTarget
+from promcast_common.catalogue import Families
+from promcast_common.durations import format_duration
+from promcast_forecaster import __version__
+from promcast_forecaster.budgets import Projection
+from promcast_forecaster.config import Budget
+from promcast_forecaster.engine import TargetResult
+from promcast_forecaster.health import TargetHealth
+from promcast_forecaster.planning.plan import Plan
+from promcast_forecaster.recommend.report import Report
+from promcast_forecaster.remote_write import WriteQueue
+from promcast_forecaster.targets import ResolvedTarget
 
 
 def publish_service(out: Families, queue: WriteQueue | None) -> None:

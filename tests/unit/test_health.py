@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from forecaster.health import HealthTracker
+from promcast_forecaster.health import HealthTracker
 
 
 def tracker(*names: str) -> HealthTracker:

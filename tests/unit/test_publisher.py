@@ -10,21 +10,21 @@ import aiohttp
 import numpy as np
 import pytest
 
-from exporter.core.catalogue import Families
-from exporter.core.config import validate
-from forecaster import __version__
-from forecaster.budgets import Projection
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target, select_series
-from forecaster.health import RECOMMENDATIONS, HealthTracker
-from forecaster.planning.plan import TargetPlanner
-from forecaster.publish.collector import MetricsCollector
-from forecaster.publish.publisher import Publisher
-from forecaster.publish.pusher import RemoteWritePusher
-from forecaster.publish.series import api_families, publish_budget, publish_result
-from forecaster.recommend.config import Recommendations
-from forecaster.recommend.report import Report
-from forecaster.source import RawSeries
+from promcast_common.catalogue import Families
+from promcast_common.config import validate
+from promcast_forecaster import __version__
+from promcast_forecaster.budgets import Projection
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target, select_series
+from promcast_forecaster.health import RECOMMENDATIONS, HealthTracker
+from promcast_forecaster.planning.plan import TargetPlanner
+from promcast_forecaster.publish.collector import MetricsCollector
+from promcast_forecaster.publish.publisher import Publisher
+from promcast_forecaster.publish.pusher import RemoteWritePusher
+from promcast_forecaster.publish.series import api_families, publish_budget, publish_result
+from promcast_forecaster.recommend.config import Recommendations
+from promcast_forecaster.recommend.report import Report
+from promcast_forecaster.source import RawSeries
 from tests.helpers.metrics import registry
 
 STEP = 3600.0

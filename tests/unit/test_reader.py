@@ -8,10 +8,10 @@ import asyncio
 import numpy as np
 import pytest
 
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.reader import Reader
-from forecaster.source import QueryError, RawSeries, SourceUnavailable, TooManySeries
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.reader import Reader
+from promcast_forecaster.source import QueryError, RawSeries, SourceUnavailable, TooManySeries
 
 STEP = 3600.0
 END = 1_790_000_000.0 // STEP * STEP
