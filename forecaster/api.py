@@ -35,10 +35,10 @@ import numpy as np
 from aiohttp import web
 from prometheus_client.core import Metric
 
-from promcast_common.catalogue import Families
 from promcast_common.durations import format_duration, parse_duration
 from promcast_forecaster import __version__
 from promcast_forecaster import curves as cv
+from promcast_forecaster.publish.series import api_families
 from promcast_forecaster.selector import SelectorError, any_matcher_fn, matcher_fn, split_range
 
 if TYPE_CHECKING:
@@ -106,11 +106,7 @@ class QueryGate:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     def collect(self) -> Iterator[Metric]:
-        out = Families()
-        out.add("promcast_forecaster_api_in_flight_requests", {}, self.in_flight)
-        for reason, n in self.rejected.items():
-            out.add("promcast_forecaster_api_rejected_requests_total", {"reason": reason}, n)
-        yield from out
+        yield from api_families(self.in_flight, self.rejected)
 
     def refusal(self, exc: Exception) -> web.Response:
         lim = self.limits

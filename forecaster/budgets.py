@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from promcast_forecaster.engine import TargetResult
+from promcast_forecaster.engine import TargetResult, select_series
+from promcast_forecaster.source import RawSeries
+from promcast_forecaster.targets import ResolvedTarget
 
 _Z = {80: 1.2815515655446004, 90: 1.6448536269514722, 95: 1.959963984540054, 99: 2.5758293035489}
 
@@ -80,3 +82,15 @@ def project(result: TargetResult, spent: np.ndarray, amount: float, now: float,
             p.overrun_probability = 1.0 if mean > amount else 0.0
         out.append(p)
     return out
+
+
+def spent_per_series(raw: list[RawSeries], per_hour: bool, target: ResolvedTarget,
+                     result: TargetResult) -> np.ndarray:
+    """Spend so far this period for each of ``result``'s series, from what the reader read:
+    the ``spent`` query's newest value, or (``per_hour``) the spend rate integrated over the
+    period's steps so far."""
+    sel = select_series(raw, target)
+    totals = {tuple(sorted(s.labels.items())):
+              float(np.nansum(s.values) * target.step / 3600 if per_hour else s.values[-1])
+              for s in sel.series if len(s.values)}
+    return np.array([totals.get(tuple(sorted(s.labels.items())), 0.0) for s in result.series])

@@ -11,7 +11,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 
@@ -24,9 +24,6 @@ from promcast_forecaster.models import (Capabilities, Forecast, Model, SeasonalN
                                model_capabilities)
 from promcast_forecaster.source import RawSeries
 from promcast_forecaster.staleness import is_stale
-
-if TYPE_CHECKING:
-    from promcast_common.catalogue import Families
 
 log = logging.getLogger(__name__)
 MIN_POINTS = 3
@@ -500,17 +497,3 @@ def log_waiting(name: str, waiting: list[tuple[dict[str, str], float]], kind: st
                 f"{MIN_POINTS} points on its step grid)",
                 extra={"target": name, "series": len(waiting),
                        "longest_wait_s": max(sec for _, sec in waiting), "examples": examples})
-
-
-def publish_horizons(out: "Families", family: str, labels: Mapping[str, str],
-                     target: ResolvedTarget, mean: Mapping[float, float],
-                     bounds: Mapping[tuple[float, int], tuple[float, float]]) -> None:
-    """Point forecasts and interval bounds per horizon as ``<family>_mean``, ``_lower`` and
-    ``_upper`` (the forecasts themselves, and each scenario's)."""
-    for hz, value in mean.items():
-        hl = {**labels, "horizon": target.horizon_label(hz)}
-        out.add(f"{family}_mean", hl, value)
-        for lv in target.levels:
-            lo, hi = bounds[(hz, lv)]
-            out.add(f"{family}_lower", {**hl, "level": str(lv)}, lo)
-            out.add(f"{family}_upper", {**hl, "level": str(lv)}, hi)

@@ -1,20 +1,13 @@
-"""One target's planning outputs per cycle, and their series.
-
-Scenario results go to their own series names (``promcast_scenario_*``) rather than to the
-baseline's names with a ``scenario`` label: every existing selector, rule and dashboard query
-on ``promcast_forecast_*`` would otherwise pick the scenarios up too (an exhaustion alert would
-fire once per scenario), so the baseline series stay exactly as they were.
-"""
+"""One target's planning outputs per cycle: order-by dates, scenarios and replicas as a
+:class:`Plan` (the publisher turns it into series)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-
-from promcast_common.catalogue import Families
 from promcast_forecaster.targets import ResolvedTarget
-from promcast_forecaster.engine import TargetResult, exhaustion_seconds, publish_horizons
+from promcast_forecaster.engine import TargetResult, exhaustion_seconds
 from promcast_forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
                                              required_replicas)
 from promcast_forecaster.planning_config import autoscaling_level, autoscaling_reach
@@ -95,35 +88,3 @@ class TargetPlanner:
         for sp, key, n in zip(plan.series, keys, need):
             sp.required_replicas = float(n)
             sp.recommended_replicas = stable.get(key, math.nan)
-
-
-def _labels(labels: dict[str, str], **extra: str) -> dict[str, str]:
-    """Labels plus ``extra``; a source label of the same name is kept as ``exported_<name>``,
-    as Prometheus does for clashing scrape labels."""
-    out = dict(labels)
-    for k in extra:
-        if k in out:
-            out[f"exported_{k}"] = out.pop(k)
-    out.update(extra)
-    return out
-
-
-def publish_plan(out: Families, plan: Plan) -> None:
-    """A target's planning results as series (stamped at scrape time, like the forecasts)."""
-    t = plan.target
-    for sp in plan.series:
-        lab = sp.labels
-        if not math.isnan(sp.order_by):
-            out.add("promcast_capacity_order_by_timestamp_seconds", lab, sp.order_by)
-            out.add("promcast_capacity_lead_time_margin_seconds", lab, sp.margin)
-        for sc in sp.scenarios:
-            sl = _labels(lab, scenario=sc.name)
-            if not math.isnan(sc.exhaustion_seconds):  # NaN: the series has no capacity
-                out.add("promcast_scenario_exhaustion_seconds", sl, sc.exhaustion_seconds)
-            if not math.isnan(sc.order_by):
-                out.add("promcast_scenario_capacity_order_by_timestamp_seconds", sl, sc.order_by)
-            publish_horizons(out, "promcast_scenario_forecast", sl, t, sc.mean, sc.bounds)
-        if not math.isnan(sp.required_replicas):
-            out.add("promcast_autoscaling_required_replicas", lab, sp.required_replicas)
-        if not math.isnan(sp.recommended_replicas):
-            out.add("promcast_autoscaling_recommended_replicas", lab, sp.recommended_replicas)

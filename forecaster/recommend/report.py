@@ -1,5 +1,5 @@
-"""One run's recommendations: ranked, printed as a table, written as JSON/CSV, published as
-catalogue series."""
+"""One run's recommendations: ranked, printed as a table, written as JSON/CSV (the publisher
+turns them into catalogue series)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from promcast_common.catalogue import Families
 from promcast_common.durations import format_duration
 from promcast_forecaster.recommend.commitments import CommitmentPlan
 from promcast_forecaster.recommend.config import Recommendations
@@ -139,48 +138,3 @@ def write_file(report: Report, path: str, include_keep: bool = False) -> None:
                 w.writerow([row[c] for c in COLUMNS])
     else:
         raise ValueError(f"--out {path!r}: use a file name ending in .json or .csv")
-
-
-def publish_report(out: Families, report: Report) -> None:
-    """The report as series (see the `# recommendations` entries of the catalogue)."""
-    s = report.settings
-    r = s.rightsizing
-    out.add("promcast_recommendation_settings_info", {
-        "horizon": format_duration(r.horizon), "level": str(r.level), "headroom": f"{r.headroom:g}",
-        "model": r.model, "idle_days": f"{s.idle.days:g}", "commitment_quantile": f"{s.commitments.quantile:g}",
-        "hours_per_month": f"{s.hours_per_month:g}", "catalogue": report.catalogue,
-        "identity_labels": ",".join(s.identity_labels)}, 1)
-    for kind, n in report.skipped.items():
-        out.add("promcast_recommendation_skipped_series", {"kind": kind}, n)
-    for z in report.sizings:
-        lab = {**z.labels, "current_type": z.current_type, "recommended_type": z.recommended_type,
-               "action": z.action, "horizon": format_duration(r.horizon), "level": str(r.level)}
-        out.add("promcast_rightsizing_info", {**lab, "model": z.model, "price_source": z.price_source,
-                                              "basis": z.basis, "headroom": f"{r.headroom:g}"}, 1)
-        out.add("promcast_rightsizing_required_vcpus", lab, z.required_vcpus)
-        out.add("promcast_rightsizing_required_memory_bytes", lab, z.required_memory_bytes)
-        out.add("promcast_rightsizing_monthly_saving_usd", lab, z.monthly_saving)
-        for dim, peak in (("cpu", z.cpu_peak), ("memory", z.memory_peak)):
-            if not math.isnan(peak):
-                out.add("promcast_rightsizing_forecast_peak_ratio", {**lab, "dimension": dim}, peak)
-        if z.recommended is not None:
-            out.add("promcast_rightsizing_recommended_vcpus", lab, z.recommended.vcpus)
-            out.add("promcast_rightsizing_recommended_memory_bytes", lab, z.recommended.memory_bytes)
-            out.add("promcast_rightsizing_recommended_price_per_hour_usd", lab, z.recommended_price)
-    for f in report.idle:
-        lab = {**f.labels, "state": f.state, "days": f"{f.days:g}"}
-        if not math.isnan(f.monthly_cost):
-            out.add("promcast_idle_monthly_cost_usd", lab, f.monthly_cost)
-        out.add("promcast_idle_cpu_quantile_ratio", lab, f.cpu_quantile)
-    for p in report.plans:
-        lab = {**p.labels, "option": p.option.name, "term": format_duration(p.option.term),
-               "discount": f"{p.option.discount:g}"}
-        out.add("promcast_commitment_hourly_usd", lab, p.hourly_commitment)
-        out.add("promcast_commitment_expected_hourly_spend_usd", lab, p.expected_spend)
-        out.add("promcast_commitment_coverage_ratio", lab, p.coverage)
-        out.add("promcast_commitment_utilization_ratio", lab, p.utilization)
-        out.add("promcast_commitment_monthly_saving_usd", lab, p.monthly_saving)
-    for rec in report.recommendations():
-        lab = {**rec.labels, "kind": rec.kind, "action": rec.action}
-        out.add("promcast_recommendation_monthly_saving_usd", lab, rec.monthly_saving)
-        out.add("promcast_recommendation_confidence_ratio", lab, rec.confidence)

@@ -112,7 +112,7 @@ def test_the_join_and_the_decoding_run_off_the_event_loop(monkeypatch):
         return wrapper
 
     loop_thread = [0]
-    monkeypatch.setattr("promcast_forecaster.service.match_capacity",
+    monkeypatch.setattr("promcast_forecaster.scheduler.match_capacity",
                         waits_for_the_loop("join", engine.match_capacity))
     monkeypatch.setattr("promcast_forecaster.source.parse_matrix",
                         waits_for_the_loop("decode", source.parse_matrix))

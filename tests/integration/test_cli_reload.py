@@ -86,14 +86,14 @@ def test_a_reload_keeps_the_state_of_what_it_does_not_change(tmp_path: Path) -> 
     fc = Forecaster(load("disk", "mem"))
     for name in ("disk", "mem"):
         fc.health[name].errors = 3
-        fc._history[name] = (0.0, [])
+        fc.reader.history[name] = (0.0, [])
     fc.apply(load("disk", "mem", "cpu"))
     assert [fc.health[n].errors for n in ("disk", "mem", "cpu")] == [3, 3, 0]
-    assert set(fc._history) == {"disk", "mem"} and set(fc.planners) == {"disk", "mem", "cpu"}
+    assert set(fc.reader.history) == {"disk", "mem"} and set(fc.planners) == {"disk", "mem", "cpu"}
     fc.apply(load("disk"))
-    assert set(fc.health) == set(fc._history) == set(fc.planners) == {"disk"}
+    assert set(fc.health) == set(fc.reader.history) == set(fc.planners) == {"disk"}
     fc.apply(load("disk", port=10))  # the same target read from elsewhere: its state goes
-    assert fc.health["disk"].errors == 0 and not fc._history
+    assert fc.health["disk"].errors == 0 and not fc.reader.history
 
 
 def test_forecaster_reloads_on_sighup_and_keeps_its_config_when_the_new_one_is_bad(

@@ -384,7 +384,7 @@ def test_the_score_needs_no_second_fit_whatever_the_model(monkeypatch):
 
     fits = []
     real = engine.forecast_target
-    monkeypatch.setattr("promcast_forecaster.service.forecast_target",
+    monkeypatch.setattr("promcast_forecaster.scheduler.forecast_target",
                         lambda *a, **k: fits.append(a[0].model) or real(*a, **k))
 
     class Steady:

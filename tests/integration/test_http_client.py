@@ -24,7 +24,7 @@ from promcast_forecaster.config import ForecasterConfig
 from promcast_forecaster.remote_write import Series, WriteRequest
 from promcast_forecaster.report.config import ReportConfig
 from promcast_forecaster.report.schedule import DeliveryError, post_webhook
-from promcast_forecaster.service import make_writer
+from promcast_forecaster.publish.pusher import make_writer
 from promcast_forecaster.source import PrometheusSource, SourceUnavailable
 
 EMPTY_MATRIX = {"status": "success", "data": {"resultType": "matrix", "result": []}}

@@ -16,7 +16,8 @@ from promcast_forecaster.planning.autoscaling import (Stabilizer, clamp_replicas
                                              required_replicas)
 from promcast_forecaster.planning_config import Scenario
 from promcast_forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
-from promcast_forecaster.planning.plan import TargetPlanner, publish_plan
+from promcast_forecaster.planning.plan import TargetPlanner
+from promcast_forecaster.publish.series import publish_plan
 from promcast_forecaster.planning.scenarios import MONTH_SECONDS, affine, apply_scenario
 
 HOUR = 3600.0

@@ -188,11 +188,11 @@ def test_an_adhoc_fit_stays_in_the_api_pool_and_ends_at_a_checkpoint_once_stoppe
 
         done = asyncio.Event()
         running = asyncio.ensure_future(fc.run(done))
-        while fc._source is None:
+        while fc.reader.source is None:
             await asyncio.sleep(0.01)
         body = {"query": "used", "horizon": "1h", "step": "1h", "history": "6h", "season": 0}
         result = await fc.forecast_adhoc(body, 100, 100_000, offload)
-        fc._stop_fits.set()  # what SIGTERM does
+        fc.scheduler.stop_fits.set()  # what SIGTERM does
         with pytest.raises(ValueError, match="shutting down"):
             await fc.forecast_adhoc(body, 100, 100_000, offload)
         done.set()

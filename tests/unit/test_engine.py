@@ -371,7 +371,7 @@ def test_a_series_without_a_matching_capacity_publishes_no_exhaustion():
     from prometheus_client import CollectorRegistry
 
     from promcast_common.catalogue import Families
-    from promcast_forecaster.service import publish_result
+    from promcast_forecaster.publish.series import publish_result
 
     t = target(capacity="size_bytes")
     ts, end = grid(t)

@@ -13,6 +13,7 @@ import pytest
 from promcast_common.catalogue import Families
 from promcast_common.config import ConfigError, validate
 from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.publish.series import publish_report
 from promcast_forecaster.recommend import commitments, idle, sizing
 from promcast_forecaster.recommend.catalog import GIB, CatalogError, load_catalog
 from promcast_forecaster.recommend.config import (
@@ -25,7 +26,6 @@ from promcast_forecaster.recommend.forecasts import analysis_target, forecast
 from promcast_forecaster.recommend.report import (
     Report,
     print_table,
-    publish_report,
     rows,
     write_file,
 )
