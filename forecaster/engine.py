@@ -22,6 +22,7 @@ from forecaster.targets import ResolvedTarget
 from forecaster.limits import enforce, limits_for
 from forecaster.models import (Capabilities, Forecast, Model, SeasonalNaive, make_model,
                                model_capabilities)
+from forecaster.models.regimes import newest_break
 from forecaster.source import RawSeries
 from forecaster.staleness import is_stale
 
@@ -51,6 +52,8 @@ class SeriesForecast:
     backtest_coverage: dict[int, float] = field(default_factory=dict)
     # When ``observed`` was sampled: the grid's end, or earlier while the newest step is late.
     observed_at: float = math.nan
+    # When the series' newest regime began (a level shift or trend change); NaN: none found.
+    regime_change_at: float = math.nan
 
 
 @dataclass
@@ -266,6 +269,10 @@ class FittedModel:
     fitted_at: float
     spec: tuple
     scores: Scores = field(default_factory=dict)  # the backtest at fit time, kept until a refit
+    # Per row, when its newest regime began (unix seconds, NaN: no level shift or trend change
+    # found), from the history at fit time: a regime change is a fact of the past, so it stays
+    # until the next refit looks again.
+    regime_changes: np.ndarray | None = None
 
     def current(self, target: ResolvedTarget, now: float) -> bool:
         """Still good for the target: same settings and younger than its fit_every."""
@@ -335,6 +342,10 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target),
                                 fitted.scores if reuse else {})
     result.refitted = not reuse
+    regimes = fitted.regime_changes if reuse else None
+    if regimes is None or len(regimes) != len(rows):
+        regimes = regime_change_times(data, start, target.step, target.season_length)
+    result.fitted.regime_changes = regimes
     try:
         # Between refits the chosen models are only brought up to date with the new data
         # (``update``: same choice and parameters); models without it are cheap to refit.
@@ -388,8 +399,15 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
             backtest_mase=float(accuracy.get("mase", nan_row)[j]),
             backtest_coverage={lv: float(c[j]) for lv, c in accuracy.get("coverage", {}).items()
                                if lv in target.levels},
-            observed_at=float(observed_at[j])))
+            observed_at=float(observed_at[j]), regime_change_at=float(regimes[j])))
     return result
+
+
+def regime_change_times(data: np.ndarray, start: float, step: float, season_length: int) -> np.ndarray:
+    """Per row of ``data`` (on the grid ``start + k * step``), when its newest regime began
+    (NaN where none was found; see :func:`forecaster.models.regimes.newest_break`)."""
+    idx = newest_break(data, season_length)
+    return np.where(idx >= 0, start + idx * step, np.nan)
 
 
 def anomaly_settings(target: ResolvedTarget) -> DetectorSettings:
