@@ -90,6 +90,7 @@ def _newest_block_break(x: np.ndarray) -> np.ndarray:
     found = np.full(n, -1, dtype=np.int64)
     for _ in range(MAX_DEPTH):
         split, f_stat = _sup_f(sums, begin, k)
+        f_stat = f_stat * _independence(xs, w, begin, split)
         hit = (f_stat > MIN_F) & (split >= begin + MIN_SEGMENT)
         if not hit.any():
             break
@@ -98,6 +99,36 @@ def _newest_block_break(x: np.ndarray) -> np.ndarray:
         # and would otherwise look like one more break. Rows without a new break stop here.
         begin = np.where(hit, split + 1, k)
     return found
+
+
+def _independence(xs: np.ndarray, w: np.ndarray, begin: np.ndarray, split: np.ndarray) -> np.ndarray:
+    """Per row, how much of the F statistic to believe: (1 - r) / (1 + r) for the lag-one
+    autocorrelation r >= 0 of the blocks around their regimes' lines over [begin, k).
+
+    The F test assumes independent blocks; a longer cycle or a wandering level (a weekly swing in
+    daily blocks, a random walk) leaves long runs on one side of any line, which inflates the
+    statistic by about (1 + r) / (1 - r) (an AR(1) process's long-run variance). r comes from the
+    block-to-block differences, centred per regime and leaving out the jump at the split: for an
+    AR(1) process their own lag-one autocorrelation is -(1 - r) / 2, and a missed older break
+    is a single outlier there rather than a run.
+    """
+    n, k = xs.shape
+    d = xs[:, 1:] - xs[:, :-1]
+    j = np.arange(k - 1)[None, :]
+    ok = (w[:, 1:] > 0) & (w[:, :-1] > 0) & (j >= begin[:, None]) & (j != split[:, None] - 1)
+    first = j < split[:, None] - 1
+    centred = np.zeros_like(d)
+    for seg in (first, ~first):
+        use = ok & seg
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(use, d, 0.0).sum(axis=1) / use.sum(axis=1)
+        centred = np.where(use, d - np.nan_to_num(mean)[:, None], centred)
+    centred = np.where(ok, centred, 0.0)
+    pair = ok[:, 1:] & ok[:, :-1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_diff = (centred[:, 1:] * centred[:, :-1] * pair).sum(axis=1) / (centred * centred).sum(axis=1)
+    r = np.clip(1.0 + 2.0 * np.nan_to_num(r_diff, nan=-0.5), 0.0, 0.99)
+    return (1 - r) / (1 + r)
 
 
 def _segment_rss(sums: list[np.ndarray], lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -159,10 +190,14 @@ class SinceBreak(ModelBase):
         self.breaks = newest_break(arr, self.season_length)
         #: Steps from the start of the newest regime to the end of the history (-1: no break).
         self.age = np.where(self.breaks >= 0, t_len - self.breaks, -1)
-        sub = arr[self._rows]
         cut = self.breaks[self._rows]
-        if (cut > 0).any():
-            sub = np.where(np.arange(t_len)[None, :] < cut[:, None], np.nan, sub)
+        # One copy of the rows fitted, and none when nothing is cut (a fleet is large).
+        if self._rows.all():
+            sub = arr.copy() if (cut > 0).any() else arr
+        else:
+            sub = arr[self._rows]
+        for j in np.flatnonzero(cut > 0):
+            sub[j, :cut[j]] = np.nan
         self.inner.fit(sub)
         inner_notes = self.inner.row_notes(sub.shape[0])
         notes = [""] * n
