@@ -91,7 +91,10 @@ class FastHoltWinters(ModelBase):
         origin_at = -1
         warm = first + m  # errors before a full season has been seen are initialisation noise
 
-        for t in range(t_len):
+        # Before the first value of any row nothing is updated (the trend starts at 0, so the
+        # level does not move): a matrix of young or cut series skips its empty columns.
+        t_start = int(min(first.min(initial=t_len), *origins)) if t_len else 0
+        for t in range(max(t_start, 0), t_len):
             if t in origins:
                 origin_state, origin_at = (lvl.copy(), trend.copy()), t
             s = season[t % m]

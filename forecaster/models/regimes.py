@@ -187,7 +187,9 @@ class SinceBreak(ModelBase):
         n, t_len = arr.shape
         self._n = n
         self._rows = np.ones(n, dtype=bool) if self.rows is None else self.rows[:n]
-        self.breaks = newest_break(arr, self.season_length)
+        self.breaks = np.full(n, -1, dtype=np.int64)
+        self.breaks[self._rows] = newest_break(arr[self._rows] if self.rows is not None else arr,
+                                               self.season_length)
         #: Steps from the start of the newest regime to the end of the history (-1: no break).
         self.age = np.where(self.breaks >= 0, t_len - self.breaks, -1)
         cut = self.breaks[self._rows]

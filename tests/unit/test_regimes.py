@@ -180,3 +180,13 @@ def test_the_regime_change_is_published_with_its_time():
         "promcast_forecast_regime_change_timestamp_seconds", {"host": host, "target": "load"})
     assert value("moved") == ts[at]
     assert value("calm") is None
+
+
+def test_fast_hw_skips_empty_leading_columns_without_changing_the_forecast():
+    # A matrix of series cut at their breaks starts with columns no row has data in.
+    y = seasonal(4, 20 * M, seed=13)
+    padded = np.hstack([np.full((4, 3 * M), np.nan), y])
+    plain = make_model("fast_hw", M, horizon=M).fit(y).predict(M)
+    skipped = make_model("fast_hw", M, horizon=M).fit(padded).predict(M)
+    for key in plain:
+        np.testing.assert_allclose(skipped[key], plain[key], rtol=1e-12)
