@@ -163,7 +163,7 @@ class AutoForecaster(ModelBase):
                 means = []
                 for o in origins:
                     checkpoint()  # a fleet's backtest is the longest part of a refit
-                    model = self._build(name, h_bt, mean_only=True, backtest=True).fit(arr[:, :o])
+                    model = self._build(name, h_bt, mean_only=True, rows=self._break_rows).fit(arr[:, :o])
                     means.append(model.predict(h_bt, [80])["mean"])
                 fold_fc[name] = np.stack(means).astype(np.float32)
             except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the rest
@@ -321,14 +321,14 @@ class AutoForecaster(ModelBase):
                 notes[i].append("regime change found; forecasting from the whole history did "
                                 "better in the backtest")
 
-    def _build(self, name: str, h: int, mean_only: bool = False, backtest: bool = False) -> Any:
+    def _build(self, name: str, h: int, mean_only: bool = False, rows: np.ndarray | None = None) -> Any:
         """A candidate; ``mean_only`` when only its mean forecast will be read (the backtest, and the
         final fit once intervals are calibrated here), so the baseline skips its own intervals;
-        ``backtest``: a regime candidate fits only the series with a break (NaN for the others)."""
+        ``rows``: the series a regime candidate is fitted for (NaN for the others)."""
         if name in self._regimes:
             base = self._regimes[name]
             return SinceBreak(lambda: self._build(base, h, mean_only), self.season_length,
-                              rows=self._break_rows if backtest else None, label=name)
+                              rows=rows, label=name)
         if name in self._variants:
             base, period = self._variants[name]
             return Deseasonalised(lambda: self._build(base, h, mean_only), period,
@@ -349,7 +349,9 @@ class AutoForecaster(ModelBase):
                 continue
             checkpoint()
             try:
-                self._final[name] = self._build(name, self._h_bt, mean_only).fit(arr)
+                # A regime candidate is fitted only for the series that chose it.
+                self._final[name] = self._build(name, self._h_bt, mean_only,
+                                                rows=self._weights[j] > 0).fit(arr)
             except Exception as exc:  # noqa: BLE001 - fall back to seasonal naive below
                 for i in np.flatnonzero(self._weights[j]):
                     notes[i].append(f"{name} failed on full history ({exc}); seasonal naive used")
@@ -422,12 +424,15 @@ class AutoForecaster(ModelBase):
                 continue
             pred = self._final[name].predict(h, levels)
             pm = np.atleast_2d(pred["mean"])
-            if name == "seasonal_naive" or fallback is None:
+            # Regime candidates forecast only the series that chose them: never the fallback.
+            if name == "seasonal_naive" or (fallback is None and name not in self._regimes):
                 fallback = pred
             mean += w[:, None] * np.nan_to_num(pm)
             for k in own:
                 own[k] += w[:, None] * np.nan_to_num(np.atleast_2d(pred[k]))
         out: Forecast = {"mean": mean}
+        if fallback is None:
+            fallback = self._final["seasonal_naive"].predict(h, levels)
         no_data = ~np.isfinite(np.atleast_2d(fallback["mean"])).any(axis=1)
         for lv in levels:
             lo_key, hi_key = interval_keys(lv)
