@@ -190,3 +190,18 @@ def test_fast_hw_skips_empty_leading_columns_without_changing_the_forecast():
     skipped = make_model("fast_hw", M, horizon=M).fit(padded).predict(M)
     for key in plain:
         np.testing.assert_allclose(skipped[key], plain[key], rtol=1e-12)
+
+
+def test_a_fleet_that_all_chose_the_cut_is_still_forecast_everywhere():
+    # The cut candidate is fitted only for the series that chose it; when that is every series
+    # there is no other candidate to take the no-data check from.
+    rng = np.random.default_rng(14)
+    t = np.arange(61 * M)
+    y = 50 + 5 * np.sin(2 * np.pi * t / M)[None, :] + rng.normal(0, 0.5, (5, t.size))
+    y[:, 30 * M:] += 0.1 * np.arange(t.size - 30 * M)
+    model = make_model("auto", M, horizon=M, candidates=["seasonal_naive", "seasonal_naive_drift"],
+                       ensemble=False).fit(y[:, :-M])
+    assert model.chosen == ["seasonal_naive_drift(since break)"] * 5
+    fc = model.predict(M)
+    assert all(np.isfinite(v).all() for v in fc.values())
+    assert np.abs(fc["mean"] - y[:, -M:]).mean() < 1.5
