@@ -344,7 +344,12 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     result.refitted = not reuse
     regimes = fitted.regime_changes if reuse else None
     if regimes is None or len(regimes) != len(rows):
-        regimes = regime_change_times(data, start, target.step, target.season_length)
+        try:
+            regimes = regime_change_times(data, start, target.step, target.season_length)
+        except Exception as exc:  # noqa: BLE001 - the forecasts stand without it
+            log.warning("regime change detection failed; none published this fit",
+                        extra={"target": target.name, "err": repr(exc)})
+            regimes = np.full(len(rows), np.nan)
     result.fitted.regime_changes = regimes
     try:
         # Between refits the chosen models are only brought up to date with the new data

@@ -205,3 +205,24 @@ def test_a_fleet_that_all_chose_the_cut_is_still_forecast_everywhere():
     fc = model.predict(M)
     assert all(np.isfinite(v).all() for v in fc.values())
     assert np.abs(fc["mean"] - y[:, -M:]).mean() < 1.5
+
+
+def test_a_failing_detector_costs_the_series_nothing_but_the_regime_series(monkeypatch):
+    import forecaster.engine as engine
+    from exporter.core.config import validate
+    from forecaster.config import ForecasterConfig
+    from forecaster.source import RawSeries
+
+    def broken(*_args, **_kwargs):
+        raise MemoryError("simulated")
+
+    monkeypatch.setattr(engine, "newest_break", broken)
+    spec = {"name": "load", "query": "x", "step": "1h", "history": "10d", "season": "1d",
+            "horizons": ["1d"]}
+    t = validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0]
+    end = 1_790_000_000.0 // 3600 * 3600
+    ts = end - 3600 * np.arange(t.points)[::-1]
+    raw = [RawSeries({"host": "a"}, ts, seasonal(1, t.points, seed=15)[0])]
+    result = engine.forecast_target(t, engine.select_series(raw, t).series, end, end, backtest=False)
+    assert len(result.series) == 1 and np.isfinite(result.series[0].mean[86400.0])
+    assert np.isnan(result.series[0].regime_change_at)
