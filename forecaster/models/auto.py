@@ -173,6 +173,7 @@ class AutoForecaster(ModelBase):
         fc = np.stack([fold_fc.pop(c) for c in names])  # (C, F, n, h)
         cand_mase = _fold_mase(actual, fc, scale)  # (C, n)
         cand_mase = np.where(np.isfinite(cand_mase), cand_mase, np.inf)
+        self._drop_uncut_clones(names, fc, cand_mase)
         fc = np.nan_to_num(fc, copy=False)  # from here on a missing forecast counts as 0
 
         weights = np.zeros((len(names), n))
@@ -302,6 +303,16 @@ class AutoForecaster(ModelBase):
             return []
         self._caps.setdefault(LONG_HORIZON_CANDIDATE, _capabilities_or_none(LONG_HORIZON_CANDIDATE))
         return [LONG_HORIZON_CANDIDATE]
+
+    def _drop_uncut_clones(self, names: list[str], fc: np.ndarray, cand_mase: np.ndarray) -> None:
+        """A regime candidate that forecast exactly as its base in every fold (seasonal naive
+        reads only the newest season, so a cut further back changes nothing) is no candidate for
+        that series: it would only add a copy to an ensemble and a false note to the choice."""
+        for name, base in self._regimes.items():
+            if name in names and base in names:
+                j, b = names.index(name), names.index(base)
+                same = (fc[j] == fc[b]).all(axis=(0, 2))
+                cand_mase[j, same] = np.inf
 
     def _regime_notes(self, notes: list[list[str]]) -> None:
         """Say per series whether a regime change was found and whether the forecast starts there."""

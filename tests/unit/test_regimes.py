@@ -226,3 +226,13 @@ def test_a_failing_detector_costs_the_series_nothing_but_the_regime_series(monke
     result = engine.forecast_target(t, engine.select_series(raw, t).series, end, end, backtest=False)
     assert len(result.series) == 1 and np.isfinite(result.series[0].mean[86400.0])
     assert np.isnan(result.series[0].regime_change_at)
+
+
+def test_a_cut_that_changes_nothing_is_not_a_candidate():
+    # Seasonal naive reads only the newest season: cut a month back, it forecasts the same.
+    y = seasonal(10, 60 * M, seed=16)
+    y[:, 30 * M:] += 5.0
+    model = make_model("auto_fast", M, horizon=M).fit(y)
+    assert np.isinf(model.scores["candidates"]["seasonal_naive(since break)"]).all()
+    assert np.isfinite(model.scores["candidates"]["fast_hw(since break)"]).all()
+    assert not any("seasonal_naive(since break)" in c for c in model.chosen)
