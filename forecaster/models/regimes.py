@@ -11,7 +11,8 @@ Detection works on block means (one season per block, so the season itself is av
 spike is diluted) and tests, for every split of the blocks, whether two straight lines fit better
 than one: the Chow statistic of a change in level and slope, maximised over the splits (Andrews'
 sup-F test). The lines come from running sums, so one pass over the blocks scores every split of
-every row at once. A break found, the search repeats in the history after it (binary
+every row at once. The statistic assumes independent blocks, so it is discounted by the blocks'
+autocorrelation around the lines: a longer cycle or a wandering level is no break. A break found, the search repeats in the history after it (binary
 segmentation towards the present) up to :data:`MAX_DEPTH` times, so the newest regime is the one
 kept. The work is bounded: at most :data:`MAX_BLOCKS` blocks per row (longer histories use
 blocks of several seasons), a few vectorised passes over an ``(n, blocks)`` array per depth.
@@ -32,10 +33,11 @@ MAX_BLOCKS = 512
 #: Blocks a regime must span on each side of a break: a seasonal model needs two seasons after
 #: the cut to learn from, and a couple more to tell a new level from an incident.
 MIN_SEGMENT = 4
-#: Sup-F threshold (two parameters, level and slope, change). Andrews' (1993) 1% critical value
-#: with little trimming is about 17; block means of real metrics are autocorrelated, which
-#: inflates the statistic, so the bar is set higher: a false break only costs a backtest, a
-#: missed one a forecast in the wrong regime, but a break reported on a calm series misleads.
+#: Sup-F threshold (two parameters, level and slope, change), after the autocorrelation
+#: discount. Andrews' (1993) 1% critical values for two parameters are in the mid-teens; the bar is set
+#: higher because the discount only approximates the dependence of real block means: a false
+#: break costs a backtest and a reported break on a calm series misleads, while a missed one
+#: leaves the forecast no worse than before.
 MIN_F = 25.0
 #: How many times the search continues in the newest regime (binary segmentation, one side).
 MAX_DEPTH = 3
