@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _verify import require, run
 
-from forecaster.models import make_model
-from forecaster.models.metrics import mase, mase_scale
-from forecaster.models.regimes import newest_break
+from promcast_forecaster.models import make_model
+from promcast_forecaster.models.metrics import mase, mase_scale
+from promcast_forecaster.models.regimes import newest_break
 
 M = 24
 DAYS = 60

@@ -279,7 +279,7 @@ class AutoForecaster(ModelBase):
                     self._variants[f"{base}(+{period})"] = (base, period)
         return list(self._variants)
 
-    # -- regime changes and long horizons (see forecaster.models.regimes) ------------------------
+    # -- regime changes and long horizons (see promcast_forecaster.models.regimes) ------------------------
     def _cheap(self, name: str) -> bool:
         caps = self._caps.get(name)
         return caps is not None and caps.vectorised and caps.rows_independent

@@ -4,11 +4,11 @@ on synthetic series with known breaks (fixed seeds)."""
 import numpy as np
 import pytest
 
-from forecaster.models import make_model
-from forecaster.models.auto import LONG_HORIZON_CANDIDATE
-from forecaster.models.fast_hw import FastHoltWinters
-from forecaster.models.metrics import mase, mase_scale
-from forecaster.models.regimes import MAX_BLOCKS, SinceBreak, block_size, newest_break
+from promcast_forecaster.models import make_model
+from promcast_forecaster.models.auto import LONG_HORIZON_CANDIDATE
+from promcast_forecaster.models.fast_hw import FastHoltWinters
+from promcast_forecaster.models.metrics import mase, mase_scale
+from promcast_forecaster.models.regimes import MAX_BLOCKS, SinceBreak, block_size, newest_break
 
 M = 24  # hourly series, daily season
 
@@ -149,12 +149,12 @@ def test_hostile_values_do_not_break_detection(bad):
 def test_the_regime_change_is_published_with_its_time():
     from prometheus_client import CollectorRegistry
 
-    from exporter.core.catalogue import Families
-    from exporter.core.config import validate
-    from forecaster.config import ForecasterConfig
-    from forecaster.engine import forecast_target, select_series
-    from forecaster.service import publish_result
-    from forecaster.source import RawSeries
+    from promcast_common.catalogue import Families
+    from promcast_common.config import validate
+    from promcast_forecaster.config import ForecasterConfig
+    from promcast_forecaster.engine import forecast_target, select_series
+    from promcast_forecaster.service import publish_result
+    from promcast_forecaster.source import RawSeries
 
     step = 3600.0
     spec = {"name": "load", "query": "x", "step": "1h", "history": "30d", "season": "1d",
@@ -208,10 +208,10 @@ def test_a_fleet_that_all_chose_the_cut_is_still_forecast_everywhere():
 
 
 def test_a_failing_detector_costs_the_series_nothing_but_the_regime_series(monkeypatch):
-    import forecaster.engine as engine
-    from exporter.core.config import validate
-    from forecaster.config import ForecasterConfig
-    from forecaster.source import RawSeries
+    import promcast_forecaster.engine as engine
+    from promcast_common.config import validate
+    from promcast_forecaster.config import ForecasterConfig
+    from promcast_forecaster.source import RawSeries
 
     def broken(*_args, **_kwargs):
         raise MemoryError("simulated")
