@@ -218,6 +218,11 @@ _FORECASTER = _specs(
     ("promcast_forecast_model_info", "gauge",
      "The model that produced the series' forecast and why; the value is always 1.",
      _FORECAST_LABELS + ("model", "reason"), True),
+    ("promcast_forecast_regime_change_timestamp_seconds", "gauge",
+     "When the series' newest regime began: the newest level shift or trend change found in its "
+     "history at the last fit (absent when none was). Whether the forecast starts there is in "
+     "promcast_forecast_model_info (model \"...(since break)\").",
+     _FORECAST_LABELS, True),
     ("promcast_target_lead_time_seconds", "gauge",
      "Lead time configured for the target: how early exhaustion must be known.", ("target",)),
     ("promcast_target_horizon_seconds", "gauge",

@@ -22,6 +22,7 @@ from promcast_forecaster.targets import ResolvedTarget
 from promcast_forecaster.limits import enforce, limits_for
 from promcast_forecaster.models import (Capabilities, Forecast, Model, SeasonalNaive, make_model,
                                model_capabilities)
+from promcast_forecaster.models.regimes import newest_break
 from promcast_forecaster.source import RawSeries
 from promcast_forecaster.staleness import is_stale
 
@@ -48,6 +49,8 @@ class SeriesForecast:
     backtest_coverage: dict[int, float] = field(default_factory=dict)
     # When ``observed`` was sampled: the grid's end, or earlier while the newest step is late.
     observed_at: float = math.nan
+    # When the series' newest regime began (a level shift or trend change); NaN: none found.
+    regime_change_at: float = math.nan
 
 
 @dataclass
@@ -263,6 +266,10 @@ class FittedModel:
     fitted_at: float
     spec: tuple
     scores: Scores = field(default_factory=dict)  # the backtest at fit time, kept until a refit
+    # Per row, when its newest regime began (unix seconds, NaN: no level shift or trend change
+    # found), from the history at fit time: a regime change is a fact of the past, so it stays
+    # until the next refit looks again.
+    regime_changes: np.ndarray | None = None
 
     def current(self, target: ResolvedTarget, now: float) -> bool:
         """Still good for the target: same settings and younger than its fit_every."""
@@ -332,6 +339,15 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target),
                                 fitted.scores if reuse else {})
     result.refitted = not reuse
+    regimes = fitted.regime_changes if reuse else None
+    if regimes is None or len(regimes) != len(rows):
+        try:
+            regimes = regime_change_times(data, start, target.step, target.season_length)
+        except Exception as exc:  # noqa: BLE001 - the forecasts stand without it
+            log.warning("regime change detection failed; none published this fit",
+                        extra={"target": target.name, "err": repr(exc)})
+            regimes = np.full(len(rows), np.nan)
+    result.fitted.regime_changes = regimes
     try:
         # Between refits the chosen models are only brought up to date with the new data
         # (``update``: same choice and parameters); models without it are cheap to refit.
@@ -385,8 +401,15 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
             backtest_mase=float(accuracy.get("mase", nan_row)[j]),
             backtest_coverage={lv: float(c[j]) for lv, c in accuracy.get("coverage", {}).items()
                                if lv in target.levels},
-            observed_at=float(observed_at[j])))
+            observed_at=float(observed_at[j]), regime_change_at=float(regimes[j])))
     return result
+
+
+def regime_change_times(data: np.ndarray, start: float, step: float, season_length: int) -> np.ndarray:
+    """Per row of ``data`` (on the grid ``start + k * step``), when its newest regime began
+    (NaN where none was found; see :func:`promcast_forecaster.models.regimes.newest_break`)."""
+    idx = newest_break(data, season_length)
+    return np.where(idx >= 0, start + idx * step, np.nan)
 
 
 def anomaly_settings(target: ResolvedTarget) -> DetectorSettings:

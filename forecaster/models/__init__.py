@@ -12,7 +12,7 @@ from typing import Any
 
 from .auto import FAST_CANDIDATES, AutoForecaster
 from .base import DEFAULT_LEVELS, Capabilities, Forecast, Model, ModelBase
-from .fast_hw import FastHoltWinters
+from .fast_hw import LONG_TRENDS, FastHoltWinters
 from .global_gbm import GlobalGBM
 from .prometheus import Drift, PromHoltWinters
 from .registry import (is_model_name, make_model, model_capabilities, model_names, register,
@@ -49,6 +49,8 @@ register("theta", lambda m, **_: _sm.Theta(m))
 register("mstl", lambda m, seasons=(), **_: _sm.MSTLModel(m, periods=(m, *seasons) if seasons else None))
 register("sarima", lambda m, **_: _sm.Sarima(m))
 register("fast_hw", lambda m, horizon=None, **_: FastHoltWinters(m, horizon=horizon))
+register("fast_hw_damped", lambda m, horizon=None, **_: FastHoltWinters(
+    m, horizon=horizon, trends=LONG_TRENDS, name="fast_hw_damped"))
 register("global_gbm", lambda m, horizon=None, **_: GlobalGBM(m, horizon=horizon))
 register("auto", lambda m, **kw: AutoForecaster(m, **kw))
 register("auto_fast", _auto_fast)

@@ -37,6 +37,7 @@ from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, che
                    interval_keys, shape_like)
 from .metrics import mase, mase_scale, trimmed_scaled_error
 from .multi_season import MIN_CYCLES, Deseasonalised
+from .regimes import SinceBreak, since_break_variants
 from .registry import make_model, model_capabilities
 from .seasonal_naive import SeasonalNaive
 
@@ -53,6 +54,10 @@ FAST_CANDIDATES: tuple[str, ...] = ("seasonal_naive", "seasonal_naive_drift", "f
 # Per-series library models cost ~10-100 ms per series and fold; beyond this many series they are
 # left out of the default candidates (a note says so) and the vectorised ones carry the fleet.
 PER_SERIES_LIMIT = 300
+# Horizons of at least this many seasons (90 days of daily data with a weekly season) also try a
+# slowly damped trend, whose reach is what a long horizon depends on.
+LONG_HORIZON_SEASONS = 4
+LONG_HORIZON_CANDIDATE = "fast_hw_damped"
 
 
 class AutoForecaster(ModelBase):
@@ -70,6 +75,7 @@ class AutoForecaster(ModelBase):
         untested: str = "seasonal_naive",
         name: str = "auto",
         seasons: Sequence[int] = (),
+        regimes: bool = True,
     ) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
@@ -91,6 +97,10 @@ class AutoForecaster(ModelBase):
         # is backtested where the history holds enough of them (see _season_variants).
         self.seasons = sorted({int(p) for p in seasons if int(p) > self.season_length})
         self._variants: dict[str, tuple[str, int]] = {}
+        # Whether candidates fitted from each series' newest regime on are tried (see _regime_variants).
+        self.regimes = regimes
+        self._regimes: dict[str, str] = {}
+        self._break_rows = np.zeros(0, dtype=bool)
         self.chosen: list[str] = []
         self.notes: list[str] = []
         self.scores: dict[str, Any] = {}
@@ -132,7 +142,10 @@ class AutoForecaster(ModelBase):
             folds = max(1, min(self.folds, (t_len - 2 * m) // h_bt))
         self._h_bt, self._folds = h_bt, folds
         candidates = self._usable_candidates(n, notes)
-        candidates += self._season_variants(candidates, t_len - h_bt if folds else 0)
+        candidates += self._long_horizon_candidates(h_bt, candidates)
+        base = list(candidates)
+        candidates += self._season_variants(base, t_len - h_bt if folds else 0)
+        candidates += self._regime_variants(base, arr, t_len - h_bt * folds if folds else 0)
 
         if folds == 0:
             short_note = (
@@ -150,7 +163,7 @@ class AutoForecaster(ModelBase):
                 means = []
                 for o in origins:
                     checkpoint()  # a fleet's backtest is the longest part of a refit
-                    model = self._build(name, h_bt, mean_only=True).fit(arr[:, :o])
+                    model = self._build(name, h_bt, mean_only=True, rows=self._break_rows).fit(arr[:, :o])
                     means.append(model.predict(h_bt, [80])["mean"])
                 fold_fc[name] = np.stack(means).astype(np.float32)
             except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the rest
@@ -160,6 +173,7 @@ class AutoForecaster(ModelBase):
         fc = np.stack([fold_fc.pop(c) for c in names])  # (C, F, n, h)
         cand_mase = _fold_mase(actual, fc, scale)  # (C, n)
         cand_mase = np.where(np.isfinite(cand_mase), cand_mase, np.inf)
+        self._drop_uncut_clones(names, fc, cand_mase)
         fc = np.nan_to_num(fc, copy=False)  # from here on a missing forecast counts as 0
 
         weights = np.zeros((len(names), n))
@@ -224,6 +238,7 @@ class AutoForecaster(ModelBase):
             "coverage": self._honest_coverage(resid),
         }
         self._fit_final(arr, notes)
+        self._regime_notes(notes)
         self.notes = ["; ".join(x) for x in notes]
         return self
 
@@ -264,9 +279,67 @@ class AutoForecaster(ModelBase):
                     self._variants[f"{base}(+{period})"] = (base, period)
         return list(self._variants)
 
-    def _build(self, name: str, h: int, mean_only: bool = False) -> Any:
+    # -- regime changes and long horizons (see promcast_forecaster.models.regimes) ------------------------
+    def _cheap(self, name: str) -> bool:
+        caps = self._caps.get(name)
+        return caps is not None and caps.vectorised and caps.rows_independent
+
+    def _regime_variants(self, candidates: list[str], arr: np.ndarray, oldest_origin: int) -> list[str]:
+        """The cheap candidates once more, fitted from each series' newest regime on, for the
+        series with a level shift or trend change before the oldest backtest origin (so every
+        fold can see it); the backtest keeps the cut only where it forecast better."""
+        self._regimes, self._break_rows = {}, np.zeros(arr.shape[0], dtype=bool)
+        if oldest_origin <= 0 or not self.regimes:
+            return []
+        self._regimes, self._break_rows = since_break_variants(
+            candidates, self._cheap, arr[:, :oldest_origin], self.season_length)
+        return list(self._regimes)
+
+    def _long_horizon_candidates(self, h_bt: int, candidates: list[str]) -> list[str]:
+        """A damped-trend candidate when the horizon spans several seasons (months ahead of daily
+        data), where a trend's reach matters and a one-season holdout cannot judge it."""
+        if (h_bt < LONG_HORIZON_SEASONS * self.season_length
+                or "fast_hw" not in candidates or LONG_HORIZON_CANDIDATE in candidates):
+            return []
+        self._caps.setdefault(LONG_HORIZON_CANDIDATE, _capabilities_or_none(LONG_HORIZON_CANDIDATE))
+        return [LONG_HORIZON_CANDIDATE]
+
+    def _drop_uncut_clones(self, names: list[str], fc: np.ndarray, cand_mase: np.ndarray) -> None:
+        """A regime candidate that forecast exactly as its base in every fold (seasonal naive
+        reads only the newest season, so a cut further back changes nothing) is no candidate for
+        that series: it would only add a copy to an ensemble and a false note to the choice."""
+        for name, base in self._regimes.items():
+            if name in names and base in names:
+                j, b = names.index(name), names.index(base)
+                same = (fc[j] == fc[b]).all(axis=(0, 2))
+                cand_mase[j, same] = np.inf
+
+    def _regime_notes(self, notes: list[list[str]]) -> None:
+        """Say per series whether a regime change was found and whether the forecast starts there."""
+        for name in self._regimes:
+            j = self._names.index(name) if name in self._names else -1
+            model = self._final.get(name)
+            if j < 0 or model is None:
+                continue
+            for i in np.flatnonzero(self._weights[j]):
+                if model.age[i] >= 0:
+                    notes[i].append(f"regime change {model.age[i]} steps ago: "
+                                    "the forecast uses the history since then (the backtest preferred it)")
+        used = {i for name in self._regimes if name in self._names
+                for i in np.flatnonzero(self._weights[self._names.index(name)])}
+        for i in np.flatnonzero(self._break_rows):
+            if i not in used:
+                notes[i].append("regime change found; forecasting from the whole history did "
+                                "better in the backtest")
+
+    def _build(self, name: str, h: int, mean_only: bool = False, rows: np.ndarray | None = None) -> Any:
         """A candidate; ``mean_only`` when only its mean forecast will be read (the backtest, and the
-        final fit once intervals are calibrated here), so the baseline skips its own intervals."""
+        final fit once intervals are calibrated here), so the baseline skips its own intervals;
+        ``rows``: the series a regime candidate is fitted for (NaN for the others)."""
+        if name in self._regimes:
+            base = self._regimes[name]
+            return SinceBreak(lambda: self._build(base, h, mean_only), self.season_length,
+                              rows=rows, label=name)
         if name in self._variants:
             base, period = self._variants[name]
             return Deseasonalised(lambda: self._build(base, h, mean_only), period,
@@ -287,7 +360,9 @@ class AutoForecaster(ModelBase):
                 continue
             checkpoint()
             try:
-                self._final[name] = self._build(name, self._h_bt, mean_only).fit(arr)
+                # A regime candidate is fitted only for the series that chose it.
+                self._final[name] = self._build(name, self._h_bt, mean_only,
+                                                rows=self._weights[j] > 0).fit(arr)
             except Exception as exc:  # noqa: BLE001 - fall back to seasonal naive below
                 for i in np.flatnonzero(self._weights[j]):
                     notes[i].append(f"{name} failed on full history ({exc}); seasonal naive used")
@@ -360,12 +435,15 @@ class AutoForecaster(ModelBase):
                 continue
             pred = self._final[name].predict(h, levels)
             pm = np.atleast_2d(pred["mean"])
-            if name == "seasonal_naive" or fallback is None:
+            # Regime candidates forecast only the series that chose them: never the fallback.
+            if name == "seasonal_naive" or (fallback is None and name not in self._regimes):
                 fallback = pred
             mean += w[:, None] * np.nan_to_num(pm)
             for k in own:
                 own[k] += w[:, None] * np.nan_to_num(np.atleast_2d(pred[k]))
         out: Forecast = {"mean": mean}
+        if fallback is None:
+            fallback = self._final["seasonal_naive"].predict(h, levels)
         no_data = ~np.isfinite(np.atleast_2d(fallback["mean"])).any(axis=1)
         for lv in levels:
             lo_key, hi_key = interval_keys(lv)

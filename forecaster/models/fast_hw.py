@@ -31,15 +31,22 @@ from .seasonal_naive import SeasonalNaive
 ALPHAS = (0.05, 0.2, 0.5)
 GAMMAS = (0.05, 0.2)
 TRENDS = ((0.0, 1.0), (0.05, 0.9))  # (beta, phi): none, and a damped trend that fades in ~10 steps
+# For horizons of months: a trend that carries on for ~50 steps (phi 0.98: the damped forecast
+# adds up to phi / (1 - phi) steps of the current trend) or ~20, learnt slowly so that one
+# season's swing is not taken for growth; no trend stays on the grid, so a flat series stays flat.
+LONG_TRENDS = ((0.0, 1.0), (0.01, 0.98), (0.05, 0.95))
 
 
 class FastHoltWinters(ModelBase):
     name = "fast_hw"
     capabilities = Capabilities(vectorised=True)
 
-    def __init__(self, season_length: int = 1, horizon: int | None = None, origins: int = 2) -> None:
+    def __init__(self, season_length: int = 1, horizon: int | None = None, origins: int = 2,
+                 trends: Sequence[tuple[float, float]] = TRENDS, name: str = "fast_hw") -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
+        self.name = name
+        self.trends = tuple((float(b), float(p)) for b, p in trends)
         self.season_length = int(season_length)
         self.horizon = horizon
         self.origins = max(1, int(origins))
@@ -49,9 +56,9 @@ class FastHoltWinters(ModelBase):
         """Rows of (alpha, beta, gamma, phi, seasonal?); the non-seasonal rows matter because many
         machine metrics have no daily shape, and a smoothed level beats echoing yesterday's noise."""
         gammas = GAMMAS if self.season_length > 1 else (0.0,)
-        rows = [(a, b, g, p, 1.0) for a, g, (b, p) in itertools.product(ALPHAS, gammas, TRENDS)]
+        rows = [(a, b, g, p, 1.0) for a, g, (b, p) in itertools.product(ALPHAS, gammas, self.trends)]
         if self.season_length > 1:
-            rows += [(a, b, 0.0, p, 0.0) for a, (b, p) in itertools.product(ALPHAS, TRENDS)]
+            rows += [(a, b, 0.0, p, 0.0) for a, (b, p) in itertools.product(ALPHAS, self.trends)]
         return np.array(rows)
 
     def fit(self, y: np.ndarray) -> "FastHoltWinters":
@@ -85,7 +92,10 @@ class FastHoltWinters(ModelBase):
         origin_at = -1
         warm = first + m  # errors before a full season has been seen are initialisation noise
 
-        for t in range(t_len):
+        # Before the first value of any row nothing is updated (the trend starts at 0, so the
+        # level does not move): a matrix of young or cut series skips its empty columns.
+        t_start = int(min(first.min(initial=t_len), *origins)) if t_len else 0
+        for t in range(max(t_start, 0), t_len):
             if t in origins:
                 origin_state, origin_at = (lvl.copy(), trend.copy()), t
             s = season[t % m]
@@ -118,9 +128,9 @@ class FastHoltWinters(ModelBase):
         self._t_len = t_len
         self._use_sn = use_sn
         self.notes = [
-            (f"fast_hw: {length[i]} points, fewer than two seasons plus the holdout "
+            (f"{self.name}: {length[i]} points, fewer than two seasons plus the holdout "
              f"({2 * m + hold * self.origins}); seasonal naive used"
-             if short[i] else ("fast_hw: seasonal naive did better on the holdout" if use_sn[i] else ""))
+             if short[i] else (f"{self.name}: seasonal naive did better on the holdout" if use_sn[i] else ""))
             for i in range(n)
         ]
         if use_sn.any():

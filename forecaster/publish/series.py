@@ -93,6 +93,8 @@ def publish_result(out: Families, result: TargetResult) -> None:
         for lv, cov in s.backtest_coverage.items():
             if not math.isnan(cov):
                 out.add("promcast_forecast_backtest_coverage_ratio", {**lab, "level": str(lv)}, cov)
+        if not math.isnan(s.regime_change_at):  # NaN: no regime change in the history
+            out.add("promcast_forecast_regime_change_timestamp_seconds", lab, s.regime_change_at)
         publish_horizons(out, "promcast_forecast", lab, t, s.mean, s.bounds)
 
 

@@ -170,7 +170,7 @@ def test_builtin_models_declare_what_they_are() -> None:
     caps = {n: model_capabilities(n) for n in model_names() if ":" not in n}
     vectorised = {n for n, c in caps.items() if c.vectorised}
     assert vectorised == {"seasonal_naive", "seasonal_naive_drift", "drift", "prom_holt_winters",
-                          "fast_hw", "auto_fast"}
+                          "fast_hw", "fast_hw_damped", "auto_fast"}
     assert {n for n, c in caps.items() if c.per_series_library} >= {
         "theta", "holt_winters", "damped", "ets", "mstl", "sarima", "auto"}
     assert {n for n, c in caps.items() if c.learns_across_series} == {"global_gbm", "auto", "auto_fast"}
