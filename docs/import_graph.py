@@ -47,14 +47,17 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("promcast_forecaster.source", "reader"),
     ("promcast_forecaster.reader", "reader"),
     ("promcast_forecaster.selector", "reader"),
-    ("promcast_forecaster.staleness", "reader"),
+    # How old a sample may be: a target setting and its one test, read by config and engine.
+    ("promcast_forecaster.staleness", "forecaster config"),
     ("promcast_forecaster.engine", "engine"),
     ("promcast_forecaster.backtest", "engine"),
     ("promcast_forecaster.limits", "engine"),
-    ("promcast_forecaster.interrupt", "engine"),
+    # The checkpoints a model's loop calls so a stopping service ends a fit: below the models.
+    ("promcast_forecaster.interrupt", "models"),
     ("promcast_forecaster.anomaly", "engine"),
     ("promcast_forecaster.budgets", "engine"),
-    ("promcast_forecaster.seasons", "engine"),
+    # The cycles a step can have: part of resolving a target's settings.
+    ("promcast_forecaster.seasons", "forecaster config"),
     ("promcast_forecaster.remote_write", "publishing"),
     ("promcast_forecaster.publish", "publishing"),
     ("promcast_forecaster.service", "service"),

@@ -148,32 +148,6 @@ def select_series(raw: list[RawSeries], target: ResolvedTarget, shard_index: int
     return sel
 
 
-def merge_history(old: list[RawSeries], new: list[RawSeries], start: float) -> list[RawSeries] | None:
-    """The cached history, where newly read points replace and extend it, cut to ``start``;
-    None when the new read has a series the cache lacks (it needs its whole history read).
-
-    A cached series absent from the new read keeps its history: its newest sample is late or
-    was missed, which does not end a series (the staleness does, in :func:`select_series`).
-    Dropping it here would make every cycle whose newest step is late lose series and refit."""
-    fresh = {tuple(sorted(s.labels.items())): s for s in new}
-    cached = {tuple(sorted(s.labels.items())) for s in old}
-    if any(k not in cached for k in fresh):
-        return None
-    out = []
-    for s in old:
-        n = fresh.get(tuple(sorted(s.labels.items())))
-        if n is None or not len(n.timestamps):
-            ts, vs = s.timestamps, s.values
-        else:
-            keep = s.timestamps < n.timestamps[0]
-            ts = np.concatenate([s.timestamps[keep], n.timestamps])
-            vs = np.concatenate([s.values[keep], n.values])
-        recent = ts >= start
-        if recent.any():
-            out.append(RawSeries(s.labels, ts[recent], vs[recent]))
-    return out
-
-
 # Distinct label-name sets a capacity query's series may have: each is one dict lookup per
 # forecast series, so this bounds matching at (series x this) lookups whatever the query returns.
 MAX_CAPACITY_LABEL_SETS = 32

@@ -155,7 +155,7 @@ def test_anomaly_score_of_the_newest_point_from_the_history_alone():
 
 
 def test_merge_history_appends_new_points_and_cuts_old_ones():
-    from promcast_forecaster.engine import merge_history
+    from promcast_forecaster.reader import merge_history
 
     old = [RawSeries({"h": "a"}, np.array([0.0, 1, 2, 3]), np.array([0.0, 1, 2, 3])),
            RawSeries({"h": "b"}, np.array([0.0, 1]), np.array([5.0, 5]))]
