@@ -229,6 +229,10 @@ def _incidents(x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: n
             lbar = np.maximum(np.take_along_axis(level_bar, at_start, axis=1), first.min_effect)
             drift = _rolling_median_last(x - held, s.level_points)
             still |= np.abs(drift) > lbar
+    # An incident ends once the series has been back for a whole window: a burst that dips
+    # back for a sample or two is still one incident, and its remaining samples must not
+    # become the reference its own end is judged by.
+    still = _recent_any(still, max(s.level_points, s.for_points))
     still &= (origin >= 0) & ((idx - origin) * s.step <= MAX_INCIDENT)
     # Within each run of "still away", the points from an alerting run's start onwards.
     run_start = np.maximum.accumulate(np.where(~still, idx, -1), axis=1) + 1
@@ -366,6 +370,14 @@ def _rolling_median_before(x: np.ndarray, w: int) -> np.ndarray:
 def _rolling_median_last(x: np.ndarray, w: int) -> np.ndarray:
     """Median of the ``w`` points ending at each point (at least half of them present)."""
     return _rolling_median_before(np.hstack([x, np.full((x.shape[0], 1), np.nan)]), w)[:, 1:]
+
+
+def _recent_any(flag: np.ndarray, w: int) -> np.ndarray:
+    """True where any of the ``w`` points ending at each point is."""
+    out = flag.copy()
+    for k in range(1, min(w, flag.shape[1])):
+        out[:, k:] |= flag[:, :-k]
+    return out
 
 
 def _rolling_min(x: np.ndarray, w: int) -> np.ndarray:
