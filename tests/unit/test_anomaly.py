@@ -165,6 +165,22 @@ def test_an_incident_is_not_carried_into_the_next_day() -> None:
     assert len(found) == 1 and found[0][0] <= at + 3
 
 
+def test_a_sustained_shift_too_small_for_single_samples_pages_once() -> None:
+    # Three hours 4 noise sds up: single samples stay within what the noise does by chance,
+    # the median of an hour does not; the sustained statistic pages it, once.
+    ts = grid(8, 300.0)
+    y = seasonal(ts, seed=13, noise=1.0)
+    at = int(6.4 * DAY / 300)
+    y[at:at + 36] += 4.0
+    spikes_only = DetectorSettings(step=300.0, level_window=0)
+    assert pages(y[None], ts, spikes_only)[0] == []
+    found = pages(y[None], ts, DetectorSettings(step=300.0))[0]
+    assert len(found) == 1 and at <= found[0][0] <= at + 18
+    s = DetectorSettings(step=300.0)
+    # Its blocks are longer than the span one value depends on (the window and the one before).
+    assert s.level_block_seconds > 2 * s.level_points * s.step
+
+
 def test_a_deviation_small_against_the_usual_range_or_capacity_does_not_page() -> None:
     ts = grid(8, 300.0)
     y = seasonal(ts, seed=8, noise=0.01)  # range ~10, noise 0.01
