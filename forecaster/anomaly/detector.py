@@ -54,6 +54,7 @@ SHAPE_RANGE = (0.0, 1.0)
 # one as much too high saves (measured on heavy-tailed noise: docs/anomalies.md).
 SHAPE_MARGIN = 1.0
 MAX_INCIDENT = 6 * 3600.0  # longest an incident is kept out of the reference
+HELD_SCORE = 1.001  # the score of an incident's samples after it paged: still firing
 SEASONS = 3  # the seasonal reference is the median of this many past seasons at the same phase
 # The sustained statistic's blocks span this many of its own spans (two windows: the recent one
 # and the baseline before it), so a block's maximum barely depends on the previous block's.
@@ -193,7 +194,27 @@ def _detect_rows(x: np.ndarray, ts: np.ndarray, s: DetectorSettings, budget: flo
     # reference of the second pass, and leave its calibration sample: an incident shapes
     # neither the baseline later points are judged by nor the threshold they must cross.
     masked = np.where(flagged & np.isfinite(held), held, x)
-    return _score(x, masked, ts, s, budget, effect, flagged)[0]
+    final = _score(x, masked, ts, s, budget, effect, flagged)[0]
+    final.score = _hold_paged_incidents(final.score, flagged, s.for_points)
+    return final
+
+
+def _hold_paged_incidents(score: np.ndarray, incident: np.ndarray, points: int) -> np.ndarray:
+    """The score kept above 1 on an incident's samples once the rule has fired in it.
+
+    A deviation near the threshold flickers across it; each flicker would be a new page for
+    the same incident. Keeping the alert firing while the incident lasts (until the series has
+    been back for a window, at most :data:`MAX_INCIDENT`) makes one incident one page; it adds
+    no page, since the hold starts only where the rule already fired, so the budget argument
+    is untouched. The price: the alert resolves a window after the series is back."""
+    t = score.shape[1]
+    idx = np.broadcast_to(np.arange(t), score.shape)
+    fired = alert_points(score, points).astype(bool) & incident
+    starts = incident & ~np.pad(incident, ((0, 0), (1, 0)))[:, :-1]
+    run_start = np.maximum.accumulate(np.where(starts, idx, -1), axis=1)
+    last_fired = np.maximum.accumulate(np.where(fired, idx, -1), axis=1)
+    hold = incident & (last_fired >= run_start) & (run_start >= 0) & np.isfinite(score)
+    return np.where(hold, np.maximum(score, HELD_SCORE), score)
 
 
 def _incidents(x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: np.ndarray,
@@ -205,20 +226,39 @@ def _incidents(x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: n
     (after that the new level is the series' normal): a point beyond the spike threshold (and
     minimum effect), or the sustained statistic's window beyond its own threshold, so a level
     shift too small for single points stays one incident until the level is back."""
-    n, t = x.shape
-    idx = np.broadcast_to(np.arange(t), (n, t))
     # From the sample the first pass alerted at: flagging the run's earlier samples too would
     # look ahead (at those instants the alert had not fired yet), and the replay would differ
     # from the service.
-    flagged = alert_points(first.score, s.for_points).astype(bool)
-    starts = flagged & ~np.pad(flagged, ((0, 0), (1, 0)))[:, :-1]
+    alerted = alert_points(first.score, s.for_points).astype(bool)
+    starts = alerted & ~_previous(alerted)
+    inside = _incident_extent(x, first, level_bar, anchor, s, starts)[0]
+    # An alert that begins while an incident is still going on (its return to normal alerting
+    # against a first-pass reference that followed the incident) belongs to that incident.
+    starts &= ~_previous(inside)
+    inside, held = _incident_extent(x, first, level_bar, anchor, s, starts)
+    return inside | alerted, held
+
+
+def _previous(flag: np.ndarray) -> np.ndarray:
+    return np.pad(flag, ((0, 0), (1, 0)))[:, :-1]
+
+
+def _incident_extent(x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: np.ndarray,
+                     s: DetectorSettings, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The samples of the incidents that begin at ``starts``, and each one's held value."""
+    n, t = x.shape
+    idx = np.broadcast_to(np.arange(t), (n, t))
     origin = np.maximum.accumulate(np.where(starts, idx, -1), axis=1)
     at_start = np.maximum(origin, 0)
-    held = np.where(origin >= 0, np.take_along_axis(anchor, at_start, axis=1), np.nan)
+    # The value expected before the deviation began: the alert fired after the for: samples,
+    # and the sustained statistic after up to a window of shifted samples, which the recent
+    # reference at the firing sample has already partly absorbed.
+    before = np.maximum(origin - (s.for_points - 1) - s.level_points, 0)
+    held = np.where(origin >= 0, np.take_along_axis(anchor, before, axis=1), np.nan)
     profile = _profile(x, s)
     if profile is not None:
         # Along a seasonal series the expected value moves with the season during the incident.
-        move = profile - np.take_along_axis(profile, at_start, axis=1)
+        move = profile - np.take_along_axis(profile, before, axis=1)
         held = held + np.where(np.isfinite(move), move, 0.0)
     # The thresholds in force when the incident began: the first pass's later thresholds have
     # the incident in their calibration sample.
@@ -236,7 +276,7 @@ def _incidents(x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: n
     still &= (origin >= 0) & ((idx - origin) * s.step <= MAX_INCIDENT)
     # Within each run of "still away", the points from an alerting run's start onwards.
     run_start = np.maximum.accumulate(np.where(~still, idx, -1), axis=1) + 1
-    return still & (origin >= run_start) | flagged, held
+    return still & (origin >= run_start), held
 
 
 def _references(x: np.ndarray, s: DetectorSettings) -> list[tuple[np.ndarray, np.ndarray]]:

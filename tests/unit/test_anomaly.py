@@ -181,6 +181,20 @@ def test_a_sustained_shift_too_small_for_single_samples_pages_once() -> None:
     assert s.level_block_seconds > 2 * s.level_points * s.step
 
 
+@pytest.mark.parametrize("level_window", [3600.0, 0.0])
+def test_an_incident_near_the_threshold_pages_once(level_window: float) -> None:
+    # Three hours 3.5 noise sds up: the score hovers around 1 and would page at every flicker
+    # across it; once paged, the incident's samples keep the alert firing until it ends.
+    ts = grid(8, 300.0)
+    y = seasonal(ts, seed=14, noise=1.0)
+    at = int(6.4 * DAY / 300)
+    y[at:at + 36] += 3.5
+    s = DetectorSettings(step=300.0, level_window=level_window)
+    found = pages(y[None], ts, s)[0]
+    assert len(found) == 1 and at <= found[0][0] <= at + 6
+    assert found[0][1] <= at + 36 + 2 * s.level_points + s.for_points  # ends with the incident
+
+
 def test_a_deviation_small_against_the_usual_range_or_capacity_does_not_page() -> None:
     ts = grid(8, 300.0)
     y = seasonal(ts, seed=8, noise=0.01)  # range ~10, noise 0.01
