@@ -6,29 +6,35 @@ using only points up to ``t``:
 1. **Expected values**: the median of the previous ``reference`` seconds (the recent level) and,
    with a season, the median of the last :data:`SEASONS` seasons at the same phase moved to the
    recent level. Two passes: the first finds incidents (where the rule would have fired, for as
-   long as the series stays away from what was expected when each began, at most
+   long as the series, or the median of its last ``level_window``, stays away from what was
+   expected before each began, until it has been back for a window, at most
    :data:`MAX_INCIDENT`); in the second, incident points are replaced by that expected value in
    the references and left out of the calibration, so an incident shapes neither the baseline
    later points are judged by nor the threshold.
-2. **Deviation** in the target's direction: ``up``, ``down`` or ``both`` (absolute value).
+2. **Deviation** in the target's direction: ``up``, ``down`` or ``both`` (absolute value), of
+   two statistics: each sample (the spike) and the median of the last ``level_window`` against
+   the expected value before it (the sustained statistic: a shift too small for single samples).
 3. **The ``for:`` statistic**: the smallest deviation over the last :func:`for_points` samples;
    the rule fires exactly when it exceeds the threshold.
 4. **Threshold from the page budget**: the level that a wall-clock block's maximum of the
-   statistic exceeds with probability ``p = budget * block / 30 days`` (shared equally between
-   the references), from the blocks of the previous ``calibration`` seconds: empirical up to the
-   top :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
+   statistic exceeds with probability ``p = share * block / 30 days``, the budget shared equally
+   between the statistic-reference pairs, from the blocks of the previous ``calibration``
+   seconds (hours for the spike; for the smooth sustained statistic, blocks of
+   :data:`LEVEL_BLOCK_SPANS` times the span it depends on): empirical up to the top
+   :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
    shape taken :data:`SHAPE_MARGIN` standard errors heavier than fitted). Every chance page
-   starts in a block whose maximum exceeds the threshold, so expected chance pages per 30 days
-   <= (blocks per 30 days) * p = budget, whatever the step, the error distribution, bursts,
-   autocorrelation or the ``for:``.
+   starts in a block where one pair's maximum exceeds its threshold, so expected chance pages
+   per 30 days <= sum over pairs of (blocks per 30 days) * p = budget, whatever the step, the
+   error distribution, bursts, autocorrelation or the ``for:``.
 5. **Minimum effect**: the deviation must also be ``min_effect`` times the series' usual range
    (high block maxima minus low block minima over the calibration window) or its capacity.
 
 The published score is ``min(statistic / threshold, |deviation| / minimum effect)`` clipped at 0,
-from the reference that scores higher: above 1 means "page", so the rule stays ``score > 1``
-held for ``for:``. Before ``cold_start`` seconds of blocks (and the reference window) the score
-is NaN: no page on too little history. Nothing is carried between calls, so a restarted
-service recomputes the same scores and cannot page by itself.
+from the pair that scores highest: above 1 means "page", so the rule stays ``score > 1`` held
+for ``for:``. Once the rule has fired in an incident, the incident's later samples score at
+least :data:`HELD_SCORE`: one incident, one page. Before ``cold_start`` seconds of blocks (and
+the reference window) the score is NaN: no page on too little history. Nothing is carried
+between calls, so a restarted service recomputes the same scores and cannot page by itself.
 """
 
 from __future__ import annotations
