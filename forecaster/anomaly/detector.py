@@ -6,29 +6,35 @@ using only points up to ``t``:
 1. **Expected values**: the median of the previous ``reference`` seconds (the recent level) and,
    with a season, the median of the last :data:`SEASONS` seasons at the same phase moved to the
    recent level. Two passes: the first finds incidents (where the rule would have fired, for as
-   long as the series stays away from what was expected when each began, at most
+   long as the series, or the median of its last ``level_window``, stays away from what was
+   expected before each began, until it has been back for a window, at most
    :data:`MAX_INCIDENT`); in the second, incident points are replaced by that expected value in
    the references and left out of the calibration, so an incident shapes neither the baseline
    later points are judged by nor the threshold.
-2. **Deviation** in the target's direction: ``up``, ``down`` or ``both`` (absolute value).
+2. **Deviation** in the target's direction: ``up``, ``down`` or ``both`` (absolute value), of
+   two statistics: each sample (the spike) and the median of the last ``level_window`` against
+   the expected value before it (the sustained statistic: a shift too small for single samples).
 3. **The ``for:`` statistic**: the smallest deviation over the last :func:`for_points` samples;
    the rule fires exactly when it exceeds the threshold.
 4. **Threshold from the page budget**: the level that a wall-clock block's maximum of the
-   statistic exceeds with probability ``p = budget * block / 30 days`` (shared equally between
-   the references), from the blocks of the previous ``calibration`` seconds: empirical up to the
-   top :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
+   statistic exceeds with probability ``p = share * block / 30 days``, the budget shared equally
+   between the statistic-reference pairs, from the blocks of the previous ``calibration``
+   seconds (hours for the spike; for the smooth sustained statistic, blocks of
+   :data:`LEVEL_BLOCK_SPANS` times the span it depends on): empirical up to the top
+   :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
    shape taken :data:`SHAPE_MARGIN` standard errors heavier than fitted). Every chance page
-   starts in a block whose maximum exceeds the threshold, so expected chance pages per 30 days
-   <= (blocks per 30 days) * p = budget, whatever the step, the error distribution, bursts,
-   autocorrelation or the ``for:``.
+   starts in a block where one pair's maximum exceeds its threshold, so expected chance pages
+   per 30 days <= sum over pairs of (blocks per 30 days) * p = budget, whatever the step, the
+   error distribution, bursts, autocorrelation or the ``for:``.
 5. **Minimum effect**: the deviation must also be ``min_effect`` times the series' usual range
    (high block maxima minus low block minima over the calibration window) or its capacity.
 
 The published score is ``min(statistic / threshold, |deviation| / minimum effect)`` clipped at 0,
-from the reference that scores higher: above 1 means "page", so the rule stays ``score > 1``
-held for ``for:``. Before ``cold_start`` seconds of blocks (and the reference window) the score
-is NaN: no page on too little history. Nothing is carried between calls, so a restarted
-service recomputes the same scores and cannot page by itself.
+from the pair that scores highest: above 1 means "page", so the rule stays ``score > 1`` held
+for ``for:``. Once the rule has fired in an incident, the incident's later samples score at
+least :data:`HELD_SCORE`: one incident, one page. Before ``cold_start`` seconds of blocks (and
+the reference window) the score is NaN: no page on too little history. Nothing is carried
+between calls, so a restarted service recomputes the same scores and cannot page by itself.
 """
 
 from __future__ import annotations
@@ -54,7 +60,11 @@ SHAPE_RANGE = (0.0, 1.0)
 # one as much too high saves (measured on heavy-tailed noise: docs/anomalies.md).
 SHAPE_MARGIN = 1.0
 MAX_INCIDENT = 6 * 3600.0  # longest an incident is kept out of the reference
+HELD_SCORE = 1.001  # the score of an incident's samples after it paged: still firing
 SEASONS = 3  # the seasonal reference is the median of this many past seasons at the same phase
+# The sustained statistic's blocks span this many of its own spans (two windows: the recent one
+# and the baseline before it), so a block's maximum barely depends on the previous block's.
+LEVEL_BLOCK_SPANS = 1.5
 ROW_CHUNK = 256  # rows computed together: bounds the memory of the sliding windows
 
 
@@ -73,6 +83,7 @@ class DetectorSettings:
     block: float = 3600.0           # calibration block (at least one step)
     calibration: float = 7 * DAY    # how much past the threshold is calibrated on
     cold_start: float = 2 * DAY     # blocks needed before any score
+    level_window: float = 3600.0    # the sustained statistic's window; 0 for none
 
     @property
     def for_points(self) -> int:
@@ -98,6 +109,20 @@ class DetectorSettings:
     @property
     def cold_start_blocks(self) -> int:
         return max(8, math.ceil(self.cold_start / self.block_seconds))
+
+    @property
+    def level_points(self) -> int:
+        """Samples in the sustained statistic's window (0: no sustained statistic)."""
+        if not self.level_window:
+            return 0
+        return max(2, int(round(self.level_window / self.step)))
+
+    @property
+    def level_block_seconds(self) -> float:
+        """The sustained statistic's calibration block: LEVEL_BLOCK_SPANS times the span of
+        samples one value of it depends on, so neighbouring blocks' maxima are nearly
+        independent."""
+        return max(self.block_seconds, LEVEL_BLOCK_SPANS * 2 * self.level_points * self.step)
 
     def budget(self, series: int) -> float:
         """Chance pages per 30 days allowed to one of ``series`` series of a target."""
@@ -155,71 +180,120 @@ def detect(values: np.ndarray, timestamps: np.ndarray, settings: DetectorSetting
     ts = np.asarray(timestamps, dtype=float)
     n = x.shape[0]
     cap = np.full(n, np.nan) if capacity is None else np.asarray(capacity, dtype=float)
-    p = settings.budget(series_in_target or n) * settings.block_seconds / BUDGET_PERIOD
-    parts = [_detect_rows(x[a:a + ROW_CHUNK], ts, settings, p, cap[a:a + ROW_CHUNK])
+    budget = settings.budget(series_in_target or n)
+    parts = [_detect_rows(x[a:a + ROW_CHUNK], ts, settings, budget, cap[a:a + ROW_CHUNK])
              for a in range(0, n, ROW_CHUNK)]
     return Detection(*(np.vstack([getattr(d, f) for d in parts]) if parts else np.empty((0, ts.size))
                        for f in ("expected", "score", "threshold", "min_effect")))
 
 
-def _detect_rows(x: np.ndarray, ts: np.ndarray, s: DetectorSettings, p: float,
+def _detect_rows(x: np.ndarray, ts: np.ndarray, s: DetectorSettings, budget: float,
                  cap: np.ndarray) -> Detection:
     blocks = _block_starts(ts, s.block_seconds)
     effect = s.min_effect * np.where((np.isfinite(cap) & (cap > 0))[:, None], cap[:, None],
                                      _usual_range(x, blocks, s.calibration_blocks))
     # The first pass looks both ways whatever the target's direction: the end of a dip is a
     # rise against a reference that followed the dip, and must not page an "up" target.
-    first = _score(x, x, ts, replace(s, direction="both"), p, blocks, effect)
-    flagged, held = _incidents(x, first, s)
+    first, level_bar, anchor = _score(x, x, ts, replace(s, direction="both"), budget, effect)
+    flagged, held = _incidents(x, first, level_bar, anchor, s)
     # Incident points are replaced by the value expected before the incident began in the
     # reference of the second pass, and leave its calibration sample: an incident shapes
     # neither the baseline later points are judged by nor the threshold they must cross.
     masked = np.where(flagged & np.isfinite(held), held, x)
-    return _score(x, masked, ts, s, p, blocks, effect, flagged)
+    final = _score(x, masked, ts, s, budget, effect, flagged)[0]
+    final.score = _hold_paged_incidents(final.score, flagged, s.for_points)
+    return final
 
 
-def _incidents(x: np.ndarray, first: Detection, s: DetectorSettings) -> tuple[np.ndarray, np.ndarray]:
+def _hold_paged_incidents(score: np.ndarray, incident: np.ndarray, points: int) -> np.ndarray:
+    """The score kept above 1 on an incident's samples once the rule has fired in it.
+
+    A deviation near the threshold flickers across it; each flicker would be a new page for
+    the same incident. Keeping the alert firing while the incident lasts (until the series has
+    been back for a window, at most :data:`MAX_INCIDENT`) makes one incident one page; it adds
+    no page, since the hold starts only where the rule already fired, so the budget argument
+    is untouched. The price: the alert resolves a window after the series is back."""
+    t = score.shape[1]
+    idx = np.broadcast_to(np.arange(t), score.shape)
+    fired = alert_points(score, points).astype(bool) & incident
+    starts = incident & ~np.pad(incident, ((0, 0), (1, 0)))[:, :-1]
+    run_start = np.maximum.accumulate(np.where(starts, idx, -1), axis=1)
+    last_fired = np.maximum.accumulate(np.where(fired, idx, -1), axis=1)
+    hold = incident & (last_fired >= run_start) & (run_start >= 0) & np.isfinite(score)
+    return np.where(hold, np.maximum(score, HELD_SCORE), score)
+
+
+def _incidents(x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: np.ndarray,
+               s: DetectorSettings) -> tuple[np.ndarray, np.ndarray]:
     """Points belonging to an incident, and the value expected when each incident began.
 
     An incident starts with a run that alerted in the first pass and lasts while the series
-    stays beyond the threshold (and minimum effect) away from the value expected at its start,
-    at most :data:`MAX_INCIDENT` seconds: after that the new level is the series' normal."""
-    n, t = x.shape
-    idx = np.broadcast_to(np.arange(t), (n, t))
+    stays away from the value expected at its start, at most :data:`MAX_INCIDENT` seconds
+    (after that the new level is the series' normal): a point beyond the spike threshold (and
+    minimum effect), or the sustained statistic's window beyond its own threshold, so a level
+    shift too small for single points stays one incident until the level is back."""
     # From the sample the first pass alerted at: flagging the run's earlier samples too would
     # look ahead (at those instants the alert had not fired yet), and the replay would differ
     # from the service.
-    flagged = alert_points(first.score, s.for_points).astype(bool)
-    starts = flagged & ~np.pad(flagged, ((0, 0), (1, 0)))[:, :-1]
+    alerted = alert_points(first.score, s.for_points).astype(bool)
+    starts = alerted & ~_previous(alerted)
+    inside = _incident_extent(x, first, level_bar, anchor, s, starts)[0]
+    # An alert that begins while an incident is still going on (its return to normal alerting
+    # against a first-pass reference that followed the incident) belongs to that incident.
+    starts &= ~_previous(inside)
+    inside, held = _incident_extent(x, first, level_bar, anchor, s, starts)
+    return inside | alerted, held
+
+
+def _previous(flag: np.ndarray) -> np.ndarray:
+    return np.pad(flag, ((0, 0), (1, 0)))[:, :-1]
+
+
+def _incident_extent(x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: np.ndarray,
+                     s: DetectorSettings, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The samples of the incidents that begin at ``starts``, and each one's held value."""
+    n, t = x.shape
+    idx = np.broadcast_to(np.arange(t), (n, t))
     origin = np.maximum.accumulate(np.where(starts, idx, -1), axis=1)
     at_start = np.maximum(origin, 0)
-    held = np.where(origin >= 0, np.take_along_axis(first.expected, at_start, axis=1), np.nan)
+    # The value expected before the deviation began: the alert fired after the for: samples,
+    # and the sustained statistic after up to a window of shifted samples, which the recent
+    # reference at the firing sample has already partly absorbed.
+    before = np.maximum(origin - (s.for_points - 1) - s.level_points, 0)
+    held = np.where(origin >= 0, np.take_along_axis(anchor, before, axis=1), np.nan)
     profile = _profile(x, s)
     if profile is not None:
         # Along a seasonal series the expected value moves with the season during the incident.
-        move = profile - np.take_along_axis(profile, at_start, axis=1)
+        move = profile - np.take_along_axis(profile, before, axis=1)
         held = held + np.where(np.isfinite(move), move, 0.0)
-    # The threshold in force when the incident began: the first pass's later thresholds have
+    # The thresholds in force when the incident began: the first pass's later thresholds have
     # the incident in their calibration sample.
     bar = np.maximum(np.take_along_axis(first.threshold, at_start, axis=1), first.min_effect)
     with np.errstate(invalid="ignore"):
-        away = np.abs(x - held)
-        still = (away > bar) & (origin >= 0)
-    still &= (idx - origin) * s.step <= MAX_INCIDENT
+        still = np.abs(x - held) > bar
+        if s.level_points:
+            lbar = np.maximum(np.take_along_axis(level_bar, at_start, axis=1), first.min_effect)
+            drift = _rolling_median_last(x - held, s.level_points)
+            still |= np.abs(drift) > lbar
+    # An incident ends once the series has been back for a whole window: a burst that dips
+    # back for a sample or two is still one incident, and its remaining samples must not
+    # become the reference its own end is judged by.
+    still = _recent_any(still, max(s.level_points, s.for_points))
+    still &= (origin >= 0) & ((idx - origin) * s.step <= MAX_INCIDENT)
     # Within each run of "still away", the points from an alerting run's start onwards.
     run_start = np.maximum.accumulate(np.where(~still, idx, -1), axis=1) + 1
-    return still & (origin >= run_start) | flagged, held
+    return still & (origin >= run_start), held
 
 
-def _references(x: np.ndarray, s: DetectorSettings) -> list[np.ndarray]:
-    """Expected values from the past only: the recent level, and (with a season) the median of
-    the last :data:`SEASONS` seasons at the same phase moved to the recent level."""
-    level = _rolling_median_before(x, s.reference_points)
+def _references(x: np.ndarray, s: DetectorSettings) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Expected values from the past only, each as (profile, offset): the recent level
+    (profile 0, offset the median of the last ``reference``), and (with a season) the median
+    of the last :data:`SEASONS` seasons at the same phase moved to the recent level."""
     profile = _profile(x, s)
     if profile is None:
-        return [level]
-    offset = _rolling_median_before(x - profile, s.reference_points)
-    return [level, profile + offset]
+        return [(np.zeros_like(x), _rolling_median_before(x, s.reference_points))]
+    return [(np.zeros_like(x), _rolling_median_before(x, s.reference_points)),
+            (profile, _rolling_median_before(x - profile, s.reference_points))]
 
 
 def _profile(x: np.ndarray, s: DetectorSettings) -> np.ndarray | None:
@@ -236,38 +310,74 @@ def _profile(x: np.ndarray, s: DetectorSettings) -> np.ndarray | None:
 
 def _shift(x: np.ndarray, k: int) -> np.ndarray:
     out = np.full(x.shape, np.nan)
+    if k == 0:
+        return x.copy()
     if k < x.shape[1]:
         out[:, k:] = x[:, :-k]
     return out
 
 
-def _score(x: np.ndarray, reference_of: np.ndarray, ts: np.ndarray, s: DetectorSettings, p: float,
-           blocks: np.ndarray, effect: np.ndarray, flagged: np.ndarray | None = None) -> Detection:
-    """The score against each reference, each calibrated at an equal share of the budget, and
-    the larger one kept: a chance page needs one of them to exceed its share, so the shares
-    add up to the budget."""
+def _score(x: np.ndarray, reference_of: np.ndarray, ts: np.ndarray, s: DetectorSettings,
+           budget: float, effect: np.ndarray,
+           flagged: np.ndarray | None = None) -> tuple[Detection, np.ndarray, np.ndarray]:
+    """The score of every statistic against every reference, each calibrated at an equal share
+    of the budget, and the largest kept: a chance page needs one of them to exceed its share,
+    so the shares add up to the budget (Bonferroni). Also the smallest sustained threshold,
+    which bounds an incident's extent (NaN without the sustained statistic), and the value
+    an incident is held at: the seasonal reference's expected value where there is a season
+    (the recent level lags behind the daily cycle's slope, and a held value that lags would
+    make the incident's end look like a shift), else the recent level.
+
+    Two statistics: the **spike** (each sample against the expected value) and, with a
+    ``level_window``, the **sustained** one (the median of the last window against the
+    expected value before that window), which sees a shift too small for single samples; it
+    is calibrated on blocks longer than the span it depends on, so that neighbouring blocks'
+    maxima are nearly independent."""
     refs = _references(reference_of, s)
-    share = p / len(refs)
+    parts = 2 if s.level_points else 1
+    share = budget / parts / len(refs)
+    spike_blocks = _block_starts(ts, s.block_seconds)
+    spike = (spike_blocks, s.calibration_blocks, s.cold_start_blocks,
+             share * s.block_seconds / BUDGET_PERIOD)
+    if s.level_points:
+        lb = s.level_block_seconds
+        level = (_block_starts(ts, lb), max(1, int(s.calibration // lb)),
+                 max(8, math.ceil(s.cold_start / lb)), share * lb / BUDGET_PERIOD)
     best: Detection | None = None
-    for expected in refs:
-        d = _score_one(x, expected, s, share, blocks, effect, flagged)
-        if best is None:
-            best = d
-            continue
-        better = np.nan_to_num(d.score, nan=-1.0) > np.nan_to_num(best.score, nan=-1.0)
-        for f in ("expected", "score", "threshold"):
-            setattr(best, f, np.where(better, getattr(d, f), getattr(best, f)))
+    level_bar = np.full(x.shape, np.nan)
+    for profile, offset in refs:
+        expected = profile + offset
+        candidates = [_score_one(x - expected, expected, s, spike, effect, flagged)]
+        if s.level_points:
+            w = s.level_points
+            before = _shift(_rolling_median_before(reference_of - profile, w), w - 1)
+            drift = _rolling_median_last(x - profile, w) - before
+            # The value expected for this sample is the spike's: the window's baseline lags.
+            d = _score_one(drift, expected, s, level, effect, flagged)
+            level_bar = np.fmin(level_bar, d.threshold)
+            candidates.append(d)
+        for d in candidates:
+            if best is None:
+                best = d
+                continue
+            better = np.nan_to_num(d.score, nan=-1.0) > np.nan_to_num(best.score, nan=-1.0)
+            for f in ("expected", "score", "threshold"):
+                setattr(best, f, np.where(better, getattr(d, f), getattr(best, f)))
     assert best is not None
-    return best
+    return best, level_bar, expected
 
 
-def _score_one(x: np.ndarray, expected: np.ndarray, s: DetectorSettings, p: float,
-               blocks: np.ndarray, effect: np.ndarray, flagged: np.ndarray | None = None) -> Detection:
-    dev = x - expected
+def _score_one(dev: np.ndarray, expected: np.ndarray, s: DetectorSettings,
+               calibration: tuple[np.ndarray, int, int, float], effect: np.ndarray,
+               flagged: np.ndarray | None = None) -> Detection:
+    """One statistic's score: ``dev`` (observed minus expected) in the target's direction over
+    its threshold, and over the minimum effect; calibrated on (block starts, blocks, blocks
+    needed, probability per block)."""
+    blocks, count, need, p = calibration
     signed = {"up": dev, "down": -dev, "both": np.abs(dev)}[s.direction]
     stat = _rolling_min(signed, s.for_points)
     sample = stat if flagged is None else np.where(flagged, np.nan, stat)
-    threshold = _block_threshold(sample, blocks, s.calibration_blocks, s.cold_start_blocks, p)
+    threshold = _block_threshold(sample, blocks, count, need, p)
     with np.errstate(divide="ignore", invalid="ignore"):
         size = np.where(effect > 0, np.abs(dev) / effect, np.where(np.abs(dev) > 0, np.inf, 0.0))
         # A threshold at or below 0 (a series that never moved the target's way): any move
@@ -301,6 +411,19 @@ def _rolling_median_before(x: np.ndarray, w: int) -> np.ndarray:
     win = sliding_window_view(padded, w, axis=1)[:, :x.shape[1]]  # window k ends before k
     enough = np.isfinite(win).sum(axis=2) >= max(1, w // 2)
     return np.where(enough, nan_quantile(win, 0.5), np.nan)
+
+
+def _rolling_median_last(x: np.ndarray, w: int) -> np.ndarray:
+    """Median of the ``w`` points ending at each point (at least half of them present)."""
+    return _rolling_median_before(np.hstack([x, np.full((x.shape[0], 1), np.nan)]), w)[:, 1:]
+
+
+def _recent_any(flag: np.ndarray, w: int) -> np.ndarray:
+    """True where any of the ``w`` points ending at each point is."""
+    out = flag.copy()
+    for k in range(1, min(w, flag.shape[1])):
+        out[:, k:] |= flag[:, :-k]
+    return out
 
 
 def _rolling_min(x: np.ndarray, w: int) -> np.ndarray:

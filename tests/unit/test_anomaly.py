@@ -92,7 +92,8 @@ def test_chance_pages_stay_within_the_budget(step: float, days: int, phi: float,
 
 
 def test_a_target_shares_its_budget_across_series() -> None:
-    s = DetectorSettings(step=300.0, season=0)  # one reference: thresholds compare directly
+    # One reference and one statistic: thresholds compare directly.
+    s = DetectorSettings(step=300.0, season=0, level_window=0)
     assert s.budget(1) == 0.5 and s.budget(24) == 0.5 and s.budget(1000) == pytest.approx(0.012)
     ts = grid(6, 300.0)
     x = seasonal(ts)[None]
@@ -162,6 +163,36 @@ def test_an_incident_is_not_carried_into_the_next_day() -> None:
     y[at:at + 24] += 15  # two hours; a seasonal model would forecast them again a day later
     found = pages(y[None], ts, DetectorSettings(step=300.0))[0]
     assert len(found) == 1 and found[0][0] <= at + 3
+
+
+def test_a_sustained_shift_too_small_for_single_samples_pages_once() -> None:
+    # Three hours 4 noise sds up: single samples stay within what the noise does by chance,
+    # the median of an hour does not; the sustained statistic pages it, once.
+    ts = grid(8, 300.0)
+    y = seasonal(ts, seed=13, noise=1.0)
+    at = int(6.4 * DAY / 300)
+    y[at:at + 36] += 4.0
+    spikes_only = DetectorSettings(step=300.0, level_window=0)
+    assert pages(y[None], ts, spikes_only)[0] == []
+    found = pages(y[None], ts, DetectorSettings(step=300.0))[0]
+    assert len(found) == 1 and at <= found[0][0] <= at + 18
+    s = DetectorSettings(step=300.0)
+    # Its blocks are longer than the span one value depends on (the window and the one before).
+    assert s.level_block_seconds > 2 * s.level_points * s.step
+
+
+@pytest.mark.parametrize("level_window", [3600.0, 0.0])
+def test_an_incident_near_the_threshold_pages_once(level_window: float) -> None:
+    # Three hours 3.5 noise sds up: the score hovers around 1 and would page at every flicker
+    # across it; once paged, the incident's samples keep the alert firing until it ends.
+    ts = grid(8, 300.0)
+    y = seasonal(ts, seed=14, noise=1.0)
+    at = int(6.4 * DAY / 300)
+    y[at:at + 36] += 3.5
+    s = DetectorSettings(step=300.0, level_window=level_window)
+    found = pages(y[None], ts, s)[0]
+    assert len(found) == 1 and at <= found[0][0] <= at + 6
+    assert found[0][1] <= at + 36 + 2 * s.level_points + s.for_points  # ends with the incident
 
 
 def test_a_deviation_small_against_the_usual_range_or_capacity_does_not_page() -> None:

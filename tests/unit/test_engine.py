@@ -143,7 +143,7 @@ def test_anomaly_score_of_the_newest_point_from_the_history_alone():
     y[-1] += 0.3  # far outside anything the series did
     spiky = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
     s = spiky.series[0]
-    assert s.anomaly_score > 3
+    assert s.anomaly_score > 2  # well past the page (each statistic has a quarter of the budget)
     # The expected value (published so rules can tell a rise from a drop) is the normal level.
     assert abs(s.expected - normal.series[0].expected) < 1e-9 and abs(s.expected - y[-1] + 0.3) < 0.05
     # Nothing is carried between cycles: a restarted service computes the same score, and the
@@ -293,6 +293,8 @@ def test_a_late_newest_step_keeps_every_series_and_the_fitted_models():
 
 
 def test_a_late_observation_keeps_the_score_of_its_own_instant():
+    from promcast_forecaster.anomaly.detector import HELD_SCORE
+
     t = target(history="5d")
     ts, end = grid(t)
     rng = np.random.default_rng(1)
@@ -307,7 +309,9 @@ def test_a_late_observation_keeps_the_score_of_its_own_instant():
     assert late.series[0].anomaly_score == pytest.approx(prev.series[0].anomaly_score)
     assert late.series[0].anomaly_score > 1
     arrived = one(len(ts), end)
-    assert arrived.series[0].anomaly_score < 1
+    # A normal observation opens no new page: the spike's incident, which paged, lasts until
+    # the series has been back for a window, and keeps its alert firing just above 1 till then.
+    assert arrived.series[0].anomaly_score == pytest.approx(HELD_SCORE)
 
 
 def test_one_huge_series_does_not_ruin_the_others_global_gbm_forecasts():
