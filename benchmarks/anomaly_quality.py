@@ -47,9 +47,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promcast_common.durations import format_duration, parse_duration
-from promcast_forecaster.anomaly import (
-    DetectorSettings, ReplaySettings, alert_points, episodes, for_points, replay,
-)
+from promcast_forecaster.anomaly.detector import DetectorSettings, alert_points, episodes, for_points
+from promcast_forecaster.anomaly.replay import ReplaySettings, replay
 from promcast_forecaster.offline.series import read_csv, step_seconds, to_series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

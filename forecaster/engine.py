@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from promcast_common.durations import format_duration
-from promcast_forecaster.anomaly import DetectorSettings, detect
+from promcast_forecaster.anomaly.detector import DetectorSettings, detect
 from promcast_forecaster.backtest import Scores, holdout_scores
 from promcast_forecaster.targets import ResolvedTarget
 from promcast_forecaster.limits import enforce, limits_for

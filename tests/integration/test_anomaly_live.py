@@ -24,7 +24,8 @@ import yaml
 from demo.history import ANCHOR
 from demo.stack import http_get
 from promcast_common.config import validate
-from promcast_forecaster.anomaly import ReplaySettings, alert_points, episodes, for_points, replay
+from promcast_forecaster.anomaly.detector import alert_points, episodes, for_points
+from promcast_forecaster.anomaly.replay import ReplaySettings, replay
 from promcast_forecaster.config import ForecasterConfig
 from promcast_forecaster.engine import anomaly_settings
 from promcast_forecaster.service import Forecaster

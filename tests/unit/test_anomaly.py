@@ -11,10 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promcast_forecaster.anomaly import (
-    DetectorSettings, ReplaySettings, alert_points, detect, episodes, for_points, replay,
-    tail_quantile,
-)
+from promcast_forecaster.anomaly.detector import DetectorSettings, alert_points, detect, episodes, for_points, tail_quantile
+
+from promcast_forecaster.anomaly.replay import ReplaySettings, replay
 from promcast_forecaster.anomaly import cli as anomaly_cli
 from promcast_forecaster.anomaly.detector import nan_quantile
 

@@ -131,7 +131,7 @@ def test_capacity_per_series_from_a_query():
 
 
 def test_anomaly_score_of_the_newest_point_from_the_history_alone():
-    from promcast_forecaster.anomaly import ReplaySettings, replay
+    from promcast_forecaster.anomaly.replay import ReplaySettings, replay
     from promcast_forecaster.engine import anomaly_settings
 
     t = target(history="5d")
