@@ -26,6 +26,10 @@ READY_SERIES = "promcast_forecast_exhaustion_seconds"
 # at the next full hour for the hourly disk and spend targets.
 ANOMALY = "promcast_forecast_anomaly_score"
 FIRST_SCORE_WITHIN = 6 * 60
+# The recommendations cycle reads two weeks of the fleet and fits its forecasts once at start:
+# seconds alone, minutes on a busy machine, so their panels wait for its first report.
+RECOMMENDATIONS = "promcast_recommendation_monthly_saving_usd"
+FIRST_REPORT_WITHIN = 10 * 60
 HOURLY = 3600
 # Recording rules and the first forecast cycles land a few evaluations after the forecaster's
 # first results; a query gets this long to show data before it counts as empty.
@@ -63,6 +67,7 @@ def wait_for_series(stack: Stack, expr: str, timeout: float) -> None:
 def stack(demo_stack: Stack) -> Stack:
     wait_for_series(demo_stack, READY_SERIES, 90)
     wait_for_series(demo_stack, ANOMALY, FIRST_SCORE_WITHIN)
+    wait_for_series(demo_stack, RECOMMENDATIONS, FIRST_REPORT_WITHIN)
     return demo_stack
 
 
