@@ -34,11 +34,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from rules.config import AlertingConfig  # noqa: E402
-from rules.config import load as load_alerting_config  # noqa: E402
-from rules.generate import (PLACEHOLDER, SERIES, THRESHOLD_RECORD, dump,  # noqa: E402
+from rules.config import AlertingConfig
+from rules.config import load as load_alerting_config
+from rules.generate import (PLACEHOLDER, SERIES, THRESHOLD_RECORD, dump,
                             series_component, template_groups, thresholds_used)
-from rules.generate import rule_groups as render_rule_groups  # noqa: E402
+from rules.generate import rule_groups as render_rule_groups
 
 RULES = ROOT / "rules" / "promcast.rules.yml"
 DASHBOARDS = ROOT / "dashboards"

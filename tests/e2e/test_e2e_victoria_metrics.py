@@ -84,7 +84,7 @@ def replay_forecaster(cfg: ForecasterConfig, instants: np.ndarray) -> Forecaster
 
 
 def test_the_scenario_alerts_fire_on_victoria_metrics_with_vmalert(
-        start_victoria_metrics, tmp_path: Path) -> None:  # noqa: F811
+        start_victoria_metrics, tmp_path: Path) -> None:
     vm = start_victoria_metrics(retention="100d")  # the scenarios reach 30 days back
     now = time.time() // 60 * 60
     vm_import(vm.url, now)

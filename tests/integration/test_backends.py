@@ -70,7 +70,7 @@ def test_prometheus_read_and_remote_write(start_prometheus):
     check_written_back(prom.url, fc)
 
 
-def test_victoria_metrics_read_and_remote_write(start_victoria_metrics):  # noqa: F811
+def test_victoria_metrics_read_and_remote_write(start_victoria_metrics):
     vm = start_victoria_metrics()
     # History through VictoriaMetrics' Prometheus-text import (it takes millisecond timestamps).
     lines = [line for line in history(days=2.5).splitlines() if not line.startswith("#")]

@@ -244,6 +244,6 @@ def test_prometheus_out_of_bounds_drops_one_batch(start_prometheus,
 
 
 @pytest.mark.integration
-def test_victoria_metrics_round_trip(start_victoria_metrics) -> None:  # noqa: F811
+def test_victoria_metrics_round_trip(start_victoria_metrics) -> None:
     vm = start_victoria_metrics()
     assert_round_trip(vm.url, f"{vm.url}/api/v1/write", vm.flush)

@@ -213,7 +213,7 @@ def vm_import(url: str, text: str) -> None:
 
 @pytest.mark.integration
 def test_capacity_and_stale_alerts_fire_on_victoria_metrics_with_vmalert(
-        start_victoria_metrics, tmp_path: Path) -> None:  # noqa: F811
+        start_victoria_metrics, tmp_path: Path) -> None:
     """No scrape at all: the forecaster reads VictoriaMetrics and writes back to it, and vmalert
     evaluates the real rule file over the last 12 minutes (its replay mode, which runs each
     alert's real `for:`). `disk` host a is over its capacity (0.8 of 0.7), so its time to

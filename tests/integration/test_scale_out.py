@@ -91,7 +91,7 @@ def run_and_write_back(cfg: ForecasterConfig, shard: int, shards: int, at: float
 
 @pytest.mark.parametrize("backend", ["prometheus", "victoria-metrics"])
 def test_shards_write_back_exactly_what_one_instance_writes(backend, start_prometheus,
-                                                            start_victoria_metrics):  # noqa: F811
+                                                            start_victoria_metrics):
     end = history_end()
     if backend == "prometheus":
         single = start_prometheus(openmetrics(end), name="single")

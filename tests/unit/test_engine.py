@@ -300,8 +300,11 @@ def test_a_late_observation_keeps_the_score_of_its_own_instant():
     rng = np.random.default_rng(1)
     y = 0.5 + 0.05 * np.sin(2 * np.pi * ts / 86400) + 0.01 * rng.standard_normal(len(ts))
     y[-2] += 0.3
-    one = lambda n, e: forecast_target(  # noqa: E731
-        t, select_series([RawSeries({"h": "x"}, ts[:n], y[:n])], t, end=e).series, e, e)
+
+    def one(n, e):
+        return forecast_target(
+            t, select_series([RawSeries({"h": "x"}, ts[:n], y[:n])], t, end=e).series, e, e)
+
     prev = one(len(ts) - 1, end - STEP)
     # The grid moved on but the newest step is late: the newest observation is the one the
     # previous cycle already scored, and it keeps that score.
