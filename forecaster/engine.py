@@ -18,6 +18,7 @@ import numpy as np
 from exporter.core.durations import format_duration
 from forecaster.anomaly import DetectorSettings, detect
 from forecaster.backtest import Scores, holdout_scores
+from forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar
 from forecaster.targets import ResolvedTarget
 from forecaster.limits import enforce, limits_for
 from forecaster.models import (Capabilities, Forecast, Model, SeasonalNaive, make_model,
@@ -256,7 +257,7 @@ def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None
 def _spec(target: ResolvedTarget) -> tuple:
     """What a fitted model depends on besides the data: a change means a refit."""
     return (target.model, target.season_length, target.extra_seasons, tuple(target.predict_levels),
-            max(target.horizon_steps))
+            max(target.horizon_steps), target.holidays)
 
 
 @dataclass
@@ -328,10 +329,13 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     options = {"seasons": target.extra_seasons} if several else {}
 
     def build(horizon: int) -> Model:
-        return make_model(target.model, target.season_length, horizon=horizon,
-                          levels=target.predict_levels, **options)
+        model = make_model(target.model, target.season_length, horizon=horizon,
+                           levels=target.predict_levels, **options)
+        return with_holidays(model, target, start, len(rows))
 
     model = fitted.model if reuse else build(h)
+    if reuse and isinstance(model, HolidayAdjusted):
+        model.at(np.full(len(rows), start))  # the grid moved since the last cycle
     result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target),
                                 fitted.scores if reuse else {})
     result.refitted = not reuse
@@ -390,6 +394,17 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
                                if lv in target.levels},
             observed_at=float(observed_at[j])))
     return result
+
+
+def with_holidays(model: Model, target: ResolvedTarget, start: float, rows: int) -> Model:
+    """``model`` with the target's public holidays as their own day type (see
+    :mod:`forecaster.calendar_effects`); ``model`` itself when the target sets none. A value at
+    a grid point summarises the step before it (``..._over_time`` looks back)."""
+    if target.holidays is None:
+        return model
+    calendar = HolidayCalendar(target.holidays, stamp="end")
+    return HolidayAdjusted(model, calendar, target.step, target.season_length).at(
+        np.full(rows, start))
 
 
 def anomaly_settings(target: ResolvedTarget) -> DetectorSettings:

@@ -22,6 +22,7 @@ from typing import Any, Iterator, Sequence, TextIO
 import numpy as np
 
 from exporter.core.durations import format_duration, parse_duration
+from forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar, parse_holidays_flag
 from forecaster.limits import Limits, enforce, limits_for
 from forecaster.seasons import MAX_SEASONS, candidate_seasons
 
@@ -64,6 +65,11 @@ def add_parser(subparsers: Any) -> None:
                         "(7,365 or 1w,1y); the longer ones are tried per series and kept where the "
                         "backtest prefers them (default: from the step: a day and a week below "
                         "daily steps, a week and a year at daily steps)")
+    p.add_argument("--holidays", default=None, metavar="COUNTRY[-SUBDIVISION][@TIMEZONE]",
+                   help="public holidays as their own day type (DE, DE-BY, AU-VIC@Australia/"
+                        "Melbourne; steps of a day or less): each series' holiday effect is learnt "
+                        "from its past holidays and kept where a leave-one-holiday-out backtest "
+                        "prefers it; a timestamp is the start of the period its value is for")
     p.add_argument("--lower-bound", type=float, default=None, help="clip forecasts below (e.g. 0)")
     p.add_argument("--upper-bound", type=float, default=None, help="clip forecasts above (capacity)")
     p.add_argument("--max-points", type=int, default=20_000, help="newest points kept per series")
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
         make_model(args.model, season)  # an unknown model name is a usage error, not N failures
         several = extra and model_capabilities(args.model).multi_seasonal
+        calendar = _calendar(args.holidays, step)
     except UsageError as exc:
         print(f"promcast-forecaster offline: error: {exc}", file=sys.stderr)
         return 2
@@ -96,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"seasons": extra} if several else {}
     for start in range(0, len(series), max(1, args.batch)):
         chunk = series[start:start + max(1, args.batch)]
-        results.update(_forecast_chunk(chunk, args.model, season, horizon, levels, options))
+        results.update(_forecast_chunk(chunk, args.model, season, horizon, levels, options,
+                                       (calendar, step) if calendar else None))
         progress.advance(len(chunk))
     progress.close()
     by_id = {s.series_id: s for s in series}
@@ -192,6 +200,20 @@ def _parse_horizon(text: str, step: float) -> int:
     return h
 
 
+def _calendar(text: str | None, step: float) -> HolidayCalendar | None:
+    if not text:
+        return None
+    if step > 86400:
+        raise UsageError(f"--holidays needs a step of a day or less, got {format_duration(step)}")
+    try:
+        settings = parse_holidays_flag(text)
+    except ValueError as exc:  # pydantic's error lists each bad part with its reason
+        errors = getattr(exc, "errors", lambda: [])()
+        why = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in errors) or exc
+        raise UsageError(f"--holidays {text!r}: {why}") from None
+    return HolidayCalendar(settings, stamp="start")
+
+
 def _parse_seasons(text: str | None, step: float) -> tuple[int, tuple[int, ...]]:
     """The main season and the longer ones (steps) from ``--season-length``: numbers of steps or
     durations, comma-separated; without it, the cycles that make sense at ``step``."""
@@ -268,20 +290,27 @@ def _matrix(chunk: Sequence[Series]) -> np.ndarray:
 
 def _forecast_chunk(
     chunk: Sequence[Series], name: str, season: int, horizon: int, levels: list[int],
-    options: dict[str, Any],
+    options: dict[str, Any], holidays: tuple[HolidayCalendar, float] | None = None,
 ) -> dict[str, Result]:
     from .models import make_model
 
     try:
         model = make_model(name, season, horizon=horizon, levels=levels, **options)
-        model.fit(_matrix(chunk))
+        matrix = _matrix(chunk)
+        if holidays is not None:
+            calendar, step = holidays
+            # Rows are right-aligned on each series' newest sample: column 0 of row i is that
+            # sample less the matrix's width in steps.
+            starts = [s.last_ts - (matrix.shape[1] - 1) * step for s in chunk]
+            model = HolidayAdjusted(model, calendar, step, season).at(starts)
+        model.fit(matrix)
         fc = model.predict(horizon, levels)
         return _results(chunk, model, fc, name)
     except Exception:  # noqa: BLE001 - isolate the series that broke the batch below
         if len(chunk) > 1:
             out: dict[str, Result] = {}
             for s in chunk:
-                out.update(_forecast_chunk([s], name, season, horizon, levels, options))
+                out.update(_forecast_chunk([s], name, season, horizon, levels, options, holidays))
             return out
     series = chunk[0]
     if name == "seasonal_naive":

@@ -11,6 +11,7 @@ from typing import Literal, Optional, Union
 
 from exporter.core.config import Strict
 from exporter.core.durations import format_duration
+from forecaster.calendar_effects import HolidaySettings
 from forecaster.planning.config import Autoscaling, Scenario
 from forecaster.seasons import candidate_cycles, cycles_in_steps
 from forecaster.staleness import default_staleness
@@ -49,6 +50,7 @@ class ResolvedTarget(Strict):
     autoscaling: Optional[Autoscaling] = None
     staleness: Optional[float] = None
     identity_labels: list[str] = []
+    holidays: Optional[HolidaySettings] = None
 
     @property
     def staleness_seconds(self) -> float:
