@@ -35,6 +35,7 @@ from ..interrupt import checkpoint
 from ._util import clean_shared
 from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
                    interval_keys, shape_like)
+from .fleet_profile import MIN_FLEET, NAME as FLEET, FleetProfile, fleet_shape, short_history_choice
 from .metrics import mase, mase_scale, trimmed_scaled_error
 from .multi_season import MIN_CYCLES, Deseasonalised
 from .registry import make_model, model_capabilities
@@ -70,6 +71,8 @@ class AutoForecaster(ModelBase):
         untested: str = "seasonal_naive",
         name: str = "auto",
         seasons: Sequence[int] = (),
+        phases: Sequence[int] | None = None,
+        fleet_short_history: bool = True,
     ) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
@@ -91,6 +94,11 @@ class AutoForecaster(ModelBase):
         # is backtested where the history holds enough of them (see _season_variants).
         self.seasons = sorted({int(p) for p in seasons if int(p) > self.season_length})
         self._variants: dict[str, tuple[str, int]] = {}
+        # Each row's phase in the season at column 0 (rows on one grid: all 0), and whether a
+        # series shorter than two seasons borrows the fleet's seasonal shape (off: for comparison).
+        self.phases = None if phases is None else np.asarray(phases, dtype=np.int64)
+        self.fleet_short_history = fleet_short_history
+        self._fleet: FleetProfile | None = None
         self.chosen: list[str] = []
         self.notes: list[str] = []
         self.scores: dict[str, Any] = {}
@@ -223,6 +231,8 @@ class AutoForecaster(ModelBase):
             "seasons": [self.season_length, *sorted({p for _, p in self._variants.values()})],
             "coverage": self._honest_coverage(resid),
         }
+        if self.fleet_short_history:
+            self._short_history(arr, valid_len, ~short, h_bt, notes)
         self._fit_final(arr, notes)
         self.notes = ["; ".join(x) for x in notes]
         return self
@@ -238,6 +248,54 @@ class AutoForecaster(ModelBase):
         self._fit_final(clean_shared(arr), notes)
         self.notes = ["; ".join(filter(None, [old, *new])) for old, new in zip(self.notes, notes)]
         return self
+
+    def _short_history(self, arr: np.ndarray, valid_len: np.ndarray, long_rows: np.ndarray,
+                       h_bt: int, notes: list[list[str]]) -> None:
+        """Series with less than two seasons of history take the fleet's seasonal shape where a
+        backtest on the fleet's long series, cut to their length, prefers it (see
+        :mod:`forecaster.models.fleet_profile`); every other series is left as chosen."""
+        m = self.season_length
+        self._fleet = None
+        short = np.flatnonzero((valid_len >= 1) & (valid_len < MIN_CYCLES * m))
+        donors = np.flatnonzero(long_rows & (valid_len >= MIN_CYCLES * m + h_bt))
+        if m < 2 or short.size == 0:
+            return
+        if donors.size < MIN_FLEET:
+            for i in short:
+                notes[i].append(f"fewer than {MIN_FLEET} series with two seasons plus a horizon "
+                                "of history to learn a seasonal shape from: nothing from the fleet")
+            return
+        weight = np.zeros(arr.shape[0])
+        quantiles: dict[int, np.ndarray] = {lv: np.full(arr.shape[0], np.nan) for lv in self.levels}
+        # One fleet backtest per quarter-season of length: a series of 30 steps and one of 31
+        # are the same question.
+        bucket = np.ceil(valid_len[short] * 4 / m).astype(int)
+        for b in np.unique(bucket):
+            rows = short[bucket == b]
+            length = int(np.median(valid_len[rows]))
+            best, q, scores, _ = short_history_choice(arr, m, donors, length, h_bt, self.phases,
+                                                      self.levels)
+            w = {"seasonal_naive": 0.0, FLEET: 1.0}.get(best, 0.5)
+            weight[rows] = w
+            for lv in self.levels:
+                quantiles[lv][rows] = q[lv]
+            said = ", ".join(f"{c} {v:.3f}" for c, v in scores.items())
+            for i in rows:
+                # This replaces the plain "too short: seasonal naive" said above.
+                notes[i] = [x for x in notes[i] if not x.startswith("history of")]
+                notes[i].append(
+                    f"history of {valid_len[i]} points is shorter than two seasons ({2 * m}): "
+                    f"{best} by a backtest of {donors.size} longer series of the target cut to "
+                    f"{length} points (MASE {said})")
+        if not weight.any():
+            return
+        shape = fleet_shape(arr, m, donors, self.phases)
+        self._fleet = FleetProfile(shape, self.phases, quantiles)
+        sn = self._names.index("seasonal_naive")
+        self._names.append(FLEET)
+        self._weights = np.vstack([self._weights, weight[None, :]])
+        self._weights[sn, short] = 1.0 - weight[short]  # short rows were seasonal naive alone
+        self.chosen = [_label(self._names, self._weights[:, i]) for i in range(arr.shape[0])]
 
     def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
         if self._explicit or n <= PER_SERIES_LIMIT:
@@ -267,6 +325,8 @@ class AutoForecaster(ModelBase):
     def _build(self, name: str, h: int, mean_only: bool = False) -> Any:
         """A candidate; ``mean_only`` when only its mean forecast will be read (the backtest, and the
         final fit once intervals are calibrated here), so the baseline skips its own intervals."""
+        if name == FLEET and self._fleet is not None:
+            return self._fleet
         if name in self._variants:
             base, period = self._variants[name]
             return Deseasonalised(lambda: self._build(base, h, mean_only), period,
@@ -377,6 +437,14 @@ class AutoForecaster(ModelBase):
             band = self._scale[:, None] * prof[None, :]
             out[lo_key] = mean + lo[:, None] * band
             out[hi_key] = mean + hi[:, None] * band
+        if self._fleet is not None and FLEET in self._final:
+            # Series on the fleet's shape: the band its fleet backtest measured, about the mean.
+            rows = self._weights[self._names.index(FLEET)] > 0
+            own_fc = self._final[FLEET].predict(h, levels)
+            for lv in levels:
+                for key in interval_keys(lv):
+                    half = np.atleast_2d(own_fc[key]) - np.atleast_2d(own_fc["mean"])
+                    out[key][rows] = mean[rows] + half[rows]
         for key in out:
             out[key][no_data] = np.nan
         return shape_like(out, self._single)
