@@ -52,6 +52,9 @@ class SeriesForecast:
     backtest_coverage: dict[int, float] = field(default_factory=dict)
     # When ``observed`` was sampled: the grid's end, or earlier while the newest step is late.
     observed_at: float = math.nan
+    # The series' own history in seasons (NaN without a season): below two, auto borrows the
+    # fleet's seasonal shape for it.
+    history_seasons: float = math.nan
 
 
 @dataclass
@@ -379,6 +382,9 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         accuracy = result.fitted.scores = _backtest(target, build, model.capabilities, data, h,
                                                     bounded)
     nan_row = np.full(len(rows), np.nan)
+    first = np.argmax(np.isfinite(data), axis=1)
+    seasons = ((data.shape[1] - first) / target.season_length if target.season_length > 1
+               else nan_row)
     for j, row in enumerate(rows):
         mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}
         bounds = {(hz, lv): (float(fc[f"lower-{lv}"][j, k - 1]), float(fc[f"upper-{lv}"][j, k - 1]))
@@ -392,7 +398,7 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
             backtest_mase=float(accuracy.get("mase", nan_row)[j]),
             backtest_coverage={lv: float(c[j]) for lv, c in accuracy.get("coverage", {}).items()
                                if lv in target.levels},
-            observed_at=float(observed_at[j])))
+            observed_at=float(observed_at[j]), history_seasons=float(seasons[j])))
     return result
 
 
