@@ -47,6 +47,7 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("forecaster.interrupt", "engine"),
     ("forecaster.anomaly", "engine"),
     ("forecaster.budgets", "engine"),
+    ("forecaster.calendar_effects", "engine"),
     ("forecaster.remote_write", "publishing"),
     ("forecaster.service", "service"),
     ("forecaster.api", "API"),

@@ -103,8 +103,8 @@ def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"seasons": extra} if several else {}
     for start in range(0, len(series), max(1, args.batch)):
         chunk = series[start:start + max(1, args.batch)]
-        results.update(_forecast_chunk(chunk, args.model, season, horizon, levels, options,
-                                       (calendar, step) if calendar else None))
+        results.update(_forecast_chunk(chunk, args.model, season, horizon, levels, options, step,
+                                       calendar))
         progress.advance(len(chunk))
     progress.close()
     by_id = {s.series_id: s for s in series}
@@ -290,19 +290,22 @@ def _matrix(chunk: Sequence[Series]) -> np.ndarray:
 
 def _forecast_chunk(
     chunk: Sequence[Series], name: str, season: int, horizon: int, levels: list[int],
-    options: dict[str, Any], holidays: tuple[HolidayCalendar, float] | None = None,
+    options: dict[str, Any], step: float, holidays: HolidayCalendar | None = None,
 ) -> dict[str, Result]:
-    from .models import make_model
+    from .models import make_model, model_capabilities
 
     try:
-        model = make_model(name, season, horizon=horizon, levels=levels, **options)
         matrix = _matrix(chunk)
+        # Rows are right-aligned on each series' newest sample: column 0 of row i is that sample
+        # less the matrix's width in steps. Models that learn a seasonal shape across the rows
+        # (auto's short histories) get each row's phase on the clock, so series ending at
+        # different times of day share one daily shape.
+        starts = np.array([s.last_ts - (matrix.shape[1] - 1) * step for s in chunk])
+        if season > 1 and model_capabilities(name).per_series_choice:
+            options = {**options, "phases": np.round(starts / step).astype(np.int64) % season}
+        model = make_model(name, season, horizon=horizon, levels=levels, **options)
         if holidays is not None:
-            calendar, step = holidays
-            # Rows are right-aligned on each series' newest sample: column 0 of row i is that
-            # sample less the matrix's width in steps.
-            starts = [s.last_ts - (matrix.shape[1] - 1) * step for s in chunk]
-            model = HolidayAdjusted(model, calendar, step, season).at(starts)
+            model = HolidayAdjusted(model, holidays, step, season).at(starts)
         model.fit(matrix)
         fc = model.predict(horizon, levels)
         return _results(chunk, model, fc, name)
@@ -310,12 +313,13 @@ def _forecast_chunk(
         if len(chunk) > 1:
             out: dict[str, Result] = {}
             for s in chunk:
-                out.update(_forecast_chunk([s], name, season, horizon, levels, options, holidays))
+                out.update(_forecast_chunk([s], name, season, horizon, levels, options, step,
+                                           holidays))
             return out
     series = chunk[0]
     if name == "seasonal_naive":
         return {series.series_id: Result(error="seasonal naive failed on this series")}
-    fallback = _forecast_chunk([series], "seasonal_naive", season, horizon, levels, {})
+    fallback = _forecast_chunk([series], "seasonal_naive", season, horizon, levels, {}, step)
     res = fallback[series.series_id]
     if not res.error:
         res.note = f"{name} failed on this series; seasonal naive used"

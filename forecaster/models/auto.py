@@ -281,8 +281,8 @@ class AutoForecaster(ModelBase):
                 quantiles[lv][rows] = q[lv]
             said = ", ".join(f"{c} {v:.3f}" for c, v in scores.items())
             for i in rows:
-                # This replaces the plain "too short: seasonal naive" said above.
-                notes[i] = [x for x in notes[i] if not x.startswith("history of")]
+                # This replaces what was said above of its (own, meaningless) choice.
+                notes[i] = [x for x in notes[i] if not x.startswith(("history of", "no candidate"))]
                 notes[i].append(
                     f"history of {valid_len[i]} points is shorter than two seasons ({2 * m}): "
                     f"{best} by a backtest of {donors.size} longer series of the target cut to "
