@@ -127,6 +127,7 @@ class AutoForecaster(ModelBase):
         arr, self._single = as_2d(y)
         arr = clean_shared(arr)  # only read from here on: no copy of the fleet unless it has infinities
         n, t_len = arr.shape
+        self._fleet = None
         m = self.season_length
         h = int(self.horizon or m)
         notes: list[list[str]] = [[] for _ in range(n)]
@@ -290,7 +291,7 @@ class AutoForecaster(ModelBase):
         if not weight.any():
             return
         shape = fleet_shape(arr, m, donors, self.phases)
-        self._fleet = FleetProfile(shape, self.phases, quantiles)
+        self._fleet = FleetProfile(shape, self.phases, quantiles, rows=np.flatnonzero(weight > 0))
         sn = self._names.index("seasonal_naive")
         self._names.append(FLEET)
         self._weights = np.vstack([self._weights, weight[None, :]])

@@ -77,49 +77,62 @@ class FleetProfile(ModelBase):
     name = NAME
 
     def __init__(self, shape: np.ndarray, offsets: np.ndarray | None = None,
-                 quantiles: dict[int, float | np.ndarray] | None = None) -> None:
+                 quantiles: dict[int, float | np.ndarray] | None = None,
+                 rows: np.ndarray | None = None) -> None:
         self.shape = np.asarray(shape, dtype=float)
         self.m = self.shape.size
         self.offsets = offsets
         self.quantiles = dict(quantiles or {})
+        # The rows it forecasts (default all): in a fleet of long series only the few short ones,
+        # so a refit costs their newest two seasons, not the fleet's history.
+        self.rows = rows
 
     def fit(self, y: np.ndarray) -> "FleetProfile":
         arr, self._single = as_2d(y)
-        arr = clean(arr)
         n, t_len = arr.shape
-        self._t_len = t_len
-        p = self.shape[phases(n, t_len, self.m, self.offsets)]
-        ok = np.isfinite(arr)
+        self._n, self._t_len = n, t_len
+        sel = np.arange(n) if self.rows is None else np.asarray(self.rows)
+        width = min(t_len, 2 * self.m)  # a short series' whole history
+        block = clean(arr[sel, t_len - width:])
+        base = np.zeros(n, dtype=np.int64) if self.offsets is None else np.asarray(self.offsets)
+        self._sel, self._off = sel, base[sel] + t_len
+        p = self.shape[phases(sel.size, width, self.m, base[sel] + t_len - width)]
+        ok = np.isfinite(block)
         cnt = ok.sum(axis=1)
         with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
             pm = np.where(ok, p, 0.0).sum(axis=1) / cnt
-            ym = np.nanmean(arr, axis=1)
+            ym = np.nanmean(block, axis=1)
             dp = np.where(ok, p - pm[:, None], 0.0)
-            strength = (dp * np.where(ok, arr - ym[:, None], 0.0)).sum(axis=1) / (dp**2).sum(axis=1)
+            strength = (dp * np.where(ok, block - ym[:, None], 0.0)).sum(axis=1) / (dp**2).sum(axis=1)
             self.strength = np.clip(np.nan_to_num(strength), 0.0, None)
-            resid = arr - self.strength[:, None] * p
+            resid = block - self.strength[:, None] * p
             # The level of the newest season (or all there is): a short series is often young
             # and still moving.
-            recent = np.where(np.arange(t_len)[None, :] >= t_len - self.m, resid, np.nan)
+            recent = np.where(np.arange(width)[None, :] >= width - self.m, resid, np.nan)
             level = np.nanmean(recent, axis=1)
             self.level = np.where(np.isfinite(level), level, np.nanmean(resid, axis=1))
-            self.spread = np.nan_to_num(np.nanstd(arr, axis=1))
+            self.spread = np.nan_to_num(np.nanstd(block, axis=1))
         return self
 
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
+        """Forecasts of the rows it serves; NaN on the others."""
         levels = check_levels(levels)
-        n = self.level.shape[0]
-        future = phases(n, self._t_len + h, self.m, self.offsets)[:, self._t_len:]
-        mean = self.level[:, None] + self.strength[:, None] * self.shape[future]
-        out: Forecast = {"mean": mean}
+        future = phases(self._sel.size, h, self.m, self._off)
+        part = self.level[:, None] + self.strength[:, None] * self.shape[future]
+        full = {"mean": part}
         for lv in levels:
             # One quantile for all rows, or one per row (each row's length had its own backtest).
             q = np.asarray(self.quantiles.get(lv, normal_quantile(lv)), dtype=float)
-            q = np.where(np.isfinite(q), q, normal_quantile(lv)).reshape(-1, 1)
+            q = np.broadcast_to(q, (self._n,))[self._sel] if q.ndim else np.full(self._sel.size, q)
+            q = np.where(np.isfinite(q), q, normal_quantile(lv))[:, None]
             lo, hi = interval_keys(lv)
-            out[lo] = mean - q * self.spread[:, None]
-            out[hi] = mean + q * self.spread[:, None]
+            full[lo] = part - q * self.spread[:, None]
+            full[hi] = part + q * self.spread[:, None]
+        out: Forecast = {}
+        for key, values in full.items():
+            out[key] = np.full((self._n, h), np.nan)
+            out[key][self._sel] = values
         return {k: (v[0] if self._single else v) for k, v in out.items()}
 
 
