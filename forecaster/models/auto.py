@@ -35,7 +35,7 @@ from ..interrupt import checkpoint
 from ._util import clean_shared
 from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
                    interval_keys, shape_like)
-from .fleet_profile import MIN_FLEET, NAME as FLEET, FleetProfile, fleet_shape, short_history_choice
+from .fleet_profile import MIN_FLEET, NAME as FLEET, FleetProfile, short_history_choice
 from .metrics import mase, mase_scale, trimmed_scaled_error
 from .multi_season import MIN_CYCLES, Deseasonalised
 from .registry import make_model, model_capabilities
@@ -290,8 +290,8 @@ class AutoForecaster(ModelBase):
                     f"{length} points (MASE {said})")
         if not weight.any():
             return
-        shape = fleet_shape(arr, m, donors, self.phases)
-        self._fleet = FleetProfile(shape, self.phases, quantiles, rows=np.flatnonzero(weight > 0))
+        self._fleet = FleetProfile(np.zeros(m), self.phases, quantiles,
+                                   rows=np.flatnonzero(weight > 0), donors=donors)
         sn = self._names.index("seasonal_naive")
         self._names.append(FLEET)
         self._weights = np.vstack([self._weights, weight[None, :]])

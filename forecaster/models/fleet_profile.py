@@ -51,13 +51,12 @@ def fleet_shape(arr: np.ndarray, m: int, rows: np.ndarray, offsets: np.ndarray |
     rows = rows[:: max(1, rows.size // MAX_PROFILE_ROWS)][:MAX_PROFILE_ROWS]
     width = min(arr.shape[1], PROFILE_CYCLES * m)
     block = clean(arr[rows, -width:])
-    ph = phases(len(rows), arr.shape[1], m, None if offsets is None else offsets[rows])[:, -width:]
-    sums = np.zeros((len(rows), m))
-    counts = np.zeros((len(rows), m))
+    base = np.zeros(len(rows), dtype=np.int64) if offsets is None else np.asarray(offsets)[rows]
+    ph = phases(len(rows), width, m, base + arr.shape[1] - width)
     ok = np.isfinite(block)
-    r_idx = np.broadcast_to(np.arange(len(rows))[:, None], block.shape)
-    np.add.at(sums, (r_idx[ok], ph[ok]), block[ok])
-    np.add.at(counts, (r_idx[ok], ph[ok]), 1.0)
+    key = (np.arange(len(rows))[:, None] * m + ph)[ok]
+    sums = np.bincount(key, weights=block[ok], minlength=len(rows) * m).reshape(len(rows), m)
+    counts = np.bincount(key, minlength=len(rows) * m).reshape(len(rows), m).astype(float)
     with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
         prof = sums / counts
@@ -78,7 +77,7 @@ class FleetProfile(ModelBase):
 
     def __init__(self, shape: np.ndarray, offsets: np.ndarray | None = None,
                  quantiles: dict[int, float | np.ndarray] | None = None,
-                 rows: np.ndarray | None = None) -> None:
+                 rows: np.ndarray | None = None, donors: np.ndarray | None = None) -> None:
         self.shape = np.asarray(shape, dtype=float)
         self.m = self.shape.size
         self.offsets = offsets
@@ -86,11 +85,16 @@ class FleetProfile(ModelBase):
         # The rows it forecasts (default all): in a fleet of long series only the few short ones,
         # so a refit costs their newest two seasons, not the fleet's history.
         self.rows = rows
+        # The long series the shape is learnt from, again at every fit: the grid moves between
+        # a service's cycles, so a shape kept by column would drift off the clock.
+        self.donors = donors
 
     def fit(self, y: np.ndarray) -> "FleetProfile":
         arr, self._single = as_2d(y)
         n, t_len = arr.shape
         self._n, self._t_len = n, t_len
+        if self.donors is not None:
+            self.shape = fleet_shape(arr, self.m, np.asarray(self.donors), self.offsets)
         sel = np.arange(n) if self.rows is None else np.asarray(self.rows)
         width = min(t_len, 2 * self.m)  # a short series' whole history
         block = clean(arr[sel, t_len - width:])

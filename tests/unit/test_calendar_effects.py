@@ -157,3 +157,45 @@ def test_offline_takes_holidays_and_rejects_a_bad_flag(tmp_path: Path, capsys):
                              "--holidays", "DE-ZZ"])
     assert offline.run(bad) == 2
     assert "--holidays 'DE-ZZ': subdivision 'ZZ' is not one of DE's" in capsys.readouterr().err
+
+
+def test_hourly_steps_take_the_holiday_effect_in_the_targets_time_zone():
+    # Eight weeks of hourly data over Easter 2024 in Berlin: Good Friday (29 March) and Easter
+    # Monday (1 April) at a third; the forecast covers Whit Monday (20 May) three weeks later.
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo("Europe/Berlin")
+    start = dt.datetime(2024, 2, 26, tzinfo=tz).timestamp()
+    cal = HolidayCalendar(HolidaySettings(country="DE", timezone="Europe/Berlin"), stamp="start")
+    hours = 12 * 7 * 24
+    holiday = cal.mask(np.array([start]), 3600.0, 0, hours)[0]
+    t = np.arange(hours)
+    rng = np.random.default_rng(2)
+    base = 100 + 50 * np.sin(2 * np.pi * (t % 24) / 24) + rng.normal(0, 2, hours)
+    y = np.where(holiday, base / 3, base)[None, :]
+    whit = int((dt.datetime(2024, 5, 20, tzinfo=tz).timestamp() - start) // 3600)
+    history = whit - 2 * 24
+    model = HolidayAdjusted(make_model("seasonal_naive", 24), cal, 3600.0, 24).at([start])
+    fc = model.fit(y[:, :history]).predict(4 * 24)["mean"][0]
+    on_whit = fc[2 * 24:3 * 24]
+    day_after = fc[3 * 24:4 * 24]
+    assert model.effect.kept[0] and model.effect.holidays[0] == 4  # Good Friday .. 1 May
+    assert on_whit.mean() < 0.5 * day_after.mean()
+    # The day starts at Berlin's midnight (23:00 UTC the evening before), not at UTC's.
+    good_friday = int((dt.datetime(2024, 3, 29, tzinfo=tz).timestamp() - start) // 3600)
+    assert holiday[good_friday] and not holiday[good_friday - 1]
+    assert dt.datetime.fromtimestamp(start + good_friday * 3600, dt.timezone.utc).hour == 23
+
+
+def test_hostile_timestamps_and_gaps_cost_bounded_work_and_no_crash():
+    cal = HolidayCalendar(HolidaySettings(country="US"), stamp="end")
+    far = np.array([1e15, -1e15, np.nan])  # years far outside any calendar, and no time at all
+    assert not cal.mask(far, DAY, 0, 10).any()
+    y, _ = daily_fleet(n=2)
+    y[0, ::3] = np.nan
+    y[1] = np.nan
+    model = HolidayAdjusted(make_model("auto_fast", 7, horizon=30),
+                            HolidayCalendar(HolidaySettings(country="DE"), "start"), DAY, 7)
+    fc = model.at([START, START]).fit(y[:, :T]).predict(30)
+    assert np.isfinite(fc["mean"][0]).all()
+    assert "fewer than 2" in model.row_notes(2)[1]

@@ -128,3 +128,26 @@ def test_offline_places_rows_on_the_clock_so_series_ending_at_other_hours_share_
     err = np.mean([abs(float(r["mean"]) - truth[int(float(r["timestamp"]))]) for r in rows])
     # The daily swing is +-20: the shape out of place (rows not put on the clock) misses by 8.
     assert err < 4
+
+
+def test_between_refits_the_short_series_keep_the_fleet_shape_and_take_new_data():
+    y = fleet(n=10)
+    train = y[:, :T].copy()
+    train[0, : T - 12] = np.nan
+    model = make_model("auto_fast", M, horizon=H).fit(train)
+    assert model.row_models(10)[0] == "fleet_profile"
+    later = y[:, 6:T + 6].copy()  # six more hours; the short series now has 18
+    later[0, : T - 18] = np.nan
+    fc = model.update(later).predict(H)
+    assert model.row_models(10)[0] == "fleet_profile"
+    truth = y[0, T + 6:]
+    assert np.mean(np.abs(fc["mean"][0, :H - 6] - truth)) < 8  # amplitude up to 20, noise 4
+
+
+def test_a_target_of_new_series_only_has_no_fleet_to_learn_from_and_says_so():
+    y = fleet(n=6)
+    train = y[:, :T].copy()
+    train[:4, : T - 12] = np.nan  # four new series, two old ones
+    model = make_model("auto_fast", M, horizon=H).fit(train)
+    assert model.row_models(6)[:4] == ["seasonal_naive"] * 4
+    assert "fewer than 3 series with two seasons plus a horizon" in model.row_notes(6)[0]
