@@ -172,6 +172,9 @@ def short_history_choice(arr: np.ndarray, m: int, long_rows: np.ndarray, length:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         z = np.abs(actual - forecasts[best]) / np.where(fleet.spread > 0, fleet.spread, np.nan)[:, None]
-        quantiles = {lv: float(np.nanquantile(z, lv / 100)) for lv in levels}
+        # Errors within one series are strongly correlated: the effective sample is nearer the
+        # number of series than series x steps, and the finite-sample conformal margin uses it.
+        k = max(1, rows.size)
+        quantiles = {lv: float(np.nanquantile(z, min(1.0, lv / 100 * (k + 1) / k))) for lv in levels}
     quantiles = {lv: q if np.isfinite(q) else normal_quantile(lv) for lv, q in quantiles.items()}
     return best, quantiles, scores, shape
