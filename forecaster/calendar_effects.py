@@ -26,7 +26,7 @@ from typing import Literal, Optional, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
-from pydantic import field_validator, model_validator
+from pydantic import ValidationInfo, field_validator
 
 from exporter.core.config import Strict
 from forecaster.models.base import DEFAULT_LEVELS, Forecast, Model, ModelBase, as_2d, shape_like
@@ -66,14 +66,19 @@ class HolidaySettings(Strict):
                              f"({type(exc).__name__})") from None
         return v
 
-    @model_validator(mode="after")
-    def _subdivision(self) -> "HolidaySettings":
-        known = _supported().get(self.country, ())
-        if self.subdivision is not None and self.subdivision not in known:
-            shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
-            raise ValueError(f"subdivision {self.subdivision!r} is not one of {self.country}'s "
-                             f"({shown or 'it has none'}); leave it out for the national holidays")
-        return self
+    @field_validator("subdivision")
+    @classmethod
+    def _subdivision(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        country = info.data.get("country")
+        if v is None or country is None:  # a bad country is reported on its own
+            return v
+        known = _supported().get(country, ())
+        by_upper = {k.upper(): k for k in known}
+        if v.strip().upper() not in by_upper:
+            shown = (", ".join(known[:12]) + (", ..." if len(known) > 12 else "")) or "it has none"
+            raise ValueError(f"subdivision {v!r} is not one of {country}'s ({shown}); leave it "
+                             "out for the national holidays")
+        return by_upper[v.strip().upper()]
 
     def label(self) -> str:
         return self.country + (f"-{self.subdivision}" if self.subdivision else "")

@@ -199,3 +199,8 @@ def test_hostile_timestamps_and_gaps_cost_bounded_work_and_no_crash():
     fc = model.at([START, START]).fit(y[:, :T]).predict(30)
     assert np.isfinite(fc["mean"][0]).all()
     assert "fewer than 2" in model.row_notes(2)[1]
+
+
+def test_country_and_subdivision_codes_are_read_in_any_case():
+    t = validate(ForecasterConfig, config(country="de", subdivision="by")).resolved_targets()[0]
+    assert (t.holidays.country, t.holidays.subdivision) == ("DE", "BY")
