@@ -35,7 +35,8 @@ from ..interrupt import checkpoint
 from ._util import clean_shared
 from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
                    interval_keys, shape_like)
-from .fleet_profile import MIN_FLEET, NAME as FLEET, FleetProfile, short_history_choice
+from .fleet_profile import (FLEET_WEIGHT, MIN_FLEET, NAME as FLEET, FleetProfile,
+                            short_history_choice)
 from .metrics import mase, mase_scale, trimmed_scaled_error
 from .multi_season import MIN_CYCLES, Deseasonalised
 from .registry import make_model, model_capabilities
@@ -274,10 +275,14 @@ class AutoForecaster(ModelBase):
         for b in np.unique(bucket):
             rows = short[bucket == b]
             length = int(np.median(valid_len[rows]))
-            best, q, scores, _ = short_history_choice(arr, m, donors, length, h_bt, self.phases,
-                                                      self.levels)
-            w = {"seasonal_naive": 0.0, FLEET: 1.0}.get(best, 0.5)
-            weight[rows] = w
+            best, q, scores = short_history_choice(arr, m, donors, length, h_bt, self.phases,
+                                                   self.levels)
+            weight[rows] = FLEET_WEIGHT[best]
+            # What is published as the row's backtest: the choice's, on the cut long series (the
+            # row has no backtest of its own); its coverage is not measured per row.
+            self.scores["mase"][rows] = scores[best]
+            for cov in self.scores["coverage"].values():
+                cov[rows] = np.nan
             for lv in self.levels:
                 quantiles[lv][rows] = q[lv]
             said = ", ".join(f"{c} {v:.3f}" for c, v in scores.items())

@@ -37,6 +37,8 @@ PROFILE_CYCLES = 8
 MIN_FLEET = 3
 #: The choices at one length, in order of preference on ties.
 CHOICES = ("seasonal_naive", NAME, f"ensemble(seasonal_naive+{NAME})")
+#: Each choice's weight on the fleet's shape (the rest on seasonal naive).
+FLEET_WEIGHT = dict(zip(CHOICES, (0.0, 1.0, 0.5)))
 
 
 def phases(n: int, t_len: int, m: int, offsets: np.ndarray | None) -> np.ndarray:
@@ -142,11 +144,11 @@ class FleetProfile(ModelBase):
 
 def short_history_choice(arr: np.ndarray, m: int, long_rows: np.ndarray, length: int, h: int,
                          offsets: np.ndarray | None, levels: Sequence[int]
-                         ) -> tuple[str, dict[int, float], dict[str, float], np.ndarray]:
+                         ) -> tuple[str, dict[int, float], dict[str, float]]:
     """Backtest on the fleet: ``long_rows`` cut to ``length`` steps before an origin ``h`` steps
-    from the end, forecast by each of :data:`CHOICES`; the best by mean MASE (seasonal naive
-    on ties), its normalised error quantiles per level, every choice's mean MASE, and the shape
-    learnt from the history before the origin."""
+    from the end, forecast by each of :data:`CHOICES` (the shape learnt from the history before
+    the origin); the best by mean MASE (seasonal naive on ties), its normalised error quantiles
+    per level, and every choice's mean MASE."""
     t_len = arr.shape[1]
     origin = t_len - h
     rows = long_rows[:: max(1, long_rows.size // MAX_PROFILE_ROWS)][:MAX_PROFILE_ROWS]
@@ -177,4 +179,4 @@ def short_history_choice(arr: np.ndarray, m: int, long_rows: np.ndarray, length:
         k = max(1, rows.size)
         quantiles = {lv: float(np.nanquantile(z, min(1.0, lv / 100 * (k + 1) / k))) for lv in levels}
     quantiles = {lv: q if np.isfinite(q) else normal_quantile(lv) for lv, q in quantiles.items()}
-    return best, quantiles, scores, shape
+    return best, quantiles, scores

@@ -48,6 +48,9 @@ def test_short_series_are_forecast_better_than_today_and_say_so():
         long_rows = np.arange(1, len(y), 2)
         assert np.array_equal(after["mean"][long_rows], before["mean"][long_rows])
         assert [rows[i] for i in long_rows] == [today.row_models(len(y))[i] for i in long_rows]
+        # Its published backtest is the fleet backtest's score of the choice at its length.
+        said = float(model.row_notes(len(y))[short[0]].split("fleet_profile ")[-1].split(",")[0])
+        assert abs(model.backtest_scores()["mase"][short[0]] - said) < 1e-3
         lo, hi = after["lower-80"][short], after["upper-80"][short]
         assert (lo < after["mean"][short]).all() and (hi > after["mean"][short]).all()
 
