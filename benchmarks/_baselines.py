@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from forecaster.models._util import fill_gaps
+from promcast_forecaster.models._util import fill_gaps
 
 Forecaster = Callable[[np.ndarray, int, int, list[int]], dict[str, np.ndarray]]
 

@@ -3,7 +3,7 @@
 Every method turns a series into a score per sample, computed only from the past, and alerts as
 a Prometheus rule ``score > 1`` with ``for: 15m`` evaluated at every sample would: pending at
 the first sample above 1, firing once pending for 15 minutes (4 consecutive samples at 5m, one
-sample at 30m and 1h steps; see forecaster.anomaly.for_points). The first 15% of each series is warm-up: no alert
+sample at 30m and 1h steps; see promcast_forecaster.anomaly.for_points). The first 15% of each series is warm-up: no alert
 counted there (the promcast detector has its own cold start on top, see docs/anomalies.md).
 
 - A page is a maximal run of alerting samples (an alert episode).
@@ -46,11 +46,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from exporter.core.durations import format_duration, parse_duration
-from forecaster.anomaly import (
+from promcast_common.durations import format_duration, parse_duration
+from promcast_forecaster.anomaly import (
     DetectorSettings, ReplaySettings, alert_points, episodes, for_points, replay,
 )
-from forecaster.offline import read_csv, step_seconds, to_series
+from promcast_forecaster.offline import read_csv, step_seconds, to_series
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _verify import require, run

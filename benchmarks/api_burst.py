@@ -59,7 +59,7 @@ def main() -> int:
             url = f"http://127.0.0.1:{port}"
             os.environ["PYTHONPATH"] = str(args.code.resolve())
             procs.append(spawn(work, "forecaster", [
-                sys.executable, "-m", "forecaster", "--config.file", str(work / "forecaster.yml"),
+                sys.executable, "-m", "promcast_forecaster", "--config.file", str(work / "forecaster.yml"),
                 f"--web.listen-address=127.0.0.1:{port}"], f"{url}/-/ready", 300))
             report(burst(url, args.clients, args.seconds), args)
         finally:

@@ -17,9 +17,9 @@ Both policies live in the same simulated cluster, one decision per 5-minute step
 
 ``reactive@U``: the HPA algorithm, desired = ceil(demand / (capacity x U)), unchanged while the
 ratio is within the HPA's 10% tolerance. ``promcast <model> L%+H``: every step, the forecaster
-engine (forecaster.engine.forecast_target, exactly the service's cycle: 7 days of history, daily
+engine (promcast_forecaster.engine.forecast_target, exactly the service's cycle: 7 days of history, daily
 season, models refitted every hour as fit_every does) forecasts from the past only, and the
-target's planner (forecaster.planning) turns the upper L% bound over the pod start time into
+target's planner (promcast_forecaster.planning) turns the upper L% bound over the pod start time into
 replicas with headroom H. ``oracle``: the replicas the actual demand needed, in place in time (a
 lower bound on cost at zero violations). The first 3 days of each series are warm-up (two seasons
 for the models), not scored.
@@ -45,13 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _data import bitbrains_vms, fleet_sum, nab_by_name, require_data
 from _verify import require, run as run_checked
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig, ResolvedTarget
-from forecaster.engine import forecast_target
-from forecaster.planning.autoscaling import Stabilizer, required_replicas
-from forecaster.planning.config import Autoscaling
-from forecaster.planning.plan import TargetPlanner
-from forecaster.source import RawSeries
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig, ResolvedTarget
+from promcast_forecaster.engine import forecast_target
+from promcast_forecaster.planning.autoscaling import Stabilizer, required_replicas
+from promcast_forecaster.planning.config import Autoscaling
+from promcast_forecaster.planning.plan import TargetPlanner
+from promcast_forecaster.source import RawSeries
 
 STEP = 300.0
 WARMUP_STEPS = 3 * 288

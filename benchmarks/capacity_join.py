@@ -21,8 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from forecaster.engine import match_capacity  # noqa: E402
-from forecaster.source import RawSeries  # noqa: E402
+from promcast_forecaster.engine import match_capacity  # noqa: E402
+from promcast_forecaster.source import RawSeries  # noqa: E402
 
 
 def scan(series: list[RawSeries], capacity: list[RawSeries]) -> np.ndarray:

@@ -31,9 +31,9 @@ METRIC = b"\npromcast_cost_hourly_rate_usd{"
 def serve(series: int, port: int) -> None:
     from prometheus_client import CollectorRegistry
 
-    from exporter.core.catalogue import Families
-    from exporter.core.collector import Provider, SnapshotCollector
-    from exporter.core.http import make_app, serve as serve_http
+    from promcast_common.catalogue import Families
+    from promcast_common.collector import Provider, SnapshotCollector
+    from promcast_common.http import make_app, serve as serve_http
 
     class Synthetic(Provider):
         """A billing snapshot with ``series`` cost series (accounts x services x regions x types)."""

@@ -108,7 +108,7 @@ def run_case(work: Path, prom: str, hang: str, case: str, args: argparse.Namespa
     os.environ["PYTHONPATH"] = str(args.code.resolve())
     try:
         proc = spawn(work, f"forecaster-{case}", [
-            sys.executable, "-m", "forecaster", "--config.file", str(work / f"{case}.yml"),
+            sys.executable, "-m", "promcast_forecaster", "--config.file", str(work / f"{case}.yml"),
             f"--web.listen-address=127.0.0.1:{port}"], f"{url}/-/healthy", 120)
     finally:
         if env_path is None:

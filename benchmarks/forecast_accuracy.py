@@ -31,10 +31,10 @@ import _baselines
 from _data import Dataset, all_datasets
 from _verify import require, run
 
-from exporter.core.durations import parse_duration
-from forecaster.models import make_model, model_capabilities
-from forecaster.models.metrics import coverage, mase, mase_scale, smape
-from forecaster.seasons import candidate_seasons
+from promcast_common.durations import parse_duration
+from promcast_forecaster.models import make_model, model_capabilities
+from promcast_forecaster.models.metrics import coverage, mase, mase_scale, smape
+from promcast_forecaster.seasons import candidate_seasons
 
 LEVELS = [80, 95]
 

@@ -36,12 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _data import bitbrains_vms, fleet_sum, nab_by_name, require_data
 
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target, select_series
-from forecaster.models import SeasonalNaive
-from forecaster.models.metrics import mase, mase_scale
-from forecaster.source import RawSeries
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target, select_series
+from promcast_forecaster.models import SeasonalNaive
+from promcast_forecaster.models.metrics import mase, mase_scale
+from promcast_forecaster.source import RawSeries
 
 STEP = 3600.0
 SEASON = 24
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
 
     extra = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     require_data()
-    import forecaster
+    import promcast_forecaster as forecaster
 
     print(f"forecaster code: {Path(forecaster.__file__).parent}\n")
     data = groups()

@@ -83,7 +83,7 @@ def _run_one(method: str, n: int) -> dict:
             if time.perf_counter() - t0 > BUDGET_SECONDS[method]:
                 break
     else:
-        from forecaster.models import make_model
+        from promcast_forecaster.models import make_model
 
         name, options = PROMCAST[method]
         fc = make_model(name, SEASON, horizon=HORIZON, **options).fit(fleet).predict(HORIZON, (80, 95))

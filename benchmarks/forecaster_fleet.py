@@ -83,7 +83,7 @@ def host(i: int) -> str:
 
 def shard_share(n: int, index: int, count: int) -> int:
     """How many of the written series shard ``index`` of ``count`` must forecast."""
-    from forecaster.engine import series_hash
+    from promcast_forecaster.engine import series_hash
 
     return sum(series_hash({"host": host(i), "target": TARGET}) % count == index for i in range(n))
 
@@ -93,10 +93,10 @@ def measure(spec: dict) -> dict:
     minutes; the exposition is read back after both, outside the timings and the peak RSS."""
     import aiohttp
 
-    from exporter.core.config import validate
-    from forecaster.config import ForecasterConfig
-    from forecaster.service import Forecaster
-    from forecaster.source import PrometheusSource
+    from promcast_common.config import validate
+    from promcast_forecaster.config import ForecasterConfig
+    from promcast_forecaster.service import Forecaster
+    from promcast_forecaster.source import PrometheusSource
 
     cfg = validate(ForecasterConfig, {
         "prometheus": {"url": spec["url"], "timeout": "120s"},
@@ -199,8 +199,8 @@ def main() -> int:
     if args.measure:
         print(json.dumps(measure(json.loads(args.measure))))
         return 0
-    from exporter.core.durations import parse_duration
-    from forecaster.config import BUILTIN_DEFAULTS
+    from promcast_common.durations import parse_duration
+    from promcast_forecaster.config import BUILTIN_DEFAULTS
 
     step = parse_duration(args.step)
     try:

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import DATA, require_data
 from _verify import run
 
-from forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar, HolidaySettings
-from forecaster.models import make_model
-from forecaster.models.metrics import coverage, mase_scale
+from promcast_forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar, HolidaySettings
+from promcast_forecaster.models import make_model
+from promcast_forecaster.models.metrics import coverage, mase_scale
 
 METHODS = ("seasonal_naive", "fast_hw", "auto_fast", "auto")
 SETTINGS = HolidaySettings(country="AU", subdivision="VIC", timezone="Australia/Melbourne")

@@ -132,7 +132,7 @@ def run(n: int, pdf: bool, workdir: Path) -> dict:
                          "capacity": 0.9, "lead_time": "7d", "horizons": ["1d", "3d", "7d"]}]}))
         # The report's own peak RSS (Python: queries, model, plots) and its largest child's
         # (the browser), as the report process itself sees them.
-        wrapper = ("import resource, sys; from forecaster.cli import main; rc = main(sys.argv[1:]); "
+        wrapper = ("import resource, sys; from promcast_forecaster.cli import main; rc = main(sys.argv[1:]); "
                    "print('rss', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
                    "resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
                    "sys.exit(rc)")

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _data import DATA, bitbrains_vms, require_data
 from _verify import run
 
-from forecaster.models import make_model
-from forecaster.models.metrics import coverage, mase, mase_scale
+from promcast_forecaster.models import make_model
+from promcast_forecaster.models.metrics import coverage, mase, mase_scale
 
 METHODS = ("auto_fast", "auto")
 

@@ -35,7 +35,7 @@ def exporter_history(workdir: Path, anchor: float, days: float, out: Path) -> No
     cfg = workdir / "exporter-history.yml"
     cfg.write_text(yaml.safe_dump({"providers": {"demo": {"anchor": anchor}}}))
     labels = [a for k, v in LABELS.items() for a in ("--label", f"{k}={v}")]
-    subprocess.run([sys.executable, "-m", "exporter", "--config.file", str(cfg), "--log.level",
+    subprocess.run([sys.executable, "-m", "promcast_exporter", "--config.file", str(cfg), "--log.level",
                     "warn", "backfill", "--since", iso(anchor - days * 86400), "--until",
                     iso(anchor), "--out", str(out), *labels], check=True, cwd=ROOT)
 
@@ -59,10 +59,10 @@ def forecaster_config(prometheus_url: str) -> dict:
 async def _replay(prometheus_url: str, at: float) -> list:
     import aiohttp
 
-    from exporter.core.config import validate
-    from forecaster.config import ForecasterConfig
-    from forecaster.service import Forecaster
-    from forecaster.source import PrometheusSource
+    from promcast_common.config import validate
+    from promcast_forecaster.config import ForecasterConfig
+    from promcast_forecaster.service import Forecaster
+    from promcast_forecaster.source import PrometheusSource
 
     cfg = validate(ForecasterConfig, forecaster_config(prometheus_url), "demo/forecaster.yml")
     fc = Forecaster(cfg)

@@ -63,7 +63,7 @@ def write_report(stack: Stack) -> str:
     the forecaster's own config; the line to print (the files, or why there are none)."""
     out = stack.workdir / "report" / "promcast-report.html"
     try:
-        done = subprocess.run([sys.executable, "-m", "forecaster", "--config.file",
+        done = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--config.file",
                                str(stack.workdir / "forecaster.yml"), "--log.level", "warn",
                                "report", "--since", "7d", "--out", str(out)],
                               capture_output=True, text=True, timeout=300)

@@ -27,11 +27,11 @@ def main() -> int:
 
     from PIL import Image
 
-    from exporter.core.config import validate
-    from forecaster import __version__
-    from forecaster.config import ForecasterConfig
-    from forecaster.report.generate import generate, period_of
-    from forecaster.report.render import screenshot
+    from promcast_common.config import validate
+    from promcast_forecaster import __version__
+    from promcast_forecaster.config import ForecasterConfig
+    from promcast_forecaster.report.generate import generate, period_of
+    from promcast_forecaster.report.render import screenshot
 
     with tempfile.TemporaryDirectory(prefix="promcast-screenshot-") as tmp:
         prom = HistoryPrometheus(Path(tmp) / "prometheus", ANCHOR).start()

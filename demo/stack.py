@@ -219,7 +219,7 @@ class Stack:
         self.procs[name] = spawn(self.workdir, name, argv, ready_url, timeout)
 
     def _python(self, module: str) -> list[str]:
-        return [sys.executable, "-m", module]
+        return [sys.executable, "-m", f"promcast_{module}"]
 
     def _exporter_config(self) -> Path:
         path = self.workdir / "exporter.yml"

@@ -1,5 +1,5 @@
 """promcast exporter: cloud cost, utilisation and inventory metrics for Prometheus."""
 
-from exporter.core.version import VERSION as __version__
+from promcast_common.version import VERSION as __version__
 
 __all__ = ["__version__"]

@@ -1,5 +1,5 @@
 import sys
 
-from exporter.cli import main
+from promcast_exporter.cli import main
 
 sys.exit(main())

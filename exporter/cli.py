@@ -12,22 +12,22 @@ import time
 
 from prometheus_client import CollectorRegistry
 
-from exporter import __version__
-from exporter.config import ExporterConfig
-from exporter.billing.ledger import BillingFileProvider
-from exporter.core.catalogue import Families
-from exporter.core.cli import base_parser, load_or_exit, serve_or_exit, start_logging, web_limits
-from exporter.core.collector import Provider, SnapshotCollector
-from exporter.core.config import load_config
-from exporter.core.durations import parse_duration, parse_when
-from exporter.core.http import make_app, serve
-from exporter.core.openmetrics import write_openmetrics
-from exporter.core.reload import Reloader
-from exporter.providers.azure.provider import AzureExportProvider
-from exporter.providers.cur.provider import CurProvider
-from exporter.providers.demo.provider import DemoProvider
-from exporter.providers.focus.provider import FocusProvider
-from exporter.providers.gcp.provider import GcpBillingProvider, GcpMonitoringProvider
+from promcast_exporter import __version__
+from promcast_exporter.config import ExporterConfig
+from promcast_exporter.billing.ledger import BillingFileProvider
+from promcast_common.catalogue import Families
+from promcast_common.cli import base_parser, load_or_exit, serve_or_exit, start_logging, web_limits
+from promcast_common.collector import Provider, SnapshotCollector
+from promcast_common.config import load_config
+from promcast_common.durations import parse_duration, parse_when
+from promcast_common.http import make_app, serve
+from promcast_common.openmetrics import write_openmetrics
+from promcast_common.reload import Reloader
+from promcast_exporter.providers.azure.provider import AzureExportProvider
+from promcast_exporter.providers.cur.provider import CurProvider
+from promcast_exporter.providers.demo.provider import DemoProvider
+from promcast_exporter.providers.focus.provider import FocusProvider
+from promcast_exporter.providers.gcp.provider import GcpBillingProvider, GcpMonitoringProvider
 
 log = logging.getLogger("promcast.exporter")
 DEFAULT_LISTEN = "127.0.0.1:9184"
@@ -56,13 +56,13 @@ def build_providers(cfg: ExporterConfig) -> list[Provider]:
                                              p.azure.dimensions, p.azure.tag_keys))
     if p.aws.enabled:
         # boto3 only for those who enable the provider (the promcast[aws] extra).
-        from exporter.providers.aws.provider import AwsProvider
+        from promcast_exporter.providers.aws.provider import AwsProvider
 
         providers.append(AwsProvider(p.aws))
     if p.openstack.enabled:
         # openstacksdk only for those who enable the provider (the promcast[openstack] extra).
-        from exporter.providers.openstack.provider import OpenStackProvider
-        from exporter.providers.openstack.regions import CloudSpec
+        from promcast_exporter.providers.openstack.provider import OpenStackProvider
+        from promcast_exporter.providers.openstack.regions import CloudSpec
 
         o = p.openstack
         providers.append(OpenStackProvider(

@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
-from exporter.core.config import Duration, ReadableFile, Strict
-from exporter.providers.focus.columns import DEFAULT_DIMENSIONS, DIMENSIONS, tag_label
-from exporter.billing.files import remote_sdk_problem
-from exporter.providers.aws.config import AwsConfig
+from promcast_common.config import Duration, ReadableFile, Strict
+from promcast_exporter.providers.focus.columns import DEFAULT_DIMENSIONS, DIMENSIONS, tag_label
+from promcast_exporter.billing.files import remote_sdk_problem
+from promcast_exporter.providers.aws.config import AwsConfig
 
 
 def _timestamp(value: Any) -> Any:

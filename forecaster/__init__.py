@@ -1,5 +1,5 @@
 """promcast forecaster: forecasts, time to exhaustion and health written back as Prometheus series."""
 
-from exporter.core.version import VERSION as __version__
+from promcast_common.version import VERSION as __version__
 
 __all__ = ["__version__"]

@@ -1,5 +1,5 @@
 import sys
 
-from forecaster.cli import main
+from promcast_forecaster.cli import main
 
 sys.exit(main())

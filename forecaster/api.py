@@ -35,14 +35,14 @@ import numpy as np
 from aiohttp import web
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
-from exporter.core.durations import format_duration, parse_duration
-from forecaster import __version__
-from forecaster import curves as cv
-from forecaster.selector import SelectorError, any_matcher_fn, matcher_fn, split_range
+from promcast_common.catalogue import Families
+from promcast_common.durations import format_duration, parse_duration
+from promcast_forecaster import __version__
+from promcast_forecaster import curves as cv
+from promcast_forecaster.selector import SelectorError, any_matcher_fn, matcher_fn, split_range
 
 if TYPE_CHECKING:
-    from forecaster.service import Forecaster
+    from promcast_forecaster.service import Forecaster
 
 Handler = Callable[[web.Request], Awaitable[web.Response]]
 T = TypeVar("T")

@@ -16,9 +16,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from forecaster.interrupt import checkpoint
-from forecaster.models.base import Capabilities, Forecast, interval_keys
-from forecaster.models.metrics import mase_scale, trimmed_scaled_error
+from promcast_forecaster.interrupt import checkpoint
+from promcast_forecaster.models.base import Capabilities, Forecast, interval_keys
+from promcast_forecaster.models.metrics import mase_scale, trimmed_scaled_error
 
 FOLDS = 3
 # A fold must leave this share of the history to fit on: a model fitted on a sliver of the

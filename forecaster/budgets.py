@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from forecaster.engine import TargetResult
+from promcast_forecaster.engine import TargetResult
 
 _Z = {80: 1.2815515655446004, 90: 1.6448536269514722, 95: 1.959963984540054, 99: 2.5758293035489}
 

@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import numpy as np
 from pydantic import ValidationInfo, field_validator
 
-from exporter.core.config import Strict
-from forecaster.models.base import DEFAULT_LEVELS, Forecast, Model, ModelBase, as_2d, shape_like
+from promcast_common.config import Strict
+from promcast_forecaster.models.base import DEFAULT_LEVELS, Forecast, Model, ModelBase, as_2d, shape_like
 
 DAY = 86400.0
 WEEK = 7 * DAY

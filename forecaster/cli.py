@@ -9,26 +9,26 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
-from exporter.core.cli import (base_parser, duration, load_or_exit, positive_int,
+from promcast_common.cli import (base_parser, duration, load_or_exit, positive_int,
                                serve_or_exit, start_logging, web_limits)
-from exporter.core.config import load_config
-from exporter.core.http import make_app, serve
-from exporter.core.reload import Reloader
-from forecaster import __version__, offline
-from forecaster.anomaly import cli as anomaly_cli
-from forecaster.config import ForecasterConfig
-from forecaster.interrupt import busy
-from forecaster.recommend import cli as recommend_cli
-from forecaster.report import cli as report_cli
+from promcast_common.config import load_config
+from promcast_common.http import make_app, serve
+from promcast_common.reload import Reloader
+from promcast_forecaster import __version__, offline
+from promcast_forecaster.anomaly import cli as anomaly_cli
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.interrupt import busy
+from promcast_forecaster.recommend import cli as recommend_cli
+from promcast_forecaster.report import cli as report_cli
 
 log = logging.getLogger("promcast.forecaster")
 DEFAULT_LISTEN = "127.0.0.1:9185"
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from forecaster.api import QueryGate, QueryLimits, add_routes
-    from forecaster.service import Forecaster
-    from forecaster.source import redact
+    from promcast_forecaster.api import QueryGate, QueryLimits, add_routes
+    from promcast_forecaster.service import Forecaster
+    from promcast_forecaster.source import redact
 
     cfg = load_or_exit(ForecasterConfig, args.config_file)
     if not cfg.targets:
@@ -73,7 +73,7 @@ def non_negative_int(text: str) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from forecaster.api import QueryLimits
+    from promcast_forecaster.api import QueryLimits
 
     p = base_parser("promcast-forecaster", "Forecasts, time to exhaustion and anomaly scores "
                     "for Prometheus series.", DEFAULT_LISTEN, __version__)

@@ -12,16 +12,16 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from exporter.core.config import Duration, Strict
-from exporter.core.httpclient import HTTPClientConfig, check_http_url
-from exporter.core.durations import format_duration
-from forecaster.calendar_effects import DAY, HolidaySettings
-from forecaster.planning.config import Autoscaling, Scenario, check_planning
-from forecaster.recommend.config import Recommendations
-from forecaster.report.config import ReportConfig
-from forecaster.seasons import MAX_SEASONS
-from forecaster.targets import ResolvedTarget
-from forecaster.validators import LabelNames, ModelName, PromQL
+from promcast_common.config import Duration, Strict
+from promcast_common.httpclient import HTTPClientConfig, check_http_url
+from promcast_common.durations import format_duration
+from promcast_forecaster.calendar_effects import DAY, HolidaySettings
+from promcast_forecaster.planning.config import Autoscaling, Scenario, check_planning
+from promcast_forecaster.recommend.config import Recommendations
+from promcast_forecaster.report.config import ReportConfig
+from promcast_forecaster.seasons import MAX_SEASONS
+from promcast_forecaster.targets import ResolvedTarget
+from promcast_forecaster.validators import LabelNames, ModelName, PromQL
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_:-]*$")
 # Prometheus caps a query's timeout at its own --query.timeout (2m by default); more than an hour

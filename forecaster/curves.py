@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from forecaster.engine import TargetResult
+from promcast_forecaster.engine import TargetResult
 
 MAX_POINTS = 11000  # per series, as Prometheus limits query_range
 

@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 
-from exporter.core.durations import format_duration
-from forecaster.anomaly import DetectorSettings, detect
-from forecaster.backtest import Scores, holdout_scores
-from forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar
-from forecaster.targets import ResolvedTarget
-from forecaster.limits import enforce, limits_for
-from forecaster.models import (Capabilities, Forecast, Model, SeasonalNaive, make_model,
+from promcast_common.durations import format_duration
+from promcast_forecaster.anomaly import DetectorSettings, detect
+from promcast_forecaster.backtest import Scores, holdout_scores
+from promcast_forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar
+from promcast_forecaster.targets import ResolvedTarget
+from promcast_forecaster.limits import enforce, limits_for
+from promcast_forecaster.models import (Capabilities, Forecast, Model, SeasonalNaive, make_model,
                                model_capabilities)
-from forecaster.source import RawSeries
-from forecaster.staleness import is_stale
+from promcast_forecaster.source import RawSeries
+from promcast_forecaster.staleness import is_stale
 
 if TYPE_CHECKING:
-    from exporter.core.catalogue import Families
+    from promcast_common.catalogue import Families
 
 log = logging.getLogger(__name__)
 MIN_POINTS = 3
@@ -404,7 +404,7 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
 
 def with_holidays(model: Model, target: ResolvedTarget, start: float, rows: int) -> Model:
     """``model`` with the target's public holidays as their own day type (see
-    :mod:`forecaster.calendar_effects`); ``model`` itself when the target sets none. A value at
+    :mod:`promcast_forecaster.calendar_effects`); ``model`` itself when the target sets none. A value at
     a grid point summarises the step before it (``..._over_time`` looks back)."""
     if target.holidays is None:
         return model
@@ -425,7 +425,7 @@ def anomaly_settings(target: ResolvedTarget) -> DetectorSettings:
 def anomaly_scores(target: ResolvedTarget, data: np.ndarray, start: float, last_idx: np.ndarray,
                    capacities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each row's anomaly score and expected value at its newest observation (``last_idx``),
-    from the history on the grid ``start + k * step`` alone (see :mod:`forecaster.anomaly`):
+    from the history on the grid ``start + k * step`` alone (see :mod:`promcast_forecaster.anomaly`):
     the same computation as the ``anomalies`` replay, and nothing carried between cycles, so a
     restart publishes what the running service would have."""
     ts = start + target.step * np.arange(data.shape[1])
@@ -484,7 +484,7 @@ def _guard_rows(target: ResolvedTarget, data: np.ndarray, fc: Mapping[str, np.nd
 
 def _bounded(target: ResolvedTarget, capacities: np.ndarray, fc: Forecast,
              history: np.ndarray) -> Forecast:
-    """``fc`` within the target's limits (see :mod:`forecaster.limits`), judged on ``history``."""
+    """``fc`` within the target's limits (see :mod:`promcast_forecaster.limits`), judged on ``history``."""
     maximum = capacities if target.max == "capacity" else target.max
     return enforce(fc, limits_for(history, target.min, maximum))
 

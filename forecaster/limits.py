@@ -24,8 +24,8 @@ import warnings
 from dataclasses import dataclass
 import numpy as np
 
-from forecaster.models._util import normal_quantile
-from forecaster.models.base import Forecast, interval_keys
+from promcast_forecaster.models._util import normal_quantile
+from promcast_forecaster.models.base import Forecast, interval_keys
 
 # For white noise of sigma s the mean absolute one-step change is 2 s / sqrt(pi).
 _SIGMA_PER_MEAN_ABS_CHANGE = math.sqrt(math.pi) / 2

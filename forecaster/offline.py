@@ -21,10 +21,10 @@ from typing import Any, Iterator, Sequence, TextIO
 
 import numpy as np
 
-from exporter.core.durations import format_duration, parse_duration
-from forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar, parse_holidays_flag
-from forecaster.limits import Limits, enforce, limits_for
-from forecaster.seasons import MAX_SEASONS, candidate_seasons
+from promcast_common.durations import format_duration, parse_duration
+from promcast_forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar, parse_holidays_flag
+from promcast_forecaster.limits import Limits, enforce, limits_for
+from promcast_forecaster.seasons import MAX_SEASONS, candidate_seasons
 
 REQUIRED_COLUMNS = ("series_id", "timestamp", "value")
 

@@ -27,9 +27,9 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from prometheus_client.core import Metric
 from yarl import URL
 
-from exporter.core.httpclient import (ClientConfigUnavailable, HTTPClientConfig,
+from promcast_common.httpclient import (ClientConfigUnavailable, HTTPClientConfig,
                                       request_options, ssl_context)
-from forecaster import __version__
+from promcast_forecaster import __version__
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import re2
 
-from exporter.core.durations import parse_duration
+from promcast_common.durations import parse_duration
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a bad user regex is reported to the user, not logged by the library

@@ -21,23 +21,23 @@ import aiohttp
 import numpy as np
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
-from exporter.core.config import ConfigError, validate
-from exporter.core.durations import format_duration
-from exporter.core.httpclient import ClientConfigUnavailable
-from forecaster import __version__
-from forecaster.budgets import Projection, period_bounds, project
-from forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
-from forecaster.engine import (CapacityError, FittedModel, TargetResult, forecast_target,
+from promcast_common.catalogue import Families
+from promcast_common.config import ConfigError, validate
+from promcast_common.durations import format_duration
+from promcast_common.httpclient import ClientConfigUnavailable
+from promcast_forecaster import __version__
+from promcast_forecaster.budgets import Projection, period_bounds, project
+from promcast_forecaster.config import Budget, ForecasterConfig, RemoteWrite, ResolvedTarget
+from promcast_forecaster.engine import (CapacityError, FittedModel, TargetResult, forecast_target,
                               history_needed, log_waiting, match_capacity, merge_history,
                               publish_horizons, select_series)
-from forecaster.interrupt import Interrupted, run_interruptible, stoppable
-from forecaster.planning.plan import Plan, TargetPlanner, publish_plan
-from forecaster.recommend.catalog import load_catalog
-from forecaster.recommend.report import Report, publish_report
-from forecaster.recommend.runner import Runner
-from forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
-from forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
+from promcast_forecaster.interrupt import Interrupted, run_interruptible, stoppable
+from promcast_forecaster.planning.plan import Plan, TargetPlanner, publish_plan
+from promcast_forecaster.recommend.catalog import load_catalog
+from promcast_forecaster.recommend.report import Report, publish_report
+from promcast_forecaster.recommend.runner import Runner
+from promcast_forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
+from promcast_forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
                               TooManySeries)
 
 log = logging.getLogger("promcast.forecaster")
@@ -435,7 +435,7 @@ class Forecaster:
         """Write the scheduled report for the period ending now (or ``at``) and deliver it; True
         on success. Never raises: a failed delivery is logged and counted on its health."""
         async def work() -> dict:
-            from forecaster.report.schedule import write_scheduled
+            from promcast_forecaster.report.schedule import write_scheduled
 
             now = time.time() if at is None else at
             report, files = await write_scheduled(self.cfg.report, self.cfg, source, now, __version__)

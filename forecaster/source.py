@@ -14,11 +14,11 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import numpy as np
 
-from exporter.core.httpclient import (ClientConfigUnavailable, basic_auth_header,
+from promcast_common.httpclient import (ClientConfigUnavailable, basic_auth_header,
                                       request_options, ssl_context)
 
 if TYPE_CHECKING:
-    from forecaster.config import PrometheusSource as SourceConfig
+    from promcast_forecaster.config import PrometheusSource as SourceConfig
 
 
 CHUNK_POINTS = 1000        # at most, per series and request

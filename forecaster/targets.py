@@ -1,6 +1,6 @@
 """A target as the engine, planning and recommendations see it: every field resolved.
 
-It lives apart from ``forecaster.config`` so that the parts which consume a resolved target
+It lives apart from ``promcast_forecaster.config`` so that the parts which consume a resolved target
 (engine, planning, recommendations) do not import the config file's schema, which in turn
 imports their config sections: one direction, no cycle.
 """
@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Literal, Optional, Union
 
-from exporter.core.config import Strict
-from exporter.core.durations import format_duration
-from forecaster.calendar_effects import HolidaySettings
-from forecaster.planning.config import Autoscaling, Scenario
-from forecaster.seasons import candidate_cycles, cycles_in_steps
-from forecaster.staleness import default_staleness
+from promcast_common.config import Strict
+from promcast_common.durations import format_duration
+from promcast_forecaster.calendar_effects import HolidaySettings
+from promcast_forecaster.planning.config import Autoscaling, Scenario
+from promcast_forecaster.seasons import candidate_cycles, cycles_in_steps
+from promcast_forecaster.staleness import default_staleness
 
 
 class ResolvedTarget(Strict):

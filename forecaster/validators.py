@@ -1,8 +1,8 @@
 """Checks shared by the forecaster's config sections: PromQL that parses and model names that
 exist, so `check-config` refuses what would otherwise fail every cycle.
 
-Kept free of other forecaster config imports: :mod:`forecaster.config` and
-:mod:`forecaster.recommend.config` both use it.
+Kept free of other forecaster config imports: :mod:`promcast_forecaster.config` and
+:mod:`promcast_forecaster.recommend.config` both use it.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from forecaster.models import is_model_name, model_names
+from promcast_forecaster.models import is_model_name, model_names
 
 # Longer queries are refused before parsing: they are mistakes (or abuse), and parsing is linear
 # in the length anyway, so this only bounds the memory one field can make the parser use.
@@ -37,7 +37,7 @@ def check_promql(query: str) -> str:
 
 
 def check_model(name: str) -> str:
-    """``name`` if it names a registered model (see :func:`forecaster.models.model_names`);
+    """``name`` if it names a registered model (see :func:`promcast_forecaster.models.model_names`);
     whether a prefixed family (``sktime:``) has that class is checked when the model is built."""
     prefix, sep, rest = name.partition(":")
     if is_model_name(name) and (not sep or rest.isidentifier()):

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import AfterValidator, Field
 
-from exporter.core.config import Strict, read_config_file, validate
+from promcast_common.config import Strict, read_config_file, validate
 
 DEFAULTS = Path(__file__).resolve().parent / "source" / "config.yml"
 

@@ -28,8 +28,8 @@ if str(ROOT) not in sys.path:
     # Run as a script, Python puts rules/ first on the path; the modules import `rules.config`.
     sys.path.insert(0, str(ROOT))
 
-from exporter.core.catalogue import CATALOGUE  # noqa: E402
-from exporter.core.config import ConfigError  # noqa: E402
+from promcast_common.catalogue import CATALOGUE  # noqa: E402
+from promcast_common.config import ConfigError  # noqa: E402
 from rules.config import AlertingConfig, Override, load, number_text  # noqa: E402
 
 TEMPLATE = HERE / "source" / "promcast.rules.template.yml"
@@ -83,7 +83,7 @@ def rule_name(rule: dict[str, Any]) -> str:
 def series_component(name: str, where: str) -> str:
     """``exporter`` or ``forecaster``: whose selector a series in a rule gets."""
     if name not in CATALOGUE:
-        raise TemplateError(f"{where}: {name} is not in exporter/core/catalogue.py")
+        raise TemplateError(f"{where}: {name} is not in common/catalogue.py")
     return "forecaster" if CATALOGUE[name].component == "forecaster" else "exporter"
 
 

@@ -21,8 +21,8 @@ from typing import Any, Callable, Iterator, Protocol, Sequence
 import numpy as np
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
-from exporter.core.collector import PartialRefresh, Provider
+from promcast_common.catalogue import Families
+from promcast_common.collector import PartialRefresh, Provider
 
 from .manifests import MAX_MANIFEST_BYTES, Manifest, current_files, parse_manifest
 from .files import (BadRow, FileChanged, FileRef, MissingColumns, Storage, display_name,

@@ -11,10 +11,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from exporter.core.durations import format_duration, parse_duration
-from forecaster.anomaly.detector import DetectorSettings
-from forecaster.anomaly.replay import DEFAULT_WARMUP, ReplaySettings, Scored, replay
-from forecaster.offline import (
+from promcast_common.durations import format_duration, parse_duration
+from promcast_forecaster.anomaly.detector import DetectorSettings
+from promcast_forecaster.anomaly.replay import DEFAULT_WARMUP, ReplaySettings, Scored, replay
+from promcast_forecaster.offline import (
     Progress, UsageError, csv_output, format_ts, read_csv, step_seconds, to_series,
 )
 

@@ -1,7 +1,7 @@
 """Walk-forward replay of the anomaly detector over whole series: what the service would have
 published for every sample, and where the alerting rule would have fired.
 
-The detector (:mod:`forecaster.anomaly.detector`) is causal, so running it once over a whole
+The detector (:mod:`promcast_forecaster.anomaly.detector`) is causal, so running it once over a whole
 series gives every point the score the service computes when that point is the newest: the same
 function, the same settings, no look-ahead. The service sees only its target's ``history``;
 the replay calibrates on the same ``history`` of blocks before each point, so the two agree on
@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from forecaster.anomaly.detector import DetectorSettings, alert_points, detect, episodes
+from promcast_forecaster.anomaly.detector import DetectorSettings, alert_points, detect, episodes
 
 DEFAULT_WARMUP = 0.0
 

@@ -1,9 +1,9 @@
-"""Forecasting models behind one interface (see :mod:`forecaster.models.base`), registered by name.
+"""Forecasting models behind one interface (see :mod:`promcast_forecaster.models.base`), registered by name.
 
 Adding a model: a module with its class (``name``, ``capabilities``, ``fit``, ``predict``; derive
-from :class:`~forecaster.models.base.ModelBase` for the rest) and one ``register`` line below.
+from :class:`~promcast_forecaster.models.base.ModelBase` for the rest) and one ``register`` line below.
 Optional libraries (statsmodels, scikit-learn, sktime) are imported by the models when they fit,
-so ``import forecaster.models`` stays cheap and the numpy models work without the extras.
+so ``import promcast_forecaster.models`` stays cheap and the numpy models work without the extras.
 """
 
 from __future__ import annotations

@@ -255,7 +255,7 @@ class AutoForecaster(ModelBase):
                        h_bt: int, notes: list[list[str]]) -> None:
         """Series with less than two seasons of history take the fleet's seasonal shape where a
         backtest on the fleet's long series, cut to their length, prefers it (see
-        :mod:`forecaster.models.fleet_profile`); every other series is left as chosen."""
+        :mod:`promcast_forecaster.models.fleet_profile`); every other series is left as chosen."""
         m = self.season_length
         self._fleet = None
         short = np.flatnonzero((valid_len >= 1) & (valid_len < MIN_CYCLES * m))

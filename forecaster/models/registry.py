@@ -1,8 +1,8 @@
 """Model names to factories: the one place a model is registered, and where a config's model name
 becomes a model.
 
-A model module defines its class (with its :class:`~forecaster.models.base.Capabilities`) and one
-``register`` call in :mod:`forecaster.models` makes it available to targets, ``offline`` and
+A model module defines its class (with its :class:`~promcast_forecaster.models.base.Capabilities`) and one
+``register`` call in :mod:`promcast_forecaster.models` makes it available to targets, ``offline`` and
 ``auto`` candidates; nothing else lists model names. This module imports no model,
 so models that build other models (``auto``) import it without a cycle.
 """

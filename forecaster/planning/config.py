@@ -9,8 +9,8 @@ from typing import Annotated, Any, Optional, Protocol
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from exporter.core.config import Duration, Strict
-from exporter.core.durations import format_duration
+from promcast_common.config import Duration, Strict
+from promcast_common.durations import format_duration
 
 _SCENARIO_NAME = re.compile(r"^[a-zA-Z0-9_.:-]+$")
 
@@ -112,7 +112,7 @@ class Autoscaling(Strict):
 
 
 class _Planned(Protocol):
-    """The fields of a resolved target the checks read (avoids importing forecaster.config)."""
+    """The fields of a resolved target the checks read (avoids importing promcast_forecaster.config)."""
 
     levels: list[int]
     anomaly_level: int

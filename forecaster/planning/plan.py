@@ -12,14 +12,14 @@ import math
 from dataclasses import dataclass, field
 
 
-from exporter.core.catalogue import Families
-from forecaster.targets import ResolvedTarget
-from forecaster.engine import TargetResult, exhaustion_seconds, publish_horizons
-from forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
+from promcast_common.catalogue import Families
+from promcast_forecaster.targets import ResolvedTarget
+from promcast_forecaster.engine import TargetResult, exhaustion_seconds, publish_horizons
+from promcast_forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
                                              required_replicas)
-from forecaster.planning.config import autoscaling_level, autoscaling_reach
-from forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
-from forecaster.planning.scenarios import apply_scenario
+from promcast_forecaster.planning.config import autoscaling_level, autoscaling_reach
+from promcast_forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
+from promcast_forecaster.planning.scenarios import apply_scenario
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from forecaster.planning.config import Scenario
+from promcast_forecaster.planning.config import Scenario
 
 MONTH_SECONDS = 365.25 / 12 * 86400.0  # an average calendar month, so 12 months compound to a year
 

@@ -5,5 +5,5 @@ Modules: :mod:`.config` (the ``recommendations:`` section), :mod:`.catalog` (ins
 prices), :mod:`.sizing`, :mod:`.idle`, :mod:`.commitments` (the analyses, on arrays),
 :mod:`.runner` (reads Prometheus, runs them), :mod:`.report` (ranking, table, JSON/CSV, series),
 :mod:`.cli` (``promcast-forecaster recommend``). Nothing here is imported by the package itself,
-so the config module stays importable from :mod:`forecaster.config`.
+so the config module stays importable from :mod:`promcast_forecaster.config`.
 """

@@ -9,7 +9,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError
 
-from exporter.core.config import Strict
+from promcast_common.config import Strict
 
 BUILTIN = Path(__file__).with_name("instance_types.yaml")
 GIB = 2**30

@@ -9,14 +9,14 @@ import datetime as dt
 import sys
 from typing import TYPE_CHECKING, Any
 
-from forecaster.recommend.catalog import CatalogError
-from forecaster.recommend.config import Recommendations
-from forecaster.recommend.report import Report, print_table, write_file
+from promcast_forecaster.recommend.catalog import CatalogError
+from promcast_forecaster.recommend.config import Recommendations
+from promcast_forecaster.recommend.report import Report, print_table, write_file
 
 if TYPE_CHECKING:
     # The caller loads the config file; this command only reads two of its sections, so the
     # recommend package need not import the schema that imports recommend.config.
-    from forecaster.config import ForecasterConfig
+    from promcast_forecaster.config import ForecasterConfig
 
 
 def add_parser(subparsers: Any) -> None:
@@ -50,8 +50,8 @@ def _instant(text: str) -> float:
 async def _collect(cfg: ForecasterConfig, at: float | None = None) -> Report:
     import aiohttp
 
-    from forecaster.recommend.runner import Runner
-    from forecaster.source import PrometheusSource
+    from promcast_forecaster.recommend.runner import Runner
+    from promcast_forecaster.source import PrometheusSource
 
     async with aiohttp.ClientSession() as session:
         source = PrometheusSource.from_config(cfg.prometheus, session)
@@ -59,7 +59,7 @@ async def _collect(cfg: ForecasterConfig, at: float | None = None) -> Report:
 
 
 def run(args: argparse.Namespace, cfg: ForecasterConfig) -> int:
-    from forecaster.source import QueryError, SourceUnavailable
+    from promcast_forecaster.source import QueryError, SourceUnavailable
 
     if args.out and not args.out.endswith((".json", ".csv")):
         print(f"error: --out {args.out!r}: use a file name ending in .json or .csv", file=sys.stderr)

@@ -1,15 +1,15 @@
 """The ``recommendations:`` section of the forecaster config.
 
-Kept free of other forecaster config imports: :mod:`forecaster.config` imports it.
+Kept free of other forecaster config imports: :mod:`promcast_forecaster.config` imports it.
 """
 
 from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from exporter.core.config import Duration, ReadableFile, Strict
-from forecaster.staleness import default_staleness
-from forecaster.validators import LabelNames, ModelName, PromQL
+from promcast_common.config import Duration, ReadableFile, Strict
+from promcast_forecaster.staleness import default_staleness
+from promcast_forecaster.validators import LabelNames, ModelName, PromQL
 
 RESOURCE_LABELS = ["provider", "account", "region", "workload", "resource_id"]
 
@@ -147,7 +147,7 @@ class Recommendations(Strict):
             problems.append("builtin_instance_types is false but no instance_types_file is given")
         elif self.instance_types_file:
             # A broken file is a config error at start-up (and in `check`), not a failing cycle.
-            from forecaster.recommend.catalog import CatalogError, load_catalog
+            from promcast_forecaster.recommend.catalog import CatalogError, load_catalog
 
             try:
                 load_catalog(self.instance_types_file, self.builtin_instance_types)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecaster.targets import ResolvedTarget
-from forecaster.engine import align, forecast_target, select_series
-from forecaster.source import RawSeries
+from promcast_forecaster.targets import ResolvedTarget
+from promcast_forecaster.engine import align, forecast_target, select_series
+from promcast_forecaster.source import RawSeries
 
 # A model that does not backtest itself says nothing about its interval coverage: its
 # recommendations count as half as sure as fully covered ones.

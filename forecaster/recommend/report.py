@@ -10,12 +10,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from exporter.core.catalogue import Families
-from exporter.core.durations import format_duration
-from forecaster.recommend.commitments import CommitmentPlan
-from forecaster.recommend.config import Recommendations
-from forecaster.recommend.idle import IdleFinding
-from forecaster.recommend.sizing import Sizing
+from promcast_common.catalogue import Families
+from promcast_common.durations import format_duration
+from promcast_forecaster.recommend.commitments import CommitmentPlan
+from promcast_forecaster.recommend.config import Recommendations
+from promcast_forecaster.recommend.idle import IdleFinding
+from promcast_forecaster.recommend.sizing import Sizing
 
 COLUMNS = ("rank", "kind", "subject", "action", "monthly_saving_usd", "confidence", "detail")
 

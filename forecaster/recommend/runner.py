@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from forecaster.recommend import commitments, idle, sizing
-from forecaster.recommend.catalog import Catalog, load_catalog
-from forecaster.recommend.config import Recommendations
-from forecaster.recommend.forecasts import analysis_target, forecast
-from forecaster.recommend.report import Report
-from forecaster.staleness import is_stale
+from promcast_forecaster.recommend import commitments, idle, sizing
+from promcast_forecaster.recommend.catalog import Catalog, load_catalog
+from promcast_forecaster.recommend.config import Recommendations
+from promcast_forecaster.recommend.forecasts import analysis_target, forecast
+from promcast_forecaster.recommend.report import Report
+from promcast_forecaster.staleness import is_stale
 
 log = logging.getLogger("promcast.forecaster.recommend")
 LOOKBACK = 2 * 3600.0

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecaster.recommend.catalog import GIB, Catalog, InstanceType
-from forecaster.recommend.config import Rightsizing
+from promcast_forecaster.recommend.catalog import GIB, Catalog, InstanceType
+from promcast_forecaster.recommend.config import Rightsizing
 
 
 @dataclass

@@ -4,5 +4,5 @@
 publish over a period, ``model`` holds the report's content, ``build`` turns query answers into
 that content, ``plots`` draws its pictures, ``render`` writes HTML (Jinja2) and PDF (headless
 Chromium), ``schedule`` writes reports on an interval and delivers them. Not to be confused with
-``forecaster.recommend.report``, which publishes recommendations as series.
+``promcast_forecaster.recommend.report``, which publishes recommendations as series.
 """

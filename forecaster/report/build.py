@@ -1,4 +1,4 @@
-"""From query answers to a :class:`~forecaster.report.model.Report`.
+"""From query answers to a :class:`~promcast_forecaster.report.model.Report`.
 
 Every query aggregates or ranks in PromQL (``sum by``, ``topk``, ``bottomk``) so the work and
 memory of a report depend on the number of targets, providers and services, not on the fleet:
@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from exporter.core.catalogue import RESOURCE_LABELS
-from exporter.core.durations import parse_duration
-from forecaster.report.config import ReportConfig
-from forecaster.report.model import (ApiCalls, BudgetLine, CapacityItem, CostAnomaly, Curve,
+from promcast_common.catalogue import RESOURCE_LABELS
+from promcast_common.durations import parse_duration
+from promcast_forecaster.report.config import ReportConfig
+from promcast_forecaster.report.model import (ApiCalls, BudgetLine, CapacityItem, CostAnomaly, Curve,
                                      ForecastPoint, Period, QualityRow, Recommendation, Report,
                                      Risk, ScenarioDate, Source)
-from forecaster.report.reader import RESULT_LOOKBACK, Reader, matchers, promql_duration, step_for
+from promcast_forecaster.report.reader import RESULT_LOOKBACK, Reader, matchers, promql_duration, step_for
 
 BILLED = 'cost_type="billed"'
 TOP_COST_ROWS = 8
@@ -52,7 +52,7 @@ def subject(labels: dict[str, str]) -> str:
 
 def redacted_config(cfg: Any) -> str:
     """The config in force as YAML, every secret replaced and every URL without credentials."""
-    from forecaster.source import redact
+    from promcast_forecaster.source import redact
 
     def clean(node: Any, key: str = "") -> Any:
         if isinstance(node, dict):

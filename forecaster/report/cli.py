@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from exporter.core.durations import parse_when
-from forecaster import __version__
+from promcast_common.durations import parse_when
+from promcast_forecaster import __version__
 
 
 def add_parser(subparsers: Any) -> None:
@@ -36,8 +36,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace, cfg: Any) -> int:
     # Plotting and templating load only for this command: serving needs neither.
-    from forecaster.report.generate import generate, period_of
-    from forecaster.report.render import RenderError
+    from promcast_forecaster.report.generate import generate, period_of
+    from promcast_forecaster.report.render import RenderError
 
     now = time.time()
     try:

@@ -7,8 +7,8 @@ from typing import Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from exporter.core.config import Duration, Strict
-from exporter.core.httpclient import HTTPClientConfig, check_http_url
+from promcast_common.config import Duration, Strict
+from promcast_common.httpclient import HTTPClientConfig, check_http_url
 
 
 class Effort(Strict):

@@ -7,11 +7,11 @@ from typing import Any
 
 import aiohttp
 
-from forecaster.report.build import build_report
-from forecaster.report.model import Period, Report
-from forecaster.report.reader import Reader
-from forecaster.report.render import write
-from forecaster.source import PrometheusSource
+from promcast_forecaster.report.build import build_report
+from promcast_forecaster.report.model import Period, Report
+from promcast_forecaster.report.reader import Reader
+from promcast_forecaster.report.render import write
+from promcast_forecaster.source import PrometheusSource
 
 MAX_PERIOD = 400 * 86400.0   # a report summarises; a longer period is a different question
 

@@ -17,7 +17,7 @@ import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 
-from forecaster.report.model import CapacityItem, CostSection, QualityRow, Recommendation
+from promcast_forecaster.report.model import CapacityItem, CostSection, QualityRow, Recommendation
 
 WIDTH, DPI = 7.2, 110
 BLUE, ORANGE, RED, GREY, GREEN = "#1f5fa8", "#e07b00", "#c0392b", "#7f8c8d", "#2e8b57"

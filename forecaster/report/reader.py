@@ -7,7 +7,7 @@ import logging
 import math
 import re
 
-from forecaster.source import PrometheusSource, QueryError, RawSeries, SourceUnavailable
+from promcast_forecaster.source import PrometheusSource, QueryError, RawSeries, SourceUnavailable
 
 log = logging.getLogger("promcast.report")
 # Forecaster results are read as their newest value this far back from the period's end: a

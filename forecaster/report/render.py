@@ -13,8 +13,8 @@ from pathlib import Path
 
 import jinja2
 
-from forecaster.report import plots
-from forecaster.report.model import Report
+from promcast_forecaster.report import plots
+from promcast_forecaster.report.model import Report
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 BROWSER_TIMEOUT = 120.0
@@ -62,7 +62,7 @@ def _filters() -> dict:
 
 
 def _env() -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.PackageLoader("forecaster.report", "templates"),
+    env = jinja2.Environment(loader=jinja2.PackageLoader("promcast_forecaster.report", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters.update(_filters())

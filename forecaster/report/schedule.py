@@ -15,13 +15,13 @@ from typing import Any
 
 import aiohttp
 
-from exporter.core.httpclient import ClientConfigUnavailable, read_secret, request_options
-from forecaster.report.build import build_report
-from forecaster.report.config import ReportConfig, Smtp, Webhook
-from forecaster.report.model import Period, Report
-from forecaster.report.reader import Reader
-from forecaster.report.render import RenderError, write
-from forecaster.source import PrometheusSource
+from promcast_common.httpclient import ClientConfigUnavailable, read_secret, request_options
+from promcast_forecaster.report.build import build_report
+from promcast_forecaster.report.config import ReportConfig, Smtp, Webhook
+from promcast_forecaster.report.model import Period, Report
+from promcast_forecaster.report.reader import Reader
+from promcast_forecaster.report.render import RenderError, write
+from promcast_forecaster.source import PrometheusSource
 
 log = logging.getLogger("promcast.report")
 PREFIX = "promcast-report-"

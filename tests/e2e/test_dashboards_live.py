@@ -14,7 +14,7 @@ import pytest
 
 from dashboards import style
 from demo.stack import Stack, http_get
-from exporter.core.catalogue import CATALOGUE
+from promcast_common.catalogue import CATALOGUE
 from tests.helpers.dashboard_queries import (COMPARISON, PanelQuery, generated, interpolate, load, queries, time_range,
                                      variable_defaults)
 

@@ -16,7 +16,7 @@ have written had it been running with these rules while the scenario unfolded, a
 
 1. Each scenario's raw series (30 days at 5 minutes, up to a second ago) are backfilled with
    ``promtool tsdb create-blocks-from openmetrics``.
-2. The real forecaster (``forecaster.service.Forecaster``, same object throughout) replays its
+2. The real forecaster (``promcast_forecaster.service.Forecaster``, same object throughout) replays its
    cycles over the last :func:`window` (the longest ``for:`` in the rules, plus a step and a margin),
    one every ``infer_every``, reading that Prometheus exactly as it does live; what its
    ``/metrics`` showed after each cycle is backfilled at that instant. The recording rules are
@@ -68,7 +68,7 @@ from demo.stack import (
     terminate,
     wait_until,
 )
-from exporter.core.durations import parse_duration
+from promcast_common.durations import parse_duration
 from tests.helpers.processes import backfill, need
 
 from tests.helpers.scenarios import (
@@ -130,8 +130,8 @@ class LiveForecaster:
     thread and event loop; :meth:`stop` ends it as SIGTERM would."""
 
     def __init__(self, cfg: dict) -> None:
-        from forecaster.config import ForecasterConfig
-        from forecaster.service import Forecaster
+        from promcast_forecaster.config import ForecasterConfig
+        from promcast_forecaster.service import Forecaster
 
         self.forecaster = Forecaster(ForecasterConfig.model_validate(cfg))
         self.cfg = self.forecaster.cfg
@@ -149,7 +149,7 @@ class LiveForecaster:
     async def _replay(self, instants: np.ndarray) -> list[Series]:
         import aiohttp
 
-        from forecaster.source import PrometheusSource
+        from promcast_forecaster.source import PrometheusSource
 
         samples: dict[tuple, list[tuple[float, float]]] = {}
         async with aiohttp.ClientSession() as session:
@@ -185,7 +185,7 @@ class LiveForecaster:
         from aiohttp import web
         from prometheus_client import CollectorRegistry
 
-        from exporter.core.http import make_app
+        from promcast_common.http import make_app
 
         registry = CollectorRegistry()
         registry.register(self.forecaster)

@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 
 from demo.stack import http_get, wait_until
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.remote_write import drain
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.remote_write import drain
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource
 from tests.helpers.scenarios import EXPECTED, RULES, forecaster_config, scenarios, window
 from tests.helpers.vm_fixture import replay_rules, start_victoria_metrics  # noqa: F401 - a fixture
 

@@ -17,11 +17,11 @@ import yaml
 
 from demo.history import ANCHOR, forecaster_config
 from demo.stack import free_port
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.report.build import redacted_config
-from forecaster.report.generate import generate, period_of
-from forecaster.report.render import screenshot
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.report.build import redacted_config
+from promcast_forecaster.report.generate import generate, period_of
+from promcast_forecaster.report.render import screenshot
 
 pytestmark = pytest.mark.integration
 WEEK = 7 * 86400.0
@@ -183,8 +183,8 @@ def test_config_in_the_audit_is_redacted():
 
 
 def test_every_series_the_report_reads_is_in_the_catalogue():
-    from exporter.core.catalogue import CATALOGUE
-    import forecaster.report.build as build
+    from promcast_common.catalogue import CATALOGUE
+    import promcast_forecaster.report.build as build
 
     source = Path(build.__file__).read_text()
     names = set(re.findall(r"(?<![:\w])promcast_[a-z0-9_]+(?![:\w])", source))  # not rules
@@ -211,7 +211,7 @@ def test_make_demo_writes_the_report_and_prints_its_paths(demo_stack):
     (["--prometheus.url", "prom:9090"], "must start with http://"),
 ])
 def test_bad_report_arguments_exit_2_with_the_reason(argv, problem, capsys):
-    from forecaster.cli import main
+    from promcast_forecaster.cli import main
 
     assert main(["report", *argv]) == 2
     assert problem in capsys.readouterr().err

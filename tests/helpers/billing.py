@@ -8,11 +8,11 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-from exporter.billing.ledger import period_label
-from exporter.core.collector import Provider
-from exporter.providers.cur.provider import CurProvider
-from exporter.providers.focus.columns import DEFAULT_DIMENSIONS
-from exporter.providers.focus.provider import FocusProvider
+from promcast_exporter.billing.ledger import period_label
+from promcast_common.collector import Provider
+from promcast_exporter.providers.cur.provider import CurProvider
+from promcast_exporter.providers.focus.columns import DEFAULT_DIMENSIONS
+from promcast_exporter.providers.focus.provider import FocusProvider
 from tests.helpers.paths import SHARED_DATA
 
 FOCUS_SAMPLE = SHARED_DATA / "focus" / "focus_sample.csv"

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from demo.stack import free_port
-from forecaster.service import Forecaster
+from promcast_forecaster.service import Forecaster
 from tests.helpers.metrics import exposition
 from tests.helpers.processes import PrometheusProc, backfill, need
 

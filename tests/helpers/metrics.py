@@ -10,7 +10,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
-from exporter.core.collector import Provider, SnapshotCollector
+from promcast_common.collector import Provider, SnapshotCollector
 
 
 def registry(*collectors: Collector) -> CollectorRegistry:

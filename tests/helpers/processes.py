@@ -64,5 +64,5 @@ def load_into_tsdb(om: Path, tmp_path: Path) -> None:
 def run_exporter(tmp_path: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
     cfg = tmp_path / "exporter.yml"
     cfg.write_text(yaml.safe_dump(config))
-    return subprocess.run([sys.executable, "-m", "exporter", "--config.file", str(cfg),
+    return subprocess.run([sys.executable, "-m", "promcast_exporter", "--config.file", str(cfg),
                            "--log.level", "warn", *args], capture_output=True, text=True, timeout=120)

@@ -9,7 +9,7 @@ from typing import AsyncIterator
 from aiohttp import web
 
 from demo.stack import free_port
-from forecaster.remote_write import Series, decode_write_request
+from promcast_forecaster.remote_write import Series, decode_write_request
 
 @dataclass
 class Receiver:

@@ -13,8 +13,8 @@ import yaml
 from demo.stack import (
     EXPORTER_LABELS,
 )
-from exporter.core.durations import parse_duration
-from exporter.core.openmetrics import write_openmetrics
+from promcast_common.durations import parse_duration
+from promcast_common.openmetrics import write_openmetrics
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from demo.stack import free_port, terminate
-from forecaster.selector import SelectorError, matcher_fn, parse_selector
+from promcast_forecaster.selector import SelectorError, matcher_fn, parse_selector
 from tests.helpers.forecaster import disk_prometheus_and_config
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def forecaster(tmp_path_factory):
     work = tmp_path_factory.mktemp("abuse")
     prom, cfg = disk_prometheus_and_config(work)
     proc, url = _start(work, "forecaster", [
-        sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+        sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
         f"--web.read-timeout={READ_TIMEOUT}s", f"--web.max-connections={MAX_CONNECTIONS}",
         "--query.max-samples=50000", "--query.max-series=1"])
     try:
@@ -84,7 +84,7 @@ def hanging_forecaster(tmp_path):
     cfg.write_text(yaml.safe_dump({"prometheus": {"url": f"http://127.0.0.1:{hang.getsockname()[1]}",
                                                   "timeout": "60s"}}))
     proc, url = _start(tmp_path, "forecaster", [
-        sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+        sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
         "--query.timeout=5s", "--query.max-concurrency=1", "--query.max-queued=0"])
     try:
         yield url
@@ -97,7 +97,7 @@ def hanging_forecaster(tmp_path):
 def exporter(tmp_path_factory):
     work = tmp_path_factory.mktemp("abuse-exporter")
     proc, url = _start(work, "exporter", [
-        sys.executable, "-m", "exporter", f"--web.read-timeout={READ_TIMEOUT}s",
+        sys.executable, "-m", "promcast_exporter", f"--web.read-timeout={READ_TIMEOUT}s",
         f"--web.max-connections={MAX_CONNECTIONS}"])
     try:
         yield url
@@ -172,7 +172,7 @@ def test_the_number_of_selectors_per_request_is_bounded(forecaster):
 def test_long_selectors_are_parsed_in_linear_time():
     # 8,000 spaces (what fits in a URL) made the selector parser itself backtrack for half an
     # hour (cubic); a subprocess bounds the test if that ever comes back.
-    code = ("from forecaster.selector import SelectorError, parse_selector\n"
+    code = ("from promcast_forecaster.selector import SelectorError, parse_selector\n"
             "try:\n    parse_selector(' ' * 8000 + '{')\nexcept SelectorError:\n    pass\n")
     subprocess.run([sys.executable, "-c", code], timeout=BOUND, check=True)
 
@@ -294,7 +294,7 @@ def test_idle_and_trickling_connections_are_closed(service, request):
 def capped(request, tmp_path):
     """A service with a long read timeout, so that held connections stay held."""
     proc, url = _start(tmp_path, request.param, [
-        sys.executable, "-m", request.param, "--web.read-timeout=5m",
+        sys.executable, "-m", f"promcast_{request.param}", "--web.read-timeout=5m",
         f"--web.max-connections={MAX_CONNECTIONS}"])
     try:
         yield url
@@ -334,17 +334,17 @@ def test_open_connections_are_capped(capped):
 
 
 def test_limits_have_flags_and_config_checks(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "forecaster", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--help"], capture_output=True, text=True)
     for flag in ("--web.read-timeout", "--web.max-connections", "--query.timeout",
                  "--query.max-concurrency", "--query.max-queued", "--query.max-samples",
                  "--query.max-series"):
         assert flag in out.stdout
-    out = subprocess.run([sys.executable, "-m", "exporter", "--help"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "promcast_exporter", "--help"], capture_output=True, text=True)
     assert "--web.read-timeout" in out.stdout and "--web.max-connections" in out.stdout
     cfg = tmp_path / "f.yml"
     cfg.write_text(yaml.safe_dump({"targets": [{"name": "t", "query": "up", "step": "5m",
                                                 "horizons": ["100y"], "max_series": 10**9}]}))
-    out = subprocess.run([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+    out = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
                           "check-config"], capture_output=True, text=True)
     assert out.returncode == 2
     assert "targets[0] (t).horizons: forecasting" in out.stderr and "limits.max_horizon_points" in out.stderr

@@ -74,7 +74,7 @@ def test_the_default_config_needs_no_secret_and_the_integrations_add_only_their_
 def test_repeat_intervals_stay_within_the_notification_log_retention(path):
     """Alertmanager keeps its notification log for --data.retention (120h by default) and
     warns at every start about a longer repeat_interval (it cannot honour it)."""
-    from exporter.core.durations import parse_duration
+    from promcast_common.durations import parse_duration
 
     def intervals(route):
         if "repeat_interval" in route:

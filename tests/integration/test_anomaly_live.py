@@ -6,7 +6,7 @@ flags.
 
 Firing is derived from the expression's values the way Prometheus' rule manager does it for a
 rule evaluated at every sample: pending at the first true evaluation, firing once it has been
-pending for the whole ``for:`` (:func:`forecaster.anomaly.for_points`); the exact ``for:``
+pending for the whole ``for:`` (:func:`promcast_forecaster.anomaly.for_points`); the exact ``for:``
 boundaries of the rule itself are covered by its ``promtool test rules`` cases."""
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import yaml
 
 from demo.history import ANCHOR
 from demo.stack import http_get
-from exporter.core.config import validate
-from forecaster.anomaly import ReplaySettings, alert_points, episodes, for_points, replay
-from forecaster.config import ForecasterConfig
-from forecaster.engine import anomaly_settings
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
+from promcast_common.config import validate
+from promcast_forecaster.anomaly import ReplaySettings, alert_points, episodes, for_points, replay
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import anomaly_settings
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource
 from tests.helpers.paths import ROOT
 from tests.helpers.processes import backfill
 

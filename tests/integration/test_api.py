@@ -21,7 +21,7 @@ def forecaster(tmp_path_factory):
     prom, cfg = disk_prometheus_and_config(work)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = spawn(work, "forecaster", [sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+    proc = spawn(work, "forecaster", [sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
                                       f"--web.listen-address=127.0.0.1:{port}"], f"{url}/-/ready")
     try:
         yield url

@@ -15,20 +15,20 @@ import pytest
 from botocore.stub import ANY, Stubber
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.config import ExporterConfig
-from exporter.core.collector import SnapshotCollector
-from exporter.core.config import ConfigError, validate
-from exporter.core.openmetrics import write_openmetrics
+from promcast_exporter.config import ExporterConfig
+from promcast_common.collector import SnapshotCollector
+from promcast_common.config import ConfigError, validate
+from promcast_common.openmetrics import write_openmetrics
 from tests.helpers.metrics import exposition, refreshed, samples, value
 from tests.helpers.processes import promtool_check
 
 boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 
-from exporter.providers.aws import cloudwatch, costexplorer  # noqa: E402 - after the importorskip
-from exporter.providers.aws.inventory import Inventory, Resource  # noqa: E402
-from exporter.providers.aws.meter import Meter  # noqa: E402
-from exporter.providers.aws.provider import AwsProvider  # noqa: E402
+from promcast_exporter.providers.aws import cloudwatch, costexplorer  # noqa: E402 - after the importorskip
+from promcast_exporter.providers.aws.inventory import Inventory, Resource  # noqa: E402
+from promcast_exporter.providers.aws.meter import Meter  # noqa: E402
+from promcast_exporter.providers.aws.provider import AwsProvider  # noqa: E402
 
 DAY, HOUR = 86400, 3600
 NOW = dt.datetime(2026, 11, 10, 5, 30, tzinfo=dt.timezone.utc).timestamp()
@@ -555,7 +555,7 @@ def test_history_backfills_into_prometheus(mocked, start_prometheus):
 def test_cli_backfill_writes_cloudwatch_history_promtool_loads(mocked, tmp_path):
     import yaml
 
-    from exporter.cli import main
+    from promcast_exporter.cli import main
     from tests.helpers.metrics import parse_om
     from tests.helpers.processes import load_into_tsdb
 
@@ -609,7 +609,7 @@ def test_config_errors_name_their_keys():
     assert (a.cost_explorer.refresh_interval, a.cloudwatch.refresh_interval,
             a.inventory.refresh_interval, a.pricing.refresh_interval) == (21600, 300, 3600, 86400)
     assert AwsProvider(a).refresh_interval == 300
-    from exporter.cli import build_providers
+    from promcast_exporter.cli import build_providers
 
     # The demo is off as soon as a real provider is enabled.
     assert [type(p).__name__ for p in build_providers(cfg)] == ["AwsProvider"]
@@ -633,7 +633,7 @@ def test_the_documented_example_is_a_valid_config(monkeypatch, tmp_path):
     import re
     from pathlib import Path
 
-    from exporter.core.config import load_config
+    from promcast_common.config import load_config
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     section = doc[doc.index("\n### AWS\n"):]

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from exporter.cli import build_providers
-from exporter.config import ExporterConfig
-from exporter.core.config import ConfigError, validate
-from exporter.providers.azure.provider import AzureExportProvider
-from exporter.providers.focus.columns import DEFAULT_DIMENSIONS
+from promcast_exporter.cli import build_providers
+from promcast_exporter.config import ExporterConfig
+from promcast_common.config import ConfigError, validate
+from promcast_exporter.providers.azure.provider import AzureExportProvider
+from promcast_exporter.providers.focus.columns import DEFAULT_DIMENSIONS
 from tests.helpers.billing import ledger_totals
 from tests.helpers.metrics import exposition, parse_om, refreshed, samples, value
 from tests.helpers.processes import load_into_tsdb, promtool_check, run_exporter

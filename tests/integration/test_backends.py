@@ -11,11 +11,11 @@ import aiohttp
 import pytest
 
 from demo.stack import http_get
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.remote_write import drain
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.remote_write import drain
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource
 from tests.helpers.forecaster import history
 from tests.helpers.metrics import exposition, samples
 from tests.helpers.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture

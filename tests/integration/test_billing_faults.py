@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.billing.clouds import cloud_label
-from exporter.config import ExporterConfig
-from exporter.core.collector import SnapshotCollector
-from exporter.core.config import ConfigError, validate
-from exporter.providers.cur.provider import CurProvider
+from promcast_exporter.billing.clouds import cloud_label
+from promcast_exporter.config import ExporterConfig
+from promcast_common.collector import SnapshotCollector
+from promcast_common.config import ConfigError, validate
+from promcast_exporter.providers.cur.provider import CurProvider
 from tests.helpers.billing import (CUR_DIR, FOCUS_SAMPLE, HEADER, LEGACY, MONTHLY_UNBLENDED,
                                    SAMPLE_TOTALS, focus, focus_row, ledger_totals, legacy_row,
                                    monthly, write_csv)

@@ -3,11 +3,11 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from exporter.core.config import validate
-from forecaster.budgets import period_bounds, project
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target, select_series
-from forecaster.source import RawSeries
+from promcast_common.config import validate
+from promcast_forecaster.budgets import period_bounds, project
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target, select_series
+from promcast_forecaster.source import RawSeries
 from tests.helpers.anchors import ANCHORS, TIME_OF_DAY
 from tests.helpers.metrics import samples
 
@@ -65,8 +65,8 @@ def test_budget_cycle_against_prometheus(start_prometheus, anchor, with_spent_qu
 
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from forecaster.budgets import period_bounds
-    from forecaster.service import Forecaster
+    from promcast_forecaster.budgets import period_bounds
+    from promcast_forecaster.service import Forecaster
 
     now = anchor + TIME_OF_DAY
     start, end = period_bounds(now, "month")
@@ -86,7 +86,7 @@ def test_budget_cycle_against_prometheus(start_prometheus, anchor, with_spent_qu
 
     async def run():
         import aiohttp
-        from forecaster.source import PrometheusSource
+        from promcast_forecaster.source import PrometheusSource
         async with aiohttp.ClientSession() as session:
             return await fc.run_budget_cycle(
                 cfg.budgets[0], PrometheusSource.from_config(cfg.prometheus, session), at=now)

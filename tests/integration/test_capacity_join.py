@@ -21,12 +21,12 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from demo.stack import free_port, terminate
-from exporter.core.config import validate
-from forecaster import engine, source
-from forecaster.config import ForecasterConfig
-from forecaster.engine import MAX_CAPACITY_LABEL_SETS, CapacityError, match_capacity
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource, RawSeries
+from promcast_common.config import validate
+from promcast_forecaster import engine, source
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import MAX_CAPACITY_LABEL_SETS, CapacityError, match_capacity
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource, RawSeries
 from tests.helpers.fake_prometheus import FakePrometheus, fleet_answers, matrix
 
 STEP = 3600.0
@@ -112,9 +112,9 @@ def test_the_join_and_the_decoding_run_off_the_event_loop(monkeypatch):
         return wrapper
 
     loop_thread = [0]
-    monkeypatch.setattr("forecaster.service.match_capacity",
+    monkeypatch.setattr("promcast_forecaster.service.match_capacity",
                         waits_for_the_loop("join", engine.match_capacity))
-    monkeypatch.setattr("forecaster.source.parse_matrix",
+    monkeypatch.setattr("promcast_forecaster.source.parse_matrix",
                         waits_for_the_loop("decode", source.parse_matrix))
 
     async def main(url):
@@ -201,7 +201,7 @@ def test_health_answers_while_a_fleet_is_joined_to_its_capacities(tmp_path):
         prober.start()
         log = tmp_path / "forecaster.log"
         with open(log, "wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+            proc = subprocess.Popen([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
                                      f"--web.listen-address=127.0.0.1:{port}"], stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -271,7 +271,7 @@ def test_the_adhoc_capacity_query_is_bounded_like_its_query(tmp_path):
         cfg.write_text(yaml.safe_dump({"prometheus": {"url": prom.url}}))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = subprocess.Popen([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+        proc = subprocess.Popen([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
                                  f"--web.listen-address={url[7:]}", "--query.max-series=10"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)

@@ -9,7 +9,7 @@ MODULES = ["exporter", "forecaster"]
 
 
 def run(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", f"promcast_{module}", *args], capture_output=True, text=True,
                           timeout=60)
 
 
@@ -74,8 +74,8 @@ def test_exporter_rejects_unknown_keys_and_bad_values(tmp_path):
 
 
 def test_env_secrets_are_expanded_and_missing_ones_reported(tmp_path, monkeypatch):
-    from exporter.core.config import ConfigError, load_config
-    from forecaster.config import ForecasterConfig
+    from promcast_common.config import ConfigError, load_config
+    from promcast_forecaster.config import ForecasterConfig
 
     cfg = tmp_path / "f.yml"
     cfg.write_text("prometheus:\n  url: ${PROM_URL}\n")

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", f"promcast_{module}", *args], capture_output=True, text=True,
                           timeout=60, cwd=ROOT)
 
 
@@ -52,7 +52,7 @@ def service(tmp_path: Path) -> Iterator:
     def start(module: str, config: Path, *flags: str) -> tuple[subprocess.Popen, str]:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = spawn(tmp_path, module, [sys.executable, "-m", module, "--config.file", str(config),
+        proc = spawn(tmp_path, module, [sys.executable, "-m", f"promcast_{module}", "--config.file", str(config),
                                         f"--web.listen-address=127.0.0.1:{port}", *flags],
                      f"{url}/-/healthy")
         procs.append(proc)
@@ -76,9 +76,9 @@ def forecaster_config(path: Path, *names: str, port: int = 9) -> Path:
 
 
 def test_a_reload_keeps_the_state_of_what_it_does_not_change(tmp_path: Path) -> None:
-    from exporter.core.config import load_config
-    from forecaster.config import ForecasterConfig
-    from forecaster.service import Forecaster
+    from promcast_common.config import load_config
+    from promcast_forecaster.config import ForecasterConfig
+    from promcast_forecaster.service import Forecaster
 
     def load(*names: str, port: int = 9) -> ForecasterConfig:
         return load_config(ForecasterConfig, forecaster_config(tmp_path / "f.yml", *names, port=port))

@@ -119,7 +119,7 @@ def test_forecaster_config_is_valid_and_forecasts_the_demo_targets(resolved):
     demo = yaml.safe_load((ROOT / "demo" / "forecaster.yml").read_text())
     assert ours["prometheus"]["url"] == "http://prometheus:9090"
     assert (ours["defaults"], ours["targets"]) == (demo["defaults"], demo["targets"])
-    out = subprocess.run([sys.executable, "-m", "forecaster", "--config.file", str(host),
+    out = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--config.file", str(host),
                           "check-config"], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
 

@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from exporter import cli as exporter_cli
-from exporter.core.logs import LogfmtFormatter
-from forecaster import cli
+from promcast_exporter import cli as exporter_cli
+from promcast_common.logs import LogfmtFormatter
+from promcast_forecaster import cli
 
 GOOD_TARGET = "{name: disk, query: 'rate(x[5m])', step: 5m, history: 1d}"
 
@@ -144,7 +144,7 @@ def test_credentials_in_urls_never_reach_log_lines():
 def test_a_non_utf8_config_is_a_clear_error_not_a_traceback(tmp_path, program):
     cfg = tmp_path / "f.yml"
     cfg.write_bytes(b"# caf\xe9\nprometheus: {}\n")
-    proc = subprocess.run([sys.executable, "-m", program, "--config.file", str(cfg), "check-config"],
+    proc = subprocess.run([sys.executable, "-m", f"promcast_{program}", "--config.file", str(cfg), "check-config"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2, proc.stderr
     assert "line 1: not UTF-8 text (byte 0xe9 at offset 5)" in proc.stderr
@@ -166,7 +166,7 @@ def test_the_service_refuses_to_start_on_a_missing_file(tmp_path):
     cfg = tmp_path / "f.yml"
     cfg.write_text("remote_write: {url: 'http://127.0.0.1:1/api/v1/write', "
                    "bearer_token_file: /nonexistent/token}\n")
-    proc = subprocess.run([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+    proc = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
                            "--web.listen-address=127.0.0.1:0"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2

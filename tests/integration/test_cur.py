@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from exporter.config import ExporterConfig
-from exporter.core.config import ConfigError, validate
-from exporter.providers.cur.provider import CurProvider
-from exporter.providers.focus.provider import FocusProvider
+from promcast_exporter.config import ExporterConfig
+from promcast_common.config import ConfigError, validate
+from promcast_exporter.providers.cur.provider import CurProvider
+from promcast_exporter.providers.focus.provider import FocusProvider
 from tests.helpers.billing import (CUR_DIR, HEADER, LEGACY, MONTHLY_UNBLENDED, focus_row,
                                    ledger_totals, legacy_row, monthly, write_csv)
 from tests.helpers.metrics import exposition, parse_om, refreshed, samples
@@ -206,7 +206,7 @@ def test_config_errors_name_their_keys():
 
 
 def test_budget_spent_query_sees_only_the_current_month(workshop):
-    from exporter.core.collector import SnapshotCollector
+    from promcast_common.collector import SnapshotCollector
     from prometheus_client import CollectorRegistry
 
     collector = SnapshotCollector([workshop])

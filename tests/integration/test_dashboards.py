@@ -13,8 +13,8 @@ import yaml
 from grafanalib.core import Dashboard, Graph, Target, TimeSeries
 
 from dashboards import generate, style
-from exporter.core.catalogue import CATALOGUE
-from forecaster.selector import parse_selector
+from promcast_common.catalogue import CATALOGUE
+from promcast_forecaster.selector import parse_selector
 from tests.helpers.processes import need
 from tests.helpers.dashboard_queries import (DASHBOARDS, datasource_variable, generated, load,
                                              panels, queries)
@@ -321,7 +321,7 @@ def test_every_series_queried_is_catalogued_or_recorded(path):
     used = set().union(*(series_names(e) for e in exprs))
     assert used, "no promcast series queried at all"
     unknown = sorted(used - known)
-    assert not unknown, f"not in exporter/core/catalogue.py nor a rules/ record: {unknown}"
+    assert not unknown, f"not in common/catalogue.py nor a rules/ record: {unknown}"
 
 
 @pytest.mark.parametrize("path", JSON, ids=lambda p: p.name)

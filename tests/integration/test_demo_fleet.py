@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from exporter.core.collector import SnapshotCollector
-from exporter.providers.demo import fleet
-from exporter.providers.demo.provider import DemoProvider, samples
+from promcast_common.collector import SnapshotCollector
+from promcast_exporter.providers.demo import fleet
+from promcast_exporter.providers.demo.provider import DemoProvider, samples
 from tests.helpers import metrics
 from tests.helpers.anchors import ANCHORS
 from tests.helpers.metrics import exposition, value
@@ -146,7 +146,7 @@ def test_backfill_is_past_only_and_loads_into_a_tsdb(tmp_path):
     need("promtool")
     out = tmp_path / "h.om"
     started = time.time()
-    subprocess.run([sys.executable, "-m", "exporter", "--log.level", "warn", "backfill", "--days", "0.5",
+    subprocess.run([sys.executable, "-m", "promcast_exporter", "--log.level", "warn", "backfill", "--days", "0.5",
                     "--out", str(out), "--label", "job=promcast-exporter"], check=True)
     text = out.read_text()
     assert text.endswith("# EOF\n")
@@ -160,6 +160,6 @@ def test_backfill_is_past_only_and_loads_into_a_tsdb(tmp_path):
 
 @pytest.mark.parametrize("bad", ["job", "=x", "1a=b"])
 def test_backfill_rejects_bad_labels(bad, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "exporter", "backfill", "--out", str(tmp_path / "x"),
+    res = subprocess.run([sys.executable, "-m", "promcast_exporter", "backfill", "--out", str(tmp_path / "x"),
                           "--label", bad], capture_output=True, text=True)
     assert res.returncode == 2 and "NAME=VALUE" in res.stderr

@@ -12,9 +12,9 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from exporter.config import ExporterConfig
-from exporter.core.config import ConfigError, validate
-from exporter.providers.focus.columns import DEFAULT_DIMENSIONS
+from promcast_exporter.config import ExporterConfig
+from promcast_common.config import ConfigError, validate
+from promcast_exporter.providers.focus.columns import DEFAULT_DIMENSIONS
 from tests.helpers.billing import (FOCUS_SAMPLE, HEADER, SAMPLE_TOTALS, focus, focus_row,
                                    ledger_totals)
 from tests.helpers.metrics import exposition, parse_om, refreshed, samples, value

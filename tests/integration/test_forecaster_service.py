@@ -13,10 +13,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from demo.stack import free_port, http_get, wait_until
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource, SourceUnavailable
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource, SourceUnavailable
 from tests.helpers.processes import need
 from tests.helpers.forecaster import forecast_lines, history
 from tests.helpers.metrics import exposition, samples, value
@@ -83,7 +83,7 @@ def test_service_keeps_running_without_prometheus_and_stops_on_sigterm(tmp_path)
                    "targets: [{name: disk, query: disk_ratio, step: 5m, history: 1d}]\n")
     port = free_port()
     log = open(tmp_path / "f.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+    proc = subprocess.Popen([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
                              f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
     try:
         metrics = f"http://127.0.0.1:{port}/metrics"
@@ -170,7 +170,7 @@ class ScriptedSource:
             await asyncio.sleep(timeout + 1)
             raise SourceUnavailable("timed out")
         import numpy as np
-        from forecaster.source import RawSeries
+        from promcast_forecaster.source import RawSeries
         ts = np.arange(max(start, end - 47 * step), end + 1, step)
         return [RawSeries({"host": h}, ts, np.linspace(0.1, 0.5, len(ts))) for h in answer]
 
@@ -184,7 +184,7 @@ class StoppingFleet:
 
     async def query_range(self, query, start, end, step, timeout=None):
         import numpy as np
-        from forecaster.source import RawSeries
+        from promcast_forecaster.source import RawSeries
 
         self.calls.append((start, end))
         out = []
@@ -303,7 +303,7 @@ def test_a_slow_target_does_not_delay_the_others():
 
 def test_long_ranges_are_read_in_chunks_that_join_exactly(start_prometheus, monkeypatch):
     import numpy as np
-    from forecaster import source
+    from promcast_forecaster import source
 
     prom = start_prometheus(history())
     end = time.time() // 300 * 300
@@ -354,7 +354,7 @@ def test_the_first_cycle_after_a_start_already_scores_the_newest_observation():
     # The score needs no previous cycle: a spike happening across a deploy is not missed, and
     # a restart publishes what the running service would have (no page of its own).
     import numpy as np
-    from forecaster.source import RawSeries
+    from promcast_forecaster.source import RawSeries
 
     class Spiking:
         async def query_range(self, query, start, end, step, timeout=None):
@@ -379,12 +379,12 @@ def test_the_score_needs_no_second_fit_whatever_the_model(monkeypatch):
     # The score comes from the history alone, so a costly model is fitted once per cycle and
     # the first cycle after a start already publishes it.
     import numpy as np
-    from forecaster import engine
-    from forecaster.source import RawSeries
+    from promcast_forecaster import engine
+    from promcast_forecaster.source import RawSeries
 
     fits = []
     real = engine.forecast_target
-    monkeypatch.setattr("forecaster.service.forecast_target",
+    monkeypatch.setattr("promcast_forecaster.service.forecast_target",
                         lambda *a, **k: fits.append(a[0].model) or real(*a, **k))
 
     class Steady:

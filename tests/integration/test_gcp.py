@@ -15,14 +15,14 @@ import pytest
 import vcr
 from google.auth.credentials import AnonymousCredentials
 
-from exporter.cli import build_providers
-from exporter.config import ExporterConfig
-from exporter.core.collector import SnapshotCollector
-from exporter.core.config import ConfigError, validate
-from exporter.core.openmetrics import write_openmetrics
-from exporter.providers.gcp.monitoring import session_for
-from exporter.providers.gcp.provider import GcpBillingProvider, GcpMonitoringProvider
-from exporter.providers.gcp.series import QUERIES, Assembler, is_disk, region_of
+from promcast_exporter.cli import build_providers
+from promcast_exporter.config import ExporterConfig
+from promcast_common.collector import SnapshotCollector
+from promcast_common.config import ConfigError, validate
+from promcast_common.openmetrics import write_openmetrics
+from promcast_exporter.providers.gcp.monitoring import session_for
+from promcast_exporter.providers.gcp.provider import GcpBillingProvider, GcpMonitoringProvider
+from promcast_exporter.providers.gcp.series import QUERIES, Assembler, is_disk, region_of
 from tests.cassettes.gcp.build_cassettes import (ALL_FILTERS, DEV_DISKS, DEV_MEMORY_PERCENT, GIB,
                                               HISTORY, HISTORY_DISK_SIZE, HISTORY_DISK_STEP,
                                               HISTORY_DISK_USED, NOW_1, NOW_2, PAGE_SIZE,
@@ -340,7 +340,7 @@ def test_credentials_come_from_the_default_chain_and_are_never_logged(tmp_path, 
 def test_the_role_file_grants_exactly_the_permissions_used():
     import yaml
 
-    from exporter.providers.gcp.monitoring import API
+    from promcast_exporter.providers.gcp.monitoring import API
 
     role = yaml.safe_load((Path(__file__).resolve().parents[2] / "deploy" / "gcp"
                            / "promcast-viewer-role.yaml").read_text())
@@ -350,8 +350,8 @@ def test_the_role_file_grants_exactly_the_permissions_used():
 
 
 def test_backfill_command_writes_the_history_promtool_loads(tmp_path, monkeypatch):
-    from exporter import cli
-    from exporter.providers.gcp import provider as gcp_provider
+    from promcast_exporter import cli
+    from promcast_exporter.providers.gcp import provider as gcp_provider
 
     # The command finds credentials through ADC; here they are anonymous, the API the cassette.
     monkeypatch.setattr(gcp_provider, "default_session",

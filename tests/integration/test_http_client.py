@@ -19,13 +19,13 @@ import trustme
 from aiohttp import web
 
 from demo.stack import free_port
-from exporter.core.config import ConfigError, validate
-from forecaster.config import ForecasterConfig
-from forecaster.remote_write import Series, WriteRequest
-from forecaster.report.config import ReportConfig
-from forecaster.report.schedule import DeliveryError, post_webhook
-from forecaster.service import make_writer
-from forecaster.source import PrometheusSource, SourceUnavailable
+from promcast_common.config import ConfigError, validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.remote_write import Series, WriteRequest
+from promcast_forecaster.report.config import ReportConfig
+from promcast_forecaster.report.schedule import DeliveryError, post_webhook
+from promcast_forecaster.service import make_writer
+from promcast_forecaster.source import PrometheusSource, SourceUnavailable
 
 EMPTY_MATRIX = {"status": "success", "data": {"resultType": "matrix", "result": []}}
 
@@ -226,8 +226,8 @@ def test_a_report_webhook_behind_a_private_ca_with_basic_auth(pki):
 
 def test_every_client_takes_the_same_keys():
     keys = {"bearer_token", "bearer_token_file", "basic_auth", "tls_config", "proxy_url"}
-    from forecaster.config import PrometheusSource as SourceSection, RemoteWrite
-    from forecaster.report.config import Webhook
+    from promcast_forecaster.config import PrometheusSource as SourceSection, RemoteWrite
+    from promcast_forecaster.report.config import Webhook
     for model in (SourceSection, RemoteWrite, Webhook):
         assert keys <= set(model.model_fields), model.__name__
 

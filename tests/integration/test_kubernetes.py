@@ -18,8 +18,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
 from tests.helpers.paths import ROOT
 from tests.helpers.processes import need
 
@@ -265,7 +265,7 @@ def test_config_maps_hold_valid_service_configs(overlay):
     docker = yaml.safe_load((ROOT / "docker" / "forecaster.yml").read_text())
     assert forecaster["targets"] == docker["targets"] and cfg.targets
     assert cfg.prometheus.url == "http://prometheus-operated.monitoring.svc:9090"
-    from exporter.config import ExporterConfig
+    from promcast_exporter.config import ExporterConfig
     validate(ExporterConfig, yaml.safe_load(by_prefix["promcast-exporter-config"]["data"]["exporter.yml"]))
     # The workloads mount the generated (hash-suffixed) names.
     for _, spec in pod_specs(overlay):

@@ -11,10 +11,10 @@ import aiohttp
 import numpy as np
 import pytest
 
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target, select_series
-from forecaster.source import PrometheusSource
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target, select_series
+from promcast_forecaster.source import PrometheusSource
 
 HOUR, DAY = 3600.0, 86400.0
 # A fixed past instant: Prometheus keeps the backfilled blocks by their own age, not the clock's.

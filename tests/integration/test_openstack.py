@@ -17,11 +17,11 @@ import pytest
 import yaml
 
 from demo.stack import free_port
-from exporter.config import ExporterConfig
-from exporter.core.config import ConfigError, validate
-from exporter.providers.openstack.api import OpenStackError
-from exporter.providers.openstack.provider import OpenStackProvider
-from exporter.providers.openstack.regions import CloudSpec
+from promcast_exporter.config import ExporterConfig
+from promcast_common.config import ConfigError, validate
+from promcast_exporter.providers.openstack.api import OpenStackError
+from promcast_exporter.providers.openstack.provider import OpenStackProvider
+from promcast_exporter.providers.openstack.regions import CloudSpec
 from tests.helpers.metrics import exposition, refreshed, samples
 from tests.helpers.processes import promtool_check
 
@@ -266,7 +266,7 @@ def test_volume_quotas_give_project_disk(cloud, tmp_path):
 
 
 def test_config_and_wiring(tmp_path):
-    from exporter.cli import build_providers
+    from promcast_exporter.cli import build_providers
 
     cfg = validate(ExporterConfig, {"providers": {"demo": {"enabled": False}, "openstack": {
         "enabled": True, "clouds": [{"cloud": "lab", "regions": ["RegionOne"]}],
@@ -284,7 +284,7 @@ def test_config_and_wiring(tmp_path):
 def test_the_documented_examples_are_valid_configs():
     import re
 
-    from forecaster.config import ForecasterConfig
+    from promcast_forecaster.config import ForecasterConfig
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
     section = doc[doc.index("\n### OpenStack\n"):]
@@ -294,5 +294,5 @@ def test_the_documented_examples_are_valid_configs():
     target = validate(ForecasterConfig, {"prometheus": {"url": "http://127.0.0.1:9090"},
                                          **yaml.safe_load(target_block)}).targets[0]
     assert "promcast_openstack_cpu_capacity_vcpus" in str(target.capacity)
-    from exporter.core.catalogue import CATALOGUE
+    from promcast_common.catalogue import CATALOGUE
     assert set(re.findall(r"promcast_openstack_[a-z_]+", target.query + str(target.capacity))) <= set(CATALOGUE)

@@ -23,12 +23,12 @@ import yaml
 from prometheus_client import CollectorRegistry, generate_latest
 
 from demo.stack import free_port, http_get, spawn, terminate, wait_until
-from exporter.core.config import validate
-from exporter.core.durations import format_duration
-from forecaster.config import BUILTIN_DEFAULTS, ForecasterConfig
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
-from forecaster.staleness import default_staleness
+from promcast_common.config import validate
+from promcast_common.durations import format_duration
+from promcast_forecaster.config import BUILTIN_DEFAULTS, ForecasterConfig
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource
+from promcast_forecaster.staleness import default_staleness
 from tests.helpers.paths import ROOT
 from tests.helpers.processes import need
 from tests.helpers.dashboard_queries import COMPARISON, DASHBOARDS, queries
@@ -148,7 +148,7 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
 
         cfg_file = tmp_path / "forecaster.yml"
         cfg_file.write_text(yaml.safe_dump(forecaster_config(prom.url)))
-        check = subprocess.run([sys.executable, "-m", "forecaster", "--config.file", str(cfg_file),
+        check = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg_file),
                                 "check-config"], capture_output=True, text=True, cwd=ROOT)
         assert check.returncode == 0, check.stdout + check.stderr
 

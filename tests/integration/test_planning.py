@@ -8,16 +8,16 @@ import math
 import numpy as np
 import pytest
 
-from exporter.core.catalogue import Families
-from exporter.core.config import ConfigError, validate
-from forecaster.config import ForecasterConfig, ResolvedTarget
-from forecaster.engine import SeriesForecast, TargetResult
-from forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
+from promcast_common.catalogue import Families
+from promcast_common.config import ConfigError, validate
+from promcast_forecaster.config import ForecasterConfig, ResolvedTarget
+from promcast_forecaster.engine import SeriesForecast, TargetResult
+from promcast_forecaster.planning.autoscaling import (Stabilizer, clamp_replicas, peak_demand,
                                              required_replicas)
-from forecaster.planning.config import Scenario
-from forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
-from forecaster.planning.plan import TargetPlanner, publish_plan
-from forecaster.planning.scenarios import MONTH_SECONDS, affine, apply_scenario
+from promcast_forecaster.planning.config import Scenario
+from promcast_forecaster.planning.leadtime import lead_time_margin, order_by_timestamp
+from promcast_forecaster.planning.plan import TargetPlanner, publish_plan
+from promcast_forecaster.planning.scenarios import MONTH_SECONDS, affine, apply_scenario
 
 HOUR = 3600.0
 NOW = 1_790_000_000.0  # a whole hour, so the grid ends exactly now
@@ -247,7 +247,7 @@ def test_kubernetes_examples_query_catalogued_series_with_valid_promql(tmp_path)
 
     import yaml
 
-    from exporter.core.catalogue import CATALOGUE
+    from promcast_common.catalogue import CATALOGUE
     from tests.helpers.processes import need
 
     kube = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"

@@ -8,10 +8,10 @@ import subprocess
 import aiohttp
 import pytest
 
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource
 from tests.helpers.anchors import ANCHORS, TIME_OF_DAY
 from tests.helpers.forecaster import forecast_lines, history
 from tests.helpers.metrics import exposition, value

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import yaml
 
-from exporter.core.openmetrics import write_openmetrics
-from exporter.providers.demo.provider import samples
+from promcast_common.openmetrics import write_openmetrics
+from promcast_exporter.providers.demo.provider import samples
 from tests.helpers import metrics
 from tests.helpers.anchors import ANCHORS, TIME_OF_DAY
 
@@ -66,10 +66,10 @@ def test_runner_against_prometheus_with_demo_history(prom, anchor):
     import aiohttp
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from exporter.core.config import validate
-    from forecaster.config import ForecasterConfig
-    from forecaster.service import Forecaster
-    from forecaster.source import PrometheusSource
+    from promcast_common.config import validate
+    from promcast_forecaster.config import ForecasterConfig
+    from promcast_forecaster.service import Forecaster
+    from promcast_forecaster.source import PrometheusSource
 
     cfg = validate(ForecasterConfig, {"prometheus": {"url": prom.url}, "recommendations": SETTINGS})
     fc = Forecaster(cfg)
@@ -104,7 +104,7 @@ def test_runner_against_prometheus_with_demo_history(prom, anchor):
 
 
 def test_cli_prints_a_ranked_table_and_writes_json_and_csv(prom, tmp_path, capsys):
-    from forecaster.cli import main
+    from promcast_forecaster.cli import main
 
     cfg = tmp_path / "f.yml"
     cfg.write_text(yaml.safe_dump({"prometheus": {"url": prom.url}, "recommendations": SETTINGS}))

@@ -17,9 +17,9 @@ import pytest
 from prometheus_client.core import Metric
 
 from demo.stack import free_port, http_get, wait_until
-from exporter.core.catalogue import Families
-from exporter.core.logs import LogfmtFormatter
-from forecaster.remote_write import (RemoteWriter, Series, WriteRequest, WriteStats, batches,
+from promcast_common.catalogue import Families
+from promcast_common.logs import LogfmtFormatter
+from promcast_forecaster.remote_write import (RemoteWriter, Series, WriteRequest, WriteStats, batches,
                                      decode_write_request, encode_write_request,
                                      families_to_timeseries, now_ms)
 from tests.helpers.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture

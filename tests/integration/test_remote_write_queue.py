@@ -21,11 +21,11 @@ import yaml
 from prometheus_client import CollectorRegistry
 
 from demo.stack import http_get, wait_until
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.remote_write import RemoteWriter, Series, WriteQueue, drain, now_ms
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.remote_write import RemoteWriter, Series, WriteQueue, drain, now_ms
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource
 from tests.helpers.forecaster import history
 from tests.helpers.processes import need
 from tests.helpers.remote_write import receiver
@@ -261,7 +261,7 @@ def test_capacity_and_stale_alerts_fire_on_victoria_metrics_with_vmalert(
 def test_the_documented_remote_write_example_is_valid_and_shows_the_defaults() -> None:
     import re
 
-    from forecaster.config import RemoteWrite
+    from promcast_forecaster.config import RemoteWrite
 
     doc = (ROOT / "docs" / "configuration.md").read_text()
     block = re.search(r"```yaml\n(remote_write:\n.*?)```", doc, re.S).group(1)

@@ -16,11 +16,11 @@ from prometheus_client import CollectorRegistry
 
 from demo.history import ANCHOR, forecaster_config
 from demo.stack import ROOT, free_port, spawn, terminate
-from exporter.core.config import ConfigError, validate
-from forecaster.config import ForecasterConfig
-from forecaster.report.schedule import prune, report_name
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
+from promcast_common.config import ConfigError, validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.report.schedule import prune, report_name
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from exporter.core.config import ConfigError
+from promcast_common.config import ConfigError
 from rules import config as alerting
 from rules import generate
 from tests.helpers.processes import need

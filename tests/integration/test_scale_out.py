@@ -18,11 +18,11 @@ import pytest
 import yaml
 
 from demo.stack import free_port, http_get, spawn, terminate, wait_until
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.remote_write import drain
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.remote_write import drain
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource
 from rules.config import load as load_alerting
 from rules.generate import rule_groups
 from tests.helpers.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture
@@ -161,7 +161,7 @@ def test_a_dead_shard_goes_stale_and_alerts_while_the_others_keep_going(tmp_path
     try:
         for i, port in enumerate(ports):
             procs.append(spawn(tmp_path, f"shard{i}", [
-                sys.executable, "-m", "forecaster", f"--config.file={cfg}",
+                sys.executable, "-m", "promcast_forecaster", f"--config.file={cfg}",
                 f"--web.listen-address=127.0.0.1:{port}", f"--shard.index={i}", f"--shard.count={SHARDS}",
             ], f"http://127.0.0.1:{port}/-/healthy"))
 

@@ -41,7 +41,7 @@ def test_sigterm_mid_fit_exits_0_promptly(start_prometheus, tmp_path, series, ta
     port = free_port()
     log_path = tmp_path / "f.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+        proc = subprocess.Popen([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
                                  "--log.level=debug", f"--web.listen-address=127.0.0.1:{port}"],
                                 stdout=log, stderr=log)
     try:
@@ -66,7 +66,7 @@ def test_a_fit_ends_at_its_next_checkpoint_once_stopped():
     import asyncio
     import threading
 
-    from forecaster.interrupt import busy, checkpoint, run_interruptible
+    from promcast_forecaster.interrupt import busy, checkpoint, run_interruptible
 
     def long_fit(started: threading.Event) -> str:
         started.set()
@@ -115,7 +115,7 @@ def test_sigterm_during_a_burst_of_adhoc_forecasts_exits_0_promptly(start_promet
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "f.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "forecaster", "--config.file", str(cfg),
+        proc = subprocess.Popen([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
                                  f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
     stop = threading.Event()
     answers: list[int] = []
@@ -159,10 +159,10 @@ def test_an_adhoc_fit_stays_in_the_api_pool_and_ends_at_a_checkpoint_once_stoppe
     import threading
 
 
-    from exporter.core.config import validate
-    from forecaster.config import ForecasterConfig
-    from forecaster.interrupt import Interrupted, checkpoint, stoppable
-    from forecaster.service import Forecaster
+    from promcast_common.config import validate
+    from promcast_forecaster.config import ForecasterConfig
+    from promcast_forecaster.interrupt import Interrupted, checkpoint, stoppable
+    from promcast_forecaster.service import Forecaster
     from tests.helpers.fake_prometheus import FakePrometheus, fleet_answers
 
     stop, steps = threading.Event(), []

@@ -16,9 +16,9 @@ import yaml
 from aiohttp import web
 
 from demo.stack import free_port, terminate, wait_until
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.source import PrometheusSource, SourceUnavailable, redact
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.source import PrometheusSource, SourceUnavailable, redact
 from tests.helpers.forecaster import history
 from tests.helpers.processes import backfill, need
 
@@ -127,6 +127,6 @@ def test_bearer_token_from_a_file_is_sent_and_re_read(tmp_path):
 def test_redact_and_config_checks():
     assert redact("https://u:p@host:9090/x") == "https://host:9090/x"
     assert redact("http://host") == "http://host"
-    from exporter.core.config import ConfigError
+    from promcast_common.config import ConfigError
     with pytest.raises(ConfigError, match="only one of bearer_token, basic_auth"):
         source_cfg(bearer_token="x", basic_auth={"username": "u", "password": "p"})

@@ -11,10 +11,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from demo.stack import free_port
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.service import Forecaster
-from forecaster.source import PrometheusSource
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import PrometheusSource
 
 TARGET = {"name": "disk", "query": "disk_ratio", "step": "1h", "history": "2d", "season": "1d",
           "horizons": ["1d"]}
@@ -85,7 +85,7 @@ def test_background_work_that_dies_is_logged_at_once_not_at_shutdown(caplog):
 
     from aiohttp import web
 
-    from exporter.core.http import serve
+    from promcast_common.http import serve
 
     async def background(stop: asyncio.Event) -> None:
         raise RuntimeError("cannot start the cycles")

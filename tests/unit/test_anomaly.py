@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecaster.anomaly import (
+from promcast_forecaster.anomaly import (
     DetectorSettings, ReplaySettings, alert_points, detect, episodes, for_points, replay,
     tail_quantile,
 )
-from forecaster.anomaly import cli as anomaly_cli
-from forecaster.anomaly.detector import nan_quantile
+from promcast_forecaster.anomaly import cli as anomaly_cli
+from promcast_forecaster.anomaly.detector import nan_quantile
 
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 START = 1_700_000_000 - 1_700_000_000 % 86400

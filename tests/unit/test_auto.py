@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecaster.models.auto import AutoForecaster
-from forecaster.models import make_model
-from forecaster.models.metrics import coverage
+from promcast_forecaster.models.auto import AutoForecaster
+from promcast_forecaster.models import make_model
+from promcast_forecaster.models.metrics import coverage
 
 M = 24
 CHEAP = ["seasonal_naive", "seasonal_naive_drift", "fast_hw", "drift"]
@@ -149,8 +149,8 @@ def test_fitted_auto_keeps_no_copy_of_the_history() -> None:
 
 
 def test_auto_fast_is_the_default_and_never_knowingly_worse_than_seasonal_naive() -> None:
-    from exporter.core.config import validate
-    from forecaster.config import ForecasterConfig
+    from promcast_common.config import validate
+    from promcast_forecaster.config import ForecasterConfig
 
     cfg = validate(ForecasterConfig, {"targets": [{"name": "t", "query": "x"}]})
     assert cfg.resolved_targets()[0].model == "auto_fast"
@@ -211,7 +211,7 @@ def fold_errors(sn_errors: list[float], chosen_errors: list[float]):
 ])
 def test_a_candidate_must_beat_seasonal_naive_by_more_than_one_standard_error(
         sn_errors, chosen_errors, kept_baseline) -> None:
-    from forecaster.models.auto import within_one_standard_error
+    from promcast_forecaster.models.auto import within_one_standard_error
 
     assert within_one_standard_error(*fold_errors(sn_errors, chosen_errors), sn=0).tolist() == [
         kept_baseline]

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.core.config import ConfigError, validate
-from forecaster import offline
-from forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar, HolidaySettings
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target
-from forecaster.models import make_model
-from forecaster.models.metrics import mase, mase_scale
-from forecaster.source import RawSeries
+from promcast_common.config import ConfigError, validate
+from promcast_forecaster import offline
+from promcast_forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar, HolidaySettings
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target
+from promcast_forecaster.models import make_model
+from promcast_forecaster.models.metrics import mase, mase_scale
+from promcast_forecaster.source import RawSeries
 
 DAY = 86400.0
 # A fixed anchor: 2019-01-01 00:00 UTC, four years of history and one held out.
@@ -127,7 +127,7 @@ def test_the_engine_applies_the_targets_holidays_and_refits_when_they_change():
     assert mean[0, col("2023-01-01")] < 0.5 * mean[0, col("2023-01-08")]
     assert abs(mean[0, col("2023-01-06")] - mean[0, col("2023-01-13")]) < 0.1 * mean[0, col("2023-01-13")]
     plain = validate(ForecasterConfig, config(country="DE")).resolved_targets()[0]
-    from forecaster.engine import fit_reason
+    from promcast_forecaster.engine import fit_reason
     assert fit_reason(result.fitted, plain, end, result.fitted.keys) == "settings"
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from exporter.core.catalogue import CATALOGUE, Families
+from promcast_common.catalogue import CATALOGUE, Families
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ("_seconds", "_bytes", "_ratio", "_usd", "_total", "_info", "_vcpus", "_series", "_samples", "_successful",
@@ -49,7 +49,7 @@ def rule_names() -> tuple[set[str], set[str]]:
 def test_rules_use_only_catalogued_series():
     used, recorded = rule_names()
     unknown = {n for n in used if n not in CATALOGUE and not any(n in r for r in recorded)}
-    assert not unknown, f"not in exporter/core/catalogue.py: {sorted(unknown)}"
+    assert not unknown, f"not in common/catalogue.py: {sorted(unknown)}"
     for r in recorded:
         level, metric, ops = r.split(":")  # level:metric:operations
         assert level and ops and metric.startswith("promcast_"), r

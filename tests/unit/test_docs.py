@@ -191,9 +191,9 @@ def config_examples():
 
 @pytest.mark.parametrize("block", config_examples())
 def test_every_documented_config_example_is_accepted(block, tmp_path):
-    from exporter.config import ExporterConfig
-    from exporter.core.config import validate
-    from forecaster.config import ForecasterConfig
+    from promcast_exporter.config import ExporterConfig
+    from promcast_common.config import validate
+    from promcast_forecaster.config import ForecasterConfig
     from rules.config import AlertingConfig
     from rules.config import load as load_alerting
 
@@ -214,7 +214,7 @@ def test_every_documented_config_example_is_accepted(block, tmp_path):
 
 
 def test_every_series_the_docs_name_is_in_the_catalogue():
-    from exporter.core.catalogue import CATALOGUE
+    from promcast_common.catalogue import CATALOGUE
 
     unknown = []
     for page in (README, *DOCS):

@@ -1,6 +1,6 @@
 import pytest
 
-from exporter.core.durations import format_duration, parse_duration
+from promcast_common.durations import format_duration, parse_duration
 
 
 @pytest.mark.parametrize("text,seconds", [

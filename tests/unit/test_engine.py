@@ -5,12 +5,12 @@ import math
 import numpy as np
 import pytest
 
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.engine import (align, exhaustion_seconds, forecast_target, match_capacity,
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import (align, exhaustion_seconds, forecast_target, match_capacity,
                               output_labels, select_series, series_hash)
-from forecaster.models import ModelBase, SeasonalNaive
-from forecaster.source import RawSeries
+from promcast_forecaster.models import ModelBase, SeasonalNaive
+from promcast_forecaster.source import RawSeries
 
 STEP = 3600.0
 
@@ -131,8 +131,8 @@ def test_capacity_per_series_from_a_query():
 
 
 def test_anomaly_score_of_the_newest_point_from_the_history_alone():
-    from forecaster.anomaly import ReplaySettings, replay
-    from forecaster.engine import anomaly_settings
+    from promcast_forecaster.anomaly import ReplaySettings, replay
+    from promcast_forecaster.engine import anomaly_settings
 
     t = target(history="5d")
     ts, end = grid(t)
@@ -155,7 +155,7 @@ def test_anomaly_score_of_the_newest_point_from_the_history_alone():
 
 
 def test_merge_history_appends_new_points_and_cuts_old_ones():
-    from forecaster.engine import merge_history
+    from promcast_forecaster.engine import merge_history
 
     old = [RawSeries({"h": "a"}, np.array([0.0, 1, 2, 3]), np.array([0.0, 1, 2, 3])),
            RawSeries({"h": "b"}, np.array([0.0, 1]), np.array([5.0, 5]))]
@@ -219,7 +219,7 @@ def test_too_short_a_history_has_no_backtest_rather_than_a_made_up_one():
 def test_a_failing_model_falls_back_and_is_not_backtested(monkeypatch, caplog):
     # The published forecast is then seasonal naive's: a backtest of the broken model would only
     # fail again and report the accuracy of a model that forecast nothing.
-    from forecaster import engine
+    from promcast_forecaster import engine
 
     class Broken:
         name = "broken"
@@ -259,7 +259,7 @@ def test_series_that_stopped_reporting_are_retired_after_the_staleness():
 
 
 def test_staleness_shorter_than_the_step_is_refused():
-    from exporter.core.config import ConfigError
+    from promcast_common.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"targets\[0\] \(disk\): staleness 30m is shorter than the step 1h"):
         target(staleness="30m")
@@ -331,7 +331,7 @@ def test_one_huge_series_does_not_ruin_the_others_global_gbm_forecasts():
 
 
 def test_a_model_giving_non_finite_or_absurd_rows_falls_back_per_series(monkeypatch):
-    from forecaster import engine
+    from promcast_forecaster import engine
 
     class Wild(ModelBase):
         """Forecasts each series' level, except an overflow for the one at 0.6 and a runaway
@@ -370,8 +370,8 @@ def test_a_series_without_a_matching_capacity_publishes_no_exhaustion():
     # It used to read as +Inf ("never exhausted"), the same as a series far from its capacity.
     from prometheus_client import CollectorRegistry
 
-    from exporter.core.catalogue import Families
-    from forecaster.service import publish_result
+    from promcast_common.catalogue import Families
+    from promcast_forecaster.service import publish_result
 
     t = target(capacity="size_bytes")
     ts, end = grid(t)
@@ -403,9 +403,9 @@ def test_a_series_without_a_matching_capacity_publishes_no_exhaustion():
 def test_one_spike_in_the_backtest_window_does_not_make_a_good_forecast_look_bad():
     # The forecast-quality ticket used to stay open until a spike left the backtest window: a
     # mean of absolute errors is one spike's. The published score leaves out the largest 20%.
-    from forecaster.backtest import holdout_scores
-    from forecaster.models import make_model
-    from forecaster.models.metrics import mase_scale
+    from promcast_forecaster.backtest import holdout_scores
+    from promcast_forecaster.models import make_model
+    from promcast_forecaster.models.metrics import mase_scale
 
     rng = np.random.default_rng(4)
     k = np.arange(10 * 24)
@@ -424,7 +424,7 @@ def test_one_spike_in_the_backtest_window_does_not_make_a_good_forecast_look_bad
 
 
 def test_a_targets_anomaly_keys_reach_the_detector():
-    from forecaster.engine import anomaly_settings
+    from promcast_forecaster.engine import anomaly_settings
 
     s = anomaly_settings(target(anomaly_budget=0.2, anomaly_target_budget=4, anomaly_min_effect=0.3,
                                 anomaly_direction="up", anomaly_for="3h"))

@@ -7,11 +7,11 @@ import logging
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target, select_series
-from forecaster.service import Forecaster
-from forecaster.source import RawSeries
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target, select_series
+from promcast_forecaster.service import Forecaster
+from promcast_forecaster.source import RawSeries
 
 STEP = 3600.0
 END = 1_790_000_000.0 // STEP * STEP

@@ -6,8 +6,8 @@ import gzip
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import CollectorRegistry
 
-from exporter.core.catalogue import Families
-from exporter.core.http import make_app, parse_listen_address
+from promcast_common.catalogue import Families
+from promcast_common.http import make_app, parse_listen_address
 
 
 class Counting:

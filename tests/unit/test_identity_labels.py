@@ -3,9 +3,9 @@
 import pytest
 from prometheus_client import CollectorRegistry
 
-from exporter.core.config import ConfigError, validate
-from forecaster.config import ForecasterConfig
-from forecaster.service import Forecaster
+from promcast_common.config import ConfigError, validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.service import Forecaster
 
 
 def config(**fields) -> ForecasterConfig:

@@ -13,8 +13,8 @@ SCANNED = ("exporter", "forecaster", "demo", "dashboards", "benchmarks")
 # (importer, imported private name) -> why it is allowed for now. Each entry is removed by a step
 # of the plan in docs/architecture.md; an entry that no longer matches an import fails the test.
 PRIVATE_ALLOWED = {
-    ("forecaster.limits", "forecaster.models._util"): "model capabilities, plan step 2",
-    ("benchmarks._baselines", "forecaster.models._util"): "model capabilities, plan step 2",
+    ("promcast_forecaster.limits", "promcast_forecaster.models._util"): "model capabilities, plan step 2",
+    ("benchmarks._baselines", "promcast_forecaster.models._util"): "model capabilities, plan step 2",
 }
 
 
@@ -120,7 +120,7 @@ def test_the_private_import_check_sees_relative_and_private_module_imports(tmp_p
 def test_google_sdks_are_imported_only_by_the_gcp_provider():
     # import-linter cannot forbid google.auth / google.cloud without forbidding google.protobuf,
     # which remote write uses; billing files on gs:// are the known exception (plan step 8).
-    allowed = {("exporter.billing.files", "google.cloud")}
+    allowed = {("promcast_exporter.billing.files", "google.cloud")}
     found = set()
     for top in ("exporter", "forecaster"):
         for path in sorted((ROOT / top).rglob("*.py")):

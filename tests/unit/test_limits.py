@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
-from exporter.core.config import ConfigError, validate
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target, select_series
-from forecaster.limits import Limits, enforce, limits_for
-from forecaster.source import RawSeries
+from promcast_common.config import ConfigError, validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target, select_series
+from promcast_forecaster.limits import Limits, enforce, limits_for
+from promcast_forecaster.source import RawSeries
 
 STEP = 3600.0
 END = 1_790_000_000.0 // STEP * STEP

@@ -12,16 +12,16 @@ from typing import Iterator
 import numpy as np
 import pytest
 
-from exporter.core.config import validate
-from forecaster.backtest import FOLDS, holdout_scores
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target, select_series
-from forecaster.models import (Capabilities, ModelBase, SeasonalNaive, make_model,
+from promcast_common.config import validate
+from promcast_forecaster.backtest import FOLDS, holdout_scores
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target, select_series
+from promcast_forecaster.models import (Capabilities, ModelBase, SeasonalNaive, make_model,
                                model_capabilities, model_names, register)
-from forecaster.models import auto as auto_module
-from forecaster.models import registry, sktime_adapter
-from forecaster.models.auto import AutoForecaster
-from forecaster.source import RawSeries
+from promcast_forecaster.models import auto as auto_module
+from promcast_forecaster.models import registry, sktime_adapter
+from promcast_forecaster.models.auto import AutoForecaster
+from promcast_forecaster.source import RawSeries
 
 M = 24
 HOUR = 3600.0

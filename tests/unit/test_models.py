@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecaster.models import make_model, model_names
-from forecaster.models.prometheus import Drift, PromHoltWinters
-from forecaster.models.resample import downsample
+from promcast_forecaster.models import make_model, model_names
+from promcast_forecaster.models.prometheus import Drift, PromHoltWinters
+from promcast_forecaster.models.resample import downsample
 from tests.helpers.models import model_arrays
 
 M = 24  # hourly steps, daily season
@@ -168,7 +168,7 @@ def test_sktime_by_name_or_a_clear_error() -> None:
 def test_global_gbm_keeps_nothing_history_sized_and_blocks_change_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from forecaster.models import _util, global_gbm
+    from promcast_forecaster.models import _util, global_gbm
 
     y = seasonal_fleet(n=30, days=40)  # 960 points: the last week is a small part of it
     y[3, 100:130] = np.nan
@@ -194,7 +194,7 @@ def test_global_gbm_keeps_nothing_history_sized_and_blocks_change_nothing(
 
 @pytest.mark.parametrize("drift", [False, True])
 def test_seasonal_naive_without_intervals_keeps_no_history(drift: bool) -> None:
-    from forecaster.models.seasonal_naive import SeasonalNaive
+    from promcast_forecaster.models.seasonal_naive import SeasonalNaive
 
     y = seasonal_fleet(n=5, days=12)
     y[1, 30:40] = np.nan

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecaster import offline
+from promcast_forecaster import offline
 
 M = 24
 
@@ -127,7 +127,7 @@ def test_bad_files_and_arguments_exit_2_with_a_message(
 def test_model_failure_on_one_series_does_not_abort_the_others(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from forecaster.models.fast_hw import FastHoltWinters
+    from promcast_forecaster.models.fast_hw import FastHoltWinters
 
     real_fit = FastHoltWinters.fit
 

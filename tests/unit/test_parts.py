@@ -11,9 +11,9 @@ import pytest
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
-from exporter.core.collector import PartialRefresh, Provider, SnapshotCollector
-from exporter.core.parts import Part, Parts
+from promcast_common.catalogue import Families
+from promcast_common.collector import PartialRefresh, Provider, SnapshotCollector
+from promcast_common.parts import Part, Parts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,7 +124,7 @@ def test_no_provider_imports_another_provider():
         own = path.relative_to(providers).parts[0]
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-                    "exporter.providers."):
+                    "promcast_exporter.providers."):
                 other = node.module.split(".")[2]
                 # GCP's and Azure's billing exports are FOCUS files, read by the focus layout.
                 allowed = {own} | ({"focus"} if own in ("gcp", "azure") else set())

@@ -10,26 +10,26 @@ import math
 import numpy as np
 import pytest
 
-from exporter.core.catalogue import Families
-from exporter.core.config import ConfigError, validate
-from forecaster.config import ForecasterConfig
-from forecaster.recommend import commitments, idle, sizing
-from forecaster.recommend.catalog import GIB, CatalogError, load_catalog
-from forecaster.recommend.config import (
+from promcast_common.catalogue import Families
+from promcast_common.config import ConfigError, validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.recommend import commitments, idle, sizing
+from promcast_forecaster.recommend.catalog import GIB, CatalogError, load_catalog
+from promcast_forecaster.recommend.config import (
     CommitmentOption,
     Idle,
     Recommendations,
     Rightsizing,
 )
-from forecaster.recommend.forecasts import analysis_target, forecast
-from forecaster.recommend.report import (
+from promcast_forecaster.recommend.forecasts import analysis_target, forecast
+from promcast_forecaster.recommend.report import (
     Report,
     print_table,
     publish_report,
     rows,
     write_file,
 )
-from forecaster.source import RawSeries
+from promcast_forecaster.source import RawSeries
 from tests.helpers.metrics import samples, value
 
 HOUR, DAY = 3600.0, 86400.0
@@ -220,7 +220,7 @@ def test_a_user_catalogue_extends_and_overrides_the_builtin(tmp_path):
 
 
 def test_cli_refuses_an_unknown_output_format(tmp_path, capsys):
-    from forecaster.cli import main
+    from promcast_forecaster.cli import main
 
     assert main(["recommend", "--out", str(tmp_path / "x.txt")]) == 2
     assert ".json or .csv" in capsys.readouterr().err
@@ -231,8 +231,8 @@ def test_a_failed_cycle_keeps_the_last_report_marked_stale():
 
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from forecaster.service import Forecaster
-    from forecaster.source import SourceUnavailable
+    from promcast_forecaster.service import Forecaster
+    from promcast_forecaster.source import SourceUnavailable
 
     class Down:
         async def query_range(self, *args, **kwargs):
@@ -253,8 +253,8 @@ def test_a_failed_cycle_keeps_the_last_report_marked_stale():
 def test_a_broken_instance_types_file_is_a_config_error(tmp_path):
     import pytest
 
-    from exporter.core.config import ConfigError, validate
-    from forecaster.config import ForecasterConfig
+    from promcast_common.config import ConfigError, validate
+    from promcast_forecaster.config import ForecasterConfig
 
     bad = tmp_path / "types.yaml"
     bad.write_text("instance_types: {aws: [{name: x, vcpus: -1}]}\n")
@@ -267,7 +267,7 @@ def test_window_queries_are_evaluated_once_and_memory_read_only_for_rightsizing(
     # not one every five minutes of a lookback, and the same query is not asked twice.
     import asyncio
 
-    from forecaster.recommend.runner import Runner
+    from promcast_forecaster.recommend.runner import Runner
 
     class Recording:
         calls: list = []
@@ -291,7 +291,7 @@ def test_a_resource_that_stopped_reporting_is_retired_not_called_idle():
     # price any more: it was reported "idle ... stop, $ nan a month" as if it were running.
     import asyncio
 
-    from forecaster.recommend.runner import Runner
+    from promcast_forecaster.recommend.runner import Runner
 
     live = {**AWS, "resource_id": "live-1"}
     gone = {**AWS, "resource_id": "gone-1"}
@@ -373,7 +373,7 @@ class IdleFleet:
 def idle_report(identity: list[str] | None, resources: list[dict[str, str]]) -> Report:
     import asyncio
 
-    from forecaster.recommend.runner import Runner
+    from promcast_forecaster.recommend.runner import Runner
 
     settings = {"rightsizing": {"model": "seasonal_naive_drift"}, "commitments": {"enabled": False},
                 "labels": ["provider"]}

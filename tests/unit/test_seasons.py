@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exporter.core.config import validate
-from forecaster import offline
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target, select_series
-from forecaster.models import make_model
-from forecaster.models.multi_season import Deseasonalised, seasonal_profile
-from forecaster.seasons import candidate_seasons
-from forecaster.source import RawSeries
+from promcast_common.config import validate
+from promcast_forecaster import offline
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target, select_series
+from promcast_forecaster.models import make_model
+from promcast_forecaster.models.multi_season import Deseasonalised, seasonal_profile
+from promcast_forecaster.seasons import candidate_seasons
+from promcast_forecaster.source import RawSeries
 
 DAY = 86400.0
 

@@ -1,6 +1,6 @@
 import pytest
 
-from forecaster.selector import SelectorError, matcher_fn, parse_selector
+from promcast_forecaster.selector import SelectorError, matcher_fn, parse_selector
 
 LABELS = {"__name__": "promcast_forecast_mean", "target": "disk", "resource_id": "logs-1"}
 
@@ -26,7 +26,7 @@ def test_rejects_what_is_not_a_selector(bad):
 
 
 def test_range_selectors_split_into_selector_and_seconds():
-    from forecaster.selector import split_range
+    from promcast_forecaster.selector import split_range
 
     assert split_range("promcast_forecast_mean[86400s]") == ("promcast_forecast_mean", 86400.0)
     assert split_range("x{a='b',c=\"[5m]\"}[1h30m]") == ("x{a='b',c=\"[5m]\"}", 5400.0)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from exporter.core.catalogue import Families
-from exporter.core.config import validate
-from forecaster.config import ForecasterConfig
-from forecaster.engine import forecast_target, select_series
-from forecaster.models import make_model
-from forecaster.models.metrics import mase, mase_scale
-from forecaster.service import publish_result
-from forecaster.source import RawSeries
+from promcast_common.catalogue import Families
+from promcast_common.config import validate
+from promcast_forecaster.config import ForecasterConfig
+from promcast_forecaster.engine import forecast_target, select_series
+from promcast_forecaster.models import make_model
+from promcast_forecaster.models.metrics import mase, mase_scale
+from promcast_forecaster.service import publish_result
+from promcast_forecaster.source import RawSeries
 
 M, T, H = 24, 24 * 14, 48
 
@@ -100,7 +100,7 @@ def test_offline_places_rows_on_the_clock_so_series_ending_at_other_hours_share_
     import argparse
     import csv
 
-    from forecaster import offline
+    from promcast_forecaster import offline
 
     rng = np.random.default_rng(5)
     anchor = 1_700_000_000 - 1_700_000_000 % 86400  # a midnight UTC

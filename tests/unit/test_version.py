@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-import exporter
-import forecaster
-from exporter.core.version import VERSION
+import promcast_exporter as exporter
+import promcast_forecaster as forecaster
+from promcast_common.version import VERSION
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,10 +29,10 @@ def test_no_other_version_literal_in_the_packages():
     pattern = re.compile(r"""^\s*(__version__|VERSION)\s*=\s*["']""", re.M)
     found = [p.relative_to(ROOT) for pkg in ("exporter", "forecaster") for p in (ROOT / pkg).rglob("*.py")
              if pattern.search(p.read_text())]
-    assert found == [Path("exporter/core/version.py")]
+    assert found == [Path("common/version.py")]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
-    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "exporter.core.version.VERSION"}
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "promcast_common.version.VERSION"}
 
 
 def test_the_kubernetes_image_tag_is_the_version():

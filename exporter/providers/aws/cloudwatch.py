@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
+from promcast_common.catalogue import Families
 
 from .inventory import Inventory, Resource, disk_device
 from .meter import Meter

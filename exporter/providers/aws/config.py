@@ -8,7 +8,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from exporter.core.config import Duration, Strict
+from promcast_common.config import Duration, Strict
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::(\d{12}):role/[\w+=,.@/-]+$")

@@ -19,9 +19,9 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from prometheus_client.core import Metric
 
-from exporter.billing.ledger import month_start, period_end
-from exporter.core.catalogue import Families
-from exporter.billing.clouds import AWS_COST_TYPES as COST_TYPES
+from promcast_exporter.billing.ledger import month_start, period_end
+from promcast_common.catalogue import Families
+from promcast_exporter.billing.clouds import AWS_COST_TYPES as COST_TYPES
 
 from .meter import Meter
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator
 from botocore.exceptions import ClientError
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
+from promcast_common.catalogue import Families
 
 from .meter import Meter
 

@@ -21,11 +21,11 @@ import numpy as np
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from prometheus_client.core import Metric
 
-from exporter.billing.clouds import AWS_COST_TYPES
-from exporter.billing.ledger import month_start
-from exporter.core.catalogue import Families
-from exporter.core.collector import Provider
-from exporter.core.parts import Part, Parts
+from promcast_exporter.billing.clouds import AWS_COST_TYPES
+from promcast_exporter.billing.ledger import month_start
+from promcast_common.catalogue import Families
+from promcast_common.collector import Provider
+from promcast_common.parts import Part, Parts
 
 from . import cloudwatch, costexplorer
 from .config import AwsConfig

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
-from exporter.billing.files import FileRef, Storage, is_billing_file
+from promcast_exporter.billing.files import FileRef, Storage, is_billing_file
 
 log = logging.getLogger(__name__)
 PERIOD_DIR = re.compile(r"\d{8}-\d{8}")

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from exporter.billing.files import find_column
-from exporter.billing.ledger import FuncBinding
-from exporter.providers.focus.provider import FocusLayout
+from promcast_exporter.billing.files import find_column
+from promcast_exporter.billing.ledger import FuncBinding
+from promcast_exporter.providers.focus.provider import FocusLayout
 
 USD_COLUMNS = {"BilledCost": "x_BilledCostInUsd", "EffectiveCost": "x_EffectiveCostInUsd",
                "ListCost": "x_ListCostInUsd"}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from exporter.billing.ledger import BillingFileProvider
+from promcast_exporter.billing.ledger import BillingFileProvider
 
 from .exports import ExportStorage
 from .layout import AzureFocusLayout

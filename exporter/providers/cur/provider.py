@@ -15,10 +15,10 @@ import re
 from decimal import Decimal
 from typing import Any, Callable, Sequence
 
-from exporter.core.catalogue import COST_LABELS
-from exporter.billing.files import BadRow, MissingColumns, find_column, money, stamp, text
-from exporter.billing.clouds import AWS_COST_TYPES
-from exporter.billing.ledger import BillingFileProvider, Charge, FuncBinding, month_start
+from promcast_common.catalogue import COST_LABELS
+from promcast_exporter.billing.files import BadRow, MissingColumns, find_column, money, stamp, text
+from promcast_exporter.billing.clouds import AWS_COST_TYPES
+from promcast_exporter.billing.ledger import BillingFileProvider, Charge, FuncBinding, month_start
 
 COST_TYPES = AWS_COST_TYPES
 CURRENCY = "USD"

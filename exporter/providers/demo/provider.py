@@ -7,8 +7,8 @@ from typing import Iterator
 import numpy as np
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
-from exporter.core.collector import Provider
+from promcast_common.catalogue import Families
+from promcast_common.collector import Provider
 
 from . import fleet
 from .fleet import FLEET, HOUR, MANAGED

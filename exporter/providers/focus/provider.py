@@ -12,9 +12,9 @@ from functools import lru_cache
 from typing import Any, Callable, Sequence
 
 from .columns import CANONICAL, DIMENSIONS, FIXED, IDENTITY, tag_label
-from exporter.billing.clouds import cloud_label
-from exporter.billing.files import BadRow, MissingColumns, find_column, money, stamp, text
-from exporter.billing.ledger import BillingFileProvider, Charge, FuncBinding
+from promcast_exporter.billing.clouds import cloud_label
+from promcast_exporter.billing.files import BadRow, MissingColumns, find_column, money, stamp, text
+from promcast_exporter.billing.ledger import BillingFileProvider, Charge, FuncBinding
 
 COSTS = (("BilledCost", "billed"), ("EffectiveCost", "effective"), ("ListCost", "list"))
 TIMES = ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart")

@@ -14,10 +14,10 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
-from exporter.core.collector import Provider
-from exporter.core.parts import Part, Parts
-from exporter.providers.focus.provider import FocusProvider
+from promcast_common.catalogue import Families
+from promcast_common.collector import Provider
+from promcast_common.parts import Part, Parts
+from promcast_exporter.providers.focus.provider import FocusProvider
 
 from .monitoring import MonitoringClient, Window, default_session
 from .series import GROUPS, QUERIES, Assembler, HistorySeries

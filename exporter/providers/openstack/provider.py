@@ -9,9 +9,9 @@ from typing import Any, Sequence
 
 from prometheus_client.core import Metric
 
-from exporter.core.catalogue import Families
-from exporter.core.collector import Provider
-from exporter.core.parts import Part, Parts
+from promcast_common.catalogue import Families
+from promcast_common.collector import Provider
+from promcast_common.parts import Part, Parts
 
 from . import capacity, quotas
 from .api import Api, OpenStackError

@@ -7,7 +7,7 @@ others their new data, keeps each part's last good data, logs a failure with the
 and what to do, and reports every part in the series all providers share
 (``promcast_exporter_part_refresh_success`` and
 ``promcast_exporter_part_last_success_timestamp_seconds``). :meth:`Parts.finish` ends a
-refresh: the families as they are, or :class:`~exporter.core.collector.PartialRefresh` while a
+refresh: the families as they are, or :class:`~promcast_common.collector.PartialRefresh` while a
 part is failing.
 """
 

@@ -425,7 +425,7 @@ def spec(name: str) -> MetricSpec:
     try:
         return CATALOGUE[name]
     except KeyError:
-        raise KeyError(f"{name} is not in the metric catalogue (exporter/core/catalogue.py)") from None
+        raise KeyError(f"{name} is not in the metric catalogue (common/catalogue.py)") from None
 
 
 def names(component: str | None = None) -> list[str]:
