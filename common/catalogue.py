@@ -215,6 +215,11 @@ _FORECASTER = _specs(
     ("promcast_forecast_backtest_coverage_ratio", "gauge",
      "Share of backtest points inside the `level` percent interval (ideal: level/100).",
      _FORECAST_LABELS + ("level",), True),
+    ("promcast_forecast_history_to_season_ratio", "gauge",
+     "The series' own history (from its first sample on the grid) over the target's season; "
+     "below 2 its seasonal shape is the target's other series' (model fleet_profile, alone or "
+     "in an ensemble with seasonal naive) where the fleet's backtest preferred it.",
+     _FORECAST_LABELS, True),
     ("promcast_forecast_model_info", "gauge",
      "The model that produced the series' forecast and why; the value is always 1.",
      _FORECAST_LABELS + ("model", "reason"), True),

@@ -54,6 +54,8 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("promcast_forecaster.limits", "engine"),
     # The checkpoints a model's loop calls so a stopping service ends a fit: below the models.
     ("promcast_forecaster.interrupt", "models"),
+    # Public holidays as their own day type: a wrapper around any model, and its settings.
+    ("promcast_forecaster.calendar_effects", "models"),
     ("promcast_forecaster.anomaly", "engine"),
     ("promcast_forecaster.budgets", "engine"),
     # The cycles a step can have: part of resolving a target's settings.

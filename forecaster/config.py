@@ -15,6 +15,7 @@ from pydantic import Field, field_validator, model_validator
 from promcast_common.config import Duration, Strict
 from promcast_common.httpclient import HTTPClientConfig, check_http_url
 from promcast_common.durations import format_duration
+from promcast_forecaster.calendar_effects import DAY, HolidaySettings
 from promcast_forecaster.planning_config import Autoscaling, Scenario, check_planning
 from promcast_forecaster.recommend.config import Recommendations
 from promcast_forecaster.report.config import ReportConfig
@@ -104,6 +105,11 @@ class TargetFields(Strict):
     scenarios: Optional[list[Scenario]] = Field(None, description="What-ifs on the forecast, "
                                                 "published as promcast_scenario_* series.")
     autoscaling: Optional[Autoscaling] = Field(None, description="Publish recommended replicas.")
+    holidays: Optional[HolidaySettings] = Field(
+        None, description="Public holidays as their own day type ({country: DE, subdivision: BY, "
+        "timezone: Europe/Berlin}): each series' holiday effect is learnt from the holidays in "
+        "its history and put on the holidays ahead where a leave-one-holiday-out backtest keeps "
+        "it. Steps of a day or less.")
     identity_labels: Optional[LabelNames] = Field(
         None, description="The source labels that name a series to a person (node_exporter: "
         "[instance, mountpoint]; CloudWatch: [instance_id]; Kubernetes: [namespace, pod]); "
@@ -142,7 +148,7 @@ BUILTIN_DEFAULTS = TargetFields(
     lead_time=86400.0,
     capacity=None, capacity_direction="above", min=0.0, max=None, keep_labels=None, drop_labels=[],
     max_series=10000, staleness=None, timeout=None, scenarios=[], autoscaling=None,
-    identity_labels=[],
+    identity_labels=[], holidays=None,
 )
 
 
@@ -274,6 +280,10 @@ class ForecasterConfig(Strict):
                                     f"than the step {format_duration(r.step)}")
             problems += self._check_horizon(f"targets[{i}] ({t.name}).horizons", max(r.horizons), r.step)
             problems += _check_season(f"targets[{i}] ({t.name})", r.season, r.step)
+            if r.holidays is not None and r.step > DAY:
+                problems.append(f"targets[{i}] ({t.name}).holidays: a step of "
+                                f"{format_duration(r.step)} holds a holiday among ordinary days; "
+                                "holidays need a step of a day or less (remove the key or lower step)")
             problems += check_planning(f"targets[{i}] ({t.name})", r)
         for i, b in enumerate(self.budgets):
             problems += self._check_horizon(f"budgets[{i}] ({b.name}).step",

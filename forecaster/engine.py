@@ -18,6 +18,7 @@ import numpy as np
 from promcast_common.durations import format_duration
 from promcast_forecaster.anomaly.detector import DetectorSettings, detect
 from promcast_forecaster.backtest import Scores, holdout_scores
+from promcast_forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar
 from promcast_forecaster.targets import ResolvedTarget
 from promcast_forecaster.limits import enforce, limits_for
 from promcast_forecaster.models import (Capabilities, Forecast, Model, SeasonalNaive, make_model,
@@ -51,6 +52,9 @@ class SeriesForecast:
     observed_at: float = math.nan
     # When the series' newest regime began (a level shift or trend change); NaN: none found.
     regime_change_at: float = math.nan
+    # The series' own history in seasons (NaN without a season): below two, auto borrows the
+    # fleet's seasonal shape for it.
+    history_seasons: float = math.nan
 
 
 @dataclass
@@ -230,7 +234,7 @@ def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None
 def _spec(target: ResolvedTarget) -> tuple:
     """What a fitted model depends on besides the data: a change means a refit."""
     return (target.model, target.season_length, target.extra_seasons, tuple(target.predict_levels),
-            max(target.horizon_steps))
+            max(target.horizon_steps), target.holidays)
 
 
 @dataclass
@@ -306,10 +310,13 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     options = {"seasons": target.extra_seasons} if several else {}
 
     def build(horizon: int) -> Model:
-        return make_model(target.model, target.season_length, horizon=horizon,
-                          levels=target.predict_levels, **options)
+        model = make_model(target.model, target.season_length, horizon=horizon,
+                           levels=target.predict_levels, **options)
+        return with_holidays(model, target, start, len(rows))
 
     model = fitted.model if reuse else build(h)
+    if reuse and isinstance(model, HolidayAdjusted):
+        model.at(np.full(len(rows), start))  # the grid moved since the last cycle
     result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target),
                                 fitted.scores if reuse else {})
     result.refitted = not reuse
@@ -362,6 +369,9 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         accuracy = result.fitted.scores = _backtest(target, build, model.capabilities, data, h,
                                                     bounded)
     nan_row = np.full(len(rows), np.nan)
+    first = np.argmax(np.isfinite(data), axis=1)
+    seasons = ((data.shape[1] - first) / target.season_length if target.season_length > 1
+               else nan_row)
     for j, row in enumerate(rows):
         mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}
         bounds = {(hz, lv): (float(fc[f"lower-{lv}"][j, k - 1]), float(fc[f"upper-{lv}"][j, k - 1]))
@@ -375,7 +385,8 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
             backtest_mase=float(accuracy.get("mase", nan_row)[j]),
             backtest_coverage={lv: float(c[j]) for lv, c in accuracy.get("coverage", {}).items()
                                if lv in target.levels},
-            observed_at=float(observed_at[j]), regime_change_at=float(regimes[j])))
+            observed_at=float(observed_at[j]), regime_change_at=float(regimes[j]),
+            history_seasons=float(seasons[j])))
     return result
 
 
@@ -384,6 +395,17 @@ def regime_change_times(data: np.ndarray, start: float, step: float, season_leng
     (NaN where none was found; see :func:`promcast_forecaster.models.regimes.newest_break`)."""
     idx = newest_break(data, season_length)
     return np.where(idx >= 0, start + idx * step, np.nan)
+
+
+def with_holidays(model: Model, target: ResolvedTarget, start: float, rows: int) -> Model:
+    """``model`` with the target's public holidays as their own day type (see
+    :mod:`promcast_forecaster.calendar_effects`); ``model`` itself when the target sets none. A value at
+    a grid point summarises the step before it (``..._over_time`` looks back)."""
+    if target.holidays is None:
+        return model
+    calendar = HolidayCalendar(target.holidays, stamp="end")
+    return HolidayAdjusted(model, calendar, target.step, target.season_length).at(
+        np.full(rows, start))
 
 
 def anomaly_settings(target: ResolvedTarget) -> DetectorSettings:

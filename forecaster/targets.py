@@ -11,6 +11,7 @@ from typing import Literal, Optional, Union
 
 from promcast_common.config import Strict
 from promcast_common.durations import format_duration
+from promcast_forecaster.calendar_effects import HolidaySettings
 from promcast_forecaster.planning_config import Autoscaling, Scenario
 from promcast_forecaster.seasons import candidate_cycles, cycles_in_steps
 from promcast_forecaster.staleness import default_staleness
@@ -49,6 +50,7 @@ class ResolvedTarget(Strict):
     autoscaling: Optional[Autoscaling] = None
     staleness: Optional[float] = None
     identity_labels: list[str] = []
+    holidays: Optional[HolidaySettings] = None
 
     @property
     def staleness_seconds(self) -> float:

@@ -35,6 +35,8 @@ from ..interrupt import checkpoint
 from .arrays import clean_shared
 from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
                    interval_keys, shape_like)
+from .fleet_profile import (FLEET_WEIGHT, MIN_FLEET, NAME as FLEET, FleetProfile,
+                            short_history_choice)
 from .metrics import mase, mase_scale, trimmed_scaled_error
 from .multi_season import MIN_CYCLES, Deseasonalised
 from .regimes import SinceBreak, since_break_variants
@@ -76,6 +78,8 @@ class AutoForecaster(ModelBase):
         name: str = "auto",
         seasons: Sequence[int] = (),
         regimes: bool = True,
+        phases: Sequence[int] | None = None,
+        fleet_short_history: bool = True,
     ) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
@@ -101,6 +105,11 @@ class AutoForecaster(ModelBase):
         self.regimes = regimes
         self._regimes: dict[str, str] = {}
         self._break_rows = np.zeros(0, dtype=bool)
+        # Each row's phase in the season at column 0 (rows on one grid: all 0), and whether a
+        # series shorter than two seasons borrows the fleet's seasonal shape (off: for comparison).
+        self.phases = None if phases is None else np.asarray(phases, dtype=np.int64)
+        self.fleet_short_history = fleet_short_history
+        self._fleet: FleetProfile | None = None
         self.chosen: list[str] = []
         self.notes: list[str] = []
         self.scores: dict[str, Any] = {}
@@ -129,6 +138,7 @@ class AutoForecaster(ModelBase):
         arr, self._single = as_2d(y)
         arr = clean_shared(arr)  # only read from here on: no copy of the fleet unless it has infinities
         n, t_len = arr.shape
+        self._fleet = None
         m = self.season_length
         h = int(self.horizon or m)
         notes: list[list[str]] = [[] for _ in range(n)]
@@ -237,6 +247,8 @@ class AutoForecaster(ModelBase):
             "seasons": [self.season_length, *sorted({p for _, p in self._variants.values()})],
             "coverage": self._honest_coverage(resid),
         }
+        if self.fleet_short_history:
+            self._short_history(arr, valid_len, ~short, h_bt, notes)
         self._fit_final(arr, notes)
         self._regime_notes(notes)
         self.notes = ["; ".join(x) for x in notes]
@@ -253,6 +265,58 @@ class AutoForecaster(ModelBase):
         self._fit_final(clean_shared(arr), notes)
         self.notes = ["; ".join(filter(None, [old, *new])) for old, new in zip(self.notes, notes)]
         return self
+
+    def _short_history(self, arr: np.ndarray, valid_len: np.ndarray, long_rows: np.ndarray,
+                       h_bt: int, notes: list[list[str]]) -> None:
+        """Series with less than two seasons of history take the fleet's seasonal shape where a
+        backtest on the fleet's long series, cut to their length, prefers it (see
+        :mod:`promcast_forecaster.models.fleet_profile`); every other series is left as chosen."""
+        m = self.season_length
+        self._fleet = None
+        short = np.flatnonzero((valid_len >= 1) & (valid_len < MIN_CYCLES * m))
+        donors = np.flatnonzero(long_rows & (valid_len >= MIN_CYCLES * m + h_bt))
+        if m < 2 or short.size == 0:
+            return
+        if donors.size < MIN_FLEET:
+            for i in short:
+                notes[i].append(f"fewer than {MIN_FLEET} series with two seasons plus a horizon "
+                                "of history to learn a seasonal shape from: nothing from the fleet")
+            return
+        weight = np.zeros(arr.shape[0])
+        quantiles: dict[int, np.ndarray] = {lv: np.full(arr.shape[0], np.nan) for lv in self.levels}
+        # One fleet backtest per quarter-season of length: a series of 30 steps and one of 31
+        # are the same question.
+        bucket = np.ceil(valid_len[short] * 4 / m).astype(int)
+        for b in np.unique(bucket):
+            rows = short[bucket == b]
+            length = int(np.median(valid_len[rows]))
+            best, q, scores = short_history_choice(arr, m, donors, length, h_bt, self.phases,
+                                                   self.levels)
+            weight[rows] = FLEET_WEIGHT[best]
+            # What is published as the row's backtest: the choice's, on the cut long series (the
+            # row has no backtest of its own); its coverage is not measured per row.
+            self.scores["mase"][rows] = scores[best]
+            for cov in self.scores["coverage"].values():
+                cov[rows] = np.nan
+            for lv in self.levels:
+                quantiles[lv][rows] = q[lv]
+            said = ", ".join(f"{c} {v:.3f}" for c, v in scores.items())
+            for i in rows:
+                # This replaces what was said above of its (own, meaningless) choice.
+                notes[i] = [x for x in notes[i] if not x.startswith(("history of", "no candidate"))]
+                notes[i].append(
+                    f"history of {valid_len[i]} points is shorter than two seasons ({2 * m}): "
+                    f"{best} by a backtest of {donors.size} longer series of the target cut to "
+                    f"{length} points (MASE {said})")
+        if not weight.any():
+            return
+        self._fleet = FleetProfile(np.zeros(m), self.phases, quantiles,
+                                   rows=np.flatnonzero(weight > 0), donors=donors)
+        sn = self._names.index("seasonal_naive")
+        self._names.append(FLEET)
+        self._weights = np.vstack([self._weights, weight[None, :]])
+        self._weights[sn, short] = 1.0 - weight[short]  # short rows were seasonal naive alone
+        self.chosen = [_label(self._names, self._weights[:, i]) for i in range(arr.shape[0])]
 
     def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
         if self._explicit or n <= PER_SERIES_LIMIT:
@@ -336,6 +400,8 @@ class AutoForecaster(ModelBase):
         """A candidate; ``mean_only`` when only its mean forecast will be read (the backtest, and the
         final fit once intervals are calibrated here), so the baseline skips its own intervals;
         ``rows``: the series a regime candidate is fitted for (NaN for the others)."""
+        if name == FLEET and self._fleet is not None:
+            return self._fleet
         if name in self._regimes:
             base = self._regimes[name]
             return SinceBreak(lambda: self._build(base, h, mean_only), self.season_length,
@@ -455,6 +521,14 @@ class AutoForecaster(ModelBase):
             band = self._scale[:, None] * prof[None, :]
             out[lo_key] = mean + lo[:, None] * band
             out[hi_key] = mean + hi[:, None] * band
+        if self._fleet is not None and FLEET in self._final:
+            # Series on the fleet's shape: the band its fleet backtest measured, about the mean.
+            rows = self._weights[self._names.index(FLEET)] > 0
+            own_fc = self._final[FLEET].predict(h, levels)
+            for lv in levels:
+                for key in interval_keys(lv):
+                    half = np.atleast_2d(own_fc[key]) - np.atleast_2d(own_fc["mean"])
+                    out[key][rows] = mean[rows] + half[rows]
         for key in out:
             out[key][no_data] = np.nan
         return shape_like(out, self._single)

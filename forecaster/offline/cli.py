@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from promcast_common.durations import format_duration, parse_duration
+from promcast_forecaster.calendar_effects import HolidayCalendar, parse_holidays_flag
 from promcast_forecaster.offline.forecast import Result, forecast_series
 from promcast_forecaster.offline.output import Progress, write_forecasts
 from promcast_forecaster.offline.series import UsageError, read_csv, step_seconds, to_series
@@ -40,6 +41,11 @@ def add_parser(subparsers: Any) -> None:
                         "(7,365 or 1w,1y); the longer ones are tried per series and kept where the "
                         "backtest prefers them (default: from the step: a day and a week below "
                         "daily steps, a week and a year at daily steps)")
+    p.add_argument("--holidays", default=None, metavar="COUNTRY[-SUBDIVISION][@TIMEZONE]",
+                   help="public holidays as their own day type (DE, DE-BY, AU-VIC@Australia/"
+                        "Melbourne; steps of a day or less): each series' holiday effect is learnt "
+                        "from its past holidays and kept where a leave-one-holiday-out backtest "
+                        "prefers it; a timestamp is the start of the period its value is for")
     p.add_argument("--lower-bound", type=float, default=None, help="clip forecasts below (e.g. 0)")
     p.add_argument("--upper-bound", type=float, default=None, help="clip forecasts above (capacity)")
     p.add_argument("--max-points", type=int, default=20_000, help="newest points kept per series")
@@ -60,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
         make_model(args.model, season)  # an unknown model name is a usage error, not N failures
         several = extra and model_capabilities(args.model).multi_seasonal
+        calendar = _calendar(args.holidays, step)
     except UsageError as exc:
         print(f"promcast-forecaster offline: error: {exc}", file=sys.stderr)
         return 2
@@ -72,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     results: dict[str, Result] = {sid: Result(error=reason) for sid, reason in bad.items()}
     results.update(forecast_series(series, args.model, season, horizon, levels, options=options,
                                    batch=args.batch, lower=args.lower_bound,
-                                   upper=args.upper_bound, progress=progress.advance))
+                                   upper=args.upper_bound, progress=progress.advance,
+                                   grid_step=step, holidays=calendar))
     progress.close()
 
     try:
@@ -105,6 +113,20 @@ def _parse_horizon(text: str, step: float) -> int:
     if h < 1:
         raise UsageError(f"--horizon must be at least one step, got {text!r}")
     return h
+
+
+def _calendar(text: str | None, step: float) -> HolidayCalendar | None:
+    if not text:
+        return None
+    if step > 86400:
+        raise UsageError(f"--holidays needs a step of a day or less, got {format_duration(step)}")
+    try:
+        settings = parse_holidays_flag(text)
+    except ValueError as exc:  # pydantic's error lists each bad part with its reason
+        errors = getattr(exc, "errors", lambda: [])()
+        why = "; ".join(str(e.get("msg", "")).removeprefix("Value error, ") for e in errors) or exc
+        raise UsageError(f"--holidays {text!r}: {why}") from None
+    return HolidayCalendar(settings, stamp="start")
 
 
 def _parse_seasons(text: str | None, step: float) -> tuple[int, tuple[int, ...]]:

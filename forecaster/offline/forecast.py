@@ -10,6 +10,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from promcast_forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar
 from promcast_forecaster.limits import Limits, enforce, limits_for
 from promcast_forecaster.offline.series import Series
 
@@ -26,14 +27,18 @@ def forecast_series(
     series: Sequence[Series], name: str, season: int, horizon: int, levels: list[int], *,
     options: dict[str, Any] | None = None, batch: int = 500, lower: float | None = None,
     upper: float | None = None, progress: Callable[[int], None] | None = None,
+    grid_step: float | None = None, holidays: HolidayCalendar | None = None,
 ) -> dict[str, Result]:
     """Every series' forecast (or why there is none), ``batch`` series fitted together, each
-    forecast inside ``lower`` / ``upper``; ``progress`` is told how many series each batch had."""
-    step = max(1, batch)
+    forecast inside ``lower`` / ``upper``; ``progress`` is told how many series each batch had.
+    With the series' ``grid_step`` (seconds), each row is placed on the clock (see
+    :func:`forecast_chunk`) and ``holidays`` may be applied."""
+    size = max(1, batch)
     results: dict[str, Result] = {}
-    for start in range(0, len(series), step):
-        chunk = series[start:start + step]
-        results.update(forecast_chunk(chunk, name, season, horizon, levels, options or {}))
+    for start in range(0, len(series), size):
+        chunk = series[start:start + size]
+        results.update(forecast_chunk(chunk, name, season, horizon, levels, options or {},
+                                      grid_step, holidays))
         if progress is not None:
             progress(len(chunk))
     by_id = {s.series_id: s for s in series}
@@ -63,25 +68,39 @@ def _matrix(chunk: Sequence[Series]) -> np.ndarray:
 
 def forecast_chunk(
     chunk: Sequence[Series], name: str, season: int, horizon: int, levels: list[int],
-    options: dict[str, Any],
+    options: dict[str, Any], grid_step: float | None = None,
+    holidays: HolidayCalendar | None = None,
 ) -> dict[str, Result]:
-    from promcast_forecaster.models import make_model
+    from promcast_forecaster.models import make_model, model_capabilities
 
     try:
+        matrix = _matrix(chunk)
+        if grid_step is not None:
+            # Rows are right-aligned on each series' newest sample: column 0 of row i is that
+            # sample less the matrix's width in steps. Models that learn a seasonal shape across
+            # the rows (auto's short histories) get each row's phase on the clock, so series
+            # ending at different times of day share one daily shape.
+            starts = np.array([s.last_ts - (matrix.shape[1] - 1) * grid_step for s in chunk])
+            if season > 1 and model_capabilities(name).per_series_choice:
+                options = {**options,
+                           "phases": np.round(starts / grid_step).astype(np.int64) % season}
         model = make_model(name, season, horizon=horizon, levels=levels, **options)
-        model.fit(_matrix(chunk))
+        if holidays is not None and grid_step is not None:
+            model = HolidayAdjusted(model, holidays, grid_step, season).at(starts)
+        model.fit(matrix)
         fc = model.predict(horizon, levels)
         return _results(chunk, model, fc, name)
     except Exception:  # noqa: BLE001 - isolate the series that broke the batch below
         if len(chunk) > 1:
             out: dict[str, Result] = {}
             for s in chunk:
-                out.update(forecast_chunk([s], name, season, horizon, levels, options))
+                out.update(forecast_chunk([s], name, season, horizon, levels, options, grid_step,
+                                          holidays))
             return out
     series = chunk[0]
     if name == "seasonal_naive":
         return {series.series_id: Result(error="seasonal naive failed on this series")}
-    fallback = forecast_chunk([series], "seasonal_naive", season, horizon, levels, {})
+    fallback = forecast_chunk([series], "seasonal_naive", season, horizon, levels, {}, grid_step)
     res = fallback[series.series_id]
     if not res.error:
         res.note = f"{name} failed on this series; seasonal naive used"

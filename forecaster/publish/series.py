@@ -88,6 +88,8 @@ def publish_result(out: Families, result: TargetResult) -> None:
         if not math.isnan(s.capacity):
             out.add("promcast_forecast_capacity", lab, s.capacity)
         out.add("promcast_forecast_model_info", {**lab, "model": s.model, "reason": s.reason}, 1)
+        if not math.isnan(s.history_seasons):
+            out.add("promcast_forecast_history_to_season_ratio", lab, s.history_seasons)
         if not math.isnan(s.backtest_mase):
             out.add("promcast_forecast_backtest_mase", lab, s.backtest_mase)
         for lv, cov in s.backtest_coverage.items():
