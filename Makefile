@@ -14,6 +14,7 @@ test: system-deps venv lint lint-imports
 # ruff's rules and formatter settings are in pyproject.toml.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The import rules of docs/architecture.md, as contracts in pyproject.toml.
 lint-imports: venv

@@ -39,7 +39,11 @@ def _statsforecast(make_models: Callable[[int, int], list]) -> Forecaster:
         frame, kept = _long_frame(train)
         sf = StatsForecast(models=make_models(m, train.shape[1]), freq=1, n_jobs=1)
         fc = sf.forecast(df=frame, h=h, level=levels)
-        model_col = [c for c in fc.columns if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c][0]
+        model_col = [
+            c
+            for c in fc.columns
+            if c not in ("unique_id", "ds") and "-lo-" not in c and "-hi-" not in c
+        ][0]
         out = {"mean": np.full((train.shape[0], h), np.nan)}
         for lv in levels:
             out[f"lower-{lv}"] = out["mean"].copy()

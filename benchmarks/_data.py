@@ -23,7 +23,9 @@ class Dataset:
 
 def require_data() -> None:
     if not DATA.is_dir():
-        print(f"skipped: {DATA} (../shared/data relative to the repo root) is absent", file=sys.stderr)
+        print(
+            f"skipped: {DATA} (../shared/data relative to the repo root) is absent", file=sys.stderr
+        )
         raise SystemExit(0)
 
 
@@ -31,7 +33,7 @@ def _right_aligned(rows: list[np.ndarray]) -> np.ndarray:
     width = max(len(r) for r in rows)
     out = np.full((len(rows), width), np.nan)
     for i, r in enumerate(rows):
-        out[i, width - len(r):] = r
+        out[i, width - len(r) :] = r
     return out
 
 
@@ -48,14 +50,22 @@ def nab_by_name() -> dict[str, np.ndarray]:
 
 def nab() -> Dataset:
     rows = list(nab_by_name().values())
-    return Dataset("NAB realAWSCloudwatch (17 series, 5m, last day held out)", _right_aligned(rows), 288, 288, "5m")
+    return Dataset(
+        "NAB realAWSCloudwatch (17 series, 5m, last day held out)",
+        _right_aligned(rows),
+        288,
+        288,
+        "5m",
+    )
 
 
 def bitbrains_vms(freq: str = "1h") -> np.ndarray:
     """CPU MHz used per Bitbrains VM (rows) on a ``freq`` grid (columns), NaN where not reporting."""
     import pandas as pd
 
-    frame = pd.read_csv(DATA / "bitbrains" / "bitbrains-small_50vm_5min.csv.gz", parse_dates=["timestamp_utc"])
+    frame = pd.read_csv(
+        DATA / "bitbrains" / "bitbrains-small_50vm_5min.csv.gz", parse_dates=["timestamp_utc"]
+    )
     frame["slot"] = frame["timestamp_utc"].dt.floor(freq)
     grid = frame.pivot_table(index="vm_id", columns="slot", values="cpu_usage_mhz", aggfunc="mean")
     full = pd.date_range(grid.columns.min(), grid.columns.max(), freq=freq)
@@ -81,10 +91,14 @@ def pedestrians_daily() -> list[Dataset]:
     last 90 and last 365 days held out. MASE is scaled by the weekly seasonal naive's error."""
     import pandas as pd
 
-    frame = pd.read_csv(DATA / "daily" / "pedestrians_covid.csv", parse_dates=["ds"]).set_index("ds")["y"]
+    frame = pd.read_csv(DATA / "daily" / "pedestrians_covid.csv", parse_dates=["ds"]).set_index(
+        "ds"
+    )["y"]
     values = frame.asfreq("1D").to_numpy(dtype=float)[None, :]
-    return [Dataset(f"pedestrians_covid (1 series, 1d, last {h}d held out)", values, 7, h, "1d")
-            for h in (90, 365)]
+    return [
+        Dataset(f"pedestrians_covid (1 series, 1d, last {h}d held out)", values, 7, h, "1d")
+        for h in (90, 365)
+    ]
 
 
 def all_datasets() -> list[Dataset]:

@@ -47,7 +47,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from promcast_common.durations import format_duration, parse_duration
-from promcast_forecaster.anomaly.detector import DetectorSettings, alert_points, episodes, for_points
+from promcast_forecaster.anomaly.detector import (
+    DetectorSettings,
+    alert_points,
+    episodes,
+    for_points,
+)
 from promcast_forecaster.anomaly.replay import ReplaySettings, replay
 from promcast_forecaster.offline.series import read_csv, step_seconds, to_series
 
@@ -57,8 +62,14 @@ from _verify import require, run
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "nab"
 LABELS = ("realAWSCloudwatch_windows.json", "more_windows.json")
-CATEGORIES = ("realAWSCloudwatch", "realTraffic", "realAdExchange", "realTweets",
-              "artificialWithAnomaly", "artificialNoAnomaly")
+CATEGORIES = (
+    "realAWSCloudwatch",
+    "realTraffic",
+    "realAdExchange",
+    "realTweets",
+    "artificialWithAnomaly",
+    "artificialNoAnomaly",
+)
 METHODS = ("promcast", "zscore", "mad", "band")
 NOTES = "## Notes"  # from this heading on, ANOMALY_RESULTS.md is kept across --write runs
 FOR_SECONDS = 900.0
@@ -143,8 +154,13 @@ def baseline_score(method: str, values: np.ndarray, step: float) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         if method == "mad":
             med = past.median().to_numpy()
-            mad = pd.Series(values).shift(1).rolling(day, min_periods=max(2, day // 4)).apply(
-                lambda w: np.nanmedian(np.abs(w - np.nanmedian(w))), raw=True).to_numpy()
+            mad = (
+                pd.Series(values)
+                .shift(1)
+                .rolling(day, min_periods=max(2, day // 4))
+                .apply(lambda w: np.nanmedian(np.abs(w - np.nanmedian(w))), raw=True)
+                .to_numpy()
+            )
             return np.abs(values - med) / (3 * 1.4826 * mad)
         k = 3.0 if method == "zscore" else 2.0
         return np.abs(values - past.mean().to_numpy()) / (k * past.std().to_numpy())
@@ -159,15 +175,18 @@ def alerts_for(method: str, series: list[Series]) -> tuple[dict[str, np.ndarray]
     for (_, step), group in by_step.items():
         if method == "promcast":
             # One category at one step is one target: its series share the target's budget.
-            settings = ReplaySettings(DetectorSettings(step=step, for_seconds=FOR_SECONDS),
-                                      warmup=WARMUP)
+            settings = ReplaySettings(
+                DetectorSettings(step=step, for_seconds=FOR_SECONDS), warmup=WARMUP
+            )
             for rec in replay([(s.name, s.timestamps, s.values) for s in group], settings):
-                require(not rec.error, f"promcast: series {rec.series_id} was not scored: {rec.error}")
+                require(
+                    not rec.error, f"promcast: series {rec.series_id} was not scored: {rec.error}"
+                )
                 out[rec.series_id] = rec.alert
         else:
             for s in group:
                 score = baseline_score(method, s.values, step)
-                score[:int(np.ceil(WARMUP * s.values.size))] = np.nan
+                score[: int(np.ceil(WARMUP * s.values.size))] = np.nan
                 out[s.name] = alert_points(score, for_points(FOR_SECONDS, step))
     return out, time.monotonic() - started
 
@@ -189,12 +208,17 @@ def evaluate(method: str, series: list[Series], alerts: dict[str, np.ndarray]) -
 
 
 def table(rows: list[Row]) -> str:
-    lines = ["| category | method | windows caught | false pages | false pages / series-month "
-             "| precision | recall | F1 |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| category | method | windows caught | false pages | false pages / series-month "
+        "| precision | recall | F1 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r.category} | {r.method} | {r.caught}/{r.windows} | {r.false_pages} "
-                     f"| {r.false_per_month:.2f} | {r.precision:.2f} | {r.recall:.2f} "
-                     f"| {r.f1:.2f} |")
+        lines.append(
+            f"| {r.category} | {r.method} | {r.caught}/{r.windows} | {r.false_pages} "
+            f"| {r.false_per_month:.2f} | {r.precision:.2f} | {r.recall:.2f} "
+            f"| {r.f1:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -202,19 +226,26 @@ def targets(rows: list[Row]) -> list[str]:
     """The issue's targets, each with whether this run meets it."""
     by = {(r.method, r.category): r for r in rows}
     overall = by[("promcast", "overall")]
-    checks = [(f"overall F1 {overall.f1:.2f} >= 0.6", overall.f1 >= 0.6),
-              (f"overall recall {overall.recall:.2f} >= 0.6", overall.recall >= 0.6)]
+    checks = [
+        (f"overall F1 {overall.f1:.2f} >= 0.6", overall.f1 >= 0.6),
+        (f"overall recall {overall.recall:.2f} >= 0.6", overall.recall >= 0.6),
+    ]
     for c in CATEGORIES:
         r = by.get(("promcast", c))
         if r is None:
             continue
-        checks.append((f"{c}: {r.false_per_month:.2f} false pages / series-month <= 0.5",
-                       r.false_per_month <= 0.5))
+        checks.append(
+            (
+                f"{c}: {r.false_per_month:.2f} false pages / series-month <= 0.5",
+                r.false_per_month <= 0.5,
+            )
+        )
         others = [by[(m, c)].f1 for m in METHODS[1:] if (m, c) in by]
         # Without a baseline in the run (--methods promcast) there is nothing to be above.
         if r.windows and others:
-            checks.append((f"{c}: F1 {r.f1:.2f} above every baseline ({max(others):.2f})",
-                           r.f1 > max(others)))
+            checks.append(
+                (f"{c}: F1 {r.f1:.2f} above every baseline ({max(others):.2f})", r.f1 > max(others))
+            )
     r = by.get(("promcast", "artificialNoAnomaly"))
     if r is not None:
         checks.append((f"artificialNoAnomaly: {r.false_pages} pages == 0", r.false_pages == 0))
@@ -234,36 +265,55 @@ def measure(series: list[Series], methods: list[str], label: str = "") -> list[R
                 total.add(per[c])
         total.seconds = seconds
         rows.append(total)
-        print(f"{method}{label}: F1 {total.f1:.2f}, {total.caught}/{total.windows} windows, "
-              f"{total.false_pages} false pages, {seconds:.1f}s", file=sys.stderr, flush=True)
-    return sorted(rows, key=lambda r: (r.category.startswith("overall"), r.category,
-                                       methods.index(r.method)))
+        print(
+            f"{method}{label}: F1 {total.f1:.2f}, {total.caught}/{total.windows} windows, "
+            f"{total.false_pages} false pages, {seconds:.1f}s",
+            file=sys.stderr,
+            flush=True,
+        )
+    return sorted(
+        rows, key=lambda r: (r.category.startswith("overall"), r.category, methods.index(r.method))
+    )
 
 
 def write_results(command: str, text: str) -> None:
     """Rewrite the results file with this run's tables, keeping its hand-written notes."""
     path = ROOT / "benchmarks" / "ANOMALY_RESULTS.md"
     old = path.read_text() if path.is_file() else ""
-    notes = old[old.index(NOTES):] if NOTES in old else ""
+    notes = old[old.index(NOTES) :] if NOTES in old else ""
     path.write_text(
         "# Anomaly alerting quality (NAB, every labelled set)\n\n"
-        + __doc__.split("\n\n", 1)[1].split("Run from")[0].strip() + "\n\n"
-        + f"Command (repo root): `{command}`\n\n" + text + "\n" + ("\n" + notes if notes else ""))
+        + __doc__.split("\n\n", 1)[1].split("Run from")[0].strip()
+        + "\n\n"
+        + f"Command (repo root): `{command}`\n\n"
+        + text
+        + "\n"
+        + ("\n" + notes if notes else "")
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", default=",".join(METHODS),
-                        help=f"comma-separated, of {', '.join(METHODS)}")
-    parser.add_argument("--resample", default="",
-                        help="comma-separated coarser steps (e.g. 30m,1h): measure there too")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help=f"comma-separated, of {', '.join(METHODS)}"
+    )
+    parser.add_argument(
+        "--resample",
+        default="",
+        help="comma-separated coarser steps (e.g. 30m,1h): measure there too",
+    )
     parser.add_argument("--split", action="store_true", help="also report each half of the files")
-    parser.add_argument("--write", action="store_true",
-                        help="also write the tables to benchmarks/ANOMALY_RESULTS.md")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="also write the tables to benchmarks/ANOMALY_RESULTS.md",
+    )
     args = parser.parse_args(argv)
     if not all((DATA / c).is_dir() for c in CATEGORIES):
-        print(f"skipped: {DATA.parent} (../shared/data relative to the repo root) is absent",
-              file=sys.stderr)
+        print(
+            f"skipped: {DATA.parent} (../shared/data relative to the repo root) is absent",
+            file=sys.stderr,
+        )
         return 0
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
@@ -272,27 +322,44 @@ def main(argv: list[str] | None = None) -> int:
     sections = []
     series = load(None)
     rows = measure(series, methods)
-    sections.append("### Native steps (5m; realAdExchange 1h; realTraffic its median 5-10m)\n\n"
-                    + table(rows) + ("\n\nTargets:\n\n" + "\n".join(targets(rows))
-                                     if "promcast" in methods else ""))
+    sections.append(
+        "### Native steps (5m; realAdExchange 1h; realTraffic its median 5-10m)\n\n"
+        + table(rows)
+        + ("\n\nTargets:\n\n" + "\n".join(targets(rows)) if "promcast" in methods else "")
+    )
     if args.split:
         for half in (0, 1):
             part = [s for i, s in enumerate(series) if i % 2 == half]
-            sections.append(f"### Half {half + 1} of the files (alternate files)\n\n"
-                            + table([r for r in measure(part, methods, f" (half {half + 1})")
-                                     if r.category.startswith("overall")]))
+            sections.append(
+                f"### Half {half + 1} of the files (alternate files)\n\n"
+                + table(
+                    [
+                        r
+                        for r in measure(part, methods, f" (half {half + 1})")
+                        if r.category.startswith("overall")
+                    ]
+                )
+            )
     for text in [t for t in args.resample.split(",") if t]:
         step = parse_duration(text)
         coarse = load(step)
-        sections.append(f"### Resampled to {format_duration(step)}\n\n"
-                        + table([r for r in measure(coarse, methods, f" @{format_duration(step)}")]))
+        sections.append(
+            f"### Resampled to {format_duration(step)}\n\n"
+            + table([r for r in measure(coarse, methods, f" @{format_duration(step)}")])
+        )
     text = "\n\n".join(sections)
     print(text)
     if args.write:
-        extra = "".join(f" --{k} {v}" for k, v in (("methods", args.methods),
-                                                   ("resample", args.resample)) if v)
-        write_results(".venv/bin/python benchmarks/anomaly_quality.py" + extra
-                      + (" --split" if args.split else "") + " --write", text)
+        extra = "".join(
+            f" --{k} {v}" for k, v in (("methods", args.methods), ("resample", args.resample)) if v
+        )
+        write_results(
+            ".venv/bin/python benchmarks/anomaly_quality.py"
+            + extra
+            + (" --split" if args.split else "")
+            + " --write",
+            text,
+        )
     return 0
 
 

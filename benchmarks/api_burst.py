@@ -51,16 +51,43 @@ def main() -> int:
         prometheus, prom_url = backfilled_prometheus(work, om)
         procs = [prometheus]
         try:
-            (work / "forecaster.yml").write_text(yaml.safe_dump({
-                "prometheus": {"url": prom_url, "timeout": "60s"},
-                "targets": [{"name": "fleet", "query": METRIC, "step": "5m", "history": "2d",
-                             "season": "1d", "horizons": ["1d"], "levels": [80, 95]}]}))
+            (work / "forecaster.yml").write_text(
+                yaml.safe_dump(
+                    {
+                        "prometheus": {"url": prom_url, "timeout": "60s"},
+                        "targets": [
+                            {
+                                "name": "fleet",
+                                "query": METRIC,
+                                "step": "5m",
+                                "history": "2d",
+                                "season": "1d",
+                                "horizons": ["1d"],
+                                "levels": [80, 95],
+                            }
+                        ],
+                    }
+                )
+            )
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             os.environ["PYTHONPATH"] = str(args.code.resolve())
-            procs.append(spawn(work, "forecaster", [
-                sys.executable, "-m", "promcast_forecaster", "--config.file", str(work / "forecaster.yml"),
-                f"--web.listen-address=127.0.0.1:{port}"], f"{url}/-/ready", 300))
+            procs.append(
+                spawn(
+                    work,
+                    "forecaster",
+                    [
+                        sys.executable,
+                        "-m",
+                        "promcast_forecaster",
+                        "--config.file",
+                        str(work / "forecaster.yml"),
+                        f"--web.listen-address=127.0.0.1:{port}",
+                    ],
+                    f"{url}/-/ready",
+                    300,
+                )
+            )
             report(burst(url, args.clients, args.seconds), args)
         finally:
             terminate(procs)
@@ -72,15 +99,20 @@ def burst(url: str, clients: int, seconds: float) -> dict:
     statuses: list[int] = []
     health: list[float] = []
     now = time.time()
-    params = {"query": '{__name__=~"promcast_forecast_(mean|lower|upper)"}',
-              "start": now, "end": now + 86400, "step": 300}
+    params = {
+        "query": '{__name__=~"promcast_forecast_(mean|lower|upper)"}',
+        "start": now,
+        "end": now + 86400,
+        "step": 300,
+    }
 
     def query_loop() -> None:
         with requests.Session() as s:
             while not stop.is_set():
                 try:
-                    statuses.append(s.get(f"{url}/api/v1/query_range", params=params,
-                                          timeout=300).status_code)
+                    statuses.append(
+                        s.get(f"{url}/api/v1/query_range", params=params, timeout=300).status_code
+                    )
                 except requests.RequestException:
                     statuses.append(0)
 
@@ -110,8 +142,10 @@ def report(result: dict, args: argparse.Namespace) -> None:
     by_status = {s: statuses.count(s) for s in sorted(set(statuses))}
     q = statistics.quantiles(health, n=100) if len(health) > 1 else health * 99
     print(f"{args.series} series, {args.clients} clients, {args.seconds:.0f} s, code {args.code}")
-    print(f"  /-/healthy: {len(health)} probes, p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
-          f"max {health[-1] * 1000:.0f} ms")
+    print(
+        f"  /-/healthy: {len(health)} probes, p50 {q[49] * 1000:.0f} ms, p99 {q[98] * 1000:.0f} ms, "
+        f"max {health[-1] * 1000:.0f} ms"
+    )
     print(f"  query_range answers by status: {by_status}")
 
 

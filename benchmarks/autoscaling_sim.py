@@ -57,9 +57,15 @@ STEP = 300.0
 WARMUP_STEPS = 3 * 288
 PEAK_REPLICAS = 20
 T0 = 1_700_000_100.0  # any instant on the 5-minute grid
-NAB_SERIES = ("elb_request_count_8c0756.csv", "grok_asg_anomaly.csv", "ec2_network_in_257a54.csv",
-              "ec2_network_in_5abac7.csv", "rds_cpu_utilization_cc0c53.csv",
-              "rds_cpu_utilization_e47b3b.csv", "ec2_cpu_utilization_5f5533.csv")
+NAB_SERIES = (
+    "elb_request_count_8c0756.csv",
+    "grok_asg_anomaly.csv",
+    "ec2_network_in_257a54.csv",
+    "ec2_network_in_5abac7.csv",
+    "rds_cpu_utilization_cc0c53.csv",
+    "rds_cpu_utilization_e47b3b.csv",
+    "ec2_cpu_utilization_5f5533.csv",
+)
 RESULTS = Path(__file__).resolve().parent / "AUTOSCALING_RESULTS.md"
 HPA_TOLERANCE = 0.1
 
@@ -81,7 +87,7 @@ class Cluster:
 
     def __init__(self, replicas: int, start: int) -> None:
         self.start = start
-        self.batches: list[list[int]] = [[-10**9, replicas]]
+        self.batches: list[list[int]] = [[-(10**9), replicas]]
 
     @property
     def total(self) -> int:
@@ -124,38 +130,71 @@ def reactive(demand: np.ndarray, utilization: float, stabilization: float):
     def decide(t: int, cluster: Cluster) -> int:
         seen = demand[t - 1]
         if np.isfinite(seen):
-            last["value"] = seen   # a missing sample keeps the last one, as a stale metric does
+            last["value"] = seen  # a missing sample keeps the last one, as a stale metric does
         ready = max(cluster.ready(t - 1), 1)
         ratio = last["value"] / (ready * utilization)
-        want = float(cluster.total) if abs(ratio - 1) <= HPA_TOLERANCE else \
-            float(required_replicas(last["value"], utilization))
+        want = (
+            float(cluster.total)
+            if abs(ratio - 1) <= HPA_TOLERANCE
+            else float(required_replicas(last["value"], utilization))
+        )
         return int(stab.update(t * STEP, {"w": max(1.0, want)})["w"])
+
     return decide
 
 
 def sim_target(model: str, pod_start: int) -> ResolvedTarget:
     """The forecaster target the service would run for this workload (demand in replica units,
     so one target fits every series)."""
-    return validate(ForecasterConfig, {"targets": [{
-        "name": "sim", "query": "demand", "step": "5m", "history": "7d", "season": "1d",
-        "horizons": [f"{max(1, pod_start) * 5}m"], "levels": [80, 95], "model": model,
-        "infer_every": "5m", "fit_every": "1h",
-        "autoscaling": {"per_replica_capacity": 1, "max_replicas": 100_000,
-                        "scale_up_lead_time": f"{pod_start * 5}m", "window": 0}}]}
+    return validate(
+        ForecasterConfig,
+        {
+            "targets": [
+                {
+                    "name": "sim",
+                    "query": "demand",
+                    "step": "5m",
+                    "history": "7d",
+                    "season": "1d",
+                    "horizons": [f"{max(1, pod_start) * 5}m"],
+                    "levels": [80, 95],
+                    "model": model,
+                    "infer_every": "5m",
+                    "fit_every": "1h",
+                    "autoscaling": {
+                        "per_replica_capacity": 1,
+                        "max_replicas": 100_000,
+                        "scale_up_lead_time": f"{pod_start * 5}m",
+                        "window": 0,
+                    },
+                }
+            ]
+        },
     ).resolved_targets()[0]
 
 
-def forecast_policies(demand: np.ndarray, start: int, model: str, variants: list[tuple[int, float]],
-                      pod_start: int, stabilization: float) -> dict[tuple[int, float], np.ndarray]:
+def forecast_policies(
+    demand: np.ndarray,
+    start: int,
+    model: str,
+    variants: list[tuple[int, float]],
+    pod_start: int,
+    stabilization: float,
+) -> dict[tuple[int, float], np.ndarray]:
     """Walk forward through the service's cycle: at each step the engine forecasts from the past
     only (reusing the fitted model until fit_every, as the service does), and one planner per
     (level, headroom) turns the same forecast into replicas."""
     base = sim_target(model, pod_start)
     planners = {}
     for level, headroom in variants:
-        a = Autoscaling.model_validate({**base.autoscaling.model_dump(), "level": level,
-                                        "headroom": headroom,
-                                        "scale_down_stabilization": stabilization})
+        a = Autoscaling.model_validate(
+            {
+                **base.autoscaling.model_dump(),
+                "level": level,
+                "headroom": headroom,
+                "scale_down_stabilization": stabilization,
+            }
+        )
         planners[(level, headroom)] = TargetPlanner(base.model_copy(update={"autoscaling": a}))
     out = {v: np.full(demand.size, np.nan) for v in variants}
     stamps = T0 + STEP * np.arange(demand.size)
@@ -165,8 +204,10 @@ def forecast_policies(demand: np.ndarray, start: int, model: str, variants: list
         lo = max(0, t - base.points)
         series = [RawSeries({"target": "sim"}, stamps[lo:t], demand[lo:t])]
         result = forecast_target(base, series, stamps[t - 1], stamps[t], fitted=fitted)
-        require(result.fit_reason in ("", "first", "schedule"),
-                f"{model}: step {t} refitted because {result.fit_reason!r} changed")
+        require(
+            result.fit_reason in ("", "first", "schedule"),
+            f"{model}: step {t} refitted because {result.fit_reason!r} changed",
+        )
         fitted = result.fitted
         for v, planner in planners.items():
             plan = planner.plan(result)
@@ -174,8 +215,11 @@ def forecast_policies(demand: np.ndarray, start: int, model: str, variants: list
                 out[v][t] = plan.series[0].recommended_replicas
             else:
                 unplanned += 1
-    require(not unplanned, f"{model}: {unplanned} (step, policy) decisions had no forecast "
-            f"out of {(demand.size - start) * len(planners)}")
+    require(
+        not unplanned,
+        f"{model}: {unplanned} (step, policy) decisions had no forecast "
+        f"out of {(demand.size - start) * len(planners)}",
+    )
     return out
 
 
@@ -189,7 +233,7 @@ def load(names: tuple[str, ...]) -> dict[str, np.ndarray]:
 @dataclass
 class Table:
     policies: list[str] = field(default_factory=list)
-    rows: dict[str, dict[str, Outcome]] = field(default_factory=dict)   # series -> policy -> outcome
+    rows: dict[str, dict[str, Outcome]] = field(default_factory=dict)  # series -> policy -> outcome
 
 
 def run(args: argparse.Namespace) -> Table:
@@ -198,26 +242,37 @@ def run(args: argparse.Namespace) -> Table:
     for name, raw in load(NAB_SERIES).items():
         started = time.monotonic()
         capacity = np.nanpercentile(raw, 99) / PEAK_REPLICAS
-        demand = raw / capacity     # in replica units: one replica serves 1.0
+        demand = raw / capacity  # in replica units: one replica serves 1.0
         first = int(np.argmax(np.isfinite(demand)))
         start = first + WARMUP_STEPS
         res: dict[str, Outcome] = {}
         for u in (0.7, 0.5):
             res[f"reactive@{int(u * 100)}%"] = simulate(
-                demand, reactive(demand, u, args.stabilization), start, args.pod_start)
+                demand, reactive(demand, u, args.stabilization), start, args.pod_start
+            )
         for model in args.models:
-            recs = forecast_policies(demand, start, model, variants, args.pod_start, args.stabilization)
+            recs = forecast_policies(
+                demand, start, model, variants, args.pod_start, args.stabilization
+            )
             for (level, headroom), rec in recs.items():
-                label = f"promcast {model} {level}%" + (f"+{int(headroom * 100)}%" if headroom else "")
+                label = f"promcast {model} {level}%" + (
+                    f"+{int(headroom * 100)}%" if headroom else ""
+                )
                 res[label] = simulate(
-                    demand, lambda t, c, rec=rec: rec[t] if np.isfinite(rec[t]) else c.total,
-                    start, args.pod_start)
+                    demand,
+                    lambda t, c, rec=rec: rec[t] if np.isfinite(rec[t]) else c.total,
+                    start,
+                    args.pod_start,
+                )
         # Removals act at once and additions after the pod start: knowing the future, the
         # replicas must cover every step until the ones asked for now are serving.
         need = np.nan_to_num(required_replicas(demand, 1.0))
         res["oracle"] = simulate(
-            demand, lambda t, c, need=need: max(1, int(need[t: t + args.pod_start + 1].max())),
-            start, args.pod_start)
+            demand,
+            lambda t, c, need=need: max(1, int(need[t : t + args.pod_start + 1].max())),
+            start,
+            args.pod_start,
+        )
         table.rows[name] = res
         for p in res:
             if p not in table.policies:
@@ -228,34 +283,50 @@ def run(args: argparse.Namespace) -> Table:
 
 def render(table: Table, args: argparse.Namespace, elapsed: float) -> str:
     base = "reactive@70%"
-    lines = [f"Pod start {args.pod_start * 5} min, metric lag 5 min, scale-down stabilisation "
-             f"{args.stabilization:.0f} s, {len(table.rows)} series, {elapsed:.0f} s.", "",
-             "| policy | SLO violations, mean % of steps | worst series % | replica-hours vs "
-             f"{base} | series with fewer violations than {base} |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"Pod start {args.pod_start * 5} min, metric lag 5 min, scale-down stabilisation "
+        f"{args.stabilization:.0f} s, {len(table.rows)} series, {elapsed:.0f} s.",
+        "",
+        "| policy | SLO violations, mean % of steps | worst series % | replica-hours vs "
+        f"{base} | series with fewer violations than {base} |",
+        "|---|---|---|---|---|",
+    ]
     total_base = sum(r[base].replica_hours for r in table.rows.values())
     for p in table.policies:
         pct = [r[p].violation_pct for r in table.rows.values()]
         hours = sum(r[p].replica_hours for r in table.rows.values())
         fewer = sum(r[p].violations < r[base].violations for r in table.rows.values())
-        lines.append(f"| {p} | {np.mean(pct):.2f} | {np.max(pct):.2f} | {hours / total_base:.2f} | "
-                     f"{fewer}/{len(table.rows)} |")
-    lines += ["", "Per series: SLO violations % / replica-hours relative to " + base, "",
-              "| series | " + " | ".join(table.policies) + " |",
-              "|---" * (len(table.policies) + 1) + "|"]
+        lines.append(
+            f"| {p} | {np.mean(pct):.2f} | {np.max(pct):.2f} | {hours / total_base:.2f} | "
+            f"{fewer}/{len(table.rows)} |"
+        )
+    lines += [
+        "",
+        "Per series: SLO violations % / replica-hours relative to " + base,
+        "",
+        "| series | " + " | ".join(table.policies) + " |",
+        "|---" * (len(table.policies) + 1) + "|",
+    ]
     for name, r in table.rows.items():
-        cells = [f"{r[p].violation_pct:.2f} / {r[p].replica_hours / r[base].replica_hours:.2f}"
-                 for p in table.policies]
+        cells = [
+            f"{r[p].violation_pct:.2f} / {r[p].replica_hours / r[base].replica_hours:.2f}"
+            for p in table.policies
+        ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--models", default="seasonal_naive_drift",
-                   help="forecaster models to replay, comma-separated (default: %(default)s; fast_hw "
-                   "refits every step, about 4 min per series)")
-    p.add_argument("--pod-start", type=int, default=1, help="steps of 5 min until a new replica serves")
+    p.add_argument(
+        "--models",
+        default="seasonal_naive_drift",
+        help="forecaster models to replay, comma-separated (default: %(default)s; fast_hw "
+        "refits every step, about 4 min per series)",
+    )
+    p.add_argument(
+        "--pod-start", type=int, default=1, help="steps of 5 min until a new replica serves"
+    )
     p.add_argument("--stabilization", type=float, default=300.0, help="scale-down window, seconds")
     p.add_argument("--write", action="store_true", help=f"also write {RESULTS.name}")
     args = p.parse_args()
@@ -268,9 +339,11 @@ def main() -> int:
     if args.write:
         notes = ""
         if RESULTS.exists() and "## Notes" in RESULTS.read_text():
-            notes = RESULTS.read_text()[RESULTS.read_text().index("## Notes"):]
-        RESULTS.write_text("# Autoscaling simulation\n\n`.venv/bin/python benchmarks/autoscaling_sim.py "
-                           "--write`\n\n" + text + "\n\n" + (notes or "## Notes\n"))
+            notes = RESULTS.read_text()[RESULTS.read_text().index("## Notes") :]
+        RESULTS.write_text(
+            "# Autoscaling simulation\n\n`.venv/bin/python benchmarks/autoscaling_sim.py "
+            "--write`\n\n" + text + "\n\n" + (notes or "## Notes\n")
+        )
     return 0
 
 

@@ -43,12 +43,17 @@ def disks(n: int, m: int) -> tuple[list[RawSeries], list[RawSeries]]:
     one = np.array([0.0])
 
     def labels(i: int) -> dict[str, str]:
-        return {"instance": f"host-{i // 4}:9100", "device": f"/dev/sd{'abcd'[i % 4]}",
-                "mountpoint": f"/data{i % 4}"}
+        return {
+            "instance": f"host-{i // 4}:9100",
+            "device": f"/dev/sd{'abcd'[i % 4]}",
+            "mountpoint": f"/data{i % 4}",
+        }
 
     series = [RawSeries({**labels(i), "target": "disks"}, one, one) for i in range(n)]
-    capacity = [RawSeries({"__name__": "node_filesystem_size_bytes", **labels(j)}, one,
-                          np.array([1e9 + j])) for j in range(m)]
+    capacity = [
+        RawSeries({"__name__": "node_filesystem_size_bytes", **labels(j)}, one, np.array([1e9 + j]))
+        for j in range(m)
+    ]
     return series, capacity
 
 

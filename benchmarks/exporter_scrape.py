@@ -43,12 +43,20 @@ def serve(series: int, port: int) -> None:
         def refresh(self, now: float) -> list:
             out = Families()
             for i in range(series // 3):
-                labels = {"provider": "aws", "billing_account": f"{i % 97:012d}",
-                          "sub_account": f"{i % 1013:012d}", "service": f"Service {i % 211}",
-                          "region": f"region-{i % 23}", "charge_category": "Usage"}
+                labels = {
+                    "provider": "aws",
+                    "billing_account": f"{i % 97:012d}",
+                    "sub_account": f"{i % 1013:012d}",
+                    "service": f"Service {i % 211}",
+                    "region": f"region-{i % 23}",
+                    "charge_category": "Usage",
+                }
                 for cost_type, factor in (("billed", 1.0), ("effective", 0.8), ("list", 1.2)):
-                    out.add("promcast_cost_hourly_rate_usd", {**labels, "cost_type": cost_type},
-                            (i % 1000) * 0.013 * factor)
+                    out.add(
+                        "promcast_cost_hourly_rate_usd",
+                        {**labels, "cost_type": cost_type},
+                        (i % 1000) * 0.013 * factor,
+                    )
             return list(out)
 
     provider = Synthetic(3600)
@@ -56,11 +64,18 @@ def serve(series: int, port: int) -> None:
     collector.refresh_one(provider)
     registry = CollectorRegistry()
     registry.register(collector)
-    asyncio.run(serve_http(make_app(registry, "bench", collector.ready, lambda: collector.version), f"127.0.0.1:{port}"))
+    asyncio.run(
+        serve_http(
+            make_app(registry, "bench", collector.ready, lambda: collector.version),
+            f"127.0.0.1:{port}",
+        )
+    )
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--series", type=int, default=50_000)
     p.add_argument("--scrapes", type=int, default=20)
     p.add_argument("--serve", type=int, help=argparse.SUPPRESS)
@@ -71,8 +86,13 @@ def main() -> int:
     port = free_port()
     work = Path("/tmp") / f"promcast-scrape-bench-{port}"
     work.mkdir(exist_ok=True)
-    proc = spawn(work, "exporter", [sys.executable, __file__, "--series", str(args.series),
-                                    "--serve", str(port)], f"http://127.0.0.1:{port}/-/ready", 120)
+    proc = spawn(
+        work,
+        "exporter",
+        [sys.executable, __file__, "--series", str(args.series), "--serve", str(port)],
+        f"http://127.0.0.1:{port}/-/ready",
+        120,
+    )
     expected = args.series // 3 * 3  # three cost types per synthetic line item
     try:
         times, size = [], 0
@@ -84,15 +104,19 @@ def main() -> int:
             times.append(time.perf_counter() - t0)
             size = len(body)
             found = body.count(METRIC)
-            require(code == 200 and found == expected,
-                    f"scrape {i + 1}: HTTP {code} with {found} cost series, {expected} expected")
+            require(
+                code == 200 and found == expected,
+                f"scrape {i + 1}: HTTP {code} with {found} cost series, {expected} expected",
+            )
         status = Path(f"/proc/{proc.pid}/status").read_text()
         hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
     finally:
         terminate([proc])
     times.sort()
-    print(f"\nexporter scrape benchmark: {args.series} cost series, {args.scrapes} scrapes, "
-          f"{size / 1e6:.1f} MB per scrape\n")
+    print(
+        f"\nexporter scrape benchmark: {args.series} cost series, {args.scrapes} scrapes, "
+        f"{size / 1e6:.1f} MB per scrape\n"
+    )
     print("| what | measured | target |\n|---|---|---|")
     print(f"| scrape latency, median | {statistics.median(times) * 1000:.0f} ms | < 250 ms |")
     print(f"| scrape latency, worst | {times[-1] * 1000:.0f} ms | |")

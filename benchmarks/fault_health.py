@@ -45,8 +45,11 @@ sys.path.insert(0, str(ROOT))
 
 from demo.stack import backfilled_prometheus, free_port, spawn, terminate  # noqa: E402
 
-REDOS = ['{__name__=~"promcast_((.+)+)+!"}', '{__name__=~"(a|aa)+$"}',
-         '{target=~"((x*)*)*y", __name__=~".+"}']
+REDOS = [
+    '{__name__=~"promcast_((.+)+)+!"}',
+    '{__name__=~"(a|aa)+$"}',
+    '{target=~"((x*)*)*y", __name__=~".+"}',
+]
 
 
 def write_history(path: Path, newest: float) -> None:
@@ -61,8 +64,12 @@ def write_history(path: Path, newest: float) -> None:
         t = np.arange(newest // 3600 * 3600 - 12 * 3600, newest // 3600 * 3600 + 1, 3600)
         out.write("# TYPE used gauge\n")
         for i in range(3000):
-            out.write("".join(f'used{{host="d{i}",dev="sda"}} {1e9 + 1e6 * k} {int(s)}\n'
-                              for k, s in enumerate(t)))
+            out.write(
+                "".join(
+                    f'used{{host="d{i}",dev="sda"}} {1e9 + 1e6 * k} {int(s)}\n'
+                    for k, s in enumerate(t)
+                )
+            )
         out.write("# TYPE size gauge\n")
         for j in range(20000):
             out.write("".join(f'size{{host="d{j}",dev="sda"}} 2e9 {int(s)}\n' for s in t))
@@ -70,15 +77,34 @@ def write_history(path: Path, newest: float) -> None:
 
 
 def config(prom: str, case: str, hang: str) -> dict:
-    fleet = {"name": "fleet", "query": "load", "step": "5m", "history": "2d", "season": "1d",
-             "horizons": ["1d"], "levels": [80, 95], "infer_every": "15s"}
+    fleet = {
+        "name": "fleet",
+        "query": "load",
+        "step": "5m",
+        "history": "2d",
+        "season": "1d",
+        "horizons": ["1d"],
+        "levels": [80, 95],
+        "infer_every": "15s",
+    }
     cfg: dict = {"prometheus": {"url": prom, "timeout": "60s"}, "targets": [fleet]}
     if case == "capacity":
         cfg["limits"] = {"max_series_per_target": 20000}
-        cfg["targets"].append({"name": "disks", "query": "used", "capacity": "size", "step": "1h",
-                               "history": "12h", "season": 0, "horizons": ["1d"],
-                               "model": "seasonal_naive", "max_series": 20000,
-                               "infer_every": "5s", "fit_every": "5s"})
+        cfg["targets"].append(
+            {
+                "name": "disks",
+                "query": "used",
+                "capacity": "size",
+                "step": "1h",
+                "history": "12h",
+                "season": 0,
+                "horizons": ["1d"],
+                "model": "seasonal_naive",
+                "max_series": 20000,
+                "infer_every": "5s",
+                "fit_every": "5s",
+            }
+        )
     if case == "remote_write":
         fleet["infer_every"] = "5s"
         cfg["remote_write"] = {"url": hang, "timeout": "60s"}
@@ -87,16 +113,22 @@ def config(prom: str, case: str, hang: str) -> dict:
 
 def loads(url: str) -> dict[str, Callable[[requests.Session], object]]:
     now = time.time()
-    curves = {"query": '{__name__=~"promcast_forecast_(mean|lower|upper)"}',
-              "start": now, "end": now + 86400, "step": 300}
+    curves = {
+        "query": '{__name__=~"promcast_forecast_(mean|lower|upper)"}',
+        "start": now,
+        "end": now + 86400,
+        "step": 300,
+    }
     return {
         "query_range": lambda s: s.get(f"{url}/api/v1/query_range", params=curves, timeout=300),
-        "adhoc": lambda s: s.post(f"{url}/api/v1/forecast", timeout=300, json={
-            "query": "load", "horizon": "1d", "step": "5m", "history": "2d", "season": "1d"}),
+        "adhoc": lambda s: s.post(
+            f"{url}/api/v1/forecast",
+            timeout=300,
+            json={"query": "load", "horizon": "1d", "step": "5m", "history": "2d", "season": "1d"},
+        ),
         "capacity": None,
         "remote_write": None,
-        "redos": lambda s: s.get(f"{url}/api/v1/series", timeout=300,
-                                 params={"match[]": REDOS}),
+        "redos": lambda s: s.get(f"{url}/api/v1/series", timeout=300, params={"match[]": REDOS}),
     }
 
 
@@ -107,9 +139,20 @@ def run_case(work: Path, prom: str, hang: str, case: str, args: argparse.Namespa
     env_path = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = str(args.code.resolve())
     try:
-        proc = spawn(work, f"forecaster-{case}", [
-            sys.executable, "-m", "promcast_forecaster", "--config.file", str(work / f"{case}.yml"),
-            f"--web.listen-address=127.0.0.1:{port}"], f"{url}/-/healthy", 120)
+        proc = spawn(
+            work,
+            f"forecaster-{case}",
+            [
+                sys.executable,
+                "-m",
+                "promcast_forecaster",
+                "--config.file",
+                str(work / f"{case}.yml"),
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            f"{url}/-/healthy",
+            120,
+        )
     finally:
         if env_path is None:
             os.environ.pop("PYTHONPATH")
@@ -117,7 +160,7 @@ def run_case(work: Path, prom: str, hang: str, case: str, args: argparse.Namespa
             os.environ["PYTHONPATH"] = env_path
     stop, terminating, health, answered = threading.Event(), threading.Event(), [], []
     sigterm = [float("inf")]
-    worst: list[tuple[float, float]] = []   # (latency, seconds into the load) of each probe
+    worst: list[tuple[float, float]] = []  # (latency, seconds into the load) of each probe
     begun = time.monotonic()
     load = loads(url)[case]
 
@@ -171,10 +214,22 @@ def run_case(work: Path, prom: str, hang: str, case: str, args: argparse.Namespa
         shutil.copy(work / f"forecaster-{case}.log", args.keep_logs / f"forecaster-{case}.log")
     q = statistics.quantiles(health, n=100, method="inclusive") if len(health) > 1 else health * 99
     if args.verbose:
-        print(f"{case}: slowest probes (latency s, at s into the load): "
-              f"{[(round(a, 3), round(b, 1)) for a, b in sorted(worst, reverse=True)[:5]]}")
-    return {"case": case, "probes": len(health), "p50": q[49], "p99": q[98], "max": max(health),
-            "answers": len(answered), "cycles": cycles, "errors": errors, "exit": code, "exit_s": took}
+        print(
+            f"{case}: slowest probes (latency s, at s into the load): "
+            f"{[(round(a, 3), round(b, 1)) for a, b in sorted(worst, reverse=True)[:5]]}"
+        )
+    return {
+        "case": case,
+        "probes": len(health),
+        "p50": q[49],
+        "p99": q[98],
+        "max": max(health),
+        "answers": len(answered),
+        "cycles": cycles,
+        "errors": errors,
+        "exit": code,
+        "exit_s": took,
+    }
 
 
 def main() -> int:
@@ -200,18 +255,24 @@ def main() -> int:
         hang.bind(("127.0.0.1", 0))
         hang.listen(64)
         try:
-            rows = [run_case(work, prom, f"http://127.0.0.1:{hang.getsockname()[1]}/write", c, args)
-                    for c in cases]
+            rows = [
+                run_case(work, prom, f"http://127.0.0.1:{hang.getsockname()[1]}/write", c, args)
+                for c in cases
+            ]
         finally:
             hang.close()
             terminate(procs)
     print(f"{args.seconds:.0f} s per load, {args.clients} clients, code {args.code}")
-    print("| load | /-/healthy probes | p50 | p99 | max | load answers | cycles (errors) | SIGTERM exit | exit after |")
+    print(
+        "| load | /-/healthy probes | p50 | p99 | max | load answers | cycles (errors) | SIGTERM exit | exit after |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['case']} | {r['probes']} | {r['p50'] * 1000:.0f} ms | {r['p99'] * 1000:.0f} ms "
-              f"| {r['max'] * 1000:.0f} ms | {r['answers']} | {r['cycles']} ({r['errors']}) | {r['exit']} "
-              f"| {r['exit_s']:.2f} s |")
+        print(
+            f"| {r['case']} | {r['probes']} | {r['p50'] * 1000:.0f} ms | {r['p99'] * 1000:.0f} ms "
+            f"| {r['max'] * 1000:.0f} ms | {r['answers']} | {r['cycles']} ({r['errors']}) | {r['exit']} "
+            f"| {r['exit_s']:.2f} s |"
+        )
     return 0
 
 

@@ -40,10 +40,13 @@ LEVELS = [80, 95]
 
 
 def _promcast(name: str, **options) -> Callable:
-    def run(train: np.ndarray, m: int, h: int, levels: list[int],
-            seasons: tuple[int, ...] = ()) -> dict[str, np.ndarray]:
+    def run(
+        train: np.ndarray, m: int, h: int, levels: list[int], seasons: tuple[int, ...] = ()
+    ) -> dict[str, np.ndarray]:
         # The longer cycles go to the models that try them, as the service and offline do.
-        several = {"seasons": seasons} if seasons and model_capabilities(name).multi_seasonal else {}
+        several = (
+            {"seasons": seasons} if seasons and model_capabilities(name).multi_seasonal else {}
+        )
         model = make_model(name, m, horizon=h, levels=levels, **options, **several).fit(train)
         out = model.predict(h, levels)
         if name in ("auto", "auto_fast"):
@@ -54,8 +57,9 @@ def _promcast(name: str, **options) -> Callable:
 
 
 def _prometheus(name: str, **options) -> Callable:
-    def run(train: np.ndarray, m: int, h: int, levels: list[int], seasons: tuple[int, ...] = ()
-            ) -> dict[str, np.ndarray]:
+    def run(
+        train: np.ndarray, m: int, h: int, levels: list[int], seasons: tuple[int, ...] = ()
+    ) -> dict[str, np.ndarray]:
         return make_model(name, m, window=max(h, m), **options).fit(train).predict(h, levels)
 
     return run
@@ -63,6 +67,7 @@ def _prometheus(name: str, **options) -> Callable:
 
 def _single_season(fn: Callable) -> Callable:
     """A library baseline run as configured upstream (it finds or fixes its own seasons)."""
+
     def run(train: np.ndarray, m: int, h: int, levels: list[int], seasons: tuple[int, ...] = ()):
         return fn(train, m, h, levels)
 
@@ -83,7 +88,7 @@ METHODS: dict[str, Callable] = {
 
 
 def evaluate(ds: Dataset, methods: list[str]) -> list[tuple]:
-    train, test = ds.values[:, : -ds.horizon], ds.values[:, -ds.horizon:]
+    train, test = ds.values[:, : -ds.horizon], ds.values[:, -ds.horizon :]
     with np.errstate(invalid="ignore"):
         varies = np.nanmax(train, axis=1) > np.nanmin(train, axis=1)
     # MASE is undefined for a series whose history is constant (its naive error is zero).
@@ -104,27 +109,36 @@ def evaluate(ds: Dataset, methods: list[str]) -> list[tuple]:
             continue
         wall = time.perf_counter() - t0
         mean = np.asarray(fc["mean"], dtype=float)
-        require(mean.shape == test.shape and bool(np.isfinite(mean).all()),
-                f"{name} on {ds.name}: a {mean.shape} forecast with "
-                f"{int((~np.isfinite(mean)).sum()) if mean.size else 0} non-finite points, "
-                f"expected finite {test.shape} (series, held-out steps)")
+        require(
+            mean.shape == test.shape and bool(np.isfinite(mean).all()),
+            f"{name} on {ds.name}: a {mean.shape} forecast with "
+            f"{int((~np.isfinite(mean)).sum()) if mean.size else 0} non-finite points, "
+            f"expected finite {test.shape} (series, held-out steps)",
+        )
         ms = mase(test, fc["mean"], scale)
-        rows.append((
-            name,
-            float(np.nanmean(ms)),
-            float(np.nanmedian(ms)),
-            float(np.nanmean(smape(test, fc["mean"]))),
-            *(float(np.nanmean(coverage(test, fc[f"lower-{lv}"], fc[f"upper-{lv}"]))) for lv in LEVELS),
-            wall,
-        ))
+        rows.append(
+            (
+                name,
+                float(np.nanmean(ms)),
+                float(np.nanmedian(ms)),
+                float(np.nanmean(smape(test, fc["mean"]))),
+                *(
+                    float(np.nanmean(coverage(test, fc[f"lower-{lv}"], fc[f"upper-{lv}"])))
+                    for lv in LEVELS
+                ),
+                wall,
+            )
+        )
         if name in ("promcast auto", "promcast auto_fast"):
             auto = METHODS[name].last
             bt = auto.scores
             cov = " ".join(f"{lv}%={np.nanmean(v):.3f}" for lv, v in bt["coverage"].items())
-            rows.append((
-                f"  (auto's own backtest: median MASE {np.nanmedian(bt['mase']):.3f}, coverage {cov}; "
-                f"choices: {_summary(auto.chosen)})",
-            ))
+            rows.append(
+                (
+                    f"  (auto's own backtest: median MASE {np.nanmedian(bt['mase']):.3f}, coverage {cov}; "
+                    f"choices: {_summary(auto.chosen)})",
+                )
+            )
     return rows
 
 
@@ -145,7 +159,9 @@ def print_table(ds: Dataset, rows: list[tuple]) -> None:
             print(f"| {row[0]} | {row[1]} | | | | | |")
         else:
             name, mean_m, med_m, sm, c80, c95, wall = row
-            print(f"| {name} | {mean_m:.3f} | {med_m:.3f} | {sm:.1f} | {c80:.3f} | {c95:.3f} | {wall:.1f} |")
+            print(
+                f"| {name} | {mean_m:.3f} | {med_m:.3f} | {sm:.1f} | {c80:.3f} | {c95:.3f} | {wall:.1f} |"
+            )
     sys.stdout.flush()
 
 

@@ -75,10 +75,12 @@ def _run_one(method: str, n: int) -> dict:
     if method in BUDGET_SECONDS:
         import _baselines
 
-        _baselines.statsforecast_auto_ets(fleet[:1, :2 * SEASON], SEASON, 12, [80])  # JIT warm-up
+        _baselines.statsforecast_auto_ets(fleet[:1, : 2 * SEASON], SEASON, 12, [80])  # JIT warm-up
         t0 = time.perf_counter()
         for used in range(1, n + 1):
-            fc = _baselines.statsforecast_auto_ets(fleet[used - 1:used], SEASON, HORIZON, [80, 95])
+            fc = _baselines.statsforecast_auto_ets(
+                fleet[used - 1 : used], SEASON, HORIZON, [80, 95]
+            )
             forecast += _complete(fc["mean"])
             if time.perf_counter() - t0 > BUDGET_SECONDS[method]:
                 break
@@ -86,12 +88,22 @@ def _run_one(method: str, n: int) -> dict:
         from promcast_forecaster.models import make_model
 
         name, options = PROMCAST[method]
-        fc = make_model(name, SEASON, horizon=HORIZON, **options).fit(fleet).predict(HORIZON, (80, 95))
+        fc = (
+            make_model(name, SEASON, horizon=HORIZON, **options)
+            .fit(fleet)
+            .predict(HORIZON, (80, 95))
+        )
         forecast = _complete(fc["mean"])
     secs = time.perf_counter() - t0
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"method": method, "n": n, "used": used, "secs": secs, "peak_gib": peak_kib / 2**20,
-            "forecast": forecast}
+    return {
+        "method": method,
+        "n": n,
+        "used": used,
+        "secs": secs,
+        "peak_gib": peak_kib / 2**20,
+        "forecast": forecast,
+    }
 
 
 def _complete(mean: np.ndarray) -> int:
@@ -120,8 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     sizes = [1000] + ([10000] if args.large else [])
     methods = [m.strip() for m in args.methods.split(",")]
-    print(f"series of {POINTS} points, season {SEASON}, horizon {HORIZON}, "
-          f"{os.cpu_count()} cpus\n")
+    print(f"series of {POINTS} points, season {SEASON}, horizon {HORIZON}, {os.cpu_count()} cpus\n")
     print("| method | series | fitted | wall s | series/s | series/min | peak RSS GiB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     problems = []
@@ -133,13 +144,17 @@ def main(argv: list[str] | None = None) -> int:
                 problems.append(f"{method} on {n} series {res}")
                 continue
             if res["forecast"] != res["used"]:
-                problems.append(f"{method} on {n} series: {res['used'] - res['forecast']} of the "
-                                f"{res['used']} series it timed have no finite {HORIZON}-step forecast")
+                problems.append(
+                    f"{method} on {n} series: {res['used'] - res['forecast']} of the "
+                    f"{res['used']} series it timed have no finite {HORIZON}-step forecast"
+                )
             rate = res["used"] / res["secs"]
             label = method if res["used"] == n else f"{method} (on {res['used']}, extrapolated)"
             wall = res["secs"] * n / res["used"]
-            print(f"| {label} | {n} | {res['used']} | {wall:.1f} | {rate:.3g} | {60 * rate:.3g} | "
-                  f"{res['peak_gib']:.2f} |")
+            print(
+                f"| {label} | {n} | {res['used']} | {wall:.1f} | {rate:.3g} | {60 * rate:.3g} | "
+                f"{res['peak_gib']:.2f} |"
+            )
             sys.stdout.flush()
     require(not problems, "; ".join(problems))
     return 0

@@ -33,7 +33,9 @@ def main() -> int:
     import pandas as pd
 
     require_data()
-    frame = pd.read_csv(DATA / "daily" / "pedestrians_covid.csv", parse_dates=["ds"]).set_index("ds")["y"]
+    frame = pd.read_csv(DATA / "daily" / "pedestrians_covid.csv", parse_dates=["ds"]).set_index(
+        "ds"
+    )["y"]
     frame = frame.asfreq("1D")
     y = frame.to_numpy(dtype=float)[None, :]
     start = frame.index[0].tz_localize("Australia/Melbourne").timestamp()
@@ -48,14 +50,18 @@ def main() -> int:
         on_holiday = holiday[-h:]
         for name in METHODS:
             for use in (False, True):
-                model = make_model(name, 7, horizon=h, seasons=(365,) if name.startswith("auto") else ())
+                model = make_model(
+                    name, 7, horizon=h, seasons=(365,) if name.startswith("auto") else ()
+                )
                 if use:
                     model = HolidayAdjusted(model, calendar, 86400.0, 7).at([start])
                 fc = model.fit(train).predict(h, [80])
                 err = np.abs(test - fc["mean"]) / scale[:, None]
                 cov = float(np.nanmean(coverage(test, fc["lower-80"], fc["upper-80"])))
-                print(f"| {h} d | {name} | {'yes' if use else 'no'} | {np.nanmean(err):.3f} | "
-                      f"{np.nanmean(err[:, on_holiday]):.3f} | {cov:.3f} | {model.row_models(1)[0]} |")
+                print(
+                    f"| {h} d | {name} | {'yes' if use else 'no'} | {np.nanmean(err):.3f} | "
+                    f"{np.nanmean(err[:, on_holiday]):.3f} | {cov:.3f} | {model.row_models(1)[0]} |"
+                )
                 if use:
                     print(f"|  |  |  | | | | {model.row_notes(1)[0][-150:]} |")
     return 0

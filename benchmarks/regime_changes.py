@@ -52,7 +52,12 @@ def fleet(kind: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         y += after * rng.choice([-1, 1], (n, 1)) * rng.uniform(2, 6, (n, 1))
         breaks = at
     elif kind == "trend change":
-        y += after * (t[None, :] - at[:, None]) * rng.choice([-1, 1], (n, 1)) * rng.uniform(0.01, 0.05, (n, 1))
+        y += (
+            after
+            * (t[None, :] - at[:, None])
+            * rng.choice([-1, 1], (n, 1))
+            * rng.uniform(0.01, 0.05, (n, 1))
+        )
         breaks = at
     elif kind == "random walk":
         y += np.cumsum(rng.normal(0, 0.3, (n, t_len)), axis=1)
@@ -65,8 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--series", type=int, default=200, help="series per kind")
     args = parser.parse_args(argv)
-    print("| kind | break reported | median distance (h) | forecast uses the cut | "
-          "auto_fast MASE with regimes | without | ratio |")
+    print(
+        "| kind | break reported | median distance (h) | forecast uses the cut | "
+        "auto_fast MASE with regimes | without | ratio |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for k, kind in enumerate(KINDS):
         y, truth = fleet(kind, args.series, seed=100 + k)
@@ -80,13 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         for regimes in (True, False):
             model = make_model("auto_fast", M, horizon=H, regimes=regimes).fit(train)
             mean = np.asarray(model.predict(H)["mean"])
-            require(bool(np.isfinite(mean).all()),
-                    f"auto_fast (regimes={regimes}) left non-finite forecasts on {kind!r}")
+            require(
+                bool(np.isfinite(mean).all()),
+                f"auto_fast (regimes={regimes}) left non-finite forecasts on {kind!r}",
+            )
             scores[regimes] = float(np.mean(mase(test, mean, scale)))
             if regimes:
                 cut = np.mean(["(since break)" in c for c in model.chosen])
-        print(f"| {kind} | {reported.mean():.1%} | {dist} | {cut:.1%} | {scores[True]:.3f} | "
-              f"{scores[False]:.3f} | {scores[True] / scores[False]:.3f} |")
+        print(
+            f"| {kind} | {reported.mean():.1%} | {dist} | {cut:.1%} | {scores[True]:.3f} | "
+            f"{scores[False]:.3f} | {scores[True] / scores[False]:.3f} |"
+        )
         sys.stdout.flush()
     return 0
 

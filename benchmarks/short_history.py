@@ -42,40 +42,56 @@ def nab() -> tuple[np.ndarray, np.ndarray, int, int]:
     width = max(len(r) for r in rows)
     out = np.full((len(rows), width), np.nan)
     for i, r in enumerate(rows):
-        out[i, width - len(r):] = r
+        out[i, width - len(r) :] = r
     first = np.array(ends) - (width - 1) * 300
     return out, (np.round(first / 300).astype(np.int64) % 288), 288, 288
 
 
-def score(values: np.ndarray, offsets: np.ndarray | None, m: int, h: int, length: int,
-          name: str, fleet: bool) -> tuple[float, float, str]:
+def score(
+    values: np.ndarray,
+    offsets: np.ndarray | None,
+    m: int,
+    h: int,
+    length: int,
+    name: str,
+    fleet: bool,
+) -> tuple[float, float, str]:
     train, test = values[:, :-h], values[:, -h:]
     with np.errstate(invalid="ignore"):
         varies = np.nanmax(train, axis=1) > np.nanmin(train, axis=1)
     scale = mase_scale(train, m)
     errors, inside, choices = [], [], []
     for parity in (0, 1):
-        short = np.flatnonzero((np.arange(len(values)) % 2 == parity) & varies
-                               & np.isfinite(test).any(axis=1))
+        short = np.flatnonzero(
+            (np.arange(len(values)) % 2 == parity) & varies & np.isfinite(test).any(axis=1)
+        )
         cut = train.copy()
         cut[short, : train.shape[1] - length] = np.nan
-        model = make_model(name, m, horizon=h, levels=[80], phases=offsets,
-                           fleet_short_history=fleet)
+        model = make_model(
+            name, m, horizon=h, levels=[80], phases=offsets, fleet_short_history=fleet
+        )
         fc = model.fit(cut).predict(h, [80])
         errors.append(mase(test[short], fc["mean"][short], scale[short]))
         inside.append(coverage(test[short], fc["lower-80"][short], fc["upper-80"][short]))
         choices += [model.row_models(len(values))[i] for i in short]
     names, counts = np.unique(choices, return_counts=True)
-    return (float(np.nanmean(np.concatenate(errors))), float(np.nanmean(np.concatenate(inside))),
-            ", ".join(f"{a} x{b}" for a, b in zip(names, counts)))
+    return (
+        float(np.nanmean(np.concatenate(errors))),
+        float(np.nanmean(np.concatenate(inside))),
+        ", ".join(f"{a} x{b}" for a, b in zip(names, counts)),
+    )
 
 
 def main() -> int:
     require_data()
     vms = bitbrains_vms("1h")
-    datasets = [("NAB realAWSCloudwatch, 17 series, 5 m, 1 d held out", *nab()),
-                ("Bitbrains VMs, 1 h, 48 h held out", vms, None, 24, 48)]
-    print("| dataset | short history | model | today MASE | fleet MASE | today 80% cov | fleet 80% cov | fleet choices |")
+    datasets = [
+        ("NAB realAWSCloudwatch, 17 series, 5 m, 1 d held out", *nab()),
+        ("Bitbrains VMs, 1 h, 48 h held out", vms, None, 24, 48),
+    ]
+    print(
+        "| dataset | short history | model | today MASE | fleet MASE | today 80% cov | fleet 80% cov | fleet choices |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---|")
     for title, values, offsets, m, h in datasets:
         for seasons in (0.5, 1.0, 1.5):
@@ -83,8 +99,10 @@ def main() -> int:
             for name in METHODS:
                 before = score(values, offsets, m, h, length, name, False)
                 after = score(values, offsets, m, h, length, name, True)
-                print(f"| {title} | {length} steps ({seasons:g} seasons) | {name} | {before[0]:.3f} | "
-                      f"{after[0]:.3f} | {before[1]:.3f} | {after[1]:.3f} | {after[2]} |")
+                print(
+                    f"| {title} | {length} steps ({seasons:g} seasons) | {name} | {before[0]:.3f} | "
+                    f"{after[0]:.3f} | {before[1]:.3f} | {after[1]:.3f} | {after[2]} |"
+                )
                 sys.stdout.flush()
     return 0
 

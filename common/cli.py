@@ -19,26 +19,55 @@ from .logs import LEVELS, setup_logging
 M = TypeVar("M", bound=BaseModel)
 
 
-def base_parser(prog: str, description: str, default_listen: str,
-                version: str) -> argparse.ArgumentParser:
+def base_parser(
+    prog: str, description: str, default_listen: str, version: str
+) -> argparse.ArgumentParser:
     """A parser with the flags both services share, Prometheus-style."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--version", action="version", version=f"{prog} {version}")
-    parser.add_argument("--config.file", dest="config_file", metavar="FILE",
-                        help="YAML configuration file (default: built-in defaults)")
-    parser.add_argument("--web.listen-address", dest="listen_address", default=default_listen,
-                        metavar="HOST:PORT", help=f"address to serve HTTP on (default {default_listen})")
-    parser.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
-                        help="allow POST /-/reload to reload the config (SIGHUP always does)")
-    parser.add_argument("--log.level", dest="log_level", default="info", choices=LEVELS,
-                        help="only log messages of this level or above (default info)")
-    parser.add_argument("--web.read-timeout", dest="web_read_timeout", type=duration,
-                        default="5m", metavar="DURATION",
-                        help="close a connection that does not send a whole request within this "
-                        "time of opening or of its previous response, or stays idle (default 5m)")
-    parser.add_argument("--web.max-connections", dest="web_max_connections", type=positive_int,
-                        default=512, metavar="N",
-                        help="open connections at most; more are closed at once (default 512)")
+    parser.add_argument(
+        "--config.file",
+        dest="config_file",
+        metavar="FILE",
+        help="YAML configuration file (default: built-in defaults)",
+    )
+    parser.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=default_listen,
+        metavar="HOST:PORT",
+        help=f"address to serve HTTP on (default {default_listen})",
+    )
+    parser.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="allow POST /-/reload to reload the config (SIGHUP always does)",
+    )
+    parser.add_argument(
+        "--log.level",
+        dest="log_level",
+        default="info",
+        choices=LEVELS,
+        help="only log messages of this level or above (default info)",
+    )
+    parser.add_argument(
+        "--web.read-timeout",
+        dest="web_read_timeout",
+        type=duration,
+        default="5m",
+        metavar="DURATION",
+        help="close a connection that does not send a whole request within this "
+        "time of opening or of its previous response, or stays idle (default 5m)",
+    )
+    parser.add_argument(
+        "--web.max-connections",
+        dest="web_max_connections",
+        type=positive_int,
+        default=512,
+        metavar="N",
+        help="open connections at most; more are closed at once (default 512)",
+    )
     return parser
 
 
@@ -54,8 +83,10 @@ def serve_or_exit(main: Coroutine[Any, Any, None], listen_address: str) -> int:
         if exc.errno not in (errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES):
             raise
         reason = os.strerror(exc.errno)
-        print(f"error: cannot listen on {listen_address} (--web.listen-address): {reason.lower()}",
-              file=sys.stderr)
+        print(
+            f"error: cannot listen on {listen_address} (--web.listen-address): {reason.lower()}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -42,8 +42,9 @@ class Provider:
         """Metric families for the snapshot; build them with :class:`Families`."""
         raise NotImplementedError
 
-    def history(self, start: float, end: float, step: float
-                ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]] | None:
+    def history(
+        self, start: float, end: float, step: float
+    ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]] | None:
         """Past samples for ``backfill``: (name, labels, timestamps, values) per series, times in
         ``[start, end]`` every ``step`` seconds, NaN where unknown; None if the provider has no
         history (live-only APIs)."""
@@ -64,8 +65,15 @@ class PartialRefresh(Exception):
         self.families = families
 
 
-def add_part(out: Families, provider: str, part: str, ok: bool, last_success: float,
-             account: str = "", region: str = "") -> None:
+def add_part(
+    out: Families,
+    provider: str,
+    part: str,
+    ok: bool,
+    last_success: float,
+    account: str = "",
+    region: str = "",
+) -> None:
     """The health of one part of a provider (an API, an account, a project, a region), in the
     series every provider shares: what the self-monitoring dashboard's failing parts read."""
     lab = {"provider": provider, "part": part, "account": account, "region": region}
@@ -103,8 +111,10 @@ class SnapshotCollector:
                 st.duration = time.monotonic() - started
                 st.errors += 1
                 self.version += 1
-            log.warning("refresh partly failed; the failed parts serve their last good data",
-                        extra={"provider": provider.name, "err": str(partial)})
+            log.warning(
+                "refresh partly failed; the failed parts serve their last good data",
+                extra={"provider": provider.name, "err": str(partial)},
+            )
             return False
         except Exception as exc:  # noqa: BLE001 - a provider must never take the exporter down
             with self._lock:
@@ -112,8 +122,10 @@ class SnapshotCollector:
                 st.success, st.duration = False, time.monotonic() - started
                 st.errors += 1
                 self.version += 1
-            log.error("refresh failed; serving the last good snapshot",
-                      extra={"provider": provider.name, "err": repr(exc)})
+            log.error(
+                "refresh failed; serving the last good snapshot",
+                extra={"provider": provider.name, "err": repr(exc)},
+            )
             return False
         snap = Snapshot(tuple(families), now)
         with self._lock:
@@ -121,8 +133,14 @@ class SnapshotCollector:
             st.snapshot, st.success = snap, True
             st.duration, st.last_success = time.monotonic() - started, time.time()
             self.version += 1
-        log.debug("refreshed", extra={"provider": provider.name,
-                                      "families": len(families), "duration_s": round(st.duration, 3)})
+        log.debug(
+            "refreshed",
+            extra={
+                "provider": provider.name,
+                "families": len(families),
+                "duration_s": round(st.duration, 3),
+            },
+        )
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -141,8 +159,11 @@ class SnapshotCollector:
     def ready(self) -> tuple[bool, str]:
         with self._lock:
             # A partial refresh (PartialRefresh) has published a snapshot too: ready.
-            pending = [n for n, st in self._state.items()
-                       if st.last_success == 0 and not st.snapshot.taken_at]
+            pending = [
+                n
+                for n, st in self._state.items()
+                if st.last_success == 0 and not st.snapshot.taken_at
+            ]
         if pending:
             return False, f"waiting for the first refresh of: {', '.join(pending)}"
         return True, "ready"
@@ -156,7 +177,9 @@ class SnapshotCollector:
                 lab = {"provider": p.name}
                 out.add("promcast_exporter_refresh_success", lab, 1 if st.success else 0)
                 out.add("promcast_exporter_refresh_duration_seconds", lab, st.duration)
-                out.add("promcast_exporter_last_refresh_success_timestamp_seconds", lab, st.last_success)
+                out.add(
+                    "promcast_exporter_last_refresh_success_timestamp_seconds", lab, st.last_success
+                )
                 out.add("promcast_exporter_refresh_errors_total", lab, st.errors)
                 for api, n in sorted(p.api_calls.items()):
                     out.add("promcast_exporter_api_calls_total", {**lab, "api": api}, n)

@@ -17,8 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError,
-                      ValidationInfo)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+)
 
 from .durations import parse_duration
 from .redact import redact_urls
@@ -74,10 +80,13 @@ Duration = Annotated[float, BeforeValidator(_duration)]
 
 def _expand_env(node: Any, path: str, problems: list[str]) -> Any:
     if isinstance(node, dict):
-        return {k: _expand_env(v, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()}
+        return {
+            k: _expand_env(v, f"{path}.{k}" if path else str(k), problems) for k, v in node.items()
+        }
     if isinstance(node, list):
         return [_expand_env(v, f"{path}[{i}]", problems) for i, v in enumerate(node)]
     if isinstance(node, str):
+
         def sub(m: re.Match[str]) -> str:
             if m.group(1) not in os.environ:
                 problems.append(f"{path}: environment variable {m.group(1)} is not set")
@@ -98,8 +107,13 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return out or "(top level)"
 
 
-def validate(model: type[M], data: Any, source: str = "<config>",
-             problems: list[str] | None = None, check_files: bool = False) -> M:
+def validate(
+    model: type[M],
+    data: Any,
+    source: str = "<config>",
+    problems: list[str] | None = None,
+    check_files: bool = False,
+) -> M:
     """The config model built from parsed data as it is (no environment expansion), or
     ConfigError with every problem (``problems`` already found come first).
 
@@ -134,15 +148,22 @@ def read_config_file(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     except OSError as exc:
         raise ConfigError(str(p), [f"cannot read the file: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
-        line = p.read_bytes()[:exc.start].count(b"\n") + 1
-        raise ConfigError(str(p), [f"line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
-                                   f"at offset {exc.start}); save the file as UTF-8"]) from None
+        line = p.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            str(p),
+            [
+                f"line {line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
+                f"at offset {exc.start}); save the file as UTF-8"
+            ],
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ConfigError(str(p), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+        raise ConfigError(
+            str(p), [f"{where}not valid YAML ({getattr(exc, 'problem', exc)})"]
+        ) from None
     if data is not None and not isinstance(data, dict):
         raise ConfigError(str(p), ["(top level): expected a mapping of keys to values"])
     problems: list[str] = []

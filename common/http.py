@@ -39,8 +39,12 @@ def parse_listen_address(address: str) -> tuple[str, int]:
     return (host.strip("[]") or "0.0.0.0"), int(port)
 
 
-def make_app(registry: CollectorRegistry, title: str, ready: ReadyCheck,
-             version: Callable[[], object] | None = None) -> web.Application:
+def make_app(
+    registry: CollectorRegistry,
+    title: str,
+    ready: ReadyCheck,
+    version: Callable[[], object] | None = None,
+) -> web.Application:
     """``version`` returns a value that changes whenever what ``registry`` exposes changes (a
     snapshot counter): scrapes in between are answered from the bytes already rendered, since
     formatting tens of thousands of samples costs far more than serving them."""
@@ -63,7 +67,8 @@ def make_app(registry: CollectorRegistry, title: str, ready: ReadyCheck,
         gzipped = "gzip" in request.headers.get("Accept-Encoding", "")
         # Collecting may run numpy over many series: keep it off the event loop.
         body, content_type = await asyncio.get_running_loop().run_in_executor(
-            None, render, request.headers.get("Accept", ""), gzipped)
+            None, render, request.headers.get("Accept", ""), gzipped
+        )
         headers = {"Content-Type": content_type}
         if gzipped:
             headers["Content-Encoding"] = "gzip"
@@ -113,9 +118,13 @@ class _Connections:
         now = time.monotonic()
         if now - self._warned_at >= 60:  # a flood must not flood the log too
             self._warned_at = now
-            log.warning("connection limit reached; closing new connections",
-                        extra={"max_connections": self.limits.max_connections,
-                               "refused_total": self.refused})
+            log.warning(
+                "connection limit reached; closing new connections",
+                extra={
+                    "max_connections": self.limits.max_connections,
+                    "refused_total": self.refused,
+                },
+            )
 
     def middleware(self) -> Callable:
         @web.middleware
@@ -132,8 +141,9 @@ class _Connections:
                     try:
                         await asyncio.wait_for(request.read(), timeout=max(left, 0.001))
                     except asyncio.TimeoutError:
-                        resp = web.Response(status=408, text="request body not received within "
-                                            "--web.read-timeout\n")
+                        resp = web.Response(
+                            status=408, text="request body not received within --web.read-timeout\n"
+                        )
                         resp.force_close()
                         return resp
                 return await handler(request)
@@ -240,13 +250,18 @@ async def serve(
         loop.add_signal_handler(sig, stop.set)
     connections = _Connections(limits)
     app.middlewares.insert(0, connections.middleware())
-    runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.read_timeout,
-                           shutdown_timeout=SHUTDOWN_TIMEOUT)
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        keepalive_timeout=limits.read_timeout,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+    )
     await runner.setup()
     server = runner.server
     assert server is not None
-    listener = await loop.create_server(lambda: _Guard(server(), connections), host, port,
-                                        reuse_address=True)
+    listener = await loop.create_server(
+        lambda: _Guard(server(), connections), host, port, reuse_address=True
+    )
     log.info("listening", extra={"address": f"{host}:{port}"})
     task = asyncio.create_task(background(stop)) if background else None
     if task:
@@ -257,8 +272,9 @@ async def serve(
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=STOP_GRACE)
         except asyncio.TimeoutError:
-            log.warning("background work did not stop in time; abandoning it",
-                        extra={"grace_s": STOP_GRACE})
+            log.warning(
+                "background work did not stop in time; abandoning it", extra={"grace_s": STOP_GRACE}
+            )
             task.cancel()
         except Exception:  # noqa: BLE001 - already logged by _report_crash
             pass
@@ -269,5 +285,8 @@ async def serve(
 def _report_crash(task: "asyncio.Task[None]") -> None:
     if not task.cancelled() and task.exception() is not None:
         exc = task.exception()
-        log.error("background work stopped with an error; /-/healthy stays up but nothing is "
-                  "refreshed until a restart", exc_info=(type(exc), exc, exc.__traceback__))
+        log.error(
+            "background work stopped with an error; /-/healthy stays up but nothing is "
+            "refreshed until a restart",
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )

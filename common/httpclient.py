@@ -34,11 +34,15 @@ class BasicAuth(Strict):
 
 
 class TLSConfig(Strict):
-    ca_file: Optional[ReadableFile] = Field(None, description="CA bundle to verify the server with.")
+    ca_file: Optional[ReadableFile] = Field(
+        None, description="CA bundle to verify the server with."
+    )
     cert_file: Optional[ReadableFile] = Field(None, description="Client certificate (mutual TLS).")
     key_file: Optional[ReadableFile] = None
-    server_name: Optional[str] = Field(None, description="The name the server's certificate must "
-                                                          "carry, when it is not the URL's host.")
+    server_name: Optional[str] = Field(
+        None,
+        description="The name the server's certificate must carry, when it is not the URL's host.",
+    )
     insecure_skip_verify: bool = False
 
     @model_validator(mode="after")
@@ -69,7 +73,9 @@ class HTTPClientConfig(Strict):
     def _proxy(cls, v: Optional[str]) -> Optional[str]:
         # aiohttp speaks to HTTP proxies only (CONNECT for https:// targets).
         if v is not None and not v.startswith("http://"):
-            raise ValueError(f"must start with http:// (an HTTP proxy), got {v.rsplit('@', 1)[-1]!r}")
+            raise ValueError(
+                f"must start with http:// (an HTTP proxy), got {v.rsplit('@', 1)[-1]!r}"
+            )
         return v
 
     @model_validator(mode="after")
@@ -77,7 +83,9 @@ class HTTPClientConfig(Strict):
         given = [k for k in ("bearer_token", "bearer_token_file", "basic_auth") if getattr(self, k)]
         if len(given) > 1:
             raise ValueError(f"set only one of {', '.join(given)}")
-        if self.basic_auth and bool(self.basic_auth.password) == bool(self.basic_auth.password_file):
+        if self.basic_auth and bool(self.basic_auth.password) == bool(
+            self.basic_auth.password_file
+        ):
             raise ValueError("basic_auth needs exactly one of password, password_file")
         return self
 
@@ -120,8 +128,9 @@ def auth_headers(cfg: HTTPClientConfig, where: str = "") -> dict[str, str]:
         return {"Authorization": f"Bearer {token}"}
     if cfg.basic_auth:
         ba = cfg.basic_auth
-        password = ba.password or read_secret(ba.password_file or "",
-                                              _key(where, "basic_auth.password_file"))
+        password = ba.password or read_secret(
+            ba.password_file or "", _key(where, "basic_auth.password_file")
+        )
         return {"Authorization": basic_auth_header(ba.username, password)}
     return {}
 
@@ -132,23 +141,27 @@ def ssl_context(tls: TLSConfig, where: str = "") -> ssl.SSLContext:
     try:
         ctx = ssl.create_default_context(cafile=tls.ca_file)
     except (OSError, ssl.SSLError) as exc:
-        raise ClientConfigUnavailable(f"cannot use {_key(where, 'tls_config.ca_file')} {tls.ca_file}: "
-                                      f"{getattr(exc, 'strerror', None) or exc}") from None
+        raise ClientConfigUnavailable(
+            f"cannot use {_key(where, 'tls_config.ca_file')} {tls.ca_file}: "
+            f"{getattr(exc, 'strerror', None) or exc}"
+        ) from None
     if tls.cert_file:
         try:
             ctx.load_cert_chain(tls.cert_file, tls.key_file)
         except (OSError, ssl.SSLError) as exc:
             raise ClientConfigUnavailable(
                 f"cannot use {_key(where, 'tls_config.cert_file')} {tls.cert_file} / key_file "
-                f"{tls.key_file}: {getattr(exc, 'strerror', None) or exc}") from None
+                f"{tls.key_file}: {getattr(exc, 'strerror', None) or exc}"
+            ) from None
     if tls.insecure_skip_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
 
 
-def request_options(cfg: HTTPClientConfig, url: str, context: ssl.SSLContext | None = None,
-                    where: str = "") -> dict[str, Any]:
+def request_options(
+    cfg: HTTPClientConfig, url: str, context: ssl.SSLContext | None = None, where: str = ""
+) -> dict[str, Any]:
     """Keyword arguments for one aiohttp request to ``url``: ``headers`` (auth), ``ssl`` (for an
     https:// URL; ``context`` when the caller keeps one), ``server_hostname`` and ``proxy``."""
     out: dict[str, Any] = {"headers": auth_headers(cfg, where)}

@@ -22,9 +22,15 @@ def _quote(value: object) -> str:
 class LogfmtFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ts = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        level = {"WARNING": "warn", "CRITICAL": "error"}.get(record.levelname, record.levelname.lower())
-        parts = [f"ts={ts}.{int(record.msecs):03d}Z", f"level={level}",
-                 f"logger={record.name}", f"msg={_quote(record.getMessage())}"]
+        level = {"WARNING": "warn", "CRITICAL": "error"}.get(
+            record.levelname, record.levelname.lower()
+        )
+        parts = [
+            f"ts={ts}.{int(record.msecs):03d}Z",
+            f"level={level}",
+            f"logger={record.name}",
+            f"msg={_quote(record.getMessage())}",
+        ]
         parts += [f"{k}={_quote(v)}" for k, v in record.__dict__.items() if k not in _RESERVED]
         if record.exc_info:
             parts.append(f"err={_quote(self.formatException(record.exc_info))}")

@@ -44,8 +44,12 @@ def write_openmetrics(series: Iterable[Series], out: IO[str]) -> int:
         for labels, ts, values in members:
             prefix = name + _labels(labels)
             ok = np.isfinite(values)
-            out.write("".join(fmt.format(prefix, v, int(t))
-                              for t, v in zip(ts[ok].tolist(), values[ok].tolist())))
+            out.write(
+                "".join(
+                    fmt.format(prefix, v, int(t))
+                    for t, v in zip(ts[ok].tolist(), values[ok].tolist())
+                )
+            )
             written += int(ok.sum())
         log.info("wrote family", extra={"family": name, "series": len(members)})
     out.write("# EOF\n")

@@ -70,8 +70,12 @@ class Parts:
     ``title`` starts the failure log line ("AWS part failed; ..."); ``why(exc, part)`` turns an
     error into (what went wrong, what to do), without secrets."""
 
-    def __init__(self, provider: str, title: str,
-                 why: Callable[[Exception, Part], tuple[str, str]] = _generic_why) -> None:
+    def __init__(
+        self,
+        provider: str,
+        title: str,
+        why: Callable[[Exception, Part], tuple[str, str]] = _generic_why,
+    ) -> None:
         self.provider = provider
         self.title = title
         self.why = why
@@ -98,23 +102,36 @@ class Parts:
         except Exception as exc:  # noqa: BLE001 - one part must not cost the others their data
             what, todo = self.why(exc, part)
             part.ok, part.error = False, what
-            log.error(f"{self.title} part failed; serving its last good data", extra={
-                "provider": self.provider, **part.context, "err": what, "action": todo,
-                "last_success": part.last_success or "never"})
+            log.error(
+                f"{self.title} part failed; serving its last good data",
+                extra={
+                    "provider": self.provider,
+                    **part.context,
+                    "err": what,
+                    "action": todo,
+                    "last_success": part.last_success or "never",
+                },
+            )
             return False
         part.ok, part.error, part.data, part.last_success = True, "", data, now
         return True
 
-    def run_due(self, now: float, work: Callable[[Part, float], Any],
-                kinds: Sequence[str] | None = None) -> None:
+    def run_due(
+        self, now: float, work: Callable[[Part, float], Any], kinds: Sequence[str] | None = None
+    ) -> None:
         """Run the parts that are due, kind by kind in the order of ``kinds`` (all if None)."""
         for kind in kinds if kinds is not None else [None]:
             for part in self.parts:
                 if (kind is None or part.kind == kind) and part.due(now):
                     self.run(part, now, work)
 
-    def run_parallel(self, parts: Iterable[Part], now: float,
-                     work: Callable[[Part, float], Any], max_workers: int) -> None:
+    def run_parallel(
+        self,
+        parts: Iterable[Part],
+        now: float,
+        work: Callable[[Part, float], Any],
+        max_workers: int,
+    ) -> None:
         """Run ``parts`` at once on up to ``max_workers`` threads (independent remote APIs)."""
         parts = list(parts)
         if not parts:
@@ -134,11 +151,22 @@ class Parts:
     def report(self, out: Families, account: Callable[[Part], str] | None = None) -> None:
         """Every part's health series (``account`` may resolve the label at report time)."""
         for part in self.parts:
-            add_part(out, self.provider, part.kind, bool(part.ok), part.last_success,
-                     account(part) if account else part.account, part.region)
+            add_part(
+                out,
+                self.provider,
+                part.kind,
+                bool(part.ok),
+                part.last_success,
+                account(part) if account else part.account,
+                part.region,
+            )
 
-    def finish(self, families: list[Metric], extra_failures: Sequence[str] = (),
-               all_failed: Callable[[list[str]], Exception] | None = None) -> list[Metric]:
+    def finish(
+        self,
+        families: list[Metric],
+        extra_failures: Sequence[str] = (),
+        all_failed: Callable[[list[str]], Exception] | None = None,
+    ) -> list[Metric]:
         """End a refresh: ``families`` when every part is good; PartialRefresh (the snapshot is
         replaced, the refresh counts as failed) while some part or ``extra_failures`` (things
         that failed before they became parts) fail; ``all_failed(problems)`` raised instead
@@ -147,6 +175,7 @@ class Parts:
         if all_failed is not None and not any(p.ok for p in self.parts):
             raise all_failed([p.error for p in failing] + list(extra_failures))
         if failing or extra_failures:
-            raise PartialRefresh(families, ", ".join([p.where() for p in failing]
-                                                     + list(extra_failures)))
+            raise PartialRefresh(
+                families, ", ".join([p.where() for p in failing] + list(extra_failures))
+            )
         return families

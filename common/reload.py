@@ -40,8 +40,10 @@ class Reloader(Generic[C]):
                 cfg = await asyncio.get_running_loop().run_in_executor(None, self.load)
             except ConfigError as exc:
                 self.last_ok = False
-                log.error("config reload failed; keeping the running config",
-                          extra={"err": "; ".join(exc.problems), "file": exc.source})
+                log.error(
+                    "config reload failed; keeping the running config",
+                    extra={"err": "; ".join(exc.problems), "file": exc.source},
+                )
                 return str(exc)
             self.apply(cfg)
             self.last_ok, self.last_success = True, time.time()
@@ -60,9 +62,11 @@ class Reloader(Generic[C]):
         app.router.add_post("/-/reload", handle)
         app.router.add_put("/-/reload", handle)
 
-    def with_signal(self, background: Callable[[asyncio.Event], Awaitable[None]]
-                    ) -> Callable[[asyncio.Event], Awaitable[None]]:
+    def with_signal(
+        self, background: Callable[[asyncio.Event], Awaitable[None]]
+    ) -> Callable[[asyncio.Event], Awaitable[None]]:
         """``background`` with SIGHUP reloading the config while it runs."""
+
         async def run(stop: asyncio.Event) -> None:
             loop = asyncio.get_running_loop()
             pending: set[asyncio.Task] = set()
@@ -77,6 +81,7 @@ class Reloader(Generic[C]):
                 await background(stop)
             finally:
                 loop.remove_signal_handler(signal.SIGHUP)
+
         return run
 
     def publish(self, out: Families) -> None:

@@ -1,7 +1,7 @@
 """Generate ``dashboards/<name>.json`` from every ``dashboards/<name>.dashboard.py``.
 
-    python dashboards/generate.py          # (re)write the JSON files
-    python dashboards/generate.py --check  # exit 1 and list the files that are out of date
+python dashboards/generate.py          # (re)write the JSON files
+python dashboards/generate.py --check  # exit 1 and list the files that are out of date
 """
 
 from __future__ import annotations
@@ -76,11 +76,14 @@ def _shown(path: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 listing the JSON files that differ from "
-                        "their source")
-    p.add_argument("--dir", type=Path, default=HERE,
-                   help="folder of the sources (default: this one)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 listing the JSON files that differ from their source",
+    )
+    p.add_argument(
+        "--dir", type=Path, default=HERE, help="folder of the sources (default: this one)"
+    )
     args = p.parse_args(argv)
     if args.check:
         stale = outdated(args.dir)

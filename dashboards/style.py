@@ -61,8 +61,10 @@ EXPLORER_UID = "promcast-forecast-explorer"
 # Legend of a forecast series, whatever its label scheme: promcast's resource series carry
 # resource_id, cost series service, CloudWatch instance_id, Kubernetes namespace and pod,
 # node_exporter instance and mountpoint (a label a series lacks shows as nothing).
-SERIES_LEGEND = ("{{target}} {{resource_id}}{{service}}{{instance_id}} {{namespace}} {{pod}} "
-                 "{{mountpoint}} {{instance}}")
+SERIES_LEGEND = (
+    "{{target}} {{resource_id}}{{service}}{{instance_id}} {{namespace}} {{pod}} "
+    "{{mountpoint}} {{instance}}"
+)
 
 TAGS = ["promcast"]  # every promcast dashboard carries it; Grafana's dashboard list filters on it
 
@@ -112,21 +114,40 @@ def thresholds(base: str, *steps: tuple[float, str]) -> list[dict[str, Any]]:
 
 def value_text(mapping: dict[float, tuple[str, str]]) -> list[dict[str, Any]]:
     """Value mappings for 0/1 flags: ``{1: ("up", Colour.GOOD), 0: ("down", Colour.BAD)}``."""
-    return [{
-        "type": "value",
-        "options": {str(int(v) if float(v).is_integer() else v): {"text": text, "color": colour,
-                                                                  "index": i}
-                    for i, (v, (text, colour)) in enumerate(sorted(mapping.items()))},
-    }]
+    return [
+        {
+            "type": "value",
+            "options": {
+                str(int(v) if float(v).is_integer() else v): {
+                    "text": text,
+                    "color": colour,
+                    "index": i,
+                }
+                for i, (v, (text, colour)) in enumerate(sorted(mapping.items()))
+            },
+        }
+    ]
 
 
 # -- queries ----------------------------------------------------------------------------------
 
-def query(expr: str, legend: str = "", *, instant: bool = False, table: bool = False,
-          datasource: dict[str, str] = DATASOURCE) -> Target:
+
+def query(
+    expr: str,
+    legend: str = "",
+    *,
+    instant: bool = False,
+    table: bool = False,
+    datasource: dict[str, str] = DATASOURCE,
+) -> Target:
     """One PromQL query of a panel; refIds are given by the panel helpers in order."""
-    return Target(expr=expr, legendFormat=legend, instant=instant or table,
-                  format="table" if table else "time_series", datasource=dict(datasource))
+    return Target(
+        expr=expr,
+        legendFormat=legend,
+        instant=instant or table,
+        format="table" if table else "time_series",
+        datasource=dict(datasource),
+    )
 
 
 def curve(selector: str, legend: str = "") -> Target:
@@ -145,45 +166,94 @@ def _with_ref_ids(queries: Sequence[Target]) -> list[Target]:
 # -- panels -----------------------------------------------------------------------------------
 # Each helper takes the size in grid units (24 wide); :func:`flow` places panels left to right.
 
+
 def _common(title: str, description: str, queries: Sequence[Target], w: int, h: int) -> dict:
-    return dict(title=title, description=description or None, targets=_with_ref_ids(queries),
-                dataSource=DATASOURCE, gridPos=GridPos(h=h, w=w, x=0, y=0))
+    return dict(
+        title=title,
+        description=description or None,
+        targets=_with_ref_ids(queries),
+        dataSource=DATASOURCE,
+        gridPos=GridPos(h=h, w=w, x=0, y=0),
+    )
 
 
-def timeseries(title: str, *queries: Target, unit: str, description: str = "", w: int = 12,
-               h: int = 8, steps: list[dict] | None = None, min: int | None = None,
-               max: int | None = None, stack: bool = False, overrides: list[dict] | None = None,
-               show_thresholds: bool = False) -> TimeSeries:
+def timeseries(
+    title: str,
+    *queries: Target,
+    unit: str,
+    description: str = "",
+    w: int = 12,
+    h: int = 8,
+    steps: list[dict] | None = None,
+    min: int | None = None,
+    max: int | None = None,
+    stack: bool = False,
+    overrides: list[dict] | None = None,
+    show_thresholds: bool = False,
+) -> TimeSeries:
     return TimeSeries(
-        **_common(title, description, queries, w, h), unit=unit,
+        **_common(title, description, queries, w, h),
+        unit=unit,
         thresholds=steps or thresholds(Colour.GOOD),
         thresholdsStyleMode="dashed" if show_thresholds else "off",
-        valueMin=min, valueMax=max, fillOpacity=30 if stack else 10,
+        valueMin=min,
+        valueMax=max,
+        fillOpacity=30 if stack else 10,
         stacking={"mode": "normal", "group": "A"} if stack else {"mode": "none"},
-        legendDisplayMode="table", legendPlacement="right", legendCalcs=["lastNotNull"],
-        tooltipMode="multi", tooltipSort="desc", overrides=overrides or [], spanNulls=True,
+        legendDisplayMode="table",
+        legendPlacement="right",
+        legendCalcs=["lastNotNull"],
+        tooltipMode="multi",
+        tooltipSort="desc",
+        overrides=overrides or [],
+        spanNulls=True,
     )
 
 
-def stat(title: str, *queries: Target, unit: str, description: str = "", w: int = 6, h: int = 4,
-         steps: list[dict] | None = None, mappings: list[dict] | None = None,
-         no_value: str = "no data", text_mode: str = "auto") -> Stat:
+def stat(
+    title: str,
+    *queries: Target,
+    unit: str,
+    description: str = "",
+    w: int = 6,
+    h: int = 4,
+    steps: list[dict] | None = None,
+    mappings: list[dict] | None = None,
+    no_value: str = "no data",
+    text_mode: str = "auto",
+) -> Stat:
     return Stat(
-        **_common(title, description, queries, w, h), format=unit,
-        thresholds=steps or thresholds(Colour.GOOD), mappings=mappings or [],
-        colorMode="background" if steps else "value", graphMode="none",
-        reduceCalc="lastNotNull", noValue=no_value, textMode=text_mode,
+        **_common(title, description, queries, w, h),
+        format=unit,
+        thresholds=steps or thresholds(Colour.GOOD),
+        mappings=mappings or [],
+        colorMode="background" if steps else "value",
+        graphMode="none",
+        reduceCalc="lastNotNull",
+        noValue=no_value,
+        textMode=text_mode,
     )
 
 
-def table(title: str, *queries: Target, unit: str, description: str = "", w: int = 12,
-          h: int = 8, overrides: list[dict] | None = None, sort_by: str | None = None,
-          hide: Iterable[str] = ("Time",)) -> Table:
+def table(
+    title: str,
+    *queries: Target,
+    unit: str,
+    description: str = "",
+    w: int = 12,
+    h: int = 8,
+    overrides: list[dict] | None = None,
+    sort_by: str | None = None,
+    hide: Iterable[str] = ("Time",),
+) -> Table:
     """A table of instant queries, one row per series: the queries' value columns are merged
     on their labels, so every query must return the same label set (no ``__name__``)."""
     panel = Table(
-        **_common(title, description, queries, w, h), unit=unit, overrides=overrides or [],
-        thresholds=thresholds(Colour.NEUTRAL), filterable=True,
+        **_common(title, description, queries, w, h),
+        unit=unit,
+        overrides=overrides or [],
+        thresholds=thresholds(Colour.NEUTRAL),
+        filterable=True,
         transformations=[
             {"id": "merge", "options": {}},
             {"id": "organize", "options": {"excludeByName": {c: True for c in hide}}},
@@ -194,19 +264,40 @@ def table(title: str, *queries: Target, unit: str, description: str = "", w: int
     return panel
 
 
-def bargauge(title: str, *queries: Target, unit: str, description: str = "", w: int = 12,
-             h: int = 8, min: float = 0, max: float | None = None,
-             steps: list[dict] | None = None, links: list[dict] | None = None) -> BarGauge:
+def bargauge(
+    title: str,
+    *queries: Target,
+    unit: str,
+    description: str = "",
+    w: int = 12,
+    h: int = 8,
+    min: float = 0,
+    max: float | None = None,
+    steps: list[dict] | None = None,
+    links: list[dict] | None = None,
+) -> BarGauge:
     return BarGauge(
-        **_common(title, description, queries, w, h), format=unit, min=min, max=max,
-        thresholds=steps or thresholds(Colour.GOOD), calc="lastNotNull",
-        displayMode="gradient", orientation="horizontal", dataLinks=links or [],
+        **_common(title, description, queries, w, h),
+        format=unit,
+        min=min,
+        max=max,
+        thresholds=steps or thresholds(Colour.GOOD),
+        calc="lastNotNull",
+        displayMode="gradient",
+        orientation="horizontal",
+        dataLinks=links or [],
     )
 
 
-def column(name: str, *, display: str, unit: str | None = None,
-           steps: list[dict] | None = None, cell: str | None = None,
-           links: list[dict] | None = None) -> dict[str, Any]:
+def column(
+    name: str,
+    *,
+    display: str,
+    unit: str | None = None,
+    steps: list[dict] | None = None,
+    cell: str | None = None,
+    links: list[dict] | None = None,
+) -> dict[str, Any]:
     """A field override for a table column or a series, found by its name in the frame."""
     props = [{"id": "displayName", "value": display}]
     if unit:
@@ -228,19 +319,33 @@ def series_colour(regex: str, colour: str, *, dashed: bool = False) -> dict[str,
     return {"matcher": {"id": "byRegexp", "options": regex}, "properties": props}
 
 
-def flag_stat(title: str, expr: str, legend: str, *, ok: tuple[int, str],
-              problem: tuple[int, str, str], description: str = "", w: int = 5,
-              h: int = 4) -> Stat:
+def flag_stat(
+    title: str,
+    expr: str,
+    legend: str,
+    *,
+    ok: tuple[int, str],
+    problem: tuple[int, str, str],
+    description: str = "",
+    w: int = 5,
+    h: int = 4,
+) -> Stat:
     """A 0/1 flag per series shown as a word: ``ok=(1, "up")``, ``problem=(0, "failing",
     Colour.BAD)``."""
     ok_value, ok_text = ok
     bad_value, bad_text, bad_colour = problem
     colours = {ok_value: Colour.GOOD, bad_value: bad_colour}
-    return stat(title, query(expr, legend, instant=True), unit=Unit.STATE, w=w, h=h,
-                description=description, text_mode="value_and_name",
-                steps=thresholds(colours[0], (1, colours[1])),
-                mappings=value_text({ok_value: (ok_text, Colour.GOOD),
-                                     bad_value: (bad_text, bad_colour)}))
+    return stat(
+        title,
+        query(expr, legend, instant=True),
+        unit=Unit.STATE,
+        w=w,
+        h=h,
+        description=description,
+        text_mode="value_and_name",
+        steps=thresholds(colours[0], (1, colours[1])),
+        mappings=value_text({ok_value: (ok_text, Colour.GOOD), bad_value: (bad_text, bad_colour)}),
+    )
 
 
 def explorer_link(target: str, field: str) -> dict[str, Any]:
@@ -252,20 +357,31 @@ def explorer_link(target: str, field: str) -> dict[str, Any]:
     the rules), so it selects by ``resource_id`` and ``instance``: one resource of promcast's
     exporter, or one node_exporter host (all its mountpoints); a label a series lacks matches
     it as empty."""
-    url = (f"/d/{EXPLORER_UID}?${{{DATASOURCE_VARIABLE}:queryparam}}&var-target={target}"
-           f"&var-by=resource_id&var-series={field % 'resource_id'}"
-           f"&var-by2=instance&var-series2={field % 'instance'}")
+    url = (
+        f"/d/{EXPLORER_UID}?${{{DATASOURCE_VARIABLE}:queryparam}}&var-target={target}"
+        f"&var-by=resource_id&var-series={field % 'resource_id'}"
+        f"&var-by2=instance&var-series2={field % 'instance'}"
+    )
     return {"title": "Open in the forecast explorer", "url": url, "targetBlank": False}
 
 
 def _forecast_overrides(levels: Sequence[str]) -> list[dict[str, Any]]:
     return [series_colour(".* forecast$", Colour.FORECAST, dashed=True)] + [
-        series_colour(f".* {lv}% (low|high)$", Colour.BAND[lv], dashed=True) for lv in levels]
+        series_colour(f".* {lv}% (low|high)$", Colour.BAND[lv], dashed=True) for lv in levels
+    ]
 
 
-def forecast_vs_actual(title: str, selector: str, *, unit: str, horizon: str = "$horizon",
-                       levels: Sequence[str] = ("80",), description: str = "", w: int = 24,
-                       h: int = 9) -> TimeSeries:
+def forecast_vs_actual(
+    title: str,
+    selector: str,
+    *,
+    unit: str,
+    horizon: str = "$horizon",
+    levels: Sequence[str] = ("80",),
+    description: str = "",
+    w: int = 24,
+    h: int = 9,
+) -> TimeSeries:
     """What was observed, and the forecast made ``horizon`` ago for each moment, from
     Prometheus alone: forecasts are stamped when made, so ``offset`` moves them to the time they
     are about (past the last sample when the range reaches into the future).
@@ -274,32 +390,61 @@ def forecast_vs_actual(title: str, selector: str, *, unit: str, horizon: str = "
     shift = f"offset {horizon}"
     queries = [
         query(f"promcast_forecast_observed{{{selector}}}", SERIES_LEGEND + " actual"),
-        query(f'promcast_forecast_mean{{{selector}, horizon="{horizon}"}} {shift}',
-              SERIES_LEGEND + " forecast"),
+        query(
+            f'promcast_forecast_mean{{{selector}, horizon="{horizon}"}} {shift}',
+            SERIES_LEGEND + " forecast",
+        ),
     ]
     for lv in levels:
         band = f'{{{selector}, horizon="{horizon}", level="{lv}"}}'
-        queries += [query(f"promcast_forecast_{side}{band} {shift}", f"{SERIES_LEGEND} {lv}% {end}")
-                    for side, end in (("lower", "low"), ("upper", "high"))]
-    return timeseries(title, *queries, unit=unit, w=w, h=h, description=description,
-                      overrides=_forecast_overrides(levels))
+        queries += [
+            query(f"promcast_forecast_{side}{band} {shift}", f"{SERIES_LEGEND} {lv}% {end}")
+            for side, end in (("lower", "low"), ("upper", "high"))
+        ]
+    return timeseries(
+        title,
+        *queries,
+        unit=unit,
+        w=w,
+        h=h,
+        description=description,
+        overrides=_forecast_overrides(levels),
+    )
 
 
-def forecast_curves(title: str, selector: str, *, unit: str, actual: Target | None = None,
-                    levels: Sequence[str] = ("80", "95"), description: str = "", w: int = 24,
-                    h: int = 10) -> TimeSeries:
+def forecast_curves(
+    title: str,
+    selector: str,
+    *,
+    unit: str,
+    actual: Target | None = None,
+    levels: Sequence[str] = ("80", "95"),
+    description: str = "",
+    w: int = 24,
+    h: int = 10,
+) -> TimeSeries:
     """The actual from Prometheus and the whole forecast curve with its bands from the
     forecaster's future-curve datasource, drawn beyond "now" (the dashboard's range must reach
     into the future). ``selector`` as for :func:`forecast_vs_actual`."""
-    queries = [actual or query(f"promcast_forecast_observed{{{selector}}}",
-                               SERIES_LEGEND + " actual"),
-               curve(f"promcast_forecast_mean{{{selector}}}", SERIES_LEGEND + " forecast")]
+    queries = [
+        actual or query(f"promcast_forecast_observed{{{selector}}}", SERIES_LEGEND + " actual"),
+        curve(f"promcast_forecast_mean{{{selector}}}", SERIES_LEGEND + " forecast"),
+    ]
     for lv in levels:
         band = f'{{{selector}, level="{lv}"}}'
-        queries += [curve(f"promcast_forecast_{side}{band}", f"{SERIES_LEGEND} {lv}% {end}")
-                    for side, end in (("lower", "low"), ("upper", "high"))]
-    return timeseries(title, *queries, unit=unit, w=w, h=h, description=description,
-                      overrides=_forecast_overrides(levels))
+        queries += [
+            curve(f"promcast_forecast_{side}{band}", f"{SERIES_LEGEND} {lv}% {end}")
+            for side, end in (("lower", "low"), ("upper", "high"))
+        ]
+    return timeseries(
+        title,
+        *queries,
+        unit=unit,
+        w=w,
+        h=h,
+        description=description,
+        overrides=_forecast_overrides(levels),
+    )
 
 
 def flow(panels: Sequence[Panel]) -> list[Panel]:
@@ -317,43 +462,87 @@ def flow(panels: Sequence[Panel]) -> list[Panel]:
 
 # -- variables --------------------------------------------------------------------------------
 
-def query_variable(name: str, label: str, query: str, *, multi: bool = True,
-                   default: str | None = None, all_value: str = ".+") -> Template:
+
+def query_variable(
+    name: str,
+    label: str,
+    query: str,
+    *,
+    multi: bool = True,
+    default: str | None = None,
+    all_value: str = ".+",
+) -> Template:
     """A variable filled from Prometheus; ``All`` is the regex ``all_value`` (``.+``) so it
     suits ``=~``; ``.*`` also matches series without the label."""
-    return Template(name=name, label=label, query=query, dataSource=DATASOURCE,
-                    includeAll=multi, multi=multi, allValue=all_value if multi else None,
-                    default=default if default is not None else ("$__all" if multi else None),
-                    refresh=2)  # on time range change: targets come and go
+    return Template(
+        name=name,
+        label=label,
+        query=query,
+        dataSource=DATASOURCE,
+        includeAll=multi,
+        multi=multi,
+        allValue=all_value if multi else None,
+        default=default if default is not None else ("$__all" if multi else None),
+        refresh=2,
+    )  # on time range change: targets come and go
 
 
 def custom_variable(name: str, label: str, values: Sequence[str], default: str) -> Template:
     """A fixed list of choices, e.g. which label tells a target's series apart."""
     if default not in values:
         raise ValueError(f"default {default!r} of {name} is not one of {list(values)}")
-    return Template(name=name, label=label, query=",".join(values), type="custom",
-                    default=default)
+    return Template(name=name, label=label, query=",".join(values), type="custom", default=default)
 
 
 def templating(*variables: Template, forecaster: bool = False) -> Templating:
     """The datasource variable first (every query uses it), the forecaster's future-curve
     datasource when the dashboard draws forecast curves, then the dashboard's own."""
-    ds = Template(name=DATASOURCE_VARIABLE, label="Data source", query="prometheus",
-                  type="datasource")
-    extra = [Template(name=FORECASTER_VARIABLE, label="Forecast curves", query="prometheus",
-                      type="datasource", regex=FORECASTER_NAME_REGEX)] if forecaster else []
+    ds = Template(
+        name=DATASOURCE_VARIABLE, label="Data source", query="prometheus", type="datasource"
+    )
+    extra = (
+        [
+            Template(
+                name=FORECASTER_VARIABLE,
+                label="Forecast curves",
+                query="prometheus",
+                type="datasource",
+                regex=FORECASTER_NAME_REGEX,
+            )
+        ]
+        if forecaster
+        else []
+    )
     return Templating(list=[ds, *extra, *variables])
 
 
 _no_variables = templating  # `promcast_dashboard()` takes a parameter of the same name
 
 
-def annotation(name: str, expr: str, *, title: str, text: str = "", tags: str = "target",
-               colour: str = Colour.BAD, step: str = "5m") -> dict[str, Any]:
+def annotation(
+    name: str,
+    expr: str,
+    *,
+    title: str,
+    text: str = "",
+    tags: str = "target",
+    colour: str = Colour.BAD,
+    step: str = "5m",
+) -> dict[str, Any]:
     """A Prometheus annotation query: a marker wherever ``expr`` returns a sample."""
-    return {"name": name, "datasource": dict(DATASOURCE), "enable": True, "hide": False,
-            "iconColor": colour, "expr": expr, "step": step, "titleFormat": title,
-            "textFormat": text, "tagKeys": tags, "useValueForTime": False}
+    return {
+        "name": name,
+        "datasource": dict(DATASOURCE),
+        "enable": True,
+        "hide": False,
+        "iconColor": colour,
+        "expr": expr,
+        "step": step,
+        "titleFormat": title,
+        "textFormat": text,
+        "tagKeys": tags,
+        "useValueForTime": False,
+    }
 
 
 def anomalous(selector: str) -> str:
@@ -361,34 +550,74 @@ def anomalous(selector: str) -> str:
     return f"promcast_forecast_anomaly_score{selector} > {alert_threshold('anomaly_score_max')}"
 
 
-def anomaly_markers(selector: str, *, name: str = "Anomalies", title: str = SERIES_LEGEND,
-                    what: str = "", tags: str = "target") -> dict[str, Any]:
+def anomaly_markers(
+    selector: str,
+    *,
+    name: str = "Anomalies",
+    title: str = SERIES_LEGEND,
+    what: str = "",
+    tags: str = "target",
+) -> dict[str, Any]:
     """A marker wherever a series of ``selector`` was past its anomaly page threshold."""
-    return annotation(name, anomalous(selector), title=f"{title} anomalous", tags=tags,
-                      text=f"{what}past its anomaly page threshold (anomaly score above "
-                           f"{alert_threshold('anomaly_score_max')})")
+    return annotation(
+        name,
+        anomalous(selector),
+        title=f"{title} anomalous",
+        tags=tags,
+        text=f"{what}past its anomaly page threshold (anomaly score above "
+        f"{alert_threshold('anomaly_score_max')})",
+    )
 
 
 def dashboard_links() -> list[dict[str, Any]]:
     """Every promcast dashboard in a menu, carrying the variables (not the time range: each
     dashboard looks at its own span, some into the future)."""
-    return [{"title": "promcast", "type": "dashboards", "tags": list(TAGS), "asDropdown": True,
-             "includeVars": True, "keepTime": False, "targetBlank": False, "icon": "external link",
-             "tooltip": "", "url": ""}]
+    return [
+        {
+            "title": "promcast",
+            "type": "dashboards",
+            "tags": list(TAGS),
+            "asDropdown": True,
+            "includeVars": True,
+            "keepTime": False,
+            "targetBlank": False,
+            "icon": "external link",
+            "tooltip": "",
+            "url": "",
+        }
+    ]
 
 
 # -- dashboards -------------------------------------------------------------------------------
 
-def promcast_dashboard(title: str, uid: str, description: str, *, tags: Sequence[str], refresh: str,
-              time: tuple[str, str], panels: Sequence[Panel], templating: Templating | None = None,
-              annotations: Sequence[dict[str, Any]] = ()) -> Dashboard:
+
+def promcast_dashboard(
+    title: str,
+    uid: str,
+    description: str,
+    *,
+    tags: Sequence[str],
+    refresh: str,
+    time: tuple[str, str],
+    panels: Sequence[Panel],
+    templating: Templating | None = None,
+    annotations: Sequence[dict[str, Any]] = (),
+) -> Dashboard:
     """A promcast dashboard: UTC (billing periods and forecasts are UTC), the shared tag and the
     menu of the others, panels flowed into the grid in the order given."""
-    return Dashboard(title=title, uid=uid, description=description, tags=[*TAGS, *tags],
-                     timezone="utc", refresh=refresh, time=Time(*time), links=dashboard_links(),
-                     annotations=Annotations(list=list(annotations)),
-                     templating=templating if templating is not None else _no_variables(),
-                     panels=flow(panels))
+    return Dashboard(
+        title=title,
+        uid=uid,
+        description=description,
+        tags=[*TAGS, *tags],
+        timezone="utc",
+        refresh=refresh,
+        time=Time(*time),
+        links=dashboard_links(),
+        annotations=Annotations(list=list(annotations)),
+        templating=templating if templating is not None else _no_variables(),
+        panels=flow(panels),
+    )
 
 
 # -- rendering: grafanalib 0.7.1 -> Grafana 10/11 JSON ----------------------------------------
@@ -396,9 +625,21 @@ def promcast_dashboard(title: str, uid: str, description: str, *, tags: Sequence
 _LEGACY_DASHBOARD_KEYS = ("rows", "style", "hideControls", "sharedCrosshair", "__inputs")
 # maxDataPoints: grafanalib's default of 100 makes a week-long panel step by ~2 h; without it
 # Grafana derives the resolution from the panel's width.
-_LEGACY_PANEL_KEYS = ("span", "height", "minSpan", "error", "editable", "columns", "fontSize",
-                      "styles", "cacheTimeout", "repeat", "repeatDirection", "maxPerRow",
-                      "maxDataPoints")
+_LEGACY_PANEL_KEYS = (
+    "span",
+    "height",
+    "minSpan",
+    "error",
+    "editable",
+    "columns",
+    "fontSize",
+    "styles",
+    "cacheTimeout",
+    "repeat",
+    "repeatDirection",
+    "maxPerRow",
+    "maxDataPoints",
+)
 # Keys grafanalib writes on every target that belong to Graphite or to Grafana < 7.
 _LEGACY_TARGET_KEYS = ("query", "target", "metric", "step", "intervalFactor")
 _LEGACY_STEP_KEYS = ("op", "yaxis", "line", "index")
@@ -424,8 +665,9 @@ def _fix_panel(panel: dict[str, Any]) -> dict[str, Any]:
     kind = panel.get("type")
     if kind not in PANEL_TYPES:
         # `graph` and `singlestat` are gone from Grafana 11 (auto-migrated, lossy); refuse them.
-        raise ValueError(f"panel {panel.get('title')!r}: type {kind!r} is not one of "
-                         f"{sorted(PANEL_TYPES)}")
+        raise ValueError(
+            f"panel {panel.get('title')!r}: type {kind!r} is not one of {sorted(PANEL_TYPES)}"
+        )
     if kind == "bargauge":
         _fix_bargauge(panel)
     if kind == "table":
@@ -483,8 +725,7 @@ def _fix_bargauge(panel: dict[str, Any]) -> None:
     defaults["thresholds"] = {"mode": "absolute", "steps": legacy["thresholds"]}
     defaults["mappings"] = legacy["mappings"]
     panel["fieldConfig"].setdefault("overrides", [])
-    options["reduceOptions"] = {"calcs": legacy["calcs"], "values": legacy["values"],
-                                "fields": ""}
+    options["reduceOptions"] = {"calcs": legacy["calcs"], "values": legacy["values"], "fields": ""}
     if legacy.get("limit") is not None:
         options["reduceOptions"]["limit"] = legacy["limit"]
     options["showUnfilled"] = True

@@ -19,10 +19,12 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 # A fixed "now" for reproducible reports (a Friday; the month is well under way).
 ANCHOR = dt.datetime(2026, 3, 20, tzinfo=dt.timezone.utc).timestamp()
-PROVIDERS = ("aws", "azure", "gcp")      # those of the demo fleet
+PROVIDERS = ("aws", "azure", "gcp")  # those of the demo fleet
 WEEK = 7 * 86400
-APPLIED = ('account="111111111111",action="stop",kind="idle",provider="aws",region="us-east-1",'
-           'resource_id="batch-old",workload="batch"')
+APPLIED = (
+    'account="111111111111",action="stop",kind="idle",provider="aws",region="us-east-1",'
+    'resource_id="batch-old",workload="batch"'
+)
 LABELS = {"job": "promcast-exporter", "instance": "promcast-exporter"}
 
 
@@ -35,9 +37,27 @@ def exporter_history(workdir: Path, anchor: float, days: float, out: Path) -> No
     cfg = workdir / "exporter-history.yml"
     cfg.write_text(yaml.safe_dump({"providers": {"demo": {"anchor": anchor}}}))
     labels = [a for k, v in LABELS.items() for a in ("--label", f"{k}={v}")]
-    subprocess.run([sys.executable, "-m", "promcast_exporter", "--config.file", str(cfg), "--log.level",
-                    "warn", "backfill", "--since", iso(anchor - days * 86400), "--until",
-                    iso(anchor), "--out", str(out), *labels], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "promcast_exporter",
+            "--config.file",
+            str(cfg),
+            "--log.level",
+            "warn",
+            "backfill",
+            "--since",
+            iso(anchor - days * 86400),
+            "--until",
+            iso(anchor),
+            "--out",
+            str(out),
+            *labels,
+        ],
+        check=True,
+        cwd=ROOT,
+    )
 
 
 def forecaster_config(prometheus_url: str) -> dict:
@@ -74,13 +94,12 @@ async def _replay(prometheus_url: str, at: float) -> list:
             await fc.run_budget_cycle(budget, source, at=at)
         if cfg.recommendations:
             await fc.run_recommendations_cycle(source, at=at)
-    for health in fc.health.values():   # as if the cycles had run at `at`
+    for health in fc.health.values():  # as if the cycles had run at `at`
         health.last_success = at if health.up else health.last_success
     return list(fc.collect())
 
 
-def published_results(prometheus_url: str, at: float, out: Path,
-                      down: tuple[str, ...] = ()) -> int:
+def published_results(prometheus_url: str, at: float, out: Path, down: tuple[str, ...] = ()) -> int:
     """Run every demo target, budget and the recommendations as at ``at`` against the Prometheus
     holding the exporter's history, and write what the forecaster would publish, stamped a
     minute before ``at`` (backfill takes past samples only), with the exporter's refresh health
@@ -90,16 +109,22 @@ def published_results(prometheus_url: str, at: float, out: Path,
     stamp = int(at - 60)
     n = 0
     with open(out, "w", encoding="utf-8") as fh:
-        for name, value in (("promcast_exporter_refresh_success", lambda p: float(p not in down)),
-                            ("promcast_exporter_last_refresh_success_timestamp_seconds",
-                             lambda p: at - (86400 if p in down else 120))):
+        for name, value in (
+            ("promcast_exporter_refresh_success", lambda p: float(p not in down)),
+            (
+                "promcast_exporter_last_refresh_success_timestamp_seconds",
+                lambda p: at - (86400 if p in down else 120),
+            ),
+        ):
             fh.write(f"# TYPE {name} gauge\n")
             fh.writelines(f'{name}{{provider="{p}"}} {value(p)!r} {stamp}\n' for p in PROVIDERS)
             n += len(PROVIDERS)
         # A week earlier the recommendations also offered to stop an idle host that has been
         # stopped since: a report of that week counts its saving as applied.
-        fh.write("# TYPE promcast_recommendation_monthly_saving_usd gauge\n"
-                 f'promcast_recommendation_monthly_saving_usd{{{APPLIED}}} 61.32 {int(at - WEEK - 600)}\n')
+        fh.write(
+            "# TYPE promcast_recommendation_monthly_saving_usd gauge\n"
+            f"promcast_recommendation_monthly_saving_usd{{{APPLIED}}} 61.32 {int(at - WEEK - 600)}\n"
+        )
         n += 1
         for fam in families:
             if fam.name == "promcast_forecaster_cycle_duration_seconds":
@@ -108,10 +133,15 @@ def published_results(prometheus_url: str, at: float, out: Path,
             for s in fam.samples:
                 if math.isnan(s.value):
                     continue
-                value = ("+Inf" if s.value > 0 else "-Inf") if math.isinf(s.value) else repr(s.value)
+                value = (
+                    ("+Inf" if s.value > 0 else "-Inf") if math.isinf(s.value) else repr(s.value)
+                )
                 labels = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(s.labels.items()))
-                fh.write(f"{s.name}{{{labels}}} {value} {stamp}\n" if labels
-                         else f"{s.name} {value} {stamp}\n")
+                fh.write(
+                    f"{s.name}{{{labels}}} {value} {stamp}\n"
+                    if labels
+                    else f"{s.name} {value} {stamp}\n"
+                )
                 n += 1
         fh.write("# EOF\n")
     return n
@@ -125,8 +155,9 @@ class HistoryPrometheus:
     """A Prometheus on 127.0.0.1 holding the demo fleet's history up to ``anchor`` and the
     forecaster's results at ``anchor``: the data a report of the week before ``anchor`` reads."""
 
-    def __init__(self, workdir: Path, anchor: float = ANCHOR, days: float = 15,
-                 down: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, workdir: Path, anchor: float = ANCHOR, days: float = 15, down: tuple[str, ...] = ()
+    ) -> None:
         self.workdir, self.anchor, self.days, self.down = workdir, anchor, days, down
         self.proc = None
         self.port = 0
@@ -136,23 +167,39 @@ class HistoryPrometheus:
         return f"http://127.0.0.1:{self.port}"
 
     def _blocks(self, openmetrics: Path) -> None:
-        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
-                        "--max-block-duration=720h", str(openmetrics), str(self.workdir / "data")],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "promtool",
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--max-block-duration=720h",
+                str(openmetrics),
+                str(self.workdir / "data"),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         openmetrics.unlink()
 
     def _spawn(self) -> None:
         from demo.stack import prometheus_argv, spawn
 
-        self.proc = spawn(self.workdir, "prometheus", prometheus_argv(
-            self.workdir / "prometheus.yml", self.workdir / "data", self.port), f"{self.url}/-/ready", 60)
+        self.proc = spawn(
+            self.workdir,
+            "prometheus",
+            prometheus_argv(self.workdir / "prometheus.yml", self.workdir / "data", self.port),
+            f"{self.url}/-/ready",
+            60,
+        )
 
     def start(self) -> "HistoryPrometheus":
         from demo.stack import free_port
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        (self.workdir / "prometheus.yml").write_text(yaml.safe_dump(
-            {"global": {"scrape_interval": "1m"}, "scrape_configs": []}))
+        (self.workdir / "prometheus.yml").write_text(
+            yaml.safe_dump({"global": {"scrape_interval": "1m"}, "scrape_configs": []})
+        )
         exporter_history(self.workdir, self.anchor, self.days, self.workdir / "exporter.om")
         self._blocks(self.workdir / "exporter.om")
         self.port = free_port()

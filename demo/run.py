@@ -47,14 +47,21 @@ def summary(stack: Stack) -> str:
     lines.append(f"Alerts firing: {len(alerts)}")
     for a in alerts:
         lab = a["labels"]
-        lines.append(f"  {lab['alertname']} [{lab.get('severity')}] target={lab.get('target')} "
-                     f"resource={lab.get('resource_id', '-')}")
-    lines += ["", f"Prometheus    {stack.url('prometheus')}  (try: promcast_forecast_exhaustion_seconds)",
-              f"Alertmanager  {stack.url('alertmanager')}",
-              f"Exporter      {stack.url('exporter')}/metrics",
-              f"Forecaster    {stack.url('forecaster')}/metrics",
-              f"Logs          {stack.workdir}", "=" * 78,
-              "Notifications delivered to the webhook sink follow. Ctrl-C stops everything.", ""]
+        lines.append(
+            f"  {lab['alertname']} [{lab.get('severity')}] target={lab.get('target')} "
+            f"resource={lab.get('resource_id', '-')}"
+        )
+    lines += [
+        "",
+        f"Prometheus    {stack.url('prometheus')}  (try: promcast_forecast_exhaustion_seconds)",
+        f"Alertmanager  {stack.url('alertmanager')}",
+        f"Exporter      {stack.url('exporter')}/metrics",
+        f"Forecaster    {stack.url('forecaster')}/metrics",
+        f"Logs          {stack.workdir}",
+        "=" * 78,
+        "Notifications delivered to the webhook sink follow. Ctrl-C stops everything.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -63,14 +70,31 @@ def write_report(stack: Stack) -> str:
     the forecaster's own config; the line to print (the files, or why there are none)."""
     out = stack.workdir / "report" / "promcast-report.html"
     try:
-        done = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--config.file",
-                               str(stack.workdir / "forecaster.yml"), "--log.level", "warn",
-                               "report", "--since", "7d", "--out", str(out)],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "promcast_forecaster",
+                "--config.file",
+                str(stack.workdir / "forecaster.yml"),
+                "--log.level",
+                "warn",
+                "report",
+                "--since",
+                "7d",
+                "--out",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     except subprocess.TimeoutExpired:
         return "report: not written within 5 minutes"
     if done.returncode != 0:
-        return f"report: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'failed'}"
+        return (
+            f"report: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else 'failed'}"
+        )
     return "Report        " + "  ".join(done.stdout.split())
 
 
@@ -80,8 +104,10 @@ def main() -> int:
     args = p.parse_args()
     missing = missing_binaries()
     if missing:
-        say(f"missing {', '.join(missing)}: install the Debian packages prometheus and "
-            "prometheus-alertmanager, or run the stack with `docker-compose up` instead")
+        say(
+            f"missing {', '.join(missing)}: install the Debian packages prometheus and "
+            "prometheus-alertmanager, or run the stack with `docker-compose up` instead"
+        )
         return 1
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="promcast-demo-"))
     stack = Stack(workdir)
@@ -112,7 +138,9 @@ def main() -> int:
             for n in notes[seen:]:
                 # The sink summarises each integration's payload (webhook, PagerDuty, ...).
                 for line in n.get("summary", []):
-                    say(f"notification -> {n['receiver']} ({n.get('integration', 'webhook')}): {line}")
+                    say(
+                        f"notification -> {n['receiver']} ({n.get('integration', 'webhook')}): {line}"
+                    )
             seen = len(notes)
             time.sleep(1)
     finally:

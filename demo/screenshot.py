@@ -20,7 +20,9 @@ MAX_BYTES = 300_000
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--out", default="docs/report.png", help="PNG to write (default docs/report.png)")
+    p.add_argument(
+        "--out", default="docs/report.png", help="PNG to write (default docs/report.png)"
+    )
     p.add_argument("--width", type=int, default=900)
     p.add_argument("--height", type=int, default=1270, help="about an A4 page at --width")
     args = p.parse_args()
@@ -37,8 +39,15 @@ def main() -> int:
         prom = HistoryPrometheus(Path(tmp) / "prometheus", ANCHOR).start()
         try:
             cfg = validate(ForecasterConfig, forecaster_config(prom.url), "demo/forecaster.yml")
-            _, files = asyncio.run(generate(cfg, period_of(ANCHOR - WEEK, ANCHOR, ANCHOR), Path(tmp) / "report.html",
-                                            pdf=False, version=__version__))
+            _, files = asyncio.run(
+                generate(
+                    cfg,
+                    period_of(ANCHOR - WEEK, ANCHOR, ANCHOR),
+                    Path(tmp) / "report.html",
+                    pdf=False,
+                    version=__version__,
+                )
+            )
         finally:
             prom.stop()
         shot = screenshot(files[0], Path(tmp) / "shot.png", args.width, args.height)
@@ -49,7 +58,10 @@ def main() -> int:
     size = out.stat().st_size
     print(f"{out} ({size / 1000:.0f} kB)")
     if size > MAX_BYTES:
-        print(f"warning: {out} is over {MAX_BYTES / 1000:.0f} kB; lower --width/--height", file=sys.stderr)
+        print(
+            f"warning: {out} is over {MAX_BYTES / 1000:.0f} kB; lower --width/--height",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

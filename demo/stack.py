@@ -22,8 +22,12 @@ from typing import Callable
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-BINARIES = {"prometheus": "prometheus", "promtool": "promtool",
-            "alertmanager": "prometheus-alertmanager", "amtool": "amtool"}
+BINARIES = {
+    "prometheus": "prometheus",
+    "promtool": "promtool",
+    "alertmanager": "prometheus-alertmanager",
+    "amtool": "amtool",
+}
 EXPORTER_LABELS = {"job": "promcast-exporter", "instance": "promcast-exporter"}
 
 
@@ -42,8 +46,13 @@ def http_get(url: str, timeout: float = 2.0) -> bytes:
         return resp.read()
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subprocess.Popen | None = None,
-               log: Path | None = None) -> None:
+def wait_until(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    proc: subprocess.Popen | None = None,
+    log: Path | None = None,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -58,14 +67,16 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: subpr
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
 
 
-def spawn(workdir: Path, name: str, argv: list[str], ready_url: str,
-          timeout: float = 30) -> subprocess.Popen:
+def spawn(
+    workdir: Path, name: str, argv: list[str], ready_url: str, timeout: float = 30
+) -> subprocess.Popen:
     """Start a process logging to ``workdir/name.log`` and wait until ``ready_url`` answers."""
     log = workdir / f"{name}.log"
     with open(log, "ab") as out:
         # Own process group: Ctrl-C reaches only the demo, which then stops children in order.
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True
+        )
     try:
         wait_until(lambda: bool(http_get(ready_url)), timeout, name, proc, log)
     except BaseException:
@@ -90,38 +101,66 @@ def terminate(procs: list[subprocess.Popen], grace: float = 15) -> None:
             proc.wait(timeout=5)
 
 
-def prometheus_argv(config: Path, data: Path, port: int, *flags: str,
-                    retention: str = "90d") -> list[str]:
+def prometheus_argv(
+    config: Path, data: Path, port: int, *flags: str, retention: str = "90d"
+) -> list[str]:
     # Retention counts back from the newest block, not from now: history spread over months
     # (the tests' fixed dates) needs a longer one than the demo's.
-    return ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={data}",
-            f"--storage.tsdb.retention.time={retention}", f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-remote-write-receiver", "--web.enable-lifecycle", *flags]
-
+    return [
+        "prometheus",
+        f"--config.file={config}",
+        f"--storage.tsdb.path={data}",
+        f"--storage.tsdb.retention.time={retention}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--web.enable-remote-write-receiver",
+        "--web.enable-lifecycle",
+        *flags,
+    ]
 
 
 def backfilled_prometheus(work: Path, openmetrics: Path) -> tuple[subprocess.Popen, str]:
     """A Prometheus on a free loopback port over ``openmetrics`` backfilled into ``work/data``,
     scraping nothing; returns the process and its URL once ready."""
-    subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
-                    "--max-block-duration=720h", str(openmetrics), str(work / "data")],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            "promtool",
+            "tsdb",
+            "create-blocks-from",
+            "openmetrics",
+            "--max-block-duration=720h",
+            str(openmetrics),
+            str(work / "data"),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     (work / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": []}))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = spawn(work, "prometheus", prometheus_argv(work / "prometheus.yml", work / "data", port),
-                 f"{url}/-/ready", 60)
+    proc = spawn(
+        work,
+        "prometheus",
+        prometheus_argv(work / "prometheus.yml", work / "data", port),
+        f"{url}/-/ready",
+        60,
+    )
     return proc, url
+
 
 # The config with every integration (PagerDuty, Opsgenie, Slack): locally they all post to the sink.
 ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "integrations.yml"
 # Secret-file keys of each integration; locally they point at dummy files, as nothing leaves the host.
-_SECRET_FILES = {"pagerduty_configs": ("routing_key_file", "service_key_file"),
-                 "opsgenie_configs": ("api_key_file",), "slack_configs": (), "webhook_configs": ()}
+_SECRET_FILES = {
+    "pagerduty_configs": ("routing_key_file", "service_key_file"),
+    "opsgenie_configs": ("api_key_file",),
+    "slack_configs": (),
+    "webhook_configs": (),
+}
 
 
-def local_alertmanager_config(sink_url: str, secrets_dir: Path,
-                              source: Path = ALERTMANAGER_CONFIG) -> dict:
+def local_alertmanager_config(
+    sink_url: str, secrets_dir: Path, source: Path = ALERTMANAGER_CONFIG
+) -> dict:
     """The Alertmanager config ``source`` with every receiver delivering to the local webhook sink
     (``demo/webhook_sink.py``) and nothing else changed: routes, inhibitions, templates and each
     integration's payload stay the real ones. Webhooks post to ``SINK/<receiver>``; PagerDuty
@@ -141,9 +180,11 @@ def local_alertmanager_config(sink_url: str, secrets_dir: Path,
             if kind == "name":
                 continue
             if kind not in _SECRET_FILES:
-                raise ValueError(f"{source}: receiver {name!r} uses {kind}, which cannot be pointed "
-                                 "at the local sink; support it in demo/stack.py "
-                                 "local_alertmanager_config before running the demo or the tests")
+                raise ValueError(
+                    f"{source}: receiver {name!r} uses {kind}, which cannot be pointed "
+                    "at the local sink; support it in demo/stack.py "
+                    "local_alertmanager_config before running the demo or the tests"
+                )
             for conf in integrations:
                 for key in _SECRET_FILES[kind]:
                     if key in conf:
@@ -223,8 +264,11 @@ class Stack:
 
     def _exporter_config(self) -> Path:
         path = self.workdir / "exporter.yml"
-        path.write_text(yaml.safe_dump({"providers": {"demo": {"anchor": self.anchor,
-                                                                "refresh_interval": "15s"}}}))
+        path.write_text(
+            yaml.safe_dump(
+                {"providers": {"demo": {"anchor": self.anchor, "refresh_interval": "15s"}}}
+            )
+        )
         return path
 
     def _backfill(self) -> None:
@@ -233,20 +277,51 @@ class Stack:
         if data.exists():
             shutil.rmtree(data)
         labels = [arg for k, v in EXPORTER_LABELS.items() for arg in ("--label", f"{k}={v}")]
-        subprocess.run(self._python("exporter") + [
-            "--config.file", str(self._exporter_config()), "--log.level", "warn",
-            "backfill", "--days", str(self.days), "--out", str(om), *labels], check=True)
+        subprocess.run(
+            self._python("exporter")
+            + [
+                "--config.file",
+                str(self._exporter_config()),
+                "--log.level",
+                "warn",
+                "backfill",
+                "--days",
+                str(self.days),
+                "--out",
+                str(om),
+                *labels,
+            ],
+            check=True,
+        )
         # One pass over the file per block: large blocks keep a 28-day import to seconds.
-        subprocess.run(["promtool", "tsdb", "create-blocks-from", "openmetrics",
-                        "--max-block-duration=720h", str(om), str(data)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                "promtool",
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--max-block-duration=720h",
+                str(om),
+                str(data),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         om.unlink()
 
     def _start_sink(self) -> None:
-        self._spawn("sink", [sys.executable, str(ROOT / "demo" / "webhook_sink.py"),
-                             "--listen", f"127.0.0.1:{self.ports['sink']}",
-                             "--out", str(self.notifications_file)],
-                    f"{self.url('sink')}/-/healthy")
+        self._spawn(
+            "sink",
+            [
+                sys.executable,
+                str(ROOT / "demo" / "webhook_sink.py"),
+                "--listen",
+                f"127.0.0.1:{self.ports['sink']}",
+                "--out",
+                str(self.notifications_file),
+            ],
+            f"{self.url('sink')}/-/healthy",
+        )
 
     def _start_alertmanager(self) -> None:
         cfg = local_alertmanager_config(self.url("sink"), self.workdir / "secrets")
@@ -255,42 +330,68 @@ class Stack:
         path = self.workdir / "alertmanager.yml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         port = self.ports["alertmanager"]
-        self._spawn("alertmanager", [
-            "prometheus-alertmanager", f"--config.file={path}",
-            f"--storage.path={self.workdir / 'alertmanager-data'}",
-            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
-        ], f"{self.url('alertmanager')}/-/ready")
+        self._spawn(
+            "alertmanager",
+            [
+                "prometheus-alertmanager",
+                f"--config.file={path}",
+                f"--storage.path={self.workdir / 'alertmanager-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            f"{self.url('alertmanager')}/-/ready",
+        )
 
     def _start_prometheus(self) -> None:
         cfg = {
             "global": {"scrape_interval": "10s", "evaluation_interval": "10s"},
             "rule_files": [str(ROOT / "rules" / "promcast.rules.yml")],
-            "alerting": {"alertmanagers": [{"static_configs": [
-                {"targets": [f"127.0.0.1:{self.ports['alertmanager']}"]}]}]},
+            "alerting": {
+                "alertmanagers": [
+                    {"static_configs": [{"targets": [f"127.0.0.1:{self.ports['alertmanager']}"]}]}
+                ]
+            },
             "scrape_configs": [
-                {"job_name": "promcast-exporter",
-                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['exporter']}"]}],
-                 # One stable instance label, the same the backfilled history carries.
-                 "relabel_configs": [{"target_label": "instance",
-                                      "replacement": EXPORTER_LABELS["instance"]}]},
+                {
+                    "job_name": "promcast-exporter",
+                    "static_configs": [{"targets": [f"127.0.0.1:{self.ports['exporter']}"]}],
+                    # One stable instance label, the same the backfilled history carries.
+                    "relabel_configs": [
+                        {"target_label": "instance", "replacement": EXPORTER_LABELS["instance"]}
+                    ],
+                },
                 # honor_labels keeps the forecast series' own job/instance (those of the source).
-                {"job_name": "promcast-forecaster", "honor_labels": True,
-                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['forecaster']}"]}]},
-                {"job_name": "prometheus",
-                 "static_configs": [{"targets": [f"127.0.0.1:{self.ports['prometheus']}"]}]},
+                {
+                    "job_name": "promcast-forecaster",
+                    "honor_labels": True,
+                    "static_configs": [{"targets": [f"127.0.0.1:{self.ports['forecaster']}"]}],
+                },
+                {
+                    "job_name": "prometheus",
+                    "static_configs": [{"targets": [f"127.0.0.1:{self.ports['prometheus']}"]}],
+                },
             ],
         }
         path = self.workdir / "prometheus.yml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        self._spawn("prometheus", prometheus_argv(path, self.workdir / "prometheus-data",
-                                                  self.ports["prometheus"]),
-                    f"{self.url('prometheus')}/-/ready", timeout=60)
+        self._spawn(
+            "prometheus",
+            prometheus_argv(path, self.workdir / "prometheus-data", self.ports["prometheus"]),
+            f"{self.url('prometheus')}/-/ready",
+            timeout=60,
+        )
 
     def _start_exporter(self) -> None:
-        self._spawn("exporter", self._python("exporter") + [
-            "--config.file", str(self._exporter_config()),
-            f"--web.listen-address=127.0.0.1:{self.ports['exporter']}",
-        ], f"{self.url('exporter')}/-/ready")
+        self._spawn(
+            "exporter",
+            self._python("exporter")
+            + [
+                "--config.file",
+                str(self._exporter_config()),
+                f"--web.listen-address=127.0.0.1:{self.ports['exporter']}",
+            ],
+            f"{self.url('exporter')}/-/ready",
+        )
 
     def _start_forecaster(self) -> None:
         cfg = yaml.safe_load((ROOT / "demo" / "forecaster.yml").read_text())
@@ -298,16 +399,24 @@ class Stack:
         cfg.setdefault("defaults", {})["infer_every"] = self.interval
         path = self.workdir / "forecaster.yml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-        self._spawn("forecaster", self._python("forecaster") + [
-            "--config.file", str(path),
-            f"--web.listen-address=127.0.0.1:{self.ports['forecaster']}",
-        ], f"{self.url('forecaster')}/-/healthy")
+        self._spawn(
+            "forecaster",
+            self._python("forecaster")
+            + [
+                "--config.file",
+                str(path),
+                f"--web.listen-address=127.0.0.1:{self.ports['forecaster']}",
+            ],
+            f"{self.url('forecaster')}/-/healthy",
+        )
 
     # -- reading back ----------------------------------------------------------------------
     def notifications(self) -> list[dict]:
         if not self.notifications_file.exists():
             return []
-        return [json.loads(line) for line in self.notifications_file.read_text().splitlines() if line]
+        return [
+            json.loads(line) for line in self.notifications_file.read_text().splitlines() if line
+        ]
 
     def query(self, promql: str) -> list[dict]:
         url = f"{self.url('prometheus')}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
@@ -316,4 +425,3 @@ class Stack:
     def firing_alerts(self) -> list[dict]:
         alerts = json.loads(http_get(f"{self.url('prometheus')}/api/v1/alerts"))["data"]["alerts"]
         return [a for a in alerts if a["state"] == "firing"]
-

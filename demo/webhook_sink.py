@@ -33,13 +33,17 @@ def summarize(integration: str, payload: dict) -> list[str]:
         out = []
         for alert in payload.get("alerts", []):
             lab = alert.get("labels", {})
-            out.append(f"{alert.get('status', '?').upper()} {lab.get('alertname')} "
-                       f"severity={lab.get('severity')} target={lab.get('target')} "
-                       f"resource={lab.get('resource_id', lab.get('instance', '-'))}: "
-                       f"{alert.get('annotations', {}).get('description', '')}")
+            out.append(
+                f"{alert.get('status', '?').upper()} {lab.get('alertname')} "
+                f"severity={lab.get('severity')} target={lab.get('target')} "
+                f"resource={lab.get('resource_id', lab.get('instance', '-'))}: "
+                f"{alert.get('annotations', {}).get('description', '')}"
+            )
         return out
     if integration == "pagerduty":
-        return [f"{payload.get('event_action', '?')} {payload.get('payload', {}).get('summary', '')}"]
+        return [
+            f"{payload.get('event_action', '?')} {payload.get('payload', {}).get('summary', '')}"
+        ]
     if integration == "opsgenie":
         return [payload.get("message") or "close"]
     attachments = payload.get("attachments") or [{}]
@@ -56,16 +60,24 @@ def make_app(out_path: str) -> web.Application:
         receiver = request.match_info["receiver"]
         integration = integration_of(request.path)
         lines = summarize(integration, body)
-        record = {"received_at": time.time(), "receiver": receiver, "integration": integration,
-                  "path": request.path_qs, "payload": body, "summary": lines}
+        record = {
+            "received_at": time.time(),
+            "receiver": receiver,
+            "integration": integration,
+            "path": request.path_qs,
+            "payload": body,
+            "summary": lines,
+        }
         with open(out_path, "a", encoding="utf-8") as out:
             out.write(json.dumps(record) + "\n")
         for line in lines:
             print(f"[{receiver}/{integration}] {line}", flush=True)
         # PagerDuty's Events API answers 202 with a status; every other integration only
         # checks for a 2xx.
-        return web.json_response({"status": "success", "message": "Event processed"},
-                                 status=202 if integration == "pagerduty" else 200)
+        return web.json_response(
+            {"status": "success", "message": "Event processed"},
+            status=202 if integration == "pagerduty" else 200,
+        )
 
     app = web.Application()
     app.router.add_get("/-/healthy", lambda _: web.Response(text="ok"))

@@ -36,8 +36,15 @@ if str(ROOT) not in sys.path:
 
 from rules.config import AlertingConfig
 from rules.config import load as load_alerting_config
-from rules.generate import (PLACEHOLDER, SERIES, THRESHOLD_RECORD, dump,
-                            series_component, template_groups, thresholds_used)
+from rules.generate import (
+    PLACEHOLDER,
+    SERIES,
+    THRESHOLD_RECORD,
+    dump,
+    series_component,
+    template_groups,
+    thresholds_used,
+)
 from rules.generate import rule_groups as render_rule_groups
 
 RULES = ROOT / "rules" / "promcast.rules.yml"
@@ -64,25 +71,37 @@ def rule_groups() -> list[dict]:
 
 # --- Kubernetes ------------------------------------------------------------------------------
 
+
 def prometheus_rule() -> str:
-    doc = {"apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
-           "metadata": {"name": "promcast",
-                        "labels": {**COMMON_LABELS, "release": "kube-prometheus-stack"}},
-           "spec": {"groups": rule_groups()}}
+    doc = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {
+            "name": "promcast",
+            "labels": {**COMMON_LABELS, "release": "kube-prometheus-stack"},
+        },
+        "spec": {"groups": rule_groups()},
+    }
     return HEADER.format(source="rules/promcast.rules.yml") + dump(doc)
 
 
 def dashboard_configmaps() -> str:
     docs = []
     for path in sorted(DASHBOARDS.glob("*.json")):
-        docs.append({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": f"promcast-dashboard-{path.stem}",
-                         # kube-prometheus-stack's sidecar loads ConfigMaps with this label, into
-                         # the folder this annotation names (with its folderAnnotation setting).
-                         "labels": {**COMMON_LABELS, "grafana_dashboard": "1"},
-                         "annotations": {"grafana_folder": "promcast"}},
-            "data": {f"promcast-{path.name}": path.read_text()}})
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {
+                    "name": f"promcast-dashboard-{path.stem}",
+                    # kube-prometheus-stack's sidecar loads ConfigMaps with this label, into
+                    # the folder this annotation names (with its folderAnnotation setting).
+                    "labels": {**COMMON_LABELS, "grafana_dashboard": "1"},
+                    "annotations": {"grafana_folder": "promcast"},
+                },
+                "data": {f"promcast-{path.name}": path.read_text()},
+            }
+        )
     return HEADER.format(source="dashboards/*.json") + dump(*docs)
 
 
@@ -101,30 +120,44 @@ def datasources(shards: int) -> dict:
     else:
         # Each shard answers for its own series only: one datasource per shard; the dashboards'
         # ${forecaster} variable lists every datasource whose name contains "forecaster".
-        out = [{**proto, "name": f"{proto['name']} shard {i}", "uid": f"{proto['uid']}-{i}",
-                "url": f"http://promcast-forecaster-{i}.{FORECASTER_SERVICE}:9185"}
-               for i in range(shards)]
+        out = [
+            {
+                **proto,
+                "name": f"{proto['name']} shard {i}",
+                "uid": f"{proto['uid']}-{i}",
+                "url": f"http://promcast-forecaster-{i}.{FORECASTER_SERVICE}:9185",
+            }
+            for i in range(shards)
+        ]
     return {**src, "datasources": out}
 
 
 def datasource_configmap(shards: int) -> str:
-    doc = {"apiVersion": "v1", "kind": "ConfigMap",
-           "metadata": {"name": "promcast-grafana-datasource",
-                        "labels": {**COMMON_LABELS, "grafana_datasource": "1"}},
-           "data": {"promcast-forecaster.yaml": dump(datasources(shards))}}
+    doc = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "promcast-grafana-datasource",
+            "labels": {**COMMON_LABELS, "grafana_datasource": "1"},
+        },
+        "data": {"promcast-forecaster.yaml": dump(datasources(shards))},
+    }
     return HEADER.format(source="dashboards/provisioning/datasources/forecaster.yml") + dump(doc)
 
 
 def forecaster_config() -> str:
     text = FORECASTER_CONFIG.read_text()
     url = yaml.safe_load(text)["prometheus"]["url"]
-    body = re.sub(rf"(?m)^(\s*url:\s*){re.escape(url)}\s*$", rf"\g<1>{PROMETHEUS_URL}", text, count=1)
+    body = re.sub(
+        rf"(?m)^(\s*url:\s*){re.escape(url)}\s*$", rf"\g<1>{PROMETHEUS_URL}", text, count=1
+    )
     if PROMETHEUS_URL not in body:
         raise ValueError(f"{FORECASTER_CONFIG}: prometheus.url not found on a line of its own")
     return HEADER.format(source="docker/forecaster.yml") + body
 
 
 # --- the mixin -------------------------------------------------------------------------------
+
 
 def _js(value: Any) -> str:
     """A jsonnet literal (JSON is jsonnet)."""
@@ -135,7 +168,7 @@ def _segments(text: str) -> list[tuple[str, re.Match[str] | None]]:
     """``text`` cut at its placeholders: (literal, None) and (placeholder text, match)."""
     out, pos = [], 0
     for m in PLACEHOLDER.finditer(text):
-        out += [(text[pos:m.start()], None), (m.group(0), m)]
+        out += [(text[pos : m.start()], None), (m.group(0), m)]
         pos = m.end()
     return [*out, (text[pos:], None)]
 
@@ -156,8 +189,10 @@ def _expr_js(expr: str) -> str:
         pos = 0
         for s in SERIES.finditer(text):
             cfg = f"config.{series_component(s.group(1), 'template')}Selector"
-            parts += [_js(text[pos:s.start()]),
-                      f"sel({_js(s.group(1))}, {_js(s.group(2) or '')}, {cfg})"]
+            parts += [
+                _js(text[pos : s.start()]),
+                f"sel({_js(s.group(1))}, {_js(s.group(2) or '')}, {cfg})",
+            ]
             pos = s.end()
         parts.append(_js(text[pos:]))
     return _join(parts)
@@ -185,7 +220,9 @@ def _rule_js(rule: dict, known: dict) -> str:
             used = thresholds_used(value, known, "template")
             fields.append(f"expr: withOverrides(function(t) {_expr_js(value)}, {_js(used)})")
         elif key in ("labels", "annotations"):
-            inner = ", ".join(f"{_js(k)}: {_text_js(v, rule.get('alert'))}" for k, v in value.items())
+            inner = ", ".join(
+                f"{_js(k)}: {_text_js(v, rule.get('alert'))}" for k, v in value.items()
+            )
             fields.append(f"{key}: {{{inner}}}")
         else:
             fields.append(f"{_js(key)}: {_js(value)}")
@@ -194,13 +231,15 @@ def _rule_js(rule: dict, known: dict) -> str:
 
 def mixin_defaults(cfg: AlertingConfig) -> dict[str, Any]:
     """The alerting config under the mixin's ``_config`` names."""
-    return {"thresholds": cfg.thresholds,
-            "overrides": [o.model_dump() for o in cfg.overrides],
-            "exporterSelector": cfg.selectors.exporter,
-            "forecasterSelector": cfg.selectors.forecaster,
-            "teams": cfg.teams,
-            "runbookURLPattern": cfg.runbook_url_pattern,
-            "grafanaURL": cfg.grafana_url}
+    return {
+        "thresholds": cfg.thresholds,
+        "overrides": [o.model_dump() for o in cfg.overrides],
+        "exporterSelector": cfg.selectors.exporter,
+        "forecasterSelector": cfg.selectors.forecaster,
+        "teams": cfg.teams,
+        "runbookURLPattern": cfg.runbook_url_pattern,
+        "grafanaURL": cfg.grafana_url,
+    }
 
 
 # What rules/generate.py does to an expression, in jsonnet (tests/integration/test_kubernetes.py checks that
@@ -241,38 +280,56 @@ def mixin_data() -> str:
     cfg = load_alerting_config()
     render_rule_groups(cfg)  # the template's placeholders and series are checked as for the rules
     # rules/generate.py's threshold_group, from `config`.
-    groups = ["""    {
+    groups = [
+        """    {
       kind: "record",
       group: {
         name: "promcast.thresholds",
         rules: [{record: %s, expr: 'vector(' + num(config.thresholds[k]) + ')', labels: {threshold: k}}
                 for k in std.objectFields(config.thresholds)],
       },
-    },""" % _js(THRESHOLD_RECORD)]
+    },"""
+        % _js(THRESHOLD_RECORD)
+    ]
     for group in template_groups():
         kinds = {"alert" if "alert" in r else "record" for r in group["rules"]}
         if len(kinds) != 1:
-            raise ValueError(f"rules template: group {group['name']} mixes alerts and recording rules")
+            raise ValueError(
+                f"rules template: group {group['name']} mixes alerts and recording rules"
+            )
         extra = {k: v for k, v in group.items() if k not in ("name", "rules")}
         rules = [_rule_js(r, cfg.thresholds) for r in group["rules"]]
-        groups.append(f"    {{\n      kind: {_js(kinds.pop())},\n      group: {_js(extra)} + {{\n"
-                      f"        name: {_js(group['name'])},\n        rules: [\n"
-                      + "\n".join(rules) + "\n        ],\n      },\n    },")
-    dashboards = "\n".join(f"    {_js('promcast-' + p.name)}: import {_js('../../dashboards/' + p.name)},"
-                           for p in sorted(DASHBOARDS.glob("*.json")))
+        groups.append(
+            f"    {{\n      kind: {_js(kinds.pop())},\n      group: {_js(extra)} + {{\n"
+            f"        name: {_js(group['name'])},\n        rules: [\n"
+            + "\n".join(rules)
+            + "\n        ],\n      },\n    },"
+        )
+    dashboards = "\n".join(
+        f"    {_js('promcast-' + p.name)}: import {_js('../../dashboards/' + p.name)},"
+        for p in sorted(DASHBOARDS.glob("*.json"))
+    )
     defaults = json.dumps(mixin_defaults(cfg), indent=2).replace(chr(10), chr(10) + "  ")
-    return (HEADER.format(source="rules/source/promcast.rules.template.yml, rules/source/config.yml and "
-                                 "dashboards/*.json").replace("#", "//", 1)
-            + "{\n  // The mixin's _config defaults: rules/source/config.yml.\n"
-            + f"  defaults: {defaults},\n\n"
-            + "  // The dashboards as shipped (dashboards/*.json, generated from their sources).\n"
-            + f"  dashboards: {{\n{dashboards}\n  }},\n\n"
-            + "  // Every rule group of the rules template, in order, built from `config`.\n"
-            + "  groups(config)::\n" + _MIXIN_HELPERS
-            + "    [\n" + "\n".join(groups) + "\n    ],\n}\n")
+    return (
+        HEADER.format(
+            source="rules/source/promcast.rules.template.yml, rules/source/config.yml and "
+            "dashboards/*.json"
+        ).replace("#", "//", 1)
+        + "{\n  // The mixin's _config defaults: rules/source/config.yml.\n"
+        + f"  defaults: {defaults},\n\n"
+        + "  // The dashboards as shipped (dashboards/*.json, generated from their sources).\n"
+        + f"  dashboards: {{\n{dashboards}\n  }},\n\n"
+        + "  // Every rule group of the rules template, in order, built from `config`.\n"
+        + "  groups(config)::\n"
+        + _MIXIN_HELPERS
+        + "    [\n"
+        + "\n".join(groups)
+        + "\n    ],\n}\n"
+    )
 
 
 # --- files -----------------------------------------------------------------------------------
+
 
 def targets() -> dict[Path, Callable[[], str]]:
     return {
@@ -280,7 +337,9 @@ def targets() -> dict[Path, Callable[[], str]]:
         BASE / "generated" / "dashboards.yaml": dashboard_configmaps,
         BASE / "generated" / "grafana-datasource.yaml": lambda: datasource_configmap(1),
         BASE / "generated" / "forecaster.yml": forecaster_config,
-        SHARDED / "generated" / "grafana-datasource.yaml": lambda: datasource_configmap(shard_count()),
+        SHARDED / "generated" / "grafana-datasource.yaml": lambda: datasource_configmap(
+            shard_count()
+        ),
         MIXIN / "generated.libsonnet": mixin_data,
     }
 
@@ -302,9 +361,11 @@ def write() -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 listing the generated files that differ from "
-                        "their sources")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 listing the generated files that differ from their sources",
+    )
     args = p.parse_args(argv)
     if args.check:
         stale = outdated()

@@ -25,12 +25,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
-INDEX_TYPES = ["application/vnd.oci.image.index.v1+json",
-               "application/vnd.docker.distribution.manifest.list.v2+json"]
-SINGLE_TYPES = ["application/vnd.oci.image.manifest.v1+json",
-                "application/vnd.docker.distribution.manifest.v2+json"]
-IMAGE_LINE = re.compile(r"^(?P<indent>\s*image:\s*)(?P<name>[\w.\-/:]+?):(?P<tag>[\w.\-]+)"
-                        r"(?:@sha256:[0-9a-f]{64})?\s*$", re.M)
+INDEX_TYPES = [
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+]
+SINGLE_TYPES = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+]
+IMAGE_LINE = re.compile(
+    r"^(?P<indent>\s*image:\s*)(?P<name>[\w.\-/:]+?):(?P<tag>[\w.\-]+)"
+    r"(?:@sha256:[0-9a-f]{64})?\s*$",
+    re.M,
+)
 TIMEOUT = 30
 
 
@@ -98,19 +105,30 @@ def images(text: str) -> list[re.Match]:
 
 
 def unpinned(text: str) -> list[str]:
-    return [m.group(0).split("image:", 1)[1].strip() for m in images(text) if "@sha256:" not in m.group(0)]
+    return [
+        m.group(0).split("image:", 1)[1].strip()
+        for m in images(text)
+        if "@sha256:" not in m.group(0)
+    ]
 
 
-def pin(text: str, built: set[str], registry: str | None = None,
-        say=lambda line: print(line, file=sys.stderr)) -> str:
+def pin(
+    text: str,
+    built: set[str],
+    registry: str | None = None,
+    say=lambda line: print(line, file=sys.stderr),
+) -> str:
     """``text`` (a compose file) with each image not in ``built`` pinned to its current digest."""
+
     def replace(m: re.Match) -> str:
         name, tag = m.group("name"), m.group("tag")
         if f"{name}:{tag}" in built:
             return m.group(0)
         digest, kind = resolve(name, tag, registry)
         if kind not in INDEX_TYPES:
-            say(f"warning: {name}:{tag} is a single-platform manifest ({kind}), not a multi-arch index")
+            say(
+                f"warning: {name}:{tag} is a single-platform manifest ({kind}), not a multi-arch index"
+            )
         say(f"{name}:{tag} -> {digest}")
         return f"{m.group('indent')}{name}:{tag}@{digest}"
 
@@ -124,7 +142,9 @@ def built_images(text: str) -> set[str]:
     for line in text.splitlines() + ["<end>"]:
         if re.match(r"^ {0,2}\S", line):  # a service (or top-level key) begins
             if any(re.match(r"^\s+build:", b) for b in block):
-                out |= {b.split("image:", 1)[1].strip() for b in block if re.match(r"^\s+image:", b)}
+                out |= {
+                    b.split("image:", 1)[1].strip() for b in block if re.match(r"^\s+image:", b)
+                }
             block = []
         block.append(line)
     return out

@@ -19,8 +19,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Folder -> import name (pyproject.toml's package-dir).
-FOLDERS = {"common": "promcast_common", "exporter": "promcast_exporter",
-           "forecaster": "promcast_forecaster"}
+FOLDERS = {
+    "common": "promcast_common",
+    "exporter": "promcast_exporter",
+    "forecaster": "promcast_forecaster",
+}
 PACKAGES = tuple(FOLDERS.values())
 SHARED = "shared core (promcast_common)"
 DOC = ROOT / "docs" / "architecture.md"
@@ -127,8 +130,10 @@ def imported_modules(name: str, path: Path, known: dict[str, Path]) -> set[str]:
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
             # "from pkg import mod" imports the submodule when there is one.
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base
+                for alias in node.names
+            ]
         for target in targets:
             while target and target not in known:
                 target = target.rpartition(".")[0]
@@ -204,7 +209,9 @@ def main(argv: list[str]) -> int:
         return 0
     if "--check" in argv:
         if embedded() != mermaid():
-            print(f"{DOC}: the import graph is out of date; run python docs/import_graph.py --write")
+            print(
+                f"{DOC}: the import graph is out of date; run python docs/import_graph.py --write"
+            )
             return 1
         return 0
     print(mermaid())

@@ -39,21 +39,35 @@ def build_providers(cfg: ExporterConfig) -> list[Provider]:
     if p.demo_on():
         providers.append(DemoProvider(p.demo.refresh_interval, p.demo.anchor_or_default()))
     if p.focus.enabled:
-        providers.append(FocusProvider(p.focus.refresh_interval, p.focus.paths,
-                                       p.focus.dimensions, p.focus.tag_keys))
+        providers.append(
+            FocusProvider(
+                p.focus.refresh_interval, p.focus.paths, p.focus.dimensions, p.focus.tag_keys
+            )
+        )
     if p.cur.enabled:
         providers.append(CurProvider(p.cur.refresh_interval, p.cur.paths, p.cur.cost_types))
     if p.gcp.enabled:
-        providers.append(GcpMonitoringProvider(
-            p.gcp.refresh_interval, p.gcp.projects, step=p.gcp.step, lookback=p.gcp.lookback,
-            groups=p.gcp.metrics, workload_label=p.gcp.workload_label, timeout=p.gcp.timeout,
-            page_size=p.gcp.page_size))
+        providers.append(
+            GcpMonitoringProvider(
+                p.gcp.refresh_interval,
+                p.gcp.projects,
+                step=p.gcp.step,
+                lookback=p.gcp.lookback,
+                groups=p.gcp.metrics,
+                workload_label=p.gcp.workload_label,
+                timeout=p.gcp.timeout,
+                page_size=p.gcp.page_size,
+            )
+        )
     if p.gcp.billing.enabled:
         b = p.gcp.billing
         providers.append(GcpBillingProvider(b.refresh_interval, b.paths, b.dimensions, b.tag_keys))
     if p.azure.enabled:
-        providers.append(AzureExportProvider(p.azure.refresh_interval, p.azure.paths,
-                                             p.azure.dimensions, p.azure.tag_keys))
+        providers.append(
+            AzureExportProvider(
+                p.azure.refresh_interval, p.azure.paths, p.azure.dimensions, p.azure.tag_keys
+            )
+        )
     if p.aws.enabled:
         # boto3 only for those who enable the provider (the promcast[aws] extra).
         from promcast_exporter.providers.aws.provider import AwsProvider
@@ -65,11 +79,19 @@ def build_providers(cfg: ExporterConfig) -> list[Provider]:
         from promcast_exporter.providers.openstack.regions import CloudSpec
 
         o = p.openstack
-        providers.append(OpenStackProvider(
-            o.refresh_interval, [CloudSpec(c.cloud, tuple(c.regions)) for c in o.clouds],
-            config_file=o.config_file, capacity_api=o.capacity_api, hypervisors=o.hypervisors,
-            projects=o.projects, project_names=o.project_names, volume_quotas=o.volume_quotas,
-            timeout=o.timeout))
+        providers.append(
+            OpenStackProvider(
+                o.refresh_interval,
+                [CloudSpec(c.cloud, tuple(c.regions)) for c in o.clouds],
+                config_file=o.config_file,
+                capacity_api=o.capacity_api,
+                hypervisors=o.hypervisors,
+                projects=o.projects,
+                project_names=o.project_names,
+                volume_quotas=o.volume_quotas,
+                timeout=o.timeout,
+            )
+        )
     return providers
 
 
@@ -130,18 +152,24 @@ class Exporter:
 
 def _serve(args: argparse.Namespace, cfg: ExporterConfig) -> int:
     exporter = Exporter(cfg)
-    reloader = Reloader(lambda: load_config(ExporterConfig, args.config_file), exporter.apply,
-                        args.enable_lifecycle)
+    reloader = Reloader(
+        lambda: load_config(ExporterConfig, args.config_file), exporter.apply, args.enable_lifecycle
+    )
     registry = CollectorRegistry()
     registry.register(exporter)
     registry.register(reloader)
-    app = make_app(registry, "promcast exporter", exporter.ready,
-                   lambda: (exporter.version(), reloader.last_ok))
+    app = make_app(
+        registry,
+        "promcast exporter",
+        exporter.ready,
+        lambda: (exporter.version(), reloader.last_ok),
+    )
     reloader.add_routes(app)
     log.info("starting", extra={"version": __version__, "providers": exporter.provider_names()})
-    return serve_or_exit(serve(app, args.listen_address, reloader.with_signal(exporter.run),
-                               web_limits(args)),
-                         args.listen_address)
+    return serve_or_exit(
+        serve(app, args.listen_address, reloader.with_signal(exporter.run), web_limits(args)),
+        args.listen_address,
+    )
 
 
 def _check(args: argparse.Namespace, cfg: ExporterConfig) -> int:
@@ -184,22 +212,42 @@ def _backfill(args: argparse.Namespace, cfg: ExporterConfig) -> int:
         except Exception as exc:  # noqa: BLE001 - one provider must not stop the others
             del series[before:]
             failed.append(provider.name)
-            log.error("history failed; writing the other providers' history",
-                      extra={"provider": provider.name, "err": repr(exc)})
+            log.error(
+                "history failed; writing the other providers' history",
+                extra={"provider": provider.name, "err": repr(exc)},
+            )
             continue
         done.append(provider.name)
-        log.info("history gathered", extra={"provider": provider.name, "series": len(series) - before,
-                                            "start": start, "end": end, "step_s": step})
+        log.info(
+            "history gathered",
+            extra={
+                "provider": provider.name,
+                "series": len(series) - before,
+                "start": start,
+                "end": end,
+                "step_s": step,
+            },
+        )
     if not done and not failed:
         print("error: no enabled provider has history to backfill", file=sys.stderr)
         return 2
-    with (sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8")) as out:
+    with sys.stdout if args.out == "-" else open(args.out, "w", encoding="utf-8") as out:
         n = write_openmetrics(series, out)
-    log.info("history written", extra={"samples": n, "out": args.out,
-                                       "providers": ",".join(done), "failed": ",".join(failed)})
+    log.info(
+        "history written",
+        extra={
+            "samples": n,
+            "out": args.out,
+            "providers": ",".join(done),
+            "failed": ",".join(failed),
+        },
+    )
     if args.out != "-":
-        print(f"wrote {n} samples to {args.out}; load them with:\n"
-              f"  promtool tsdb create-blocks-from openmetrics {args.out} DATA_DIR", file=sys.stderr)
+        print(
+            f"wrote {n} samples to {args.out}; load them with:\n"
+            f"  promtool tsdb create-blocks-from openmetrics {args.out} DATA_DIR",
+            file=sys.stderr,
+        )
     return 1 if failed else 0
 
 
@@ -207,8 +255,10 @@ def _bad_rows(cfg: ExporterConfig) -> int:
     """Every bad row of the enabled billing-file providers as CSV on stdout."""
     billing = [p for p in build_providers(cfg) if isinstance(p, BillingFileProvider)]
     if not billing:
-        print("error: no billing-file provider (focus, cur, azure, gcp.billing) is enabled",
-              file=sys.stderr)
+        print(
+            "error: no billing-file provider (focus, cur, azure, gcp.billing) is enabled",
+            file=sys.stderr,
+        )
         return 2
     out = csv.writer(sys.stdout)
     out.writerow(["provider", "file", "line", "reason", "detail"])
@@ -226,27 +276,52 @@ def _label(text: str) -> tuple[str, str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = base_parser("promcast-exporter", "Cloud cost, utilisation and inventory metrics for "
-                    "Prometheus.", DEFAULT_LISTEN, __version__)
+    p = base_parser(
+        "promcast-exporter",
+        "Cloud cost, utilisation and inventory metrics for Prometheus.",
+        DEFAULT_LISTEN,
+        __version__,
+    )
     sub = p.add_subparsers(dest="command", metavar="{serve,check-config,backfill,bad-rows}")
     sub.add_parser("serve", help="serve /metrics (the default)")
-    sub.add_parser("check-config", help="validate --config.file and exit (2 and every problem "
-                                        "with its key path when it is not valid)")
-    sub.add_parser("bad-rows", help="list every bad row of the billing files as CSV (provider, "
-                   "file, line, reason, detail); the log shows only the first few per file")
+    sub.add_parser(
+        "check-config",
+        help="validate --config.file and exit (2 and every problem "
+        "with its key path when it is not valid)",
+    )
+    sub.add_parser(
+        "bad-rows",
+        help="list every bad row of the billing files as CSV (provider, "
+        "file, line, reason, detail); the log shows only the first few per file",
+    )
     b = sub.add_parser("backfill", help="write past samples as OpenMetrics for promtool")
     when = b.add_mutually_exclusive_group()
-    when.add_argument("--days", type=float, default=None, help="how many days of history (default 28)")
-    when.add_argument("--since", metavar="WHEN",
-                      help="start of the history: a duration ago (90d) or an RFC 3339 date or "
-                           "time (2024-09-01); billing files have history only where they have charges")
-    b.add_argument("--until", metavar="WHEN", default=None,
-                   help="end of the history, like --since (default: now; never in the future)")
+    when.add_argument(
+        "--days", type=float, default=None, help="how many days of history (default 28)"
+    )
+    when.add_argument(
+        "--since",
+        metavar="WHEN",
+        help="start of the history: a duration ago (90d) or an RFC 3339 date or "
+        "time (2024-09-01); billing files have history only where they have charges",
+    )
+    b.add_argument(
+        "--until",
+        metavar="WHEN",
+        default=None,
+        help="end of the history, like --since (default: now; never in the future)",
+    )
     b.add_argument("--step", default="5m", help="spacing of the samples (default 5m)")
     b.add_argument("--out", required=True, help="output file, or - for stdout")
-    b.add_argument("--label", action="append", default=[], type=_label, metavar="NAME=VALUE",
-                   help="add a label to every series, e.g. the job and instance labels your "
-                        "scrape config gives the exporter, so history and live data are one series")
+    b.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        type=_label,
+        metavar="NAME=VALUE",
+        help="add a label to every series, e.g. the job and instance labels your "
+        "scrape config gives the exporter, so history and live data are one series",
+    )
     return p
 
 

@@ -13,6 +13,7 @@ from promcast_common.config import Duration, ReadableFile, Strict
 from promcast_exporter.providers.focus.columns import DEFAULT_DIMENSIONS, DIMENSIONS, tag_label
 from promcast_exporter.billing.stores import path_problem
 from promcast_exporter.providers.aws.config import AwsConfig
+
 # The object stores billing paths may name are registered by the providers that own their clouds
 # (importing these registers them; neither imports its SDK until a path is read).
 from promcast_exporter.providers.aws import billing_store as _s3_store  # noqa: F401
@@ -34,11 +35,14 @@ def _timestamp(value: Any) -> Any:
 
 class DemoConfig(Strict):
     enabled: Optional[bool] = Field(
-        None, description="Default: on only while no other provider is enabled, so the "
-        "synthetic fleet's fake spend never sits next to a real bill.")
+        None,
+        description="Default: on only while no other provider is enabled, so the "
+        "synthetic fleet's fake spend never sits next to a real bill.",
+    )
     refresh_interval: Duration = Field(15.0, gt=0)
     anchor: Annotated[Optional[float], BeforeValidator(_timestamp)] = Field(
-        None, description="The fleet's 'now' (trends start from it); default: today 00:00 UTC.")
+        None, description="The fleet's 'now' (trends start from it); default: today 00:00 UTC."
+    )
 
     def anchor_or_default(self) -> float:
         return self.anchor if self.anchor is not None else (time.time() // 86400) * 86400
@@ -66,8 +70,10 @@ class BillingFilesConfig(Strict):
 
     enabled: bool = False
     paths: list[BillingPath] = Field(
-        default_factory=list, description="Files, directories (read recursively), glob patterns, "
-        "or s3:// and gs:// prefixes of .csv, .csv.gz and .parquet files.")
+        default_factory=list,
+        description="Files, directories (read recursively), glob patterns, "
+        "or s3:// and gs:// prefixes of .csv, .csv.gz and .parquet files.",
+    )
     refresh_interval: Duration = Field(3600.0, gt=0)
 
     @model_validator(mode="after")
@@ -78,18 +84,22 @@ class BillingFilesConfig(Strict):
 
 
 class FocusConfig(BillingFilesConfig):
-    dimensions: list[str] = Field(default_factory=lambda: list(DEFAULT_DIMENSIONS),
-                                  description="FOCUS columns to break costs down by.")
-    tag_keys: list[str] = Field(default_factory=list,
-                                description="Keys of the Tags column exposed as tag_<key> labels.")
+    dimensions: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DIMENSIONS),
+        description="FOCUS columns to break costs down by.",
+    )
+    tag_keys: list[str] = Field(
+        default_factory=list, description="Keys of the Tags column exposed as tag_<key> labels."
+    )
 
     @field_validator("dimensions")
     @classmethod
     def _known_dimensions(cls, value: list[str]) -> list[str]:
         unknown = [d for d in value if d not in DIMENSIONS]
         if unknown:
-            raise ValueError(f"unknown FOCUS column(s) {', '.join(unknown)}; "
-                             f"choose from {', '.join(DIMENSIONS)}")
+            raise ValueError(
+                f"unknown FOCUS column(s) {', '.join(unknown)}; choose from {', '.join(DIMENSIONS)}"
+            )
         return _unique(value, "dimension")
 
     @field_validator("tag_keys")
@@ -103,8 +113,10 @@ class FocusConfig(BillingFilesConfig):
 
 class CurConfig(BillingFilesConfig):
     cost_types: list[Literal["unblended", "amortized", "net"]] = Field(
-        default_factory=lambda: ["unblended", "amortized", "net"], min_length=1,
-        description="unblended (cost_type=billed), amortized (effective), net (net).")
+        default_factory=lambda: ["unblended", "amortized", "net"],
+        min_length=1,
+        description="unblended (cost_type=billed), amortized (effective), net (net).",
+    )
 
     @field_validator("cost_types")
     @classmethod
@@ -119,34 +131,59 @@ class GcpConfig(Strict):
     """Cloud Monitoring utilisation per project; spend from the FOCUS export under ``billing``."""
 
     enabled: bool = Field(False, description="Read utilisation from Cloud Monitoring.")
-    projects: list[str] = Field(default_factory=list,
-                                description="Project ids whose Compute Engine / GKE series are read.")
+    projects: list[str] = Field(
+        default_factory=list, description="Project ids whose Compute Engine / GKE series are read."
+    )
     refresh_interval: Duration = Field(300.0, gt=0)
-    step: Duration = Field(300.0, ge=60, description="Alignment period: each point is the mean "
-                           "(ALIGN_MEAN) over this long; at least 60s.")
-    lookback: Duration = Field(900.0, gt=0, description="How far back a refresh reads; the newest "
-                               "aligned point is published (Monitoring lags a few minutes).")
+    step: Duration = Field(
+        300.0,
+        ge=60,
+        description="Alignment period: each point is the mean "
+        "(ALIGN_MEAN) over this long; at least 60s.",
+    )
+    lookback: Duration = Field(
+        900.0,
+        gt=0,
+        description="How far back a refresh reads; the newest "
+        "aligned point is published (Monitoring lags a few minutes).",
+    )
     metrics: list[Literal["compute", "guest", "gke_nodes", "gke_containers"]] = Field(
-        default_factory=lambda: ["compute", "guest", "gke_nodes"], min_length=1,
+        default_factory=lambda: ["compute", "guest", "gke_nodes"],
+        min_length=1,
         description="Metric groups: Compute Engine instances (hypervisor), their guests' file "
         "systems and memory (Ops Agent; VMs without it have none), GKE nodes, GKE containers "
-        "(one series per container: mind the cardinality).")
-    workload_label: str = Field("workload", min_length=1, description="Instance label whose value "
-                                "becomes the workload label (GKE series use the cluster name).")
+        "(one series per container: mind the cardinality).",
+    )
+    workload_label: str = Field(
+        "workload",
+        min_length=1,
+        description="Instance label whose value "
+        "becomes the workload label (GKE series use the cluster name).",
+    )
     timeout: Duration = Field(30.0, gt=0, description="Per Cloud Monitoring request.")
-    page_size: int = Field(100000, ge=1, le=100000, description="Points per page of "
-                           "timeSeries.list (100000, the API's maximum, needs the fewest calls).")
-    billing: FocusConfig = Field(default_factory=FocusConfig, description="The Cloud Billing "
-                                 "FOCUS export (from BigQuery to files or gs://), read by the focus "
-                                 "layout as provider gcp-billing.")
+    page_size: int = Field(
+        100000,
+        ge=1,
+        le=100000,
+        description="Points per page of "
+        "timeSeries.list (100000, the API's maximum, needs the fewest calls).",
+    )
+    billing: FocusConfig = Field(
+        default_factory=FocusConfig,
+        description="The Cloud Billing "
+        "FOCUS export (from BigQuery to files or gs://), read by the focus "
+        "layout as provider gcp-billing.",
+    )
 
     @field_validator("projects")
     @classmethod
     def _project_ids(cls, value: list[str]) -> list[str]:
         bad = [p for p in value if not _GCP_PROJECT.fullmatch(p)]
         if bad:
-            raise ValueError(f"not a project id: {', '.join(map(repr, bad))} (use the id, e.g. "
-                             "my-project-123, not the project name or number)")
+            raise ValueError(
+                f"not a project id: {', '.join(map(repr, bad))} (use the id, e.g. "
+                "my-project-123, not the project name or number)"
+            )
         return _unique(value, "project")
 
     @field_validator("metrics")
@@ -157,7 +194,9 @@ class GcpConfig(Strict):
     @model_validator(mode="after")
     def _projects_when_enabled(self) -> "GcpConfig":
         if self.enabled and not self.projects:
-            raise ValueError("projects: at least one project id is needed when the provider is enabled")
+            raise ValueError(
+                "projects: at least one project id is needed when the provider is enabled"
+            )
         return self
 
 
@@ -165,9 +204,11 @@ def _azure_path(value: str) -> str:
     if not value.strip():
         raise ValueError("empty path")
     if "://" in value:
-        raise ValueError(f"{value!r}: Azure exports are read from local directories only; mount "
-                         "the storage container (blobfuse2) or copy it (azcopy sync) and give "
-                         "that directory")
+        raise ValueError(
+            f"{value!r}: Azure exports are read from local directories only; mount "
+            "the storage container (blobfuse2) or copy it (azcopy sync) and give "
+            "that directory"
+        )
     return value
 
 
@@ -175,33 +216,44 @@ class AzureConfig(FocusConfig):
     """Cost Management FOCUS exports: the newest complete run of each billing period is read."""
 
     paths: list[Annotated[str, AfterValidator(_azure_path)]] = Field(
-        default_factory=list, description="Local directories holding the exports "
-        "(<directory>/<export name>/<YYYYMMDD-YYYYMMDD>/<run id>/ with part files and manifest.json).")
+        default_factory=list,
+        description="Local directories holding the exports "
+        "(<directory>/<export name>/<YYYYMMDD-YYYYMMDD>/<run id>/ with part files and manifest.json).",
+    )
 
 
 class OpenStackCloud(Strict):
     cloud: str = Field(description="Name of the cloud in clouds.yaml.")
-    regions: list[str] = Field(default_factory=list, description="Regions to read; default: every "
-                               "region clouds.yaml lists for the cloud, else its only one.")
+    regions: list[str] = Field(
+        default_factory=list,
+        description="Regions to read; default: every "
+        "region clouds.yaml lists for the cloud, else its only one.",
+    )
 
 
 class OpenStackConfig(Strict):
     """Hypervisor capacity and project quotas; credentials stay in clouds.yaml / OS_* variables."""
 
     enabled: bool = False
-    clouds: list[OpenStackCloud] = Field(default_factory=list, description="Clouds to read; "
-                                         "default: OS_CLOUD, else the OS_* environment variables.")
-    config_file: Optional[ReadableFile] = Field(None, description="A clouds.yaml to use instead of "
-                                       "openstacksdk's search path.")
+    clouds: list[OpenStackCloud] = Field(
+        default_factory=list,
+        description="Clouds to read; default: OS_CLOUD, else the OS_* environment variables.",
+    )
+    config_file: Optional[ReadableFile] = Field(
+        None, description="A clouds.yaml to use instead of openstacksdk's search path."
+    )
     refresh_interval: Duration = Field(300.0, gt=0)
     timeout: Duration = Field(30.0, gt=0, description="Per API call.")
     capacity_api: Literal["auto", "placement", "nova"] = Field(
-        "auto", description="Where hypervisor capacity comes from: auto = Placement when the "
-        "catalog lists it, else os-hypervisors (fields removed in compute microversion 2.88).")
+        "auto",
+        description="Where hypervisor capacity comes from: auto = Placement when the "
+        "catalog lists it, else os-hypervisors (fields removed in compute microversion 2.88).",
+    )
     hypervisors: bool = True
     projects: bool = Field(True, description="Quota limits and usage per visible project.")
-    project_names: list[str] = Field(default_factory=list,
-                                     description="Only these projects (names or ids).")
+    project_names: list[str] = Field(
+        default_factory=list, description="Only these projects (names or ids)."
+    )
     volume_quotas: bool = Field(False, description="Project disk from Cinder's gigabytes quota.")
 
     @model_validator(mode="after")
@@ -220,13 +272,21 @@ class Providers(Strict):
     aws: AwsConfig = AwsConfig()
     openstack: OpenStackConfig = OpenStackConfig()
 
-
     def real(self) -> list[str]:
         """The enabled providers other than the demo."""
-        return [name for name, on in (
-            ("focus", self.focus.enabled), ("cur", self.cur.enabled), ("gcp", self.gcp.enabled),
-            ("gcp.billing", self.gcp.billing.enabled), ("azure", self.azure.enabled),
-            ("aws", self.aws.enabled), ("openstack", self.openstack.enabled)) if on]
+        return [
+            name
+            for name, on in (
+                ("focus", self.focus.enabled),
+                ("cur", self.cur.enabled),
+                ("gcp", self.gcp.enabled),
+                ("gcp.billing", self.gcp.billing.enabled),
+                ("azure", self.azure.enabled),
+                ("aws", self.aws.enabled),
+                ("openstack", self.openstack.enabled),
+            )
+            if on
+        ]
 
     def demo_on(self) -> bool:
         return self.demo.enabled if self.demo.enabled is not None else not self.real()
@@ -238,7 +298,8 @@ class Providers(Strict):
             raise ValueError(
                 f"demo.enabled: the demo's synthetic spend would be published next to the real "
                 f"data of {', '.join(real)}; remove demo.enabled (the demo is off whenever "
-                f"another provider is enabled)")
+                f"another provider is enabled)"
+            )
         return self
 
 

@@ -111,25 +111,36 @@ class QueryGate:
     def refusal(self, exc: Exception) -> web.Response:
         lim = self.limits
         if isinstance(exc, Overloaded):
-            resp = _bad(f"too many API requests at once: {lim.max_concurrency} running "
-                        f"(--query.max-concurrency) and {lim.max_queued} waiting "
-                        "(--query.max-queued); retry later", 503, "unavailable")
+            resp = _bad(
+                f"too many API requests at once: {lim.max_concurrency} running "
+                f"(--query.max-concurrency) and {lim.max_queued} waiting "
+                "(--query.max-queued); retry later",
+                503,
+                "unavailable",
+            )
             resp.headers["Retry-After"] = "5"
             return resp
-        return _bad(f"query timed out after {format_duration(lim.timeout)} (--query.timeout)",
-                    503, "timeout")
+        return _bad(
+            f"query timed out after {format_duration(lim.timeout)} (--query.timeout)",
+            503,
+            "timeout",
+        )
 
 
 def _encoded(data: Any) -> bytes:
     """The success envelope as JSON, encoded a series at a time: ``json.dumps`` holds the GIL for
     the whole of one call, so a single call over a large answer, even in a worker thread, would
     stall the event loop (and /-/healthy) for as long."""
+
     def enc(obj: Any, depth: int) -> str:
         if isinstance(obj, cv.RawJSON):
             return obj
         if depth < 4 and isinstance(obj, dict):
-            return "{" + ",".join(f"{json.dumps(str(k))}:{enc(v, depth + 1)}"
-                                  for k, v in obj.items()) + "}"
+            return (
+                "{"
+                + ",".join(f"{json.dumps(str(k))}:{enc(v, depth + 1)}" for k, v in obj.items())
+                + "}"
+            )
         if depth < 3 and isinstance(obj, list):
             return "[" + ",".join(enc(v, depth + 1) for v in obj) + "]"
         return json.dumps(obj)
@@ -170,9 +181,15 @@ def _step(value: str | None) -> float:
 
 
 _OPERATORS: dict[type, Callable[..., Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.Mod: np.fmod, ast.Pow: operator.pow,
-    ast.USub: operator.neg, ast.UAdd: operator.pos}
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Mod: np.fmod,
+    ast.Pow: operator.pow,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 
 
 def _constant(expr: str) -> float | None:
@@ -220,9 +237,13 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
         except (Overloaded, TimedOut) as exc:
             return gate.refusal(exc)
         except cv.TooManySamples as exc:
-            return _bad(f"query processing would load too many samples into memory: {exc.samples} "
-                        f"samples, over --query.max-samples={exc.limit}; narrow the selector or "
-                        "raise step", 422, "execution")
+            return _bad(
+                f"query processing would load too many samples into memory: {exc.samples} "
+                f"samples, over --query.max-samples={exc.limit}; narrow the selector or "
+                "raise step",
+                422,
+                "execution",
+            )
         except (SelectorError, ValueError) as exc:
             return _bad(str(exc))
         return web.Response(body=body, content_type="application/json")
@@ -241,16 +262,22 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
 
     def query_range(p: dict[str, Any], results: list) -> dict:
         if split_range(p.get("query", ""))[1] is not None:  # as Prometheus answers it
-            raise ValueError("invalid expression type \"range vector\" for range query, must be "
-                             "Scalar or instant Vector")
+            raise ValueError(
+                'invalid expression type "range vector" for range query, must be '
+                "Scalar or instant Vector"
+            )
         match = matcher_fn(p.get("query", ""))
         start, end = _time(p.get("start"), math.nan), _time(p.get("end"), math.nan)
         if math.isnan(start) or math.isnan(end):
             raise ValueError("start and end are required")
         if end < start:
             raise ValueError("end timestamp must not be before start time")
-        return {"resultType": "matrix", "result": cv.matrix(
-            cv.select(results, match), start, end, _step(p.get("step")), limits.max_samples)}
+        return {
+            "resultType": "matrix",
+            "result": cv.matrix(
+                cv.select(results, match), start, end, _step(p.get("step")), limits.max_samples
+            ),
+        }
 
     def query(p: dict[str, Any], results: list) -> dict:
         at = _time(p.get("time"), time.time())
@@ -260,10 +287,14 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
         selector, seconds = split_range(p.get("query", ""))
         match = matcher_fn(selector)
         if seconds is not None:  # name[1d]: the raw points of the day before `time`
-            return {"resultType": "matrix",
-                    "result": cv.range_matrix(cv.select(results, match), at, seconds)}
-        return {"resultType": "vector",
-                "result": cv.vector(cv.select(results, match), at, limits.max_samples)}
+            return {
+                "resultType": "matrix",
+                "result": cv.range_matrix(cv.select(results, match), at, seconds),
+            }
+        return {
+            "resultType": "vector",
+            "result": cv.vector(cv.select(results, match), at, limits.max_samples),
+        }
 
     def selected_labels(p: dict[str, Any], results: list) -> list[dict[str, str]]:
         match = any_matcher_fn(p.get("match[]", []))
@@ -288,8 +319,14 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
 
     async def buildinfo(_: web.Request) -> web.Response:
         # Grafana asks for this to decide which Prometheus features it may use.
-        return _ok({"version": "2.42.0", "revision": f"promcast-{__version__}",
-                    "branch": "promcast", "application": "promcast-forecaster"})
+        return _ok(
+            {
+                "version": "2.42.0",
+                "revision": f"promcast-{__version__}",
+                "branch": "promcast",
+                "application": "promcast-forecaster",
+            }
+        )
 
     async def empty(_: web.Request) -> web.Response:
         return _ok({} if _.path.endswith("metadata") else [])
@@ -297,9 +334,15 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
     async def forecasts(request: web.Request) -> web.Response:
         wanted = request.query.get("target")
         if wanted and wanted not in forecaster.results:
-            return _bad(f"no results for target {wanted!r}; known: "
-                        f"{', '.join(sorted(forecaster.results)) or 'none yet'}", 404, "not_found")
-        chosen = [r for name, r in sorted(forecaster.results.items()) if not wanted or name == wanted]
+            return _bad(
+                f"no results for target {wanted!r}; known: "
+                f"{', '.join(sorted(forecaster.results)) or 'none yet'}",
+                404,
+                "not_found",
+            )
+        chosen = [
+            r for name, r in sorted(forecaster.results.items()) if not wanted or name == wanted
+        ]
         return await answer(lambda: [result_json(r) for r in chosen])
 
     async def adhoc(request: web.Request) -> web.Response:
@@ -309,8 +352,9 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
             return _bad("the body must be a JSON object")
 
         async def work() -> bytes:
-            result = await forecaster.forecast_adhoc(body, limits.max_series, limits.max_samples,
-                                                     gate.offload)
+            result = await forecaster.forecast_adhoc(
+                body, limits.max_series, limits.max_samples, gate.offload
+            )
             return await gate.offload(lambda: _encoded(result_json(result, with_curves=True)))
 
         try:
@@ -321,8 +365,12 @@ def add_routes(app: web.Application, forecaster: "Forecaster", gate: QueryGate) 
             return _bad(str(exc))
         return web.Response(body=encoded, content_type="application/json")
 
-    for path, fn in (("/api/v1/query_range", query_range), ("/api/v1/query", query),
-                     ("/api/v1/series", series), ("/api/v1/labels", labels)):
+    for path, fn in (
+        ("/api/v1/query_range", query_range),
+        ("/api/v1/query", query),
+        ("/api/v1/series", series),
+        ("/api/v1/labels", labels),
+    ):
         app.router.add_route("GET", path, guarded(fn))
         app.router.add_route("POST", path, guarded(fn))
     app.router.add_route("*", "/api/v1/label/{name}/values", label_values)
@@ -339,19 +387,37 @@ def _num(v: float) -> float | str:
 
 def result_json(result: Any, with_curves: bool = False) -> dict:
     t = result.target
-    out = {"target": t.name, "made_at": result.made_at, "step": t.step, "skipped": result.skipped,
-           "series": []}
+    out = {
+        "target": t.name,
+        "made_at": result.made_at,
+        "step": t.step,
+        "skipped": result.skipped,
+        "series": [],
+    }
     for row, s in enumerate(result.series):
-        item = {"labels": s.labels, "observed": _num(s.observed), "model": s.model, "reason": s.reason,
-                "exhaustion_seconds": _num(s.exhaustion_seconds),
-                "horizons": {t.horizon_label(h): {
+        item = {
+            "labels": s.labels,
+            "observed": _num(s.observed),
+            "model": s.model,
+            "reason": s.reason,
+            "exhaustion_seconds": _num(s.exhaustion_seconds),
+            "horizons": {
+                t.horizon_label(h): {
                     "mean": _num(m),
-                    **{f"{side}_{lv}": _num(s.bounds[(h, lv)][i])
-                       for lv in t.levels for i, side in enumerate(("lower", "upper"))}}
-                    for h, m in s.mean.items()}}
+                    **{
+                        f"{side}_{lv}": _num(s.bounds[(h, lv)][i])
+                        for lv in t.levels
+                        for i, side in enumerate(("lower", "upper"))
+                    },
+                }
+                for h, m in s.mean.items()
+            },
+        }
         if with_curves and result.curves:
             times = result.curve_start + t.step * np.arange(1, result.curves["mean"].shape[1])
-            item["curve"] = {"timestamps": times.tolist(), **{
-                k: [_num(float(v)) for v in m[row, 1:]] for k, m in result.curves.items()}}
+            item["curve"] = {
+                "timestamps": times.tolist(),
+                **{k: [_num(float(v)) for v in m[row, 1:]] for k, m in result.curves.items()},
+            }
         out["series"].append(item)
     return out

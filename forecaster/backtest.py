@@ -28,9 +28,15 @@ MIN_TRAIN_SHARE = 0.5
 Scores = dict[str, object]  # {"mase": rows, "coverage": {level: rows}}, as auto's ``scores``
 
 
-def holdout_scores(build: Callable[[int], object], capabilities: Capabilities, data: np.ndarray,
-                   season: int, horizon: int, levels: Sequence[int],
-                   post: Callable[[Forecast, np.ndarray], Forecast] | None = None) -> Scores:
+def holdout_scores(
+    build: Callable[[int], object],
+    capabilities: Capabilities,
+    data: np.ndarray,
+    season: int,
+    horizon: int,
+    levels: Sequence[int],
+    post: Callable[[Forecast, np.ndarray], Forecast] | None = None,
+) -> Scores:
     """Scaled error (the absolute error over seasonal naive's in-sample error before each origin,
     averaged over the backtest points less the largest few, see :func:`trimmed_scaled_error`) and interval
     coverage per row over up to :data:`FOLDS` consecutive blocks of ``horizon`` steps at the
@@ -46,16 +52,19 @@ def holdout_scores(build: Callable[[int], object], capabilities: Capabilities, d
     errors, inside = [], {lv: [] for lv in levels}  # errors: (n, h) per fold, already scaled
     for o in origins:
         checkpoint()
-        train, actual = data[:, :o], data[:, o:o + h]
+        train, actual = data[:, :o], data[:, o : o + h]
         fc = build(h).fit(train).predict(h, levels)
         if post is not None:
             fc = post(fc, train)
-        errors.append(np.abs(actual - np.asarray(fc["mean"])[:, :h])
-                      / mase_scale(train, season)[:, None])
+        errors.append(
+            np.abs(actual - np.asarray(fc["mean"])[:, :h]) / mase_scale(train, season)[:, None]
+        )
         for lv in levels:
             lo, hi = (np.asarray(fc[k])[:, :h] for k in interval_keys(lv))
             inside[lv].append(np.where(np.isnan(actual), np.nan, (actual >= lo) & (actual <= hi)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows with no actual in any fold
-        return {"mase": trimmed_scaled_error(np.hstack(errors), 0.0, np.ones(data.shape[0])),
-                "coverage": {lv: np.nanmean(np.hstack(v), axis=1) for lv, v in inside.items()}}
+        return {
+            "mase": trimmed_scaled_error(np.hstack(errors), 0.0, np.ones(data.shape[0])),
+            "coverage": {lv: np.nanmean(np.hstack(v), axis=1) for lv, v in inside.items()},
+        }

@@ -48,8 +48,9 @@ class Projection:
     overrun_probability: float = math.nan
 
 
-def project(result: TargetResult, spent: np.ndarray, amount: float, now: float,
-            period_end: float) -> list[Projection]:
+def project(
+    result: TargetResult, spent: np.ndarray, amount: float, now: float, period_end: float
+) -> list[Projection]:
     """One projection per forecast series: ``spent[i]`` plus the forecast rate (per hour)
     summed over the steps up to ``period_end``.
 
@@ -67,12 +68,15 @@ def project(result: TargetResult, spent: np.ndarray, amount: float, now: float,
         ahead = min(n, result.curves["mean"].shape[1] - 1)
 
         def total(key: str, i: int = i, ahead: int = ahead) -> float:
-            return float(np.nansum(np.maximum(result.curves[key][i, 1:ahead + 1], 0)))
+            return float(np.nansum(np.maximum(result.curves[key][i, 1 : ahead + 1], 0)))
+
         mean = spent[i] + total("mean") * hours_per_step
         p = Projection(s.labels, float(spent[i]), float(mean))
         for lv in t.levels:
-            p.bounds[lv] = (spent[i] + total(f"lower-{lv}") * hours_per_step,
-                            spent[i] + total(f"upper-{lv}") * hours_per_step)
+            p.bounds[lv] = (
+                spent[i] + total(f"lower-{lv}") * hours_per_step,
+                spent[i] + total(f"upper-{lv}") * hours_per_step,
+            )
         widest = max(t.levels)
         lo, hi = p.bounds[widest]
         sd = (hi - lo) / (2 * _z(widest))
@@ -84,13 +88,18 @@ def project(result: TargetResult, spent: np.ndarray, amount: float, now: float,
     return out
 
 
-def spent_per_series(raw: list[RawSeries], per_hour: bool, target: ResolvedTarget,
-                     result: TargetResult) -> np.ndarray:
+def spent_per_series(
+    raw: list[RawSeries], per_hour: bool, target: ResolvedTarget, result: TargetResult
+) -> np.ndarray:
     """Spend so far this period for each of ``result``'s series, from what the reader read:
     the ``spent`` query's newest value, or (``per_hour``) the spend rate integrated over the
     period's steps so far."""
     sel = select_series(raw, target)
-    totals = {tuple(sorted(s.labels.items())):
-              float(np.nansum(s.values) * target.step / 3600 if per_hour else s.values[-1])
-              for s in sel.series if len(s.values)}
+    totals = {
+        tuple(sorted(s.labels.items())): float(
+            np.nansum(s.values) * target.step / 3600 if per_hour else s.values[-1]
+        )
+        for s in sel.series
+        if len(s.values)
+    }
     return np.array([totals.get(tuple(sorted(s.labels.items())), 0.0) for s in result.series])

@@ -29,7 +29,14 @@ import numpy as np
 from pydantic import ValidationInfo, field_validator
 
 from promcast_common.config import Strict
-from promcast_forecaster.models.base import DEFAULT_LEVELS, Forecast, Model, ModelBase, as_2d, shape_like
+from promcast_forecaster.models.base import (
+    DEFAULT_LEVELS,
+    Forecast,
+    Model,
+    ModelBase,
+    as_2d,
+    shape_like,
+)
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -52,8 +59,10 @@ class HolidaySettings(Strict):
     def _country(cls, v: str) -> str:
         v = v.strip().upper()
         if v not in _supported():
-            raise ValueError(f"unknown country {v!r}: use an ISO 3166-1 code the holidays library "
-                             "knows (e.g. DE, US, GB, FR, AU)")
+            raise ValueError(
+                f"unknown country {v!r}: use an ISO 3166-1 code the holidays library "
+                "knows (e.g. DE, US, GB, FR, AU)"
+            )
         return v
 
     @field_validator("timezone")
@@ -62,8 +71,10 @@ class HolidaySettings(Strict):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as Europe/Berlin "
-                             f"({type(exc).__name__})") from None
+            raise ValueError(
+                f"unknown time zone {v!r}: use an IANA name such as Europe/Berlin "
+                f"({type(exc).__name__})"
+            ) from None
         return v
 
     @field_validator("subdivision")
@@ -76,8 +87,10 @@ class HolidaySettings(Strict):
         by_upper = {k.upper(): k for k in known}
         if v.strip().upper() not in by_upper:
             shown = (", ".join(known[:12]) + (", ..." if len(known) > 12 else "")) or "it has none"
-            raise ValueError(f"subdivision {v!r} is not one of {country}'s ({shown}); leave it "
-                             "out for the national holidays")
+            raise ValueError(
+                f"subdivision {v!r} is not one of {country}'s ({shown}); leave it "
+                "out for the national holidays"
+            )
         return by_upper[v.strip().upper()]
 
     def label(self) -> str:
@@ -117,8 +130,9 @@ class HolidayCalendar:
         at ``starts[row]``, ``step`` seconds apart) fall on a holiday."""
         return self.days(starts, step, first, count)[0] > 0
 
-    def days(self, starts: np.ndarray, step: float, first: int, count: int
-             ) -> tuple[np.ndarray, np.ndarray]:
+    def days(
+        self, starts: np.ndarray, step: float, first: int, count: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(holiday, day), each (rows, count) of ints: which holiday each step falls on (0: none;
         the same number for the same holiday every year) and its local day (a number shared by
         the steps of one day). Rows with the same start (a target's series share the grid) are
@@ -151,9 +165,10 @@ class HolidayCalendar:
         if hi < lo:
             return np.full(t.shape, 0, dtype=int), []
         dates = [lo + dt.timedelta(days=k) for k in range((hi - lo).days + 1)]
-        bounds = np.array([dt.datetime.combine(d, dt.time(), self._tz).timestamp() for d in dates]
-                          + [dt.datetime.combine(hi + dt.timedelta(days=1), dt.time(),
-                                                 self._tz).timestamp()])
+        bounds = np.array(
+            [dt.datetime.combine(d, dt.time(), self._tz).timestamp() for d in dates]
+            + [dt.datetime.combine(hi + dt.timedelta(days=1), dt.time(), self._tz).timestamp()]
+        )
         idx = np.searchsorted(bounds, np.where(np.isfinite(t), t, -np.inf), side="right") - 1
         idx = np.where((idx < 0) | (idx >= len(dates)), len(dates), idx)
         return idx, dates
@@ -164,12 +179,15 @@ class HolidayCalendar:
 
             s = self.settings
             self._years[year] = dict(
-                holidays.country_holidays(s.country, subdiv=s.subdivision, years=year).items())
+                holidays.country_holidays(s.country, subdiv=s.subdivision, years=year).items()
+            )
         return self._years[year]
 
 
 def _date(ts: float, tz: ZoneInfo) -> dt.date:
-    ts = min(max(ts, -2_208_988_800.0), 10_413_792_000.0)  # 1900 .. 2300: hostile stamps stay bounded
+    ts = min(
+        max(ts, -2_208_988_800.0), 10_413_792_000.0
+    )  # 1900 .. 2300: hostile stamps stay bounded
     return dt.datetime.fromtimestamp(ts, tz).date()
 
 
@@ -204,8 +222,9 @@ def reference_period(step: float, season_length: int, t_len: int) -> int:
     return max(1, season_length)
 
 
-def estimate(arr: np.ndarray, codes: np.ndarray, day: np.ndarray, period: int,
-             known: int) -> HolidayEffect:
+def estimate(
+    arr: np.ndarray, codes: np.ndarray, day: np.ndarray, period: int, known: int
+) -> HolidayEffect:
     """Each row's holiday effects from its history ``arr`` (n, T); ``codes`` (n, T) says which
     holiday each step is (0: none, at most ``known``) and ``day`` (n, T) its local day (the
     steps of one holiday are judged together).
@@ -214,8 +233,13 @@ def estimate(arr: np.ndarray, codes: np.ndarray, day: np.ndarray, period: int,
     office more than a regional holiday does), the others the median of all holidays."""
     n, t_len = arr.shape
     holiday = codes > 0
-    out = HolidayEffect(np.ones((n, known + 1)), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool),
-                        np.zeros(n, dtype=int), np.ones(n))
+    out = HolidayEffect(
+        np.ones((n, known + 1)),
+        np.zeros(n, dtype=bool),
+        np.zeros(n, dtype=bool),
+        np.zeros(n, dtype=int),
+        np.ones(n),
+    )
     cols = np.flatnonzero(holiday.any(axis=0))
     if cols.size == 0:
         return out
@@ -246,8 +270,12 @@ def estimate(arr: np.ndarray, codes: np.ndarray, day: np.ndarray, period: int,
         if not np.isfinite(per_day).all():
             continue
         # Leave one holiday out: each is forecast from the others' effect, against no effect.
-        pred = np.array([_effect(np.delete(per_day, j), np.delete(names, j), names[j])
-                         for j in range(keys.size)])
+        pred = np.array(
+            [
+                _effect(np.delete(per_day, j), np.delete(names, j), names[j])
+                for j in range(keys.size)
+            ]
+        )
         with_effect = np.abs(sy - (sr + pred * cnt if additive else sr * pred)).sum()
         without = np.abs(sy - sr).sum()
         out.additive[i] = additive
@@ -255,7 +283,9 @@ def estimate(arr: np.ndarray, codes: np.ndarray, day: np.ndarray, period: int,
         out.by_holiday[i, :] = out.pooled[i]
         for code in np.unique(names):
             out.by_holiday[i, code] = _effect(per_day, names, code)
-        out.kept[i] = bool(with_effect < without) and (additive or bool((out.by_holiday[i] > 0).all()))
+        out.kept[i] = bool(with_effect < without) and (
+            additive or bool((out.by_holiday[i] > 0).all())
+        )
     return out
 
 
@@ -265,7 +295,9 @@ def _effect(per_day: np.ndarray, names: np.ndarray, name: int) -> float:
     return float(np.median(own if own.size >= MIN_HOLIDAYS else per_day))
 
 
-def apply(values: np.ndarray, codes: np.ndarray, effect: HolidayEffect, inverse: bool) -> np.ndarray:
+def apply(
+    values: np.ndarray, codes: np.ndarray, effect: HolidayEffect, inverse: bool
+) -> np.ndarray:
     """``values`` (n, k) with the effect put on its holiday steps, or taken off (``inverse``)."""
     f = effect.factors(codes)
     add = effect.additive[:, None]
@@ -279,8 +311,9 @@ class HolidayAdjusted(ModelBase):
     back on the forecast's holidays. ``starts`` is each row's column-0 timestamp (set with
     :meth:`at` before every fit or update, since the grid moves)."""
 
-    def __init__(self, inner: Model, calendar: HolidayCalendar, step: float,
-                 season_length: int = 1) -> None:
+    def __init__(
+        self, inner: Model, calendar: HolidayCalendar, step: float, season_length: int = 1
+    ) -> None:
         if step > DAY:
             raise ValueError(f"holidays need a step of a day or less, got {step:g}s")
         self.inner = inner
@@ -317,8 +350,10 @@ class HolidayAdjusted(ModelBase):
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
         fc = self.inner.predict(h, levels)
         codes, _ = self.calendar.days(self.starts, self.step, self._t_len, h)
-        out = {k: apply(np.atleast_2d(np.asarray(v, dtype=float)), codes, self.effect, False)
-               for k, v in fc.items()}
+        out = {
+            k: apply(np.atleast_2d(np.asarray(v, dtype=float)), codes, self.effect, False)
+            for k, v in fc.items()
+        }
         return shape_like(out, self._single)
 
     def row_models(self, n: int) -> list[str]:
@@ -331,16 +366,22 @@ class HolidayAdjusted(ModelBase):
         for i, inner in enumerate(self.inner.row_notes(n)):
             e = self.effect
             if e.kept[i]:
-                what = (f"{e.pooled[i]:+.4g}" if e.additive[i] else f"x{e.pooled[i]:.3g}")
-                own = (f"holidays ({label}): effect {what} (median; each holiday seen "
-                       f"{MIN_HOLIDAYS}+ times has its own) from {e.holidays[i]} past holidays, "
-                       "kept by the leave-one-holiday-out backtest")
+                what = f"{e.pooled[i]:+.4g}" if e.additive[i] else f"x{e.pooled[i]:.3g}"
+                own = (
+                    f"holidays ({label}): effect {what} (median; each holiday seen "
+                    f"{MIN_HOLIDAYS}+ times has its own) from {e.holidays[i]} past holidays, "
+                    "kept by the leave-one-holiday-out backtest"
+                )
             elif e.holidays[i] >= MIN_HOLIDAYS:
-                own = (f"holidays ({label}): {e.holidays[i]} past holidays show no consistent "
-                       "effect; not applied")
+                own = (
+                    f"holidays ({label}): {e.holidays[i]} past holidays show no consistent "
+                    "effect; not applied"
+                )
             else:
-                own = (f"holidays ({label}): {e.holidays[i]} past holidays in the history, fewer "
-                       f"than {MIN_HOLIDAYS}; not applied")
+                own = (
+                    f"holidays ({label}): {e.holidays[i]} past holidays in the history, fewer "
+                    f"than {MIN_HOLIDAYS}; not applied"
+                )
             notes.append("; ".join(filter(None, [inner, own])))
         return notes
 

@@ -9,8 +9,15 @@ import sys
 
 from prometheus_client import CollectorRegistry
 
-from promcast_common.cli import (base_parser, duration, load_or_exit, positive_int,
-                               serve_or_exit, start_logging, web_limits)
+from promcast_common.cli import (
+    base_parser,
+    duration,
+    load_or_exit,
+    positive_int,
+    serve_or_exit,
+    start_logging,
+    web_limits,
+)
 from promcast_common.config import load_config
 from promcast_common.http import make_app, serve
 from promcast_common.reload import Reloader
@@ -35,24 +42,44 @@ def _serve(args: argparse.Namespace) -> int:
     if not cfg.targets:
         log.warning("no targets configured; add some under `targets:` in --config.file")
     forecaster = Forecaster(cfg, args.shard_index, args.shard_count)
-    reloader = Reloader(lambda: load_config(ForecasterConfig, args.config_file), forecaster.apply,
-                        args.enable_lifecycle)
+    reloader = Reloader(
+        lambda: load_config(ForecasterConfig, args.config_file),
+        forecaster.apply,
+        args.enable_lifecycle,
+    )
     registry = CollectorRegistry()
     registry.register(forecaster)
-    gate = QueryGate(QueryLimits(timeout=args.query_timeout, max_concurrency=args.query_max_concurrency,
-                                 max_queued=args.query_max_queued, max_samples=args.query_max_samples,
-                                 max_series=args.query_max_series))
+    gate = QueryGate(
+        QueryLimits(
+            timeout=args.query_timeout,
+            max_concurrency=args.query_max_concurrency,
+            max_queued=args.query_max_queued,
+            max_samples=args.query_max_samples,
+            max_series=args.query_max_series,
+        )
+    )
     registry.register(reloader)
     registry.register(gate)
-    app = make_app(registry, "promcast forecaster", forecaster.ready,
-                   lambda: (forecaster.version, reloader.last_ok, gate.in_flight,
-                            *gate.rejected.values()))
+    app = make_app(
+        registry,
+        "promcast forecaster",
+        forecaster.ready,
+        lambda: (forecaster.version, reloader.last_ok, gate.in_flight, *gate.rejected.values()),
+    )
     add_routes(app, forecaster, gate)
     reloader.add_routes(app)
-    log.info("starting", extra={"version": __version__, "targets": len(cfg.targets),
-                                "prometheus": redact(cfg.prometheus.url)})
-    code = serve_or_exit(serve(app, args.listen_address, reloader.with_signal(forecaster.run),
-                               web_limits(args)), args.listen_address)
+    log.info(
+        "starting",
+        extra={
+            "version": __version__,
+            "targets": len(cfg.targets),
+            "prometheus": redact(cfg.prometheus.url),
+        },
+    )
+    code = serve_or_exit(
+        serve(app, args.listen_address, reloader.with_signal(forecaster.run), web_limits(args)),
+        args.listen_address,
+    )
     gate.close()
     if busy():
         # A fit between two checkpoints (one long library call) is abandoned: nothing waits
@@ -76,28 +103,71 @@ def non_negative_int(text: str) -> int:
 def parser() -> argparse.ArgumentParser:
     from promcast_forecaster.api import QueryLimits
 
-    p = base_parser("promcast-forecaster", "Forecasts, time to exhaustion and anomaly scores "
-                    "for Prometheus series.", DEFAULT_LISTEN, __version__)
-    p.add_argument("--shard.index", dest="shard_index", type=int, default=0, metavar="I",
-                   help="this instance's shard, 0 <= I < --shard.count (default 0)")
-    p.add_argument("--shard.count", dest="shard_count", type=int, default=1, metavar="N",
-                   help="instances sharing the series by a stable hash of their labels (default 1)")
+    p = base_parser(
+        "promcast-forecaster",
+        "Forecasts, time to exhaustion and anomaly scores for Prometheus series.",
+        DEFAULT_LISTEN,
+        __version__,
+    )
+    p.add_argument(
+        "--shard.index",
+        dest="shard_index",
+        type=int,
+        default=0,
+        metavar="I",
+        help="this instance's shard, 0 <= I < --shard.count (default 0)",
+    )
+    p.add_argument(
+        "--shard.count",
+        dest="shard_count",
+        type=int,
+        default=1,
+        metavar="N",
+        help="instances sharing the series by a stable hash of their labels (default 1)",
+    )
     q = QueryLimits()
-    p.add_argument("--query.timeout", dest="query_timeout", type=duration, default=q.timeout,
-                   metavar="DURATION", help="an API request (query, ad-hoc forecast) taking longer "
-                   "is answered 503 (default 2m)")
-    p.add_argument("--query.max-concurrency", dest="query_max_concurrency", type=positive_int,
-                   default=q.max_concurrency, metavar="N", help="API requests worked on at once, "
-                   f"each in its own thread off the event loop (default {q.max_concurrency})")
-    p.add_argument("--query.max-queued", dest="query_max_queued", type=non_negative_int,
-                   default=q.max_queued, metavar="N", help="API requests waiting for one of those; "
-                   f"more are answered 503 at once (default {q.max_queued})")
-    p.add_argument("--query.max-samples", dest="query_max_samples", type=positive_int,
-                   default=q.max_samples, metavar="N", help="samples one query answer may hold; "
-                   f"more is answered 422 (default {q.max_samples})")
-    p.add_argument("--query.max-series", dest="query_max_series", type=positive_int,
-                   default=q.max_series, metavar="N", help="series one ad-hoc forecast may read "
-                   f"(default {q.max_series})")
+    p.add_argument(
+        "--query.timeout",
+        dest="query_timeout",
+        type=duration,
+        default=q.timeout,
+        metavar="DURATION",
+        help="an API request (query, ad-hoc forecast) taking longer is answered 503 (default 2m)",
+    )
+    p.add_argument(
+        "--query.max-concurrency",
+        dest="query_max_concurrency",
+        type=positive_int,
+        default=q.max_concurrency,
+        metavar="N",
+        help="API requests worked on at once, "
+        f"each in its own thread off the event loop (default {q.max_concurrency})",
+    )
+    p.add_argument(
+        "--query.max-queued",
+        dest="query_max_queued",
+        type=non_negative_int,
+        default=q.max_queued,
+        metavar="N",
+        help="API requests waiting for one of those; "
+        f"more are answered 503 at once (default {q.max_queued})",
+    )
+    p.add_argument(
+        "--query.max-samples",
+        dest="query_max_samples",
+        type=positive_int,
+        default=q.max_samples,
+        metavar="N",
+        help=f"samples one query answer may hold; more is answered 422 (default {q.max_samples})",
+    )
+    p.add_argument(
+        "--query.max-series",
+        dest="query_max_series",
+        type=positive_int,
+        default=q.max_series,
+        metavar="N",
+        help=f"series one ad-hoc forecast may read (default {q.max_series})",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the service (the default)")
     sub.add_parser("check-config", help="validate --config.file and exit")
@@ -112,8 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     start_logging(args)
     if not 0 <= args.shard_index < args.shard_count:
-        print(f"error: --shard.index must be in [0, --shard.count={args.shard_count}), "
-              f"got {args.shard_index}", file=sys.stderr)
+        print(
+            f"error: --shard.index must be in [0, --shard.count={args.shard_count}), "
+            f"got {args.shard_index}",
+            file=sys.stderr,
+        )
         return 2
     if args.command == "check-config":
         return _check(args)

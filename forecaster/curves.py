@@ -61,11 +61,17 @@ def curves(results: Iterable[TargetResult]) -> Iterator[Curve]:
                 side, level = key.split("-")
                 name, extra = f"promcast_forecast_{side}", {"level": level}
             for row, s in enumerate(res.series):
-                yield Curve({"__name__": name, **s.labels, **extra}, res.curve_start,
-                            res.target.step, matrix[row])
+                yield Curve(
+                    {"__name__": name, **s.labels, **extra},
+                    res.curve_start,
+                    res.target.step,
+                    matrix[row],
+                )
 
 
-def select(results: Iterable[TargetResult], match: Callable[[Mapping[str, str]], bool]) -> list[Curve]:
+def select(
+    results: Iterable[TargetResult], match: Callable[[Mapping[str, str]], bool]
+) -> list[Curve]:
     return [c for c in curves(results) if match(c.labels)]
 
 
@@ -88,15 +94,18 @@ class TooManySamples(ValueError):
         super().__init__(f"the answer would hold {samples} samples, over the limit of {limit}")
 
 
-def matrix(selected: list[Curve], start: float, end: float, step: float,
-           max_samples: int | None = None) -> list[dict]:
+def matrix(
+    selected: list[Curve], start: float, end: float, step: float, max_samples: int | None = None
+) -> list[dict]:
     """The curves' samples at ``start, start + step, ... <= end``; the size of the answer is
     checked before anything is built, so a huge range or step count costs nothing."""
     if not all(math.isfinite(v) for v in (start, end, step)):
         raise ValueError("start, end and step must be finite")
     if (end - start) / step + 1 > MAX_POINTS:
-        raise ValueError(f"exceeded maximum resolution of {MAX_POINTS} points per timeseries; "
-                         "try decreasing the query resolution (?step=XX)")
+        raise ValueError(
+            f"exceeded maximum resolution of {MAX_POINTS} points per timeseries; "
+            "try decreasing the query resolution (?step=XX)"
+        )
     if max_samples is not None:
         samples = sum(c.points_within(start, end, step) for c in selected)
         if samples > max_samples:
@@ -109,9 +118,19 @@ def matrix(selected: list[Curve], start: float, end: float, step: float,
         if ok.any():
             # Written as JSON text at once: a list per sample would make millions of objects
             # that the garbage collector then walks while holding the GIL (stalling the loop).
-            out.append({"metric": c.labels, "values": RawJSON("[" + ",".join(
-                f'[{t!r},"{format_value(v)}"]'
-                for t, v in zip(times[ok].tolist(), vals[ok].tolist())) + "]")})
+            out.append(
+                {
+                    "metric": c.labels,
+                    "values": RawJSON(
+                        "["
+                        + ",".join(
+                            f'[{t!r},"{format_value(v)}"]'
+                            for t, v in zip(times[ok].tolist(), vals[ok].tolist())
+                        )
+                        + "]"
+                    ),
+                }
+            )
     return out
 
 
@@ -124,8 +143,12 @@ def range_matrix(selected: list[Curve], at: float, seconds: float) -> list[dict]
     for c in selected:
         times, vals = c.between(at - seconds, at)
         if len(times):
-            out.append({"metric": c.labels, "values": [
-                [float(t), format_value(float(v))] for t, v in zip(times, vals)]})
+            out.append(
+                {
+                    "metric": c.labels,
+                    "values": [[float(t), format_value(float(v))] for t, v in zip(times, vals)],
+                }
+            )
     return out
 
 

@@ -21,8 +21,14 @@ from promcast_forecaster.backtest import Scores, holdout_scores
 from promcast_forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar
 from promcast_forecaster.targets import ResolvedTarget
 from promcast_forecaster.limits import enforce, limits_for
-from promcast_forecaster.models import (Capabilities, Forecast, Model, SeasonalNaive, make_model,
-                               model_capabilities)
+from promcast_forecaster.models import (
+    Capabilities,
+    Forecast,
+    Model,
+    SeasonalNaive,
+    make_model,
+    model_capabilities,
+)
 from promcast_forecaster.models.regimes import newest_break
 from promcast_forecaster.source import RawSeries
 from promcast_forecaster.staleness import is_stale
@@ -38,7 +44,7 @@ PLAUSIBLE_FACTOR = 1e3
 class SeriesForecast:
     labels: dict[str, str]
     observed: float
-    mean: dict[float, float]                      # horizon (s) -> point forecast
+    mean: dict[float, float]  # horizon (s) -> point forecast
     bounds: dict[tuple[float, int], tuple[float, float]]  # (horizon, level) -> (lower, upper)
     exhaustion_seconds: float
     model: str
@@ -63,9 +69,9 @@ class TargetResult:
     made_at: float
     series: list[SeriesForecast] = field(default_factory=list)
     skipped: int = 0
-    over_cap: int = 0   # series beyond max_series
-    collided: int = 0   # series identical to another after keep_labels / drop_labels
-    retired: int = 0    # series without a sample for longer than the target's staleness
+    over_cap: int = 0  # series beyond max_series
+    collided: int = 0  # series identical to another after keep_labels / drop_labels
+    retired: int = 0  # series without a sample for longer than the target's staleness
     # Series not forecast yet for want of history: (labels, seconds of history still needed).
     waiting: list[tuple[dict[str, str], float]] = field(default_factory=list)
     # The whole future curve of every series, for the future-curve datasource: column k is the
@@ -80,13 +86,17 @@ class TargetResult:
     fit_reason: str = "first"
 
 
-def output_labels(source: dict[str, str], target: str, keep: list[str] | None = None,
-                  drop: list[str] = ()) -> dict[str, str]:
+def output_labels(
+    source: dict[str, str], target: str, keep: list[str] | None = None, drop: list[str] = ()
+) -> dict[str, str]:
     """Source labels minus the metric name (and minus dropped / not kept ones), plus ``target``;
     a source label already called ``target`` is kept as ``exported_target``, as Prometheus does
     for clashing scrape labels."""
-    out = {k: v for k, v in source.items()
-           if k != "__name__" and k not in drop and (keep is None or k in keep)}
+    out = {
+        k: v
+        for k, v in source.items()
+        if k != "__name__" and k not in drop and (keep is None or k in keep)
+    }
     if "target" in out:
         out["exported_target"] = out.pop("target")
     out["target"] = target
@@ -107,11 +117,16 @@ class Selection:
     over_cap: int = 0
     collided: int = 0
     other_shards: int = 0
-    retired: int = 0   # of this shard's share
+    retired: int = 0  # of this shard's share
 
 
-def select_series(raw: list[RawSeries], target: ResolvedTarget, shard_index: int = 0,
-                  shard_count: int = 1, end: float | None = None) -> Selection:
+def select_series(
+    raw: list[RawSeries],
+    target: ResolvedTarget,
+    shard_index: int = 0,
+    shard_count: int = 1,
+    end: float | None = None,
+) -> Selection:
     """Retire stopped series, relabel, drop label collisions, apply the cardinality cap, then
     keep this shard's share.
 
@@ -134,15 +149,23 @@ def select_series(raw: list[RawSeries], target: ResolvedTarget, shard_index: int
             continue
         unique[key] = (series_hash(labels), RawSeries(labels, s.timestamps, s.values))
     if sel.collided:
-        log.warning("series became identical after keep_labels/drop_labels; forecasting one of "
-                    "each (aggregate them in the query instead)",
-                    extra={"target": target.name, "collided": sel.collided})
+        log.warning(
+            "series became identical after keep_labels/drop_labels; forecasting one of "
+            "each (aggregate them in the query instead)",
+            extra={"target": target.name, "collided": sel.collided},
+        )
     ordered = sorted(unique.values(), key=lambda hs: hs[0])
     if len(ordered) > target.max_series:
         sel.over_cap = len(ordered) - target.max_series
-        log.warning("query returned more series than max_series; dropping the rest",
-                    extra={"target": target.name, "returned": len(ordered),
-                           "max_series": target.max_series, "dropped": sel.over_cap})
+        log.warning(
+            "query returned more series than max_series; dropping the rest",
+            extra={
+                "target": target.name,
+                "returned": len(ordered),
+                "max_series": target.max_series,
+                "dropped": sel.over_cap,
+            },
+        )
         ordered = ordered[: target.max_series]
     for h, s in ordered:
         if h % shard_count == shard_index:
@@ -178,8 +201,10 @@ def match_capacity(series: list[RawSeries], capacity: list[RawSeries]) -> np.nda
         if not (np.isfinite(value) and value >= 0):
             # A negative or non-finite size is a broken capacity series, not a threshold: the
             # series it matches has no exhaustion rather than one of 0 s ("exhausted now").
-            log.warning("capacity series with an unusable value ignored",
-                        extra={"labels": want, "value": float(value)})
+            log.warning(
+                "capacity series with an unusable value ignored",
+                extra={"labels": want, "value": float(value)},
+            )
             continue
         names = tuple(sorted(want))
         by_values = index.get(names)
@@ -188,7 +213,8 @@ def match_capacity(series: list[RawSeries], capacity: list[RawSeries]) -> np.nda
                 raise CapacityError(
                     f"its series have more than {MAX_CAPACITY_LABEL_SETS} different sets of label "
                     "names; aggregate it to the labels it joins on, e.g. max by (instance, "
-                    "mountpoint) (...)")
+                    "mountpoint) (...)"
+                )
             by_values = index[names] = {}
         by_values.setdefault(tuple(want[k] for k in names), (pos, float(value)))
     out = np.full(len(series), np.nan)
@@ -215,8 +241,14 @@ def align(series: list[RawSeries], start: float, step: float, points: int) -> np
     return matrix
 
 
-def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None,
-                       direction: str, seconds_per_step: float, lag: float) -> float:
+def exhaustion_seconds(
+    path: np.ndarray,
+    observed: float,
+    capacity: float | None,
+    direction: str,
+    seconds_per_step: float,
+    lag: float,
+) -> float:
     """Seconds from now until ``path`` (one value per future step) crosses ``capacity``;
     +Inf when it does not within the path, 0 when ``observed`` already has. NaN without a
     capacity: "never exhausted" (+Inf) would be a claim about a threshold nobody set."""
@@ -233,14 +265,20 @@ def exhaustion_seconds(path: np.ndarray, observed: float, capacity: float | None
 
 def _spec(target: ResolvedTarget) -> tuple:
     """What a fitted model depends on besides the data: a change means a refit."""
-    return (target.model, target.season_length, target.extra_seasons, tuple(target.predict_levels),
-            max(target.horizon_steps), target.holidays)
+    return (
+        target.model,
+        target.season_length,
+        target.extra_seasons,
+        tuple(target.predict_levels),
+        max(target.horizon_steps),
+        target.holidays,
+    )
 
 
 @dataclass
 class FittedModel:
     model: object
-    keys: list[tuple]   # label sets of the rows it was fitted on, in order
+    keys: list[tuple]  # label sets of the rows it was fitted on, in order
     fitted_at: float
     spec: tuple
     scores: Scores = field(default_factory=dict)  # the backtest at fit time, kept until a refit
@@ -254,8 +292,9 @@ class FittedModel:
         return self.spec == _spec(target) and now - self.fitted_at < target.fit_every
 
 
-def fit_reason(fitted: FittedModel | None, target: ResolvedTarget, now: float,
-               keys: list[tuple]) -> str:
+def fit_reason(
+    fitted: FittedModel | None, target: ResolvedTarget, now: float, keys: list[tuple]
+) -> str:
     """Why a cycle must choose and fit its models again; "" when the fitted ones still serve."""
     if fitted is None:
         return "first"
@@ -268,9 +307,15 @@ def fit_reason(fitted: FittedModel | None, target: ResolvedTarget, now: float,
     return ""
 
 
-def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
-                    now: float, capacities: np.ndarray | None = None,
-                    fitted: FittedModel | None = None, backtest: bool = True) -> TargetResult:
+def forecast_target(
+    target: ResolvedTarget,
+    series: list[RawSeries],
+    end: float,
+    now: float,
+    capacities: np.ndarray | None = None,
+    fitted: FittedModel | None = None,
+    backtest: bool = True,
+) -> TargetResult:
     """Forecast every series (already selected, with output labels); ``end`` is the grid's
     last point; ``capacities`` gives each series its own threshold (default: the target's).
 
@@ -286,8 +331,10 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     # Waiting for history: reporting now (a point among the newest steps) but too few so far. A
     # series whose few points are all older has stopped reporting, and waits for nothing.
     recent = np.isfinite(matrix[:, -MIN_POINTS:]).any(axis=1)
-    result.waiting = [(series[r].labels, float((MIN_POINTS - have[r]) * target.step))
-                      for r in np.flatnonzero(~usable & recent)]
+    result.waiting = [
+        (series[r].labels, float((MIN_POINTS - have[r]) * target.step))
+        for r in np.flatnonzero(~usable & recent)
+    ]
     rows = np.flatnonzero(usable)
     if rows.size == 0:
         # Nothing to fit (every series retired or without data): no fit happened, and the
@@ -302,31 +349,45 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     reuse = not result.fit_reason
     if result.fit_reason == "series":
         old, new = set(fitted.keys), set(keys)  # type: ignore[union-attr]
-        log.info("the target's series changed since its last fit; fitting again",
-                 extra={"target": target.name, "new": len(new - old), "gone": len(old - new)})
+        log.info(
+            "the target's series changed since its last fit; fitting again",
+            extra={"target": target.name, "new": len(new - old), "gone": len(old - new)},
+        )
 
     # Longer cycles (a week, a year) go to the models that can try them.
     several = target.extra_seasons and model_capabilities(target.model).multi_seasonal
     options = {"seasons": target.extra_seasons} if several else {}
 
     def build(horizon: int) -> Model:
-        model = make_model(target.model, target.season_length, horizon=horizon,
-                           levels=target.predict_levels, **options)
+        model = make_model(
+            target.model,
+            target.season_length,
+            horizon=horizon,
+            levels=target.predict_levels,
+            **options,
+        )
         return with_holidays(model, target, start, len(rows))
 
     model = fitted.model if reuse else build(h)
     if reuse and isinstance(model, HolidayAdjusted):
         model.at(np.full(len(rows), start))  # the grid moved since the last cycle
-    result.fitted = FittedModel(model, keys, fitted.fitted_at if reuse else now, _spec(target),
-                                fitted.scores if reuse else {})
+    result.fitted = FittedModel(
+        model,
+        keys,
+        fitted.fitted_at if reuse else now,
+        _spec(target),
+        fitted.scores if reuse else {},
+    )
     result.refitted = not reuse
     regimes = fitted.regime_changes if reuse else None
     if regimes is None or len(regimes) != len(rows):
         try:
             regimes = regime_change_times(data, start, target.step, target.season_length)
         except Exception as exc:  # noqa: BLE001 - the forecasts stand without it
-            log.warning("regime change detection failed; none published this fit",
-                        extra={"target": target.name, "err": repr(exc)})
+            log.warning(
+                "regime change detection failed; none published this fit",
+                extra={"target": target.name, "err": repr(exc)},
+            )
             regimes = np.full(len(rows), np.nan)
     result.fitted.regime_changes = regimes
     try:
@@ -338,8 +399,10 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         names = model.row_models(len(rows))
         reasons = model.row_notes(len(rows))
     except Exception as exc:  # noqa: BLE001 - any model failure falls back, never loses the target
-        log.warning("model failed; using the seasonal naive fallback",
-                    extra={"target": target.name, "model": target.model, "err": repr(exc)})
+        log.warning(
+            "model failed; using the seasonal naive fallback",
+            extra={"target": target.name, "model": target.model, "err": repr(exc)},
+        )
         model = SeasonalNaive(target.season_length)
         fc = model.fit(data).predict(h, target.predict_levels)
         names = [model.name] * len(rows)
@@ -348,9 +411,14 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
         fixed = target.capacity if isinstance(target.capacity, (int, float)) else np.nan
         capacities = np.full(len(series), fixed, dtype=float)
     elif np.isnan(capacities[rows]).any():
-        log.info("series without a matching capacity: no time to exhaustion for them",
-                 extra={"target": target.name, "series": int(np.isnan(capacities[rows]).sum()),
-                        "first": series[rows[np.isnan(capacities[rows])][0]].labels})
+        log.info(
+            "series without a matching capacity: no time to exhaustion for them",
+            extra={
+                "target": target.name,
+                "series": int(np.isnan(capacities[rows]).sum()),
+                "first": series[rows[np.isnan(capacities[rows])][0]].labels,
+            },
+        )
     fc = _guard_rows(target, data, fc, h, names, reasons)
     bounded = partial(_bounded, target, capacities[rows])
     fc = bounded(fc, data)
@@ -358,39 +426,68 @@ def forecast_target(target: ResolvedTarget, series: list[RawSeries], end: float,
     observed = data[np.arange(len(rows)), last_idx]
     observed_at = start + last_idx * target.step
     result.curve_start = end
-    result.curves = {k: np.hstack([observed[:, None], np.asarray(v)]).astype(np.float32)
-                     for k, v in fc.items()}
+    result.curves = {
+        k: np.hstack([observed[:, None], np.asarray(v)]).astype(np.float32) for k, v in fc.items()
+    }
     lag = now - end
     scores, expected = anomaly_scores(target, data, start, last_idx, capacities[rows])
     # Models that backtest themselves (auto) report accuracy per series; the others are
     # backtested here when fitted (not after a failure: what was published is the fallback's).
     accuracy = model.backtest_scores() or result.fitted.scores
     if backtest and not accuracy and result.refitted and model is result.fitted.model:
-        accuracy = result.fitted.scores = _backtest(target, build, model.capabilities, data, h,
-                                                    bounded)
+        accuracy = result.fitted.scores = _backtest(
+            target, build, model.capabilities, data, h, bounded
+        )
     nan_row = np.full(len(rows), np.nan)
     first = np.argmax(np.isfinite(data), axis=1)
-    seasons = ((data.shape[1] - first) / target.season_length if target.season_length > 1
-               else nan_row)
+    seasons = (
+        (data.shape[1] - first) / target.season_length if target.season_length > 1 else nan_row
+    )
     for j, row in enumerate(rows):
         mean = {hz: float(fc["mean"][j, k - 1]) for hz, k in zip(target.horizons, steps)}
-        bounds = {(hz, lv): (float(fc[f"lower-{lv}"][j, k - 1]), float(fc[f"upper-{lv}"][j, k - 1]))
-                  for hz, k in zip(target.horizons, steps) for lv in target.levels}
+        bounds = {
+            (hz, lv): (float(fc[f"lower-{lv}"][j, k - 1]), float(fc[f"upper-{lv}"][j, k - 1]))
+            for hz, k in zip(target.horizons, steps)
+            for lv in target.levels
+        }
         cap = float(capacities[row])
-        ex = exhaustion_seconds(fc["mean"][j], float(observed[j]), None if np.isnan(cap) else cap,
-                                target.capacity_direction, target.step, lag)
-        result.series.append(SeriesForecast(
-            series[row].labels, float(observed[j]), mean, bounds, ex, names[j], reasons[j], cap,
-            anomaly_score=float(scores[j]), expected=float(expected[j]),
-            backtest_mase=float(accuracy.get("mase", nan_row)[j]),
-            backtest_coverage={lv: float(c[j]) for lv, c in accuracy.get("coverage", {}).items()
-                               if lv in target.levels},
-            observed_at=float(observed_at[j]), regime_change_at=float(regimes[j]),
-            history_seasons=float(seasons[j])))
+        ex = exhaustion_seconds(
+            fc["mean"][j],
+            float(observed[j]),
+            None if np.isnan(cap) else cap,
+            target.capacity_direction,
+            target.step,
+            lag,
+        )
+        result.series.append(
+            SeriesForecast(
+                series[row].labels,
+                float(observed[j]),
+                mean,
+                bounds,
+                ex,
+                names[j],
+                reasons[j],
+                cap,
+                anomaly_score=float(scores[j]),
+                expected=float(expected[j]),
+                backtest_mase=float(accuracy.get("mase", nan_row)[j]),
+                backtest_coverage={
+                    lv: float(c[j])
+                    for lv, c in accuracy.get("coverage", {}).items()
+                    if lv in target.levels
+                },
+                observed_at=float(observed_at[j]),
+                regime_change_at=float(regimes[j]),
+                history_seasons=float(seasons[j]),
+            )
+        )
     return result
 
 
-def regime_change_times(data: np.ndarray, start: float, step: float, season_length: int) -> np.ndarray:
+def regime_change_times(
+    data: np.ndarray, start: float, step: float, season_length: int
+) -> np.ndarray:
     """Per row of ``data`` (on the grid ``start + k * step``), when its newest regime began
     (NaN where none was found; see :func:`promcast_forecaster.models.regimes.newest_break`)."""
     idx = newest_break(data, season_length)
@@ -405,20 +502,32 @@ def with_holidays(model: Model, target: ResolvedTarget, start: float, rows: int)
         return model
     calendar = HolidayCalendar(target.holidays, stamp="end")
     return HolidayAdjusted(model, calendar, target.step, target.season_length).at(
-        np.full(rows, start))
+        np.full(rows, start)
+    )
 
 
 def anomaly_settings(target: ResolvedTarget) -> DetectorSettings:
     """The anomaly detector's settings for a target: its step, season and ``anomaly_*`` keys;
     the threshold is calibrated on the target's whole history window."""
     return DetectorSettings(
-        step=target.step, for_seconds=target.anomaly_for, series_budget=target.anomaly_budget,
-        target_budget=target.anomaly_target_budget, min_effect=target.anomaly_min_effect,
-        direction=target.anomaly_direction, season=target.season, calibration=target.history)
+        step=target.step,
+        for_seconds=target.anomaly_for,
+        series_budget=target.anomaly_budget,
+        target_budget=target.anomaly_target_budget,
+        min_effect=target.anomaly_min_effect,
+        direction=target.anomaly_direction,
+        season=target.season,
+        calibration=target.history,
+    )
 
 
-def anomaly_scores(target: ResolvedTarget, data: np.ndarray, start: float, last_idx: np.ndarray,
-                   capacities: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def anomaly_scores(
+    target: ResolvedTarget,
+    data: np.ndarray,
+    start: float,
+    last_idx: np.ndarray,
+    capacities: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Each row's anomaly score and expected value at its newest observation (``last_idx``),
     from the history on the grid ``start + k * step`` alone (see :mod:`promcast_forecaster.anomaly`):
     the same computation as the ``anomalies`` replay, and nothing carried between cycles, so a
@@ -426,11 +535,14 @@ def anomaly_scores(target: ResolvedTarget, data: np.ndarray, start: float, last_
     ts = start + target.step * np.arange(data.shape[1])
     cap = capacities if target.capacity is not None else None
     try:
-        det = detect(data, ts, anomaly_settings(target), series_in_target=data.shape[0],
-                     capacity=cap)
+        det = detect(
+            data, ts, anomaly_settings(target), series_in_target=data.shape[0], capacity=cap
+        )
     except Exception as exc:  # noqa: BLE001 - the forecasts stand without the scores
-        log.warning("anomaly scoring failed; no scores published this cycle",
-                    extra={"target": target.name, "err": repr(exc)})
+        log.warning(
+            "anomaly scoring failed; no scores published this cycle",
+            extra={"target": target.name, "err": repr(exc)},
+        )
         nan = np.full(data.shape[0], np.nan)
         return nan, nan.copy()
     pick = (np.arange(data.shape[0]), last_idx)
@@ -450,12 +562,20 @@ def implausible_rows(fc: Mapping[str, np.ndarray], data: np.ndarray) -> dict[int
                 out.setdefault(int(j), f"non-finite {key}")
             beyond = np.abs(np.where(np.isfinite(values), values, 0.0)).max(axis=1) > limit
             for j in np.flatnonzero(beyond):
-                out.setdefault(int(j), f"{key} over {PLAUSIBLE_FACTOR:g}x the largest value observed")
+                out.setdefault(
+                    int(j), f"{key} over {PLAUSIBLE_FACTOR:g}x the largest value observed"
+                )
     return out
 
 
-def _guard_rows(target: ResolvedTarget, data: np.ndarray, fc: Mapping[str, np.ndarray], h: int,
-                names: list[str], reasons: list[str]) -> dict[str, np.ndarray]:
+def _guard_rows(
+    target: ResolvedTarget,
+    data: np.ndarray,
+    fc: Mapping[str, np.ndarray],
+    h: int,
+    names: list[str],
+    reasons: list[str],
+) -> dict[str, np.ndarray]:
     """``fc`` with each implausible row (see :func:`implausible_rows`) replaced by the seasonal
     naive fallback, its model and reason updated: one series a model cannot handle must not
     publish nonsense, and the others keep the model's forecast."""
@@ -471,32 +591,49 @@ def _guard_rows(target: ResolvedTarget, data: np.ndarray, fc: Mapping[str, np.nd
     for j in rows:
         reasons[j] = f"fallback: {names[j]} gave {bad[int(j)]}"
         names[j] = fallback.name
-    log.warning("implausible forecasts replaced by the seasonal naive fallback",
-                extra={"target": target.name, "model": target.model, "series": len(rows),
-                       "first": reasons[rows[0]]})
+    log.warning(
+        "implausible forecasts replaced by the seasonal naive fallback",
+        extra={
+            "target": target.name,
+            "model": target.model,
+            "series": len(rows),
+            "first": reasons[rows[0]],
+        },
+    )
     return out
 
 
-def _bounded(target: ResolvedTarget, capacities: np.ndarray, fc: Forecast,
-             history: np.ndarray) -> Forecast:
+def _bounded(
+    target: ResolvedTarget, capacities: np.ndarray, fc: Forecast, history: np.ndarray
+) -> Forecast:
     """``fc`` within the target's limits (see :mod:`promcast_forecaster.limits`), judged on ``history``."""
     maximum = capacities if target.max == "capacity" else target.max
     return enforce(fc, limits_for(history, target.min, maximum))
 
 
-def _backtest(target: ResolvedTarget, build: Callable[[int], Model], capabilities: Capabilities,
-              data: np.ndarray, h: int, bounded: Callable[[Forecast, np.ndarray], Forecast]) -> Scores:
+def _backtest(
+    target: ResolvedTarget,
+    build: Callable[[int], Model],
+    capabilities: Capabilities,
+    data: np.ndarray,
+    h: int,
+    bounded: Callable[[Forecast, np.ndarray], Forecast],
+) -> Scores:
     try:
-        return holdout_scores(build, capabilities, data, target.season_length, h, target.levels,
-                              post=bounded)
+        return holdout_scores(
+            build, capabilities, data, target.season_length, h, target.levels, post=bounded
+        )
     except Exception as exc:  # noqa: BLE001 - accuracy is a report; the forecast still stands
-        log.warning("backtest failed; no accuracy published until the next fit",
-                    extra={"target": target.name, "model": target.model, "err": repr(exc)})
+        log.warning(
+            "backtest failed; no accuracy published until the next fit",
+            extra={"target": target.name, "model": target.model, "err": repr(exc)},
+        )
         return {}
 
 
-def history_needed(series: list[RawSeries], target: ResolvedTarget, end: float,
-                   now: float) -> list[tuple[dict[str, str], float]]:
+def history_needed(
+    series: list[RawSeries], target: ResolvedTarget, end: float, now: float
+) -> list[tuple[dict[str, str], float]]:
     """For series that exist (e.g. an instant read at ``now``) but have no point on the target's
     grid ending at ``end`` yet: the seconds until :data:`MIN_POINTS` grid points will have
     passed, so each is forecast from then on if it keeps reporting."""
@@ -504,15 +641,25 @@ def history_needed(series: list[RawSeries], target: ResolvedTarget, end: float,
     return [(s.labels, float(wait)) for s in series]
 
 
-def log_waiting(name: str, waiting: list[tuple[dict[str, str], float]], kind: str = "target") -> None:
+def log_waiting(
+    name: str, waiting: list[tuple[dict[str, str], float]], kind: str = "target"
+) -> None:
     """One line per cycle saying which series are not forecast yet and how much longer that
     takes (a few examples: the full list is the history-needed series)."""
     if not waiting:
         return
     examples = "; ".join(
         f"{','.join(f'{k}={v}' for k, v in sorted(lab.items()) if k != 'target') or '{}'} needs "
-        f"{format_duration(sec)} more" for lab, sec in waiting[:5])
-    log.warning(f"{kind} has series without enough history to forecast yet (at least "
-                f"{MIN_POINTS} points on its step grid)",
-                extra={"target": name, "series": len(waiting),
-                       "longest_wait_s": max(sec for _, sec in waiting), "examples": examples})
+        f"{format_duration(sec)} more"
+        for lab, sec in waiting[:5]
+    )
+    log.warning(
+        f"{kind} has series without enough history to forecast yet (at least "
+        f"{MIN_POINTS} points on its step grid)",
+        extra={
+            "target": name,
+            "series": len(waiting),
+            "longest_wait_s": max(sec for _, sec in waiting),
+            "examples": examples,
+        },
+    )

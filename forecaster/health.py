@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 RECOMMENDATIONS = "recommendations"  # the `target` label of their health series
-REPORT = "report"                    # ... and of the scheduled reports' health series
+REPORT = "report"  # ... and of the scheduled reports' health series
 
 
 @dataclass
@@ -46,8 +46,10 @@ class HealthTracker(Mapping[str, TargetHealth]):
     def configure(self, names: list[str], kept: set[str]) -> None:
         """Track ``names``; those in ``kept`` keep their health (a reload that does not change
         them neither resets their counters nor their `for:` timers), the others start afresh."""
-        self._by_name = {n: self._by_name[n] if n in kept and n in self._by_name else TargetHealth()
-                         for n in names}
+        self._by_name = {
+            n: self._by_name[n] if n in kept and n in self._by_name else TargetHealth()
+            for n in names
+        }
 
     def succeeded(self, name: str, started: float) -> float:
         """Record a good cycle that began at ``started`` (``time.monotonic()``); its duration."""

@@ -17,7 +17,8 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 _STOP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
-    "promcast_stop", default=None)
+    "promcast_stop", default=None
+)
 _live: set[threading.Thread] = set()
 _live_lock = threading.Lock()
 
@@ -70,8 +71,12 @@ async def run_interruptible(stop: threading.Event, fn: Callable[..., T], *args: 
             with _live_lock:
                 _live.discard(threading.current_thread())
 
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(body,),
-                              name=f"fit-{getattr(fn, '__name__', 'work')}", daemon=True)
+    thread = threading.Thread(
+        target=contextvars.copy_context().run,
+        args=(body,),
+        name=f"fit-{getattr(fn, '__name__', 'work')}",
+        daemon=True,
+    )
     with _live_lock:
         _live.add(thread)
     thread.start()
@@ -81,6 +86,7 @@ async def run_interruptible(stop: threading.Event, fn: Callable[..., T], *args: 
 def stoppable(stop: threading.Event, fn: Callable[..., T]) -> Callable[..., T]:
     """``fn`` with its checkpoints watching ``stop``, wherever it is run: in a bounded thread pool,
     where a thread of its own (:func:`run_interruptible`) would escape the pool's bound on CPU."""
+
     def run(*args: object) -> T:
         token = _STOP.set(stop)
         try:

@@ -44,8 +44,9 @@ class Limits:
     noise: np.ndarray
 
 
-def limits_for(history: np.ndarray, minimum: float | None = None,
-               maximum: float | np.ndarray | None = None) -> Limits:
+def limits_for(
+    history: np.ndarray, minimum: float | None = None, maximum: float | np.ndarray | None = None
+) -> Limits:
     """The limits of each row of ``history`` (series x time, NaN for gaps): ``minimum`` and
     ``maximum`` (a number, or one value per row, NaN for none) where the row's own history
     stays within them."""
@@ -77,8 +78,12 @@ def enforce(fc: Forecast, limits: Limits) -> Forecast:
     prev_lo, prev_hi = mean, mean
     for lv in sorted(levels):
         lo_key, hi_key = interval_keys(lv)
-        lo = np.clip(np.minimum(np.atleast_2d(np.asarray(fc[lo_key], dtype=float)), prev_lo), lo_b, hi_b)
-        hi = np.clip(np.maximum(np.atleast_2d(np.asarray(fc[hi_key], dtype=float)), prev_hi), lo_b, hi_b)
+        lo = np.clip(
+            np.minimum(np.atleast_2d(np.asarray(fc[lo_key], dtype=float)), prev_lo), lo_b, hi_b
+        )
+        hi = np.clip(
+            np.maximum(np.atleast_2d(np.asarray(fc[hi_key], dtype=float)), prev_hi), lo_b, hi_b
+        )
         # Judged after clipping: a band entirely below zero is clipped to nothing at zero.
         half = normal_quantile(lv) * limits.noise[:, None]
         degenerate = (hi - lo) < 2 * DEGENERATE_SHARE * half

@@ -32,8 +32,9 @@ def _timestamp(value: Any) -> float:
         try:
             value = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"not a date: {value!r} (use e.g. 2026-12-01 or "
-                             "2026-12-01T09:00:00Z)") from None
+            raise ValueError(
+                f"not a date: {value!r} (use e.g. 2026-12-01 or 2026-12-01T09:00:00Z)"
+            ) from None
     if not isinstance(value, dt.datetime):
         raise ValueError(f"not a date: {value!r}")
     if value.tzinfo is None:
@@ -64,23 +65,30 @@ class Scenario(Strict):
 
     name: str = Field(description="Published as the `scenario` label.")
     multiply: Optional[float] = Field(None, gt=0, description="Factor on the whole forecast.")
-    add: Optional[float] = Field(None, description="Added to the whole forecast, in the series' unit.")
+    add: Optional[float] = Field(
+        None, description="Added to the whole forecast, in the series' unit."
+    )
     trend_per_month: Optional[float] = Field(
-        None, gt=-1, description="Growth per month (0.05 = 5%), compounded from now.")
+        None, gt=-1, description="Growth per month (0.05 = 5%), compounded from now."
+    )
     step: Optional[StepChange] = None
 
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
         if not _SCENARIO_NAME.match(v):
-            raise ValueError(f"must match {_SCENARIO_NAME.pattern} (it becomes a label value), got {v!r}")
+            raise ValueError(
+                f"must match {_SCENARIO_NAME.pattern} (it becomes a label value), got {v!r}"
+            )
         return v
 
     @model_validator(mode="after")
     def _something(self) -> "Scenario":
         if all(getattr(self, k) is None for k in ("multiply", "add", "trend_per_month", "step")):
-            raise ValueError(f"scenario {self.name!r} changes nothing: set at least one of "
-                             "multiply, add, trend_per_month, step")
+            raise ValueError(
+                f"scenario {self.name!r} changes nothing: set at least one of "
+                "multiply, add, trend_per_month, step"
+            )
         return self
 
 
@@ -89,30 +97,48 @@ class Autoscaling(Strict):
     until new replicas are serving and the next recommendation is out."""
 
     per_replica_capacity: float = Field(
-        gt=0, description="Demand one replica serves at its target load, in the series' unit "
-        "(e.g. requests per second per pod).")
+        gt=0,
+        description="Demand one replica serves at its target load, in the series' unit "
+        "(e.g. requests per second per pod).",
+    )
     headroom: float = Field(0.0, ge=0, description="Spare share on top (0.2 = 20%).")
     min_replicas: int = Field(1, ge=0)
-    max_replicas: int = Field(ge=1, description="Required: a runaway forecast must not ask for "
-                              "more than the workload may ever have.")
+    max_replicas: int = Field(
+        ge=1,
+        description="Required: a runaway forecast must not ask for "
+        "more than the workload may ever have.",
+    )
     scale_up_lead_time: Duration = Field(
-        300.0, ge=0, description="From the metric to a serving replica: scrape and query lag, "
-        "scheduling, image pull, start-up and readiness.")
+        300.0,
+        ge=0,
+        description="From the metric to a serving replica: scrape and query lag, "
+        "scheduling, image pull, start-up and readiness.",
+    )
     window: Optional[Duration] = Field(
-        None, ge=0, description="How long after the lead time the replicas must still cover the "
-        "demand (default: the target's infer_every, until the next recommendation).")
-    level: Optional[int] = Field(None, description="Interval whose upper bound is sized for "
-                                 "(default: the target's highest level).")
+        None,
+        ge=0,
+        description="How long after the lead time the replicas must still cover the "
+        "demand (default: the target's infer_every, until the next recommendation).",
+    )
+    level: Optional[int] = Field(
+        None,
+        description="Interval whose upper bound is sized for "
+        "(default: the target's highest level).",
+    )
     scale_down_stabilization: Duration = Field(
-        300.0, ge=0, description="Publish the highest recommendation of this window, so a dip "
+        300.0,
+        ge=0,
+        description="Publish the highest recommendation of this window, so a dip "
         "does not remove replicas that are needed again minutes later (as the HPA's "
-        "behavior.scaleDown.stabilizationWindowSeconds).")
+        "behavior.scaleDown.stabilizationWindowSeconds).",
+    )
 
     @model_validator(mode="after")
     def _range(self) -> "Autoscaling":
         if self.min_replicas > self.max_replicas:
-            raise ValueError(f"min_replicas ({self.min_replicas}) is above max_replicas "
-                             f"({self.max_replicas})")
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas})"
+            )
         return self
 
 
@@ -152,12 +178,15 @@ def check_planning(where: str, target: _Planned) -> list[str]:
     if a is not None:
         level = autoscaling_level(target)
         if level not in set(target.levels) | {target.anomaly_level}:
-            problems.append(f"{where}.autoscaling.level: {level} is not forecast; add it to the "
-                            f"target's levels {target.levels}")
+            problems.append(
+                f"{where}.autoscaling.level: {level} is not forecast; add it to the "
+                f"target's levels {target.levels}"
+            )
         reach = autoscaling_reach(target)
         if reach > max(target.horizons):
             problems.append(
                 f"{where}.autoscaling: scale_up_lead_time + window is {format_duration(reach)}, beyond "
                 f"the target's largest horizon {format_duration(max(target.horizons))}; add a "
-                "horizon at least that long or shorten the window")
+                "horizon at least that long or shorten the window"
+            )
     return problems

@@ -11,13 +11,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from promcast_forecaster.config import Budget
-from promcast_forecaster.source import PrometheusSource, QueryError, RawSeries, SourceUnavailable, TooManySeries
+from promcast_forecaster.source import (
+    PrometheusSource,
+    QueryError,
+    RawSeries,
+    SourceUnavailable,
+    TooManySeries,
+)
 from promcast_forecaster.targets import ResolvedTarget
 
 log = logging.getLogger("promcast.forecaster")
 
 
-def merge_history(old: list[RawSeries], new: list[RawSeries], start: float) -> list[RawSeries] | None:
+def merge_history(
+    old: list[RawSeries], new: list[RawSeries], start: float
+) -> list[RawSeries] | None:
     """The cached history, where newly read points replace and extend it, cut to ``start``;
     None when the new read has a series the cache lacks (it needs its whole history read).
 
@@ -47,6 +55,7 @@ def merge_history(old: list[RawSeries], new: list[RawSeries], start: float) -> l
 class Reading:
     """A target's history up to ``end`` (the newest point of its step grid at or before the
     cycle's instant), and its capacities when its capacity is a query."""
+
     raw: list[RawSeries]
     capacity: list[RawSeries] | None
     end: float
@@ -64,8 +73,15 @@ class Reader:
         for name in [n for n in self.history if n not in kept]:
             del self.history[name]
 
-    async def read(self, target: ResolvedTarget, source: PrometheusSource, now: float,
-                   refit_due: bool, cache: bool = True, max_series: int | None = None) -> Reading:
+    async def read(
+        self,
+        target: ResolvedTarget,
+        source: PrometheusSource,
+        now: float,
+        refit_due: bool,
+        cache: bool = True,
+        max_series: int | None = None,
+    ) -> Reading:
         """Query the target's history on its step grid, and its capacity query. ``cache``: keep
         the history for the next cycle and, unless ``refit_due``, fetch only its newest steps."""
         end = (now // target.step) * target.step
@@ -80,11 +96,13 @@ class Reader:
             since = max(start, cached[0] - target.staleness_seconds // target.step * target.step)
             new = await source.query_range(target.query, since, end, target.step, target.timeout)
             raw = await asyncio.get_running_loop().run_in_executor(
-                None, merge_history, cached[1], new, start)
+                None, merge_history, cached[1], new, start
+            )
         if raw is None:
             bound = {} if max_series is None else {"max_series": max_series}
-            raw = await source.query_range(target.query, start, end, target.step, target.timeout,
-                                           **bound)
+            raw = await source.query_range(
+                target.query, start, end, target.step, target.timeout, **bound
+            )
         if cache:
             self.history[target.name] = (end, raw)
         cap = None
@@ -93,37 +111,54 @@ class Reader:
             # read within the target query's series limit (or as many series as that query
             # returned, some of which max_series may then drop).
             limit = max(target.max_series if max_series is None else max_series, len(raw))
-            why_limit = ("the target's max_series, or the series its query returned if more"
-                         if max_series is None else "the ad-hoc forecast's limit: the lowest of "
-                         "the body's max_series, --query.max-series and --query.max-samples / "
-                         "history points")
+            why_limit = (
+                "the target's max_series, or the series its query returned if more"
+                if max_series is None
+                else "the ad-hoc forecast's limit: the lowest of "
+                "the body's max_series, --query.max-series and --query.max-samples / "
+                "history points"
+            )
             try:
-                cap = await source.query_range(target.capacity, end, end, target.step,
-                                               target.timeout, max_series=limit)
+                cap = await source.query_range(
+                    target.capacity, end, end, target.step, target.timeout, max_series=limit
+                )
             except TooManySeries:
                 raise QueryError(
                     f"target {target.name}: its capacity query {target.capacity!r} returns more "
                     f"than {limit} series ({why_limit}); narrow it to the series the target "
-                    "forecasts") from None
+                    "forecasts"
+                ) from None
         return Reading(raw, cap, end)
 
-    async def current(self, target: ResolvedTarget, source: PrometheusSource,
-                      now: float) -> list[RawSeries]:
+    async def current(
+        self, target: ResolvedTarget, source: PrometheusSource, now: float
+    ) -> list[RawSeries]:
         """The series the target's query returns at ``now``; none when that read fails (it only
         explains an empty history, the cycle stands)."""
         try:
             return await source.query_range(target.query, now, now, target.step, target.timeout)
         except (SourceUnavailable, QueryError) as exc:
-            log.info("could not look for series without history yet",
-                     extra={"target": target.name, "err": str(exc)})
+            log.info(
+                "could not look for series without history yet",
+                extra={"target": target.name, "err": str(exc)},
+            )
             return []
 
-    async def spend(self, budget: Budget, target: ResolvedTarget, period_start: float,
-                    end: float, source: PrometheusSource) -> tuple[list[RawSeries], bool]:
+    async def spend(
+        self,
+        budget: Budget,
+        target: ResolvedTarget,
+        period_start: float,
+        end: float,
+        source: PrometheusSource,
+    ) -> tuple[list[RawSeries], bool]:
         """A budget's spend so far this period: the ``spent`` query's newest value per series,
         or else (True) the spend rate per hour over the period's steps so far."""
         if budget.spent:
-            return await source.query_range(budget.spent, end, end, target.step, target.timeout), False
-        raw = await source.query_range(budget.spend_rate, period_start, end, target.step,
-                                       target.timeout)
+            return await source.query_range(
+                budget.spent, end, end, target.step, target.timeout
+            ), False
+        raw = await source.query_range(
+            budget.spend_rate, period_start, end, target.step, target.timeout
+        )
         return raw, True

@@ -27,8 +27,12 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from prometheus_client.core import Metric
 from yarl import URL
 
-from promcast_common.httpclient import (ClientConfigUnavailable, HTTPClientConfig,
-                                      request_options, ssl_context)
+from promcast_common.httpclient import (
+    ClientConfigUnavailable,
+    HTTPClientConfig,
+    request_options,
+    ssl_context,
+)
 from promcast_forecaster import __version__
 
 log = logging.getLogger(__name__)
@@ -42,24 +46,40 @@ REDACTED = "<redacted>"
 
 # -- wire format -------------------------------------------------------------------------------
 
+
 def _write_request_class() -> type:
     """The remote write 1.0 WriteRequest with the field numbers of the spec, reduced to what a
     sample writer sends (no exemplars, histograms or metadata)."""
-    fdp = descriptor_pb2.FileDescriptorProto(name="promcast/remote_write.proto",
-                                             package="prometheus", syntax="proto3")
+    fdp = descriptor_pb2.FileDescriptorProto(
+        name="promcast/remote_write.proto", package="prometheus", syntax="proto3"
+    )
     f = descriptor_pb2.FieldDescriptorProto
     scalar, repeated = f.LABEL_OPTIONAL, f.LABEL_REPEATED
 
     def message(name: str, *fields: tuple[str, int, int, int, str]) -> None:
         msg = fdp.message_type.add(name=name)
         for fname, number, label, ftype, type_name in fields:
-            msg.field.add(name=fname, number=number, label=label, type=ftype,
-                          **({"type_name": type_name} if type_name else {}))
+            msg.field.add(
+                name=fname,
+                number=number,
+                label=label,
+                type=ftype,
+                **({"type_name": type_name} if type_name else {}),
+            )
 
-    message("Label", ("name", 1, scalar, f.TYPE_STRING, ""), ("value", 2, scalar, f.TYPE_STRING, ""))
-    message("Sample", ("value", 1, scalar, f.TYPE_DOUBLE, ""), ("timestamp", 2, scalar, f.TYPE_INT64, ""))
-    message("TimeSeries", ("labels", 1, repeated, f.TYPE_MESSAGE, ".prometheus.Label"),
-            ("samples", 2, repeated, f.TYPE_MESSAGE, ".prometheus.Sample"))
+    message(
+        "Label", ("name", 1, scalar, f.TYPE_STRING, ""), ("value", 2, scalar, f.TYPE_STRING, "")
+    )
+    message(
+        "Sample",
+        ("value", 1, scalar, f.TYPE_DOUBLE, ""),
+        ("timestamp", 2, scalar, f.TYPE_INT64, ""),
+    )
+    message(
+        "TimeSeries",
+        ("labels", 1, repeated, f.TYPE_MESSAGE, ".prometheus.Label"),
+        ("samples", 2, repeated, f.TYPE_MESSAGE, ".prometheus.Sample"),
+    )
     message("WriteRequest", ("timeseries", 1, repeated, f.TYPE_MESSAGE, ".prometheus.TimeSeries"))
     # A private pool: another library registering prometheus.* in the default pool cannot clash.
     pool = descriptor_pool.DescriptorPool()
@@ -95,11 +115,17 @@ def decode_write_request(body: bytes) -> list[Series]:
     """The inverse of :func:`encode_write_request`, for receivers and tests."""
     req = WriteRequest()
     req.ParseFromString(bytes(cramjam.snappy.decompress_raw(body)))
-    return [Series(tuple((lab.name, lab.value) for lab in ts.labels),
-                   tuple((smp.timestamp, smp.value) for smp in ts.samples)) for ts in req.timeseries]
+    return [
+        Series(
+            tuple((lab.name, lab.value) for lab in ts.labels),
+            tuple((smp.timestamp, smp.value) for smp in ts.samples),
+        )
+        for ts in req.timeseries
+    ]
 
 
 # -- from client_python families ---------------------------------------------------------------
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -115,8 +141,10 @@ def families_to_timeseries(families: Iterable[Metric], timestamp_ms: int) -> lis
     limit = now_ms() + MAX_AHEAD_MS
     if timestamp_ms > limit:
         # The values describe now; only their stamp is wrong, so stamp them now.
-        log.warning("remote write timestamp is in the future; stamping the samples now",
-                    extra={"timestamp_ms": timestamp_ms, "ahead_ms": timestamp_ms - limit + MAX_AHEAD_MS})
+        log.warning(
+            "remote write timestamp is in the future; stamping the samples now",
+            extra={"timestamp_ms": timestamp_ms, "ahead_ms": timestamp_ms - limit + MAX_AHEAD_MS},
+        )
         timestamp_ms = limit - MAX_AHEAD_MS
     out: dict[tuple[tuple[str, str], ...], Series] = {}
     skipped = 0
@@ -168,12 +196,15 @@ def refuse_future(series: Iterable[Series], url: str) -> tuple[list[Series], int
         if kept:
             out.append(s if len(kept) == len(s.samples) else Series(s.labels, kept))
     if refused:
-        log.error("refusing samples stamped in the future; a receiver would reject later writes",
-                  extra={"url": url, "samples": refused, "max_ahead_ms": MAX_AHEAD_MS})
+        log.error(
+            "refusing samples stamped in the future; a receiver would reject later writes",
+            extra={"url": url, "samples": refused, "max_ahead_ms": MAX_AHEAD_MS},
+        )
     return out, refused
 
 
 # -- the writer --------------------------------------------------------------------------------
+
 
 @dataclass
 class WriteStats:
@@ -210,8 +241,10 @@ class Attempt:
         return self.status is None or _retryable(self.status)
 
     def context(self) -> dict[str, object]:
-        return {"status": self.status if self.status is not None else "none",
-                "response": self.reason}
+        return {
+            "status": self.status if self.status is not None else "none",
+            "response": self.reason,
+        }
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -237,14 +270,27 @@ class RemoteWriter:
     ``min_backoff`` to ``max_backoff`` seconds (longer when the server sends ``Retry-After``),
     at most ``max_retries`` times and while the waits fit in ``max_retry_time`` seconds."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession, *, timeout: float = 10.0,
-                 max_samples_per_request: int = 2000, max_retries: int = 3,
-                 min_backoff: float = 0.5, max_backoff: float = 5.0, max_retry_time: float = 30.0,
-                 headers: Mapping[str, str] | None = None, bearer_token: str | None = None,
-                 basic_auth: tuple[str, str] | None = None,
-                 client: HTTPClientConfig | None = None, client_key: str = "") -> None:
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: float = 10.0,
+        max_samples_per_request: int = 2000,
+        max_retries: int = 3,
+        min_backoff: float = 0.5,
+        max_backoff: float = 5.0,
+        max_retry_time: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        bearer_token: str | None = None,
+        basic_auth: tuple[str, str] | None = None,
+        client: HTTPClientConfig | None = None,
+        client_key: str = "",
+    ) -> None:
         if max_samples_per_request < 1:
-            raise ValueError(f"max_samples_per_request must be at least 1, got {max_samples_per_request}")
+            raise ValueError(
+                f"max_samples_per_request must be at least 1, got {max_samples_per_request}"
+            )
         if max_retries < 0:
             raise ValueError(f"max_retries must not be negative, got {max_retries}")
         parsed = URL(url)
@@ -256,10 +302,15 @@ class RemoteWriter:
             parsed = parsed.with_user(None)
         if bearer_token and basic_auth:
             raise ValueError("give either a bearer token or basic auth, not both")
-        if client is not None and (bearer_token or basic_auth) and (
-                client.bearer_token or client.bearer_token_file or client.basic_auth):
-            raise ValueError("give the credentials either in the URL / arguments or in the "
-                             "client config, not both")
+        if (
+            client is not None
+            and (bearer_token or basic_auth)
+            and (client.bearer_token or client.bearer_token_file or client.basic_auth)
+        ):
+            raise ValueError(
+                "give the credentials either in the URL / arguments or in the "
+                "client config, not both"
+            )
         self.url = str(parsed)
         # Authentication from files, TLS and proxy (read per request: rotated secrets apply).
         self.client, self.client_key = client, client_key
@@ -280,11 +331,14 @@ class RemoteWriter:
             auth["Authorization"] = f"Basic {encoded}"
             # The encoded form leaks the password as surely as the password itself.
             self._secrets += [s for s in (basic_auth[1], encoded) if s]
-        self._headers = {**(headers or {}), **auth,
-                         "Content-Encoding": "snappy",
-                         "Content-Type": "application/x-protobuf",
-                         "X-Prometheus-Remote-Write-Version": "0.1.0",
-                         "User-Agent": f"promcast/{__version__}"}
+        self._headers = {
+            **(headers or {}),
+            **auth,
+            "Content-Encoding": "snappy",
+            "Content-Type": "application/x-protobuf",
+            "X-Prometheus-Remote-Write-Version": "0.1.0",
+            "User-Agent": f"promcast/{__version__}",
+        }
 
     def __repr__(self) -> str:
         return f"RemoteWriter(url={self.url!r})"
@@ -316,8 +370,14 @@ class RemoteWriter:
             return Attempt(None, str(exc))
         headers = {**self._headers, **options.pop("headers")}
         try:
-            async with self.session.post(self.url, data=body, headers=headers, **options,
-                                         timeout=self.timeout, allow_redirects=False) as resp:
+            async with self.session.post(
+                self.url,
+                data=body,
+                headers=headers,
+                **options,
+                timeout=self.timeout,
+                allow_redirects=False,
+            ) as resp:
                 status = resp.status
                 if 200 <= status < 300:
                     return Attempt(status, "")
@@ -377,13 +437,16 @@ class RemoteWriter:
                 log.error("remote write failed; giving up on the batch", extra=ctx)
                 stats.failed += samples
                 return
-            log.warning("remote write failed; retrying", extra={**ctx, "retry_in_s": round(wait, 3)})
+            log.warning(
+                "remote write failed; retrying", extra={**ctx, "retry_in_s": round(wait, 3)}
+            )
             attempt += 1
             stats.retries += 1
             await asyncio.sleep(wait)
 
 
 # -- the queue beside the cycles ---------------------------------------------------------------
+
 
 class WriteQueue:
     """Remote write beside the forecasting cycles, as Prometheus' own remote write runs beside
@@ -402,8 +465,9 @@ class WriteQueue:
 
     RESULTS = ("sent", "rejected", "too_old", "overflow")
 
-    def __init__(self, writer: RemoteWriter, *, capacity: int = 200_000,
-                 max_age: float = 3000.0) -> None:
+    def __init__(
+        self, writer: RemoteWriter, *, capacity: int = 200_000, max_age: float = 3000.0
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         if max_age <= 0:
@@ -434,9 +498,10 @@ class WriteQueue:
             overflow += self._pop()
         if overflow:
             self.samples["overflow"] += overflow
-            log.error("remote write queue full; dropped its oldest samples",
-                      extra={"url": self.writer.url, "samples": overflow,
-                             "capacity": self.capacity})
+            log.error(
+                "remote write queue full; dropped its oldest samples",
+                extra={"url": self.writer.url, "samples": overflow, "capacity": self.capacity},
+            )
         if self._queue:
             self._wake.set()
 
@@ -462,9 +527,14 @@ class WriteQueue:
             self._queue[0] = Series(head.labels, kept)
         if expired:
             self.samples["too_old"] += expired
-            log.error("remote write samples too old for the receiver; dropped",
-                      extra={"url": self.writer.url, "samples": expired,
-                             "max_age_s": self.max_age_ms / 1000})
+            log.error(
+                "remote write samples too old for the receiver; dropped",
+                extra={
+                    "url": self.writer.url,
+                    "samples": expired,
+                    "max_age_s": self.max_age_ms / 1000,
+                },
+            )
 
     def _head(self) -> list[Series]:
         """The front of the queue, up to the writer's samples per request (at least one series)."""
@@ -502,15 +572,25 @@ class WriteQueue:
                     self.samples["sent"] += samples
                 else:
                     self.samples["rejected"] += samples
-                    log.error("remote write rejected; dropping the batch",
-                              extra={"url": self.writer.url, **result.context(), "samples": samples})
+                    log.error(
+                        "remote write rejected; dropping the batch",
+                        extra={"url": self.writer.url, **result.context(), "samples": samples},
+                    )
                 continue
             self.failed_requests += 1
             wait = self.writer.backoff(failures, result.retry_after)
             failures += 1
-            log.warning("remote write failed; retrying", extra={
-                "url": self.writer.url, **result.context(), "samples": samples,
-                "pending": self._pending, "attempt": failures, "retry_in_s": round(wait, 3)})
+            log.warning(
+                "remote write failed; retrying",
+                extra={
+                    "url": self.writer.url,
+                    **result.context(),
+                    "samples": samples,
+                    "pending": self._pending,
+                    "attempt": failures,
+                    "retry_in_s": round(wait, 3),
+                },
+            )
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except asyncio.TimeoutError:

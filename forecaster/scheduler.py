@@ -26,8 +26,16 @@ from promcast_common.durations import format_duration
 from promcast_forecaster import __version__
 from promcast_forecaster.budgets import period_bounds, project, spent_per_series
 from promcast_forecaster.config import Budget, ForecasterConfig, ResolvedTarget
-from promcast_forecaster.engine import (CapacityError, FittedModel, TargetResult, forecast_target,
-                              history_needed, log_waiting, match_capacity, select_series)
+from promcast_forecaster.engine import (
+    CapacityError,
+    FittedModel,
+    TargetResult,
+    forecast_target,
+    history_needed,
+    log_waiting,
+    match_capacity,
+    select_series,
+)
 from promcast_forecaster.health import RECOMMENDATIONS, REPORT, HealthTracker
 from promcast_forecaster.interrupt import Interrupted, run_interruptible, stoppable
 from promcast_forecaster.planning.plan import TargetPlanner
@@ -36,17 +44,29 @@ from promcast_forecaster.publish.pusher import RemoteWritePusher
 from promcast_forecaster.reader import Reader
 from promcast_forecaster.recommend.catalog import load_catalog
 from promcast_forecaster.recommend.runner import Runner
-from promcast_forecaster.source import (PrometheusSource, QueryError, RawSeries, SourceUnavailable,
-                              TooManySeries)
+from promcast_forecaster.source import (
+    PrometheusSource,
+    QueryError,
+    RawSeries,
+    SourceUnavailable,
+    TooManySeries,
+)
 
 log = logging.getLogger("promcast.forecaster")
 MAX_BACKOFF = 300.0
 
 
 class Scheduler:
-    def __init__(self, cfg: ForecasterConfig, reader: Reader, health: HealthTracker,
-                 publisher: Publisher, pusher: RemoteWritePusher, shard_index: int = 0,
-                 shard_count: int = 1) -> None:
+    def __init__(
+        self,
+        cfg: ForecasterConfig,
+        reader: Reader,
+        health: HealthTracker,
+        publisher: Publisher,
+        pusher: RemoteWritePusher,
+        shard_index: int = 0,
+        shard_count: int = 1,
+    ) -> None:
         if not 0 <= shard_index < shard_count:
             raise ValueError(f"--shard.index must be in [0, {shard_count}), got {shard_index}")
         self.shard_index, self.shard_count = shard_index, shard_count
@@ -87,12 +107,20 @@ class Scheduler:
         for t in self.targets:
             self.planners.setdefault(t.name, TargetPlanner(t))
         # Read once per config: the instance catalogue changes with a restart or a reload.
-        self.catalog = (load_catalog(cfg.recommendations.instance_types_file,
-                                     cfg.recommendations.builtin_instance_types)
-                        if cfg.recommendations else None)
-        self.health.configure([t.name for t in self.targets] + [b.name for b in cfg.budgets]
-                              + ([RECOMMENDATIONS] if cfg.recommendations else [])
-                              + ([REPORT] if cfg.report.interval else []), kept)
+        self.catalog = (
+            load_catalog(
+                cfg.recommendations.instance_types_file, cfg.recommendations.builtin_instance_types
+            )
+            if cfg.recommendations
+            else None
+        )
+        self.health.configure(
+            [t.name for t in self.targets]
+            + [b.name for b in cfg.budgets]
+            + ([RECOMMENDATIONS] if cfg.recommendations else [])
+            + ([REPORT] if cfg.report.interval else []),
+            kept,
+        )
         self._fit_slots = asyncio.Semaphore(cfg.max_concurrency)
         self.version += 1
 
@@ -148,21 +176,49 @@ class Scheduler:
         queue = self.pusher.queue
         await asyncio.gather(
             *([queue.run(stop)] if queue else []),
-            *(self._loop(t.name, t.infer_every, partial(self.run_cycle, t, source), stop)
-              for t in self.targets),
-            *(self._loop(b.name, self.cfg.budget_target(b, b.step).infer_every,
-                         partial(self.run_budget_cycle, b, source), stop)
-              for b in self.cfg.budgets),
-            *([self._loop(RECOMMENDATIONS, self.cfg.recommendations.interval,
-                          partial(self.run_recommendations_cycle, source), stop)]
-              if self.cfg.recommendations else []),
-            *([self._loop(REPORT, self.cfg.report.interval,
-                          partial(self._report_then_wait, source), stop)]
-              if self.cfg.report.interval else []),
-            stop.wait())  # with no targets, ad-hoc forecasts still need the source
+            *(
+                self._loop(t.name, t.infer_every, partial(self.run_cycle, t, source), stop)
+                for t in self.targets
+            ),
+            *(
+                self._loop(
+                    b.name,
+                    self.cfg.budget_target(b, b.step).infer_every,
+                    partial(self.run_budget_cycle, b, source),
+                    stop,
+                )
+                for b in self.cfg.budgets
+            ),
+            *(
+                [
+                    self._loop(
+                        RECOMMENDATIONS,
+                        self.cfg.recommendations.interval,
+                        partial(self.run_recommendations_cycle, source),
+                        stop,
+                    )
+                ]
+                if self.cfg.recommendations
+                else []
+            ),
+            *(
+                [
+                    self._loop(
+                        REPORT,
+                        self.cfg.report.interval,
+                        partial(self._report_then_wait, source),
+                        stop,
+                    )
+                ]
+                if self.cfg.report.interval
+                else []
+            ),
+            stop.wait(),
+        )  # with no targets, ad-hoc forecasts still need the source
 
-    async def forecast_adhoc(self, spec: dict, max_series: int, max_samples: int,
-                             offload: Callable[..., Awaitable]) -> TargetResult:
+    async def forecast_adhoc(
+        self, spec: dict, max_series: int, max_samples: int, offload: Callable[..., Awaitable]
+    ) -> TargetResult:
         """Forecast an ad-hoc query now (``POST /api/v1/forecast``): ``query`` and ``horizon``
         are required; any other target field may be given, the rest come from ``defaults``.
 
@@ -171,25 +227,35 @@ class Scheduler:
         the body's ``max_series`` and what keeps series x history points within ``max_samples``);
         the fit runs through ``offload``, off the event loop."""
         if not isinstance(spec, dict) or "query" not in spec or "horizon" not in spec:
-            raise ValueError('the body needs "query" and "horizon", e.g. '
-                             '{"query": "up", "horizon": "1h"}')
+            raise ValueError(
+                'the body needs "query" and "horizon", e.g. {"query": "up", "horizon": "1h"}'
+            )
         fields = {k: v for k, v in spec.items() if k != "horizon"}
         fields.update(name="adhoc", horizons=[spec["horizon"]])
         try:
-            cfg = validate(ForecasterConfig, {**self.cfg.model_dump(exclude={"targets"}),
-                                              "targets": [fields]}, "request body")
+            cfg = validate(
+                ForecasterConfig,
+                {**self.cfg.model_dump(exclude={"targets"}), "targets": [fields]},
+                "request body",
+            )
         except ConfigError as exc:
-            raise ValueError("; ".join(p.replace("targets[0] (adhoc): ", "").replace("targets[0].", "")
-                                       for p in exc.problems)) from None
+            raise ValueError(
+                "; ".join(
+                    p.replace("targets[0] (adhoc): ", "").replace("targets[0].", "")
+                    for p in exc.problems
+                )
+            ) from None
         target = cfg.resolved_targets()[0]
         source = self.reader.source
         if source is None:
             raise ValueError("the forecaster is not connected to Prometheus yet")
         allowed = min(target.max_series, max_series, max_samples // target.points)
         if allowed < 1:
-            raise ValueError(f"history {format_duration(target.history)} at step "
-                             f"{format_duration(target.step)} is {target.points} points per series, "
-                             f"over --query.max-samples={max_samples}; raise step or shorten history")
+            raise ValueError(
+                f"history {format_duration(target.history)} at step "
+                f"{format_duration(target.step)} is {target.points} points per series, "
+                f"over --query.max-samples={max_samples}; raise step or shorten history"
+            )
         stop = self.stop_fits
 
         async def watched(fn: Callable, *args: object) -> TargetResult:
@@ -201,69 +267,99 @@ class Scheduler:
                 raise SourceUnavailable("the forecaster is shutting down") from None
 
         try:
-            return await self._forecast(target, source, cache=False, max_series=allowed,
-                                        offload=watched)
+            return await self._forecast(
+                target, source, cache=False, max_series=allowed, offload=watched
+            )
         except TooManySeries as exc:
-            raise ValueError(f"{exc}: at most {allowed}, the lowest of the body's max_series, "
-                             f"--query.max-series={max_series} and --query.max-samples="
-                             f"{max_samples} / {target.points} history points; narrow the query"
-                             ) from None
+            raise ValueError(
+                f"{exc}: at most {allowed}, the lowest of the body's max_series, "
+                f"--query.max-series={max_series} and --query.max-samples="
+                f"{max_samples} / {target.points} history points; narrow the query"
+            ) from None
         except (SourceUnavailable, QueryError) as exc:
             raise ValueError(str(exc)) from None
 
-    async def _forecast(self, target: ResolvedTarget, source: PrometheusSource,
-                        cache: bool = True, now: float | None = None, max_series: int | None = None,
-                        offload: Callable[..., Awaitable] | None = None) -> TargetResult:
+    async def _forecast(
+        self,
+        target: ResolvedTarget,
+        source: PrometheusSource,
+        cache: bool = True,
+        now: float | None = None,
+        max_series: int | None = None,
+        offload: Callable[..., Awaitable] | None = None,
+    ) -> TargetResult:
         """Read the target's history through the reader, then fit and predict off the loop (in
         the fit slots, or through ``offload``)."""
         now = time.time() if now is None else now
         previous = self.publisher.results.get(target.name) if cache else None
-        refit_due = (previous is None or previous.fitted is None
-                     or not previous.fitted.current(target, now))
+        refit_due = (
+            previous is None or previous.fitted is None or not previous.fitted.current(target, now)
+        )
         reading = await self.reader.read(target, source, now, refit_due, cache, max_series)
         raw = reading.raw
         # Selecting, joining the capacities (a dict lookup per series, but a fleet's worth) and
         # fitting all run off the event loop.
-        work = partial(self._select_and_fit, target, raw, reading.capacity, reading.end, now,
-                       previous.fitted if previous else None, cache)
+        work = partial(
+            self._select_and_fit,
+            target,
+            raw,
+            reading.capacity,
+            reading.end,
+            now,
+            previous.fitted if previous else None,
+            cache,
+        )
         if offload is not None:
             return await offload(work)
         async with self._fit_slots:
-            log.debug("fitting", extra={"target": target.name, "series": len(raw),
-                                        "model": target.model})
+            log.debug(
+                "fitting", extra={"target": target.name, "series": len(raw), "model": target.model}
+            )
             return await run_interruptible(self.stop_fits, work)
 
-    def _select_and_fit(self, target: ResolvedTarget, raw: list[RawSeries],
-                        cap: list[RawSeries] | None, end: float, now: float,
-                        fitted: FittedModel | None, backtest: bool) -> TargetResult:
+    def _select_and_fit(
+        self,
+        target: ResolvedTarget,
+        raw: list[RawSeries],
+        cap: list[RawSeries] | None,
+        end: float,
+        now: float,
+        fitted: FittedModel | None,
+        backtest: bool,
+    ) -> TargetResult:
         sel = select_series(raw, target, self.shard_index, self.shard_count, end=end)
         capacities = None
         if cap is not None:
             try:
                 capacities = match_capacity(sel.series, cap)
             except CapacityError as exc:
-                raise QueryError(f"target {target.name}: its capacity query "
-                                 f"{target.capacity!r}: {exc}") from None
+                raise QueryError(
+                    f"target {target.name}: its capacity query {target.capacity!r}: {exc}"
+                ) from None
         # Uncached runs (budgets, ad-hoc forecasts) publish no backtest: none is made.
-        result = forecast_target(target, sel.series, end, now, capacities, fitted, backtest=backtest)
+        result = forecast_target(
+            target, sel.series, end, now, capacities, fitted, backtest=backtest
+        )
         result.over_cap, result.collided, result.retired = sel.over_cap, sel.collided, sel.retired
         return result
 
-    async def _loop(self, name: str, interval: float, cycle: Callable[[], Awaitable[bool]],
-                    stop: asyncio.Event) -> None:
+    async def _loop(
+        self, name: str, interval: float, cycle: Callable[[], Awaitable[bool]], stop: asyncio.Event
+    ) -> None:
         failures = 0
         while not stop.is_set():
             ok = await cycle()
             failures = 0 if ok else failures + 1
             # Retry a failed cycle sooner, backing off up to the interval.
-            wait = interval if ok else min(interval, MAX_BACKOFF, 2.0 ** failures)
+            wait = interval if ok else min(interval, MAX_BACKOFF, 2.0**failures)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except asyncio.TimeoutError:
                 pass
 
-    async def _guarded(self, name: str, work: Callable[[], Awaitable[dict]],
-                       at: float | None = None) -> bool:
+    async def _guarded(
+        self, name: str, work: Callable[[], Awaitable[dict]], at: float | None = None
+    ) -> bool:
         """Run one cycle of a target or budget, keeping its health; True on success. Never
         raises: a failure is logged and counted, and the last good results stay published."""
         try:
@@ -278,22 +374,31 @@ class Scheduler:
             summary = await work()
         except Exception as exc:  # one target's failure must not stop the service
             expected = isinstance(exc, (SourceUnavailable, QueryError))
-            kind = ("source unavailable" if isinstance(exc, SourceUnavailable)
-                    else "query rejected" if isinstance(exc, QueryError) else "cycle failed")
+            kind = (
+                "source unavailable"
+                if isinstance(exc, SourceUnavailable)
+                else "query rejected"
+                if isinstance(exc, QueryError)
+                else "cycle failed"
+            )
             stale = self.publisher.has_results(name)
             self.health.failed(name, started, stale)
-            log.error(kind + ("; keeping the last good results" if stale else ""),
-                      extra={"target": name, "err": str(exc) if expected else repr(exc)},
-                      exc_info=not expected)
+            log.error(
+                kind + ("; keeping the last good results" if stale else ""),
+                extra={"target": name, "err": str(exc) if expected else repr(exc)},
+                exc_info=not expected,
+            )
             return False
         duration = self.health.succeeded(name, started)
         log.info("cycle done", extra={"target": name, "duration_s": round(duration, 3), **summary})
         return True
 
-    async def run_cycle(self, target: ResolvedTarget, source: PrometheusSource,
-                        at: float | None = None) -> bool:
+    async def run_cycle(
+        self, target: ResolvedTarget, source: PrometheusSource, at: float | None = None
+    ) -> bool:
         """One query + fit + predict for a target; True on success. Never raises. ``at``
         replays the cycle as it would have run at that past instant (default: the clock)."""
+
         async def work() -> dict:
             result = await self._forecast(target, source, now=at)
             if not result.series and not result.waiting:
@@ -301,19 +406,31 @@ class Scheduler:
             log_waiting(target.name, result.waiting)
             self.publisher.update_result(result)
             self.publisher.update_plan(target.name, self.planners[target.name].plan(result))
-            self.health.count_series(target.name, result.over_cap, result.collided,
-                                     result.fit_reason)
-            closest = min((s.exhaustion_seconds for s in result.series
-                           if not math.isnan(s.exhaustion_seconds)), default=math.inf)
-            return {"mode": f"fit ({result.fit_reason})" if result.refitted else "infer",
-                    "series": len(result.series), "skipped": result.skipped,
-                    "retired": result.retired, "waiting_for_history": len(result.waiting),
-                    "closest_exhaustion_s": closest}
+            self.health.count_series(
+                target.name, result.over_cap, result.collided, result.fit_reason
+            )
+            closest = min(
+                (
+                    s.exhaustion_seconds
+                    for s in result.series
+                    if not math.isnan(s.exhaustion_seconds)
+                ),
+                default=math.inf,
+            )
+            return {
+                "mode": f"fit ({result.fit_reason})" if result.refitted else "infer",
+                "series": len(result.series),
+                "skipped": result.skipped,
+                "retired": result.retired,
+                "waiting_for_history": len(result.waiting),
+                "closest_exhaustion_s": closest,
+            }
 
         return await self._guarded(target.name, work, at)
 
-    async def _not_on_grid_yet(self, target: ResolvedTarget, source: PrometheusSource,
-                               now: float) -> list[tuple[dict[str, str], float]]:
+    async def _not_on_grid_yet(
+        self, target: ResolvedTarget, source: PrometheusSource, now: float
+    ) -> list[tuple[dict[str, str], float]]:
         """When a target's history read returned nothing, the series its query returns now:
         they exist but have no sample near a point of the step grid yet (a new exporter read at
         a 1 h step), and wait for history rather than being silently absent."""
@@ -322,18 +439,21 @@ class Scheduler:
         sel = select_series(raw, target, self.shard_index, self.shard_count)
         return history_needed(sel.series, target, end, now)
 
-    async def run_recommendations_cycle(self, source: PrometheusSource,
-                                        at: float | None = None) -> bool:
+    async def run_recommendations_cycle(
+        self, source: PrometheusSource, at: float | None = None
+    ) -> bool:
         """Rightsizing, idle resources and commitments (forecaster/recommend), refreshed on
         their own interval; True on success. Never raises: the last good report stays. ``at``
         replays the cycle at a past instant, as in :meth:`run_cycle`."""
+
         async def work() -> dict:
             async def offload(fn, *args):  # fits share the targets' concurrency limit
                 async with self._fit_slots:
                     return await run_interruptible(self.stop_fits, fn, *args)
 
-            report = await Runner(self.cfg.recommendations, source, self.catalog,
-                                  offload=offload).run(at)
+            report = await Runner(
+                self.cfg.recommendations, source, self.catalog, offload=offload
+            ).run(at)
             self.publisher.update_report(report)
             return report.summary()
 
@@ -342,11 +462,14 @@ class Scheduler:
     async def run_report_cycle(self, source: PrometheusSource, at: float | None = None) -> bool:
         """Write the scheduled report for the period ending now (or ``at``) and deliver it; True
         on success. Never raises: a failed delivery is logged and counted on its health."""
+
         async def work() -> dict:
             from promcast_forecaster.report.schedule import write_scheduled
 
             now = time.time() if at is None else at
-            report, files = await write_scheduled(self.cfg.report, self.cfg, source, now, __version__)
+            report, files = await write_scheduled(
+                self.cfg.report, self.cfg, source, now, __version__
+            )
             return {"files": ",".join(str(f) for f in files), "notes": len(report.notes)}
 
         return await self._guarded(REPORT, work)
@@ -357,25 +480,30 @@ class Scheduler:
         await self.run_report_cycle(source)
         return True
 
-    async def run_budget_cycle(self, budget: Budget, source: PrometheusSource,
-                               at: float | None = None) -> bool:
+    async def run_budget_cycle(
+        self, budget: Budget, source: PrometheusSource, at: float | None = None
+    ) -> bool:
         """Project a budget to its period's end; True on success. Never raises. ``at`` replays
         the cycle at a past instant, as in :meth:`run_cycle`."""
+
         async def work() -> dict:
             now = time.time() if at is None else at
             start, end = period_bounds(now, budget.period)
             # The horizon moves with every cycle: nothing fitted or read before is reused.
             target = self.cfg.budget_target(budget, end - now)
             result = await self._forecast(target, source, cache=False, now=now)
-            raw, per_hour = await self.reader.spend(budget, target, start, result.curve_start,
-                                                    source)
+            raw, per_hour = await self.reader.spend(
+                budget, target, start, result.curve_start, source
+            )
             spent = spent_per_series(raw, per_hour, target, result)
             projections = project(result, spent, budget.amount, now, end)
             log_waiting(budget.name, result.waiting, "budget")
             if not projections:
-                log.warning("budget has no spend data to project: its spend_rate query returned "
-                            + ("series with too little history" if result.waiting else "no series"),
-                            extra={"target": budget.name, "query": budget.spend_rate})
+                log.warning(
+                    "budget has no spend data to project: its spend_rate query returned "
+                    + ("series with too little history" if result.waiting else "no series"),
+                    extra={"target": budget.name, "query": budget.spend_rate},
+                )
             self.publisher.update_budget(budget.name, (budget, end, projections, result.waiting))
             worst = max((p.overrun_probability for p in projections), default=0.0)
             return {"series": len(projections), "max_overrun_probability": round(worst, 3)}

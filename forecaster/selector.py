@@ -21,8 +21,8 @@ from promcast_common.durations import parse_duration
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # a bad user regex is reported to the user, not logged by the library
-_OPTIONS.max_mem = 1 << 20   # per compiled regex (RE2's default is 8 MiB): many per request add up
-MAX_SELECTORS = 100          # match[] selectors in one request (Grafana sends a handful)
+_OPTIONS.max_mem = 1 << 20  # per compiled regex (RE2's default is 8 MiB): many per request add up
+MAX_SELECTORS = 100  # match[] selectors in one request (Grafana sends a handful)
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _STRING = r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\''
@@ -45,8 +45,9 @@ def compile_regex(value: str) -> Any:
         return re2.compile(f"^(?:{value})$", _OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise SelectorError(f"invalid regular expression {value!r}: {reason} "
-                            "(RE2 syntax, as in Prometheus)") from None
+        raise SelectorError(
+            f"invalid regular expression {value!r}: {reason} (RE2 syntax, as in Prometheus)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,9 @@ def parse_selector(text: str) -> list[Matcher]:
     """Matchers of a selector; raises SelectorError for anything that is not a plain selector."""
     m = _SELECTOR.match(text)
     if not m or (m.group(1) is None and m.group(2) is None):
-        raise SelectorError(f"only series selectors like name{{label=\"value\"}} are supported, got {text!r}")
+        raise SelectorError(
+            f'only series selectors like name{{label="value"}} are supported, got {text!r}'
+        )
     matchers = []
     if m.group(1):
         matchers.append(Matcher("__name__", "=", m.group(1)))
@@ -90,14 +93,18 @@ def parse_selector(text: str) -> list[Matcher]:
         matchers.append(Matcher(mm.group(1), op, value, regex))
         pos = mm.end()
     if not any(x.op in ("=", "=~") and not x.matches({}) for x in matchers):
-        raise SelectorError("a selector needs at least one matcher that does not match empty labels")
+        raise SelectorError(
+            "a selector needs at least one matcher that does not match empty labels"
+        )
     return matchers
 
 
 def any_matcher_fn(texts: list[str]) -> Callable[[Mapping[str, str]], bool] | None:
     """Labels matching any of the selectors (``match[]``); None when there are none."""
     if len(texts) > MAX_SELECTORS:
-        raise SelectorError(f"{len(texts)} match[] selectors; at most {MAX_SELECTORS} in one request")
+        raise SelectorError(
+            f"{len(texts)} match[] selectors; at most {MAX_SELECTORS} in one request"
+        )
     if not texts:
         return None
     matchers = [matcher_fn(t) for t in texts]
@@ -118,8 +125,9 @@ def split_range(text: str) -> tuple[str, float | None]:
     try:
         seconds = parse_duration(m.group(2))
     except ValueError:
-        raise SelectorError(f"bad range {m.group(2)!r} in {text!r}: use a duration like 1h or "
-                            "86400s") from None
+        raise SelectorError(
+            f"bad range {m.group(2)!r} in {text!r}: use a duration like 1h or 86400s"
+        ) from None
     if seconds <= 0:
         raise SelectorError(f"the range of {text!r} must be positive")
     return m.group(1), seconds

@@ -37,8 +37,9 @@ class Forecaster:
         self.publisher = Publisher(self.health)
         self.pusher = RemoteWritePusher(self.publisher)
         self.collector = MetricsCollector(self.publisher, self.pusher)
-        self.scheduler = Scheduler(cfg, self.reader, self.health, self.publisher, self.pusher,
-                                   shard_index, shard_count)
+        self.scheduler = Scheduler(
+            cfg, self.reader, self.health, self.publisher, self.pusher, shard_index, shard_count
+        )
         # The scheduler's entry points, as the command line, the API and replays call them.
         self.apply = self.scheduler.apply
         self.run_cycle = self.scheduler.run_cycle
@@ -50,8 +51,9 @@ class Forecaster:
     async def run(self, stop: asyncio.Event) -> None:
         await self.scheduler.run(stop)
 
-    async def forecast_adhoc(self, spec: dict, max_series: int, max_samples: int,
-                             offload: Callable[..., Awaitable]) -> TargetResult:
+    async def forecast_adhoc(
+        self, spec: dict, max_series: int, max_samples: int, offload: Callable[..., Awaitable]
+    ) -> TargetResult:
         return await self.scheduler.forecast_adhoc(spec, max_series, max_samples, offload)
 
     def collect(self) -> Iterator[Metric]:

@@ -14,16 +14,20 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import numpy as np
 
-from promcast_common.httpclient import (ClientConfigUnavailable, basic_auth_header,
-                                      request_options, ssl_context)
+from promcast_common.httpclient import (
+    ClientConfigUnavailable,
+    basic_auth_header,
+    request_options,
+    ssl_context,
+)
 
 if TYPE_CHECKING:
     from promcast_forecaster.config import PrometheusSource as SourceConfig
 
 
-CHUNK_POINTS = 1000        # at most, per series and request
+CHUNK_POINTS = 1000  # at most, per series and request
 FIRST_CHUNK_POINTS = 50
-MAX_SAMPLES = 500_000      # per request, roughly: bounds the memory of one JSON answer
+MAX_SAMPLES = 500_000  # per request, roughly: bounds the memory of one JSON answer
 # The largest answer read, whatever the server sends: the first (small) read of a query with a
 # million series, or a server that never stops, would otherwise take the memory of the host.
 BODY_SIZE_LIMIT = 64 << 20
@@ -62,12 +66,20 @@ def redact(url: str) -> str:
 
 
 class PrometheusSource:
-    def __init__(self, url: str, timeout: float, session: aiohttp.ClientSession,
-                 config: "SourceConfig | None" = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float,
+        session: aiohttp.ClientSession,
+        config: "SourceConfig | None" = None,
+    ) -> None:
         parts = urlsplit(url)
         # Credentials in the URL become basic auth, so the URL itself can be logged safely.
-        self._url_auth = ({"Authorization": basic_auth_header(parts.username, parts.password or "")}
-                          if parts.username is not None else {})
+        self._url_auth = (
+            {"Authorization": basic_auth_header(parts.username, parts.password or "")}
+            if parts.username is not None
+            else {}
+        )
         self.url = redact(url).rstrip("/")
         self.timeout = timeout
         self.session = session
@@ -76,12 +88,20 @@ class PrometheusSource:
         self._ssl: ssl.SSLContext | None = None  # built at the first query (see _tls)
 
     @classmethod
-    def from_config(cls, config: "SourceConfig", session: aiohttp.ClientSession) -> "PrometheusSource":
+    def from_config(
+        cls, config: "SourceConfig", session: aiohttp.ClientSession
+    ) -> "PrometheusSource":
         return cls(config.url, config.timeout, session, config)
 
-    async def query_range(self, query: str, start: float, end: float, step: float,
-                          timeout: float | None = None,
-                          max_series: int | None = None) -> list[RawSeries]:
+    async def query_range(
+        self,
+        query: str,
+        start: float,
+        end: float,
+        step: float,
+        timeout: float | None = None,
+        max_series: int | None = None,
+    ) -> list[RawSeries]:
         """Series of a range query; ``timeout`` bounds each request (default: the source's).
         With ``max_series``, TooManySeries as soon as the first (small) read has more.
 
@@ -96,24 +116,37 @@ class PrometheusSource:
         size, first = min(FIRST_CHUNK_POINTS, n_points), 0
         while first < n_points:
             last = min(n_points, first + size) - 1
-            chunk = await self._query_range_once(query, start + first * step, start + last * step,
-                                                 step, timeout or self.timeout)
+            chunk = await self._query_range_once(
+                query, start + first * step, start + last * step, step, timeout or self.timeout
+            )
             for s in chunk:
                 parts.setdefault(tuple(sorted(s.labels.items())), []).append(s)
             if max_series is not None and len(parts) > max_series:
                 raise TooManySeries(query, max_series)
             first = last + 1
             size = max(10, min(CHUNK_POINTS, MAX_SAMPLES // max(1, len(chunk))))
-        return [p[0] if len(p) == 1 else RawSeries(
-                    p[0].labels, np.concatenate([s.timestamps for s in p]),
-                    np.concatenate([s.values for s in p]))
-                for p in parts.values()]
+        return [
+            p[0]
+            if len(p) == 1
+            else RawSeries(
+                p[0].labels,
+                np.concatenate([s.timestamps for s in p]),
+                np.concatenate([s.values for s in p]),
+            )
+            for p in parts.values()
+        ]
 
-    async def _query_range_once(self, query: str, start: float, end: float, step: float,
-                                timeout: float) -> list[RawSeries]:
+    async def _query_range_once(
+        self, query: str, start: float, end: float, step: float, timeout: float
+    ) -> list[RawSeries]:
         # Whole milliseconds: Prometheus parses no exponent ("1.2096e+06s" is rejected).
-        params = {"query": query, "start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:g}",
-                  "timeout": f"{max(1, round(timeout * 1000))}ms"}
+        params = {
+            "query": query,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{step:g}",
+            "timeout": f"{max(1, round(timeout * 1000))}ms",
+        }
         where = self.url
         options: dict = {"headers": {}}
         if self.config is not None:
@@ -132,25 +165,36 @@ class PrometheusSource:
             raise SourceUnavailable(f"cannot query {where}: the forecaster is shutting down")
         try:
             async with self.session.post(
-                f"{self.url}/api/v1/query_range", data=params,
+                f"{self.url}/api/v1/query_range",
+                data=params,
                 # The server stops at `timeout`; the client allows a little more for the answer.
-                timeout=aiohttp.ClientTimeout(total=timeout + 2), **options,
+                timeout=aiohttp.ClientTimeout(total=timeout + 2),
+                **options,
             ) as resp:
                 raw = await _read_bounded(resp, self.body_size_limit, where, query)
                 # Decoding a large answer takes a while: in a worker thread, so the event loop
                 # (/-/healthy, the API, other targets) is not held up by it.
-                body, series = await asyncio.get_running_loop().run_in_executor(None, parse_matrix, raw)
+                body, series = await asyncio.get_running_loop().run_in_executor(
+                    None, parse_matrix, raw
+                )
                 if resp.status in (401, 403):
-                    raise SourceUnavailable(f"{where} refused the credentials (HTTP {resp.status}); "
-                                            "check bearer_token / basic_auth")
+                    raise SourceUnavailable(
+                        f"{where} refused the credentials (HTTP {resp.status}); "
+                        "check bearer_token / basic_auth"
+                    )
                 if resp.status >= 500 or resp.status == 429:
-                    raise SourceUnavailable(f"{where} answered HTTP {resp.status}: "
-                                            f"{body.get('error', '')}")
+                    raise SourceUnavailable(
+                        f"{where} answered HTTP {resp.status}: {body.get('error', '')}"
+                    )
                 if resp.status != 200 or body.get("status") != "success":
-                    raise QueryError(f"{body.get('errorType', 'error')}: "
-                                     f"{body.get('error', f'HTTP {resp.status}')}")
+                    raise QueryError(
+                        f"{body.get('errorType', 'error')}: "
+                        f"{body.get('error', f'HTTP {resp.status}')}"
+                    )
         except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
-            raise SourceUnavailable(f"cannot query {where}: {exc.__class__.__name__} {exc}") from None
+            raise SourceUnavailable(
+                f"cannot query {where}: {exc.__class__.__name__} {exc}"
+            ) from None
         if series is None:
             data = body.get("data")
             kind = data.get("resultType") if isinstance(data, dict) else None
@@ -160,9 +204,12 @@ class PrometheusSource:
 
 async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, where: str, query: str) -> bytes:
     """The body of ``resp``; QueryError once it is over ``limit`` bytes (read no further)."""
+
     def too_large() -> QueryError:
-        return QueryError(f"the answer of {where} to {query!r} is over prometheus.body_size_limit="
-                          f"{limit} bytes; narrow the query (fewer series) or raise the limit")
+        return QueryError(
+            f"the answer of {where} to {query!r} is over prometheus.body_size_limit="
+            f"{limit} bytes; narrow the query (fewer series) or raise the limit"
+        )
 
     if resp.content_length is not None and resp.content_length > limit:
         raise too_large()
@@ -176,9 +223,11 @@ async def _read_bounded(resp: aiohttp.ClientResponse, limit: int, where: str, qu
 
 
 # How Prometheus and VictoriaMetrics begin a range query's answer, up to the first series.
-_MATRIX_HEAD = re.compile(r'\s*\{\s*"status"\s*:\s*"success"\s*,\s*(?:"isPartial"\s*:\s*'
-                          r'(?:true|false)\s*,\s*)?"data"\s*:\s*\{\s*"resultType"\s*:\s*'
-                          r'"matrix"\s*,\s*"result"\s*:\s*\[\s*')
+_MATRIX_HEAD = re.compile(
+    r'\s*\{\s*"status"\s*:\s*"success"\s*,\s*(?:"isPartial"\s*:\s*'
+    r'(?:true|false)\s*,\s*)?"data"\s*:\s*\{\s*"resultType"\s*:\s*'
+    r'"matrix"\s*,\s*"result"\s*:\s*\[\s*'
+)
 _DECODER = json.JSONDecoder()
 
 
@@ -201,9 +250,9 @@ def _decode(raw: bytes) -> tuple[dict, list | None]:
         if more:
             pos = _skip(text, pos + 1)
     if not text.startswith("]", pos):
-        raise ValueError(f"unexpected {text[pos:pos + 20]!r} in the result list")
+        raise ValueError(f"unexpected {text[pos : pos + 20]!r} in the result list")
     # What follows the list (the closing braces, warnings) is checked and read as JSON too.
-    return json.loads(text[:head.end()] + text[pos:]), items
+    return json.loads(text[: head.end()] + text[pos:]), items
 
 
 def _skip(text: str, pos: int) -> int:
@@ -224,7 +273,11 @@ def parse_matrix(raw: bytes) -> tuple[dict, list[RawSeries] | None]:
     data = body.get("data")
     if result is None and isinstance(data, dict):
         result = data.get("result")
-    if not isinstance(data, dict) or data.get("resultType") != "matrix" or not isinstance(result, list):
+    if (
+        not isinstance(data, dict)
+        or data.get("resultType") != "matrix"
+        or not isinstance(result, list)
+    ):
         return body, None
     out = []
     for item in result:

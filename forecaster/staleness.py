@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-STALENESS_STEPS = 3        # steps without a sample before a series is retired ...
-MIN_STALENESS = 3600.0     # ... but never less than this: short steps have short gaps too
+STALENESS_STEPS = 3  # steps without a sample before a series is retired ...
+MIN_STALENESS = 3600.0  # ... but never less than this: short steps have short gaps too
 
 
 def default_staleness(step: float) -> float:

@@ -35,8 +35,10 @@ def _threshold(value: float) -> float:
     if not math.isfinite(value):
         raise ValueError("must be a finite number")
     if not float(value).is_integer() and float("%g" % value) != value:
-        raise ValueError(f"{value!r} has more than 6 significant digits; write it as "
-                         f"{'%g' % value} or a whole number")
+        raise ValueError(
+            f"{value!r} has more than 6 significant digits; write it as "
+            f"{'%g' % value} or a whole number"
+        )
     if float(value).is_integer() and abs(value) >= 2**53:
         raise ValueError("is too large to be written exactly")
     return int(value) if float(value).is_integer() else value
@@ -65,7 +67,7 @@ def _selector(text: str) -> str:
     except ValueError as exc:
         raise ValueError(f"not valid label matchers (as inside {{...}}): {exc}") from None
     if not isinstance(parsed, promql_parser.VectorSelector):
-        raise ValueError("must be label matchers only, e.g. job=\"promcast-exporter\"")
+        raise ValueError('must be label matchers only, e.g. job="promcast-exporter"')
     return text
 
 
@@ -103,8 +105,9 @@ def _label_value(value: str) -> str:
 class Override(Strict):
     """Thresholds of their own for the series whose labels have these exact values."""
 
-    match: dict[LabelName, Annotated[str, Field(max_length=1024),
-                                     AfterValidator(_label_value)]] = Field(min_length=1)
+    match: dict[LabelName, Annotated[str, Field(max_length=1024), AfterValidator(_label_value)]] = (
+        Field(min_length=1)
+    )
     thresholds: dict[str, Threshold] = Field(min_length=1)
 
 
@@ -137,13 +140,19 @@ def _unknown_names(data: dict, defaults: dict) -> list[str]:
     problems = []
     for section in ("thresholds", "teams"):
         known = sorted(defaults[section])
-        problems += [f"{section}.{name}: unknown name (one of: {', '.join(known)})"
-                     for name in (data.get(section) or {}) if name not in defaults[section]]
+        problems += [
+            f"{section}.{name}: unknown name (one of: {', '.join(known)})"
+            for name in (data.get(section) or {})
+            if name not in defaults[section]
+        ]
     for i, override in enumerate(data.get("overrides") or []):
         if isinstance(override, dict) and isinstance(override.get("thresholds"), dict):
-            problems += [f"overrides[{i}].thresholds.{name}: unknown threshold (one of: "
-                         f"{', '.join(sorted(defaults['thresholds']))})"
-                         for name in override["thresholds"] if name not in defaults["thresholds"]]
+            problems += [
+                f"overrides[{i}].thresholds.{name}: unknown threshold (one of: "
+                f"{', '.join(sorted(defaults['thresholds']))})"
+                for name in override["thresholds"]
+                if name not in defaults["thresholds"]
+            ]
     return problems
 
 

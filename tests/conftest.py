@@ -47,13 +47,20 @@ def start_prometheus(tmp_path: Path) -> Iterator[Callable[..., PrometheusProc]]:
 
     started: list[PrometheusProc] = []
 
-    def start(openmetrics: str | None = None, scrape_configs: list | None = None,
-              rule_files: list[str] | None = None, name: str = "prom") -> PrometheusProc:
+    def start(
+        openmetrics: str | None = None,
+        scrape_configs: list | None = None,
+        rule_files: list[str] | None = None,
+        name: str = "prom",
+    ) -> PrometheusProc:
         need("prometheus")
         workdir = tmp_path / name
         workdir.mkdir()
-        cfg = {"global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
-               "scrape_configs": scrape_configs or [], "rule_files": rule_files or []}
+        cfg = {
+            "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+            "scrape_configs": scrape_configs or [],
+            "rule_files": rule_files or [],
+        }
         (workdir / "prometheus.yml").write_text(yaml.safe_dump(cfg))
         if openmetrics:
             need("promtool")
@@ -95,8 +102,9 @@ def report_history(tmp_path_factory) -> Iterator[HistoryPrometheus]:
     missing = missing_binaries()
     if missing:
         pytest.skip(f"missing {', '.join(missing)} (Debian packages; `make test` installs them)")
-    prom = HistoryPrometheus(tmp_path_factory.mktemp("report-history"), ANCHOR, days=15,
-                             down=("azure",))
+    prom = HistoryPrometheus(
+        tmp_path_factory.mktemp("report-history"), ANCHOR, days=15, down=("azure",)
+    )
     prom.start()
     yield prom
     prom.stop()

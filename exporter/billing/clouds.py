@@ -12,12 +12,24 @@ from functools import lru_cache
 # Lower-cased vendor spellings -> label value. FOCUS leaves ProviderName free text; these are
 # the names the clouds' own FOCUS exports and the FOCUS sample data use.
 CLOUDS: dict[str, str] = {
-    "aws": "aws", "amazon web services": "aws", "amazon": "aws",
-    "microsoft": "azure", "azure": "azure", "microsoft azure": "azure",
-    "google cloud": "gcp", "google": "gcp", "gcp": "gcp", "google cloud platform": "gcp",
-    "oracle": "oci", "oci": "oci", "oracle cloud infrastructure": "oci", "oracle cloud": "oci",
-    "alibaba cloud": "alibaba", "alibaba": "alibaba",
-    "ibm": "ibm", "ibm cloud": "ibm",
+    "aws": "aws",
+    "amazon web services": "aws",
+    "amazon": "aws",
+    "microsoft": "azure",
+    "azure": "azure",
+    "microsoft azure": "azure",
+    "google cloud": "gcp",
+    "google": "gcp",
+    "gcp": "gcp",
+    "google cloud platform": "gcp",
+    "oracle": "oci",
+    "oci": "oci",
+    "oracle cloud infrastructure": "oci",
+    "oracle cloud": "oci",
+    "alibaba cloud": "alibaba",
+    "alibaba": "alibaba",
+    "ibm": "ibm",
+    "ibm cloud": "ibm",
 }
 # AWS's cost types (Cost Explorer metrics, CUR cost columns) -> the ``cost_type`` label, as
 # FOCUS names them: what was billed, the effective cost with commitments amortised, the net.

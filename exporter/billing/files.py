@@ -57,8 +57,8 @@ class MissingColumns(Exception):
 
 @dataclass(frozen=True)
 class FileRef:
-    url: str       # a local path or an s3:// / gs:// URL, as reported in logs and labels
-    version: str   # changes whenever the content may have changed (mtime+size, ETag, generation)
+    url: str  # a local path or an s3:// / gs:// URL, as reported in logs and labels
+    version: str  # changes whenever the content may have changed (mtime+size, ETag, generation)
 
 
 def is_billing_file(name: str) -> bool:
@@ -114,8 +114,10 @@ class Storage:
         if isinstance(stream, _Fetched):
             return stream.version
         path, held = os.stat(ref.url), os.fstat(stream.fileno())
-        return (f"{path.st_mtime_ns}:{path.st_size}:{path.st_ino}/"
-                f"{held.st_mtime_ns}:{held.st_size}:{held.st_ino}")
+        return (
+            f"{path.st_mtime_ns}:{path.st_size}:{path.st_ino}/"
+            f"{held.st_mtime_ns}:{held.st_size}:{held.st_ino}"
+        )
 
     def _client(self, kind: StoreKind) -> ObjectStore:
         if kind.scheme not in self._clients:
@@ -124,8 +126,11 @@ class Storage:
 
     def _list_remote(self, kind: StoreKind, url: str) -> list[FileRef]:
         bucket, prefix = stores.split(url, kind.scheme)
-        out = [FileRef(f"{kind.scheme}{bucket}/{key}", version)
-               for key, version in self._client(kind).list(bucket, prefix) if _wanted(key)]
+        out = [
+            FileRef(f"{kind.scheme}{bucket}/{key}", version)
+            for key, version in self._client(kind).list(bucket, prefix)
+            if _wanted(key)
+        ]
         return sorted(out, key=lambda r: r.url)
 
 
@@ -140,8 +145,9 @@ class _Fetched(io.BytesIO):
 def _list_local(path: str) -> list[FileRef]:
     p = Path(path)
     if glob.has_magic(path):
-        files = sorted(Path(f) for f in glob.glob(path, recursive=True)
-                       if os.path.isfile(f) and _wanted(f))
+        files = sorted(
+            Path(f) for f in glob.glob(path, recursive=True) if os.path.isfile(f) and _wanted(f)
+        )
         if not files:
             raise FileNotFoundError(f"no billing file matches {path}")
     elif p.is_dir():
@@ -162,8 +168,9 @@ def _list_local(path: str) -> list[FileRef]:
 Row = tuple[int, "tuple[Any, ...] | BadRow"]  # (line or row number, the selected cells or why not)
 
 
-def read_rows(ref: FileRef, stream: BinaryIO,
-              select: Callable[[list[str]], list[str]]) -> Iterator[Row]:
+def read_rows(
+    ref: FileRef, stream: BinaryIO, select: Callable[[list[str]], list[str]]
+) -> Iterator[Row]:
     """Rows of a CSV (optionally gzipped) or parquet file, each with the cells of the columns
     ``select(header)`` returns, in that order. ``select`` raises :class:`MissingColumns`."""
     name = ref.url.lower()
@@ -194,8 +201,13 @@ def _csv_rows(text: io.TextIOWrapper, select: Callable[[list[str]], list[str]]) 
         if not record:
             continue  # a blank line is not a row
         if len(record) != width:
-            yield line, BadRow("missing_columns" if len(record) < width else "extra_columns",
-                               f"{len(record)} fields, the header has {width}")
+            yield (
+                line,
+                BadRow(
+                    "missing_columns" if len(record) < width else "extra_columns",
+                    f"{len(record)} fields, the header has {width}",
+                ),
+            )
             continue
         yield line, tuple(record[i] for i in cols)
 
@@ -255,7 +267,7 @@ def text(value: Any) -> str:
 
 def money(value: Any, column: str) -> Decimal:
     """An exact amount: floats (parquet doubles) by their shortest repr, strings as written."""
-    if type(value) is float and math.isfinite(value) and abs(value) < 10.0 ** MAX_AMOUNT_DIGITS:
+    if type(value) is float and math.isfinite(value) and abs(value) < 10.0**MAX_AMOUNT_DIGITS:
         return Decimal(repr(value))
     if value is None or (isinstance(value, str) and value.strip().upper() in _NULLS):
         raise BadRow("missing_value", f"{column} is empty")
@@ -271,8 +283,11 @@ def money(value: Any, column: str) -> Decimal:
     if not amount.is_finite():
         raise BadRow("bad_number", f"{column}={_short(value)} is not a finite number")
     if amount and amount.adjusted() >= MAX_AMOUNT_DIGITS:
-        raise BadRow("bad_number", f"{column}={_short(value)} is out of range "
-                     f"(amounts of 1e{MAX_AMOUNT_DIGITS} or more are corrupt)")
+        raise BadRow(
+            "bad_number",
+            f"{column}={_short(value)} is out of range "
+            f"(amounts of 1e{MAX_AMOUNT_DIGITS} or more are corrupt)",
+        )
     return amount
 
 

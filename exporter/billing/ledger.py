@@ -25,8 +25,17 @@ from promcast_common.catalogue import Families
 from promcast_common.collector import PartialRefresh, Provider
 
 from .manifests import MAX_MANIFEST_BYTES, Manifest, current_files, parse_manifest
-from .files import (BadRow, FileChanged, FileRef, MissingColumns, Storage, display_name,
-                    read_order, read_rows, text)
+from .files import (
+    BadRow,
+    FileChanged,
+    FileRef,
+    MissingColumns,
+    Storage,
+    display_name,
+    read_order,
+    read_rows,
+    text,
+)
 
 log = logging.getLogger(__name__)
 HOUR = 3600
@@ -36,12 +45,23 @@ MAX_CHARGE_PERIOD = 366 * 86400  # longer ones are corrupt data
 # one row dated 2099 or year 1 must not stretch every hourly series across centuries.
 EARLIEST = 946684800  # 2000-01-01T00:00:00Z
 FUTURE_SLACK = 32 * 86400
-BAD_REASONS = ("bad_number", "bad_timestamp", "date_out_of_range", "missing_value",
-               "missing_column", "missing_columns", "extra_columns", "unknown_currency",
-               "bad_tags", "bad_value")
+BAD_REASONS = (
+    "bad_number",
+    "bad_timestamp",
+    "date_out_of_range",
+    "missing_value",
+    "missing_column",
+    "missing_columns",
+    "extra_columns",
+    "unknown_currency",
+    "bad_tags",
+    "bad_value",
+)
 SKIP_REASONS = ("corrupt", "changing", "unreadable")
-READ_ATTEMPTS = 3      # a file rewritten during each of them is skipped until the next refresh
-LOGGED_BAD_ROWS = 20   # per file version; the counter, the summary line and `bad-rows` carry the rest
+READ_ATTEMPTS = 3  # a file rewritten during each of them is skipped until the next refresh
+LOGGED_BAD_ROWS = (
+    20  # per file version; the counter, the summary line and `bad-rows` carry the rest
+)
 KEPT_BAD_ROWS = 1000
 
 Key = tuple[str, ...]
@@ -70,7 +90,7 @@ class FuncBinding:
 
 
 class Layout(Protocol):
-    labels: tuple[str, ...]      # label names of a group key's values, in order
+    labels: tuple[str, ...]  # label names of a group key's values, in order
     cost_types: tuple[str, ...]  # ``cost_type`` label values, in the order of the amounts
 
     def bind(self, header: list[str], notes: list[str]) -> Binding:
@@ -123,17 +143,28 @@ def check_dates(period: int, start: int, end: int, window: tuple[int, int]) -> N
     lo, hi = window
     for what, t in (("charge period start", start), ("billing period start", period)):
         if not lo <= t <= hi:
-            bad = BadRow("date_out_of_range", f"{what} {_utc(t) if -62135596800 <= t < 253402300800 else t} "
-                         f"is outside {_utc(lo)} .. {_utc(hi)}")
+            bad = BadRow(
+                "date_out_of_range",
+                f"{what} {_utc(t) if -62135596800 <= t < 253402300800 else t} "
+                f"is outside {_utc(lo)} .. {_utc(hi)}",
+            )
             bad.usable_from = max(start, period) - FUTURE_SLACK if t > hi else math.inf  # type: ignore[attr-defined]
             raise bad
     if end < start or end - start > MAX_CHARGE_PERIOD:
-        raise BadRow("bad_timestamp", "the charge period ends before it starts or is longer than a year")
+        raise BadRow(
+            "bad_timestamp", "the charge period ends before it starts or is longer than a year"
+        )
 
 
-def iter_rows(ref: FileRef, storage: Storage, layout: Layout, now: float,
-              exclude: frozenset[int] = frozenset(), notes: list[str] | None = None,
-              on_future: Callable[[float], None] | None = None) -> Iterator[tuple[int, Charge | BadRecord | None, int]]:
+def iter_rows(
+    ref: FileRef,
+    storage: Storage,
+    layout: Layout,
+    now: float,
+    exclude: frozenset[int] = frozenset(),
+    notes: list[str] | None = None,
+    on_future: Callable[[float], None] | None = None,
+) -> Iterator[tuple[int, Charge | BadRecord | None, int]]:
     """(line, the row's charge or why it is bad or None for an excluded duplicate, identity
     hash) of every row of one file, checking afterwards that the file did not change meanwhile
     (:class:`FileChanged`). :class:`MissingColumns` when the header lacks a required column;
@@ -173,8 +204,15 @@ def iter_rows(ref: FileRef, storage: Storage, layout: Layout, now: float,
             raise FileChanged(f"{display_name(ref)} changed while it was read")
 
 
-def parse_file(ref: FileRef, storage: Storage, layout: Layout, provider: str, now: float,
-               exclude: frozenset[int] = frozenset(), quiet: bool = False) -> FileResult:
+def parse_file(
+    ref: FileRef,
+    storage: Storage,
+    layout: Layout,
+    provider: str,
+    now: float,
+    exclude: frozenset[int] = frozenset(),
+    quiet: bool = False,
+) -> FileResult:
     """Every usable row of one file aggregated exactly; every other row recorded as bad; rows
     whose identity is in ``exclude`` left out as duplicates. Raises :class:`FileChanged` and
     whatever a corrupt file raises; ``quiet`` logs nothing (a second reading of the file)."""
@@ -185,6 +223,7 @@ def parse_file(ref: FileRef, storage: Storage, layout: Layout, provider: str, no
     group, period, start, end, cost, ids = [], [], [], [], [], []
     notes: list[str] = []
     try:
+
         def future(t: float) -> None:
             res.recheck_at = min(res.recheck_at, t)
 
@@ -217,10 +256,17 @@ def parse_file(ref: FileRef, storage: Storage, layout: Layout, provider: str, no
         res.bad_counts["missing_column"] = res.rows
         res.bad = [BadRecord(1, "missing_column", str(exc))]
         if not quiet:
-            log.error("file lacks required columns; all its rows are left out of the totals",
-                      extra={"provider": provider, "file": name, "line": 1,
-                             "reason": "missing_column", "columns": ",".join(exc.columns),
-                             "rows": res.rows})
+            log.error(
+                "file lacks required columns; all its rows are left out of the totals",
+                extra={
+                    "provider": provider,
+                    "file": name,
+                    "line": 1,
+                    "reason": "missing_column",
+                    "columns": ",".join(exc.columns),
+                    "rows": res.rows,
+                },
+            )
         return res
     res.keys = list(key_ids)
     res.periods = list(period_ids)
@@ -235,18 +281,33 @@ def parse_file(ref: FileRef, storage: Storage, layout: Layout, provider: str, no
     for note in notes:
         log.warning(note, extra={"provider": provider, "file": name})
     for rec in res.bad[:LOGGED_BAD_ROWS]:
-        log.warning("bad row left out of the totals", extra={
-            "provider": provider, "file": name, "line": rec.line, "reason": rec.reason,
-            "detail": rec.detail})
+        log.warning(
+            "bad row left out of the totals",
+            extra={
+                "provider": provider,
+                "file": name,
+                "line": rec.line,
+                "reason": rec.reason,
+                "detail": rec.detail,
+            },
+        )
     if res.bad_counts:
-        log.warning("file has bad rows; they are left out of the totals (promcast-exporter "
-                    "bad-rows lists them all)", extra={
-                        "provider": provider, "file": name, "rows": res.rows,
-                        "bad_rows": sum(res.bad_counts.values()),
-                        "logged": min(LOGGED_BAD_ROWS, len(res.bad)),
-                        "reasons": ",".join(f"{r}:{n}" for r, n in sorted(res.bad_counts.items()))})
-    log.info("read billing file", extra={"provider": provider, "file": name, "rows": res.rows,
-                                         "groups": len(res.keys)})
+        log.warning(
+            "file has bad rows; they are left out of the totals (promcast-exporter "
+            "bad-rows lists them all)",
+            extra={
+                "provider": provider,
+                "file": name,
+                "rows": res.rows,
+                "bad_rows": sum(res.bad_counts.values()),
+                "logged": min(LOGGED_BAD_ROWS, len(res.bad)),
+                "reasons": ",".join(f"{r}:{n}" for r, n in sorted(res.bad_counts.items())),
+            },
+        )
+    log.info(
+        "read billing file",
+        extra={"provider": provider, "file": name, "rows": res.rows, "groups": len(res.keys)},
+    )
     return res
 
 
@@ -283,9 +344,13 @@ class Ledger:
         parts: list[tuple[np.ndarray, ...]] = []
         for f in files:
             gmap = np.array([key_ids.setdefault(k, len(key_ids)) for k in f.keys], dtype=np.int64)
-            pmap = np.array([period_ids.setdefault(p, len(period_ids)) for p in f.periods], dtype=np.int64)
+            pmap = np.array(
+                [period_ids.setdefault(p, len(period_ids)) for p in f.periods], dtype=np.int64
+            )
             for (g, p), amounts in f.totals.items():
-                acc = self.totals.setdefault((int(gmap[g]), int(pmap[p])), [Decimal(0)] * len(amounts))
+                acc = self.totals.setdefault(
+                    (int(gmap[g]), int(pmap[p])), [Decimal(0)] * len(amounts)
+                )
                 for i, a in enumerate(amounts):
                     acc[i] += a
             if len(f.group):
@@ -294,9 +359,11 @@ class Ledger:
         self.periods: list[int] = list(period_ids)
         none = np.zeros(0, np.int64)
         self.group, self.period, self.start, self.end = (
-            np.concatenate([p[i] for p in parts]) if parts else none for i in range(4))
-        self.cost = (np.concatenate([p[4] for p in parts]) if parts
-                     else np.zeros((0, len(self.cost_types))))
+            np.concatenate([p[i] for p in parts]) if parts else none for i in range(4)
+        )
+        self.cost = (
+            np.concatenate([p[4] for p in parts]) if parts else np.zeros((0, len(self.cost_types)))
+        )
         self._provider_col = self.labels.index("provider")
         # Each row's hours [h0, h0 + n) and its cost per hour.
         self.h0 = self.start // HOUR
@@ -344,17 +411,30 @@ class Ledger:
             base = {**self.label_set(g), "billing_period": period_label(ps)}
             current = ps <= now < period_end(ps)
             for cost_type, amount in zip(self.cost_types, amounts):
-                out.add("promcast_cost_billing_period_usd", {**base, "cost_type": cost_type}, float(amount))
+                out.add(
+                    "promcast_cost_billing_period_usd",
+                    {**base, "cost_type": cost_type},
+                    float(amount),
+                )
                 if current:
-                    out.add("promcast_cost_month_to_date_usd", {**base, "cost_type": cost_type},
-                            float(amount))
+                    out.add(
+                        "promcast_cost_month_to_date_usd",
+                        {**base, "cost_type": cost_type},
+                        float(amount),
+                    )
         for g, rate in enumerate(self.newest_rates()):
             for cost_type, value in zip(self.cost_types, rate):
-                out.add("promcast_cost_hourly_rate_usd", {**self.label_set(g), "cost_type": cost_type},
-                        float(value))
+                out.add(
+                    "promcast_cost_hourly_rate_usd",
+                    {**self.label_set(g), "cost_type": cost_type},
+                    float(value),
+                )
         for cloud, (_, _, newest) in self.coverage().items():
-            out.add("promcast_billing_data_last_timestamp_seconds",
-                    {"provider": cloud, **self.source_label}, newest)
+            out.add(
+                "promcast_billing_data_last_timestamp_seconds",
+                {"provider": cloud, **self.source_label},
+                newest,
+            )
         return list(out)
 
     def history(self, t: np.ndarray) -> Iterator[tuple[str, dict[str, str], np.ndarray]]:
@@ -390,25 +470,38 @@ class Ledger:
                 if not ok.any():
                     continue
                 # Spend of the hours before the window, then hour by hour within it.
-                before = (self.share[seg] * np.clip(a - self.h0[seg], 0, self.n[seg])[:, None]).sum(axis=0)
+                before = (self.share[seg] * np.clip(a - self.h0[seg], 0, self.n[seg])[:, None]).sum(
+                    axis=0
+                )
                 cum = before + np.vstack([np.zeros((1, k)), np.cumsum(dense, axis=0)])
                 base = {**labels, "billing_period": period_label(ps)}
                 for i, cost_type in enumerate(self.cost_types):
-                    yield ("promcast_cost_month_to_date_usd", {**base, "cost_type": cost_type},
-                           np.where(ok, cum[j, i], np.nan))
+                    yield (
+                        "promcast_cost_month_to_date_usd",
+                        {**base, "cost_type": cost_type},
+                        np.where(ok, cum[j, i], np.nan),
+                    )
             idx = th - 1 - a
             ok = (th - 1 >= first) & (th - 1 < after) & (idx >= 0) & (idx < width)
             if ok.any():
                 for i, cost_type in enumerate(self.cost_types):
-                    yield ("promcast_cost_hourly_rate_usd", {**labels, "cost_type": cost_type},
-                           np.where(ok, rate[np.clip(idx, 0, max(width - 1, 0)), i] if width else np.nan,
-                                    np.nan))
+                    yield (
+                        "promcast_cost_hourly_rate_usd",
+                        {**labels, "cost_type": cost_type},
+                        np.where(
+                            ok,
+                            rate[np.clip(idx, 0, max(width - 1, 0)), i] if width else np.nan,
+                            np.nan,
+                        ),
+                    )
         for cloud, (first, _, newest) in cov.items():
             ok = th >= first
             if ok.any():
-                yield ("promcast_billing_data_last_timestamp_seconds",
-                       {"provider": cloud, **self.source_label},
-                       np.where(ok, np.minimum(th * HOUR, newest), np.nan).astype(float))
+                yield (
+                    "promcast_billing_data_last_timestamp_seconds",
+                    {"provider": cloud, **self.source_label},
+                    np.where(ok, np.minimum(th * HOUR, newest), np.nan).astype(float),
+                )
 
     def _dense(self, rows: np.ndarray, a: int, width: int) -> np.ndarray:
         """(width, cost types): the rows' cost in each hour of [a, a + width), built from where
@@ -443,8 +536,8 @@ class BillingFileProvider(Provider):
         self.layout = layout
         self.storage = Storage(self.count_call)
         self.clock: Callable[[], float] = time.time
-        self._cache: dict[str, FileResult] = {}            # url -> its last good reading
-        self._failed: dict[str, tuple[str, str]] = {}      # url -> (version, reason) not readable
+        self._cache: dict[str, FileResult] = {}  # url -> its last good reading
+        self._failed: dict[str, tuple[str, str]] = {}  # url -> (version, reason) not readable
         self._deduplicated: dict[str, tuple[str, frozenset[int], FileResult]] = {}
         self._manifests: dict[str, tuple[str, Manifest | None]] = {}
         # The counters grow by what a new version of a file adds, never by a re-reading.
@@ -454,8 +547,8 @@ class BillingFileProvider(Provider):
         self._bad_seen: dict[tuple[str, str], int] = {}
         self._dup_seen: dict[str, int] = {}
         self.files: list[FileResult] = []
-        self.listed: list[str] = []                         # display names of the files listed
-        self.skipped: list[tuple[str, str]] = []           # (file, reason) of the last load
+        self.listed: list[str] = []  # display names of the files listed
+        self.skipped: list[tuple[str, str]] = []  # (file, reason) of the last load
 
     def load(self, now: float | None = None) -> Ledger:
         now = self.clock() if now is None else now
@@ -469,8 +562,10 @@ class BillingFileProvider(Provider):
         for url in set(self._cache) - {r.url for r in refs}:
             del self._cache[url]
         if not refs:
-            log.warning("no billing files found", extra={"provider": self.name,
-                                                         "paths": ",".join(self.paths)})
+            log.warning(
+                "no billing files found",
+                extra={"provider": self.name, "paths": ",".join(self.paths)},
+            )
         self.listed = [display_name(r) for r in refs]
         self.files = self._drop_duplicates(results, now)
         return Ledger(self.layout, self.files, self.name)
@@ -484,14 +579,21 @@ class BillingFileProvider(Provider):
             cached = self._manifests.get(ref.url)
             if cached is None or cached[0] != ref.version:
                 try:
-                    cached = (ref.version, parse_manifest(ref.url, self.storage.read_small(
-                        ref, MAX_MANIFEST_BYTES)))
+                    cached = (
+                        ref.version,
+                        parse_manifest(ref.url, self.storage.read_small(ref, MAX_MANIFEST_BYTES)),
+                    )
                 except Exception as exc:  # noqa: BLE001 - a bad manifest is reported, not fatal
                     cached = (ref.version, None)
                     self.skipped_files_total[(name, "corrupt")] += 1
-                    log.error("report manifest unreadable; the files it would choose from are "
-                              "all read", extra={"provider": self.name, "file": name,
-                                                 "err": f"{type(exc).__name__}: {exc}"[:300]})
+                    log.error(
+                        "report manifest unreadable; the files it would choose from are all read",
+                        extra={
+                            "provider": self.name,
+                            "file": name,
+                            "err": f"{type(exc).__name__}: {exc}"[:300],
+                        },
+                    )
                 self._manifests[ref.url] = cached
             if cached[1] is None:
                 self.skipped.append((name, "corrupt"))
@@ -503,14 +605,26 @@ class BillingFileProvider(Provider):
             return refs
         keep, left_out, missing = current_files(refs, manifests)
         for url, files in left_out.items():
-            log.info("files not in their billing period's manifest (older report versions) are "
-                     "not read", extra={"provider": self.name, "manifest": url, "files": len(files),
-                                        "first": files[0]})
+            log.info(
+                "files not in their billing period's manifest (older report versions) are not read",
+                extra={
+                    "provider": self.name,
+                    "manifest": url,
+                    "files": len(files),
+                    "first": files[0],
+                },
+            )
         for url, keys in missing.items():
-            log.warning("the manifest names files that are absent; the period's spend is "
-                        "incomplete until they arrive", extra={
-                            "provider": self.name, "manifest": url, "absent": len(keys),
-                            "first": keys[0]})
+            log.warning(
+                "the manifest names files that are absent; the period's spend is "
+                "incomplete until they arrive",
+                extra={
+                    "provider": self.name,
+                    "manifest": url,
+                    "absent": len(keys),
+                    "first": keys[0],
+                },
+            )
         return keep
 
     def _read(self, ref: FileRef, now: float) -> FileResult | None:
@@ -533,7 +647,10 @@ class BillingFileProvider(Provider):
                 continue
             except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
                 unreadable = isinstance(exc, OSError) and exc.errno is not None
-                reason, err = ("unreadable" if unreadable else "corrupt"), f"{type(exc).__name__}: {exc}"
+                reason, err = (
+                    ("unreadable" if unreadable else "corrupt"),
+                    f"{type(exc).__name__}: {exc}",
+                )
                 break
             self._count_bad(res)
             self._cache[ref.url] = res
@@ -543,9 +660,11 @@ class BillingFileProvider(Provider):
             self._failed[ref.url] = (ref.version, reason)
         self.skipped_files_total[(name, reason)] += 1
         self.skipped.append((name, reason))
-        log.error("billing file skipped; the other files are published" + (
-            ", with this file's last good version" if cached else ""), extra={
-                "provider": self.name, "file": name, "reason": reason, "err": err[:300]})
+        log.error(
+            "billing file skipped; the other files are published"
+            + (", with this file's last good version" if cached else ""),
+            extra={"provider": self.name, "file": name, "reason": reason, "err": err[:300]},
+        )
         return cached
 
     def _count_bad(self, res: FileResult) -> None:
@@ -556,7 +675,9 @@ class BillingFileProvider(Provider):
                 self.bad_rows_total[key] += n - seen
                 self._bad_seen[key] = n
 
-    def _drop_duplicates(self, results: list[tuple[FileRef, FileResult]], now: float) -> list[FileResult]:
+    def _drop_duplicates(
+        self, results: list[tuple[FileRef, FileResult]], now: float
+    ) -> list[FileResult]:
         """The readings with line items already read from an earlier file (in read order) left
         out, so a line item in two files counts once."""
         seen: set[int] = set()
@@ -573,19 +694,28 @@ class BillingFileProvider(Provider):
             out.append(res)
         return out
 
-    def _without(self, ref: FileRef, res: FileResult, exclude: frozenset[int],
-                 now: float) -> FileResult | None:
+    def _without(
+        self, ref: FileRef, res: FileResult, exclude: frozenset[int], now: float
+    ) -> FileResult | None:
         done = self._deduplicated.get(ref.url)
-        if (done is not None and done[0] == res.version and done[1] == exclude
-                and now < done[2].recheck_at):
+        if (
+            done is not None
+            and done[0] == res.version
+            and done[1] == exclude
+            and now < done[2].recheck_at
+        ):
             return done[2]
         try:
             # Read again, leaving the duplicates out: totals stay exact decimals.
             kept = parse_file(ref, self.storage, self.layout, self.name, now, exclude, quiet=True)
         except Exception as exc:  # noqa: BLE001 - as in _read
-            self.skipped.append((res.name, "changing" if isinstance(exc, FileChanged) else "corrupt"))
-            log.error("billing file skipped: reading it again without its duplicate line items "
-                      "failed", extra={"provider": self.name, "file": res.name, "err": repr(exc)[:300]})
+            self.skipped.append(
+                (res.name, "changing" if isinstance(exc, FileChanged) else "corrupt")
+            )
+            log.error(
+                "billing file skipped: reading it again without its duplicate line items failed",
+                extra={"provider": self.name, "file": res.name, "err": repr(exc)[:300]},
+            )
             return None
         kept.version = res.version
         self._deduplicated[ref.url] = (res.version, exclude, kept)
@@ -593,9 +723,15 @@ class BillingFileProvider(Provider):
         if kept.duplicates > seen:
             self.duplicate_rows_total[res.name] += kept.duplicates - seen
             self._dup_seen[res.name] = kept.duplicates
-        log.warning("file repeats line items already read from another file; they are counted "
-                    "once", extra={"provider": self.name, "file": res.name,
-                                   "duplicates": kept.duplicates, "rows": kept.rows})
+        log.warning(
+            "file repeats line items already read from another file; they are counted once",
+            extra={
+                "provider": self.name,
+                "file": res.name,
+                "duplicates": kept.duplicates,
+                "rows": kept.rows,
+            },
+        )
         return kept
 
     def bad_rows(self, now: float | None = None) -> Iterator[tuple[str, int, str, str]]:
@@ -621,22 +757,31 @@ class BillingFileProvider(Provider):
         lab = {"provider": self.name}
         for name in self.listed:
             for reason in BAD_REASONS:
-                out.add("promcast_exporter_bad_rows_total", {**lab, "file": name, "reason": reason},
-                        self.bad_rows_total[(name, reason)])
-            out.add("promcast_exporter_duplicate_rows_total", {**lab, "file": name},
-                    self.duplicate_rows_total[name])
+                out.add(
+                    "promcast_exporter_bad_rows_total",
+                    {**lab, "file": name, "reason": reason},
+                    self.bad_rows_total[(name, reason)],
+                )
+            out.add(
+                "promcast_exporter_duplicate_rows_total",
+                {**lab, "file": name},
+                self.duplicate_rows_total[name],
+            )
         manifests = [display_name(r) for r in self.storage.manifests]
         for name in self.listed + manifests:
             for reason in SKIP_REASONS:
-                out.add("promcast_exporter_skipped_files_total",
-                        {**lab, "file": name, "reason": reason},
-                        self.skipped_files_total[(name, reason)])
+                out.add(
+                    "promcast_exporter_skipped_files_total",
+                    {**lab, "file": name, "reason": reason},
+                    self.skipped_files_total[(name, reason)],
+                )
         if self.skipped:
             raise PartialRefresh(list(out), ", ".join(f"{f} ({r})" for f, r in self.skipped))
         return list(out)
 
-    def history(self, start: float, end: float, step: float
-                ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
+    def history(
+        self, start: float, end: float, step: float
+    ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
         ledger = self.load()
         t = np.arange(start, end + 1, step, dtype=float)
         for name, labels, values in ledger.history(t):

@@ -21,8 +21,8 @@ MAX_MANIFEST_BYTES = 16 * 2**20  # real manifests are kilobytes; this bounds a c
 @dataclass(frozen=True)
 class Manifest:
     url: str
-    scope: str              # the folder (ending in /) whose billing files it decides
-    keys: tuple[str, ...]   # object keys of the current version's files
+    scope: str  # the folder (ending in /) whose billing files it decides
+    keys: tuple[str, ...]  # object keys of the current version's files
 
 
 def parse_manifest(url: str, data: bytes) -> Manifest:
@@ -33,20 +33,23 @@ def parse_manifest(url: str, data: bytes) -> Manifest:
         raise ValueError("neither reportKeys nor dataFiles is a list of file names")
     parent = url.rsplit("/", 1)[0] + "/"
     cut = parent.rfind("/metadata/")
-    scope = parent[:cut] + "/data/" + parent[cut + len("/metadata/"):] if cut >= 0 else parent
+    scope = parent[:cut] + "/data/" + parent[cut + len("/metadata/") :] if cut >= 0 else parent
     # dataFiles are s3:// URLs, reportKeys bucket keys: keep the key.
-    clean = tuple(k.split("://", 1)[1].partition("/")[2] if "://" in k else k.lstrip("/") for k in keys)
+    clean = tuple(
+        k.split("://", 1)[1].partition("/")[2] if "://" in k else k.lstrip("/") for k in keys
+    )
     return Manifest(url, scope, clean)
 
 
 def _named(ref: FileRef, m: Manifest) -> bool:
     # Keys are full object keys; a local copy keeps at least the part below the manifest's folder.
-    rel = ref.url[len(m.scope):]
+    rel = ref.url[len(m.scope) :]
     return any(k == rel or k.endswith("/" + rel) for k in m.keys)
 
 
-def current_files(refs: Sequence[FileRef], manifests: Sequence[Manifest]
-                  ) -> tuple[list[FileRef], dict[str, list[str]], dict[str, list[str]]]:
+def current_files(
+    refs: Sequence[FileRef], manifests: Sequence[Manifest]
+) -> tuple[list[FileRef], dict[str, list[str]], dict[str, list[str]]]:
     """The files to read: those no manifest decides, and those their manifest names (the
     outermost manifest decides: a report version's folder may hold its own). Also, per
     manifest URL, the files it left out and the files it names that are absent."""
@@ -67,8 +70,11 @@ def current_files(refs: Sequence[FileRef], manifests: Sequence[Manifest]
     missing = {}
     for m in manifests:
         found = matched[m.url]
-        absent = [k for k in m.keys if not any(u.endswith("/" + k) or k.endswith("/" + u[len(m.scope):])
-                                               for u in found)]
+        absent = [
+            k
+            for k in m.keys
+            if not any(u.endswith("/" + k) or k.endswith("/" + u[len(m.scope) :]) for u in found)
+        ]
         outer = [o for o in manifests if m.url != o.url and m.scope.startswith(o.scope)]
         if absent and not outer:
             missing[m.url] = absent

@@ -29,9 +29,9 @@ class ObjectStore(Protocol):
 
 @dataclass(frozen=True)
 class StoreKind:
-    scheme: str                             # "s3://"
-    sdk_module: str                         # found (not imported) to check a path, "boto3"
-    sdk_package: str                        # what to install, as said in the config error
+    scheme: str  # "s3://"
+    sdk_module: str  # found (not imported) to check a path, "boto3"
+    sdk_package: str  # what to install, as said in the config error
     connect: Callable[[CountCall], ObjectStore]  # imports the SDK; called on first use
 
 
@@ -41,8 +41,10 @@ _KINDS: dict[str, StoreKind] = {}
 def register(kind: StoreKind) -> None:
     """Make ``kind.scheme`` paths readable; a provider calls it once, at import."""
     if not kind.scheme.endswith("://") or kind.scheme in _KINDS and _KINDS[kind.scheme] != kind:
-        raise ValueError(f"cannot register an object store for {kind.scheme!r}: "
-                         + ("already registered" if kind.scheme in _KINDS else "not a URL scheme"))
+        raise ValueError(
+            f"cannot register an object store for {kind.scheme!r}: "
+            + ("already registered" if kind.scheme in _KINDS else "not a URL scheme")
+        )
     _KINDS[kind.scheme] = kind
 
 
@@ -59,7 +61,7 @@ def kind_for(url: str) -> StoreKind | None:
 
 def split(url: str, scheme: str) -> tuple[str, str]:
     """``(bucket, key or prefix)`` of ``scheme://bucket/key``."""
-    bucket, _, key = url[len(scheme):].partition("/")
+    bucket, _, key = url[len(scheme) :].partition("/")
     return bucket, key
 
 
@@ -86,5 +88,8 @@ def _supported() -> str:
     schemes = list(_KINDS)  # in the order the providers registered them
     if not schemes:
         return ""
-    return ", " + (" and ".join(schemes) if len(schemes) <= 2
-                   else ", ".join(schemes[:-1]) + " and " + schemes[-1])
+    return ", " + (
+        " and ".join(schemes)
+        if len(schemes) <= 2
+        else ", ".join(schemes[:-1]) + " and " + schemes[-1]
+    )

@@ -74,16 +74,16 @@ class DetectorSettings:
 
     step: float
     for_seconds: float = 900.0
-    series_budget: float = 0.5      # chance pages per 30 days per series
-    target_budget: float = 12.0     # chance pages per 30 days across the target
-    min_effect: float = 0.1         # share of the usual range (or of the capacity)
+    series_budget: float = 0.5  # chance pages per 30 days per series
+    target_budget: float = 12.0  # chance pages per 30 days across the target
+    min_effect: float = 0.1  # share of the usual range (or of the capacity)
     direction: Direction = "both"
-    reference: float = 3600.0       # the expected value is the median of this much past
-    season: float = DAY             # 0 for none; the seasonal reference needs SEASONS of them
-    block: float = 3600.0           # calibration block (at least one step)
-    calibration: float = 7 * DAY    # how much past the threshold is calibrated on
-    cold_start: float = 2 * DAY     # blocks needed before any score
-    level_window: float = 3600.0    # the sustained statistic's window; 0 for none
+    reference: float = 3600.0  # the expected value is the median of this much past
+    season: float = DAY  # 0 for none; the seasonal reference needs SEASONS of them
+    block: float = 3600.0  # calibration block (at least one step)
+    calibration: float = 7 * DAY  # how much past the threshold is calibrated on
+    cold_start: float = 2 * DAY  # blocks needed before any score
+    level_window: float = 3600.0  # the sustained statistic's window; 0 for none
 
     @property
     def for_points(self) -> int:
@@ -131,8 +131,9 @@ class DetectorSettings:
     def history_needed(self) -> float:
         """Seconds of history before the first score: the reference window, the ``for:`` and
         the cold start's blocks (documented per step in docs/anomalies.md)."""
-        return (self.reference_points + self.for_points) * self.step \
-            + self.cold_start_blocks * self.block_seconds
+        return (
+            self.reference_points + self.for_points
+        ) * self.step + self.cold_start_blocks * self.block_seconds
 
 
 @dataclass
@@ -170,8 +171,13 @@ def episodes(alert: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1) - 1))
 
 
-def detect(values: np.ndarray, timestamps: np.ndarray, settings: DetectorSettings,
-           series_in_target: int | None = None, capacity: np.ndarray | None = None) -> Detection:
+def detect(
+    values: np.ndarray,
+    timestamps: np.ndarray,
+    settings: DetectorSettings,
+    series_in_target: int | None = None,
+    capacity: np.ndarray | None = None,
+) -> Detection:
     """Score every point of ``values`` (rows = series on the shared grid ``timestamps``, NaN for
     missing samples). ``series_in_target`` shares the target's budget (default: the rows given);
     ``capacity`` (one per row, NaN for none) replaces the usual range in the minimum effect."""
@@ -181,17 +187,27 @@ def detect(values: np.ndarray, timestamps: np.ndarray, settings: DetectorSetting
     n = x.shape[0]
     cap = np.full(n, np.nan) if capacity is None else np.asarray(capacity, dtype=float)
     budget = settings.budget(series_in_target or n)
-    parts = [_detect_rows(x[a:a + ROW_CHUNK], ts, settings, budget, cap[a:a + ROW_CHUNK])
-             for a in range(0, n, ROW_CHUNK)]
-    return Detection(*(np.vstack([getattr(d, f) for d in parts]) if parts else np.empty((0, ts.size))
-                       for f in ("expected", "score", "threshold", "min_effect")))
+    parts = [
+        _detect_rows(x[a : a + ROW_CHUNK], ts, settings, budget, cap[a : a + ROW_CHUNK])
+        for a in range(0, n, ROW_CHUNK)
+    ]
+    return Detection(
+        *(
+            np.vstack([getattr(d, f) for d in parts]) if parts else np.empty((0, ts.size))
+            for f in ("expected", "score", "threshold", "min_effect")
+        )
+    )
 
 
-def _detect_rows(x: np.ndarray, ts: np.ndarray, s: DetectorSettings, budget: float,
-                 cap: np.ndarray) -> Detection:
+def _detect_rows(
+    x: np.ndarray, ts: np.ndarray, s: DetectorSettings, budget: float, cap: np.ndarray
+) -> Detection:
     blocks = _block_starts(ts, s.block_seconds)
-    effect = s.min_effect * np.where((np.isfinite(cap) & (cap > 0))[:, None], cap[:, None],
-                                     _usual_range(x, blocks, s.calibration_blocks))
+    effect = s.min_effect * np.where(
+        (np.isfinite(cap) & (cap > 0))[:, None],
+        cap[:, None],
+        _usual_range(x, blocks, s.calibration_blocks),
+    )
     # The first pass looks both ways whatever the target's direction: the end of a dip is a
     # rise against a reference that followed the dip, and must not page an "up" target.
     first, level_bar, anchor = _score(x, x, ts, replace(s, direction="both"), budget, effect)
@@ -223,8 +239,9 @@ def _hold_paged_incidents(score: np.ndarray, incident: np.ndarray, points: int) 
     return np.where(hold, np.maximum(score, HELD_SCORE), score)
 
 
-def _incidents(x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: np.ndarray,
-               s: DetectorSettings) -> tuple[np.ndarray, np.ndarray]:
+def _incidents(
+    x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: np.ndarray, s: DetectorSettings
+) -> tuple[np.ndarray, np.ndarray]:
     """Points belonging to an incident, and the value expected when each incident began.
 
     An incident starts with a run that alerted in the first pass and lasts while the series
@@ -249,8 +266,14 @@ def _previous(flag: np.ndarray) -> np.ndarray:
     return np.pad(flag, ((0, 0), (1, 0)))[:, :-1]
 
 
-def _incident_extent(x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: np.ndarray,
-                     s: DetectorSettings, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _incident_extent(
+    x: np.ndarray,
+    first: Detection,
+    level_bar: np.ndarray,
+    anchor: np.ndarray,
+    s: DetectorSettings,
+    starts: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """The samples of the incidents that begin at ``starts``, and each one's held value."""
     n, t = x.shape
     idx = np.broadcast_to(np.arange(t), (n, t))
@@ -292,8 +315,10 @@ def _references(x: np.ndarray, s: DetectorSettings) -> list[tuple[np.ndarray, np
     profile = _profile(x, s)
     if profile is None:
         return [(np.zeros_like(x), _rolling_median_before(x, s.reference_points))]
-    return [(np.zeros_like(x), _rolling_median_before(x, s.reference_points)),
-            (profile, _rolling_median_before(x - profile, s.reference_points))]
+    return [
+        (np.zeros_like(x), _rolling_median_before(x, s.reference_points)),
+        (profile, _rolling_median_before(x - profile, s.reference_points)),
+    ]
 
 
 def _profile(x: np.ndarray, s: DetectorSettings) -> np.ndarray | None:
@@ -317,9 +342,15 @@ def _shift(x: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
-def _score(x: np.ndarray, reference_of: np.ndarray, ts: np.ndarray, s: DetectorSettings,
-           budget: float, effect: np.ndarray,
-           flagged: np.ndarray | None = None) -> tuple[Detection, np.ndarray, np.ndarray]:
+def _score(
+    x: np.ndarray,
+    reference_of: np.ndarray,
+    ts: np.ndarray,
+    s: DetectorSettings,
+    budget: float,
+    effect: np.ndarray,
+    flagged: np.ndarray | None = None,
+) -> tuple[Detection, np.ndarray, np.ndarray]:
     """The score of every statistic against every reference, each calibrated at an equal share
     of the budget, and the largest kept: a chance page needs one of them to exceed its share,
     so the shares add up to the budget (Bonferroni). Also the smallest sustained threshold,
@@ -337,12 +368,20 @@ def _score(x: np.ndarray, reference_of: np.ndarray, ts: np.ndarray, s: DetectorS
     parts = 2 if s.level_points else 1
     share = budget / parts / len(refs)
     spike_blocks = _block_starts(ts, s.block_seconds)
-    spike = (spike_blocks, s.calibration_blocks, s.cold_start_blocks,
-             share * s.block_seconds / BUDGET_PERIOD)
+    spike = (
+        spike_blocks,
+        s.calibration_blocks,
+        s.cold_start_blocks,
+        share * s.block_seconds / BUDGET_PERIOD,
+    )
     if s.level_points:
         lb = s.level_block_seconds
-        level = (_block_starts(ts, lb), max(1, int(s.calibration // lb)),
-                 max(8, math.ceil(s.cold_start / lb)), share * lb / BUDGET_PERIOD)
+        level = (
+            _block_starts(ts, lb),
+            max(1, int(s.calibration // lb)),
+            max(8, math.ceil(s.cold_start / lb)),
+            share * lb / BUDGET_PERIOD,
+        )
     best: Detection | None = None
     level_bar = np.full(x.shape, np.nan)
     for profile, offset in refs:
@@ -367,9 +406,14 @@ def _score(x: np.ndarray, reference_of: np.ndarray, ts: np.ndarray, s: DetectorS
     return best, level_bar, expected
 
 
-def _score_one(dev: np.ndarray, expected: np.ndarray, s: DetectorSettings,
-               calibration: tuple[np.ndarray, int, int, float], effect: np.ndarray,
-               flagged: np.ndarray | None = None) -> Detection:
+def _score_one(
+    dev: np.ndarray,
+    expected: np.ndarray,
+    s: DetectorSettings,
+    calibration: tuple[np.ndarray, int, int, float],
+    effect: np.ndarray,
+    flagged: np.ndarray | None = None,
+) -> Detection:
     """One statistic's score: ``dev`` (observed minus expected) in the target's direction over
     its threshold, and over the minimum effect; calibrated on (block starts, blocks, blocks
     needed, probability per block)."""
@@ -408,7 +452,7 @@ def _rolling_median_before(x: np.ndarray, w: int) -> np.ndarray:
     Points before the array count as missing, so a window that starts with missing samples
     (the service's query window) and the same data without them give the same values."""
     padded = np.hstack([np.full((x.shape[0], w), np.nan), x])
-    win = sliding_window_view(padded, w, axis=1)[:, :x.shape[1]]  # window k ends before k
+    win = sliding_window_view(padded, w, axis=1)[:, : x.shape[1]]  # window k ends before k
     enough = np.isfinite(win).sum(axis=2) >= max(1, w // 2)
     return np.where(enough, nan_quantile(win, 0.5), np.nan)
 
@@ -433,7 +477,7 @@ def _rolling_min(x: np.ndarray, w: int) -> np.ndarray:
         return x.copy()
     out = np.full(x.shape, np.nan)
     if x.shape[1] >= w:
-        out[:, w - 1:] = sliding_window_view(x, w, axis=1).min(axis=2)
+        out[:, w - 1 :] = sliding_window_view(x, w, axis=1).min(axis=2)
     return out
 
 
@@ -477,8 +521,9 @@ def _usual_range(x: np.ndarray, starts: np.ndarray, count: int) -> np.ndarray:
     return _expand(spread, starts, x.shape[1])
 
 
-def _block_threshold(stat: np.ndarray, starts: np.ndarray, count: int, need: int,
-                     p: float) -> np.ndarray:
+def _block_threshold(
+    stat: np.ndarray, starts: np.ndarray, count: int, need: int, p: float
+) -> np.ndarray:
     """Per point: the level that a block maximum of ``stat`` exceeds with probability ``p``,
     estimated from the ``count`` blocks before the point's block; NaN with fewer than ``need``."""
     maxima = _previous_blocks(_block_reduce(stat, starts, "max"), count)
@@ -505,8 +550,7 @@ def tail_quantile(sample: np.ndarray, p: float, need: int) -> np.ndarray:
         fitted = fitted + SHAPE_MARGIN * (1 + np.clip(fitted, 0, None)) / np.sqrt(np.maximum(k, 1))
         shape = np.clip(fitted, *SHAPE_RANGE)
         ratio = np.maximum(zeta / p, 1.0)
-        growth = np.where(shape > 1e-6, (ratio ** shape - 1) / np.maximum(shape, 1e-6),
-                          np.log(ratio))
+        growth = np.where(shape > 1e-6, (ratio**shape - 1) / np.maximum(shape, 1e-6), np.log(ratio))
         q = u + np.where(k > 0, scale * growth, 0.0)
     return np.where(have >= need, q, np.nan)
 

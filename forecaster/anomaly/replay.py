@@ -57,8 +57,11 @@ class ReplaySettings:
     warmup: float = DEFAULT_WARMUP
 
 
-def replay(series: Sequence[tuple[str, np.ndarray, np.ndarray]], settings: ReplaySettings,
-           progress: Callable[[int], None] | None = None) -> list[Scored]:
+def replay(
+    series: Sequence[tuple[str, np.ndarray, np.ndarray]],
+    settings: ReplaySettings,
+    progress: Callable[[int], None] | None = None,
+) -> list[Scored]:
     """Score each ``(series_id, timestamps, values)`` (a regular grid at the detector's step, NaN
     for gaps) as one target; a series that cannot be scored comes back with ``error`` set."""
     det = settings.detector
@@ -73,8 +76,10 @@ def replay(series: Sequence[tuple[str, np.ndarray, np.ndarray]], settings: Repla
         needed = det.history_needed()
         span = float(ts[-1] - ts[0]) + det.step if n else 0.0
         if span <= needed:
-            rec.error = (f"too short: {span / 3600:.4g}h of data, the detector needs more than "
-                         f"{needed / 3600:.4g}h at a {det.step:g}s step before its first score")
+            rec.error = (
+                f"too short: {span / 3600:.4g}h of data, the detector needs more than "
+                f"{needed / 3600:.4g}h at a {det.step:g}s step before its first score"
+            )
         else:
             d = detect(vals[None], ts, det, series_in_target=len(series))
             rec.expected, rec.threshold, rec.score = d.expected[0], d.threshold[0], d.score[0]
@@ -83,4 +88,3 @@ def replay(series: Sequence[tuple[str, np.ndarray, np.ndarray]], settings: Repla
         if progress is not None:
             progress(1)
     return out
-

@@ -15,13 +15,30 @@ from .base import DEFAULT_LEVELS, Capabilities, Forecast, Model, ModelBase
 from .fast_hw import LONG_TRENDS, FastHoltWinters
 from .global_gbm import GlobalGBM
 from .prometheus import Drift, PromHoltWinters
-from .registry import (is_model_name, make_model, model_capabilities, model_names, register,
-                       register_prefix)
+from .registry import (
+    is_model_name,
+    make_model,
+    model_capabilities,
+    model_names,
+    register,
+    register_prefix,
+)
 from .seasonal_naive import SeasonalNaive
 from . import statsmodels_models as _sm
 
-__all__ = ["DEFAULT_LEVELS", "Capabilities", "Forecast", "Model", "ModelBase", "SeasonalNaive",
-           "is_model_name", "make_model", "model_capabilities", "model_names", "register"]
+__all__ = [
+    "DEFAULT_LEVELS",
+    "Capabilities",
+    "Forecast",
+    "Model",
+    "ModelBase",
+    "SeasonalNaive",
+    "is_model_name",
+    "make_model",
+    "model_capabilities",
+    "model_names",
+    "register",
+]
 
 
 def _auto_fast(m: int, **kwargs: Any) -> Model:
@@ -46,11 +63,17 @@ register("holt_winters", lambda m, **_: _sm.HoltWinters(m))
 register("damped", lambda m, **_: _sm.HoltWinters(m, damped=True))
 register("ets", lambda m, **_: _sm.AutoETS(m))
 register("theta", lambda m, **_: _sm.Theta(m))
-register("mstl", lambda m, seasons=(), **_: _sm.MSTLModel(m, periods=(m, *seasons) if seasons else None))
+register(
+    "mstl", lambda m, seasons=(), **_: _sm.MSTLModel(m, periods=(m, *seasons) if seasons else None)
+)
 register("sarima", lambda m, **_: _sm.Sarima(m))
 register("fast_hw", lambda m, horizon=None, **_: FastHoltWinters(m, horizon=horizon))
-register("fast_hw_damped", lambda m, horizon=None, **_: FastHoltWinters(
-    m, horizon=horizon, trends=LONG_TRENDS, name="fast_hw_damped"))
+register(
+    "fast_hw_damped",
+    lambda m, horizon=None, **_: FastHoltWinters(
+        m, horizon=horizon, trends=LONG_TRENDS, name="fast_hw_damped"
+    ),
+)
 register("global_gbm", lambda m, horizon=None, **_: GlobalGBM(m, horizon=horizon))
 register("auto", lambda m, **kw: AutoForecaster(m, **kw))
 register("auto_fast", _auto_fast)

@@ -46,7 +46,7 @@ def fill_gaps(row: np.ndarray) -> np.ndarray:
     ok = np.flatnonzero(~np.isnan(row))
     if ok.size == 0:
         return row[:0]
-    row = row[ok[0]:]
+    row = row[ok[0] :]
     ok = ok - ok[0]
     if ok.size == row.size:
         return row

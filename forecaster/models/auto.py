@@ -33,10 +33,23 @@ import numpy as np
 
 from ..interrupt import checkpoint
 from .arrays import clean_shared
-from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
-                   interval_keys, shape_like)
-from .fleet_profile import (FLEET_WEIGHT, MIN_FLEET, NAME as FLEET, FleetProfile,
-                            short_history_choice)
+from .base import (
+    DEFAULT_LEVELS,
+    Capabilities,
+    Forecast,
+    ModelBase,
+    as_2d,
+    check_levels,
+    interval_keys,
+    shape_like,
+)
+from .fleet_profile import (
+    FLEET_WEIGHT,
+    MIN_FLEET,
+    NAME as FLEET,
+    FleetProfile,
+    short_history_choice,
+)
 from .metrics import mase, mase_scale, trimmed_scaled_error
 from .multi_season import MIN_CYCLES, Deseasonalised
 from .regimes import SinceBreak, since_break_variants
@@ -136,13 +149,17 @@ class AutoForecaster(ModelBase):
     # -- fit ------------------------------------------------------------------------------------
     def fit(self, y: np.ndarray) -> "AutoForecaster":
         arr, self._single = as_2d(y)
-        arr = clean_shared(arr)  # only read from here on: no copy of the fleet unless it has infinities
+        arr = clean_shared(
+            arr
+        )  # only read from here on: no copy of the fleet unless it has infinities
         n, t_len = arr.shape
         self._fleet = None
         m = self.season_length
         h = int(self.horizon or m)
         notes: list[list[str]] = [[] for _ in range(n)]
-        valid_len = t_len - np.where(np.isfinite(arr).any(axis=1), np.argmax(np.isfinite(arr), axis=1), t_len)
+        valid_len = t_len - np.where(
+            np.isfinite(arr).any(axis=1), np.argmax(np.isfinite(arr), axis=1), t_len
+        )
         # Each fold needs two seasons of history before its origin to judge a seasonal model.
         folds = min(self.folds, max(0, (t_len - 2 * m) // max(h, 1)))
         h_bt = h if folds > 0 else 0
@@ -165,7 +182,7 @@ class AutoForecaster(ModelBase):
             self._finish_without_backtest(arr, [short_note] * n, notes)
             return self
         origins = [t_len - h_bt * (f + 1) for f in range(folds)][::-1]
-        actual = np.stack([arr[:, o:o + h_bt] for o in origins])  # (F, n, h)
+        actual = np.stack([arr[:, o : o + h_bt] for o in origins])  # (F, n, h)
         scale = np.stack([mase_scale(arr[:, :o], m) for o in origins])  # (F, n)
         fold_fc: dict[str, np.ndarray] = {}
         for name in candidates:
@@ -173,12 +190,16 @@ class AutoForecaster(ModelBase):
                 means = []
                 for o in origins:
                     checkpoint()  # a fleet's backtest is the longest part of a refit
-                    model = self._build(name, h_bt, mean_only=True, rows=self._break_rows).fit(arr[:, :o])
+                    model = self._build(name, h_bt, mean_only=True, rows=self._break_rows).fit(
+                        arr[:, :o]
+                    )
                     means.append(model.predict(h_bt, [80])["mean"])
                 fold_fc[name] = np.stack(means).astype(np.float32)
             except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the rest
                 for note in notes:
-                    note.append(f"candidate {name} failed in backtest ({type(exc).__name__}: {exc})")
+                    note.append(
+                        f"candidate {name} failed in backtest ({type(exc).__name__}: {exc})"
+                    )
         names = list(fold_fc)
         fc = np.stack([fold_fc.pop(c) for c in names])  # (C, F, n, h)
         cand_mase = _fold_mase(actual, fc, scale)  # (C, n)
@@ -203,8 +224,10 @@ class AutoForecaster(ModelBase):
         sn = names.index("seasonal_naive")
         unproven = within_one_standard_error(actual, fc, weights, scale, sn)
         for i in np.flatnonzero(unproven):
-            notes[i].append("no candidate beat seasonal naive by more than one standard error "
-                            "across the backtest folds: seasonal naive")
+            notes[i].append(
+                "no candidate beat seasonal naive by more than one standard error "
+                "across the backtest folds: seasonal naive"
+            )
         weights[:, unproven] = 0.0
         weights[sn, unproven] = 1.0
 
@@ -266,8 +289,14 @@ class AutoForecaster(ModelBase):
         self.notes = ["; ".join(filter(None, [old, *new])) for old, new in zip(self.notes, notes)]
         return self
 
-    def _short_history(self, arr: np.ndarray, valid_len: np.ndarray, long_rows: np.ndarray,
-                       h_bt: int, notes: list[list[str]]) -> None:
+    def _short_history(
+        self,
+        arr: np.ndarray,
+        valid_len: np.ndarray,
+        long_rows: np.ndarray,
+        h_bt: int,
+        notes: list[list[str]],
+    ) -> None:
         """Series with less than two seasons of history take the fleet's seasonal shape where a
         backtest on the fleet's long series, cut to their length, prefers it (see
         :mod:`promcast_forecaster.models.fleet_profile`); every other series is left as chosen."""
@@ -279,8 +308,10 @@ class AutoForecaster(ModelBase):
             return
         if donors.size < MIN_FLEET:
             for i in short:
-                notes[i].append(f"fewer than {MIN_FLEET} series with two seasons plus a horizon "
-                                "of history to learn a seasonal shape from: nothing from the fleet")
+                notes[i].append(
+                    f"fewer than {MIN_FLEET} series with two seasons plus a horizon "
+                    "of history to learn a seasonal shape from: nothing from the fleet"
+                )
             return
         weight = np.zeros(arr.shape[0])
         quantiles: dict[int, np.ndarray] = {lv: np.full(arr.shape[0], np.nan) for lv in self.levels}
@@ -290,8 +321,9 @@ class AutoForecaster(ModelBase):
         for b in np.unique(bucket):
             rows = short[bucket == b]
             length = int(np.median(valid_len[rows]))
-            best, q, scores = short_history_choice(arr, m, donors, length, h_bt, self.phases,
-                                                   self.levels)
+            best, q, scores = short_history_choice(
+                arr, m, donors, length, h_bt, self.phases, self.levels
+            )
             weight[rows] = FLEET_WEIGHT[best]
             # What is published as the row's backtest: the choice's, on the cut long series (the
             # row has no backtest of its own); its coverage is not measured per row.
@@ -307,11 +339,13 @@ class AutoForecaster(ModelBase):
                 notes[i].append(
                     f"history of {valid_len[i]} points is shorter than two seasons ({2 * m}): "
                     f"{best} by a backtest of {donors.size} longer series of the target cut to "
-                    f"{length} points (MASE {said})")
+                    f"{length} points (MASE {said})"
+                )
         if not weight.any():
             return
-        self._fleet = FleetProfile(np.zeros(m), self.phases, quantiles,
-                                   rows=np.flatnonzero(weight > 0), donors=donors)
+        self._fleet = FleetProfile(
+            np.zeros(m), self.phases, quantiles, rows=np.flatnonzero(weight > 0), donors=donors
+        )
         sn = self._names.index("seasonal_naive")
         self._names.append(FLEET)
         self._weights = np.vstack([self._weights, weight[None, :]])
@@ -348,7 +382,9 @@ class AutoForecaster(ModelBase):
         caps = self._caps.get(name)
         return caps is not None and caps.vectorised and caps.rows_independent
 
-    def _regime_variants(self, candidates: list[str], arr: np.ndarray, oldest_origin: int) -> list[str]:
+    def _regime_variants(
+        self, candidates: list[str], arr: np.ndarray, oldest_origin: int
+    ) -> list[str]:
         """The cheap candidates once more, fitted from each series' newest regime on, for the
         series with a level shift or trend change before the oldest backtest origin (so every
         fold can see it); the backtest keeps the cut only where it forecast better."""
@@ -356,14 +392,18 @@ class AutoForecaster(ModelBase):
         if oldest_origin <= 0 or not self.regimes:
             return []
         self._regimes, self._break_rows = since_break_variants(
-            candidates, self._cheap, arr[:, :oldest_origin], self.season_length)
+            candidates, self._cheap, arr[:, :oldest_origin], self.season_length
+        )
         return list(self._regimes)
 
     def _long_horizon_candidates(self, h_bt: int, candidates: list[str]) -> list[str]:
         """A damped-trend candidate when the horizon spans several seasons (months ahead of daily
         data), where a trend's reach matters and a one-season holdout cannot judge it."""
-        if (h_bt < LONG_HORIZON_SEASONS * self.season_length
-                or "fast_hw" not in candidates or LONG_HORIZON_CANDIDATE in candidates):
+        if (
+            h_bt < LONG_HORIZON_SEASONS * self.season_length
+            or "fast_hw" not in candidates
+            or LONG_HORIZON_CANDIDATE in candidates
+        ):
             return []
         self._caps.setdefault(LONG_HORIZON_CANDIDATE, _capabilities_or_none(LONG_HORIZON_CANDIDATE))
         return [LONG_HORIZON_CANDIDATE]
@@ -387,16 +427,26 @@ class AutoForecaster(ModelBase):
                 continue
             for i in np.flatnonzero(self._weights[j]):
                 if model.age[i] >= 0:
-                    notes[i].append(f"regime change {model.age[i]} steps ago: "
-                                    "the forecast uses the history since then (the backtest preferred it)")
-        used = {i for name in self._regimes if name in self._names
-                for i in np.flatnonzero(self._weights[self._names.index(name)])}
+                    notes[i].append(
+                        f"regime change {model.age[i]} steps ago: "
+                        "the forecast uses the history since then (the backtest preferred it)"
+                    )
+        used = {
+            i
+            for name in self._regimes
+            if name in self._names
+            for i in np.flatnonzero(self._weights[self._names.index(name)])
+        }
         for i in np.flatnonzero(self._break_rows):
             if i not in used:
-                notes[i].append("regime change found; forecasting from the whole history did "
-                                "better in the backtest")
+                notes[i].append(
+                    "regime change found; forecasting from the whole history did "
+                    "better in the backtest"
+                )
 
-    def _build(self, name: str, h: int, mean_only: bool = False, rows: np.ndarray | None = None) -> Any:
+    def _build(
+        self, name: str, h: int, mean_only: bool = False, rows: np.ndarray | None = None
+    ) -> Any:
         """A candidate; ``mean_only`` when only its mean forecast will be read (the backtest, and the
         final fit once intervals are calibrated here), so the baseline skips its own intervals;
         ``rows``: the series a regime candidate is fitted for (NaN for the others)."""
@@ -404,12 +454,14 @@ class AutoForecaster(ModelBase):
             return self._fleet
         if name in self._regimes:
             base = self._regimes[name]
-            return SinceBreak(lambda: self._build(base, h, mean_only), self.season_length,
-                              rows=rows, label=name)
+            return SinceBreak(
+                lambda: self._build(base, h, mean_only), self.season_length, rows=rows, label=name
+            )
         if name in self._variants:
             base, period = self._variants[name]
-            return Deseasonalised(lambda: self._build(base, h, mean_only), period,
-                                  self.season_length, label=name)
+            return Deseasonalised(
+                lambda: self._build(base, h, mean_only), period, self.season_length, label=name
+            )
         if mean_only and name in ("seasonal_naive", "seasonal_naive_drift"):
             return SeasonalNaive(self.season_length, drift=name.endswith("drift"), intervals=False)
         caps = self._caps.get(name)
@@ -427,8 +479,9 @@ class AutoForecaster(ModelBase):
             checkpoint()
             try:
                 # A regime candidate is fitted only for the series that chose it.
-                self._final[name] = self._build(name, self._h_bt, mean_only,
-                                                rows=self._weights[j] > 0).fit(arr)
+                self._final[name] = self._build(
+                    name, self._h_bt, mean_only, rows=self._weights[j] > 0
+                ).fit(arr)
             except Exception as exc:  # noqa: BLE001 - fall back to seasonal naive below
                 for i in np.flatnonzero(self._weights[j]):
                     notes[i].append(f"{name} failed on full history ({exc}); seasonal naive used")
@@ -438,7 +491,9 @@ class AutoForecaster(ModelBase):
                 self._weights[:, moved] = 0.0
                 self._weights[sn, moved] = 1.0
         if "seasonal_naive" not in self._final:
-            self._final["seasonal_naive"] = self._build("seasonal_naive", self._h_bt, mean_only).fit(arr)
+            self._final["seasonal_naive"] = self._build(
+                "seasonal_naive", self._h_bt, mean_only
+            ).fit(arr)
 
     def _finish_without_backtest(
         self, arr: np.ndarray, reason: list[str], notes: list[list[str]]
@@ -449,8 +504,14 @@ class AutoForecaster(ModelBase):
         self._final = {self.untested: self._build(self.untested, 1).fit(arr)}
         self._profile = None
         self.chosen = [self.untested] * n
-        self.scores = {"horizon": 0, "folds": 0, "candidates": {}, "mase": np.full(n, np.nan),
-                       "seasonal_naive_mase": np.full(n, np.nan), "coverage": {}}
+        self.scores = {
+            "horizon": 0,
+            "folds": 0,
+            "candidates": {},
+            "mase": np.full(n, np.nan),
+            "seasonal_naive_mase": np.full(n, np.nan),
+            "coverage": {},
+        }
         self.notes = ["; ".join([r] + x) for r, x in zip(reason, notes)]
 
     def row_models(self, n: int) -> list[str]:
@@ -493,7 +554,11 @@ class AutoForecaster(ModelBase):
         n = self._weights.shape[1]
         mean = np.zeros((n, h))
         # Without calibrated bands (no backtest, or a single fold), the chosen candidates' own.
-        own = {k: np.zeros((n, h)) for lv in levels for k in interval_keys(lv)} if self._profile is None else {}
+        own = (
+            {k: np.zeros((n, h)) for lv in levels for k in interval_keys(lv)}
+            if self._profile is None
+            else {}
+        )
         fallback = None
         for j, name in enumerate(self._names):
             w = self._weights[j]
@@ -550,8 +615,9 @@ def _fold_mase(actual: np.ndarray, fc: np.ndarray, scale: np.ndarray) -> np.ndar
         return np.nanmean(per_fold, axis=1)
 
 
-def within_one_standard_error(actual: np.ndarray, fc: np.ndarray, weights: np.ndarray,
-                               scale: np.ndarray, sn: int) -> np.ndarray:
+def within_one_standard_error(
+    actual: np.ndarray, fc: np.ndarray, weights: np.ndarray, scale: np.ndarray, sn: int
+) -> np.ndarray:
     """Series (n,) whose chosen forecast (``weights`` over the candidates ``fc``) is not ahead
     of seasonal naive (candidate ``sn``) by more than one standard error of the mean per-fold
     MASE gain. With fewer than two scored folds there is no error to judge: only a tie counts."""

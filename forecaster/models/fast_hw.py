@@ -41,8 +41,14 @@ class FastHoltWinters(ModelBase):
     name = "fast_hw"
     capabilities = Capabilities(vectorised=True)
 
-    def __init__(self, season_length: int = 1, horizon: int | None = None, origins: int = 2,
-                 trends: Sequence[tuple[float, float]] = TRENDS, name: str = "fast_hw") -> None:
+    def __init__(
+        self,
+        season_length: int = 1,
+        horizon: int | None = None,
+        origins: int = 2,
+        trends: Sequence[tuple[float, float]] = TRENDS,
+        name: str = "fast_hw",
+    ) -> None:
         if season_length < 1:
             raise ValueError(f"season_length must be >= 1, got {season_length}")
         self.name = name
@@ -56,7 +62,9 @@ class FastHoltWinters(ModelBase):
         """Rows of (alpha, beta, gamma, phi, seasonal?); the non-seasonal rows matter because many
         machine metrics have no daily shape, and a smoothed level beats echoing yesterday's noise."""
         gammas = GAMMAS if self.season_length > 1 else (0.0,)
-        rows = [(a, b, g, p, 1.0) for a, g, (b, p) in itertools.product(ALPHAS, gammas, self.trends)]
+        rows = [
+            (a, b, g, p, 1.0) for a, g, (b, p) in itertools.product(ALPHAS, gammas, self.trends)
+        ]
         if self.season_length > 1:
             rows += [(a, b, 0.0, p, 0.0) for a, (b, p) in itertools.product(ALPHAS, self.trends)]
         return np.array(rows)
@@ -105,7 +113,7 @@ class FastHoltWinters(ModelBase):
             e0 = np.where(ok[None, :], err, 0.0)
             if origin_state is not None and t - origin_at < hold:
                 k = t - origin_at
-                fc = origin_state[0] + damp_sum[:, k:k + 1] * origin_state[1] + s
+                fc = origin_state[0] + damp_sum[:, k : k + 1] * origin_state[1] + s
                 hold_err += np.where(ok[None, :], np.abs(yt[None, :] - fc), 0.0)
                 hold_cnt += ok
             use = ok & (t >= warm)
@@ -128,9 +136,12 @@ class FastHoltWinters(ModelBase):
         self._t_len = t_len
         self._use_sn = use_sn
         self.notes = [
-            (f"{self.name}: {length[i]} points, fewer than two seasons plus the holdout "
-             f"({2 * m + hold * self.origins}); seasonal naive used"
-             if short[i] else (f"{self.name}: seasonal naive did better on the holdout" if use_sn[i] else ""))
+            (
+                f"{self.name}: {length[i]} points, fewer than two seasons plus the holdout "
+                f"({2 * m + hold * self.origins}); seasonal naive used"
+                if short[i]
+                else (f"{self.name}: seasonal naive did better on the holdout" if use_sn[i] else "")
+            )
             for i in range(n)
         ]
         if use_sn.any():
@@ -186,6 +197,6 @@ def _seasonal_naive_holdout(arr: np.ndarray, origins: list[int], hold: int, m: i
     total = np.zeros(arr.shape[0])
     for o in origins:
         sn = SeasonalNaive(m, intervals=False).fit(arr[:, :o]).predict(hold)["mean"]
-        actual = arr[:, o:o + hold]
+        actual = arr[:, o : o + hold]
         total += np.nansum(np.abs(actual - sn), axis=1)
     return np.nan_to_num(total, nan=np.inf)

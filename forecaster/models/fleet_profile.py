@@ -25,7 +25,15 @@ import numpy as np
 
 from .arrays import clean
 from .intervals import normal_quantile
-from .base import DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels, interval_keys
+from .base import (
+    DEFAULT_LEVELS,
+    Capabilities,
+    Forecast,
+    ModelBase,
+    as_2d,
+    check_levels,
+    interval_keys,
+)
 from .metrics import mase, mase_scale
 from .seasonal_naive import SeasonalNaive
 
@@ -48,7 +56,9 @@ def phases(n: int, t_len: int, m: int, offsets: np.ndarray | None) -> np.ndarray
     return (np.arange(t_len)[None, :] + off[:, None]) % m
 
 
-def fleet_shape(arr: np.ndarray, m: int, rows: np.ndarray, offsets: np.ndarray | None) -> np.ndarray:
+def fleet_shape(
+    arr: np.ndarray, m: int, rows: np.ndarray, offsets: np.ndarray | None
+) -> np.ndarray:
     """The fleet's normalised seasonal profile (m,) from ``rows`` of ``arr`` (their newest
     :data:`PROFILE_CYCLES` cycles): the median over rows of (mean by phase - mean) / spread."""
     rows = rows[:: max(1, rows.size // MAX_PROFILE_ROWS)][:MAX_PROFILE_ROWS]
@@ -78,9 +88,14 @@ class FleetProfile(ModelBase):
     capabilities = Capabilities(vectorised=True, learns_across_series=True)
     name = NAME
 
-    def __init__(self, shape: np.ndarray, offsets: np.ndarray | None = None,
-                 quantiles: dict[int, float | np.ndarray] | None = None,
-                 rows: np.ndarray | None = None, donors: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        shape: np.ndarray,
+        offsets: np.ndarray | None = None,
+        quantiles: dict[int, float | np.ndarray] | None = None,
+        rows: np.ndarray | None = None,
+        donors: np.ndarray | None = None,
+    ) -> None:
         self.shape = np.asarray(shape, dtype=float)
         self.m = self.shape.size
         self.offsets = offsets
@@ -100,7 +115,7 @@ class FleetProfile(ModelBase):
             self.shape = fleet_shape(arr, self.m, np.asarray(self.donors), self.offsets)
         sel = np.arange(n) if self.rows is None else np.asarray(self.rows)
         width = min(t_len, 2 * self.m)  # a short series' whole history
-        block = clean(arr[sel, t_len - width:])
+        block = clean(arr[sel, t_len - width :])
         base = np.zeros(n, dtype=np.int64) if self.offsets is None else np.asarray(self.offsets)
         self._sel, self._off = sel, base[sel] + t_len
         p = self.shape[phases(sel.size, width, self.m, base[sel] + t_len - width)]
@@ -111,7 +126,9 @@ class FleetProfile(ModelBase):
             pm = np.where(ok, p, 0.0).sum(axis=1) / cnt
             ym = np.nanmean(block, axis=1)
             dp = np.where(ok, p - pm[:, None], 0.0)
-            strength = (dp * np.where(ok, block - ym[:, None], 0.0)).sum(axis=1) / (dp**2).sum(axis=1)
+            strength = (dp * np.where(ok, block - ym[:, None], 0.0)).sum(axis=1) / (dp**2).sum(
+                axis=1
+            )
             self.strength = np.clip(np.nan_to_num(strength), 0.0, None)
             resid = block - self.strength[:, None] * p
             # The level of the newest season (or all there is): a short series is often young
@@ -143,9 +160,15 @@ class FleetProfile(ModelBase):
         return {k: (v[0] if self._single else v) for k, v in out.items()}
 
 
-def short_history_choice(arr: np.ndarray, m: int, long_rows: np.ndarray, length: int, h: int,
-                         offsets: np.ndarray | None, levels: Sequence[int]
-                         ) -> tuple[str, dict[int, float], dict[str, float]]:
+def short_history_choice(
+    arr: np.ndarray,
+    m: int,
+    long_rows: np.ndarray,
+    length: int,
+    h: int,
+    offsets: np.ndarray | None,
+    levels: Sequence[int],
+) -> tuple[str, dict[int, float], dict[str, float]]:
     """Backtest on the fleet: ``long_rows`` cut to ``length`` steps before an origin ``h`` steps
     from the end, forecast by each of :data:`CHOICES` (the shape learnt from the history before
     the origin); the best by mean MASE (seasonal naive on ties), its normalised error quantiles
@@ -154,10 +177,12 @@ def short_history_choice(arr: np.ndarray, m: int, long_rows: np.ndarray, length:
     origin = t_len - h
     rows = long_rows[:: max(1, long_rows.size // MAX_PROFILE_ROWS)][:MAX_PROFILE_ROWS]
     shape = fleet_shape(arr[:, :origin], m, rows, offsets)
-    width = max(length, 2 * m)  # seasonal naive sees the short row on a grid of two seasons at least
+    width = max(
+        length, 2 * m
+    )  # seasonal naive sees the short row on a grid of two seasons at least
     window = np.full((rows.size, width), np.nan)
-    window[:, -length:] = arr[rows, origin - length:origin]
-    actual = arr[rows, origin:origin + h]
+    window[:, -length:] = arr[rows, origin - length : origin]
+    actual = arr[rows, origin : origin + h]
     scale = mase_scale(arr[rows, :origin], m)
     base = np.zeros(rows.size, dtype=np.int64) if offsets is None else np.asarray(offsets)[rows]
     row_off = base + origin - width
@@ -174,10 +199,15 @@ def short_history_choice(arr: np.ndarray, m: int, long_rows: np.ndarray, length:
             best = c
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        z = np.abs(actual - forecasts[best]) / np.where(fleet.spread > 0, fleet.spread, np.nan)[:, None]
+        z = (
+            np.abs(actual - forecasts[best])
+            / np.where(fleet.spread > 0, fleet.spread, np.nan)[:, None]
+        )
         # Errors within one series are strongly correlated: the effective sample is nearer the
         # number of series than series x steps, and the finite-sample conformal margin uses it.
         k = max(1, rows.size)
-        quantiles = {lv: float(np.nanquantile(z, min(1.0, lv / 100 * (k + 1) / k))) for lv in levels}
+        quantiles = {
+            lv: float(np.nanquantile(z, min(1.0, lv / 100 * (k + 1) / k))) for lv in levels
+        }
     quantiles = {lv: q if np.isfinite(q) else normal_quantile(lv) for lv, q in quantiles.items()}
     return best, quantiles, scores

@@ -20,8 +20,16 @@ import numpy as np
 
 from ..interrupt import checkpoint
 from .arrays import clean, row_blocks
-from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
-                   interval_keys, shape_like)
+from .base import (
+    DEFAULT_LEVELS,
+    Capabilities,
+    Forecast,
+    ModelBase,
+    as_2d,
+    check_levels,
+    interval_keys,
+    shape_like,
+)
 from .seasonal_naive import SeasonalNaive
 
 RECENT_LAGS = (1, 2, 3, 6)
@@ -83,7 +91,7 @@ class GlobalGBM(ModelBase):
         blocks = row_blocks(n, t_len + 1)
         bounds = np.searchsorted(rows[order], [a for a, _ in blocks] + [n])
         for k, (a, b) in enumerate(blocks):
-            pick = order[bounds[k]:bounds[k + 1]]
+            pick = order[bounds[k] : bounds[k + 1]]
             if pick.size == 0:
                 continue
             block = clean(arr[a:b])
@@ -93,8 +101,12 @@ class GlobalGBM(ModelBase):
             filled = np.nan_to_num(block)
             r, c = rows[pick] - a, cols[:, pick]
             out[0][:, pick] = np.concatenate([zero, np.cumsum(filled, axis=1)], axis=1)[r, c]
-            out[1][:, pick] = np.concatenate([zero, np.cumsum(filled * filled, axis=1)], axis=1)[r, c]
-            out[2][:, pick] = np.concatenate([zero, np.cumsum(~np.isnan(block), axis=1)], axis=1)[r, c]
+            out[1][:, pick] = np.concatenate([zero, np.cumsum(filled * filled, axis=1)], axis=1)[
+                r, c
+            ]
+            out[2][:, pick] = np.concatenate([zero, np.cumsum(~np.isnan(block), axis=1)], axis=1)[
+                r, c
+            ]
         return out
 
     @staticmethod
@@ -105,7 +117,9 @@ class GlobalGBM(ModelBase):
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = (sums[0, 0] - sums[0, 1]) / cnt
             var = (sums[1, 0] - sums[1, 1]) / cnt - mean * mean
-        return np.where(cnt > 0, mean, np.nan), np.sqrt(np.maximum(np.where(cnt > 1, var, np.nan), 0))
+        return np.where(cnt > 0, mean, np.nan), np.sqrt(
+            np.maximum(np.where(cnt > 1, var, np.nan), 0)
+        )
 
     @staticmethod
     def _value(
@@ -132,8 +146,12 @@ class GlobalGBM(ModelBase):
         return m if m > 1 else 12
 
     def _features(
-        self, sums: np.ndarray, value: Callable[[np.ndarray, np.ndarray], np.ndarray],
-        rows: np.ndarray, origin: np.ndarray, step: np.ndarray,
+        self,
+        sums: np.ndarray,
+        value: Callable[[np.ndarray, np.ndarray], np.ndarray],
+        rows: np.ndarray,
+        origin: np.ndarray,
+        step: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Feature matrix, level and scale for forecasting column ``origin + step - 1``, given the
         running sums at ``self._windows(origin)`` (3, 6, k) and a ``value(rows, cols)`` lookup."""
@@ -236,10 +254,14 @@ class GlobalGBM(ModelBase):
             self._origin_sums, self._tail_value, all_rows, np.full(n, t_len), np.ones(n, dtype=int)
         )
         self._fallback_rows = np.union1d(np.flatnonzero(~np.isfinite(level)), self._too_large)
-        self._fallback = SeasonalNaive(m).fit(arr[self._fallback_rows]) if self._fallback_rows.size else None
+        self._fallback = (
+            SeasonalNaive(m).fit(arr[self._fallback_rows]) if self._fallback_rows.size else None
+        )
         for i in self._too_large:
-            self.notes[i] = (f"global_gbm: values beyond {MAX_MAGNITUDE:g} cannot be scaled "
-                             "with the fleet; seasonal naive used")
+            self.notes[i] = (
+                f"global_gbm: values beyond {MAX_MAGNITUDE:g} cannot be scaled "
+                "with the fleet; seasonal naive used"
+            )
         return self
 
     def _tail_value(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
@@ -281,7 +303,9 @@ class GlobalGBM(ModelBase):
                 for key in out:
                     out[key][self._fallback_rows[covered]] = fb[key][covered]
                 for i in self._fallback_rows[covered]:
-                    self.notes[i] = self.notes[i] or "global_gbm: no usable recent history; seasonal naive used"
+                    self.notes[i] = (
+                        self.notes[i] or "global_gbm: no usable recent history; seasonal naive used"
+                    )
         return shape_like(out, self._single)
 
 

@@ -87,23 +87,26 @@ def _circular_mean(prof: np.ndarray, width: int) -> np.ndarray:
     sums = np.concatenate([zero, np.cumsum(np.where(ok, wrapped, 0.0), axis=1)], axis=1)
     counts = np.concatenate([zero, np.cumsum(ok, axis=1)], axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (sums[:, width:width + period] - sums[:, :period]) / (
-            counts[:, width:width + period] - counts[:, :period])
+        return (sums[:, width : width + period] - sums[:, :period]) / (
+            counts[:, width : width + period] - counts[:, :period]
+        )
 
 
 class Deseasonalised(ModelBase):
     """``make_inner()`` fitted on the series less their ``period``-step profile, which
     ``predict`` adds back; ``smooth`` (the inner model's season) is the profile's smoothing."""
 
-    def __init__(self, make_inner: Callable[[], Model], period: int, smooth: int,
-                 label: str | None = None) -> None:
+    def __init__(
+        self, make_inner: Callable[[], Model], period: int, smooth: int, label: str | None = None
+    ) -> None:
         if period < 2:
             raise ValueError(f"a second season must span at least two steps, got {period}")
         self.inner = make_inner()
         self.period, self.smooth = int(period), int(smooth)
         self.name = label or f"{self.inner.name}(+{self.period})"
-        self.capabilities = dataclasses.replace(self.inner.capabilities, multi_seasonal=True,
-                                                online_update=False)
+        self.capabilities = dataclasses.replace(
+            self.inner.capabilities, multi_seasonal=True, online_update=False
+        )
 
     def fit(self, y: np.ndarray) -> "Deseasonalised":
         arr, self._single = as_2d(y)
@@ -112,8 +115,12 @@ class Deseasonalised(ModelBase):
         phase = np.arange(self._t_len) % self.period
         self.inner.fit(arr - self._profile[:, phase])
         short = arr.shape[1] // self.period < MIN_CYCLES
-        self.notes = [f"fewer than {MIN_CYCLES} cycles of {self.period} steps: that season left out"
-                      if short else "" for _ in range(arr.shape[0])]
+        self.notes = [
+            f"fewer than {MIN_CYCLES} cycles of {self.period} steps: that season left out"
+            if short
+            else ""
+            for _ in range(arr.shape[0])
+        ]
         return self
 
     def row_models(self, n: int) -> list[str]:

@@ -63,14 +63,18 @@ class PerSeriesModel(ModelBase):
             clean_row = fill_gaps(row)
             note, state = "", None
             if clean_row.size < need:
-                note = (f"{self.name}: {clean_row.size} points, fewer than two seasons ({need}); "
-                        "seasonal naive used")
+                note = (
+                    f"{self.name}: {clean_row.size} points, fewer than two seasons ({need}); "
+                    "seasonal naive used"
+                )
             elif np.ptp(clean_row) == 0:
                 note = f"{self.name}: constant series; seasonal naive used"
             else:
                 if self.season_length > 1 and clean_row.size < 2 * self.season_length + 2:
-                    note = (f"{self.name}: {clean_row.size} points, fewer than two seasons; "
-                            "fitted without a season")
+                    note = (
+                        f"{self.name}: {clean_row.size} points, fewer than two seasons; "
+                        "fitted without a season"
+                    )
                 try:
                     with warnings.catch_warnings():
                         # Optimisers warn on nearly every real series; the backtest judges fit.

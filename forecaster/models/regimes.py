@@ -86,8 +86,10 @@ def _newest_block_break(x: np.ndarray) -> np.ndarray:
     xs = np.where(w > 0, (x - np.nan_to_num(centre)) / spread, 0.0)
     t = (np.arange(k, dtype=float) - k / 2) / k
     zero = np.zeros((n, 1))
-    sums = [np.concatenate([zero, np.cumsum(v, axis=1)], axis=1)
-            for v in (w, w * t, w * t * t, xs, xs * t, xs * xs)]
+    sums = [
+        np.concatenate([zero, np.cumsum(v, axis=1)], axis=1)
+        for v in (w, w * t, w * t * t, xs, xs * t, xs * xs)
+    ]
     begin = np.zeros(n, dtype=np.int64)
     found = np.full(n, -1, dtype=np.int64)
     for _ in range(MAX_DEPTH):
@@ -103,7 +105,9 @@ def _newest_block_break(x: np.ndarray) -> np.ndarray:
     return found
 
 
-def _independence(xs: np.ndarray, w: np.ndarray, begin: np.ndarray, split: np.ndarray) -> np.ndarray:
+def _independence(
+    xs: np.ndarray, w: np.ndarray, begin: np.ndarray, split: np.ndarray
+) -> np.ndarray:
     """Per row, how much of the F statistic to believe: (1 - r) / (1 + r) for the lag-one
     autocorrelation r >= 0 of the blocks around their regimes' lines over [begin, k).
 
@@ -128,16 +132,21 @@ def _independence(xs: np.ndarray, w: np.ndarray, begin: np.ndarray, split: np.nd
     centred = np.where(ok, centred, 0.0)
     pair = ok[:, 1:] & ok[:, :-1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        r_diff = (centred[:, 1:] * centred[:, :-1] * pair).sum(axis=1) / (centred * centred).sum(axis=1)
+        r_diff = (centred[:, 1:] * centred[:, :-1] * pair).sum(axis=1) / (centred * centred).sum(
+            axis=1
+        )
     r = np.clip(1.0 + 2.0 * np.nan_to_num(r_diff, nan=-0.5), 0.0, 0.99)
     return (1 - r) / (1 + r)
 
 
-def _segment_rss(sums: list[np.ndarray], lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _segment_rss(
+    sums: list[np.ndarray], lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Residual sum of squares of a straight line fitted to blocks [lo, hi) and the number of
     finite blocks there; ``lo``/``hi`` broadcast against each other, per row."""
-    sw, st, stt, sx, stx, sxx = (np.take_along_axis(s, hi, axis=1) - np.take_along_axis(s, lo, axis=1)
-                                 for s in sums)
+    sw, st, stt, sx, stx, sxx = (
+        np.take_along_axis(s, hi, axis=1) - np.take_along_axis(s, lo, axis=1) for s in sums
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         vtt = stt - st * st / sw
         vtx = stx - st * sx / sw
@@ -176,8 +185,13 @@ class SinceBreak(ModelBase):
     ``auto`` scores the cut only where a break was found, and saves the inner fit elsewhere.
     """
 
-    def __init__(self, make_inner: Callable[[], Model], season_length: int,
-                 rows: np.ndarray | None = None, label: str | None = None) -> None:
+    def __init__(
+        self,
+        make_inner: Callable[[], Model],
+        season_length: int,
+        rows: np.ndarray | None = None,
+        label: str | None = None,
+    ) -> None:
         self.inner = make_inner()
         self.season_length = int(season_length)
         self.rows = None if rows is None else np.asarray(rows, dtype=bool)
@@ -190,8 +204,9 @@ class SinceBreak(ModelBase):
         self._n = n
         self._rows = np.ones(n, dtype=bool) if self.rows is None else self.rows[:n]
         self.breaks = np.full(n, -1, dtype=np.int64)
-        self.breaks[self._rows] = newest_break(arr[self._rows] if self.rows is not None else arr,
-                                               self.season_length)
+        self.breaks[self._rows] = newest_break(
+            arr[self._rows] if self.rows is not None else arr, self.season_length
+        )
         #: Steps from the start of the newest regime to the end of the history (-1: no break).
         self.age = np.where(self.breaks >= 0, t_len - self.breaks, -1)
         cut = self.breaks[self._rows]
@@ -201,13 +216,16 @@ class SinceBreak(ModelBase):
         else:
             sub = arr[self._rows]
         for j in np.flatnonzero(cut > 0):
-            sub[j, :cut[j]] = np.nan
+            sub[j, : cut[j]] = np.nan
         self.inner.fit(sub)
         inner_notes = self.inner.row_notes(sub.shape[0])
         notes = [""] * n
         for j, i in enumerate(np.flatnonzero(self._rows)):
-            cut_note = (f"history before the regime change {self.age[i]} steps ago left out"
-                        if self.breaks[i] > 0 else "")
+            cut_note = (
+                f"history before the regime change {self.age[i]} steps ago left out"
+                if self.breaks[i] > 0
+                else ""
+            )
             notes[i] = "; ".join(filter(None, [cut_note, inner_notes[j]]))
         self.notes = notes
         return self
@@ -227,8 +245,9 @@ class SinceBreak(ModelBase):
         return shape_like(out, self._single)
 
 
-def since_break_variants(candidates: Sequence[str], cheap: Callable[[str], bool],
-                         history: np.ndarray, season_length: int) -> tuple[dict[str, str], np.ndarray]:
+def since_break_variants(
+    candidates: Sequence[str], cheap: Callable[[str], bool], history: np.ndarray, season_length: int
+) -> tuple[dict[str, str], np.ndarray]:
     """``auto``'s regime candidates: ``{"<base>(since break)": base}`` for each cheap candidate
     (vectorised, rows independent), and the rows (n,) with a break in ``history`` (the history
     before the newest backtest origin). None when no row has one, so a fleet without regime

@@ -24,7 +24,7 @@ def downsample(arr: np.ndarray, factor: int) -> np.ndarray:
     arr2 = clean(arr2)
     n, t_len = arr2.shape
     blocks = t_len // factor
-    tail = arr2[:, t_len - blocks * factor:].reshape(n, blocks, factor)
+    tail = arr2[:, t_len - blocks * factor :].reshape(n, blocks, factor)
     with warnings.catch_warnings():  # an all-gap block is a gap
         warnings.simplefilter("ignore", RuntimeWarning)
         out = np.nanmean(tail, axis=2)
@@ -34,9 +34,7 @@ def downsample(arr: np.ndarray, factor: int) -> np.ndarray:
 class Downsampled(ModelBase):
     """Fit ``make_inner(coarse_season_length)`` on block means and repeat its forecast per block."""
 
-    def __init__(
-        self, make_inner: Callable[[int], Model], season_length: int, factor: int
-    ) -> None:
+    def __init__(self, make_inner: Callable[[int], Model], season_length: int, factor: int) -> None:
         if factor < 1:
             raise ValueError(f"downsampling factor must be >= 1, got {factor}")
         self.factor = int(factor)
@@ -60,5 +58,7 @@ class Downsampled(ModelBase):
         levels = check_levels(levels)
         coarse_h = -(-h // self.factor)
         coarse = self.inner.predict(coarse_h, levels)
-        out = {k: np.repeat(np.atleast_2d(v), self.factor, axis=-1)[:, :h] for k, v in coarse.items()}
+        out = {
+            k: np.repeat(np.atleast_2d(v), self.factor, axis=-1)[:, :h] for k, v in coarse.items()
+        }
         return shape_like(out, self._single)

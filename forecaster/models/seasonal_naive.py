@@ -28,8 +28,16 @@ from typing import Sequence
 import numpy as np
 
 from .arrays import clean, row_blocks
-from .base import (DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels,
-                   interval_keys, shape_like)
+from .base import (
+    DEFAULT_LEVELS,
+    Capabilities,
+    Forecast,
+    ModelBase,
+    as_2d,
+    check_levels,
+    interval_keys,
+    shape_like,
+)
 
 
 class SeasonalNaive(ModelBase):
@@ -55,7 +63,9 @@ class SeasonalNaive(ModelBase):
         m = self.season_length
         if t < 2 * m:
             # One season cannot tell seasonality from noise: repeat the last value instead.
-            self.notes = [f"history of {t} points is shorter than two seasons ({2 * m}): non-seasonal"] * n
+            self.notes = [
+                f"history of {t} points is shorter than two seasons ({2 * m}): non-seasonal"
+            ] * n
             m = 1
         else:
             self.notes = []
@@ -63,7 +73,7 @@ class SeasonalNaive(ModelBase):
         k = t // m
         last = None
         for i in range(k):  # newest observed value at each phase of the season
-            cur = clean(arr[:, t - (k - i) * m:t - (k - i - 1) * m])
+            cur = clean(arr[:, t - (k - i) * m : t - (k - i - 1) * m])
             last = cur if last is None else np.where(np.isnan(cur), last, cur)
         newest = _last_finite(arr)
         last = np.where(np.isnan(last), newest[:, None], last)
@@ -86,11 +96,13 @@ class SeasonalNaive(ModelBase):
                 else:
                     diffs = np.full((b - a, 1), np.nan)
                 if self.drift:
-                    d[a:b] = season_slope(clean(arr[a:b, t - k * m:]).reshape(b - a, k, m)) / m
+                    d[a:b] = season_slope(clean(arr[a:b, t - k * m :]).reshape(b - a, k, m)) / m
                 if resid is not None:
                     resid[a:b] = diffs
                     if lag >= 2:
-                        far = block[:, lag * m:] - block[:, :-lag * m] - (d[a:b] * lag * m)[:, None]
+                        far = (
+                            block[:, lag * m :] - block[:, : -lag * m] - (d[a:b] * lag * m)[:, None]
+                        )
                         e = widening_exponent(diffs - (d[a:b] * m)[:, None], far, lag)
                         self._widen[a:b] = RANDOM_WALK_EXPONENT + (e - RANDOM_WALK_EXPONENT) * trust
         self._d = np.nan_to_num(d)

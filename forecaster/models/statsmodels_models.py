@@ -66,7 +66,7 @@ class AutoETS(PerSeriesModel):
         m = _season_for(row, self.season_length)
         best = None
         for trend in (None, "add"):
-            for seasonal in ((None, "add") if m else (None,)):
+            for seasonal in (None, "add") if m else (None,):
                 model = ETSModel(
                     row,
                     error="add",
@@ -165,7 +165,7 @@ class MSTLModel(PerSeriesModel):
         mean = np.asarray(ets.forecast(h)).copy()
         t = seasonal.shape[0]
         for j, p in enumerate(periods):
-            last_cycle = seasonal[t - p:, j]
+            last_cycle = seasonal[t - p :, j]
             mean += last_cycle[steps % p]
         return mean, self._resid_sigma(rest - ets.fittedvalues, h)
 
@@ -192,11 +192,12 @@ class Sarima(PerSeriesModel):
                 f"season of {m} steps is too long for SARIMA (max {self.max_season}); "
                 "use a coarser step"
             )
-        row = row[-self.max_points:]
+        row = row[-self.max_points :]
         seasonal = (0, 1, 1, m) if m > 1 else (0, 0, 0, 0)
         # Simple differencing drops the seasonal states from the Kalman filter: much faster.
-        model = SARIMAX(row, order=(1, 0, 1), seasonal_order=seasonal, trend="c",
-                        simple_differencing=True)
+        model = SARIMAX(
+            row, order=(1, 0, 1), seasonal_order=seasonal, trend="c", simple_differencing=True
+        )
         return model.fit(disp=False, maxiter=50), row
 
     def _predict_one(self, state: Any, h: int) -> tuple[np.ndarray, np.ndarray]:

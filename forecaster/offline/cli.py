@@ -35,19 +35,30 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--horizon", required=True, help="steps ahead (48) or a duration (2d)")
     p.add_argument("--step", default=None, help="grid step, e.g. 5m or 1h (default: inferred)")
     p.add_argument("--levels", default="80,95", help="interval levels in percent (default 80,95)")
-    p.add_argument("--model", default="auto", help="model name (auto, fast_hw, sktime:ThetaForecaster, ...)")
-    p.add_argument("--season-length", default=None,
-                   help="seasons in steps or as durations, comma-separated, the main one first "
-                        "(7,365 or 1w,1y); the longer ones are tried per series and kept where the "
-                        "backtest prefers them (default: from the step: a day and a week below "
-                        "daily steps, a week and a year at daily steps)")
-    p.add_argument("--holidays", default=None, metavar="COUNTRY[-SUBDIVISION][@TIMEZONE]",
-                   help="public holidays as their own day type (DE, DE-BY, AU-VIC@Australia/"
-                        "Melbourne; steps of a day or less): each series' holiday effect is learnt "
-                        "from its past holidays and kept where a leave-one-holiday-out backtest "
-                        "prefers it; a timestamp is the start of the period its value is for")
+    p.add_argument(
+        "--model", default="auto", help="model name (auto, fast_hw, sktime:ThetaForecaster, ...)"
+    )
+    p.add_argument(
+        "--season-length",
+        default=None,
+        help="seasons in steps or as durations, comma-separated, the main one first "
+        "(7,365 or 1w,1y); the longer ones are tried per series and kept where the "
+        "backtest prefers them (default: from the step: a day and a week below "
+        "daily steps, a week and a year at daily steps)",
+    )
+    p.add_argument(
+        "--holidays",
+        default=None,
+        metavar="COUNTRY[-SUBDIVISION][@TIMEZONE]",
+        help="public holidays as their own day type (DE, DE-BY, AU-VIC@Australia/"
+        "Melbourne; steps of a day or less): each series' holiday effect is learnt "
+        "from its past holidays and kept where a leave-one-holiday-out backtest "
+        "prefers it; a timestamp is the start of the period its value is for",
+    )
     p.add_argument("--lower-bound", type=float, default=None, help="clip forecasts below (e.g. 0)")
-    p.add_argument("--upper-bound", type=float, default=None, help="clip forecasts above (capacity)")
+    p.add_argument(
+        "--upper-bound", type=float, default=None, help="clip forecasts above (capacity)"
+    )
     p.add_argument("--max-points", type=int, default=20_000, help="newest points kept per series")
     p.add_argument("--batch", type=int, default=500, help="series fitted together")
     p.set_defaults(func=run)
@@ -77,16 +88,30 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(len(series), sys.stderr)
     options: dict[str, Any] = {"seasons": extra} if several else {}
     results: dict[str, Result] = {sid: Result(error=reason) for sid, reason in bad.items()}
-    results.update(forecast_series(series, args.model, season, horizon, levels, options=options,
-                                   batch=args.batch, lower=args.lower_bound,
-                                   upper=args.upper_bound, progress=progress.advance,
-                                   grid_step=step, holidays=calendar))
+    results.update(
+        forecast_series(
+            series,
+            args.model,
+            season,
+            horizon,
+            levels,
+            options=options,
+            batch=args.batch,
+            lower=args.lower_bound,
+            upper=args.upper_bound,
+            progress=progress.advance,
+            grid_step=step,
+            holidays=calendar,
+        )
+    )
     progress.close()
 
     try:
         written = write_forecasts(args.out, series, results, horizon, step, levels, raw["iso"])
     except OSError as exc:
-        print(f"promcast-forecaster offline: error: cannot write {args.out}: {exc}", file=sys.stderr)
+        print(
+            f"promcast-forecaster offline: error: cannot write {args.out}: {exc}", file=sys.stderr
+        )
         return 2
     _report(results, written, time.monotonic() - started, args.out, step, horizon)
     return 0 if written or not results else 1
@@ -144,18 +169,23 @@ def _parse_seasons(text: str | None, step: float) -> tuple[int, tuple[int, ...]]
             try:
                 k = int(round(parse_duration(item) / step))
             except ValueError as exc:
-                raise UsageError(f"--season-length: {item!r} is neither a number of steps nor a "
-                                 f"duration ({exc})") from exc
+                raise UsageError(
+                    f"--season-length: {item!r} is neither a number of steps nor a duration ({exc})"
+                ) from exc
         if k < 1:
             raise UsageError(f"--season-length must be >= 1 step each, got {item!r}")
         seasons.append(k)
     if len(seasons) > 1 + MAX_SEASONS:
-        raise UsageError(f"--season-length takes the main season and at most {MAX_SEASONS} longer "
-                         f"ones, got {len(seasons)} seasons")
+        raise UsageError(
+            f"--season-length takes the main season and at most {MAX_SEASONS} longer "
+            f"ones, got {len(seasons)} seasons"
+        )
     return seasons[0], tuple(sorted({k for k in seasons[1:] if k > seasons[0]}))
 
 
-def _report(results: dict[str, Result], written: int, elapsed: float, out: str, step: float, h: int) -> None:
+def _report(
+    results: dict[str, Result], written: int, elapsed: float, out: str, step: float, h: int
+) -> None:
     errors = {k: r.error for k, r in results.items() if r.error}
     notes = {k: r.note for k, r in results.items() if r.note and not r.error}
     lines = [f"series {k}: error: {v}" for k, v in sorted(errors.items())]

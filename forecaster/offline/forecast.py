@@ -24,10 +24,19 @@ class Result:
 
 
 def forecast_series(
-    series: Sequence[Series], name: str, season: int, horizon: int, levels: list[int], *,
-    options: dict[str, Any] | None = None, batch: int = 500, lower: float | None = None,
-    upper: float | None = None, progress: Callable[[int], None] | None = None,
-    grid_step: float | None = None, holidays: HolidayCalendar | None = None,
+    series: Sequence[Series],
+    name: str,
+    season: int,
+    horizon: int,
+    levels: list[int],
+    *,
+    options: dict[str, Any] | None = None,
+    batch: int = 500,
+    lower: float | None = None,
+    upper: float | None = None,
+    progress: Callable[[int], None] | None = None,
+    grid_step: float | None = None,
+    holidays: HolidayCalendar | None = None,
 ) -> dict[str, Result]:
     """Every series' forecast (or why there is none), ``batch`` series fitted together, each
     forecast inside ``lower`` / ``upper``; ``progress`` is told how many series each batch had.
@@ -36,9 +45,10 @@ def forecast_series(
     size = max(1, batch)
     results: dict[str, Result] = {}
     for start in range(0, len(series), size):
-        chunk = series[start:start + size]
-        results.update(forecast_chunk(chunk, name, season, horizon, levels, options or {},
-                                      grid_step, holidays))
+        chunk = series[start : start + size]
+        results.update(
+            forecast_chunk(chunk, name, season, horizon, levels, options or {}, grid_step, holidays)
+        )
         if progress is not None:
             progress(len(chunk))
     by_id = {s.series_id: s for s in series}
@@ -48,27 +58,38 @@ def forecast_series(
     return results
 
 
-def bounded(forecast: dict[str, np.ndarray], history: np.ndarray, lower: float | None,
-             upper: float | None) -> dict[str, np.ndarray]:
+def bounded(
+    forecast: dict[str, np.ndarray], history: np.ndarray, lower: float | None, upper: float | None
+) -> dict[str, np.ndarray]:
     """The forecast inside the bounds given (always, unlike the service's history-aware
     limits: they were asked for explicitly), ordered, without zero-width intervals."""
     noise = limits_for(history[None, :]).noise
-    bounds = Limits(np.array([-np.inf if lower is None else lower]),
-                    np.array([np.inf if upper is None else upper]), noise)
-    return {k: v[0] for k, v in enforce({k: v[None, :] for k, v in forecast.items()}, bounds).items()}
+    bounds = Limits(
+        np.array([-np.inf if lower is None else lower]),
+        np.array([np.inf if upper is None else upper]),
+        noise,
+    )
+    return {
+        k: v[0] for k, v in enforce({k: v[None, :] for k, v in forecast.items()}, bounds).items()
+    }
 
 
 def _matrix(chunk: Sequence[Series]) -> np.ndarray:
     width = max(s.values.size for s in chunk)
     mat = np.full((len(chunk), width), np.nan)
     for i, s in enumerate(chunk):
-        mat[i, width - s.values.size:] = s.values
+        mat[i, width - s.values.size :] = s.values
     return mat
 
 
 def forecast_chunk(
-    chunk: Sequence[Series], name: str, season: int, horizon: int, levels: list[int],
-    options: dict[str, Any], grid_step: float | None = None,
+    chunk: Sequence[Series],
+    name: str,
+    season: int,
+    horizon: int,
+    levels: list[int],
+    options: dict[str, Any],
+    grid_step: float | None = None,
     holidays: HolidayCalendar | None = None,
 ) -> dict[str, Result]:
     from promcast_forecaster.models import make_model, model_capabilities
@@ -82,8 +103,10 @@ def forecast_chunk(
             # ending at different times of day share one daily shape.
             starts = np.array([s.last_ts - (matrix.shape[1] - 1) * grid_step for s in chunk])
             if season > 1 and model_capabilities(name).per_series_choice:
-                options = {**options,
-                           "phases": np.round(starts / grid_step).astype(np.int64) % season}
+                options = {
+                    **options,
+                    "phases": np.round(starts / grid_step).astype(np.int64) % season,
+                }
         model = make_model(name, season, horizon=horizon, levels=levels, **options)
         if holidays is not None and grid_step is not None:
             model = HolidayAdjusted(model, holidays, grid_step, season).at(starts)
@@ -94,8 +117,9 @@ def forecast_chunk(
         if len(chunk) > 1:
             out: dict[str, Result] = {}
             for s in chunk:
-                out.update(forecast_chunk([s], name, season, horizon, levels, options, grid_step,
-                                          holidays))
+                out.update(
+                    forecast_chunk([s], name, season, horizon, levels, options, grid_step, holidays)
+                )
             return out
     series = chunk[0]
     if name == "seasonal_naive":
@@ -107,7 +131,9 @@ def forecast_chunk(
     return fallback
 
 
-def _results(chunk: Sequence[Series], model: Any, fc: dict[str, np.ndarray], name: str) -> dict[str, Result]:
+def _results(
+    chunk: Sequence[Series], model: Any, fc: dict[str, np.ndarray], name: str
+) -> dict[str, Result]:
     chosen = model.row_models(len(chunk))
     notes = model.row_notes(len(chunk))
     out = {}

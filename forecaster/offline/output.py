@@ -15,8 +15,13 @@ from promcast_forecaster.offline.series import Series
 
 
 def write_forecasts(
-    path: str, series: Sequence[Series], results: dict[str, Result], horizon: int, step: float,
-    levels: list[int], iso: bool,
+    path: str,
+    series: Sequence[Series],
+    results: dict[str, Result],
+    horizon: int,
+    step: float,
+    levels: list[int],
+    iso: bool,
 ) -> int:
     """Write the forecasts as long CSV (``series_id,timestamp,mean,lower_80,upper_80,...,model``,
     timestamps as the input had them); returns how many series were written."""
@@ -35,8 +40,11 @@ def write_forecasts(
             for lv in levels:
                 cols += [res.forecasts[f"lower-{lv}"], res.forecasts[f"upper-{lv}"]]
             for k in range(horizon):
-                writer.writerow([s.series_id, format_ts(stamps[k], iso)]
-                                + [f"{c[k]:.6g}" for c in cols] + [res.model])
+                writer.writerow(
+                    [s.series_id, format_ts(stamps[k], iso)]
+                    + [f"{c[k]:.6g}" for c in cols]
+                    + [res.model]
+                )
             written += 1
     return written
 
@@ -58,7 +66,6 @@ def format_ts(seconds: float, iso: bool) -> str:
     if not iso:
         return f"{seconds:.0f}" if float(seconds).is_integer() else f"{seconds:.3f}"
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
-
 
 
 class Progress:

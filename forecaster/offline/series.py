@@ -37,7 +37,12 @@ def read_csv(path: str) -> dict[str, Any]:
         frame = pd.read_csv(path, dtype={"series_id": str}, keep_default_na=True)
     except FileNotFoundError as exc:
         raise UsageError(f"input file {path!r} not found") from exc
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, IsADirectoryError) as exc:
+    except (
+        pd.errors.ParserError,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        IsADirectoryError,
+    ) as exc:
         raise UsageError(f"cannot parse {path!r} as CSV: {exc}") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
@@ -86,8 +91,9 @@ def step_seconds(text: str | None, raw: dict[str, Any]) -> float:
     return float(np.median(diffs))
 
 
-
-def to_series(raw: dict[str, Any], step: float, max_points: int) -> tuple[list[Series], dict[str, str]]:
+def to_series(
+    raw: dict[str, Any], step: float, max_points: int
+) -> tuple[list[Series], dict[str, str]]:
     """Each series on its own grid of ``step`` ending at its newest sample, at most ``max_points``
     long; the series that cannot be used, with the reason."""
     sid, ts, val = raw["series_id"], raw["ts"], raw["value"]

@@ -23,8 +23,9 @@ import numpy as np
 _EPS = 1e-9
 
 
-def required_replicas(demand: np.ndarray | float, per_replica_capacity: float,
-                      headroom: float = 0.0) -> np.ndarray:
+def required_replicas(
+    demand: np.ndarray | float, per_replica_capacity: float, headroom: float = 0.0
+) -> np.ndarray:
     """Replicas that serve ``demand`` with ``headroom`` spare (NaN where the demand is not
     finite); not clamped."""
     if per_replica_capacity <= 0:
@@ -35,13 +36,16 @@ def required_replicas(demand: np.ndarray | float, per_replica_capacity: float,
     return np.where(np.isfinite(need), np.maximum(out, 0.0), np.nan)
 
 
-def clamp_replicas(replicas: np.ndarray | float, min_replicas: int, max_replicas: int) -> np.ndarray:
+def clamp_replicas(
+    replicas: np.ndarray | float, min_replicas: int, max_replicas: int
+) -> np.ndarray:
     """``replicas`` within [min, max]; NaN stays NaN (no recommendation rather than a guess)."""
     return np.clip(np.asarray(replicas, dtype=float), min_replicas, max_replicas)
 
 
-def peak_demand(upper: np.ndarray, curve_start: float, step: float, now: float,
-                reach: float) -> np.ndarray:
+def peak_demand(
+    upper: np.ndarray, curve_start: float, step: float, now: float, reach: float
+) -> np.ndarray:
     """Per row, the highest value of ``upper`` (column k at ``curve_start + k * step``, column 0
     the newest observation) from the newest observation up to ``now + reach``."""
     upper = np.atleast_2d(np.asarray(upper, dtype=float))

@@ -34,8 +34,9 @@ def affine(scenario: Scenario, times: np.ndarray, now: float) -> tuple[np.ndarra
     return factor, offset
 
 
-def apply_scenario(curves: dict[str, np.ndarray], curve_start: float, step: float, now: float,
-                   scenario: Scenario) -> dict[str, np.ndarray]:
+def apply_scenario(
+    curves: dict[str, np.ndarray], curve_start: float, step: float, now: float, scenario: Scenario
+) -> dict[str, np.ndarray]:
     """The scenario's version of a target's curves (rows = series, column k = the value at
     ``curve_start + k * step``). Column 0 is the newest observation and is left as it is: a
     scenario changes the future, not what was measured."""

@@ -11,9 +11,15 @@ from promcast_forecaster.config import Budget
 from promcast_forecaster.engine import TargetResult
 from promcast_forecaster.health import RECOMMENDATIONS, HealthTracker
 from promcast_forecaster.planning.plan import Plan
-from promcast_forecaster.publish.series import (publish_budget, publish_health, publish_plan,
-                                       publish_report, publish_result, publish_service,
-                                       publish_settings)
+from promcast_forecaster.publish.series import (
+    publish_budget,
+    publish_health,
+    publish_plan,
+    publish_report,
+    publish_result,
+    publish_service,
+    publish_settings,
+)
 from promcast_forecaster.recommend.report import Report
 from promcast_forecaster.remote_write import WriteQueue
 from promcast_forecaster.targets import ResolvedTarget
@@ -59,8 +65,11 @@ class Publisher:
 
     def has_results(self, name: str) -> bool:
         """Whether ``name`` has good results to keep serving (after a failed cycle: stale)."""
-        return (name in self.results or name in self.projections
-                or (name == RECOMMENDATIONS and self.report is not None))
+        return (
+            name in self.results
+            or name in self.projections
+            or (name == RECOMMENDATIONS and self.report is not None)
+        )
 
     def families(self, queue: WriteQueue | None, names: Iterable[str] | None = None) -> Families:
         """The service's own series (``queue``: remote write's, when configured) and everything
@@ -84,8 +93,11 @@ class Publisher:
                 if name in self.plans:
                     publish_plan(out, self.plans[name])
                 if result.fitted is not None:
-                    out.add("promcast_forecaster_last_fit_timestamp_seconds", {"target": name},
-                            result.fitted.fitted_at)
+                    out.add(
+                        "promcast_forecaster_last_fit_timestamp_seconds",
+                        {"target": name},
+                        result.fitted.fitted_at,
+                    )
         elif name in self.projections:
             publish_budget(out, *self.projections[name])
         elif name == RECOMMENDATIONS and self.report is not None:

@@ -10,7 +10,12 @@ import aiohttp
 from promcast_common.httpclient import ClientConfigUnavailable
 from promcast_forecaster.config import RemoteWrite
 from promcast_forecaster.publish.publisher import Publisher
-from promcast_forecaster.remote_write import RemoteWriter, WriteQueue, families_to_timeseries, now_ms
+from promcast_forecaster.remote_write import (
+    RemoteWriter,
+    WriteQueue,
+    families_to_timeseries,
+    now_ms,
+)
 
 log = logging.getLogger("promcast.forecaster")
 
@@ -62,14 +67,24 @@ class RemoteWritePusher:
             stamp = at * 1000 if at is not None and self.replay_stamps else now_ms()
             self.queue.put(families_to_timeseries(out, stamp))
         except Exception as exc:  # /metrics still has the results
-            log.error("could not queue the cycle's results for remote write",
-                      extra={"target": name, "err": repr(exc)}, exc_info=True)
+            log.error(
+                "could not queue the cycle's results for remote write",
+                extra={"target": name, "err": repr(exc)},
+                exc_info=True,
+            )
 
 
 def make_writer(cfg: RemoteWrite, session: aiohttp.ClientSession) -> RemoteWriter:
     """The remote writer for the config: authentication, TLS and proxy from its client config,
     secrets read per request and redacted from what is logged."""
-    return RemoteWriter(cfg.url, session, timeout=cfg.timeout, headers=cfg.headers,
-                        max_samples_per_request=cfg.max_samples_per_request,
-                        min_backoff=cfg.min_backoff, max_backoff=cfg.max_backoff,
-                        client=cfg, client_key="remote_write")
+    return RemoteWriter(
+        cfg.url,
+        session,
+        timeout=cfg.timeout,
+        headers=cfg.headers,
+        max_samples_per_request=cfg.max_samples_per_request,
+        min_backoff=cfg.min_backoff,
+        max_backoff=cfg.max_backoff,
+        client=cfg,
+        client_key="remote_write",
+    )

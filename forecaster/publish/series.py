@@ -60,8 +60,11 @@ def publish_settings(out: Families, target: ResolvedTarget, h: TargetHealth) -> 
     out.add("promcast_target_lead_time_seconds", {"target": name}, target.lead_time)
     out.add("promcast_target_horizon_seconds", {"target": name}, max(target.horizons))
     out.add("promcast_target_staleness_seconds", {"target": name}, target.staleness_seconds)
-    out.add("promcast_target_info", {"target": name,
-                                     "identity_labels": ",".join(target.identity_labels)}, 1)
+    out.add(
+        "promcast_target_info",
+        {"target": name, "identity_labels": ",".join(target.identity_labels)},
+        1,
+    )
     for reason, n in h.fits.items():
         out.add("promcast_forecaster_fits_total", {"target": name, "reason": reason}, n)
 
@@ -71,11 +74,22 @@ def publish_result(out: Families, result: TargetResult) -> None:
     (never in the future); ``horizon`` says how far ahead each value looks."""
     t = result.target
     name = t.name
-    out.add("promcast_forecaster_target_series", {"target": name, "state": "forecast"}, len(result.series))
-    out.add("promcast_forecaster_target_series", {"target": name, "state": "skipped"}, result.skipped)
-    out.add("promcast_forecaster_target_series", {"target": name, "state": "dropped"},
-            result.over_cap + result.collided)
-    out.add("promcast_forecaster_target_series", {"target": name, "state": "retired"}, result.retired)
+    out.add(
+        "promcast_forecaster_target_series",
+        {"target": name, "state": "forecast"},
+        len(result.series),
+    )
+    out.add(
+        "promcast_forecaster_target_series", {"target": name, "state": "skipped"}, result.skipped
+    )
+    out.add(
+        "promcast_forecaster_target_series",
+        {"target": name, "state": "dropped"},
+        result.over_cap + result.collided,
+    )
+    out.add(
+        "promcast_forecaster_target_series", {"target": name, "state": "retired"}, result.retired
+    )
     publish_waiting(out, result.waiting)
     for s in result.series:
         lab = s.labels
@@ -100,9 +114,14 @@ def publish_result(out: Families, result: TargetResult) -> None:
         publish_horizons(out, "promcast_forecast", lab, t, s.mean, s.bounds)
 
 
-def publish_horizons(out: Families, family: str, labels: Mapping[str, str],
-                     target: ResolvedTarget, mean: Mapping[float, float],
-                     bounds: Mapping[tuple[float, int], tuple[float, float]]) -> None:
+def publish_horizons(
+    out: Families,
+    family: str,
+    labels: Mapping[str, str],
+    target: ResolvedTarget,
+    mean: Mapping[float, float],
+    bounds: Mapping[tuple[float, int], tuple[float, float]],
+) -> None:
     """Point forecasts and interval bounds per horizon as ``<family>_mean``, ``_lower`` and
     ``_upper`` (the forecasts themselves, and each scenario's)."""
     for hz, value in mean.items():
@@ -114,16 +133,32 @@ def publish_horizons(out: Families, family: str, labels: Mapping[str, str],
             out.add(f"{family}_upper", {**hl, "level": str(lv)}, hi)
 
 
-def publish_budget(out: Families, budget: Budget, period_end: float, projections: list[Projection],
-                   waiting: list[tuple[dict[str, str], float]] = ()) -> None:
+def publish_budget(
+    out: Families,
+    budget: Budget,
+    period_end: float,
+    projections: list[Projection],
+    waiting: list[tuple[dict[str, str], float]] = (),
+) -> None:
     """A budget's projections, and how many series it has (0 projected: no spend data)."""
-    out.add("promcast_forecaster_target_series", {"target": budget.name, "state": "forecast"},
-            len(projections))
-    out.add("promcast_forecaster_target_series", {"target": budget.name, "state": "skipped"},
-            len(waiting))
+    out.add(
+        "promcast_forecaster_target_series",
+        {"target": budget.name, "state": "forecast"},
+        len(projections),
+    )
+    out.add(
+        "promcast_forecaster_target_series",
+        {"target": budget.name, "state": "skipped"},
+        len(waiting),
+    )
     publish_waiting(out, waiting)
     for p in projections:
-        lab = {**p.labels, "target": budget.name, "budget": budget.name, "currency": budget.currency}
+        lab = {
+            **p.labels,
+            "target": budget.name,
+            "budget": budget.name,
+            "currency": budget.currency,
+        }
         out.add("promcast_budget_amount", lab, budget.amount)
         out.add("promcast_budget_spend", lab, p.spent)
         out.add("promcast_budget_projected_spend", lab, p.projected)
@@ -180,18 +215,43 @@ def publish_report(out: Families, report: Report) -> None:
     """The report as series (see the `# recommendations` entries of the catalogue)."""
     s = report.settings
     r = s.rightsizing
-    out.add("promcast_recommendation_settings_info", {
-        "horizon": format_duration(r.horizon), "level": str(r.level), "headroom": f"{r.headroom:g}",
-        "model": r.model, "idle_days": f"{s.idle.days:g}", "commitment_quantile": f"{s.commitments.quantile:g}",
-        "hours_per_month": f"{s.hours_per_month:g}", "catalogue": report.catalogue,
-        "identity_labels": ",".join(s.identity_labels)}, 1)
+    out.add(
+        "promcast_recommendation_settings_info",
+        {
+            "horizon": format_duration(r.horizon),
+            "level": str(r.level),
+            "headroom": f"{r.headroom:g}",
+            "model": r.model,
+            "idle_days": f"{s.idle.days:g}",
+            "commitment_quantile": f"{s.commitments.quantile:g}",
+            "hours_per_month": f"{s.hours_per_month:g}",
+            "catalogue": report.catalogue,
+            "identity_labels": ",".join(s.identity_labels),
+        },
+        1,
+    )
     for kind, n in report.skipped.items():
         out.add("promcast_recommendation_skipped_series", {"kind": kind}, n)
     for z in report.sizings:
-        lab = {**z.labels, "current_type": z.current_type, "recommended_type": z.recommended_type,
-               "action": z.action, "horizon": format_duration(r.horizon), "level": str(r.level)}
-        out.add("promcast_rightsizing_info", {**lab, "model": z.model, "price_source": z.price_source,
-                                              "basis": z.basis, "headroom": f"{r.headroom:g}"}, 1)
+        lab = {
+            **z.labels,
+            "current_type": z.current_type,
+            "recommended_type": z.recommended_type,
+            "action": z.action,
+            "horizon": format_duration(r.horizon),
+            "level": str(r.level),
+        }
+        out.add(
+            "promcast_rightsizing_info",
+            {
+                **lab,
+                "model": z.model,
+                "price_source": z.price_source,
+                "basis": z.basis,
+                "headroom": f"{r.headroom:g}",
+            },
+            1,
+        )
         out.add("promcast_rightsizing_required_vcpus", lab, z.required_vcpus)
         out.add("promcast_rightsizing_required_memory_bytes", lab, z.required_memory_bytes)
         out.add("promcast_rightsizing_monthly_saving_usd", lab, z.monthly_saving)
@@ -200,7 +260,9 @@ def publish_report(out: Families, report: Report) -> None:
                 out.add("promcast_rightsizing_forecast_peak_ratio", {**lab, "dimension": dim}, peak)
         if z.recommended is not None:
             out.add("promcast_rightsizing_recommended_vcpus", lab, z.recommended.vcpus)
-            out.add("promcast_rightsizing_recommended_memory_bytes", lab, z.recommended.memory_bytes)
+            out.add(
+                "promcast_rightsizing_recommended_memory_bytes", lab, z.recommended.memory_bytes
+            )
             out.add("promcast_rightsizing_recommended_price_per_hour_usd", lab, z.recommended_price)
     for f in report.idle:
         lab = {**f.labels, "state": f.state, "days": f"{f.days:g}"}
@@ -208,8 +270,12 @@ def publish_report(out: Families, report: Report) -> None:
             out.add("promcast_idle_monthly_cost_usd", lab, f.monthly_cost)
         out.add("promcast_idle_cpu_quantile_ratio", lab, f.cpu_quantile)
     for p in report.plans:
-        lab = {**p.labels, "option": p.option.name, "term": format_duration(p.option.term),
-               "discount": f"{p.option.discount:g}"}
+        lab = {
+            **p.labels,
+            "option": p.option.name,
+            "term": format_duration(p.option.term),
+            "discount": f"{p.option.discount:g}",
+        }
         out.add("promcast_commitment_hourly_usd", lab, p.hourly_commitment)
         out.add("promcast_commitment_expected_hourly_spend_usd", lab, p.expected_spend)
         out.add("promcast_commitment_coverage_ratio", lab, p.coverage)

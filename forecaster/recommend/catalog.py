@@ -61,41 +61,63 @@ class Catalog:
     def get(self, provider: str, name: str) -> InstanceType | None:
         return self._by_key.get((provider, name))
 
-    def cheapest_fitting(self, provider: str, vcpus: float, memory_bytes: float,
-                         arch: str | None = None) -> InstanceType | None:
+    def cheapest_fitting(
+        self, provider: str, vcpus: float, memory_bytes: float, arch: str | None = None
+    ) -> InstanceType | None:
         """The cheapest type of ``provider`` (and ``arch``, when known) with at least the given
         vCPUs and memory; on equal prices the smaller one. None when nothing is big enough."""
-        fits = [t for (p, _), t in self._by_key.items()
-                if p == provider and (arch is None or t.arch == arch)
-                and t.vcpus >= vcpus - 1e-9 and t.memory_bytes >= memory_bytes - 1]
-        return min(fits, key=lambda t: (t.price_per_hour, t.vcpus, t.memory_bytes, t.name),
-                   default=None)
+        fits = [
+            t
+            for (p, _), t in self._by_key.items()
+            if p == provider
+            and (arch is None or t.arch == arch)
+            and t.vcpus >= vcpus - 1e-9
+            and t.memory_bytes >= memory_bytes - 1
+        ]
+        return min(
+            fits, key=lambda t: (t.price_per_hour, t.vcpus, t.memory_bytes, t.name), default=None
+        )
 
 
 def _read(path: Path) -> _File:
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
-        raise CatalogError(f"instance types file {path}: cannot read it ({exc.strerror}); "
-                           "fix recommendations.instance_types_file") from None
+        raise CatalogError(
+            f"instance types file {path}: cannot read it ({exc.strerror}); "
+            "fix recommendations.instance_types_file"
+        ) from None
     except yaml.YAMLError as exc:
         raise CatalogError(f"instance types file {path}: not valid YAML ({exc})") from None
     try:
         return _File.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        problems = ["{}: {}".format(".".join(str(p) for p in e["loc"]) or "(top level)",
-                                    e["msg"].removeprefix("Value error, ")) for e in exc.errors()]
-        raise CatalogError(f"instance types file {path}: " + "; ".join(problems)
-                           + " (expected: snapshot, instance_types: {provider: [{name, vcpus, "
-                             "memory_gib, price_per_hour, arch}]})") from None
+        problems = [
+            "{}: {}".format(
+                ".".join(str(p) for p in e["loc"]) or "(top level)",
+                e["msg"].removeprefix("Value error, "),
+            )
+            for e in exc.errors()
+        ]
+        raise CatalogError(
+            f"instance types file {path}: "
+            + "; ".join(problems)
+            + " (expected: snapshot, instance_types: {provider: [{name, vcpus, "
+            "memory_gib, price_per_hour, arch}]})"
+        ) from None
 
 
 def load_catalog(path: str | None = None, builtin: bool = True) -> Catalog:
     """The built-in snapshot (unless ``builtin`` is false) extended by the file at ``path``,
     whose entries replace built-in ones with the same provider and name."""
     files = ([_read(BUILTIN)] if builtin else []) + ([_read(Path(path))] if path else [])
-    types = [InstanceType(provider, e.name, e.vcpus, e.memory_gib * GIB, e.price_per_hour, e.arch)
-             for f in files for provider, entries in f.instance_types.items() for e in entries]
-    snapshot = " + ".join(f"{'builtin' if i == 0 and builtin else 'file'} {f.snapshot}"
-                          for i, f in enumerate(files))
+    types = [
+        InstanceType(provider, e.name, e.vcpus, e.memory_gib * GIB, e.price_per_hour, e.arch)
+        for f in files
+        for provider, entries in f.instance_types.items()
+        for e in entries
+    ]
+    snapshot = " + ".join(
+        f"{'builtin' if i == 0 and builtin else 'file'} {f.snapshot}" for i, f in enumerate(files)
+    )
     return Catalog(types, snapshot)

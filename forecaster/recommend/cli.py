@@ -21,17 +21,28 @@ if TYPE_CHECKING:
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "recommend", help="print ranked rightsizing, idle and commitment recommendations",
+        "recommend",
+        help="print ranked rightsizing, idle and commitment recommendations",
         description="Run the `recommendations:` analyses of --config.file (defaults when the "
-                    "section is absent) once against its Prometheus and print them ranked by "
-                    "monthly saving.")
+        "section is absent) once against its Prometheus and print them ranked by "
+        "monthly saving.",
+    )
     p.add_argument("--out", default=None, help="also write them to FILE.json or FILE.csv")
     p.add_argument("--top", type=int, default=None, help="print only the first N rows")
-    p.add_argument("--all", dest="include_keep", action="store_true",
-                   help="include resources whose size is right (action keep)")
-    p.add_argument("--time", dest="at", type=_instant, default=None,
-                   help="run as of this past instant (RFC 3339 or Unix seconds; default: now), "
-                        "as promtool's `query instant --time`")
+    p.add_argument(
+        "--all",
+        dest="include_keep",
+        action="store_true",
+        help="include resources whose size is right (action keep)",
+    )
+    p.add_argument(
+        "--time",
+        dest="at",
+        type=_instant,
+        default=None,
+        help="run as of this past instant (RFC 3339 or Unix seconds; default: now), "
+        "as promtool's `query instant --time`",
+    )
 
 
 def _instant(text: str) -> float:
@@ -43,7 +54,8 @@ def _instant(text: str) -> float:
         t = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected an RFC 3339 time or Unix seconds, got {text!r}") from None
+            f"expected an RFC 3339 time or Unix seconds, got {text!r}"
+        ) from None
     return (t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)).timestamp()
 
 
@@ -62,7 +74,9 @@ def run(args: argparse.Namespace, cfg: ForecasterConfig) -> int:
     from promcast_forecaster.source import QueryError, SourceUnavailable
 
     if args.out and not args.out.endswith((".json", ".csv")):
-        print(f"error: --out {args.out!r}: use a file name ending in .json or .csv", file=sys.stderr)
+        print(
+            f"error: --out {args.out!r}: use a file name ending in .json or .csv", file=sys.stderr
+        )
         return 2
     try:
         report = asyncio.run(_collect(cfg, args.at))

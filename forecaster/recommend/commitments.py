@@ -27,19 +27,21 @@ GRID = 2000  # points of the pooled distribution's value grid
 class CommitmentPlan:
     labels: dict[str, str]
     option: CommitmentOption
-    quantile: float            # the quantile committed to (configured, capped at the discount)
-    hourly_commitment: float   # c, in on-demand dollars per hour
-    expected_spend: float      # mean forecast spend per hour over the term
-    coverage: float            # share of the expected spend the commitment covers
-    utilization: float         # share of the commitment expected to be used
+    quantile: float  # the quantile committed to (configured, capped at the discount)
+    hourly_commitment: float  # c, in on-demand dollars per hour
+    expected_spend: float  # mean forecast spend per hour over the term
+    coverage: float  # share of the expected spend the commitment covers
+    utilization: float  # share of the commitment expected to be used
     monthly_saving: float
     confidence: float
     model: str
 
     def detail(self) -> str:
-        return (f"{self.option.name}: commit ${self.hourly_commitment:.2f}/h on-demand "
-                f"(p{self.quantile * 100:g} of forecast spend, mean ${self.expected_spend:.2f}/h), "
-                f"covers {self.coverage:.0%}, {self.option.discount:.0%} off")
+        return (
+            f"{self.option.name}: commit ${self.hourly_commitment:.2f}/h on-demand "
+            f"(p{self.quantile * 100:g} of forecast spend, mean ${self.expected_spend:.2f}/h), "
+            f"covers {self.coverage:.0%}, {self.option.discount:.0%} off"
+        )
 
 
 def _knots(curves: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -77,8 +79,15 @@ def pooled_cdf(curves: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return grid, f / len(vals)
 
 
-def plan(labels: dict[str, str], curves: dict[str, np.ndarray], option: CommitmentOption,
-         quantile: float, hours_per_month: float, confidence: float, model: str) -> CommitmentPlan:
+def plan(
+    labels: dict[str, str],
+    curves: dict[str, np.ndarray],
+    option: CommitmentOption,
+    quantile: float,
+    hours_per_month: float,
+    confidence: float,
+    model: str,
+) -> CommitmentPlan:
     """The commitment for one spend series and option (see the module's docstring)."""
     grid, f = pooled_cdf(curves)
     q = min(quantile, option.discount)
@@ -90,6 +99,14 @@ def plan(labels: dict[str, str], curves: dict[str, np.ndarray], option: Commitme
     expected = float(np.trapezoid(survival, grid))
     saving = (covered - c * (1 - option.discount)) * hours_per_month
     return CommitmentPlan(
-        labels, option, q, c, expected,
+        labels,
+        option,
+        q,
+        c,
+        expected,
         covered / expected if expected > 0 else math.nan,
-        covered / c if c > 0 else math.nan, saving, confidence, model)
+        covered / c if c > 0 else math.nan,
+        saving,
+        confidence,
+        model,
+    )

@@ -14,18 +14,18 @@ class Usage:
     """A resource's utilisation over the last ``days`` (computed by Prometheus over raw samples)."""
 
     labels: dict[str, str]
-    cpu_quantile: float        # the configured quantile (default 0.99) of CPU
+    cpu_quantile: float  # the configured quantile (default 0.99) of CPU
     cpu_p95: float
-    memory_p95: float          # NaN: no memory data
-    age_seconds: float         # since its first sample within the history read
-    data_share: float          # share of the window with samples
+    memory_p95: float  # NaN: no memory data
+    age_seconds: float  # since its first sample within the history read
+    data_share: float  # share of the window with samples
     price_per_hour: float
 
 
 @dataclass
 class IdleFinding:
     labels: dict[str, str]
-    state: str                 # idle | overprovisioned
+    state: str  # idle | overprovisioned
     days: float
     monthly_cost: float
     cpu_quantile: float
@@ -42,8 +42,10 @@ class IdleFinding:
     def detail(self, quantile: float) -> str:
         q = "peak" if quantile >= 1 else f"p{quantile * 100:g}"
         mem = "" if math.isnan(self.memory_p95) else f", memory p95 {self.memory_p95:.0%}"
-        return (f"{self.state} for {self.days:g}d: CPU {q} {self.cpu_quantile:.1%}, "
-                f"p95 {self.cpu_p95:.1%}{mem}")
+        return (
+            f"{self.state} for {self.days:g}d: CPU {q} {self.cpu_quantile:.1%}, "
+            f"p95 {self.cpu_p95:.1%}{mem}"
+        )
 
 
 def classify(u: Usage, settings: Idle, hours_per_month: float) -> IdleFinding | None:
@@ -54,11 +56,20 @@ def classify(u: Usage, settings: Idle, hours_per_month: float) -> IdleFinding | 
         return None
     if u.cpu_quantile < settings.cpu_max_ratio:
         state = "idle"
-    elif (u.cpu_p95 < settings.overprovisioned_cpu_p95_ratio
-          and (math.isnan(u.memory_p95) or u.memory_p95 < settings.overprovisioned_memory_p95_ratio)):
+    elif u.cpu_p95 < settings.overprovisioned_cpu_p95_ratio and (
+        math.isnan(u.memory_p95) or u.memory_p95 < settings.overprovisioned_memory_p95_ratio
+    ):
         state = "overprovisioned"
     else:
         return None
     cost = u.price_per_hour * hours_per_month if not math.isnan(u.price_per_hour) else math.nan
-    return IdleFinding(u.labels, state, settings.days, cost, u.cpu_quantile, u.cpu_p95,
-                       u.memory_p95, max(0.0, min(1.0, u.data_share)))
+    return IdleFinding(
+        u.labels,
+        state,
+        settings.days,
+        cost,
+        u.cpu_quantile,
+        u.cpu_p95,
+        u.memory_p95,
+        max(0.0, min(1.0, u.data_share)),
+    )

@@ -18,18 +18,39 @@ import yaml
 from promcast_common.catalogue import RESOURCE_LABELS
 from promcast_common.durations import parse_duration
 from promcast_forecaster.report.config import ReportConfig
-from promcast_forecaster.report.model import (ApiCalls, BudgetLine, CapacityItem, CostAnomaly, Curve,
-                                     ForecastPoint, Period, QualityRow, Recommendation, Report,
-                                     Risk, ScenarioDate, Source)
-from promcast_forecaster.report.reader import RESULT_LOOKBACK, Reader, matchers, promql_duration, step_for
+from promcast_forecaster.report.model import (
+    ApiCalls,
+    BudgetLine,
+    CapacityItem,
+    CostAnomaly,
+    Curve,
+    ForecastPoint,
+    Period,
+    QualityRow,
+    Recommendation,
+    Report,
+    Risk,
+    ScenarioDate,
+    Source,
+)
+from promcast_forecaster.report.reader import (
+    RESULT_LOOKBACK,
+    Reader,
+    matchers,
+    promql_duration,
+    step_for,
+)
 
 BILLED = 'cost_type="billed"'
 TOP_COST_ROWS = 8
 MAX_SOURCES = 50
 # Thresholds the alert rules use (rules/promcast.rules.yml); these defaults apply only when
 # Prometheus does not have the rules loaded, and the page says so.
-QUALITY_DEFAULTS = {"backtest_mase_max": 1.5, "backtest_coverage_min_ratio": 0.6,
-                    "anomaly_score_max": 1.0}
+QUALITY_DEFAULTS = {
+    "backtest_mase_max": 1.5,
+    "backtest_coverage_min_ratio": 0.6,
+    "anomaly_score_max": 1.0,
+}
 _SECRET_KEYS = ("password", "token", "secret", "credentials", "api_key", "key_file")
 
 
@@ -56,7 +77,7 @@ def redacted_config(cfg: Any) -> str:
 
     def clean(node: Any, key: str = "") -> Any:
         if isinstance(node, dict):
-            if key == "headers":    # remote write headers often carry credentials
+            if key == "headers":  # remote write headers often carry credentials
                 return {k: "<redacted>" for k in node}
             return {k: clean(v, str(k)) for k, v in node.items()}
         if isinstance(node, list):
@@ -73,8 +94,14 @@ def redacted_config(cfg: Any) -> str:
 
 
 class Builder:
-    def __init__(self, reader: Reader, period: Period, settings: ReportConfig,
-                 forecaster_cfg: Any = None, version: str = "") -> None:
+    def __init__(
+        self,
+        reader: Reader,
+        period: Period,
+        settings: ReportConfig,
+        forecaster_cfg: Any = None,
+        version: str = "",
+    ) -> None:
         self.r = reader
         self.p = period
         self.s = settings
@@ -84,8 +111,13 @@ class Builder:
 
     async def build(self) -> Report:
         p = self.p
-        rep = Report(period=p, generated_at=time.time(), prometheus=self.r.source.url,
-                     version=self.version, engineer_hourly_usd=self.s.engineer_hourly_usd)
+        rep = Report(
+            period=p,
+            generated_at=time.time(),
+            prometheus=self.r.source.url,
+            version=self.version,
+            engineer_hourly_usd=self.s.engineer_hourly_usd,
+        )
         # One section at a time: each is a handful of queries, and a slow Prometheus should see
         # a report as a light client.
         await self._cost(rep)
@@ -106,7 +138,7 @@ class Builder:
         hours = step / 3600.0
         grid = np.arange(p.since + step, p.until + 1, step)
         if not len(grid):
-            return      # a period shorter than the hourly cost step
+            return  # a period shorter than the hourly cost step
         # Aggregated in PromQL, one query per breakdown: a fleet's cost series never reach the
         # report, only a few sums per provider, service and account.
         by_provider = await self.r.range(f"sum by (provider) ({rate})", grid[0], grid[-1], step)
@@ -122,7 +154,9 @@ class Builder:
         c.by_provider = _ranked({k: float(v.sum()) for k, v in per_provider.items()})
         for dim, out in (("service", "by_service"), ("billing_account", "by_account")):
             totals: dict[str, float] = {}
-            for s in await self.r.range(f"sum by (provider, {dim}) ({rate})", grid[0], grid[-1], step):
+            for s in await self.r.range(
+                f"sum by (provider, {dim}) ({rate})", grid[0], grid[-1], step
+            ):
                 name = f"{s.labels.get(dim) or '(none)'} ({s.labels.get('provider') or '?'})"
                 totals[name] = totals.get(name, 0.0) + float(np.nansum(s.values)) * hours
             setattr(c, out, _ranked(totals))
@@ -149,67 +183,103 @@ class Builder:
         rep.spend_period = c.total
         month = dt.datetime.fromtimestamp(p.until, dt.timezone.utc).strftime("%Y-%m")
         rep.month_to_date = await self.r.scalar(
-            f'sum(promcast_cost_month_to_date_usd{{{BILLED},billing_period=~"|{month}"}})', p.until)
+            f'sum(promcast_cost_month_to_date_usd{{{BILLED},billing_period=~"|{month}"}})', p.until
+        )
         threshold = await self._threshold("anomaly_score_max")
         anomalies = await self.r.values(
-            f"topk(10, max_over_time(promcast_forecast_anomaly_score{{service!=\"\"}}[{self.range}]) "
-            f"> {threshold:g})", p.until)
-        c.anomalies = sorted((CostAnomaly(lab.get("target", ""), subject(lab), v)
-                              for lab, v in anomalies), key=lambda a: -a.score)
+            f'topk(10, max_over_time(promcast_forecast_anomaly_score{{service!=""}}[{self.range}]) '
+            f"> {threshold:g})",
+            p.until,
+        )
+        c.anomalies = sorted(
+            (CostAnomaly(lab.get("target", ""), subject(lab), v) for lab, v in anomalies),
+            key=lambda a: -a.score,
+        )
 
     async def _threshold(self, name: str) -> float:
         got = await self.r.scalar(
             f'last_over_time(promcast:promcast_alert_threshold:config{{threshold="{name}"}}[1d])',
-            self.p.until)
+            self.p.until,
+        )
         return QUALITY_DEFAULTS[name] if math.isnan(got) else got
 
     # -- budgets ----------------------------------------------------------------------------
     async def _budgets(self, rep: Report) -> None:
         at = self.p.until
         keyed: dict[tuple, dict[str, Any]] = {}
-        for name, field in (("promcast_budget_amount", "amount"), ("promcast_budget_spend", "spent"),
-                            ("promcast_budget_projected_spend", "projected"),
-                            ("promcast_budget_overrun_probability_ratio", "prob"),
-                            ("promcast_budget_period_end_timestamp_seconds", "end")):
+        for name, field in (
+            ("promcast_budget_amount", "amount"),
+            ("promcast_budget_spend", "spent"),
+            ("promcast_budget_projected_spend", "projected"),
+            ("promcast_budget_overrun_probability_ratio", "prob"),
+            ("promcast_budget_period_end_timestamp_seconds", "end"),
+        ):
             for lab, v in await self.r.values(f"sum by (budget, currency) ({last(name)})", at):
                 keyed.setdefault((lab.get("budget", ""), lab.get("currency", "")), {})[field] = v
         bounds: dict[tuple, dict[str, float]] = {}
-        for name, field in (("promcast_budget_projected_spend_lower", "lower"),
-                            ("promcast_budget_projected_spend_upper", "upper")):
-            for lab, v in await self.r.values(f"sum by (budget, currency, level) ({last(name)})", at):
+        for name, field in (
+            ("promcast_budget_projected_spend_lower", "lower"),
+            ("promcast_budget_projected_spend_upper", "upper"),
+        ):
+            for lab, v in await self.r.values(
+                f"sum by (budget, currency, level) ({last(name)})", at
+            ):
                 key = (lab.get("budget", ""), lab.get("currency", ""), lab.get("level", "0"))
                 bounds.setdefault(key, {})[field] = v
         for (budget, currency), f in sorted(keyed.items()):
-            levels = sorted((int(k[2]) for k in bounds if k[:2] == (budget, currency)
-                             and k[2].isdigit()), reverse=True)
+            levels = sorted(
+                (int(k[2]) for k in bounds if k[:2] == (budget, currency) and k[2].isdigit()),
+                reverse=True,
+            )
             lv = 80 if 80 in levels else (levels[0] if levels else 0)
             b = bounds.get((budget, currency, str(lv)), {})
             prob = f.get("prob", float("nan"))
-            rep.budgets.append(BudgetLine(
-                budget, currency, f.get("amount", float("nan")), f.get("spent", float("nan")),
-                f.get("projected", float("nan")), b.get("lower", float("nan")),
-                b.get("upper", float("nan")), lv, min(1.0, prob), f.get("end", float("nan"))))
+            rep.budgets.append(
+                BudgetLine(
+                    budget,
+                    currency,
+                    f.get("amount", float("nan")),
+                    f.get("spent", float("nan")),
+                    f.get("projected", float("nan")),
+                    b.get("lower", float("nan")),
+                    b.get("upper", float("nan")),
+                    lv,
+                    min(1.0, prob),
+                    f.get("end", float("nan")),
+                )
+            )
 
     # -- capacity ---------------------------------------------------------------------------
     async def _capacity(self, rep: Report) -> None:
         at = self.p.until
         soonest = await self.r.values(
-            f"bottomk by (target) (1, {last('promcast_forecast_exhaustion_seconds')})", at)
-        leads = {lab.get("target"): v for lab, v in
-                 await self.r.values(last("promcast_target_lead_time_seconds"), at)}
+            f"bottomk by (target) (1, {last('promcast_forecast_exhaustion_seconds')})", at
+        )
+        leads = {
+            lab.get("target"): v
+            for lab, v in await self.r.values(last("promcast_target_lead_time_seconds"), at)
+        }
         # Only targets with a capacity have an exhaustion worth drawing.
-        with_capacity = {lab.get("target") for lab, _ in await self.r.values(
-            f"count by (target) ({last('promcast_forecast_capacity')})", at)}
-        soonest = sorted((lv for lv in soonest if lv[0].get("target") in with_capacity),
-                         key=lambda lv: lv[1])
+        with_capacity = {
+            lab.get("target")
+            for lab, _ in await self.r.values(
+                f"count by (target) ({last('promcast_forecast_capacity')})", at
+            )
+        }
+        soonest = sorted(
+            (lv for lv in soonest if lv[0].get("target") in with_capacity), key=lambda lv: lv[1]
+        )
         for labels, seconds in soonest:
             target = labels.get("target", "")
             lead = leads.get(target, 0.0)
             exhaustion_at = at + seconds if math.isfinite(seconds) else math.inf
             order_by = exhaustion_at - lead
-            item = CapacityItem(target, subject(labels), labels, None, [], None, exhaustion_at,
-                                lead, order_by)
-            rep.risks.append(Risk(target, item.subject, exhaustion_at, lead, order_by, order_by <= at))
+            item = CapacityItem(
+                target, subject(labels), labels, None, [], None, exhaustion_at, lead, order_by
+            )
+            rep.risks.append(
+                Risk(target, item.subject, exhaustion_at, lead, order_by, order_by <= at)
+            )
             if len(rep.capacity) < self.s.top:
                 await self._fill_capacity(item)
                 rep.capacity.append(item)
@@ -235,8 +305,10 @@ class Builder:
                     points[h].bands[int(level)] = (band[0], band[1])
         item.forecast = [points[h] for h in sorted(points)]
         dates: dict[str, dict[str, float]] = {}
-        for name, field in (("promcast_scenario_exhaustion_seconds", "exh"),
-                            ("promcast_scenario_capacity_order_by_timestamp_seconds", "order")):
+        for name, field in (
+            ("promcast_scenario_exhaustion_seconds", "exh"),
+            ("promcast_scenario_capacity_order_by_timestamp_seconds", "order"),
+        ):
             for lab, v in await self.r.values(last(name, sel), at):
                 dates.setdefault(lab.get("scenario", "?"), {})[field] = v
         for name, d in sorted(dates.items()):
@@ -252,8 +324,11 @@ class Builder:
             for t in getattr(self.cfg, "targets", []):
                 if t.name == item.target:
                     keys = [k for k in item.labels if k not in ("target", "__name__")]
-                    query = (f"({t.query}) and on ({', '.join(keys)}) "
-                             f"{_literal(item.labels, keys)}") if keys else t.query
+                    query = (
+                        (f"({t.query}) and on ({', '.join(keys)}) {_literal(item.labels, keys)}")
+                        if keys
+                        else t.query
+                    )
         if query is None:
             query = f"promcast_forecast_observed{matchers(item.labels)}"
         step = step_for(p.seconds)
@@ -275,21 +350,29 @@ class Builder:
         count = dict(await self._by_target(f"count by (target) ({last(mase)})"))
         coverage: dict[str, dict[int, float]] = {}
         for lab, v in await self.r.values(
-                f"avg by (target, level) ({last('promcast_forecast_backtest_coverage_ratio')})", at):
+            f"avg by (target, level) ({last('promcast_forecast_backtest_coverage_ratio')})", at
+        ):
             if lab.get("level", "").isdigit():
                 coverage.setdefault(lab.get("target", ""), {})[int(lab["level"])] = v
         models: dict[str, list[tuple[str, int]]] = {}
         for lab, v in await self.r.values(
-                f"count by (target, model) ({last('promcast_forecast_model_info')})", at):
+            f"count by (target, model) ({last('promcast_forecast_model_info')})", at
+        ):
             models.setdefault(lab.get("target", ""), []).append((lab.get("model", "?"), int(v)))
         for target in sorted(set(med) | set(coverage)):
             cov = coverage.get(target, {})
-            ok = (med.get(target, 0.0) <= mase_max
-                  and all(v >= cov_min for v in cov.values()))
-            rep.quality.append(QualityRow(
-                target, int(count.get(target, 0)), med.get(target, math.nan),
-                p90.get(target, math.nan), dict(sorted(cov.items())),
-                sorted(models.get(target, []), key=lambda m: -m[1]), ok))
+            ok = med.get(target, 0.0) <= mase_max and all(v >= cov_min for v in cov.values())
+            rep.quality.append(
+                QualityRow(
+                    target,
+                    int(count.get(target, 0)),
+                    med.get(target, math.nan),
+                    p90.get(target, math.nan),
+                    dict(sorted(cov.items())),
+                    sorted(models.get(target, []), key=lambda m: -m[1]),
+                    ok,
+                )
+            )
 
     async def _by_target(self, query: str) -> list[tuple[str, float]]:
         return [(lab.get("target", ""), v) for lab, v in await self.r.values(query, self.p.until)]
@@ -301,22 +384,34 @@ class Builder:
         top_q = f"topk({self.s.top * 2}, {last(saving)} > 0)"
         confidence = last("promcast_recommendation_confidence_ratio")
         # Saving and confidence of a recommendation carry the same labels: one-to-one matches.
-        conf = {_key(lab): v for lab, v in await self.r.values(f"{confidence} and {top_q}", p.until)}
-        rep.recommendations_total = int(_nan0(await self.r.scalar(
-            f"count({last(saving)} > 0)", p.until)))
+        conf = {
+            _key(lab): v for lab, v in await self.r.values(f"{confidence} and {top_q}", p.until)
+        }
+        rep.recommendations_total = int(
+            _nan0(await self.r.scalar(f"count({last(saving)} > 0)", p.until))
+        )
         rep.savings_monthly = _nan0(await self.r.scalar(f"sum({last(saving)} > 0)", p.until))
         weighted = await self.r.scalar(f"sum(({last(saving)} > 0) * {confidence})", p.until)
-        rep.savings_confidence = (weighted / rep.savings_monthly
-                                  if rep.savings_monthly > 0 and math.isfinite(weighted) else math.nan)
+        rep.savings_confidence = (
+            weighted / rep.savings_monthly
+            if rep.savings_monthly > 0 and math.isfinite(weighted)
+            else math.nan
+        )
         effort = self.s.effort_hours.model_dump()
         recs = []
         top = await self.r.values(top_q, p.until)
         for lab, v in sorted(top, key=lambda lv: -lv[1]):
             kind = lab.get("kind", "?")
             hours = float(effort.get(kind, effort["rightsizing"]))
-            rec = Recommendation(kind, lab.get("action", "?"), subject(lab),
-                                 {k: x for k, x in lab.items() if k not in ("kind", "action")}, v,
-                                 conf.get(_key(lab), math.nan), hours)
+            rec = Recommendation(
+                kind,
+                lab.get("action", "?"),
+                subject(lab),
+                {k: x for k, x in lab.items() if k not in ("kind", "action")},
+                v,
+                conf.get(_key(lab), math.nan),
+                hours,
+            )
             rec.effort_cost = hours * self.s.engineer_hourly_usd
             recs.append(rec)
         for rec in recs[: self.s.top]:
@@ -324,8 +419,10 @@ class Builder:
         rep.recommendations = recs
         # Savings on offer at the start of the period that are gone by its end: applied (or no
         # longer needed). Matched in PromQL (same labels), so only two numbers come back.
-        gone = (f"(last_over_time({saving}[{RESULT_LOOKBACK}] offset {self.range}) > 0) "
-                f"unless {last(saving)}")
+        gone = (
+            f"(last_over_time({saving}[{RESULT_LOOKBACK}] offset {self.range}) > 0) "
+            f"unless {last(saving)}"
+        )
         rep.saved_since_last = _nan0(await self.r.scalar(f"sum({gone})", p.until))
         rep.resolved_since_last = int(_nan0(await self.r.scalar(f"count({gone})", p.until)))
 
@@ -334,23 +431,38 @@ class Builder:
         res = {k: v for k, v in rec.labels.items() if k in RESOURCE_LABELS}
         step = step_for(p.seconds)
         if rec.kind in ("rightsizing", "idle") and res:
-            got = await self.r.range(f"promcast_resource_cpu_utilization_ratio{matchers(res)}",
-                                     p.since, p.until, step)
+            got = await self.r.range(
+                f"promcast_resource_cpu_utilization_ratio{matchers(res)}", p.since, p.until, step
+            )
             if got:
                 rec.evidence = Curve("CPU utilisation", got[0].timestamps, got[0].values)
-            peak = await self.r.values(last("promcast_rightsizing_forecast_peak_ratio",
-                                            matchers({**res, "dimension": "cpu"})), p.until)
+            peak = await self.r.values(
+                last(
+                    "promcast_rightsizing_forecast_peak_ratio",
+                    matchers({**res, "dimension": "cpu"}),
+                ),
+                p.until,
+            )
             if peak:
                 rec.evidence_level, rec.evidence_label = peak[0][1], "forecast peak (upper bound)"
         elif rec.kind == "commitment":
-            sel = {k: v for k, v in rec.labels.items() if k in ("provider", "billing_account",
-                                                                "sub_account", "service", "region")}
+            sel = {
+                k: v
+                for k, v in rec.labels.items()
+                if k in ("provider", "billing_account", "sub_account", "service", "region")
+            }
             got = await self.r.range(
                 f"sum(promcast_cost_hourly_rate_usd{{{BILLED}{matchers(sel)[1:-1] and ','}"
-                f"{matchers(sel)[1:-1]}}})", p.since, p.until, step)
+                f"{matchers(sel)[1:-1]}}})",
+                p.since,
+                p.until,
+                step,
+            )
             if got:
                 rec.evidence = Curve("spend per hour (USD)", got[0].timestamps, got[0].values)
-            hourly = await self.r.values(last("promcast_commitment_hourly_usd", matchers(sel)), p.until)
+            hourly = await self.r.values(
+                last("promcast_commitment_hourly_usd", matchers(sel)), p.until
+            )
             if hourly:
                 rec.evidence_level = max(v for _, v in hourly)
                 rec.evidence_label = "recommended commitment per hour"
@@ -358,59 +470,115 @@ class Builder:
     # -- audit -------------------------------------------------------------------------------
     async def _audit(self, rep: Report) -> None:
         at = self.p.until
-        ok = {lab.get("provider", ""): v for lab, v in
-              await self.r.values(last("promcast_exporter_refresh_success"), at)}
-        when = {lab.get("provider", ""): v for lab, v in await self.r.values(
-            last("promcast_exporter_last_refresh_success_timestamp_seconds"), at)}
-        billing = {lab.get("provider", ""): v for lab, v in await self.r.values(
-            f"max by (provider) ({last('promcast_billing_data_last_timestamp_seconds')})", at)}
-        failing = {lab.get("provider", ""): int(v) for lab, v in await self.r.values(
-            f"count by (provider) ({last('promcast_exporter_part_refresh_success')} == 0)", at)}
+        ok = {
+            lab.get("provider", ""): v
+            for lab, v in await self.r.values(last("promcast_exporter_refresh_success"), at)
+        }
+        when = {
+            lab.get("provider", ""): v
+            for lab, v in await self.r.values(
+                last("promcast_exporter_last_refresh_success_timestamp_seconds"), at
+            )
+        }
+        billing = {
+            lab.get("provider", ""): v
+            for lab, v in await self.r.values(
+                f"max by (provider) ({last('promcast_billing_data_last_timestamp_seconds')})", at
+            )
+        }
+        failing = {
+            lab.get("provider", ""): int(v)
+            for lab, v in await self.r.values(
+                f"count by (provider) ({last('promcast_exporter_part_refresh_success')} == 0)", at
+            )
+        }
         for provider in sorted(set(ok) | set(billing))[:MAX_SOURCES]:
             detail = []
             if provider in billing:
                 detail.append(f"newest billing hour {_ago(at - billing[provider])} before the end")
             if failing.get(provider):
                 detail.append(f"{failing[provider]} part(s) failing")
-            rep.sources.append(Source("exporter provider", provider, ok.get(provider, 1.0) >= 1
-                                      and not failing.get(provider),
-                                      at - when[provider] if provider in when else math.nan,
-                                      "; ".join(detail)))
-        up = {lab.get("target", ""): v for lab, v in
-              await self.r.values(last("promcast_forecaster_target_up"), at)}
-        done = {lab.get("target", ""): v for lab, v in await self.r.values(
-            last("promcast_forecaster_last_success_timestamp_seconds"), at)}
+            rep.sources.append(
+                Source(
+                    "exporter provider",
+                    provider,
+                    ok.get(provider, 1.0) >= 1 and not failing.get(provider),
+                    at - when[provider] if provider in when else math.nan,
+                    "; ".join(detail),
+                )
+            )
+        up = {
+            lab.get("target", ""): v
+            for lab, v in await self.r.values(last("promcast_forecaster_target_up"), at)
+        }
+        done = {
+            lab.get("target", ""): v
+            for lab, v in await self.r.values(
+                last("promcast_forecaster_last_success_timestamp_seconds"), at
+            )
+        }
         for target in sorted(up)[:MAX_SOURCES]:
-            rep.sources.append(Source("forecaster target", target, up[target] >= 1,
-                                      at - done[target] if target in done else math.nan))
+            rep.sources.append(
+                Source(
+                    "forecaster target",
+                    target,
+                    up[target] >= 1,
+                    at - done[target] if target in done else math.nan,
+                )
+            )
         jobs = await self.r.values("sum by (job) (up) / count by (job) (up)", at)
         for lab, v in sorted(jobs, key=lambda lv: lv[0].get("job", ""))[:MAX_SOURCES]:
-            rep.sources.append(Source("scrape job", lab.get("job", ""), v >= 1, math.nan,
-                                      f"{v:.0%} of its targets up"))
-        calls = {(lab.get("provider", ""), lab.get("api", "")): v for lab, v in await self.r.values(
-            f"sum by (provider, api) (increase(promcast_exporter_api_calls_total[{self.range}]))", at)}
-        cost = {(lab.get("provider", ""), lab.get("api", "")): v for lab, v in await self.r.values(
-            f"sum by (provider, api) (increase(promcast_exporter_api_cost_usd_total[{self.range}]))", at)}
-        rep.api_calls = [ApiCalls(pv, api, calls.get((pv, api), 0.0), cost.get((pv, api), 0.0))
-                         for pv, api in sorted(set(calls) | set(cost))][:MAX_SOURCES]
-        rep.builds = sorted({(lab.get("component", ""), lab.get("version", "")) for lab, _ in
-                             await self.r.values(last("promcast_build_info"), at)})
+            rep.sources.append(
+                Source(
+                    "scrape job", lab.get("job", ""), v >= 1, math.nan, f"{v:.0%} of its targets up"
+                )
+            )
+        calls = {
+            (lab.get("provider", ""), lab.get("api", "")): v
+            for lab, v in await self.r.values(
+                f"sum by (provider, api) (increase(promcast_exporter_api_calls_total[{self.range}]))",
+                at,
+            )
+        }
+        cost = {
+            (lab.get("provider", ""), lab.get("api", "")): v
+            for lab, v in await self.r.values(
+                f"sum by (provider, api) (increase(promcast_exporter_api_cost_usd_total[{self.range}]))",
+                at,
+            )
+        }
+        rep.api_calls = [
+            ApiCalls(pv, api, calls.get((pv, api), 0.0), cost.get((pv, api), 0.0))
+            for pv, api in sorted(set(calls) | set(cost))
+        ][:MAX_SOURCES]
+        rep.builds = sorted(
+            {
+                (lab.get("component", ""), lab.get("version", ""))
+                for lab, _ in await self.r.values(last("promcast_build_info"), at)
+            }
+        )
 
     def _notes(self, rep: Report) -> list[str]:
         notes = []
         if not self.r.unreachable and not rep.has_data:
-            notes.append("No data for this period: Prometheus holds no promcast series between "
-                         "the period's start and end. Check the period (--since/--until) and that "
-                         "the exporter and the forecaster are scraped.")
+            notes.append(
+                "No data for this period: Prometheus holds no promcast series between "
+                "the period's start and end. Check the period (--since/--until) and that "
+                "the exporter and the forecaster are scraped."
+            )
         for s in rep.sources:
             if not s.ok:
-                notes.append(f"Source down: {s.kind} {s.name} failed its last refresh"
-                             + (f" ({s.detail})" if s.detail else "")
-                             + "; its numbers in this report may be old or missing.")
+                notes.append(
+                    f"Source down: {s.kind} {s.name} failed its last refresh"
+                    + (f" ({s.detail})" if s.detail else "")
+                    + "; its numbers in this report may be old or missing."
+                )
         if not self.r.unreachable and rep.has_data:
             if not rep.capacity:
-                notes.append("No capacity forecasts in the period's last hours (no target with a "
-                             "capacity, or the forecaster was not running).")
+                notes.append(
+                    "No capacity forecasts in the period's last hours (no target with a "
+                    "capacity, or the forecaster was not running)."
+                )
             if rep.cost.daily is None:
                 notes.append("No cost data in this period (no exporter provider reports cost).")
         return notes
@@ -419,7 +587,7 @@ class Builder:
 def _ranked(totals: dict[str, float]) -> list[tuple[str, float]]:
     rows = sorted(totals.items(), key=lambda kv: -kv[1])
     if len(rows) > TOP_COST_ROWS:
-        rest = sum(v for _, v in rows[TOP_COST_ROWS - 1:])
+        rest = sum(v for _, v in rows[TOP_COST_ROWS - 1 :])
         rows = rows[: TOP_COST_ROWS - 1] + [(f"{len(rows) - TOP_COST_ROWS + 1} others", rest)]
     return rows
 
@@ -459,7 +627,11 @@ def _literal(labels: dict[str, str], keys: list[str]) -> str:
     return expr
 
 
-async def build_report(reader: Reader, period: Period, settings: ReportConfig,
-                       forecaster_cfg: Any = None, version: str = "") -> Report:
+async def build_report(
+    reader: Reader,
+    period: Period,
+    settings: ReportConfig,
+    forecaster_cfg: Any = None,
+    version: str = "",
+) -> Report:
     return await Builder(reader, period, settings, forecaster_cfg, version).build()
-

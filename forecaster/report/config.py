@@ -70,5 +70,7 @@ class ReportConfig(Strict):
         if (self.interval is None) != (self.directory is None):
             raise ValueError("a schedule needs both interval and directory")
         if (self.webhook or self.smtp) and self.interval is None:
-            raise ValueError("webhook and smtp deliver scheduled reports: set interval and directory")
+            raise ValueError(
+                "webhook and smtp deliver scheduled reports: set interval and directory"
+            )
         return self

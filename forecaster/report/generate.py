@@ -13,7 +13,7 @@ from promcast_forecaster.report.reader import Reader
 from promcast_forecaster.report.render import write
 from promcast_forecaster.source import PrometheusSource
 
-MAX_PERIOD = 400 * 86400.0   # a report summarises; a longer period is a different question
+MAX_PERIOD = 400 * 86400.0  # a report summarises; a longer period is a different question
 
 
 def period_of(since: float, until: float, now: float) -> Period:
@@ -22,8 +22,10 @@ def period_of(since: float, until: float, now: float) -> Period:
     if since >= until:
         raise ValueError("the period must start before it ends (and before now)")
     if until - since > MAX_PERIOD:
-        raise ValueError(f"the period is {(until - since) / 86400:.0f} days; reports cover at most "
-                         f"{MAX_PERIOD / 86400:.0f}")
+        raise ValueError(
+            f"the period is {(until - since) / 86400:.0f} days; reports cover at most "
+            f"{MAX_PERIOD / 86400:.0f}"
+        )
     return Period(since, until)
 
 
@@ -33,7 +35,13 @@ async def read(cfg: Any, period: Period, version: str = "") -> Report:
         return await build_report(reader, period, cfg.report, cfg, version)
 
 
-async def generate(cfg: Any, period: Period, out: Path, pdf: bool = True,
-                   browser: str | None = None, version: str = "") -> tuple[Report, list[Path]]:
+async def generate(
+    cfg: Any,
+    period: Period,
+    out: Path,
+    pdf: bool = True,
+    browser: str | None = None,
+    version: str = "",
+) -> tuple[Report, list[Path]]:
     report = await read(cfg, period, version)
     return report, write(report, out, pdf=pdf, browser=browser)

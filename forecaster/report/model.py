@@ -45,17 +45,17 @@ class BudgetLine:
 class Risk:
     target: str
     subject: str
-    exhaustion_at: float        # Unix time
-    lead_time: float            # seconds
-    order_by: float             # Unix time: exhaustion minus lead time
-    within: bool                # the order-by date has passed: it runs out within its lead time
+    exhaustion_at: float  # Unix time
+    lead_time: float  # seconds
+    order_by: float  # Unix time: exhaustion minus lead time
+    within: bool  # the order-by date has passed: it runs out within its lead time
 
 
 @dataclass
 class ForecastPoint:
     at: float
     mean: float
-    bands: dict[int, tuple[float, float]]   # level -> (lower, upper)
+    bands: dict[int, tuple[float, float]]  # level -> (lower, upper)
 
 
 @dataclass
@@ -73,7 +73,7 @@ class CapacityItem:
     history: Curve | None
     forecast: list[ForecastPoint]
     capacity: float | None
-    exhaustion_at: float        # +inf: not within the horizon
+    exhaustion_at: float  # +inf: not within the horizon
     lead_time: float
     order_by: float
     scenarios: list[ScenarioDate] = field(default_factory=list)
@@ -93,11 +93,11 @@ class CostSection:
     by_provider: list[tuple[str, float]] = field(default_factory=list)
     by_service: list[tuple[str, float]] = field(default_factory=list)
     by_account: list[tuple[str, float]] = field(default_factory=list)
-    daily: Curve | None = None               # spend per day, all providers
+    daily: Curve | None = None  # spend per day, all providers
     daily_by_provider: list[Curve] = field(default_factory=list)
-    full_days: int = 0                       # leading days of ``daily`` wholly in the period
-    trend_per_day: float = float("nan")      # change of the daily spend per day (least squares)
-    change_ratio: float = float("nan")       # second half of the period against the first
+    full_days: int = 0  # leading days of ``daily`` wholly in the period
+    trend_per_day: float = float("nan")  # change of the daily spend per day (least squares)
+    change_ratio: float = float("nan")  # second half of the period against the first
     anomalies: list[CostAnomaly] = field(default_factory=list)
     image: str = ""
 
@@ -108,7 +108,7 @@ class QualityRow:
     series: int
     mase_median: float
     mase_p90: float
-    coverage: dict[int, float]          # level -> mean coverage
+    coverage: dict[int, float]  # level -> mean coverage
     models: list[tuple[str, int]]
     ok: bool
 
@@ -123,24 +123,26 @@ class Recommendation:
     confidence: float
     effort_hours: float
     evidence: Curve | None = None
-    evidence_level: float | None = None     # a line on the evidence plot (peak, commitment)
+    evidence_level: float | None = None  # a line on the evidence plot (peak, commitment)
     evidence_label: str = ""
     image: str = ""
 
     @property
     def roi(self) -> float:
         """First-year saving over the cost of the effort (inf when it takes no effort)."""
-        return float("inf") if self.effort_cost <= 0 else 12 * self.monthly_saving / self.effort_cost
+        return (
+            float("inf") if self.effort_cost <= 0 else 12 * self.monthly_saving / self.effort_cost
+        )
 
     effort_cost: float = 0.0
 
 
 @dataclass
 class Source:
-    kind: str            # exporter provider | forecaster target | scrape job
+    kind: str  # exporter provider | forecaster target | scrape job
     name: str
     ok: bool
-    age: float           # seconds since its last success at the report's end; nan: unknown
+    age: float  # seconds since its last success at the report's end; nan: unknown
     detail: str = ""
 
 
@@ -158,7 +160,7 @@ class Report:
     generated_at: float
     prometheus: str
     version: str
-    notes: list[str] = field(default_factory=list)        # what is missing or down, said on page 1
+    notes: list[str] = field(default_factory=list)  # what is missing or down, said on page 1
     reachable: bool = True
     # executive
     spend_period: float = float("nan")
@@ -181,9 +183,14 @@ class Report:
     sources: list[Source] = field(default_factory=list)
     api_calls: list[ApiCalls] = field(default_factory=list)
     config_yaml: str = ""
-    builds: list[tuple[str, str]] = field(default_factory=list)   # (component, version) seen
+    builds: list[tuple[str, str]] = field(default_factory=list)  # (component, version) seen
 
     @property
     def has_data(self) -> bool:
-        return bool(self.capacity or self.cost.daily is not None or self.quality
-                    or self.recommendations or self.budgets)
+        return bool(
+            self.capacity
+            or self.cost.daily is not None
+            or self.quality
+            or self.recommendations
+            or self.budgets
+        )

@@ -23,9 +23,17 @@ WIDTH, DPI = 7.2, 110
 BLUE, ORANGE, RED, GREY, GREEN = "#1f5fa8", "#e07b00", "#c0392b", "#7f8c8d", "#2e8b57"
 PALETTE = ["#1f5fa8", "#e07b00", "#2e8b57", "#8e44ad", "#c0392b", "#16a085", "#7f8c8d", "#d35400"]
 
-plt.rcParams.update({"font.family": "DejaVu Sans", "font.size": 8, "axes.spines.top": False,
-                     "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3,
-                     "figure.autolayout": True})
+plt.rcParams.update(
+    {
+        "font.family": "DejaVu Sans",
+        "font.size": 8,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "figure.autolayout": True,
+    }
+)
 
 
 def _dates(t: np.ndarray) -> list[dt.datetime]:
@@ -53,24 +61,44 @@ def fan_chart(item: CapacityItem, now: float) -> str:
         ax.plot(_dates(item.history.t), item.history.y, color=BLUE, lw=1, label="observed")
     if item.forecast:
         t = [now] + [f.at for f in item.forecast]
-        last_y = (item.history.y[-1] if item.history is not None and len(item.history.y)
-                  else item.forecast[0].mean)
+        last_y = (
+            item.history.y[-1]
+            if item.history is not None and len(item.history.y)
+            else item.forecast[0].mean
+        )
         mean = [last_y] + [f.mean for f in item.forecast]
         levels = sorted({lv for f in item.forecast for lv in f.bands}, reverse=True)
         for i, lv in enumerate(levels[:2]):
             lo = [last_y] + [f.bands.get(lv, (np.nan, np.nan))[0] for f in item.forecast]
             hi = [last_y] + [f.bands.get(lv, (np.nan, np.nan))[1] for f in item.forecast]
-            ax.fill_between(_dates(np.array(t)), lo, hi, color=ORANGE, alpha=0.18 + 0.17 * i,
-                            lw=0, label=f"{lv}% interval")
+            ax.fill_between(
+                _dates(np.array(t)),
+                lo,
+                hi,
+                color=ORANGE,
+                alpha=0.18 + 0.17 * i,
+                lw=0,
+                label=f"{lv}% interval",
+            )
         ax.plot(_dates(np.array(t)), mean, color=ORANGE, lw=1.5, ls="--", label="forecast")
     if item.capacity is not None:
         ax.axhline(item.capacity, color=RED, lw=1, label="capacity")
     if math.isfinite(item.exhaustion_at):
-        ax.axvline(_dates(np.array([item.exhaustion_at]))[0], color=RED, lw=1, ls=":",
-                   label="forecast exhaustion")
+        ax.axvline(
+            _dates(np.array([item.exhaustion_at]))[0],
+            color=RED,
+            lw=1,
+            ls=":",
+            label="forecast exhaustion",
+        )
         if item.lead_time > 0:
-            ax.axvline(_dates(np.array([item.order_by]))[0], color=GREEN, lw=1.2, ls="-.",
-                       label="order by (exhaustion - lead time)")
+            ax.axvline(
+                _dates(np.array([item.order_by]))[0],
+                color=GREEN,
+                lw=1.2,
+                ls="-.",
+                label="order by (exhaustion - lead time)",
+            )
     ax.axvline(_dates(np.array([now]))[0], color=GREY, lw=0.8)
     ax.set_title(f"{item.target}: {item.subject}", loc="left", fontsize=9)
     _time_axis(ax)
@@ -82,7 +110,7 @@ def cost_chart(cost: CostSection) -> str:
     """Spend per day, stacked by provider, with the least-squares trend of the total."""
     fig, ax = plt.subplots(figsize=(WIDTH, 2.4))
     if cost.daily is not None:
-        x = _dates(cost.daily.t + 43200)   # bars centred on their day
+        x = _dates(cost.daily.t + 43200)  # bars centred on their day
         bottom = np.zeros(len(x))
         for i, c in enumerate(cost.daily_by_provider[: len(PALETTE)]):
             ax.bar(x, c.y, bottom=bottom, width=0.8, color=PALETTE[i], label=c.label)
@@ -90,7 +118,14 @@ def cost_chart(cost: CostSection) -> str:
         n = cost.full_days
         if n >= 2:
             k, b = np.polyfit(np.arange(n), cost.daily.y[:n], 1)
-            ax.plot([x[0], x[n - 1]], [b, b + k * (n - 1)], color=GREY, lw=1.5, ls="--", label="trend (whole days)")
+            ax.plot(
+                [x[0], x[n - 1]],
+                [b, b + k * (n - 1)],
+                color=GREY,
+                lw=1.5,
+                ls="--",
+                label="trend (whole days)",
+            )
         # Room above the bars for the legend.
         ax.set_ylim(0, max(1.0, float(bottom.max())) * 1.35)
         ax.set_ylabel("USD per day")

@@ -13,13 +13,15 @@ log = logging.getLogger("promcast.report")
 # Forecaster results are read as their newest value this far back from the period's end: a
 # forecaster that stopped longer ago than that has nothing current to report.
 RESULT_LOOKBACK = "6h"
-MAX_POINTS = 300        # per plotted series: a picture needs no more
+MAX_POINTS = 300  # per plotted series: a picture needs no more
 
 
 def matchers(labels: dict[str, str], skip: tuple[str, ...] = ("__name__",)) -> str:
     """``{a="x",b="y"}`` selecting exactly these label values (escaped for PromQL)."""
+
     def esc(v: str) -> str:
         return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
     inner = ",".join(f'{k}="{esc(v)}"' for k, v in sorted(labels.items()) if k not in skip)
     return "{" + inner + "}"
 
@@ -69,13 +71,15 @@ class Reader:
 
     async def _ask(self, query: str, start: float, end: float, step: float) -> list[RawSeries]:
         if self.unreachable:
-            return []       # one clear note, not one time-out per query
+            return []  # one clear note, not one time-out per query
         try:
             out = await self.source.query_range(query, start, end, step)
         except SourceUnavailable as exc:
             self.unreachable = True
-            self.problems.append(f"Prometheus could not be reached: {exc}. Every section below "
-                                 "is empty; check the URL (--prometheus.url) and that it is up.")
+            self.problems.append(
+                f"Prometheus could not be reached: {exc}. Every section below "
+                "is empty; check the URL (--prometheus.url) and that it is up."
+            )
             log.error("report source unavailable", extra={"err": str(exc)})
             return []
         except QueryError as exc:

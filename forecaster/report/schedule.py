@@ -51,18 +51,26 @@ def prune(directory: Path, keep: int) -> list[Path]:
 def summary_text(report: Report) -> str:
     p = report.period
     day = "%Y-%m-%d %H:%M"
-    lines = [f"promcast report {dt.datetime.fromtimestamp(p.since, dt.timezone.utc).strftime(day)} to "
-             f"{dt.datetime.fromtimestamp(p.until, dt.timezone.utc).strftime(day)} UTC"]
+    lines = [
+        f"promcast report {dt.datetime.fromtimestamp(p.since, dt.timezone.utc).strftime(day)} to "
+        f"{dt.datetime.fromtimestamp(p.until, dt.timezone.utc).strftime(day)} UTC"
+    ]
     if math.isfinite(report.spend_period):
         lines.append(f"Spent in the period: ${report.spend_period:,.0f}")
     for b in report.budgets:
-        lines.append(f"Budget {b.name}: projected {b.projected:,.0f} of {b.amount:,.0f} {b.currency}, "
-                     f"overrun probability {b.overrun_probability:.0%}")
+        lines.append(
+            f"Budget {b.name}: projected {b.projected:,.0f} of {b.amount:,.0f} {b.currency}, "
+            f"overrun probability {b.overrun_probability:.0%}"
+        )
     urgent = [r for r in report.risks if r.within]
-    lines.append(f"Capacity: {len(urgent)} series run out within their lead time"
-                 + "".join(f"\n  {r.target} {r.subject}" for r in urgent[:5]))
-    lines.append(f"Savings on offer: ${report.savings_monthly:,.0f} a month "
-                 f"from {report.recommendations_total} recommendation(s)")
+    lines.append(
+        f"Capacity: {len(urgent)} series run out within their lead time"
+        + "".join(f"\n  {r.target} {r.subject}" for r in urgent[:5])
+    )
+    lines.append(
+        f"Savings on offer: ${report.savings_monthly:,.0f} a month "
+        f"from {report.recommendations_total} recommendation(s)"
+    )
     lines += [f"Note: {n}" for n in report.notes]
     return "\n".join(lines)
 
@@ -72,25 +80,46 @@ def webhook_payload(report: Report, files: list[Path]) -> dict[str, Any]:
     that already handles Alertmanager can route the report."""
     starts = dt.datetime.fromtimestamp(report.generated_at, dt.timezone.utc).isoformat()
     labels = {"alertname": "PromcastReport", "severity": "info"}
-    annotations = {"summary": summary_text(report).splitlines()[0],
-                   "description": summary_text(report),
-                   **{f"report_{p.suffix[1:]}": str(p.resolve()) for p in files}}
-    return {"version": "4", "groupKey": "{}:{alertname=\"PromcastReport\"}", "truncatedAlerts": 0,
-            "status": "firing", "receiver": "promcast-report", "groupLabels": labels,
-            "commonLabels": labels, "commonAnnotations": annotations, "externalURL": "",
-            "alerts": [{"status": "firing", "labels": labels, "annotations": annotations,
-                        "startsAt": starts, "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "",
-                        "fingerprint": ""}]}
+    annotations = {
+        "summary": summary_text(report).splitlines()[0],
+        "description": summary_text(report),
+        **{f"report_{p.suffix[1:]}": str(p.resolve()) for p in files},
+    }
+    return {
+        "version": "4",
+        "groupKey": '{}:{alertname="PromcastReport"}',
+        "truncatedAlerts": 0,
+        "status": "firing",
+        "receiver": "promcast-report",
+        "groupLabels": labels,
+        "commonLabels": labels,
+        "commonAnnotations": annotations,
+        "externalURL": "",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": starts,
+                "endsAt": "0001-01-01T00:00:00Z",
+                "generatorURL": "",
+                "fingerprint": "",
+            }
+        ],
+    }
 
 
-async def post_webhook(cfg: Webhook, payload: dict[str, Any], session: aiohttp.ClientSession) -> None:
+async def post_webhook(
+    cfg: Webhook, payload: dict[str, Any], session: aiohttp.ClientSession
+) -> None:
     try:
         options = request_options(cfg, cfg.url, where="report.webhook")
     except ClientConfigUnavailable as exc:
         raise DeliveryError(f"webhook {cfg.url}: {exc}") from None
     try:
-        async with session.post(cfg.url, json=payload, **options,
-                                timeout=aiohttp.ClientTimeout(total=cfg.timeout)) as resp:
+        async with session.post(
+            cfg.url, json=payload, **options, timeout=aiohttp.ClientTimeout(total=cfg.timeout)
+        ) as resp:
             if resp.status >= 300:
                 raise DeliveryError(f"webhook {cfg.url} answered HTTP {resp.status}")
     except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as exc:
@@ -107,33 +136,45 @@ def send_mail(cfg: Smtp, report: Report, files: list[Path]) -> None:
     pdfs = [p for p in files if p.suffix == ".pdf"]
     for path in pdfs or files:
         maintype, subtype = ("application", "pdf") if path.suffix == ".pdf" else ("text", "html")
-        msg.add_attachment(path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name)
+        msg.add_attachment(
+            path.read_bytes(), maintype=maintype, subtype=subtype, filename=path.name
+        )
     try:
         with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout) as smtp:
             if cfg.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if cfg.username:
-                password = cfg.password or read_secret(cfg.password_file or "", "smtp.password_file")
+                password = cfg.password or read_secret(
+                    cfg.password_file or "", "smtp.password_file"
+                )
                 smtp.login(cfg.username, password)
             smtp.send_message(msg)
     except (smtplib.SMTPException, OSError, ClientConfigUnavailable) as exc:
         raise DeliveryError(f"smtp {cfg.host}:{cfg.port}: {exc.__class__.__name__} {exc}") from None
 
 
-async def write_scheduled(settings: ReportConfig, forecaster_cfg: Any, source: PrometheusSource,
-                          now: float, version: str = "") -> tuple[Report, list[Path]]:
+async def write_scheduled(
+    settings: ReportConfig,
+    forecaster_cfg: Any,
+    source: PrometheusSource,
+    now: float,
+    version: str = "",
+) -> tuple[Report, list[Path]]:
     """Write the report for the period ending ``now`` into the folder, prune it, deliver it.
     A delivery failure is raised after the files are written and pruned."""
     directory = Path(settings.directory or ".")
     directory.mkdir(parents=True, exist_ok=True)
-    report = await build_report(Reader(source), Period(now - settings.period, now), settings,
-                                forecaster_cfg, version)
+    report = await build_report(
+        Reader(source), Period(now - settings.period, now), settings, forecaster_cfg, version
+    )
     html = directory / f"{report_name(now)}.html"
     try:
         # Drawing and the browser block for seconds: off the event loop, so forecasts go on.
         files = await asyncio.to_thread(write, report, html, settings.pdf)
     except RenderError as exc:
-        log.error("report PDF failed; the HTML is written", extra={"err": str(exc), "path": str(html)})
+        log.error(
+            "report PDF failed; the HTML is written", extra={"err": str(exc), "path": str(html)}
+        )
         files = [html]
     prune(directory, settings.keep)
     problems = []

@@ -15,8 +15,16 @@ import pytest
 from dashboards import style
 from demo.stack import Stack, http_get
 from promcast_common.catalogue import CATALOGUE
-from tests.helpers.dashboard_queries import (COMPARISON, PanelQuery, generated, interpolate, load, queries, time_range,
-                                     variable_defaults)
+from tests.helpers.dashboard_queries import (
+    COMPARISON,
+    PanelQuery,
+    generated,
+    interpolate,
+    load,
+    queries,
+    time_range,
+    variable_defaults,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +52,7 @@ SERVERS = {style.DATASOURCE_VARIABLE: "prometheus", style.FORECASTER_VARIABLE: "
 ABSENT_IN_DEMO = {
     "promcast_exporter_api_calls_total": "the demo provider calls no cloud API",
     "promcast_exporter_api_cost_usd_total": "the demo provider calls no cloud API",
-    "promcast_forecaster_remote_write_samples_total":
-        "the demo forecaster is scraped, it does not remote-write",
+    "promcast_forecaster_remote_write_samples_total": "the demo forecaster is scraped, it does not remote-write",
 }
 # Queries of node_exporter filesystems and their forecasts: the demo runs no node_exporter
 # (tests/test_own_prometheus_guide.py runs them against a real one and requires their data).
@@ -73,8 +80,9 @@ def stack(demo_stack: Stack) -> Stack:
 
 def forecaster_uptime(stack: Stack) -> float:
     """Seconds since the forecaster's first scrape, up to an hour."""
-    (r,) = stack.query('time() - min_over_time(timestamp(promcast_build_info'
-                       '{component="forecaster"})[1h:10s])')
+    (r,) = stack.query(
+        'time() - min_over_time(timestamp(promcast_build_info{component="forecaster"})[1h:10s])'
+    )
     return float(r["value"][1])
 
 
@@ -86,8 +94,12 @@ def run(stack: Stack, q: PanelQuery, window: tuple[float, float]) -> list[dict]:
         start, end = window
         step = min(MAX_STEP, max(15, int((end - start) / POINTS)))
         # Align the start so the last evaluation falls on `end`, as Grafana does.
-        params = {"query": q.expr, "start": end - ((end - start) // step) * step, "end": end,
-                  "step": step}
+        params = {
+            "query": q.expr,
+            "start": end - ((end - start) // step) * step,
+            "end": end,
+            "step": step,
+        }
         api = "query_range"
     url = f"{stack.url(SERVERS[q.datasource])}/api/v1/{api}?" + urllib.parse.urlencode(params)
     try:
@@ -110,8 +122,11 @@ def test_the_series_absent_in_the_demo_are_catalogued():
 
 @pytest.mark.parametrize("path,q", CASES, ids=[str(q) for _, q in CASES])
 def test_panel_query_returns_data(stack, path, q):
-    absent = [reason for name, reason in {**ABSENT_IN_DEMO, **NODE_EXPORTER_ONLY}.items()
-              if name in q.expr]
+    absent = [
+        reason
+        for name, reason in {**ABSENT_IN_DEMO, **NODE_EXPORTER_ONLY}.items()
+        if name in q.expr
+    ]
     if absent:
         if not run(stack, q, time_range(path)):  # accepted, though empty here
             pytest.skip(f"no data in the demo: {absent[0]}")
@@ -140,10 +155,12 @@ def test_variables_resolve_to_values(stack, path):
     for var in dashboard["templating"]["list"]:
         if var["type"] != "query":
             continue
-        metric, label = var["query"][len("label_values("):-1].rsplit(",", 1)
+        metric, label = var["query"][len("label_values(") : -1].rsplit(",", 1)
         metric, label = interpolate(metric, defaults), interpolate(label, defaults)
-        url = (f"{stack.url('prometheus')}/api/v1/label/{label.strip()}/values?"
-               + urllib.parse.urlencode({"match[]": metric}))
+        url = (
+            f"{stack.url('prometheus')}/api/v1/label/{label.strip()}/values?"
+            + urllib.parse.urlencode({"match[]": metric})
+        )
         values = json.loads(http_get(url))["data"]
         assert values, f"variable {var['name']} has no values"
         default = var["current"].get("value")

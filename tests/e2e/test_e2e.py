@@ -27,8 +27,12 @@ def wait_for(fn, timeout: float):
 
 def test_filling_disk_pages_chat_with_labels_and_annotations(stack):
     def exhaustion_alerts():
-        return [(n["receiver"], a) for n in stack.notifications() for a in n["payload"]["alerts"]
-                if a["labels"]["alertname"] == "PromcastCapacityExhaustionSoon"]
+        return [
+            (n["receiver"], a)
+            for n in stack.notifications()
+            for a in n["payload"]["alerts"]
+            if a["labels"]["alertname"] == "PromcastCapacityExhaustionSoon"
+        ]
 
     received = wait_for(exhaustion_alerts, 150)
     receivers = {r for r, _ in received}
@@ -48,11 +52,18 @@ def test_filling_disk_pages_chat_with_labels_and_annotations(stack):
 
 
 def test_every_target_is_forecast_and_history_is_one_series_with_live_data(stack):
-    counts = wait_for(lambda: stack.query('promcast_forecaster_target_series{state="forecast"}'), 60)
+    counts = wait_for(
+        lambda: stack.query('promcast_forecaster_target_series{state="forecast"}'), 60
+    )
     by_target = {r["metric"]["target"]: float(r["value"][1]) for r in counts}
     # The budget counts its series too (0 would say it has no spend data).
-    assert by_target == {"disk_usage": 20, "cpu_utilization": 20, "memory_utilization": 20,
-                         "cloud_spend": 9, "cloud_monthly": 1}
+    assert by_target == {
+        "disk_usage": 20,
+        "cpu_utilization": 20,
+        "memory_utilization": 20,
+        "cloud_spend": 9,
+        "cloud_monthly": 1,
+    }
     # Backfilled history and scraped samples share labels, so each resource is one series.
     assert len(stack.query("promcast_resource_cpu_utilization_ratio")) == 20
     assert len(stack.query("count_over_time(promcast_resource_cpu_utilization_ratio[10d])")) == 20

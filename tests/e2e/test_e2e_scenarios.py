@@ -95,6 +95,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 # -- processes ---------------------------------------------------------------------------------
 
+
 class Prometheus:
     """One data directory, restarted with a new config and new blocks between phases."""
 
@@ -106,11 +107,24 @@ class Prometheus:
 
     def start(self, config: dict) -> None:
         path = self.workdir / "prometheus.yml"
-        path.write_text(yaml.safe_dump({"global": {"scrape_interval": f"{EVAL:g}s",
-                                                   "evaluation_interval": f"{EVAL:g}s"}, **config}))
-        self.proc = spawn(self.workdir, "prometheus", prometheus_argv(
-            path, self.data, self.port, "--rules.alert.for-grace-period=1m"),
-            f"{self.url}/-/ready", 60)
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "global": {
+                        "scrape_interval": f"{EVAL:g}s",
+                        "evaluation_interval": f"{EVAL:g}s",
+                    },
+                    **config,
+                }
+            )
+        )
+        self.proc = spawn(
+            self.workdir,
+            "prometheus",
+            prometheus_argv(path, self.data, self.port, "--rules.alert.for-grace-period=1m"),
+            f"{self.url}/-/ready",
+            60,
+        )
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -118,7 +132,9 @@ class Prometheus:
             self.proc = None
 
     def api(self, path: str, **params: object) -> object:
-        body = json.loads(http_get(f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}", 30))
+        body = json.loads(
+            http_get(f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}", 30)
+        )
         assert body["status"] == "success", f"Prometheus /api/v1/{path} {params}: {body}"
         return body["data"]
 
@@ -157,10 +173,12 @@ class LiveForecaster:
             for t in instants:
                 for target in self.forecaster.targets:
                     assert await self.forecaster.run_cycle(target, source, at=float(t)), (
-                        f"forecaster cycle of {target.name} at {t:.0f} failed (see the log above)")
+                        f"forecaster cycle of {target.name} at {t:.0f} failed (see the log above)"
+                    )
                 for budget in self.cfg.budgets:
                     assert await self.forecaster.run_budget_cycle(budget, source, at=float(t)), (
-                        f"budget cycle of {budget.name} at {t:.0f} failed (see the log above)")
+                        f"budget cycle of {budget.name} at {t:.0f} failed (see the log above)"
+                    )
                 for family in self.forecaster.collect():
                     for s in family.samples:
                         # Self-monitoring describes the replaying process, not that instant;
@@ -172,8 +190,10 @@ class LiveForecaster:
                         labels = {**FORECASTER_LABELS, **s.labels}
                         key = (s.name, tuple(sorted(labels.items())))
                         samples.setdefault(key, []).append((float(t), s.value))
-        return [(name, dict(labels), np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
-                for (name, labels), pts in samples.items()]
+        return [
+            (name, dict(labels), np.array([p[0] for p in pts]), np.array([p[1] for p in pts]))
+            for (name, labels), pts in samples.items()
+        ]
 
     def start(self) -> None:
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)
@@ -190,7 +210,9 @@ class LiveForecaster:
         registry = CollectorRegistry()
         registry.register(self.forecaster)
         f = self.forecaster
-        runner = web.AppRunner(make_app(registry, "promcast forecaster", f.ready, lambda: f.version))
+        runner = web.AppRunner(
+            make_app(registry, "promcast forecaster", f.ready, lambda: f.version)
+        )
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", self.port).start()
         self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
@@ -224,7 +246,7 @@ def alerts_for_state(prom: Prometheus, start: float, end: float) -> tuple[str, d
                 continue  # not true now: nothing to restore
             # The run reaching now: walk back while evaluations are consecutive.
             gaps = np.flatnonzero(np.diff(times) > EVAL * 1.5)
-            run = times[gaps[-1] + 1:] if gaps.size else times
+            run = times[gaps[-1] + 1 :] if gaps.size else times
             labels = {k: v for k, v in series["metric"].items() if k != "__name__"}
             labels.update(rule.get("labels", {}), alertname=rule["alert"])
             text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
@@ -234,6 +256,7 @@ def alerts_for_state(prom: Prometheus, start: float, end: float) -> tuple[str, d
 
 
 # -- the run -----------------------------------------------------------------------------------
+
 
 @dataclass
 class World:
@@ -267,16 +290,36 @@ def world(tmp_path_factory) -> Iterator[World]:
         sink_port, am_port = free_port(), free_port()
         sink, am = f"http://127.0.0.1:{sink_port}", f"http://127.0.0.1:{am_port}"
         sink_log = work / "notifications.jsonl"
-        procs.append(spawn(work, "sink", [sys.executable, str(ROOT / "demo" / "webhook_sink.py"),
-                                          f"--listen=127.0.0.1:{sink_port}", f"--out={sink_log}"],
-                           f"{sink}/-/healthy"))
-        (work / "alertmanager.yml").write_text(yaml.safe_dump(
-            local_alertmanager_config(sink, work / "secrets"), sort_keys=False))
-        procs.append(spawn(work, "alertmanager", [
-            "prometheus-alertmanager", f"--config.file={work / 'alertmanager.yml'}",
-            f"--storage.path={work / 'alertmanager-data'}",
-            f"--web.listen-address=127.0.0.1:{am_port}", "--cluster.listen-address="],
-            f"{am}/-/ready"))
+        procs.append(
+            spawn(
+                work,
+                "sink",
+                [
+                    sys.executable,
+                    str(ROOT / "demo" / "webhook_sink.py"),
+                    f"--listen=127.0.0.1:{sink_port}",
+                    f"--out={sink_log}",
+                ],
+                f"{sink}/-/healthy",
+            )
+        )
+        (work / "alertmanager.yml").write_text(
+            yaml.safe_dump(local_alertmanager_config(sink, work / "secrets"), sort_keys=False)
+        )
+        procs.append(
+            spawn(
+                work,
+                "alertmanager",
+                [
+                    "prometheus-alertmanager",
+                    f"--config.file={work / 'alertmanager.yml'}",
+                    f"--storage.path={work / 'alertmanager-data'}",
+                    f"--web.listen-address=127.0.0.1:{am_port}",
+                    "--cluster.listen-address=",
+                ],
+                f"{am}/-/ready",
+            )
+        )
 
         # History: the forecaster's past cycles and the recording rules over the window.
         prom.start({})
@@ -285,12 +328,27 @@ def world(tmp_path_factory) -> Iterator[World]:
         infer_every = min(t.infer_every for t in live.forecaster.targets)
         # Cycles ending now, so that the newest replayed forecasts are fresh when the live
         # forecaster takes over.
-        forecasts = live.replay(time.time() - infer_every * np.arange(window() // infer_every)[::-1])
+        forecasts = live.replay(
+            time.time() - infer_every * np.arange(window() // infer_every)[::-1]
+        )
         rules_out = work / "rule-blocks"
-        subprocess.run(["promtool", "tsdb", "create-blocks-from", "rules", f"--url={prom.url}",
-                        f"--start={start:.0f}", f"--end={time.time():.0f}",
-                        f"--eval-interval={EVAL:g}s", f"--output-dir={rules_out}", "--quiet",
-                        str(RULES)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "promtool",
+                "tsdb",
+                "create-blocks-from",
+                "rules",
+                f"--url={prom.url}",
+                f"--start={start:.0f}",
+                f"--end={time.time():.0f}",
+                f"--eval-interval={EVAL:g}s",
+                f"--output-dir={rules_out}",
+                "--quiet",
+                str(RULES),
+            ],
+            check=True,
+            capture_output=True,
+        )
         prom.stop()
         backfill(om_text(forecasts), prom.data)
         for block in rules_out.iterdir():
@@ -304,16 +362,27 @@ def world(tmp_path_factory) -> Iterator[World]:
 
         # Live: the rules, Alertmanager, and the forecaster scraped as in the demo.
         live.start()
-        prom.start({
-            "rule_files": [str(RULES)],
-            "alerting": {"alertmanagers": [{"static_configs": [
-                {"targets": [f"127.0.0.1:{am_port}"]}]}]},
-            "scrape_configs": [{
-                "job_name": "promcast-forecaster", "honor_labels": True,
-                "static_configs": [{"targets": [f"127.0.0.1:{live.port}"]}],
-                "relabel_configs": [{"target_label": "instance",
-                                     "replacement": FORECASTER_LABELS["instance"]}]}],
-        })
+        prom.start(
+            {
+                "rule_files": [str(RULES)],
+                "alerting": {
+                    "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]
+                },
+                "scrape_configs": [
+                    {
+                        "job_name": "promcast-forecaster",
+                        "honor_labels": True,
+                        "static_configs": [{"targets": [f"127.0.0.1:{live.port}"]}],
+                        "relabel_configs": [
+                            {
+                                "target_label": "instance",
+                                "replacement": FORECASTER_LABELS["instance"],
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
         yield World(sink_log, am, prom, for_runs)
     finally:
         prom.stop()
@@ -331,18 +400,27 @@ def delivered(world: World) -> dict[str, list[dict]]:
 
 def test_each_scenario_reaches_its_receiver_and_the_healthy_fleet_sends_nothing(world):
     wanted = {e.receiver for e in EXPECTED if e.receiver and e.receiver not in AFTER_THE_TEST}
-    wait_until(lambda: wanted <= set(delivered(world)), 120,
-               f"notifications to {sorted(wanted)} (got {sorted(delivered(world))})")
+    wait_until(
+        lambda: wanted <= set(delivered(world)),
+        120,
+        f"notifications to {sorted(wanted)} (got {sorted(delivered(world))})",
+    )
     # Inhibited and unexpected alerts would have been flushed with the same group_wait.
     time.sleep(5)
     got = delivered(world)
     assert set(got) == wanted, {r: [n["summary"] for n in ns] for r, ns in got.items()}
-    by_receiver = {e.receiver: e for e in EXPECTED if e.receiver and e.receiver not in AFTER_THE_TEST}
+    by_receiver = {
+        e.receiver: e for e in EXPECTED if e.receiver and e.receiver not in AFTER_THE_TEST
+    }
     for receiver, notes in got.items():
         e = by_receiver[receiver]
         for n in notes:
-            assert n["integration"] == {"pagerduty": "pagerduty", "opsgenie": "opsgenie",
-                                        "slack-finops": "slack"}[receiver], n
+            assert (
+                n["integration"]
+                == {"pagerduty": "pagerduty", "opsgenie": "opsgenie", "slack-finops": "slack"}[
+                    receiver
+                ]
+            ), n
             check_payload(e, n)
     # Alertmanager received exactly the expected alerts: none from the healthy fleet, none that
     # routes elsewhere (info alerts wait 5 minutes before a ticket, so this is the check for them).
@@ -379,16 +457,17 @@ def check_payload(e: Expected, n: dict) -> None:
 # dashboard_url; tests/integration/test_rules.py checks every alert's link against the generated
 # dashboards).
 CAPACITY_LINK = "/d/promcast-capacity/promcast-capacity-overview?var-target={target}"
-BUDGET_LINK = "/d/promcast-cost/promcast-cost-and-budget?var-budget={budget}&var-provider={provider}"
+BUDGET_LINK = (
+    "/d/promcast-cost/promcast-cost-and-budget?var-budget={budget}&var-provider={provider}"
+)
 DASHBOARD_PATHS = {
     "PromcastCapacityExhaustionImminent": CAPACITY_LINK,
     "PromcastCapacityExhaustionSoon": CAPACITY_LINK,
     "PromcastBudgetOverrunCertain": BUDGET_LINK,
     "PromcastBudgetOverrunForecast": BUDGET_LINK,
-    "PromcastCostAnomaly":
-        "/d/promcast-cost/promcast-cost-and-budget?var-cost_target={target}&var-provider={provider}",
+    "PromcastCostAnomaly": "/d/promcast-cost/promcast-cost-and-budget?var-cost_target={target}&var-provider={provider}",
     "PromcastForecastQualityDegraded": "/d/promcast-forecast-explorer/promcast-forecast-explorer"
-                                       "?var-target={target}&var-by=service&var-series={service}",
+    "?var-target={target}&var-by=service&var-series={service}",
 }
 
 
@@ -400,11 +479,16 @@ def dashboard_url(e: Expected) -> str:
 def test_alert_labels_annotations_and_inhibition(world, e):
     """Every expected alert reaches Alertmanager with its labels and annotations; the warnings
     a critical alert for the same series covers are inhibited, never delivered."""
-    wait_until(lambda: any(a["labels"]["alertname"] == e.alertname for a in world.am_alerts()),
-               90, f"{e.alertname} in Alertmanager")
+    wait_until(
+        lambda: any(a["labels"]["alertname"] == e.alertname for a in world.am_alerts()),
+        90,
+        f"{e.alertname} in Alertmanager",
+    )
     matching = [a for a in world.am_alerts() if a["labels"]["alertname"] == e.alertname]
     # One alert per series, except forecast quality: its MASE and each interval's coverage.
-    assert matching and (len(matching) == 1 or e.alertname == "PromcastForecastQualityDegraded"), matching
+    assert matching and (len(matching) == 1 or e.alertname == "PromcastForecastQualityDegraded"), (
+        matching
+    )
     alert = matching[0]
     assert alert["labels"]["scenario"] == e.scenario
     assert e.labels.items() <= alert["labels"].items(), alert["labels"]
@@ -426,9 +510,15 @@ def test_alert_labels_annotations_and_inhibition(world, e):
     # The restored pending time covered the rule's real for: (see the module docstring).
     assert world.for_runs[e.alertname] >= parse_duration(rule["for"])
     if e.receiver is None:
-        wait_until(lambda: any(a["status"]["inhibitedBy"] for a in world.am_alerts()
-                               if a["labels"]["alertname"] == e.alertname), 60,
-                   f"{e.alertname} inhibited")
+        wait_until(
+            lambda: any(
+                a["status"]["inhibitedBy"]
+                for a in world.am_alerts()
+                if a["labels"]["alertname"] == e.alertname
+            ),
+            60,
+            f"{e.alertname} inhibited",
+        )
     else:
         assert alert["status"]["state"] == "active", alert["status"]
         assert [r["name"] for r in alert["receivers"]] == [e.receiver], alert["receivers"]
@@ -437,9 +527,12 @@ def test_alert_labels_annotations_and_inhibition(world, e):
 def test_prometheus_fires_exactly_the_expected_alerts_and_keeps_nothing_pending(world):
     """Prometheus' side: the expected alerts are firing (their restored pending time covered
     their for:), and no other alert is even pending, the healthy fleet's included."""
+
     def states() -> dict[tuple[str | None, str], str]:
-        return {(a["labels"].get("scenario"), a["labels"]["alertname"]): a["state"]
-                for a in world.prometheus.api("alerts")["alerts"]}
+        return {
+            (a["labels"].get("scenario"), a["labels"]["alertname"]): a["state"]
+            for a in world.prometheus.api("alerts")["alerts"]
+        }
 
     expected = {(e.scenario, e.alertname): "firing" for e in EXPECTED}
     wait_until(lambda: states() == expected, 90, f"Prometheus alerts to be {expected}")

@@ -36,29 +36,52 @@ BROKEN = {"name": "broken", "query": 'label_replace(up, "x", "$1", "job", "(")'}
 # its 7-day lead time (no exhaustion alert) but within the 7-day order notice. Forecast by a
 # target whose horizon reaches that far (the demo's disk target looks 7 days ahead).
 ORDER_DUE = "order_due"
-ORDERS = {"name": "disk_orders", "step": "1h", "history": "14d", "season": "1d",
-          "horizons": ["1d", "7d", "14d"], "capacity": 0.9, "lead_time": "7d",
-          "query": f'promcast_resource_disk_used_bytes{{scenario="{ORDER_DUE}"}} '
-                   f'/ promcast_resource_disk_size_bytes{{scenario="{ORDER_DUE}"}}'}
+ORDERS = {
+    "name": "disk_orders",
+    "step": "1h",
+    "history": "14d",
+    "season": "1d",
+    "horizons": ["1d", "7d", "14d"],
+    "capacity": 0.9,
+    "lead_time": "7d",
+    "query": f'promcast_resource_disk_used_bytes{{scenario="{ORDER_DUE}"}} '
+    f'/ promcast_resource_disk_size_bytes{{scenario="{ORDER_DUE}"}}',
+}
 
 
 def order_due_disk(now: float) -> list[tuple[str, dict, np.ndarray, np.ndarray]]:
     ts = now - 1 - 300.0 * np.arange(30 * 288)[::-1]
     labels = {"scenario": ORDER_DUE, "provider": "aws", "resource_id": "data-1", "device": "data"}
     size = np.full(ts.size, 1e12)
-    return [("promcast_resource_disk_size_bytes", labels, ts, size),
-            ("promcast_resource_disk_used_bytes", labels, ts,
-             size * (0.60 - 0.03 * (now - ts) / 86400))]
+    return [
+        ("promcast_resource_disk_size_bytes", labels, ts, size),
+        (
+            "promcast_resource_disk_used_bytes",
+            labels,
+            ts,
+            size * (0.60 - 0.03 * (now - ts) / 86400),
+        ),
+    ]
 
 
 def vm_import(url: str, now: float) -> None:
     """The scenarios' series through VictoriaMetrics' JSON-lines import (millisecond stamps)."""
-    lines = [json.dumps({"metric": {"__name__": name, **labels},
-                         "values": values.tolist(),
-                         "timestamps": (ts * 1000).astype(np.int64).tolist()})
-             for name, labels, ts, values in scenarios(now) + order_due_disk(now)]
-    urllib.request.urlopen(urllib.request.Request(  # loopback
-        f"{url}/api/v1/import", data="\n".join(lines).encode(), method="POST"), timeout=60)
+    lines = [
+        json.dumps(
+            {
+                "metric": {"__name__": name, **labels},
+                "values": values.tolist(),
+                "timestamps": (ts * 1000).astype(np.int64).tolist(),
+            }
+        )
+        for name, labels, ts, values in scenarios(now) + order_due_disk(now)
+    ]
+    urllib.request.urlopen(
+        urllib.request.Request(  # loopback
+            f"{url}/api/v1/import", data="\n".join(lines).encode(), method="POST"
+        ),
+        timeout=60,
+    )
 
 
 def replay_forecaster(cfg: ForecasterConfig, instants: np.ndarray) -> Forecaster:
@@ -84,7 +107,8 @@ def replay_forecaster(cfg: ForecasterConfig, instants: np.ndarray) -> Forecaster
 
 
 def test_the_scenario_alerts_fire_on_victoria_metrics_with_vmalert(
-        start_victoria_metrics, tmp_path: Path) -> None:
+    start_victoria_metrics, tmp_path: Path
+) -> None:
     vm = start_victoria_metrics(retention="100d")  # the scenarios reach 30 days back
     now = time.time() // 60 * 60
     vm_import(vm.url, now)
@@ -102,12 +126,23 @@ def test_the_scenario_alerts_fire_on_victoria_metrics_with_vmalert(
     replay_rules(vm, RULES, start, now, tmp_path)
 
     def firing() -> set[tuple[str, str]]:
-        got = json.loads(http_get(f"{vm.url}/api/v1/query?" + urllib.parse.urlencode(
-            {"query": 'ALERTS{alertstate="firing"}', "time": f"{now:.0f}"}), timeout=10))
-        return {(r["metric"].get("scenario") or r["metric"].get("target", ""),
-                 r["metric"]["alertname"]) for r in got["data"]["result"]}
+        got = json.loads(
+            http_get(
+                f"{vm.url}/api/v1/query?"
+                + urllib.parse.urlencode(
+                    {"query": 'ALERTS{alertstate="firing"}', "time": f"{now:.0f}"}
+                ),
+                timeout=10,
+            )
+        )
+        return {
+            (r["metric"].get("scenario") or r["metric"].get("target", ""), r["metric"]["alertname"])
+            for r in got["data"]["result"]
+        }
 
     wait_until(lambda: bool(firing()), 20, "vmalert's ALERTS series in VictoriaMetrics")
     expected = {(e.scenario, e.alertname) for e in EXPECTED} | {
-        (ORDER_DUE, "PromcastCapacityOrderDue"), ("broken", "PromcastForecasterStale")}
+        (ORDER_DUE, "PromcastCapacityOrderDue"),
+        ("broken", "PromcastForecasterStale"),
+    }
     assert firing() == expected

@@ -31,8 +31,10 @@ SECTIONS = ["Executive summary", "Capacity", "Cost", "Forecast quality", "Recomm
 def need(*binaries: str) -> None:
     missing = [b for b in binaries if shutil.which(b) is None]
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (Debian packages chromium, poppler-utils; "
-                    "`make test` installs them)")
+        pytest.skip(
+            f"{', '.join(missing)} not installed (Debian packages chromium, poppler-utils; "
+            "`make test` installs them)"
+        )
 
 
 def config(url: str, **report) -> ForecasterConfig:
@@ -42,8 +44,9 @@ def config(url: str, **report) -> ForecasterConfig:
 
 
 def write(cfg: ForecasterConfig, since: float, until: float, out: Path, pdf: bool = True):
-    return asyncio.run(generate(cfg, period_of(since, until, until + 1), out, pdf=pdf,
-                                version="test"))
+    return asyncio.run(
+        generate(cfg, period_of(since, until, until + 1), out, pdf=pdf, version="test")
+    )
 
 
 def png_pixels(data: bytes) -> np.ndarray:
@@ -59,10 +62,23 @@ def non_blank(pixels: np.ndarray) -> float:
 
 
 def pdf_pages(pdf: Path) -> list[str]:
-    n = int(re.search(r"Pages:\s+(\d+)", subprocess.run(
-        ["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout).group(1))
-    return [subprocess.run(["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
-                           capture_output=True, text=True, check=True).stdout for i in range(1, n + 1)]
+    n = int(
+        re.search(
+            r"Pages:\s+(\d+)",
+            subprocess.run(
+                ["pdfinfo", str(pdf)], capture_output=True, text=True, check=True
+            ).stdout,
+        ).group(1)
+    )
+    return [
+        subprocess.run(
+            ["pdftotext", "-layout", "-f", str(i), "-l", str(i), str(pdf), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for i in range(1, n + 1)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +92,14 @@ def week_report(report_history, tmp_path_factory):
 def test_report_content_matches_the_demo_fleet(week_report):
     report, _ = week_report
     # logs-1 fills its disk about six days after the anchor, within its 7-day lead time.
-    assert [(r.target, r.subject, r.within) for r in report.risks][:1] == [("disk_usage", "logs-1", True)]
-    assert {c.target for c in report.capacity} == {"disk_usage", "cpu_utilization", "memory_utilization"}
+    assert [(r.target, r.subject, r.within) for r in report.risks][:1] == [
+        ("disk_usage", "logs-1", True)
+    ]
+    assert {c.target for c in report.capacity} == {
+        "disk_usage",
+        "cpu_utilization",
+        "memory_utilization",
+    }
     disk = next(c for c in report.capacity if c.target == "disk_usage")
     assert disk.capacity == pytest.approx(0.9)
     assert disk.history is not None and len(disk.history.t) > 100
@@ -91,8 +113,10 @@ def test_report_content_matches_the_demo_fleet(week_report):
     assert [b.name for b in report.budgets] == ["cloud_monthly"]
     assert 0 < report.budgets[0].lower <= report.budgets[0].projected <= report.budgets[0].upper
     assert {q.target for q in report.quality} >= {"disk_usage", "cpu_utilization", "cloud_spend"}
-    assert report.recommendations and report.savings_monthly >= sum(
-        r.monthly_saving for r in report.recommendations) - 1e-6
+    assert (
+        report.recommendations
+        and report.savings_monthly >= sum(r.monthly_saving for r in report.recommendations) - 1e-6
+    )
     savings = [r.monthly_saving for r in report.recommendations]
     assert savings == sorted(savings, reverse=True)
     assert any(s.name == "azure" and not s.ok for s in report.sources)
@@ -113,12 +137,17 @@ def test_report_html_is_self_contained_and_drawn_in_chromium(week_report, tmp_pa
     assert len(images) == 2 + len(report.capacity) + 1 + evidence
     assert evidence == min(report.recommendations.__len__(), 5)
     for data in images:
-        assert non_blank(png_pixels(base64.b64decode(data))) > 0.02   # axes, lines, bands drawn
+        assert non_blank(png_pixels(base64.b64decode(data))) > 0.02  # axes, lines, bands drawn
     shot = screenshot(html, tmp_path / "first-page.png", 1000, 1400)
     pixels = png_pixels(shot.read_bytes())
     assert pixels.shape[:2] == (1400, 1000)
     assert non_blank(pixels) > 0.05
-    for words in ("Executive summary", "logs-1", "cloud_monthly", "Source down: exporter provider azure"):
+    for words in (
+        "Executive summary",
+        "logs-1",
+        "cloud_monthly",
+        "Source down: exporter provider azure",
+    ):
         assert words in text
 
 
@@ -129,13 +158,17 @@ def test_report_pdf_has_one_page_per_section_at_least(week_report, tmp_path):
     pages = pdf_pages(pdf)
     starts = []
     for section in SECTIONS:
-        first = next(i for i, page in enumerate(pages) if re.search(rf"^\s*{section}\s*$", page, re.M))
+        first = next(
+            i for i, page in enumerate(pages) if re.search(rf"^\s*{section}\s*$", page, re.M)
+        )
         starts.append(first)
     # Each section starts on a new page, in order; the executive summary is page 1.
     assert starts[0] == 0 and starts == sorted(starts) and len(set(starts)) == len(SECTIONS)
     assert "logs-1" in pages[0] and "Source down" in pages[0]
-    subprocess.run(["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(pdf),
-                    str(tmp_path / "p")], check=True)
+    subprocess.run(
+        ["pdftoppm", "-r", "40", "-png", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "p")],
+        check=True,
+    )
     page1 = png_pixels(next(tmp_path.glob("p*.png")).read_bytes())
     assert non_blank(page1) > 0.03
 
@@ -143,8 +176,12 @@ def test_report_pdf_has_one_page_per_section_at_least(week_report, tmp_path):
 def test_a_period_without_data_says_so(report_history, tmp_path):
     need("chromium", "pdftotext")
     # Two months before the history starts: Prometheus answers, with nothing.
-    report, files = write(config(report_history.url), ANCHOR - 70 * 86400, ANCHOR - 63 * 86400,
-                          tmp_path / "empty.html")
+    report, files = write(
+        config(report_history.url),
+        ANCHOR - 70 * 86400,
+        ANCHOR - 63 * 86400,
+        tmp_path / "empty.html",
+    )
     assert not report.has_data and report.reachable
     page1 = pdf_pages(files[1])[0]
     assert "No data for this period" in " ".join(page1.split())
@@ -153,15 +190,16 @@ def test_a_period_without_data_says_so(report_history, tmp_path):
 
 def test_a_period_shorter_than_an_hour_is_written(report_history, tmp_path):
     need("chromium")
-    report, files = write(config(report_history.url), ANCHOR - 1800, ANCHOR, tmp_path / "short.html",
-                          pdf=False)
+    report, files = write(
+        config(report_history.url), ANCHOR - 1800, ANCHOR, tmp_path / "short.html", pdf=False
+    )
     assert report.cost.daily is None and report.capacity
     assert "No cost data" in files[0].read_text()
 
 
 def test_prometheus_down_says_so_and_still_writes(tmp_path):
     need("chromium")
-    url = f"http://127.0.0.1:{free_port()}"   # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     report, files = write(config(url), ANCHOR - WEEK, ANCHOR, tmp_path / "down.html", pdf=False)
     assert not report.reachable
     assert len([n for n in report.notes if "could not be reached" in n]) == 1
@@ -171,11 +209,21 @@ def test_prometheus_down_says_so_and_still_writes(tmp_path):
 
 def test_config_in_the_audit_is_redacted():
     raw = forecaster_config("http://user:hunter2@prom.example:9090")
-    raw["remote_write"] = {"url": "http://prom.example:9090/api/v1/write",
-                           "headers": {"Authorization": "Bearer t0ken"}}
-    raw["report"] = {"interval": "1d", "directory": "/tmp/reports",
-                     "smtp": {"host": "mail.example", "from": "a@example", "to": ["b@example"],
-                              "username": "u", "password": "s3cret"}}
+    raw["remote_write"] = {
+        "url": "http://prom.example:9090/api/v1/write",
+        "headers": {"Authorization": "Bearer t0ken"},
+    }
+    raw["report"] = {
+        "interval": "1d",
+        "directory": "/tmp/reports",
+        "smtp": {
+            "host": "mail.example",
+            "from": "a@example",
+            "to": ["b@example"],
+            "username": "u",
+            "password": "s3cret",
+        },
+    }
     text = redacted_config(validate(ForecasterConfig, raw, "test"))
     assert "hunter2" not in text and "s3cret" not in text and "t0ken" not in text
     assert "http://prom.example:9090" in text and "password: <redacted>" in text
@@ -204,13 +252,16 @@ def test_make_demo_writes_the_report_and_prints_its_paths(demo_stack):
     assert "Executive summary" in paths[0].read_text()
 
 
-@pytest.mark.parametrize("argv, problem", [
-    (["--since", "last tuesday"], "--since/--until: expected a duration"),
-    (["--since", "2026-03-20", "--until", "2026-03-13"], "must start before it ends"),
-    (["--since", "800d"], "reports cover at most 400"),
-    (["--out", "report.pdf"], "use a file name ending in .html"),
-    (["--prometheus.url", "prom:9090"], "must start with http://"),
-])
+@pytest.mark.parametrize(
+    "argv, problem",
+    [
+        (["--since", "last tuesday"], "--since/--until: expected a duration"),
+        (["--since", "2026-03-20", "--until", "2026-03-13"], "must start before it ends"),
+        (["--since", "800d"], "reports cover at most 400"),
+        (["--out", "report.pdf"], "use a file name ending in .html"),
+        (["--prometheus.url", "prom:9090"], "must start with http://"),
+    ],
+)
 def test_bad_report_arguments_exit_2_with_the_reason(argv, problem, capsys):
     from promcast_forecaster.cli import main
 

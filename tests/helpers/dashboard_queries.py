@@ -61,6 +61,7 @@ def interpolate(expr: str, values: dict[str, str]) -> str:
         if name not in values:
             raise KeyError(f"unknown variable ${name} in {expr!r}")
         return values[name]
+
     return _VARIABLE.sub(sub, expr)
 
 
@@ -93,14 +94,31 @@ def queries(path: Path, overrides: dict[str, str] | None = None) -> list[PanelQu
     the variables in ``overrides`` picked)."""
     dashboard = load(path)
     values = {**variable_defaults(dashboard), **(overrides or {})}
-    found = [PanelQuery(dashboard["title"], panel["title"], t["refId"],
-                        interpolate(t["expr"], values), bool(t.get("instant")),
-                        datasource_variable(t["datasource"]))
-             for panel in panels(dashboard) for t in panel.get("targets", []) if not t.get("hide")]
-    found += [PanelQuery(dashboard["title"], f"annotation {a['name']}", "-",
-                         interpolate(a["expr"], values), False,
-                         datasource_variable(a["datasource"]))
-              for a in dashboard["annotations"]["list"] if a.get("expr")]
+    found = [
+        PanelQuery(
+            dashboard["title"],
+            panel["title"],
+            t["refId"],
+            interpolate(t["expr"], values),
+            bool(t.get("instant")),
+            datasource_variable(t["datasource"]),
+        )
+        for panel in panels(dashboard)
+        for t in panel.get("targets", [])
+        if not t.get("hide")
+    ]
+    found += [
+        PanelQuery(
+            dashboard["title"],
+            f"annotation {a['name']}",
+            "-",
+            interpolate(a["expr"], values),
+            False,
+            datasource_variable(a["datasource"]),
+        )
+        for a in dashboard["annotations"]["list"]
+        if a.get("expr")
+    ]
     return found
 
 

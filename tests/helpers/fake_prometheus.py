@@ -14,9 +14,18 @@ from urllib.parse import parse_qs
 
 def matrix(series: list[tuple[dict[str, str], list[tuple[float, float]]]]) -> bytes:
     """A success answer holding ``series`` as Prometheus writes a range vector."""
-    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
-        {"metric": labels, "values": [[t, repr(float(v))] for t, v in points]}
-        for labels, points in series]}}).encode()
+    return json.dumps(
+        {
+            "status": "success",
+            "data": {
+                "resultType": "matrix",
+                "result": [
+                    {"metric": labels, "values": [[t, repr(float(v))] for t, v in points]}
+                    for labels, points in series
+                ],
+            },
+        }
+    ).encode()
 
 
 EMPTY = matrix([])
@@ -85,14 +94,26 @@ def fleet_answers(n: int, m: int, usable: bool = True) -> dict:
     the grid of the query asked (the forecaster process reads at its own clock). With
     ``usable=False`` each series has two points 10 and 9 steps back: too few to forecast and not
     reporting now, so the cycle ends with one more (instant) query right after the join."""
+
     def used(form: dict[str, str]) -> bytes:
         end = float(form["end"]) // STEP * STEP
         at = [end - k * STEP for k in ((10, 9) if not usable else range(5, -1, -1))]
-        return matrix([({"__name__": "used", "host": f"h{i}", "dev": "sda"},
-                        [(t, 0.5 + 0.01 * k) for k, t in enumerate(at)]) for i in range(n)])
+        return matrix(
+            [
+                (
+                    {"__name__": "used", "host": f"h{i}", "dev": "sda"},
+                    [(t, 0.5 + 0.01 * k) for k, t in enumerate(at)],
+                )
+                for i in range(n)
+            ]
+        )
 
     def size(form: dict[str, str]) -> bytes:
-        return matrix([({"__name__": "size", "host": f"h{j}", "dev": "sda"},
-                        [(float(form["end"]), 1.0)]) for j in range(m)])
+        return matrix(
+            [
+                ({"__name__": "size", "host": f"h{j}", "dev": "sda"}, [(float(form["end"]), 1.0)])
+                for j in range(m)
+            ]
+        )
 
     return {"used": used, "size": size}

@@ -6,7 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
@@ -26,8 +28,11 @@ def exposition(*collectors: Collector) -> str:
     return generate_latest(registry(*collectors)).decode()
 
 
-def refreshed(*providers: Provider, at: Iterable[float | None] = (None,),
-              collector: SnapshotCollector | None = None) -> SnapshotCollector:
+def refreshed(
+    *providers: Provider,
+    at: Iterable[float | None] = (None,),
+    collector: SnapshotCollector | None = None,
+) -> SnapshotCollector:
     """A snapshot collector after refreshing each provider at each instant of ``at`` (None: now);
     pass ``collector`` to keep its state across refreshes."""
     collector = collector or SnapshotCollector(list(providers))
@@ -39,8 +44,12 @@ def refreshed(*providers: Provider, at: Iterable[float | None] = (None,),
 
 def samples(text: str, name: str, **labels: str) -> list:
     """Every sample called ``name`` in exposition text whose labels include ``labels``."""
-    return [s for fam in text_string_to_metric_families(text) for s in fam.samples
-            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())]
+    return [
+        s
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
 
 
 def value(text: str, name: str, **labels: str) -> float:

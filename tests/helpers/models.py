@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def model_arrays(obj: object, seen: set[int] | None = None) -> list[np.ndarray]:
     """Every numpy array a model keeps, through nested containers and forecaster objects."""
     seen = set() if seen is None else seen
@@ -19,4 +20,3 @@ def model_arrays(obj: object, seen: set[int] | None = None) -> list[np.ndarray]:
     if type(obj).__module__.startswith("promcast_forecaster."):
         return [a for v in vars(obj).values() for a in model_arrays(v, seen)]
     return []  # library objects (the fitted regressor) are sized by their settings, not the data
-

@@ -11,6 +11,7 @@ from aiohttp import web
 from demo.stack import free_port
 from promcast_forecaster.remote_write import Series, decode_write_request
 
+
 @dataclass
 class Receiver:
     """Answers each request with the next scripted (status, body, headers), repeating the last."""
@@ -32,8 +33,9 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def receiver(*script: tuple[int, str, dict[str, str]] | int,
-                   echo_auth: bool = False) -> AsyncIterator[Receiver]:
+async def receiver(
+    *script: tuple[int, str, dict[str, str]] | int, echo_auth: bool = False
+) -> AsyncIterator[Receiver]:
     rec = Receiver([s if isinstance(s, tuple) else (s, "", {}) for s in script], echo_auth)
     app = web.Application()
     app.router.add_post("/api/v1/write", rec.handle)

@@ -1,5 +1,6 @@
 """The alert scenarios shared by the Prometheus and the VictoriaMetrics end-to-end tests: the
 series each scenario backfills, the forecaster config, and the alerts each must raise."""
+
 from __future__ import annotations
 
 import io
@@ -22,9 +23,9 @@ RULES = ROOT / "rules" / "promcast.rules.yml"
 # The runbook: docs/runbook.md once it has moved there, the README's section until then.
 RUNBOOK_PAGE = next(p for p in (ROOT / "docs" / "runbook.md", ROOT / "README.md") if p.exists())
 RUNBOOK = "https://github.com/promcast/promcast/blob/main/docs/runbook.md#"
-STEP = 300.0          # raw samples every 5 minutes
-DAYS = 30             # the budget integrates spend since the 1st of the month
-EVAL = 10.0           # Prometheus' evaluation interval, and the step alert history is derived at
+STEP = 300.0  # raw samples every 5 minutes
+DAYS = 30  # the budget integrates spend since the 1st of the month
+EVAL = 10.0  # Prometheus' evaluation interval, and the step alert history is derived at
 FORECASTER_LABELS = {"job": "promcast-forecaster", "instance": "promcast-forecaster"}
 BUDGET = 20000.0
 
@@ -43,8 +44,13 @@ def forecaster_config(prometheus_url: str) -> dict:
             # of the days ahead carry the spike at once, and the alert must not depend on them.
             {**targets["cloud_spend"], "query": f"sum by (scenario, provider, service) ({spend})"},
         ],
-        "budgets": [{"name": "cloud-monthly", "amount": BUDGET,
-                     "spend_rate": f"sum by (scenario, provider) ({spend})"}],
+        "budgets": [
+            {
+                "name": "cloud-monthly",
+                "amount": BUDGET,
+                "spend_rate": f"sum by (scenario, provider) ({spend})",
+            }
+        ],
     }
 
 
@@ -53,8 +59,9 @@ def forecaster_config(prometheus_url: str) -> dict:
 Series = tuple[str, dict[str, str], np.ndarray, np.ndarray]
 
 
-def _shape(ts: np.ndarray, seed: int, base: float, daily: float, noise: float,
-           incident: float) -> np.ndarray:
+def _shape(
+    ts: np.ndarray, seed: int, base: float, daily: float, noise: float, incident: float
+) -> np.ndarray:
     """``base`` with a daily cycle, bounded noise and four one-hour incidents days ago.
 
     The noise is clipped so that a new point never leaves the band the past incidents set for
@@ -76,18 +83,38 @@ def scenarios(now: float) -> list[Series]:
     size = 500e9
 
     def disk(scenario: str, resource: str, ratio: np.ndarray) -> None:
-        lab = {**EXPORTER_LABELS, "scenario": scenario, "provider": "aws", "account": "111",
-               "region": "us-east-1", "workload": resource.split("-")[0], "resource_id": resource,
-               "device": "data"}
+        lab = {
+            **EXPORTER_LABELS,
+            "scenario": scenario,
+            "provider": "aws",
+            "account": "111",
+            "region": "us-east-1",
+            "workload": resource.split("-")[0],
+            "resource_id": resource,
+            "device": "data",
+        }
         out.append(("promcast_resource_disk_size_bytes", lab, ts, np.full(ts.size, size)))
         out.append(("promcast_resource_disk_used_bytes", lab, ts, ratio * size))
 
     def cost(scenario: str, provider: str, service: str, rate: np.ndarray) -> None:
-        out.append(("promcast_cost_hourly_rate_usd",
-                    {**EXPORTER_LABELS, "scenario": scenario, "provider": provider,
-                     "billing_account": f"{provider}-billing", "sub_account": f"{provider}-prod",
-                     "service": service, "region": "eu-west-1", "charge_category": "usage",
-                     "cost_type": "billed"}, ts, rate))
+        out.append(
+            (
+                "promcast_cost_hourly_rate_usd",
+                {
+                    **EXPORTER_LABELS,
+                    "scenario": scenario,
+                    "provider": provider,
+                    "billing_account": f"{provider}-billing",
+                    "sub_account": f"{provider}-prod",
+                    "service": service,
+                    "region": "eu-west-1",
+                    "charge_category": "usage",
+                    "cost_type": "billed",
+                },
+                ts,
+                rate,
+            )
+        )
 
     days_left = (now - ts) / 86400
     # A log disk growing 3 points of its size a day, at 87% now: it crosses 90% in about a day.
@@ -104,8 +131,12 @@ def scenarios(now: float) -> list[Series]:
     disk("healthy", "web-2", _shape(ts, 5, 0.55, 0.01, 0.002, 0.05))
     cost("healthy", "gcp", "compute", _shape(ts, 6, 5, 1, 0.1, 3))
     lab = {**EXPORTER_LABELS, "scenario": "healthy", "provider": "gcp"}
-    out.append(("promcast_exporter_last_refresh_success_timestamp_seconds", lab, ts, ts // 900 * 900))
-    out.append(("promcast_billing_data_last_timestamp_seconds", lab, ts, ts // 3600 * 3600 - 6 * 3600))
+    out.append(
+        ("promcast_exporter_last_refresh_success_timestamp_seconds", lab, ts, ts // 900 * 900)
+    )
+    out.append(
+        ("promcast_billing_data_last_timestamp_seconds", lab, ts, ts // 3600 * 3600 - 6 * 3600)
+    )
     return out
 
 
@@ -117,43 +148,94 @@ def om_text(series: list[Series]) -> str:
 
 # -- expected outcome --------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Expected:
     scenario: str
     alertname: str
     labels: dict
-    receiver: str | None       # None: inhibited, never delivered
-    description: str           # a regular expression for the templated description
+    receiver: str | None  # None: inhibited, never delivered
+    description: str  # a regular expression for the templated description
 
 
 # Receivers whose route waits longer than the test does: tickets group for 5 minutes
 # (alertmanager.yml); that such alerts reach Alertmanager, routed there, is checked instead.
 AFTER_THE_TEST = {"ticket"}
 EXPECTED = [
-    Expected("disk_filling", "PromcastCapacityExhaustionImminent",
-             {"severity": "critical", "team": "sre", "target": "disk_usage", "resource_id": "logs-1",
-              **EXPORTER_LABELS}, "pagerduty",
-             r"logs-1 \(target disk_usage\) is forecast to cross its capacity in (\d+d )?\d+h \d+m "
-             r"\d+s, within half the lead time; the optimistic bound of the forecast crosses it too\."),
-    Expected("disk_filling", "PromcastCapacityExhaustionSoon",
-             {"severity": "warning", "team": "sre", "target": "disk_usage", "resource_id": "logs-1",
-              **EXPORTER_LABELS}, None, r"logs-1 \(target disk_usage\) is forecast to cross its capacity in .*"),
-    Expected("budget_overrun", "PromcastBudgetOverrunCertain",
-             {"severity": "critical", "team": "finops", "target": "cloud-monthly",
-              "budget": "cloud-monthly", "provider": "azure", "currency": "USD", **FORECASTER_LABELS},
-             "opsgenie",
-             r"Budget cloud-monthly \(target cloud-monthly\): the lower bound of the projected spend "
-             r"is \d+(\.\d+)?% of its amount \(USD\); an overrun is all but certain without action\."),
-    Expected("budget_overrun", "PromcastBudgetOverrunForecast",
-             {"severity": "warning", "team": "finops", "target": "cloud-monthly",
-              "budget": "cloud-monthly", "provider": "azure", "currency": "USD", **FORECASTER_LABELS},
-             None, r"Budget cloud-monthly \(target cloud-monthly\) is projected to end the period at "
-                   r"\d+(\.\d+)?% of its amount \(USD\)\."),
-    Expected("cost_spike", "PromcastCostAnomaly",
-             {"severity": "warning", "team": "finops", "target": "cloud_spend", "provider": "aws",
-              "service": "ec2", **FORECASTER_LABELS}, "slack-finops",
-             r"ec2 \(aws, target cloud_spend\) has spent above its page threshold for 3 hours: "
-             r"anomaly score \d+\.\d\d \(1 is the threshold\), above the expected value\."),
+    Expected(
+        "disk_filling",
+        "PromcastCapacityExhaustionImminent",
+        {
+            "severity": "critical",
+            "team": "sre",
+            "target": "disk_usage",
+            "resource_id": "logs-1",
+            **EXPORTER_LABELS,
+        },
+        "pagerduty",
+        r"logs-1 \(target disk_usage\) is forecast to cross its capacity in (\d+d )?\d+h \d+m "
+        r"\d+s, within half the lead time; the optimistic bound of the forecast crosses it too\.",
+    ),
+    Expected(
+        "disk_filling",
+        "PromcastCapacityExhaustionSoon",
+        {
+            "severity": "warning",
+            "team": "sre",
+            "target": "disk_usage",
+            "resource_id": "logs-1",
+            **EXPORTER_LABELS,
+        },
+        None,
+        r"logs-1 \(target disk_usage\) is forecast to cross its capacity in .*",
+    ),
+    Expected(
+        "budget_overrun",
+        "PromcastBudgetOverrunCertain",
+        {
+            "severity": "critical",
+            "team": "finops",
+            "target": "cloud-monthly",
+            "budget": "cloud-monthly",
+            "provider": "azure",
+            "currency": "USD",
+            **FORECASTER_LABELS,
+        },
+        "opsgenie",
+        r"Budget cloud-monthly \(target cloud-monthly\): the lower bound of the projected spend "
+        r"is \d+(\.\d+)?% of its amount \(USD\); an overrun is all but certain without action\.",
+    ),
+    Expected(
+        "budget_overrun",
+        "PromcastBudgetOverrunForecast",
+        {
+            "severity": "warning",
+            "team": "finops",
+            "target": "cloud-monthly",
+            "budget": "cloud-monthly",
+            "provider": "azure",
+            "currency": "USD",
+            **FORECASTER_LABELS,
+        },
+        None,
+        r"Budget cloud-monthly \(target cloud-monthly\) is projected to end the period at "
+        r"\d+(\.\d+)?% of its amount \(USD\)\.",
+    ),
+    Expected(
+        "cost_spike",
+        "PromcastCostAnomaly",
+        {
+            "severity": "warning",
+            "team": "finops",
+            "target": "cloud_spend",
+            "provider": "aws",
+            "service": "ec2",
+            **FORECASTER_LABELS,
+        },
+        "slack-finops",
+        r"ec2 \(aws, target cloud_spend\) has spent above its page threshold for 3 hours: "
+        r"anomaly score \d+\.\d\d \(1 is the threshold\), above the expected value\.",
+    ),
     # No PromcastForecastQualityDegraded ticket for the spike: the published backtest error
     # leaves out the largest fifth of the backtest points, so six hours of a runaway cost do not
     # make the model look bad for as long as they stay in the backtest window.
@@ -172,6 +254,7 @@ def alert_rules() -> list[dict]:
 def grafana_base() -> str:
     """Grafana's base URL as the alerting config sets it (what every dashboard_url starts with)."""
     from rules.config import load
+
     return load().grafana_url
 
 

@@ -48,11 +48,19 @@ def start_victoria_metrics(tmp_path: Path) -> Iterator[Callable[..., VictoriaMet
         url = f"http://127.0.0.1:{port}"
         vm = VictoriaMetricsProc(url, port, workdir, None)
         started.append(vm)
-        vm.proc = spawn(workdir, "victoria-metrics", [
-            "victoria-metrics", f"-httpListenAddr=127.0.0.1:{port}",
-            f"-storageDataPath={workdir / 'data'}", f"-retentionPeriod={retention}",
-            "-search.latencyOffset=0s", "-search.disableCache",
-        ], f"{url}/health")
+        vm.proc = spawn(
+            workdir,
+            "victoria-metrics",
+            [
+                "victoria-metrics",
+                f"-httpListenAddr=127.0.0.1:{port}",
+                f"-storageDataPath={workdir / 'data'}",
+                f"-retentionPeriod={retention}",
+                "-search.latencyOffset=0s",
+                "-search.disableCache",
+            ],
+            f"{url}/health",
+        )
         return vm
 
     yield start
@@ -64,8 +72,9 @@ def rfc3339(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def replay_rules(vm: VictoriaMetricsProc, rules: Path, start: float, end: float,
-                 workdir: Path) -> None:
+def replay_rules(
+    vm: VictoriaMetricsProc, rules: Path, start: float, end: float, workdir: Path
+) -> None:
     """vmalert evaluates the rule file over ``start``..``end`` every minute (its replay mode,
     which runs each alert's real ``for:``) and writes recordings and ``ALERTS`` back.
 
@@ -84,16 +93,27 @@ def replay_rules(vm: VictoriaMetricsProc, rules: Path, start: float, end: float,
         rule_file = workdir / f"vmalert-{kind}.yml"
         rule_file.write_text(yaml.safe_dump({"groups": [g for g in chosen if g["rules"]]}))
         out = subprocess.run(
-            ["vmalert", f"-rule={rule_file}", f"-datasource.url={vm.url}",
-             f"-remoteWrite.url={vm.url}", f"-replay.timeFrom={rfc3339(start)}",
-             f"-replay.timeTo={rfc3339(end)}", "-replay.disableProgressBar",
-             # The query step must be the evaluation interval: with the default 5m step,
-             # replay sees a gap between points that resets every `for:` to pending.
-             "-evaluationInterval=1m", "-datasource.queryStep=1m",
-             # Recording rules read each other within a group; alerts read only recordings.
-             f"-replay.rulesDelay={'0.3s' if kind == 'record' else '0s'}",
-             f"-httpListenAddr=127.0.0.1:{free_port()}"],
-            capture_output=True, text=True, timeout=600, cwd=workdir)
+            [
+                "vmalert",
+                f"-rule={rule_file}",
+                f"-datasource.url={vm.url}",
+                f"-remoteWrite.url={vm.url}",
+                f"-replay.timeFrom={rfc3339(start)}",
+                f"-replay.timeTo={rfc3339(end)}",
+                "-replay.disableProgressBar",
+                # The query step must be the evaluation interval: with the default 5m step,
+                # replay sees a gap between points that resets every `for:` to pending.
+                "-evaluationInterval=1m",
+                "-datasource.queryStep=1m",
+                # Recording rules read each other within a group; alerts read only recordings.
+                f"-replay.rulesDelay={'0.3s' if kind == 'record' else '0s'}",
+                f"-httpListenAddr=127.0.0.1:{free_port()}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=workdir,
+        )
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
         vm.flush()
         time.sleep(1)  # VictoriaMetrics makes new series searchable about a second after a flush

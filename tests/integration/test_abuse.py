@@ -25,12 +25,12 @@ from tests.helpers.forecaster import disk_prometheus_and_config
 
 pytestmark = pytest.mark.integration
 
-SECRET = "s3cr3t-Value-42"          # must never come back from the API
-SECRET_METRIC = "disk_ratio"        # a secret that happens to be a valid query
+SECRET = "s3cr3t-Value-42"  # must never come back from the API
+SECRET_METRIC = "disk_ratio"  # a secret that happens to be a valid query
 ENV = {"PROMCAST_ABUSE_SECRET": SECRET, "PROMCAST_ABUSE_METRIC": SECRET_METRIC}
-READ_TIMEOUT = 3                    # --web.read-timeout of the services started here
+READ_TIMEOUT = 3  # --web.read-timeout of the services started here
 MAX_CONNECTIONS = 8
-BOUND = 30                          # seconds after which a test gives up instead of hanging
+BOUND = 30  # seconds after which a test gives up instead of hanging
 
 
 def _env() -> dict:
@@ -42,8 +42,14 @@ def _start(work, name: str, argv: list[str]) -> tuple[subprocess.Popen, str]:
     url = f"http://127.0.0.1:{port}"
     log = work / f"{name}.log"
     with open(log, "ab") as out:
-        proc = subprocess.Popen([*argv, f"--web.listen-address=127.0.0.1:{port}"], stdout=out,
-                                stderr=subprocess.STDOUT, cwd=work, env=_env(), start_new_session=True)
+        proc = subprocess.Popen(
+            [*argv, f"--web.listen-address=127.0.0.1:{port}"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=work,
+            env=_env(),
+            start_new_session=True,
+        )
     deadline = time.monotonic() + BOUND
     while time.monotonic() < deadline:
         assert proc.poll() is None, log.read_text()[-2000:]
@@ -62,10 +68,21 @@ def forecaster(tmp_path_factory):
     """A forecaster over real Prometheus, with small limits so that abuse hits them quickly."""
     work = tmp_path_factory.mktemp("abuse")
     prom, cfg = disk_prometheus_and_config(work)
-    proc, url = _start(work, "forecaster", [
-        sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
-        f"--web.read-timeout={READ_TIMEOUT}s", f"--web.max-connections={MAX_CONNECTIONS}",
-        "--query.max-samples=50000", "--query.max-series=1"])
+    proc, url = _start(
+        work,
+        "forecaster",
+        [
+            sys.executable,
+            "-m",
+            "promcast_forecaster",
+            "--config.file",
+            str(cfg),
+            f"--web.read-timeout={READ_TIMEOUT}s",
+            f"--web.max-connections={MAX_CONNECTIONS}",
+            "--query.max-samples=50000",
+            "--query.max-series=1",
+        ],
+    )
     try:
         yield url
     finally:
@@ -81,11 +98,25 @@ def hanging_forecaster(tmp_path):
     hang.bind(("127.0.0.1", 0))
     hang.listen(64)
     cfg = tmp_path / "forecaster.yml"
-    cfg.write_text(yaml.safe_dump({"prometheus": {"url": f"http://127.0.0.1:{hang.getsockname()[1]}",
-                                                  "timeout": "60s"}}))
-    proc, url = _start(tmp_path, "forecaster", [
-        sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
-        "--query.timeout=5s", "--query.max-concurrency=1", "--query.max-queued=0"])
+    cfg.write_text(
+        yaml.safe_dump(
+            {"prometheus": {"url": f"http://127.0.0.1:{hang.getsockname()[1]}", "timeout": "60s"}}
+        )
+    )
+    proc, url = _start(
+        tmp_path,
+        "forecaster",
+        [
+            sys.executable,
+            "-m",
+            "promcast_forecaster",
+            "--config.file",
+            str(cfg),
+            "--query.timeout=5s",
+            "--query.max-concurrency=1",
+            "--query.max-queued=0",
+        ],
+    )
     try:
         yield url
     finally:
@@ -96,9 +127,17 @@ def hanging_forecaster(tmp_path):
 @pytest.fixture(scope="module")
 def exporter(tmp_path_factory):
     work = tmp_path_factory.mktemp("abuse-exporter")
-    proc, url = _start(work, "exporter", [
-        sys.executable, "-m", "promcast_exporter", f"--web.read-timeout={READ_TIMEOUT}s",
-        f"--web.max-connections={MAX_CONNECTIONS}"])
+    proc, url = _start(
+        work,
+        "exporter",
+        [
+            sys.executable,
+            "-m",
+            "promcast_exporter",
+            f"--web.read-timeout={READ_TIMEOUT}s",
+            f"--web.max-connections={MAX_CONNECTIONS}",
+        ],
+    )
     try:
         yield url
     finally:
@@ -110,6 +149,7 @@ def _adhoc(url: str, body: dict) -> requests.Response:
 
 
 # --- D1: environment variables are expanded in the config file only ----------------------------
+
 
 @pytest.mark.parametrize("field", ["step", "model", "horizon", "capacity", "history", "timeout"])
 def test_adhoc_bodies_never_expand_the_environment(forecaster, field):
@@ -135,12 +175,19 @@ def test_adhoc_forecast_still_works(forecaster):
 
 # --- D2: user regexes have RE2 semantics (linear time), anchored as Prometheus anchors them ----
 
+
 def test_catastrophic_regex_is_answered_and_health_with_it(forecaster):
     evil = {"match[]": '{__name__=~"promcast_((.+)+)+!"}'}
     with cf.ThreadPoolExecutor(2) as pool:
-        series = pool.submit(requests.get, f"{forecaster}/api/v1/series", params=evil, timeout=BOUND)
-        spaces = pool.submit(requests.get, f"{forecaster}/api/v1/query", timeout=BOUND,
-                             params={"query": " " * 8000 + "{"})
+        series = pool.submit(
+            requests.get, f"{forecaster}/api/v1/series", params=evil, timeout=BOUND
+        )
+        spaces = pool.submit(
+            requests.get,
+            f"{forecaster}/api/v1/query",
+            timeout=BOUND,
+            params={"query": " " * 8000 + "{"},
+        )
         health = pool.submit(requests.get, f"{forecaster}/-/healthy", timeout=BOUND)
         assert health.result().status_code == 200
         resp = series.result()
@@ -152,7 +199,7 @@ def test_catastrophic_regex_is_answered_and_health_with_it(forecaster):
 def test_regexes_are_re2_and_fully_anchored():
     labels = {"__name__": "up", "job": "node-exporter"}
     assert matcher_fn('up{job=~"node.*"}')(labels)
-    assert not matcher_fn('up{job=~"node"}')(labels)          # anchored at both ends
+    assert not matcher_fn('up{job=~"node"}')(labels)  # anchored at both ends
     assert matcher_fn('up{job=~"node|node-exporter"}')(labels)  # the alternation as a whole
     assert not matcher_fn('up{job=~"exporter|node"}')(labels)
     assert matcher_fn('up{job!~"node"}')(labels)
@@ -163,8 +210,11 @@ def test_regexes_are_re2_and_fully_anchored():
 
 
 def test_the_number_of_selectors_per_request_is_bounded(forecaster):
-    resp = requests.post(f"{forecaster}/api/v1/series", timeout=BOUND,
-                         data=[("match[]", f'{{host="h{i}"}}') for i in range(101)])
+    resp = requests.post(
+        f"{forecaster}/api/v1/series",
+        timeout=BOUND,
+        data=[("match[]", f'{{host="h{i}"}}') for i in range(101)],
+    )
     assert resp.status_code == 400
     assert "at most 100" in resp.json()["error"]
 
@@ -172,18 +222,24 @@ def test_the_number_of_selectors_per_request_is_bounded(forecaster):
 def test_long_selectors_are_parsed_in_linear_time():
     # 8,000 spaces (what fits in a URL) made the selector parser itself backtrack for half an
     # hour (cubic); a subprocess bounds the test if that ever comes back.
-    code = ("from promcast_forecaster.selector import SelectorError, parse_selector\n"
-            "try:\n    parse_selector(' ' * 8000 + '{')\nexcept SelectorError:\n    pass\n")
+    code = (
+        "from promcast_forecaster.selector import SelectorError, parse_selector\n"
+        "try:\n    parse_selector(' ' * 8000 + '{')\nexcept SelectorError:\n    pass\n"
+    )
     subprocess.run([sys.executable, "-c", code], timeout=BOUND, check=True)
 
 
 # --- D11: bounded work from the API ------------------------------------------------------------
 
-@pytest.mark.parametrize("field, value, limit", [
-    ("horizon", "100y", "max_horizon_points"),
-    ("history", "100y", "max_history_points"),
-    ("max_series", 10**9, "max_series_per_target"),
-])
+
+@pytest.mark.parametrize(
+    "field, value, limit",
+    [
+        ("horizon", "100y", "max_horizon_points"),
+        ("history", "100y", "max_history_points"),
+        ("max_series", 10**9, "max_series_per_target"),
+    ],
+)
 def test_adhoc_work_is_bounded_by_the_limits(forecaster, field, value, limit):
     resp = _adhoc(forecaster, {"query": 'disk_ratio{host="a"}', "horizon": "1d", field: value})
     assert resp.status_code == 400, resp.text
@@ -198,21 +254,34 @@ def test_adhoc_query_with_too_many_series_is_refused(forecaster):
 
 def test_adhoc_history_is_bounded_by_max_samples(forecaster):
     # 60,001 points per series is within limits.max_history_points but over --query.max-samples
-    resp = _adhoc(forecaster, {"query": 'disk_ratio{host="a"}', "horizon": "1h", "step": "1s",
-                               "history": "60000s"})
+    resp = _adhoc(
+        forecaster,
+        {"query": 'disk_ratio{host="a"}', "horizon": "1h", "step": "1s", "history": "60000s"},
+    )
     assert resp.status_code == 400, resp.text
     assert "--query.max-samples=50000" in resp.json()["error"]
 
 
 def test_query_range_points_and_samples_are_bounded(forecaster):
     now = time.time()
-    huge = requests.get(f"{forecaster}/api/v1/query_range", timeout=BOUND, params={
-        "query": "promcast_forecast_mean", "start": 0, "end": 1e15, "step": 1})
+    huge = requests.get(
+        f"{forecaster}/api/v1/query_range",
+        timeout=BOUND,
+        params={"query": "promcast_forecast_mean", "start": 0, "end": 1e15, "step": 1},
+    )
     assert huge.status_code == 400
     assert "11000 points" in huge.json()["error"]
     # 10 curves x 10,000 points is over --query.max-samples=50000
-    many = requests.get(f"{forecaster}/api/v1/query_range", timeout=BOUND, params={
-        "query": '{__name__=~"promcast_forecast_.*"}', "start": now, "end": now + 9999, "step": 1})
+    many = requests.get(
+        f"{forecaster}/api/v1/query_range",
+        timeout=BOUND,
+        params={
+            "query": '{__name__=~"promcast_forecast_.*"}',
+            "start": now,
+            "end": now + 9999,
+            "step": 1,
+        },
+    )
     assert many.status_code == 422, many.text
     assert many.json()["errorType"] == "execution"
     assert "--query.max-samples" in many.json()["error"]
@@ -220,8 +289,11 @@ def test_query_range_points_and_samples_are_bounded(forecaster):
 
 def _samples(url: str) -> dict:
     text = requests.get(f"{url}/metrics", timeout=BOUND).text
-    return {(s.name, s.labels.get("reason")): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
+    return {
+        (s.name, s.labels.get("reason")): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
 
 
 def test_api_work_beyond_the_limits_is_refused_and_timed_out(hanging_forecaster):
@@ -231,7 +303,9 @@ def test_api_work_beyond_the_limits_is_refused_and_timed_out(hanging_forecaster)
     with cf.ThreadPoolExecutor(1) as pool:
         first = pool.submit(_adhoc, hanging_forecaster, body)
         deadline = time.monotonic() + BOUND
-        while _samples(hanging_forecaster)[("promcast_forecaster_api_in_flight_requests", None)] < 1:
+        while (
+            _samples(hanging_forecaster)[("promcast_forecaster_api_in_flight_requests", None)] < 1
+        ):
             assert time.monotonic() < deadline and not first.done()
             time.sleep(0.05)
         refused = _adhoc(hanging_forecaster, body)
@@ -252,6 +326,7 @@ def test_api_work_beyond_the_limits_is_refused_and_timed_out(hanging_forecaster)
 
 # --- D16: idle and trickling connections are closed, open connections are capped -------------
 
+
 def _closed_by_server(sock: socket.socket, trickle: bytes = b"") -> bool:
     """True once the server closes ``sock``; sends ``trickle`` a byte at a time meanwhile."""
     sock.settimeout(0.2)
@@ -267,7 +342,7 @@ def _closed_by_server(sock: socket.socket, trickle: bytes = b"") -> bool:
             return True
         if trickle:
             try:
-                sock.send(trickle[sent % len(trickle):sent % len(trickle) + 1])
+                sock.send(trickle[sent % len(trickle) : sent % len(trickle) + 1])
             except OSError:
                 return True
             sent += 1
@@ -284,8 +359,10 @@ def test_idle_and_trickling_connections_are_closed(service, request):
         headers.send(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n")
         assert _closed_by_server(headers, trickle=b"X-Slow: aaaa\r\n")
     with socket.create_connection((host, int(port))) as body:
-        body.send(b"POST /api/v1/forecast HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                  b"Content-Length: 100000\r\n\r\n{")
+        body.send(
+            b"POST /api/v1/forecast HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000\r\n\r\n{"
+        )
         assert _closed_by_server(body, trickle=b" ")
     assert requests.get(f"{url}/-/healthy", timeout=BOUND).status_code == 200
 
@@ -293,9 +370,17 @@ def test_idle_and_trickling_connections_are_closed(service, request):
 @pytest.fixture(params=["forecaster", "exporter"])
 def capped(request, tmp_path):
     """A service with a long read timeout, so that held connections stay held."""
-    proc, url = _start(tmp_path, request.param, [
-        sys.executable, "-m", f"promcast_{request.param}", "--web.read-timeout=5m",
-        f"--web.max-connections={MAX_CONNECTIONS}"])
+    proc, url = _start(
+        tmp_path,
+        request.param,
+        [
+            sys.executable,
+            "-m",
+            f"promcast_{request.param}",
+            "--web.read-timeout=5m",
+            f"--web.max-connections={MAX_CONNECTIONS}",
+        ],
+    )
     try:
         yield url
     finally:
@@ -334,18 +419,49 @@ def test_open_connections_are_capped(capped):
 
 
 def test_limits_have_flags_and_config_checks(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--help"], capture_output=True, text=True)
-    for flag in ("--web.read-timeout", "--web.max-connections", "--query.timeout",
-                 "--query.max-concurrency", "--query.max-queued", "--query.max-samples",
-                 "--query.max-series"):
+    out = subprocess.run(
+        [sys.executable, "-m", "promcast_forecaster", "--help"], capture_output=True, text=True
+    )
+    for flag in (
+        "--web.read-timeout",
+        "--web.max-connections",
+        "--query.timeout",
+        "--query.max-concurrency",
+        "--query.max-queued",
+        "--query.max-samples",
+        "--query.max-series",
+    ):
         assert flag in out.stdout
-    out = subprocess.run([sys.executable, "-m", "promcast_exporter", "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "promcast_exporter", "--help"], capture_output=True, text=True
+    )
     assert "--web.read-timeout" in out.stdout and "--web.max-connections" in out.stdout
     cfg = tmp_path / "f.yml"
-    cfg.write_text(yaml.safe_dump({"targets": [{"name": "t", "query": "up", "step": "5m",
-                                                "horizons": ["100y"], "max_series": 10**9}]}))
-    out = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
-                          "check-config"], capture_output=True, text=True)
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "targets": [
+                    {
+                        "name": "t",
+                        "query": "up",
+                        "step": "5m",
+                        "horizons": ["100y"],
+                        "max_series": 10**9,
+                    }
+                ]
+            }
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg), "check-config"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
-    assert "targets[0] (t).horizons: forecasting" in out.stderr and "limits.max_horizon_points" in out.stderr
-    assert "targets[0] (t): max_series" in out.stderr and "limits.max_series_per_target" in out.stderr
+    assert (
+        "targets[0] (t).horizons: forecasting" in out.stderr
+        and "limits.max_horizon_points" in out.stderr
+    )
+    assert (
+        "targets[0] (t): max_series" in out.stderr and "limits.max_series_per_target" in out.stderr
+    )

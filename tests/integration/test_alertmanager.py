@@ -65,7 +65,9 @@ def test_the_default_config_needs_no_secret_and_the_integrations_add_only_their_
             assert base.get(key) == full.get(key), key
     strip = lambda route: {k: v for k, v in route.items() if k != "routes"}  # noqa: E731
     assert strip(base["route"]) == strip(full["route"])
-    assert [strip(r) for r in base["route"]["routes"]] == [strip(r) for r in full["route"]["routes"]]
+    assert [strip(r) for r in base["route"]["routes"]] == [
+        strip(r) for r in full["route"]["routes"]
+    ]
     extra = {r["receiver"] for parent in full["route"]["routes"] for r in parent.get("routes", [])}
     assert extra == {r["name"] for r in secret_receivers}
 
@@ -86,13 +88,21 @@ def test_repeat_intervals_stay_within_the_notification_log_retention(path):
     assert found and all(parse_duration(i) <= 120 * 3600 for i in found), found
 
 
-@pytest.mark.parametrize("severity,receiver", [("critical", "oncall"), ("warning", "chat"),
-                                               ("info", "ticket")])
+@pytest.mark.parametrize(
+    "severity,receiver", [("critical", "oncall"), ("warning", "chat"), ("info", "ticket")]
+)
 def test_default_routes_by_severity_for_every_team(severity, receiver):
     for team in ("sre", "finops", "other"):
-        out = amtool("config", "routes", "test", f"--config.file={BASE}",
-                     f"--verify.receivers={receiver}", "alertname=Anything",
-                     f"severity={severity}", f"team={team}")
+        out = amtool(
+            "config",
+            "routes",
+            "test",
+            f"--config.file={BASE}",
+            f"--verify.receivers={receiver}",
+            "alertname=Anything",
+            f"severity={severity}",
+            f"team={team}",
+        )
         assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -116,25 +126,54 @@ def test_the_default_config_starts_without_warnings_and_delivers_to_the_webhook_
     (tmp_path / "am.yml").write_text(text)
     sink_log = tmp_path / "notifications.jsonl"
     url = f"http://127.0.0.1:{port}"
-    procs = [spawn(tmp_path, "sink", [sys.executable, str(ROOT / "demo" / "webhook_sink.py"),
-                                      f"--listen=127.0.0.1:{sink_port}", f"--out={sink_log}"],
-                   f"http://127.0.0.1:{sink_port}/-/healthy")]
+    procs = [
+        spawn(
+            tmp_path,
+            "sink",
+            [
+                sys.executable,
+                str(ROOT / "demo" / "webhook_sink.py"),
+                f"--listen=127.0.0.1:{sink_port}",
+                f"--out={sink_log}",
+            ],
+            f"http://127.0.0.1:{sink_port}/-/healthy",
+        )
+    ]
     try:
-        procs.append(spawn(tmp_path, "alertmanager", [
-            "prometheus-alertmanager", f"--config.file={tmp_path / 'am.yml'}",
-            f"--storage.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address="], f"{url}/-/ready"))
+        procs.append(
+            spawn(
+                tmp_path,
+                "alertmanager",
+                [
+                    "prometheus-alertmanager",
+                    f"--config.file={tmp_path / 'am.yml'}",
+                    f"--storage.path={tmp_path / 'data'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                    "--cluster.listen-address=",
+                ],
+                f"{url}/-/ready",
+            )
+        )
         log = (tmp_path / "alertmanager.log").read_text()
         assert "level=warn" not in log and "level=error" not in log, log
-        alerts = [{"labels": {"alertname": f"Test{sev}", "severity": sev, "team": "sre",
-                              "target": "t"}} for sev in ("critical", "warning", "info")]
-        urllib.request.urlopen(urllib.request.Request(  # loopback only
-            f"{url}/api/v2/alerts", json.dumps(alerts).encode(),
-            {"Content-Type": "application/json"}), timeout=5).read()
+        alerts = [
+            {"labels": {"alertname": f"Test{sev}", "severity": sev, "team": "sre", "target": "t"}}
+            for sev in ("critical", "warning", "info")
+        ]
+        urllib.request.urlopen(
+            urllib.request.Request(  # loopback only
+                f"{url}/api/v2/alerts",
+                json.dumps(alerts).encode(),
+                {"Content-Type": "application/json"},
+            ),
+            timeout=5,
+        ).read()
+
         def received() -> set[str]:
             if not sink_log.exists():
                 return set()
             return {json.loads(line)["receiver"] for line in sink_log.read_text().splitlines()}
+
         deadline = time.monotonic() + 30
         while received() != {"oncall", "chat", "ticket"} and time.monotonic() < deadline:
             time.sleep(1)
@@ -159,30 +198,58 @@ def test_every_promcast_alert_is_routed_by_severity_and_team(rule):
     labels = rule["labels"]
     assert labels.get("team"), f"{rule['alert']}: needs a team label for routing"
     receiver = RECEIVER[(labels["severity"], labels["team"])]
-    out = amtool("config", "routes", "test", f"--config.file={CONFIG}",
-                 f"--verify.receivers={receiver}", f"alertname={rule['alert']}",
-                 *[f"{k}={v}" for k, v in labels.items()], "target=t")
+    out = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={CONFIG}",
+        f"--verify.receivers={receiver}",
+        f"alertname={rule['alert']}",
+        *[f"{k}={v}" for k, v in labels.items()],
+        "target=t",
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("labels,receiver", [
-    (["alertname=PromcastCapacityExhaustionSoon", "severity=warning", "target=disk_usage"], "chat"),
-    (["alertname=PromcastCapacityExhaustionSoon", "severity=critical", "target=disk_usage"], "oncall"),
-    (["alertname=Anything", "severity=info"], "ticket"),
-    (["alertname=Anything", "severity=warning", "team=finops"], "slack-finops"),
-    (["alertname=Anything", "severity=critical", "team=sre"], "pagerduty"),
-    (["alertname=Anything", "severity=critical", "team=finops"], "opsgenie"),
-    (["alertname=NoSeverity"], "chat"),
-])
+@pytest.mark.parametrize(
+    "labels,receiver",
+    [
+        (
+            ["alertname=PromcastCapacityExhaustionSoon", "severity=warning", "target=disk_usage"],
+            "chat",
+        ),
+        (
+            ["alertname=PromcastCapacityExhaustionSoon", "severity=critical", "target=disk_usage"],
+            "oncall",
+        ),
+        (["alertname=Anything", "severity=info"], "ticket"),
+        (["alertname=Anything", "severity=warning", "team=finops"], "slack-finops"),
+        (["alertname=Anything", "severity=critical", "team=sre"], "pagerduty"),
+        (["alertname=Anything", "severity=critical", "team=finops"], "opsgenie"),
+        (["alertname=NoSeverity"], "chat"),
+    ],
+)
 def test_routes(labels, receiver):
-    out = amtool("config", "routes", "test", f"--config.file={CONFIG}",
-                 f"--verify.receivers={receiver}", *labels)
+    out = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={CONFIG}",
+        f"--verify.receivers={receiver}",
+        *labels,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_a_wrong_expectation_fails():
-    out = amtool("config", "routes", "test", f"--config.file={CONFIG}", "--verify.receivers=oncall",
-                 "severity=warning")
+    out = amtool(
+        "config",
+        "routes",
+        "test",
+        f"--config.file={CONFIG}",
+        "--verify.receivers=oncall",
+        "severity=warning",
+    )
     assert out.returncode == 1
 
 
@@ -211,38 +278,80 @@ def test_inhibitions_in_a_real_alertmanager(tmp_path):
     (tmp_path / "am.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = spawn(tmp_path, "alertmanager", [
-        "prometheus-alertmanager", f"--config.file={tmp_path / 'am.yml'}",
-        f"--storage.path={tmp_path / 'data'}", f"--web.listen-address=127.0.0.1:{port}",
-        "--cluster.listen-address="], f"{url}/-/ready")
+    proc = spawn(
+        tmp_path,
+        "alertmanager",
+        [
+            "prometheus-alertmanager",
+            f"--config.file={tmp_path / 'am.yml'}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        f"{url}/-/ready",
+    )
     disk = {"target": "disk_usage", "resource_id": "logs-1", "device": "data", "team": "sre"}
     alerts = {
-        "imminent": {"alertname": "PromcastCapacityExhaustionImminent", "severity": "critical", **disk},
+        "imminent": {
+            "alertname": "PromcastCapacityExhaustionImminent",
+            "severity": "critical",
+            **disk,
+        },
         "soon": {"alertname": "PromcastCapacityExhaustionSoon", "severity": "warning", **disk},
-        "soon-other": {"alertname": "PromcastCapacityExhaustionSoon", "severity": "warning",
-                       **disk, "resource_id": "logs-2"},
-        "fc-stale": {"alertname": "PromcastForecasterStale", "severity": "warning",
-                     "target": "cpu_utilization", "team": "sre"},
-        "anomaly": {"alertname": "PromcastUtilizationAnomaly", "severity": "warning",
-                    "target": "cpu_utilization", "resource_id": "web-1", "team": "sre"},
-        "ex-stale": {"alertname": "PromcastExporterRefreshStale", "severity": "warning",
-                     "provider": "aws", "team": "sre"},
-        "billing-aws": {"alertname": "PromcastBillingDataStale", "severity": "warning",
-                        "provider": "aws", "team": "finops"},
-        "billing-gcp": {"alertname": "PromcastBillingDataStale", "severity": "warning",
-                        "provider": "gcp", "team": "finops"},
+        "soon-other": {
+            "alertname": "PromcastCapacityExhaustionSoon",
+            "severity": "warning",
+            **disk,
+            "resource_id": "logs-2",
+        },
+        "fc-stale": {
+            "alertname": "PromcastForecasterStale",
+            "severity": "warning",
+            "target": "cpu_utilization",
+            "team": "sre",
+        },
+        "anomaly": {
+            "alertname": "PromcastUtilizationAnomaly",
+            "severity": "warning",
+            "target": "cpu_utilization",
+            "resource_id": "web-1",
+            "team": "sre",
+        },
+        "ex-stale": {
+            "alertname": "PromcastExporterRefreshStale",
+            "severity": "warning",
+            "provider": "aws",
+            "team": "sre",
+        },
+        "billing-aws": {
+            "alertname": "PromcastBillingDataStale",
+            "severity": "warning",
+            "provider": "aws",
+            "team": "finops",
+        },
+        "billing-gcp": {
+            "alertname": "PromcastBillingDataStale",
+            "severity": "warning",
+            "provider": "gcp",
+            "team": "finops",
+        },
     }
     try:
         body = json.dumps([{"labels": v} for v in alerts.values()]).encode()
-        req = urllib.request.Request(f"{url}/api/v2/alerts", body,
-                                     {"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{url}/api/v2/alerts", body, {"Content-Type": "application/json"}
+        )
         urllib.request.urlopen(req, timeout=5).read()  # loopback only
         expected = {"soon", "anomaly", "billing-aws"}
         deadline = time.monotonic() + 20
         while True:
             got = json.loads(urllib.request.urlopen(f"{url}/api/v2/alerts", timeout=5).read())
-            inhibited = {k for k, v in alerts.items() for a in got
-                         if a["labels"] == v and a["status"]["inhibitedBy"]}
+            inhibited = {
+                k
+                for k, v in alerts.items()
+                for a in got
+                if a["labels"] == v and a["status"]["inhibitedBy"]
+            }
             if inhibited == expected or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -257,8 +366,15 @@ def test_every_receiver_can_be_pointed_at_the_local_sink(tmp_path):
     from demo.stack import local_alertmanager_config
 
     cfg = local_alertmanager_config("http://127.0.0.1:1", tmp_path / "secrets", CONFIG)
-    urls = [c.get("url") or c.get("api_url") or (tmp_path / "secrets" / f"{r['name']}-slack-url").read_text()
-            for r in cfg["receivers"] for k, v in r.items() if k != "name" for c in v]
+    urls = [
+        c.get("url")
+        or c.get("api_url")
+        or (tmp_path / "secrets" / f"{r['name']}-slack-url").read_text()
+        for r in cfg["receivers"]
+        for k, v in r.items()
+        if k != "name"
+        for c in v
+    ]
     assert urls and all(u.startswith("http://127.0.0.1:1/") for u in urls), urls
     (tmp_path / "am.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     assert amtool("check-config", str(tmp_path / "am.yml")).returncode == 0

@@ -49,8 +49,8 @@ def raw_series() -> dict[str, tuple[np.ndarray, np.ndarray]]:
         rng = np.random.default_rng(seed)
         y = 50 + 10 * np.sin(2 * np.pi * ts / 86400) + rng.normal(0, 1, ts.size)
         if host == "incident":
-            y[(ts > END - 6 * 3600) & (ts <= END - 5 * 3600)] += 30   # an hour far above
-            y[(ts > END - 3 * 3600) & (ts <= END - 1 * 3600)] -= 25   # two hours far below
+            y[(ts > END - 6 * 3600) & (ts <= END - 5 * 3600)] += 30  # an hour far above
+            y[(ts > END - 3 * 3600) & (ts <= END - 1 * 3600)] -= 25  # two hours far below
         out[host] = (ts, y)
     return out
 
@@ -72,8 +72,12 @@ def om(series: list[tuple[str, dict, np.ndarray, np.ndarray]]) -> str:
 
 
 def rule(name: str) -> dict:
-    return next(r for g in yaml.safe_load(RULES.read_text())["groups"] for r in g["rules"]
-                if r.get("alert") == name or r.get("record") == name)
+    return next(
+        r
+        for g in yaml.safe_load(RULES.read_text())["groups"]
+        for r in g["rules"]
+        if r.get("alert") == name or r.get("record") == name
+    )
 
 
 def api(url: str, path: str, **params: object) -> object:
@@ -85,10 +89,23 @@ def api(url: str, path: str, **params: object) -> object:
 def test_the_rule_fires_where_the_replay_flags(start_prometheus) -> None:
     data = raw_series()
     prom = start_prometheus(om([("app_load", {"host": h}, ts, y) for h, (ts, y) in data.items()]))
-    cfg = validate(ForecasterConfig, {
-        "prometheus": {"url": prom.url},
-        "targets": [{"name": "t", "query": "app_load", "step": "5m", "history": "4d",
-                     "season": "1d", "model": "seasonal_naive", "horizons": ["1h"]}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "prometheus": {"url": prom.url},
+            "targets": [
+                {
+                    "name": "t",
+                    "query": "app_load",
+                    "step": "5m",
+                    "history": "4d",
+                    "season": "1d",
+                    "model": "seasonal_naive",
+                    "horizons": ["1h"],
+                }
+            ],
+        },
+    )
     fc = Forecaster(cfg)
     target = fc.targets[0]
     instants = np.arange(END - WINDOW + STEP, END + 1, STEP)
@@ -108,22 +125,32 @@ def test_the_rule_fires_where_the_replay_flags(start_prometheus) -> None:
 
     # The replay of the same series with the target's settings: the same score at every instant.
     ts = data["calm"][0]
-    recs = {r.series_id: r for r in replay([(h, *data[h]) for h in data],
-                                           ReplaySettings(anomaly_settings(target)))}
+    recs = {
+        r.series_id: r
+        for r in replay([(h, *data[h]) for h in data], ReplaySettings(anomaly_settings(target)))
+    }
     at = np.searchsorted(ts, instants)
     for h in data:
         np.testing.assert_allclose(published[h], recs[h].score[at], rtol=1e-9)
 
     # What the service published goes back into Prometheus, and the real alert expression (as
     # generated in rules/promcast.rules.yml) is evaluated there.
-    scores = [("promcast_forecast_anomaly_score", {"host": h, "target": "t"}, instants,
-               np.asarray(published[h])) for h in data]
+    scores = [
+        (
+            "promcast_forecast_anomaly_score",
+            {"host": h, "target": "t"},
+            instants,
+            np.asarray(published[h]),
+        )
+        for h in data
+    ]
     prom.stop()
     backfill(om(scores), prom.workdir / "data")
     prom.start()
     alert = rule("PromcastUtilizationAnomaly")
-    result = api(prom.url, "query_range", query=alert["expr"], start=instants[0], end=END,
-                 step=STEP)["result"]
+    result = api(
+        prom.url, "query_range", query=alert["expr"], start=instants[0], end=END, step=STEP
+    )["result"]
     true = {h: np.zeros(instants.size) for h in data}
     for series in result:
         for t, _ in series["values"]:

@@ -24,12 +24,22 @@ pytestmark = pytest.mark.integration
 
 
 def config(read_url: str, write_url: str) -> ForecasterConfig:
-    return validate(ForecasterConfig, {
-        "prometheus": {"url": read_url},
-        "remote_write": {"url": write_url},
-        "defaults": {"step": "1h", "history": "2d", "season": "1d", "horizons": ["1d", "3d"],
-                     "capacity": 0.9, "lead_time": "7d"},
-        "targets": [{"name": "disk", "query": "disk_ratio"}]})
+    return validate(
+        ForecasterConfig,
+        {
+            "prometheus": {"url": read_url},
+            "remote_write": {"url": write_url},
+            "defaults": {
+                "step": "1h",
+                "history": "2d",
+                "season": "1d",
+                "horizons": ["1d", "3d"],
+                "capacity": 0.9,
+                "lead_time": "7d",
+            },
+            "targets": [{"name": "disk", "query": "disk_ratio"}],
+        },
+    )
 
 
 def cycle_with_write_back(cfg: ForecasterConfig) -> Forecaster:
@@ -38,7 +48,9 @@ def cycle_with_write_back(cfg: ForecasterConfig) -> Forecaster:
     async def run():
         async with aiohttp.ClientSession() as session:
             fc.connect_remote_write(session)
-            assert await fc.run_cycle(fc.targets[0], PrometheusSource.from_config(cfg.prometheus, session))
+            assert await fc.run_cycle(
+                fc.targets[0], PrometheusSource.from_config(cfg.prometheus, session)
+            )
             assert await drain(fc.remote_write, 30)
 
     asyncio.run(run())
@@ -47,7 +59,8 @@ def cycle_with_write_back(cfg: ForecasterConfig) -> Forecaster:
 
 def query(url: str, promql: str) -> list[dict]:
     return json.loads(http_get(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})))[
-        "data"]["result"]
+        "data"
+    ]["result"]
 
 
 def check_written_back(url: str, fc: Forecaster) -> None:
@@ -74,9 +87,15 @@ def test_victoria_metrics_read_and_remote_write(start_victoria_metrics):
     vm = start_victoria_metrics()
     # History through VictoriaMetrics' Prometheus-text import (it takes millisecond timestamps).
     lines = [line for line in history(days=2.5).splitlines() if not line.startswith("#")]
-    body = "\n".join(f"{line.rsplit(' ', 1)[0]} {int(line.rsplit(' ', 1)[1]) * 1000}" for line in lines)
-    urllib.request.urlopen(urllib.request.Request(  # loopback
-        f"{vm.url}/api/v1/import/prometheus", data=body.encode(), method="POST"), timeout=30)
+    body = "\n".join(
+        f"{line.rsplit(' ', 1)[0]} {int(line.rsplit(' ', 1)[1]) * 1000}" for line in lines
+    )
+    urllib.request.urlopen(
+        urllib.request.Request(  # loopback
+            f"{vm.url}/api/v1/import/prometheus", data=body.encode(), method="POST"
+        ),
+        timeout=30,
+    )
     vm.flush()
     fc = cycle_with_write_back(config(vm.url, f"{vm.url}/api/v1/write"))
     assert len(fc.results["disk"].series) == 2

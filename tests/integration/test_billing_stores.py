@@ -22,10 +22,12 @@ from tests.helpers.metrics import exposition, refreshed, value
 moto = pytest.importorskip("moto")
 pytest.importorskip("google.cloud.storage")
 
-FILES = {"focus/2024-09/part-1.csv": HEADER + "\n" + focus_row() + "\n",
-         "focus/2024-09/part-2.csv": HEADER + "\n" + focus_row(billed="0.75") + "\n",
-         "focus/2024-09/manifest.txt": "not a billing file",
-         "elsewhere/part-9.csv": HEADER + "\n" + focus_row(billed="100") + "\n"}
+FILES = {
+    "focus/2024-09/part-1.csv": HEADER + "\n" + focus_row() + "\n",
+    "focus/2024-09/part-2.csv": HEADER + "\n" + focus_row(billed="0.75") + "\n",
+    "focus/2024-09/manifest.txt": "not a billing file",
+    "elsewhere/part-9.csv": HEADER + "\n" + focus_row(billed="100") + "\n",
+}
 
 
 def focus_provider(path: str):
@@ -37,11 +39,15 @@ def focus_provider(path: str):
 @pytest.fixture
 def aws_env(monkeypatch, tmp_path):
     """Fake keys and no shared files, so nothing real is ever used."""
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                 "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                 "AWS_CONFIG_FILE": str(tmp_path / "none"),
-                 "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-                 "AWS_EC2_METADATA_DISABLED": "true"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     with moto.mock_aws():
@@ -59,16 +65,22 @@ def test_billing_files_in_s3_are_read_through_the_aws_providers_store(aws_env):
     assert ledger_totals(provider)["billed"] == Decimal("2.00")
     text = exposition(refreshed(provider))
     assert value(text, "promcast_exporter_refresh_success", provider="focus") == 1
-    calls = {api: value(text, "promcast_exporter_api_calls_total", provider="focus", api=api)
-             for api in ("s3:ListObjectsV2", "s3:GetObject")}
+    calls = {
+        api: value(text, "promcast_exporter_api_calls_total", provider="focus", api=api)
+        for api in ("s3:ListObjectsV2", "s3:GetObject")
+    }
     assert calls == {"s3:ListObjectsV2": 2, "s3:GetObject": 2}  # unchanged files not fetched again
     # A rewritten object has a new ETag: it is read again, and only it.
-    s3.put_object(Bucket="billing-exports", Key="focus/2024-09/part-2.csv",
-                  Body=(HEADER + "\n" + focus_row(billed="1.75") + "\n").encode())
+    s3.put_object(
+        Bucket="billing-exports",
+        Key="focus/2024-09/part-2.csv",
+        Body=(HEADER + "\n" + focus_row(billed="1.75") + "\n").encode(),
+    )
     assert ledger_totals(provider)["billed"] == Decimal("3.00")
     text = exposition(refreshed(provider))
-    assert value(text, "promcast_exporter_api_calls_total", provider="focus",
-                 api="s3:GetObject") == 3
+    assert (
+        value(text, "promcast_exporter_api_calls_total", provider="focus", api="s3:GetObject") == 3
+    )
 
 
 class FakeCloudStorage(BaseHTTPRequestHandler):
@@ -82,11 +94,16 @@ class FakeCloudStorage(BaseHTTPRequestHandler):
         parts = url.path.split("/")
         if url.path.startswith("/storage/v1/b/") and parts[-1] == "o" and len(parts) == 6:
             prefix = urllib.parse.parse_qs(url.query).get("prefix", [""])[0]
-            items = [{"kind": "storage#object", "bucket": b, "name": k, "generation": str(g)}
-                     for (b, k), (_, g) in sorted(self.objects.items())
-                     if b == parts[4] and k.startswith(prefix)]
-            self._answer(200, json.dumps({"kind": "storage#objects", "items": items}).encode(),
-                         {"Content-Type": "application/json"})
+            items = [
+                {"kind": "storage#object", "bucket": b, "name": k, "generation": str(g)}
+                for (b, k), (_, g) in sorted(self.objects.items())
+                if b == parts[4] and k.startswith(prefix)
+            ]
+            self._answer(
+                200,
+                json.dumps({"kind": "storage#objects", "items": items}).encode(),
+                {"Content-Type": "application/json"},
+            )
         elif url.path.startswith("/download/storage/v1/b/") and len(parts) == 8:
             found = self.objects.get((parts[5], urllib.parse.unquote(parts[7])))
             if found is None:
@@ -110,7 +127,9 @@ class FakeCloudStorage(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def cloud_storage(monkeypatch) -> Iterator[type[FakeCloudStorage]]:
-    objects = {("billing-exports", k): (v.encode(), 1000 + i) for i, (k, v) in enumerate(FILES.items())}
+    objects = {
+        ("billing-exports", k): (v.encode(), 1000 + i) for i, (k, v) in enumerate(FILES.items())
+    }
     monkeypatch.setattr(FakeCloudStorage, "objects", objects)
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeCloudStorage)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -131,8 +150,10 @@ def test_billing_files_in_cloud_storage_are_read_through_the_gcp_providers_store
     assert ledger_totals(provider)["billed"] == Decimal("2.00")
     text = exposition(refreshed(provider))
     assert value(text, "promcast_exporter_refresh_success", provider="focus") == 1
-    calls = {api: value(text, "promcast_exporter_api_calls_total", provider="focus", api=api)
-             for api in ("storage.objects.list", "storage.objects.get")}
+    calls = {
+        api: value(text, "promcast_exporter_api_calls_total", provider="focus", api=api)
+        for api in ("storage.objects.list", "storage.objects.get")
+    }
     assert calls == {"storage.objects.list": 2, "storage.objects.get": 2}
     key = ("billing-exports", "focus/2024-09/part-2.csv")
     cloud_storage.objects[key] = ((HEADER + "\n" + focus_row(billed="1.75") + "\n").encode(), 2000)

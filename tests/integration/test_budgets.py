@@ -16,25 +16,32 @@ def ts(*args):
     return dt.datetime(*args, tzinfo=dt.timezone.utc).timestamp()
 
 
-@pytest.mark.parametrize("now,period,start,end", [
-    (ts(2026, 11, 23, 10), "month", ts(2026, 11, 1), ts(2026, 12, 1)),
-    (ts(2026, 12, 31, 23), "month", ts(2026, 12, 1), ts(2027, 1, 1)),
-    (ts(2026, 11, 23), "quarter", ts(2026, 10, 1), ts(2027, 1, 1)),
-    (ts(2026, 2, 1), "quarter", ts(2026, 1, 1), ts(2026, 4, 1)),
-])
+@pytest.mark.parametrize(
+    "now,period,start,end",
+    [
+        (ts(2026, 11, 23, 10), "month", ts(2026, 11, 1), ts(2026, 12, 1)),
+        (ts(2026, 12, 31, 23), "month", ts(2026, 12, 1), ts(2027, 1, 1)),
+        (ts(2026, 11, 23), "quarter", ts(2026, 10, 1), ts(2027, 1, 1)),
+        (ts(2026, 2, 1), "quarter", ts(2026, 1, 1), ts(2026, 4, 1)),
+    ],
+)
 def test_period_bounds(now, period, start, end):
     assert period_bounds(now, period) == (start, end)
 
 
 def budget_result(rate_per_hour: float, now: float, period_end: float):
-    cfg = validate(ForecasterConfig, {"budgets": [
-        {"name": "cloud", "spend_rate": "x", "amount": 1000, "history": "7d"}]})
+    cfg = validate(
+        ForecasterConfig,
+        {"budgets": [{"name": "cloud", "spend_rate": "x", "amount": 1000, "history": "7d"}]},
+    )
     b = cfg.budgets[0]
     target = cfg.budget_target(b, period_end - now)
     end = now // 3600 * 3600
     times = end - 3600 * np.arange(target.points)[::-1]
     rng = np.random.default_rng(0)
-    rate = rate_per_hour * (1 + 0.2 * np.sin(2 * np.pi * times / 86400)) + rng.normal(0, 0.05, len(times))
+    rate = rate_per_hour * (1 + 0.2 * np.sin(2 * np.pi * times / 86400)) + rng.normal(
+        0, 0.05, len(times)
+    )
     series = select_series([RawSeries({"provider": "aws"}, times, rate)], target).series
     return forecast_target(target, series, end, now)
 
@@ -56,10 +63,11 @@ def test_projection_adds_the_forecast_to_what_was_spent():
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("anchor,with_spent_query",
-                         [(a, True) for a in ANCHORS.values()]
-                         + [(ANCHORS["monday-last-of-month"], False)],
-                         ids=[*ANCHORS, "monday-last-of-month-no-spent-query"])
+@pytest.mark.parametrize(
+    "anchor,with_spent_query",
+    [(a, True) for a in ANCHORS.values()] + [(ANCHORS["monday-last-of-month"], False)],
+    ids=[*ANCHORS, "monday-last-of-month-no-spent-query"],
+)
 def test_budget_cycle_against_prometheus(start_prometheus, anchor, with_spent_query):
     import asyncio
 
@@ -74,22 +82,38 @@ def test_budget_cycle_against_prometheus(start_prometheus, anchor, with_spent_qu
     lines = ["# TYPE rate_usd gauge"]
     lines += [f'rate_usd{{provider="aws"}} 10 {t}' for t in range(last - 30 * 86400, last + 1, 300)]
     lines += ["# TYPE mtd_usd gauge"]
-    lines += [f'mtd_usd{{provider="aws"}} {10 * max(0, t - start) / 3600:.2f} {t}'
-              for t in range(last - 2 * 86400, last + 1, 300)]
+    lines += [
+        f'mtd_usd{{provider="aws"}} {10 * max(0, t - start) / 3600:.2f} {t}'
+        for t in range(last - 2 * 86400, last + 1, 300)
+    ]
     prom = start_prometheus("\n".join(lines) + "\n")
     remaining_h = (end - now) / 3600
     spent_h = (now - start) / 3600
-    cfg = validate(ForecasterConfig, {"prometheus": {"url": prom.url}, "budgets": [{
-        "name": "aws-month", "spend_rate": "rate_usd", "amount": 10 * (spent_h + remaining_h) * 0.9,
-        **({"spent": "mtd_usd"} if with_spent_query else {}), "history": "14d"}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "prometheus": {"url": prom.url},
+            "budgets": [
+                {
+                    "name": "aws-month",
+                    "spend_rate": "rate_usd",
+                    "amount": 10 * (spent_h + remaining_h) * 0.9,
+                    **({"spent": "mtd_usd"} if with_spent_query else {}),
+                    "history": "14d",
+                }
+            ],
+        },
+    )
     fc = Forecaster(cfg)
 
     async def run():
         import aiohttp
         from promcast_forecaster.source import PrometheusSource
+
         async with aiohttp.ClientSession() as session:
             return await fc.run_budget_cycle(
-                cfg.budgets[0], PrometheusSource.from_config(cfg.prometheus, session), at=now)
+                cfg.budgets[0], PrometheusSource.from_config(cfg.prometheus, session), at=now
+            )
 
     assert asyncio.run(run())
     _, period_end, [p], _ = fc.projections["aws-month"]
@@ -100,5 +124,11 @@ def test_budget_cycle_against_prometheus(start_prometheus, anchor, with_spent_qu
     reg = CollectorRegistry()
     reg.register(fc)
     text = generate_latest(reg).decode()
-    assert samples(text, "promcast_budget_overrun_probability_ratio",
-                   budget="aws-month", currency="USD", provider="aws", target="aws-month")
+    assert samples(
+        text,
+        "promcast_budget_overrun_probability_ratio",
+        budget="aws-month",
+        currency="USD",
+        provider="aws",
+        target="aws-month",
+    )

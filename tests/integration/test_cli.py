@@ -9,8 +9,12 @@ MODULES = ["exporter", "forecaster"]
 
 
 def run(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"promcast_{module}", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", f"promcast_{module}", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -44,19 +48,28 @@ def test_forecaster_lists_every_problem_with_its_path(tmp_path):
         "targets:\n"
         "  - name: disk usage\n    query: up\n"
         "  - name: cpu\n    query: up\n    step: 5x\n    levels: [80, 120]\n"
-        "  - query: up\n")
+        "  - query: up\n"
+    )
     out = run("forecaster", "--config.file", str(bad), "check-config")
     assert out.returncode == 2
-    for expected in ("prometheus.url", "prometheus.timout: unknown key", "targets[0].name",
-                     "targets[1].step", "targets[1].levels", "targets[2].name: Field required"):
+    for expected in (
+        "prometheus.url",
+        "prometheus.timout: unknown key",
+        "targets[0].name",
+        "targets[1].step",
+        "targets[1].levels",
+        "targets[2].name: Field required",
+    ):
         assert expected in out.stderr, out.stderr
 
 
 def test_forecaster_cross_field_checks(tmp_path):
     bad = tmp_path / "f.yml"
-    bad.write_text("targets:\n"
-                   "  - {name: a, query: up, step: 1h, horizons: [5m]}\n"
-                   "  - {name: a, query: up, step: 1s, history: 30d}\n")
+    bad.write_text(
+        "targets:\n"
+        "  - {name: a, query: up, step: 1h, horizons: [5m]}\n"
+        "  - {name: a, query: up, step: 1s, history: 30d}\n"
+    )
     out = run("forecaster", "--config.file", str(bad), "check-config")
     assert out.returncode == 2
     assert "horizon 5m is shorter than the step 1h" in out.stderr
@@ -66,7 +79,9 @@ def test_forecaster_cross_field_checks(tmp_path):
 
 def test_exporter_rejects_unknown_keys_and_bad_values(tmp_path):
     bad = tmp_path / "e.yml"
-    bad.write_text("providers:\n  demo:\n    refresh_interval: soon\n    anchor: yesterday\n  dmeo: {}\n")
+    bad.write_text(
+        "providers:\n  demo:\n    refresh_interval: soon\n    anchor: yesterday\n  dmeo: {}\n"
+    )
     out = run("exporter", "--config.file", str(bad))
     assert out.returncode == 2
     for expected in ("providers.demo.refresh_interval", "providers.demo.anchor", "providers.dmeo"):
@@ -82,7 +97,9 @@ def test_env_secrets_are_expanded_and_missing_ones_reported(tmp_path, monkeypatc
     monkeypatch.setenv("PROM_URL", "http://prom.example:9090")
     assert load_config(ForecasterConfig, cfg).prometheus.url == "http://prom.example:9090"
     monkeypatch.delenv("PROM_URL")
-    with pytest.raises(ConfigError, match="prometheus.url: environment variable PROM_URL is not set"):
+    with pytest.raises(
+        ConfigError, match="prometheus.url: environment variable PROM_URL is not set"
+    ):
         load_config(ForecasterConfig, cfg)
 
 

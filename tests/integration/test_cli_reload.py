@@ -22,14 +22,22 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(module: str, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"promcast_{module}", *args], capture_output=True, text=True,
-                          timeout=60, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", f"promcast_{module}", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
 
 
 def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     text = http_get(f"{url}/metrics", timeout=10).decode()
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for fam in text_string_to_metric_families(text) for s in fam.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    }
 
 
 def value(url: str, name: str, **labels: str) -> float | None:
@@ -52,9 +60,20 @@ def service(tmp_path: Path) -> Iterator:
     def start(module: str, config: Path, *flags: str) -> tuple[subprocess.Popen, str]:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
-        proc = spawn(tmp_path, module, [sys.executable, "-m", f"promcast_{module}", "--config.file", str(config),
-                                        f"--web.listen-address=127.0.0.1:{port}", *flags],
-                     f"{url}/-/healthy")
+        proc = spawn(
+            tmp_path,
+            module,
+            [
+                sys.executable,
+                "-m",
+                f"promcast_{module}",
+                "--config.file",
+                str(config),
+                f"--web.listen-address=127.0.0.1:{port}",
+                *flags,
+            ],
+            f"{url}/-/healthy",
+        )
         procs.append(proc)
         return proc, url
 
@@ -70,8 +89,11 @@ targets:
 
 
 def forecaster_config(path: Path, *names: str, port: int = 9) -> Path:
-    path.write_text(FORECASTER.format(port=port, targets="".join(
-        f"  - {{name: {n}, query: up}}\n" for n in names)))
+    path.write_text(
+        FORECASTER.format(
+            port=port, targets="".join(f"  - {{name: {n}, query: up}}\n" for n in names)
+        )
+    )
     return path
 
 
@@ -81,7 +103,9 @@ def test_a_reload_keeps_the_state_of_what_it_does_not_change(tmp_path: Path) -> 
     from promcast_forecaster.service import Forecaster
 
     def load(*names: str, port: int = 9) -> ForecasterConfig:
-        return load_config(ForecasterConfig, forecaster_config(tmp_path / "f.yml", *names, port=port))
+        return load_config(
+            ForecasterConfig, forecaster_config(tmp_path / "f.yml", *names, port=port)
+        )
 
     fc = Forecaster(load("disk", "mem"))
     for name in ("disk", "mem"):
@@ -97,12 +121,16 @@ def test_a_reload_keeps_the_state_of_what_it_does_not_change(tmp_path: Path) -> 
 
 
 def test_forecaster_reloads_on_sighup_and_keeps_its_config_when_the_new_one_is_bad(
-        service, tmp_path: Path) -> None:
+    service, tmp_path: Path
+) -> None:
     cfg = forecaster_config(tmp_path / "f.yml", "disk")
     proc, url = service("forecaster", cfg)
     up = "promcast_forecaster_target_up"
-    wait_until(lambda: value(url, "promcast_forecaster_cycles_total", target="disk",
-                             result="error") == 1, 20, "the first (failing) cycle")
+    wait_until(
+        lambda: value(url, "promcast_forecaster_cycles_total", target="disk", result="error") == 1,
+        20,
+        "the first (failing) cycle",
+    )
     assert value(url, up, target="cpu") is None
 
     forecaster_config(cfg, "disk", "cpu")
@@ -112,8 +140,9 @@ def test_forecaster_reloads_on_sighup_and_keeps_its_config_when_the_new_one_is_b
 
     cfg.write_text("targets: [{name: broken}]\n")  # no query: refused
     proc.send_signal(signal.SIGHUP)
-    wait_until(lambda: value(url, "promcast_config_last_reload_successful") == 0, 20,
-               "the refused reload")
+    wait_until(
+        lambda: value(url, "promcast_config_last_reload_successful") == 0, 20, "the refused reload"
+    )
     assert value(url, up, target="cpu") is not None and proc.poll() is None
     log = (tmp_path / "forecaster.log").read_text()
     assert "config reload failed" in log and "targets[0].query" in log
@@ -149,8 +178,9 @@ def test_a_busy_port_is_one_line_and_exit_1(module: str) -> None:
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: cannot listen on {address} (--web.listen-address): "
-                      "address already in use"], out.stderr
+    assert errors == [
+        f"error: cannot listen on {address} (--web.listen-address): address already in use"
+    ], out.stderr
 
 
 def test_exporter_check_config(tmp_path: Path) -> None:

@@ -26,16 +26,27 @@ LOCK = ROOT / "requirements.lock"
 BUILT = {"exporter", "forecaster", "webhook"}
 
 
-def compose(*args: str, files: tuple[Path, ...] = (COMPOSE,),
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def compose(
+    *args: str, files: tuple[Path, ...] = (COMPOSE,), env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     if shutil.which("docker-compose") is None:
-        pytest.skip("docker-compose is not installed (Debian package docker-compose; "
-                    "`make test` installs it)")
+        pytest.skip(
+            "docker-compose is not installed (Debian package docker-compose; "
+            "`make test` installs it)"
+        )
     # Without the variables a user might have exported: the defaults are what is tested.
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("PROMCAST_", "GRAFANA_", "COMPOSE_"))}
-    return subprocess.run(["docker-compose", *[a for f in files for a in ("-f", str(f))], *args],
-                          cwd=ROOT, capture_output=True, text=True, env={**clean, **(env or {})})
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PROMCAST_", "GRAFANA_", "COMPOSE_"))
+    }
+    return subprocess.run(
+        ["docker-compose", *[a for f in files for a in ("-f", str(f))], *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+    )
 
 
 def resolve(**kwargs: object) -> dict:
@@ -99,8 +110,9 @@ def test_prometheus_config_is_valid_and_its_rule_files_are_mounted(resolved, tmp
     config["rule_files"] = [str(mounted[f]) for f in config["rule_files"]]
     local = tmp_path / "prometheus.yml"
     local.write_text(yaml.safe_dump(config))
-    out = subprocess.run(["promtool", "check", "config", str(local)], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        ["promtool", "check", "config", str(local)], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     jobs = {j["job_name"]: j for j in config["scrape_configs"]}
     assert jobs["promcast-forecaster"]["honor_labels"] is True
@@ -108,9 +120,11 @@ def test_prometheus_config_is_valid_and_its_rule_files_are_mounted(resolved, tmp
     exporter = jobs["promcast-exporter"]
     assert exporter["static_configs"][0]["targets"] == ["exporter:9184"]
     assert {"target_label": "instance", "replacement": "promcast-exporter"} in [
-        {k: r[k] for k in ("target_label", "replacement")} for r in exporter["relabel_configs"]]
+        {k: r[k] for k in ("target_label", "replacement")} for r in exporter["relabel_configs"]
+    ]
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == [
-        "alertmanager:9093"]
+        "alertmanager:9093"
+    ]
 
 
 def test_forecaster_config_is_valid_and_forecasts_the_demo_targets(resolved):
@@ -119,8 +133,12 @@ def test_forecaster_config_is_valid_and_forecasts_the_demo_targets(resolved):
     demo = yaml.safe_load((ROOT / "demo" / "forecaster.yml").read_text())
     assert ours["prometheus"]["url"] == "http://prometheus:9090"
     assert (ours["defaults"], ours["targets"]) == (demo["defaults"], demo["targets"])
-    out = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--config.file", str(host),
-                          "check-config"], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "promcast_forecaster", "--config.file", str(host), "check-config"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -136,12 +154,14 @@ def test_grafana_provisions_the_datasource_and_the_generated_dashboards(resolved
     folder = mounted[provider["options"]["path"]]
     assert folder == ROOT / "dashboards"
     assert sorted(folder.glob("*.json")), "no generated dashboards in the provisioned folder"
-    home = Path(resolved["services"]["grafana"]["environment"]
-                ["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"])
+    home = Path(
+        resolved["services"]["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    )
     assert (folder / home.relative_to(provider["options"]["path"])).exists(), home
 
 
 # -- safe by default ---------------------------------------------------------------------------
+
 
 def published(service: dict) -> list[tuple[str, str]]:
     """(host address, host port) of each published port."""
@@ -157,7 +177,9 @@ def published(service: dict) -> list[tuple[str, str]]:
 
 def test_every_port_is_published_on_loopback_only_unless_asked(resolved):
     ports = {name: published(s) for name, s in resolved["services"].items()}
-    assert all(ports[n] for n in ("prometheus", "alertmanager", "grafana", "exporter", "forecaster"))
+    assert all(
+        ports[n] for n in ("prometheus", "alertmanager", "grafana", "exporter", "forecaster")
+    )
     for name, binds in ports.items():
         assert all(host == "127.0.0.1" for host, _ in binds), (name, binds)
     # One variable moves them all, for a host behind its own reverse proxy or firewall.
@@ -184,7 +206,10 @@ def test_grafana_password_from_a_secret_and_no_anonymous_access_unless_asked(res
     assert env["GF_AUTH_ANONYMOUS_ENABLED"] == "false"
     assert env.get("GF_USERS_ALLOW_SIGN_UP") == "false"
     asked = resolve(env={"GRAFANA_ANONYMOUS": "true"})["services"]["grafana"]["environment"]
-    assert asked["GF_AUTH_ANONYMOUS_ENABLED"] == "true" and asked["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    assert (
+        asked["GF_AUTH_ANONYMOUS_ENABLED"] == "true"
+        and asked["GF_AUTH_ANONYMOUS_ORG_ROLE"] == "Viewer"
+    )
     assert "secrets/" in (ROOT / ".gitignore").read_text()
 
 
@@ -213,8 +238,11 @@ def test_the_image_installs_from_the_hashed_lock_with_the_extras_the_configs_use
             assert "--hash=sha256:" in block, m.group(1)
             pins[re.sub(r"[-_.]+", "-", m.group(1)).lower()] = m.group(2)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["models"] + \
-        project["optional-dependencies"]["focus"]
+    wanted = (
+        project["dependencies"]
+        + project["optional-dependencies"]["models"]
+        + project["optional-dependencies"]["focus"]
+    )
     for requirement in wanted:
         name = re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.-]+", requirement).group(0)).lower()
         assert name in pins, f"{requirement} is not in requirements.lock (`make lock`)"
@@ -250,16 +278,31 @@ def test_the_integrations_override_mounts_every_secret_its_config_reads(tmp_path
     config_path = next(a.split("=", 1)[1] for a in am["command"] if a.startswith("--config.file="))
     host = mounts(am)["/etc/alertmanager"] / Path(config_path).name
     cfg = yaml.safe_load(host.read_text())
-    read = {Path(c[k]).name for r in cfg["receivers"] for kind, confs in r.items() if kind != "name"
-            for c in confs for k in c if k.endswith("_file")}
+    read = {
+        Path(c[k]).name
+        for r in cfg["receivers"]
+        for kind, confs in r.items()
+        if kind != "name"
+        for c in confs
+        for k in c
+        if k.endswith("_file")
+    }
     assert read == {"pagerduty_routing_key", "opsgenie_api_key", "slack_webhook_url"}
-    assert set(am["secrets"] if isinstance(am["secrets"][0], str)
-               else [s["source"] for s in am["secrets"]]) == read
+    assert (
+        set(
+            am["secrets"]
+            if isinstance(am["secrets"][0], str)
+            else [s["source"] for s in am["secrets"]]
+        )
+        == read
+    )
     for name in read:
         assert Path(both["secrets"][name]["file"]) == ROOT / "secrets" / name
     # Without the override, Alertmanager reads the config that needs no secret.
-    assert "--config.file=/etc/alertmanager/alertmanager.yml" in resolve()["services"][
-        "alertmanager"]["command"]
+    assert (
+        "--config.file=/etc/alertmanager/alertmanager.yml"
+        in resolve()["services"]["alertmanager"]["command"]
+    )
 
 
 class FakeRegistry:
@@ -282,13 +325,23 @@ class FakeRegistry:
                 if not m or f"{m[1]}:{m[2]}" not in manifests:
                     return self.answer(404, b"{}", "application/json")
                 if self.headers.get("Authorization") != "Bearer anonymous-pull":
-                    return self.answer(401, b"{}", "application/json", {
-                        "WWW-Authenticate": f'Bearer realm="{base}/token",service="registry",'
-                                            f'scope="repository:{m[1]}:pull"'})
+                    return self.answer(
+                        401,
+                        b"{}",
+                        "application/json",
+                        {
+                            "WWW-Authenticate": f'Bearer realm="{base}/token",service="registry",'
+                            f'scope="repository:{m[1]}:pull"'
+                        },
+                    )
                 body = manifests[f"{m[1]}:{m[2]}"]
                 digest = "sha256:" + __import__("hashlib").sha256(body).hexdigest()
-                self.answer(200, body, "application/vnd.oci.image.index.v1+json",
-                            {"Docker-Content-Digest": digest})
+                self.answer(
+                    200,
+                    body,
+                    "application/vnd.oci.image.index.v1+json",
+                    {"Docker-Content-Digest": digest},
+                )
 
             def answer(self, status, body, kind, headers=None):
                 self.send_response(status)
@@ -308,17 +361,23 @@ class FakeRegistry:
 
 
 def pin_images(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "docker" / "pin_images.py"), *args],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "docker" / "pin_images.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_pin_images_writes_each_tags_index_digest_and_keeps_the_tag(tmp_path):
     import hashlib
 
     text = COMPOSE.read_text()
-    pulled = {m.group(1): m.group(2) for m in
-              re.finditer(r"^\s*image:\s*([\w./-]+):([\w.-]+?)(?:@sha256:\w+)?\s*$", text, re.M)
-              if m.group(1) != "promcast"}
+    pulled = {
+        m.group(1): m.group(2)
+        for m in re.finditer(r"^\s*image:\s*([\w./-]+):([\w.-]+?)(?:@sha256:\w+)?\s*$", text, re.M)
+        if m.group(1) != "promcast"
+    }
     assert pulled, "the compose file pulls no image"
     manifests = {}
     for name, tag in pulled.items():
@@ -329,8 +388,14 @@ def test_pin_images_writes_each_tags_index_digest_and_keeps_the_tag(tmp_path):
         copy = tmp_path / "docker-compose.yml"
         copy.write_text(text)
         assert pin_images("--file", str(copy), "--check").returncode == (
-            0 if all("@sha256:" in line for line in text.splitlines()
-                     if "image:" in line and "promcast" not in line) else 1)
+            0
+            if all(
+                "@sha256:" in line
+                for line in text.splitlines()
+                if "image:" in line and "promcast" not in line
+            )
+            else 1
+        )
         done = pin_images("--file", str(copy), "--registry", registry.url)
         assert done.returncode == 0, done.stderr
         pinned = copy.read_text()
@@ -347,7 +412,11 @@ def test_pin_images_writes_each_tags_index_digest_and_keeps_the_tag(tmp_path):
         copy.write_text(text.replace(f"{name}:{tag}", f"{name}:0.0.0-missing", 1))
         before = copy.read_text()
         failed = pin_images("--file", str(copy), "--registry", registry.url)
-        assert failed.returncode == 1 and "0.0.0-missing" in failed.stderr and "HTTP 404" in failed.stderr
+        assert (
+            failed.returncode == 1
+            and "0.0.0-missing" in failed.stderr
+            and "HTTP 404" in failed.stderr
+        )
         assert copy.read_text() == before
     finally:
         registry.server.shutdown()

@@ -13,8 +13,17 @@ from promcast_exporter.config import ExporterConfig
 from promcast_common.config import ConfigError, validate
 from promcast_exporter.providers.cur.provider import CurProvider
 from promcast_exporter.providers.focus.provider import FocusProvider
-from tests.helpers.billing import (CUR_DIR, HEADER, LEGACY, MONTHLY_UNBLENDED, focus_row,
-                                   ledger_totals, legacy_row, monthly, write_csv)
+from tests.helpers.billing import (
+    CUR_DIR,
+    HEADER,
+    LEGACY,
+    MONTHLY_UNBLENDED,
+    focus_row,
+    ledger_totals,
+    legacy_row,
+    monthly,
+    write_csv,
+)
 from tests.helpers.metrics import exposition, parse_om, refreshed, samples
 from tests.helpers.paths import need_shared
 from tests.helpers.processes import load_into_tsdb, promtool_check, run_exporter
@@ -47,8 +56,11 @@ def test_monthly_unblended_totals_equal_the_files_sums(workshop):
     assert not any(f.bad_counts for f in workshop.files)
     text = exposition(refreshed(workshop))
     for month, total in MONTHLY_UNBLENDED.items():
-        served = sum(Decimal(repr(s.value)) for s in samples(text, "promcast_cost_billing_period_usd")
-                     if s.labels["cost_type"] == "billed" and s.labels["billing_period"] == month)
+        served = sum(
+            Decimal(repr(s.value))
+            for s in samples(text, "promcast_cost_billing_period_usd")
+            if s.labels["cost_type"] == "billed" and s.labels["billing_period"] == month
+        )
         assert served.quantize(Decimal("0.01")) == total.quantize(Decimal("0.01"))
     promtool_check(text)
 
@@ -56,20 +68,31 @@ def test_monthly_unblended_totals_equal_the_files_sums(workshop):
 def test_amortized_cost_follows_aws_formula_on_the_workshop_files(workshop):
     import pyarrow.parquet as pq
 
-    cols = ["bill_billing_period_start_date", "line_item_line_item_type", "line_item_unblended_cost",
-            "reservation_effective_cost", "reservation_unused_amortized_upfront_fee_for_billing_period",
-            "reservation_unused_recurring_fee"]
+    cols = [
+        "bill_billing_period_start_date",
+        "line_item_line_item_type",
+        "line_item_unblended_cost",
+        "reservation_effective_cost",
+        "reservation_unused_amortized_upfront_fee_for_billing_period",
+        "reservation_unused_recurring_fee",
+    ]
     expected = {}
     for f in sorted(CUR_DIR.glob("*.parquet")):
         df = pq.read_table(f, columns=cols).to_pandas()
+
         def d(c, df=df):
             return df[c].map(lambda x: Decimal(repr(x)))
-        amortized = d("line_item_unblended_cost").where(df.line_item_line_item_type == "Usage", Decimal(0))
+
+        amortized = d("line_item_unblended_cost").where(
+            df.line_item_line_item_type == "Usage", Decimal(0)
+        )
         amortized += d("reservation_effective_cost").where(
-            df.line_item_line_item_type == "DiscountedUsage", Decimal(0))
-        amortized += (d("reservation_unused_amortized_upfront_fee_for_billing_period")
-                      + d("reservation_unused_recurring_fee")).where(
-            df.line_item_line_item_type == "RIFee", Decimal(0))
+            df.line_item_line_item_type == "DiscountedUsage", Decimal(0)
+        )
+        amortized += (
+            d("reservation_unused_amortized_upfront_fee_for_billing_period")
+            + d("reservation_unused_recurring_fee")
+        ).where(df.line_item_line_item_type == "RIFee", Decimal(0))
         expected[df.bill_billing_period_start_date[0].strftime("%Y-%m")] = sum(amortized)
     assert monthly(workshop, "effective") == expected
     # No discounts in these accounts: net equals unblended.
@@ -89,22 +112,72 @@ ARN = "arn:aws:ec2:us-east-1:111:reserved-instances/abc"
 # (type, unblended, net, product name, RI effective, RI unused upfront, RI unused recurring, ARN,
 #  SP effective, SP commitment, SP used) -> expected amortized
 LINES = [
-    (("Usage", "10.00", "9.00", "Amazon Elastic Compute Cloud", "", "", "", "", "", "", ""), "10.00"),
-    (("DiscountedUsage", "0", "0", "Amazon Elastic Compute Cloud", "0.6", "", "", ARN, "", "", ""), "0.6"),
-    (("RIFee", "22.32", "22.32", "Amazon Elastic Compute Cloud", "", "1.5", "2.5", ARN, "", "", ""), "4.0"),
+    (
+        ("Usage", "10.00", "9.00", "Amazon Elastic Compute Cloud", "", "", "", "", "", "", ""),
+        "10.00",
+    ),
+    (
+        (
+            "DiscountedUsage",
+            "0",
+            "0",
+            "Amazon Elastic Compute Cloud",
+            "0.6",
+            "",
+            "",
+            ARN,
+            "",
+            "",
+            "",
+        ),
+        "0.6",
+    ),
+    (
+        (
+            "RIFee",
+            "22.32",
+            "22.32",
+            "Amazon Elastic Compute Cloud",
+            "",
+            "1.5",
+            "2.5",
+            ARN,
+            "",
+            "",
+            "",
+        ),
+        "4.0",
+    ),
     (("Fee", "100", "100", "Amazon Elastic Compute Cloud", "", "", "", ARN, "", "", ""), "0"),
     (("SavingsPlanCoveredUsage", "5", "5", "", "", "", "", "", "3", "", ""), "3"),
     (("SavingsPlanNegation", "-5", "-5", "", "", "", "", "", "", "", ""), "0"),
-    (("SavingsPlanRecurringFee", "10", "10", "Savings Plans for AWS Compute usage", "", "", "", "", "",
-      "10", "7"), "3"),
+    (
+        (
+            "SavingsPlanRecurringFee",
+            "10",
+            "10",
+            "Savings Plans for AWS Compute usage",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "10",
+            "7",
+        ),
+        "3",
+    ),
     (("Credit", "-1", "-1", "Amazon Elastic Compute Cloud", "", "", "", "", "", "", ""), "-1"),
     (("Tax", "0.80", "0.80", "Amazon Elastic Compute Cloud", "", "", "", "", "", "", ""), "0.80"),
 ]
 
 
 def test_legacy_columns_amortisation_and_categories(tmp_path):
-    path = write_csv(tmp_path / "legacy.csv", LEGACY,
-                     [legacy_row(i, *cells) for i, (cells, _) in enumerate(LINES)])
+    path = write_csv(
+        tmp_path / "legacy.csv",
+        LEGACY,
+        [legacy_row(i, *cells) for i, (cells, _) in enumerate(LINES)],
+    )
     p = CurProvider(3600, [str(path)])
     totals = ledger_totals(p)
     assert totals["billed"] == sum(Decimal(c[1]) for c, _ in LINES) == Decimal("142.12")
@@ -114,8 +187,9 @@ def test_legacy_columns_amortisation_and_categories(tmp_path):
     mtd = samples(text, "promcast_cost_billing_period_usd")
     assert {s.labels["charge_category"] for s in mtd} == {"Usage", "Purchase", "Credit", "Tax"}
     assert {s.labels["service"] for s in mtd} >= {"AmazonEC2", "Amazon Elastic Compute Cloud"}
-    assert {(s.labels["provider"], s.labels["billing_account"], s.labels["sub_account"]) for s in mtd} \
-        == {("aws", "999999999999", "111111111111")}
+    assert {
+        (s.labels["provider"], s.labels["billing_account"], s.labels["sub_account"]) for s in mtd
+    } == {("aws", "999999999999", "111111111111")}
     promtool_check(text)
 
 
@@ -123,12 +197,17 @@ def test_focus_and_cur_describing_one_cloud_never_collide(tmp_path):
     path = write_csv(tmp_path / "legacy.csv", LEGACY, [legacy_row(0, *LINES[0][0])])
     focus_path = tmp_path / "focus.csv"
     focus_path.write_text(HEADER + "\n" + focus_row().replace("Google", "AWS") + "\n")
-    text = exposition(refreshed(CurProvider(3600, [str(path)]),
-                                FocusProvider(3600, [str(focus_path)], ["ProviderName"])))
+    text = exposition(
+        refreshed(
+            CurProvider(3600, [str(path)]), FocusProvider(3600, [str(focus_path)], ["ProviderName"])
+        )
+    )
     series = [line.rsplit(" ", 1)[0] for line in text.splitlines() if not line.startswith("#")]
     assert len(series) == len(set(series))
-    newest = {(s.labels["provider"], s.labels["source"])
-              for s in samples(text, "promcast_billing_data_last_timestamp_seconds")}
+    newest = {
+        (s.labels["provider"], s.labels["source"])
+        for s in samples(text, "promcast_billing_data_last_timestamp_seconds")
+    }
     assert newest == {("aws", "cur"), ("aws", "focus")}
 
 
@@ -137,50 +216,91 @@ def test_bad_rows_are_left_out_and_reported_with_line_and_row_numbers(tmp_path):
     import pyarrow.parquet as pq
 
     usage = LINES[0][0]
-    rows = [legacy_row(0, *usage),                                       # line 2
-            legacy_row(1, "Usage", "n/a", *usage[2:]),                   # line 3: bad number
-            legacy_row(2, *usage, currency="EUR"),                       # line 4
-            legacy_row(3, *usage)[:5],                                   # line 5: short row
-            legacy_row(4, *usage, start="2018-13-01T00:00:00Z"),         # line 6
-            legacy_row(5, *usage)]                                       # line 7
+    rows = [
+        legacy_row(0, *usage),  # line 2
+        legacy_row(1, "Usage", "n/a", *usage[2:]),  # line 3: bad number
+        legacy_row(2, *usage, currency="EUR"),  # line 4
+        legacy_row(3, *usage)[:5],  # line 5: short row
+        legacy_row(4, *usage, start="2018-13-01T00:00:00Z"),  # line 6
+        legacy_row(5, *usage),
+    ]  # line 7
     write_csv(tmp_path / "a.csv", LEGACY, rows)
     # No reservation columns: a DiscountedUsage row cannot be amortized (line 3).
     short = [c for c in LEGACY if not c.startswith(("reservation/", "savingsPlan/"))]
-    write_csv(tmp_path / "b.csv", short, [legacy_row(6, *usage)[:13], legacy_row(7, *LINES[1][0])[:13]])
-    pq.write_table(pa.table({
-        "line_item_line_item_type": ["Usage", "Usage", "Usage"],
-        "line_item_unblended_cost": [1.5, float("nan"), 2.25],
-        "line_item_currency_code": ["USD", "USD", "XYZ"],
-        "line_item_usage_start_date": pa.array([1538352000_000] * 3, pa.timestamp("ms", tz="UTC")),
-        "line_item_usage_end_date": pa.array([1538355600_000] * 3, pa.timestamp("ms", tz="UTC")),
-        "bill_billing_period_start_date": pa.array([1538352000_000] * 3, pa.timestamp("ms", tz="UTC")),
-    }), tmp_path / "c.parquet")
+    write_csv(
+        tmp_path / "b.csv", short, [legacy_row(6, *usage)[:13], legacy_row(7, *LINES[1][0])[:13]]
+    )
+    pq.write_table(
+        pa.table(
+            {
+                "line_item_line_item_type": ["Usage", "Usage", "Usage"],
+                "line_item_unblended_cost": [1.5, float("nan"), 2.25],
+                "line_item_currency_code": ["USD", "USD", "XYZ"],
+                "line_item_usage_start_date": pa.array(
+                    [1538352000_000] * 3, pa.timestamp("ms", tz="UTC")
+                ),
+                "line_item_usage_end_date": pa.array(
+                    [1538355600_000] * 3, pa.timestamp("ms", tz="UTC")
+                ),
+                "bill_billing_period_start_date": pa.array(
+                    [1538352000_000] * 3, pa.timestamp("ms", tz="UTC")
+                ),
+            }
+        ),
+        tmp_path / "c.parquet",
+    )
     p = CurProvider(3600, [str(tmp_path)], ["unblended", "amortized"])
     totals = ledger_totals(p)
-    assert totals == {"billed": Decimal("10.00") * 3 + Decimal("1.5"),
-                      "effective": Decimal("10.00") * 3 + Decimal("1.5")}
+    assert totals == {
+        "billed": Decimal("10.00") * 3 + Decimal("1.5"),
+        "effective": Decimal("10.00") * 3 + Decimal("1.5"),
+    }
     bad = {(Path(f.name).name, b.line, b.reason) for f in p.files for b in f.bad}
-    assert bad == {("a.csv", 3, "bad_number"), ("a.csv", 4, "unknown_currency"),
-                   ("a.csv", 5, "missing_columns"), ("a.csv", 6, "bad_timestamp"),
-                   ("b.csv", 3, "missing_column"), ("c.parquet", 2, "bad_number"),
-                   ("c.parquet", 3, "unknown_currency")}
+    assert bad == {
+        ("a.csv", 3, "bad_number"),
+        ("a.csv", 4, "unknown_currency"),
+        ("a.csv", 5, "missing_columns"),
+        ("a.csv", 6, "bad_timestamp"),
+        ("b.csv", 3, "missing_column"),
+        ("c.parquet", 2, "bad_number"),
+        ("c.parquet", 3, "unknown_currency"),
+    }
     text = exposition(refreshed(p))
-    counted = {(Path(s.labels["file"]).name, s.labels["reason"]): s.value
-               for s in samples(text, "promcast_exporter_bad_rows_total") if s.value}
+    counted = {
+        (Path(s.labels["file"]).name, s.labels["reason"]): s.value
+        for s in samples(text, "promcast_exporter_bad_rows_total")
+        if s.value
+    }
     assert counted == {(f, r): 1.0 for f, _, r in bad}
     promtool_check(text)
 
 
 def test_backfill_writes_cur_history_when_another_provider_fails(tmp_path):
-    path = write_csv(tmp_path / "legacy.csv", LEGACY,
-                     [legacy_row(i, *cells) for i, (cells, _) in enumerate(LINES)])
+    path = write_csv(
+        tmp_path / "legacy.csv",
+        LEGACY,
+        [legacy_row(i, *cells) for i, (cells, _) in enumerate(LINES)],
+    )
     out = tmp_path / "h.om"
-    res = run_exporter(tmp_path, {"providers": {
-        "demo": {"enabled": False},
-        "focus": {"enabled": True, "paths": [str(tmp_path / "gone.csv")]},
-        "cur": {"enabled": True, "paths": [str(path)], "cost_types": ["unblended"]}}},
-        "backfill", "--since", "2018-10-01", "--until", "2018-10-01T03:00:00Z", "--step", "30m",
-        "--out", str(out))
+    res = run_exporter(
+        tmp_path,
+        {
+            "providers": {
+                "demo": {"enabled": False},
+                "focus": {"enabled": True, "paths": [str(tmp_path / "gone.csv")]},
+                "cur": {"enabled": True, "paths": [str(path)], "cost_types": ["unblended"]},
+            }
+        },
+        "backfill",
+        "--since",
+        "2018-10-01",
+        "--until",
+        "2018-10-01T03:00:00Z",
+        "--step",
+        "30m",
+        "--out",
+        str(out),
+    )
     assert res.returncode == 1 and "provider=focus" in res.stderr and "history failed" in res.stderr
     rows = parse_om(out.read_text())
     rate: dict[int, float] = {}
@@ -194,10 +314,24 @@ def test_backfill_writes_cur_history_when_another_provider_fails(tmp_path):
 
 def test_config_errors_name_their_keys():
     with pytest.raises(ConfigError) as err:
-        validate(ExporterConfig, {"providers": {"cur": {"enabled": True, "paths": ["x"],
-                                                        "cost_types": ["blended", "net", "net"]}}})
-    assert "providers.cur.cost_types[0]: Input should be 'unblended', 'amortized' or 'net'" in str(err.value)
-    with pytest.raises(ConfigError, match="providers.cur.cost_types: cost type listed more than once: net"):
+        validate(
+            ExporterConfig,
+            {
+                "providers": {
+                    "cur": {
+                        "enabled": True,
+                        "paths": ["x"],
+                        "cost_types": ["blended", "net", "net"],
+                    }
+                }
+            },
+        )
+    assert "providers.cur.cost_types[0]: Input should be 'unblended', 'amortized' or 'net'" in str(
+        err.value
+    )
+    with pytest.raises(
+        ConfigError, match="providers.cur.cost_types: cost type listed more than once: net"
+    ):
         validate(ExporterConfig, {"providers": {"cur": {"cost_types": ["net", "net"]}}})
     with pytest.raises(ConfigError, match="providers.cur: paths: at least one path"):
         validate(ExporterConfig, {"providers": {"cur": {"enabled": True}}})

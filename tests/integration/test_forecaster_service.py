@@ -25,15 +25,25 @@ pytestmark = pytest.mark.integration
 
 
 def config(url: str) -> ForecasterConfig:
-    return validate(ForecasterConfig, {
-        "prometheus": {"url": url, "timeout": "5s"},
-        "defaults": {"step": "1h", "history": "2d", "season": "1d", "horizons": ["1d", "3d"],
-                     "capacity": 0.9, "lead_time": "7d"},
-        "targets": [{"name": "disk", "query": "disk_ratio"},
-                    # Parses (check-config passes it) but Prometheus refuses it when evaluating.
-                    {"name": "broken",
-                     "query": 'label_replace(disk_ratio, "x", "$1", "host", "(")'}],
-    })
+    return validate(
+        ForecasterConfig,
+        {
+            "prometheus": {"url": url, "timeout": "5s"},
+            "defaults": {
+                "step": "1h",
+                "history": "2d",
+                "season": "1d",
+                "horizons": ["1d", "3d"],
+                "capacity": 0.9,
+                "lead_time": "7d",
+            },
+            "targets": [
+                {"name": "disk", "query": "disk_ratio"},
+                # Parses (check-config passes it) but Prometheus refuses it when evaluating.
+                {"name": "broken", "query": 'label_replace(disk_ratio, "x", "$1", "host", "(")'},
+            ],
+        },
+    )
 
 
 async def cycle(fc: Forecaster) -> dict[str, bool]:
@@ -53,10 +63,13 @@ def test_cycle_publishes_forecasts_and_isolates_a_broken_target(start_prometheus
     text = exposition(fc)
     assert value(text, "promcast_forecaster_target_up", target="broken") == 0.0
     assert value(text, "promcast_forecast_exhaustion_seconds", host="b", target="disk") == math.inf
-    assert samples(text, "promcast_forecast_upper",
-                   horizon="3d", host="a", level="95", target="disk")
+    assert samples(
+        text, "promcast_forecast_upper", horizon="3d", host="a", level="95", target="disk"
+    )
     need("promtool")
-    check = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    check = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -79,19 +92,36 @@ def test_prometheus_down_keeps_last_results_marked_stale_then_recovers(start_pro
 def test_service_keeps_running_without_prometheus_and_stops_on_sigterm(tmp_path):
     dead = free_port()  # nothing listens here
     cfg = tmp_path / "f.yml"
-    cfg.write_text(f"prometheus: {{url: 'http://127.0.0.1:{dead}', timeout: 2s}}\n"
-                   "targets: [{name: disk, query: disk_ratio, step: 5m, history: 1d}]\n")
+    cfg.write_text(
+        f"prometheus: {{url: 'http://127.0.0.1:{dead}', timeout: 2s}}\n"
+        "targets: [{name: disk, query: disk_ratio, step: 5m, history: 1d}]\n"
+    )
     port = free_port()
     log = open(tmp_path / "f.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "promcast_forecaster",
+            "--config.file",
+            str(cfg),
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=log,
+    )
     try:
         metrics = f"http://127.0.0.1:{port}/metrics"
 
         def retried() -> bool:
-            found = samples(http_get(metrics).decode(), "promcast_forecaster_cycles_total",
-                            result="error", target="disk")
+            found = samples(
+                http_get(metrics).decode(),
+                "promcast_forecaster_cycles_total",
+                result="error",
+                target="disk",
+            )
             return [s.value for s in found] == [2.0]
+
         wait_until(retried, 30, "two failed cycles", proc)  # it retried with backoff
         assert proc.poll() is None
         text = http_get(metrics).decode()
@@ -112,8 +142,10 @@ def test_three_shards_publish_exactly_what_one_instance_publishes(start_promethe
     end = int(time.time() // 300 * 300 - 300)
     lines = ["# TYPE disk_ratio gauge"]
     for host in range(30):
-        lines += [f'disk_ratio{{host="h{host}"}} {0.3 + host / 100 + 0.01 * (t - end) / 86400:.5f} {t}'
-                  for t in range(end - 2 * 86400, end + 1, 300)]
+        lines += [
+            f'disk_ratio{{host="h{host}"}} {0.3 + host / 100 + 0.01 * (t - end) / 86400:.5f} {t}'
+            for t in range(end - 2 * 86400, end + 1, 300)
+        ]
     prom = start_prometheus("\n".join(lines) + "\n")
     cfg = config(prom.url)
     single = Forecaster(cfg)
@@ -129,16 +161,35 @@ def test_three_shards_publish_exactly_what_one_instance_publishes(start_promethe
 def test_capacity_from_a_query_and_the_cardinality_cap(start_prometheus):
     end = int(time.time() // 300 * 300 - 300)
     lines = ["# TYPE used_bytes gauge"]
-    lines += [f'used_bytes{{host="{h}"}} {v + 1e6 * (t - end) / 86400:.0f} {t}'
-              for h, v in (("a", 8e6), ("b", 1e6), ("c", 5e6)) for t in range(end - 2 * 86400, end + 1, 300)]
+    lines += [
+        f'used_bytes{{host="{h}"}} {v + 1e6 * (t - end) / 86400:.0f} {t}'
+        for h, v in (("a", 8e6), ("b", 1e6), ("c", 5e6))
+        for t in range(end - 2 * 86400, end + 1, 300)
+    ]
     lines += ["# TYPE size_bytes gauge"]
-    lines += [f'size_bytes{{host="{h}"}} {v:.0f} {t}' for h, v in (("a", 1e7), ("b", 2e6), ("c", 1e9))
-              for t in range(end - 2 * 86400, end + 1, 300)]
+    lines += [
+        f'size_bytes{{host="{h}"}} {v:.0f} {t}'
+        for h, v in (("a", 1e7), ("b", 2e6), ("c", 1e9))
+        for t in range(end - 2 * 86400, end + 1, 300)
+    ]
     prom = start_prometheus("\n".join(lines) + "\n")
-    cfg = validate(ForecasterConfig, {
-        "prometheus": {"url": prom.url},
-        "targets": [{"name": "bytes", "query": "used_bytes", "capacity": "size_bytes", "step": "1h",
-                     "history": "2d", "horizons": ["3d"], "max_series": 2}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "prometheus": {"url": prom.url},
+            "targets": [
+                {
+                    "name": "bytes",
+                    "query": "used_bytes",
+                    "capacity": "size_bytes",
+                    "step": "1h",
+                    "history": "2d",
+                    "horizons": ["3d"],
+                    "max_series": 2,
+                }
+            ],
+        },
+    )
     fc = Forecaster(cfg)
     assert asyncio.run(cycle(fc))["bytes"]
     res = fc.results["bytes"]
@@ -151,8 +202,10 @@ def test_capacity_from_a_query_and_the_cardinality_cap(start_prometheus):
         else:
             assert s.exhaustion_seconds == pytest.approx(expected, abs=3 * 3600)
     text = exposition(fc)
-    assert value(text, "promcast_forecaster_dropped_series_total",
-                 reason="max_series", target="bytes") == 1.0
+    assert (
+        value(text, "promcast_forecaster_dropped_series_total", reason="max_series", target="bytes")
+        == 1.0
+    )
     assert value(text, "promcast_forecaster_target_series", state="dropped", target="bytes") == 1.0
 
 
@@ -171,6 +224,7 @@ class ScriptedSource:
             raise SourceUnavailable("timed out")
         import numpy as np
         from promcast_forecaster.source import RawSeries
+
         ts = np.arange(max(start, end - 47 * step), end + 1, step)
         return [RawSeries({"host": h}, ts, np.linspace(0.1, 0.5, len(ts))) for h in answer]
 
@@ -191,7 +245,9 @@ class StoppingFleet:
         for host, last in self.last.items():
             ts = np.arange(start, min(end, last) + 1, step)
             if len(ts):
-                out.append(RawSeries({"host": host}, ts, 0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400)))
+                out.append(
+                    RawSeries({"host": host}, ts, 0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400))
+                )
         return out
 
 
@@ -199,9 +255,22 @@ def test_a_stopped_series_is_kept_through_late_steps_then_retired_without_flappi
     # A source that stops: its series used to vanish from every infer cycle (the new steps have
     # no sample) and come back at every refit (the history still has it), 20 -> 0 -> 20.
 
-    cfg = validate(ForecasterConfig, {"targets": [
-        {"name": "t", "query": "x", "step": "1h", "history": "2d", "season": "1d",
-         "fit_every": "6h", "infer_every": "5m"}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "targets": [
+                {
+                    "name": "t",
+                    "query": "x",
+                    "step": "1h",
+                    "history": "2d",
+                    "season": "1d",
+                    "fit_every": "6h",
+                    "infer_every": "5m",
+                }
+            ]
+        },
+    )
     fc = Forecaster(cfg)
     t = fc.targets[0]
     e = 1_790_000_000 // 3600 * 3600
@@ -222,7 +291,9 @@ def test_a_stopped_series_is_kept_through_late_steps_then_retired_without_flappi
     assert value("promcast_forecaster_target_series", state="retired") == 1
     assert value("promcast_forecaster_target_series", state="forecast") == 1
     assert value("promcast_target_staleness_seconds") == 3 * 3600
-    assert [value("promcast_forecaster_fits_total", reason=r) for r in ("first", "series", "schedule")] == [1, 1, 1]
+    assert [
+        value("promcast_forecaster_fits_total", reason=r) for r in ("first", "series", "schedule")
+    ] == [1, 1, 1]
     assert value("promcast_forecast_observed", host="b") is None
     assert value("promcast_forecast_observed", host="a") is not None
     # A whole source that stopped: everything retired, nothing fitted or counted as a fit.
@@ -243,14 +314,33 @@ def test_newest_sample_minutes_before_the_newest_step_keeps_every_series(start_p
     newest = e - 20 * 60
     lines = ["# TYPE cpu_ratio gauge"]
     for i in range(20):
-        lines += [f'cpu_ratio{{host="h{i}"}} {0.3 + i / 100 + 0.1 * math.sin(t / 13751):.4f} {t}'
-                  for t in range(e - 3 * 86400, newest + 1, 300)]
+        lines += [
+            f'cpu_ratio{{host="h{i}"}} {0.3 + i / 100 + 0.1 * math.sin(t / 13751):.4f} {t}'
+            for t in range(e - 3 * 86400, newest + 1, 300)
+        ]
     for i in range(5):  # stopped reporting two days before: retired, never forecast
-        lines += [f'cpu_ratio{{host="gone{i}"}} 0.1 {t}' for t in range(e - 3 * 86400, e - 2 * 86400, 300)]
+        lines += [
+            f'cpu_ratio{{host="gone{i}"}} 0.1 {t}' for t in range(e - 3 * 86400, e - 2 * 86400, 300)
+        ]
     prom = start_prometheus("\n".join(lines) + "\n")
-    cfg = validate(ForecasterConfig, {"prometheus": {"url": prom.url}, "targets": [
-        {"name": "cpu", "query": "cpu_ratio", "step": "1h", "history": "3d", "season": "1d",
-         "horizons": ["1h", "1d"], "fit_every": "1h", "model": "fast_hw"}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "prometheus": {"url": prom.url},
+            "targets": [
+                {
+                    "name": "cpu",
+                    "query": "cpu_ratio",
+                    "step": "1h",
+                    "history": "3d",
+                    "season": "1d",
+                    "horizons": ["1h", "1d"],
+                    "fit_every": "1h",
+                    "model": "fast_hw",
+                }
+            ],
+        },
+    )
     fc = Forecaster(cfg)
 
     async def cycles():
@@ -271,20 +361,38 @@ def test_newest_sample_minutes_before_the_newest_step_keeps_every_series(start_p
     reg.register(fc)
     for i in range(20):
         for horizon in ("1h", "1d"):
-            v = reg.get_sample_value("promcast_forecast_mean",
-                                     {"host": f"h{i}", "target": "cpu", "horizon": horizon})
+            v = reg.get_sample_value(
+                "promcast_forecast_mean", {"host": f"h{i}", "target": "cpu", "horizon": horizon}
+            )
             assert v is not None and 0.1 < v < 0.7, (i, horizon, v)
-    assert reg.get_sample_value("promcast_forecast_mean",
-                                {"host": "gone0", "target": "cpu", "horizon": "1h"}) is None
-    assert reg.get_sample_value("promcast_forecaster_fits_total", {"target": "cpu", "reason": "first"}) == 1
-    assert reg.get_sample_value("promcast_forecaster_target_series",
-                                {"target": "cpu", "state": "retired"}) == 5
+    assert (
+        reg.get_sample_value(
+            "promcast_forecast_mean", {"host": "gone0", "target": "cpu", "horizon": "1h"}
+        )
+        is None
+    )
+    assert (
+        reg.get_sample_value("promcast_forecaster_fits_total", {"target": "cpu", "reason": "first"})
+        == 1
+    )
+    assert (
+        reg.get_sample_value(
+            "promcast_forecaster_target_series", {"target": "cpu", "state": "retired"}
+        )
+        == 5
+    )
 
 
 def test_a_slow_target_does_not_delay_the_others():
-    cfg = validate(ForecasterConfig, {"targets": [
-        {"name": "slow", "query": "x", "timeout": "2s", "step": "1h", "history": "2d"},
-        {"name": "fast", "query": "y", "step": "1h", "history": "2d"}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "targets": [
+                {"name": "slow", "query": "x", "timeout": "2s", "step": "1h", "history": "2d"},
+                {"name": "fast", "query": "y", "step": "1h", "history": "2d"},
+            ]
+        },
+    )
     fc = Forecaster(cfg)
     slow, fast = fc.targets
     sources = {"slow": ScriptedSource(["hang"]), "fast": ScriptedSource([["a"]])}
@@ -294,6 +402,7 @@ def test_a_slow_target_does_not_delay_the_others():
         async def one(t):
             ok = await fc.run_cycle(t, sources[t.name])
             finished[t.name] = (ok, time.monotonic())
+
         await asyncio.gather(one(slow), one(fast))
 
     asyncio.run(both())
@@ -312,7 +421,9 @@ def test_long_ranges_are_read_in_chunks_that_join_exactly(start_prometheus, monk
     async def read():
         async with aiohttp.ClientSession() as session:
             src = PrometheusSource(prom.url, 10, session)
-            return {s.labels["host"]: s for s in await src.query_range("disk_ratio", start, end, 300)}
+            return {
+                s.labels["host"]: s for s in await src.query_range("disk_ratio", start, end, 300)
+            }
 
     monkeypatch.setattr(source, "FIRST_CHUNK_POINTS", 10_000)
     monkeypatch.setattr(source, "CHUNK_POINTS", 10_000)
@@ -329,9 +440,22 @@ def test_long_ranges_are_read_in_chunks_that_join_exactly(start_prometheus, monk
 
 
 def test_between_refits_only_new_steps_are_read_and_models_are_reused():
-    cfg = validate(ForecasterConfig, {"targets": [
-        {"name": "t", "query": "x", "step": "5m", "history": "4h", "season": "1h",
-         "fit_every": "1h", "infer_every": "5m"}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "targets": [
+                {
+                    "name": "t",
+                    "query": "x",
+                    "step": "5m",
+                    "history": "4h",
+                    "season": "1h",
+                    "fit_every": "1h",
+                    "infer_every": "5m",
+                }
+            ]
+        },
+    )
     fc = Forecaster(cfg)
     t = fc.targets[0]
     src = ScriptedSource([["a", "b"], ["a", "b"], ["a", "b", "c"], ["a", "b", "c"]])
@@ -361,18 +485,21 @@ def test_the_first_cycle_after_a_start_already_scores_the_newest_observation():
             ts = np.arange(end - 3 * 86400, end + 1, step)
             noise = np.random.default_rng(3).normal(0, 0.01, len(ts))
             calm = 0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400) + noise
-            return [RawSeries({"host": "calm"}, ts, calm),
-                    RawSeries({"host": "spike"}, ts, np.where(ts == end, 3.0, calm))]
+            return [
+                RawSeries({"host": "calm"}, ts, calm),
+                RawSeries({"host": "spike"}, ts, np.where(ts == end, 3.0, calm)),
+            ]
 
-    cfg = validate(ForecasterConfig, {"targets": [
-        {"name": "t", "query": "x", "step": "1h", "history": "3d", "season": "1d"}]})
+    cfg = validate(
+        ForecasterConfig,
+        {"targets": [{"name": "t", "query": "x", "step": "1h", "history": "3d", "season": "1d"}]},
+    )
     fc = Forecaster(cfg)
     assert asyncio.run(fc.run_cycle(fc.targets[0], Spiking()))
     by_host = {s.labels["host"]: s for s in fc.results["t"].series}
     assert by_host["spike"].anomaly_score > 3 and by_host["calm"].anomaly_score < 1
     assert abs(by_host["spike"].expected - by_host["calm"].observed) < 0.05
-    assert samples(exposition(fc), "promcast_forecast_anomaly_score",
-                   host="spike", target="t")
+    assert samples(exposition(fc), "promcast_forecast_anomaly_score", host="spike", target="t")
 
 
 def test_the_score_needs_no_second_fit_whatever_the_model(monkeypatch):
@@ -384,17 +511,31 @@ def test_the_score_needs_no_second_fit_whatever_the_model(monkeypatch):
 
     fits = []
     real = engine.forecast_target
-    monkeypatch.setattr("promcast_forecaster.scheduler.forecast_target",
-                        lambda *a, **k: fits.append(a[0].model) or real(*a, **k))
+    monkeypatch.setattr(
+        "promcast_forecaster.scheduler.forecast_target",
+        lambda *a, **k: fits.append(a[0].model) or real(*a, **k),
+    )
 
     class Steady:
         async def query_range(self, query, start, end, step, timeout=None):
             ts = np.arange(end - 3 * 86400, end + 1, step)
             return [RawSeries({"host": "a"}, ts, 0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400))]
 
-    cfg = validate(ForecasterConfig, {"targets": [
-        {"name": "t", "query": "x", "step": "1h", "history": "3d", "season": "1d",
-         "model": "theta"}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "targets": [
+                {
+                    "name": "t",
+                    "query": "x",
+                    "step": "1h",
+                    "history": "3d",
+                    "season": "1d",
+                    "model": "theta",
+                }
+            ]
+        },
+    )
     fc = Forecaster(cfg)
     assert asyncio.run(fc.run_cycle(fc.targets[0], Steady()))
     assert fits == ["theta"] and fc.results["t"].series[0].anomaly_score < 1

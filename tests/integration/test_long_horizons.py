@@ -34,11 +34,19 @@ def hourly_visits() -> tuple[np.ndarray, np.ndarray]:
 
 def test_a_daily_step_target_reads_a_long_range_through_a_subquery(start_prometheus) -> None:
     ts, values = hourly_visits()
-    text = "# TYPE visits gauge\n" + "".join(f'visits{{site="a"}} {v:.3f} {t:.0f}\n'
-                                             for t, v in zip(ts, values))
+    text = "# TYPE visits gauge\n" + "".join(
+        f'visits{{site="a"}} {v:.3f} {t:.0f}\n' for t, v in zip(ts, values)
+    )
     prom = start_prometheus(text)
-    spec = {"name": "visits", "query": 'avg_over_time(visits{site="a"}[1d:1h])', "step": "1d",
-            "history": "70d", "season": "7d", "horizons": ["30d"], "model": "auto_fast"}
+    spec = {
+        "name": "visits",
+        "query": 'avg_over_time(visits{site="a"}[1d:1h])',
+        "step": "1d",
+        "history": "70d",
+        "season": "7d",
+        "horizons": ["30d"],
+        "model": "auto_fast",
+    }
     target = validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0]
     end = ANCHOR
     start = end - (target.points - 1) * target.step

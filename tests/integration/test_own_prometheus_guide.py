@@ -61,15 +61,23 @@ def forecaster_config(prom_url: str) -> dict:
 def test_every_yaml_block_parses_and_is_used():
     blocks = yaml_blocks()
     assert all(isinstance(b, dict) for b in blocks)
-    kinds = [k for b in blocks for k in ("scrape_configs", "prometheus", "targets", "datasources",
-                                         "recommendations") if k in b]
+    kinds = [
+        k
+        for b in blocks
+        for k in ("scrape_configs", "prometheus", "targets", "datasources", "recommendations")
+        if k in b
+    ]
     assert len(kinds) >= len(blocks)  # no block the tests below ignore
     [grafana] = blocks_with("datasources")
     forecaster_ds = [d for d in grafana["datasources"] if "forecaster" in d["name"]]
     assert forecaster_ds and all(d["jsonData"]["manageAlerts"] is False for d in forecaster_ds)
     assert {d["url"] for d in grafana["datasources"]} == {PROM_URL, f"http://{FORECASTER_ADDR}"}
-    forecaster_jobs = [j for b in blocks_with("scrape_configs") for j in b["scrape_configs"]
-                       if j["job_name"] == "promcast-forecaster"]
+    forecaster_jobs = [
+        j
+        for b in blocks_with("scrape_configs")
+        for j in b["scrape_configs"]
+        if j["job_name"] == "promcast-forecaster"
+    ]
     assert forecaster_jobs and all(j["honor_labels"] is True for j in forecaster_jobs)
 
 
@@ -90,8 +98,10 @@ def test_the_vmalert_command_is_valid_with_the_rule_file(tmp_path: Path):
     text = GUIDE.read_text(encoding="utf-8")
     [command] = re.findall(r"^```sh\n(vmalert .*?)^```", text, re.M | re.S)
     argv = shlex.split(command.replace("\\\n", " "))
-    argv = [f"-rule={ROOT / 'rules' / 'promcast.rules.yml'}" if a.startswith("-rule=") else a
-            for a in argv]
+    argv = [
+        f"-rule={ROOT / 'rules' / 'promcast.rules.yml'}" if a.startswith("-rule=") else a
+        for a in argv
+    ]
     out = subprocess.run([*argv, "-dryRun"], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
 
@@ -106,8 +116,20 @@ def test_defaults_table_is_the_builtin_defaults():
         return format_duration(v) if isinstance(v, float) else str(v)
 
     durations = {"step", "history", "season", "infer_every", "fit_every", "lead_time"}
-    for field in ("step", "history", "season", "horizons", "levels", "anomaly_level", "model",
-                  "infer_every", "fit_every", "lead_time", "capacity_direction", "max_series"):
+    for field in (
+        "step",
+        "history",
+        "season",
+        "horizons",
+        "levels",
+        "anomaly_level",
+        "model",
+        "infer_every",
+        "fit_every",
+        "lead_time",
+        "capacity_direction",
+        "max_series",
+    ):
         value = getattr(BUILTIN_DEFAULTS, field)
         want = shown(float(value) if field in durations else value)
         assert table[field] == f"`{want}`", field
@@ -115,10 +137,14 @@ def test_defaults_table_is_the_builtin_defaults():
     assert BUILTIN_DEFAULTS.min == 0 and table["min"].startswith("`0`")
     assert BUILTIN_DEFAULTS.max is None and table["max"].startswith("none")
     assert BUILTIN_DEFAULTS.identity_labels == [] and table["identity_labels"].startswith("none")
-    assert BUILTIN_DEFAULTS.staleness is None and table["staleness"].startswith("three steps, at least `1h`")
+    assert BUILTIN_DEFAULTS.staleness is None and table["staleness"].startswith(
+        "three steps, at least `1h`"
+    )
     assert (default_staleness(60.0), default_staleness(86400.0)) == (3600.0, 3 * 86400.0)
     src = ForecasterConfig()
-    assert f"`{src.prometheus.url}`" in text and f"`{format_duration(src.prometheus.timeout)}`" in text
+    assert (
+        f"`{src.prometheus.url}`" in text and f"`{format_duration(src.prometheus.timeout)}`" in text
+    )
     assert f"`max_concurrency` to `{src.max_concurrency}`" in text
 
 
@@ -126,9 +152,12 @@ def test_defaults_table_is_the_builtin_defaults():
 def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp_path: Path):
     need("prometheus-node-exporter")
     node_port = free_port()
-    node = spawn(tmp_path, "node_exporter", ["prometheus-node-exporter",
-                                             f"--web.listen-address=127.0.0.1:{node_port}"],
-                 f"http://127.0.0.1:{node_port}/metrics")
+    node = spawn(
+        tmp_path,
+        "node_exporter",
+        ["prometheus-node-exporter", f"--web.listen-address=127.0.0.1:{node_port}"],
+        f"http://127.0.0.1:{node_port}/metrics",
+    )
     served = Served()
     server = ThreadingHTTPServer(("127.0.0.1", 0), served.handler())
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -143,18 +172,31 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
                 jobs.append(job)
         [rules] = [b["rule_files"] for b in blocks_with("rule_files")]
         assert [Path(r).name for r in rules] == ["promcast.rules.yml"]
-        prom = start_prometheus(scrape_configs=jobs,
-                                rule_files=[str(ROOT / "rules" / "promcast.rules.yml")])
+        prom = start_prometheus(
+            scrape_configs=jobs, rule_files=[str(ROOT / "rules" / "promcast.rules.yml")]
+        )
 
         cfg_file = tmp_path / "forecaster.yml"
         cfg_file.write_text(yaml.safe_dump(forecaster_config(prom.url)))
-        check = subprocess.run([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg_file),
-                                "check-config"], capture_output=True, text=True, cwd=ROOT)
+        check = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "promcast_forecaster",
+                "--config.file",
+                str(cfg_file),
+                "check-config",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert check.returncode == 0, check.stdout + check.stderr
 
         def up() -> bool:
             body = http_get(f"{prom.url}/api/v1/query?query=up%7Bjob%3D%22node%22%7D%3D%3D1")
             return b'"result":[]' not in body
+
         wait_until(up, 30, "Prometheus scraping node_exporter")
 
         # As configured (hour steps for disks): too little history yet, so nothing is forecast,
@@ -177,8 +219,11 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
         [disk_target] = [t for t in short["targets"] if t["name"] == "node_disk"]
         disk_target["capacity"] = 0.0
         scrapes = 'count_over_time(up{job="node"}[1m]) >= 12'
-        wait_until(lambda: raw_count(prom.url, None, scrapes) == 1, 30,
-                   "twelve scrapes: three points of a 2 s grid one step back, rate() over two")
+        wait_until(
+            lambda: raw_count(prom.url, None, scrapes) == 1,
+            30,
+            "twelve scrapes: three points of a 2 s grid one step back, rate() over two",
+        )
         fc, published = run_cycle(validate(ForecasterConfig, short, "short steps"))
         assert published["node_memory"]["forecast"] == 1
         assert published["node_cpu"]["forecast"] == 1
@@ -196,38 +241,60 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
 
         # Prometheus scrapes these results (honor_labels): the rules and dashboards read them.
         served.registry = registry_of(fc)
-        wait_until(lambda: raw_count(prom.url, None, 'promcast_forecast_observed{target="node_disk"}')
-                   == len(disk), 30, "Prometheus scraping the forecaster")
+        wait_until(
+            lambda: (
+                raw_count(prom.url, None, 'promcast_forecast_observed{target="node_disk"}')
+                == len(disk)
+            ),
+            30,
+            "Prometheus scraping the forecaster",
+        )
         if disk:
             # The alert text names each disk by instance and mountpoint, not by an address alone.
             def pending() -> list[dict]:
                 alerts = json.loads(http_get(f"{prom.url}/api/v1/alerts"))["data"]["alerts"]
-                return [a for a in alerts if a["labels"]["alertname"] == "PromcastCapacityExhaustionSoon"
-                        and a["labels"]["target"] == "node_disk"]
+                return [
+                    a
+                    for a in alerts
+                    if a["labels"]["alertname"] == "PromcastCapacityExhaustionSoon"
+                    and a["labels"]["target"] == "node_disk"
+                ]
+
             wait_until(lambda: len(pending()) == len(disk), 30, "the exhaustion alert pending")
             for alert in pending():
                 lab = alert["labels"]
                 assert alert["annotations"]["description"].startswith(
                     f"instance={lab['instance']} mountpoint={lab['mountpoint']} (target node_disk) "
-                    "is forecast to cross its capacity in 0s"), alert
+                    "is forecast to cross its capacity in 0s"
+                ), alert
 
         # The explorer with `$by` left at resource_id, which node_exporter series lack: every
         # query is accepted, and those of the series themselves return every disk.
-        for q in queries(DASHBOARDS / "explorer.json", {"target": "node_disk", "by": "resource_id"}):
+        for q in queries(
+            DASHBOARDS / "explorer.json", {"target": "node_disk", "by": "resource_id"}
+        ):
             if q.datasource != "datasource":
                 continue
             result = instant(prom.url, q.expr)
             if q.expr.startswith(("promcast_forecast_observed{", "promcast_forecast_model_info{")):
                 assert len(result) == len(disk), q
         if not disk:
-            pytest.skip("node_exporter reports no real filesystem here (all are tmpfs, overlay...):"
-                        " the dashboards' disk checks need one")
+            pytest.skip(
+                "node_exporter reports no real filesystem here (all are tmpfs, overlay...):"
+                " the dashboards' disk checks need one"
+            )
         # The capacity overview and the explorer on node_disk: every query about its forecasts
         # and capacity returns data, the disk panel included (by instance + mountpoint).
         [horizon] = [t["horizons"][0] for t in short["targets"] if t["name"] == "node_disk"]
-        views = {"capacity.json": {"target": "node_disk", "horizon": horizon},
-                 "explorer.json": {"target": "node_disk", "horizon": horizon, "by": "instance",
-                                   "by2": "mountpoint"}}
+        views = {
+            "capacity.json": {"target": "node_disk", "horizon": horizon},
+            "explorer.json": {
+                "target": "node_disk",
+                "horizon": horizon,
+                "by": "instance",
+                "by2": "mountpoint",
+            },
+        }
         checked = []
         for name, picked in views.items():
             for q in queries(DASHBOARDS / name, picked):
@@ -239,26 +306,44 @@ def test_guide_config_against_node_exporter_and_prometheus(start_prometheus, tmp
                     continue
                 assert wait_for_data(prom.url, expr, SETTLE), f"no data for node_disk: {q}"
                 checked.append(q.panel)
-        assert {"Disk utilisation", "Time to exhaustion", "Top risks: share of lead time left",
-                "Soonest exhaustion", "Forecast vs actual ($horizon ahead)"} <= set(checked), checked
+        assert {
+            "Disk utilisation",
+            "Time to exhaustion",
+            "Top risks: share of lead time left",
+            "Soonest exhaustion",
+            "Forecast vs actual ($horizon ahead)",
+        } <= set(checked), checked
         # Each disk has a name of its own in the charts' legends (instance and mountpoint).
         capacity = json.loads((DASHBOARDS / "capacity.json").read_text())
         [risks] = [p for p in capacity["panels"] if p["title"].startswith("Top risks")]
         legend = risks["targets"][0]["legendFormat"]
+
         def shown(labels: dict[str, str]) -> str:
-            return " ".join(re.sub(r"\{\{(\w+)\}\}", lambda m: labels.get(m[1], ""), legend).split())
+            return " ".join(
+                re.sub(r"\{\{(\w+)\}\}", lambda m: labels.get(m[1], ""), legend).split()
+            )
+
         names = {shown(s.labels) for s in disk}
         assert len(names) == len(disk), names
         # An alert's link selects one disk by its identity labels: the explorer shows only it.
         one = disk[0].labels
-        link = {"target": "node_disk", "by": "instance", "series": one["instance"],
-                "by2": "mountpoint", "series2": one["mountpoint"]}
-        observed = [q for q in queries(DASHBOARDS / "explorer.json", link)
-                    if q.expr.startswith("promcast_forecast_observed{")]
+        link = {
+            "target": "node_disk",
+            "by": "instance",
+            "series": one["instance"],
+            "by2": "mountpoint",
+            "series2": one["mountpoint"],
+        }
+        observed = [
+            q
+            for q in queries(DASHBOARDS / "explorer.json", link)
+            if q.expr.startswith("promcast_forecast_observed{")
+        ]
         for q in observed:
             got = instant(prom.url, q.expr)
             assert [(r["metric"]["instance"], r["metric"]["mountpoint"]) for r in got] == [
-                (one["instance"], one["mountpoint"])], q
+                (one["instance"], one["mountpoint"])
+            ], q
         assert observed
     finally:
         server.shutdown()
@@ -312,6 +397,7 @@ class Served:
 
             def log_message(self, *_: object) -> None:
                 pass
+
         return Handler
 
 
@@ -323,8 +409,9 @@ def registry_of(fc: Forecaster) -> CollectorRegistry:
 
 def raw_count(url: str, cfg: ForecasterConfig | None, target_or_query: str) -> int:
     """Series Prometheus returns now for a target's query (or a query, without ``cfg``)."""
-    query = ([t.query for t in cfg.targets if t.name == target_or_query][0] if cfg
-             else target_or_query)
+    query = (
+        [t.query for t in cfg.targets if t.name == target_or_query][0] if cfg else target_or_query
+    )
     body = http_get(f"{url}/api/v1/query?query={urllib.parse.quote(query)}")
     return len(json.loads(body)["data"]["result"])
 
@@ -340,7 +427,13 @@ def run_cycle(cfg: ForecasterConfig) -> tuple[Forecaster, dict[str, dict[str, fl
 
     asyncio.run(cycle())
     reg = registry_of(fc)
-    return fc, {t.name: {state: reg.get_sample_value("promcast_forecaster_target_series",
-                                                     {"target": t.name, "state": state}) or 0
-                         for state in ("forecast", "skipped")}
-                for t in fc.targets}
+    return fc, {
+        t.name: {
+            state: reg.get_sample_value(
+                "promcast_forecaster_target_series", {"target": t.name, "state": state}
+            )
+            or 0
+            for state in ("forecast", "skipped")
+        }
+        for t in fc.targets
+    }

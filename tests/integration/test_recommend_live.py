@@ -23,8 +23,12 @@ DAY = 86400.0
 SETTINGS = {
     "rightsizing": {"history": "9d", "horizon": "7d", "model": "seasonal_naive_drift"},
     "idle": {"days": 7, "cpu_max_ratio": 0.1, "cpu_quantile": 0.95},
-    "commitments": {"history": "9d", "max_horizon": "30d", "model": "seasonal_naive_drift",
-                    "spend": 'sum by (provider) (promcast_cost_hourly_rate_usd{cost_type="list"})'},
+    "commitments": {
+        "history": "9d",
+        "max_horizon": "30d",
+        "model": "seasonal_naive_drift",
+        "spend": 'sum by (provider) (promcast_cost_hourly_rate_usd{cost_type="list"})',
+    },
 }
 
 
@@ -77,7 +81,8 @@ def test_runner_against_prometheus_with_demo_history(prom, anchor):
     async def cycle():
         async with aiohttp.ClientSession() as session:
             return await fc.run_recommendations_cycle(
-                PrometheusSource.from_config(cfg.prometheus, session), at=history_before(anchor)[0])
+                PrometheusSource.from_config(cfg.prometheus, session), at=history_before(anchor)[0]
+            )
 
     assert asyncio.run(cycle())
     report = fc.report
@@ -109,8 +114,21 @@ def test_cli_prints_a_ranked_table_and_writes_json_and_csv(prom, tmp_path, capsy
     cfg = tmp_path / "f.yml"
     cfg.write_text(yaml.safe_dump({"prometheus": {"url": prom.url}, "recommendations": SETTINGS}))
     at = f"--time={history_before(ANCHORS['sunday-in-december'])[0]:.0f}"
-    assert main(["--config.file", str(cfg), "--log.level", "warn", "recommend", at, "--out",
-                 str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "--config.file",
+                str(cfg),
+                "--log.level",
+                "warn",
+                "recommend",
+                at,
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["#", "kind", "subject"]
@@ -118,7 +136,22 @@ def test_cli_prints_a_ranked_table_and_writes_json_and_csv(prom, tmp_path, capsy
     data = json.loads((tmp_path / "r.json").read_text())["recommendations"]
     savings = [r["monthly_saving_usd"] for r in data]
     assert savings == sorted(savings, reverse=True) and savings[0] > 0
-    assert main(["--config.file", str(cfg), "--log.level", "warn", "recommend", at, "--top", "3",
-                 "--out", str(tmp_path / "r.csv")]) == 0
+    assert (
+        main(
+            [
+                "--config.file",
+                str(cfg),
+                "--log.level",
+                "warn",
+                "recommend",
+                at,
+                "--top",
+                "3",
+                "--out",
+                str(tmp_path / "r.csv"),
+            ]
+        )
+        == 0
+    )
     assert len(list(csv.DictReader((tmp_path / "r.csv").open()))) == len(data)
     assert len(capsys.readouterr().out.splitlines()) == 1 + 3 + 2

@@ -19,9 +19,17 @@ from prometheus_client.core import Metric
 from demo.stack import free_port, http_get, wait_until
 from promcast_common.catalogue import Families
 from promcast_common.logs import LogfmtFormatter
-from promcast_forecaster.remote_write import (RemoteWriter, Series, WriteRequest, WriteStats, batches,
-                                     decode_write_request, encode_write_request,
-                                     families_to_timeseries, now_ms)
+from promcast_forecaster.remote_write import (
+    RemoteWriter,
+    Series,
+    WriteRequest,
+    WriteStats,
+    batches,
+    decode_write_request,
+    encode_write_request,
+    families_to_timeseries,
+    now_ms,
+)
 from tests.helpers.vm_fixture import start_victoria_metrics  # noqa: F401 - a fixture
 from tests.helpers.remote_write import Receiver, receiver
 
@@ -60,13 +68,16 @@ async def write_to(url: str, data: list[Series], **kwargs: object) -> WriteStats
         return await RemoteWriter(url, session, **kwargs).write(data)
 
 
-
-
-def scripted(*script: tuple[int, str, dict[str, str]] | int, data: list[Series],
-             echo_auth: bool = False, **kwargs: object) -> tuple[WriteStats, Receiver]:
+def scripted(
+    *script: tuple[int, str, dict[str, str]] | int,
+    data: list[Series],
+    echo_auth: bool = False,
+    **kwargs: object,
+) -> tuple[WriteStats, Receiver]:
     async def go() -> tuple[WriteStats, Receiver]:
         async with receiver(*script, echo_auth=echo_auth) as rec:
             return await write_to(rec.url, data, **kwargs), rec
+
     return asyncio.run(go())
 
 
@@ -78,6 +89,7 @@ def logfmt(caplog: pytest.LogCaptureFixture) -> str:
 
 # -- wire format and conversion ----------------------------------------------------------------
 
+
 def test_encoding_round_trip_sorts_labels_and_keeps_values() -> None:
     ts = now_ms()
     data = families_to_timeseries(forecast_families(), ts)
@@ -88,7 +100,9 @@ def test_encoding_round_trip_sorts_labels_and_keeps_values() -> None:
         names = [lab.name for lab in s.labels]
         assert names == sorted(names) and "__name__" in names
         labels = {lab.name: lab.value for lab in s.labels}
-        assert [(smp.timestamp, smp.value) for smp in s.samples] == [(ts, smp.value) for smp in s.samples]
+        assert [(smp.timestamp, smp.value) for smp in s.samples] == [
+            (ts, smp.value) for smp in s.samples
+        ]
         got[(labels["__name__"], labels.get("horizon"))] = s.samples[0].value
     # NaN (the observed value) is skipped, +Inf is kept.
     assert got == {k: float(v) for k, v in EXPECTED.items()}
@@ -100,8 +114,11 @@ def test_conversion_drops_empty_labels_and_duplicates() -> None:
     fam.add_sample("promcast_test", {"b": "1", "a": "", "Z": "z"}, 1.0)
     fam.add_sample("promcast_test", {"b": "1", "Z": "z"}, 2.0)  # the same series: last one wins
     assert families_to_timeseries([fam], 1000) == [
-        series("promcast_test", (1000, 2.0), b="1", Z="z")]
-    assert families_to_timeseries([fam], 1000)[0].labels[0][0] == "Z"  # byte order, as the spec says
+        series("promcast_test", (1000, 2.0), b="1", Z="z")
+    ]
+    assert (
+        families_to_timeseries([fam], 1000)[0].labels[0][0] == "Z"
+    )  # byte order, as the spec says
 
 
 def test_future_timestamp_is_stamped_now(caplog: pytest.LogCaptureFixture) -> None:
@@ -115,17 +132,22 @@ def test_batches_keep_order_and_split_long_series() -> None:
     long = series("promcast_test", *((i, float(i)) for i in range(5)))
     got = list(batches([series("promcast_first", (0, 0.0)), long], 2))
     assert [[len(s.samples) for s in b] for b in got] == [[1, 1], [2], [2]]
-    assert [smp for b in got for s in b if s.labels == long.labels for smp in s.samples] == list(long.samples)
+    assert [smp for b in got for s in b if s.labels == long.labels for smp in s.samples] == list(
+        long.samples
+    )
 
 
 def test_round_trips_1000_series_of_60_samples() -> None:
     ts = now_ms()
-    data = [series("promcast_test", *((ts - 1000 * j, float(j)) for j in range(60, 0, -1)), i=str(i))
-            for i in range(1000)]
+    data = [
+        series("promcast_test", *((ts - 1000 * j, float(j)) for j in range(60, 0, -1)), i=str(i))
+        for i in range(1000)
+    ]
     assert decode_write_request(encode_write_request(data)) == data
 
 
 # -- retries, drops, batching against a scripted receiver --------------------------------------
+
 
 def test_retries_503_then_succeeds() -> None:
     stats, rec = scripted(503, 503, 204, data=many(10, now_ms()))
@@ -140,7 +162,7 @@ def test_retries_503_then_succeeds() -> None:
 def test_400_drops_the_batch_without_retry(caplog: pytest.LogCaptureFixture) -> None:
     stats, rec = scripted((400, "out of bounds", {}), data=many(10, now_ms()))
     assert stats == WriteStats(dropped=10, requests=1)
-    assert "status=400" in logfmt(caplog) and "response=\"out of bounds\"" in logfmt(caplog)
+    assert "status=400" in logfmt(caplog) and 'response="out of bounds"' in logfmt(caplog)
 
 
 def test_batches_of_bounded_size() -> None:
@@ -155,7 +177,9 @@ def test_honours_retry_after_within_the_time_budget() -> None:
     assert stats == WriteStats(sent=3, requests=2, retries=1)
     assert time.monotonic() - started >= 1.0
     # A Retry-After beyond the budget gives up at once instead of blocking the next cycle.
-    stats, _ = scripted((503, "", {"Retry-After": "3600"}), data=many(3, now_ms()), max_retry_time=5)
+    stats, _ = scripted(
+        (503, "", {"Retry-After": "3600"}), data=many(3, now_ms()), max_retry_time=5
+    )
     assert stats == WriteStats(failed=3, requests=1)
 
 
@@ -168,18 +192,24 @@ def test_network_errors_are_retried_then_failed(caplog: pytest.LogCaptureFixture
 
 def test_future_samples_are_refused(caplog: pytest.LogCaptureFixture) -> None:
     ts = now_ms()
-    data = [series("promcast_test", (ts, 1.0), (ts + HOUR_MS, 2.0)), series("promcast_later", (ts + HOUR_MS, 3.0))]
+    data = [
+        series("promcast_test", (ts, 1.0), (ts + HOUR_MS, 2.0)),
+        series("promcast_later", (ts + HOUR_MS, 3.0)),
+    ]
     stats, rec = scripted(204, data=data)
     assert stats == WriteStats(sent=1, dropped=2, requests=1)
     assert rec.requests[0][1] == [series("promcast_test", (ts, 1.0))]
     assert "future" in caplog.text
 
 
-@pytest.mark.parametrize("auth", [
-    {"bearer_token": "t0ken-SECRET"},
-    {"basic_auth": ("promcast", "pa55-SECRET")},
-    {"url_userinfo": "promcast:pa55-SECRET"},
-])
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"bearer_token": "t0ken-SECRET"},
+        {"basic_auth": ("promcast", "pa55-SECRET")},
+        {"url_userinfo": "promcast:pa55-SECRET"},
+    ],
+)
 def test_secrets_never_logged(auth: dict, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
 
@@ -192,6 +222,7 @@ def test_secrets_never_logged(auth: dict, caplog: pytest.LogCaptureFixture) -> N
             async with aiohttp.ClientSession() as session:
                 writer = RemoteWriter(url, session, min_backoff=0.01, **kwargs)
                 return await writer.write(many(2, now_ms())), rec, repr(writer)
+
     stats, rec, shown = asyncio.run(go())
     assert stats == WriteStats(dropped=2, requests=2, retries=1)
     assert rec.requests[0][0]["Authorization"].split()[0] in ("Bearer", "Basic")  # auth was sent
@@ -201,6 +232,7 @@ def test_secrets_never_logged(auth: dict, caplog: pytest.LogCaptureFixture) -> N
 
 
 # -- real backends -----------------------------------------------------------------------------
+
 
 def instant(base: str, promql: str, at: float) -> dict[tuple[str, str | None], str]:
     query = urllib.parse.urlencode({"query": promql, "time": f"{at:.3f}"})
@@ -216,11 +248,21 @@ def assert_round_trip(base: str, write_url: str, flush: Callable[[], None] = lam
     promql = '{__name__=~"promcast_forecast_.*", target="disk"}'
     wait_until(lambda: len(instant(base, promql, ts / 1000)) == len(EXPECTED), 15, "written series")
     assert instant(base, promql, ts / 1000) == EXPECTED
-    got = json.loads(http_get(f"{base}/api/v1/query?" + urllib.parse.urlencode(
-        {"query": 'promcast_forecast_mean{horizon="1h"}', "time": f"{ts / 1000:.3f}"})))
+    got = json.loads(
+        http_get(
+            f"{base}/api/v1/query?"
+            + urllib.parse.urlencode(
+                {"query": 'promcast_forecast_mean{horizon="1h"}', "time": f"{ts / 1000:.3f}"}
+            )
+        )
+    )
     assert got["data"]["result"][0]["metric"] == {
-        "__name__": "promcast_forecast_mean", "target": "disk", "instance": "db-1",
-        "mountpoint": "/data", "horizon": "1h"}
+        "__name__": "promcast_forecast_mean",
+        "target": "disk",
+        "instance": "db-1",
+        "mountpoint": "/data",
+        "horizon": "1h",
+    }
 
 
 @pytest.mark.integration
@@ -230,17 +272,23 @@ def test_prometheus_round_trip(start_prometheus) -> None:
 
 
 @pytest.mark.integration
-def test_prometheus_out_of_bounds_drops_one_batch(start_prometheus,
-                                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_prometheus_out_of_bounds_drops_one_batch(
+    start_prometheus, caplog: pytest.LogCaptureFixture
+) -> None:
     prom = start_prometheus()
     ts = now_ms()
-    data = [series("promcast_first", (ts, 1.0)), series("promcast_old", (ts - 2 * HOUR_MS, 2.0)),
-            series("promcast_later", (ts, 3.0))]
+    data = [
+        series("promcast_first", (ts, 1.0)),
+        series("promcast_old", (ts - 2 * HOUR_MS, 2.0)),
+        series("promcast_later", (ts, 3.0)),
+    ]
     stats = asyncio.run(write_to(f"{prom.url}/api/v1/write", data, max_samples_per_request=1))
     assert stats == WriteStats(sent=2, dropped=1, requests=3)
     assert 'status=400 response="out of bounds"' in logfmt(caplog)
     assert instant(prom.url, '{__name__=~"promcast_.*"}', ts / 1000) == {
-        ("promcast_first", None): "1", ("promcast_later", None): "3"}
+        ("promcast_first", None): "1",
+        ("promcast_later", None): "3",
+    }
 
 
 @pytest.mark.integration

@@ -50,18 +50,34 @@ def silent_receiver() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}/api/v1/write"
 
 
-def forecaster_config(read_url: str, write_url: str, capacity: float = 0.9,
-                      **remote_write: object) -> ForecasterConfig:
-    return validate(ForecasterConfig, {
-        "prometheus": {"url": read_url, "timeout": "5s"},
-        "remote_write": {"url": write_url, **remote_write},
-        "defaults": {"step": "1h", "history": "2d", "season": "1d", "horizons": ["1d", "3d"],
-                     "capacity": capacity, "lead_time": "7d", "infer_every": "1s"},
-        "targets": [{"name": "disk", "query": "disk_ratio"},
-                    {"name": "broken",
-                     # parses, but Prometheus refuses it: the cycle fails at run time
-                     "query": 'label_replace(disk_ratio, "x", "$1", "host", "(")'}],
-    }, "test")
+def forecaster_config(
+    read_url: str, write_url: str, capacity: float = 0.9, **remote_write: object
+) -> ForecasterConfig:
+    return validate(
+        ForecasterConfig,
+        {
+            "prometheus": {"url": read_url, "timeout": "5s"},
+            "remote_write": {"url": write_url, **remote_write},
+            "defaults": {
+                "step": "1h",
+                "history": "2d",
+                "season": "1d",
+                "horizons": ["1d", "3d"],
+                "capacity": capacity,
+                "lead_time": "7d",
+                "infer_every": "1s",
+            },
+            "targets": [
+                {"name": "disk", "query": "disk_ratio"},
+                {
+                    "name": "broken",
+                    # parses, but Prometheus refuses it: the cycle fails at run time
+                    "query": 'label_replace(disk_ratio, "x", "$1", "host", "(")',
+                },
+            ],
+        },
+        "test",
+    )
 
 
 def value(fc: Forecaster, name: str, labels: dict[str, str] | None = None) -> float | None:
@@ -72,6 +88,7 @@ def value(fc: Forecaster, name: str, labels: dict[str, str] | None = None) -> fl
 
 # -- the queue ---------------------------------------------------------------------------------
 
+
 def test_put_never_waits_and_a_full_queue_drops_its_oldest_samples() -> None:
     async def go() -> tuple[WriteQueue, list[Series]]:
         async with aiohttp.ClientSession() as session:
@@ -80,6 +97,7 @@ def test_put_never_waits_and_a_full_queue_drops_its_oldest_samples() -> None:
             data = [sample("promcast_test", ts + i, float(i)) for i in range(8)]
             queue.put(data)
             return queue, list(queue._queue)
+
     queue, held = asyncio.run(go())
     assert queue.pending == 5 and queue.samples["overflow"] == 3
     assert [s.samples[0][1] for s in held] == [3.0, 4.0, 5.0, 6.0, 7.0]
@@ -88,11 +106,13 @@ def test_put_never_waits_and_a_full_queue_drops_its_oldest_samples() -> None:
 def test_silent_receiver_is_counted_and_the_samples_wait_for_it() -> None:
     """Each request times out and counts as failed; nothing is lost while the samples are
     young enough, and they go out when a receiver answers."""
+
     async def go() -> tuple[WriteQueue, list]:
         async with aiohttp.ClientSession() as session:
             with silent_receiver() as url:
-                queue = WriteQueue(RemoteWriter(url, session, timeout=0.2, min_backoff=0.01,
-                                                max_backoff=0.02))
+                queue = WriteQueue(
+                    RemoteWriter(url, session, timeout=0.2, min_backoff=0.01, max_backoff=0.02)
+                )
                 queue.put([sample("promcast_test", now_ms(), 1.0)])
                 assert not await drain(queue, 1.5)
                 failed = queue.failed_requests
@@ -100,6 +120,7 @@ def test_silent_receiver_is_counted_and_the_samples_wait_for_it() -> None:
                 queue.writer.url = rec.url
                 assert await drain(queue, 10)
                 return queue, [failed, rec.requests]
+
     queue, (failed, requests) = asyncio.run(go())
     assert failed >= 2 and queue.failed_requests == failed
     assert queue.samples == {"sent": 1, "rejected": 0, "too_old": 0, "overflow": 0}
@@ -108,15 +129,24 @@ def test_silent_receiver_is_counted_and_the_samples_wait_for_it() -> None:
 
 @pytest.mark.integration
 def test_outage_samples_reach_prometheus_when_it_is_back_and_too_old_ones_are_counted(
-        start_prometheus) -> None:
+    start_prometheus,
+) -> None:
     prom = start_prometheus()
     base = now_ms()
     prom.stop()
 
     async def go() -> WriteQueue:
         async with aiohttp.ClientSession() as session:
-            queue = WriteQueue(RemoteWriter(f"{prom.url}/api/v1/write", session, timeout=2,
-                                            min_backoff=0.05, max_backoff=0.2), max_age=3000)
+            queue = WriteQueue(
+                RemoteWriter(
+                    f"{prom.url}/api/v1/write",
+                    session,
+                    timeout=2,
+                    min_backoff=0.05,
+                    max_backoff=0.2,
+                ),
+                max_age=3000,
+            )
             stop = asyncio.Event()
             task = asyncio.ensure_future(queue.run(stop))
             # Two "cycles" during the outage, and one sample Prometheus would refuse as out of
@@ -140,14 +170,24 @@ def test_outage_samples_reach_prometheus_when_it_is_back_and_too_old_ones_are_co
     queue = asyncio.run(go())
     assert queue.failed_requests >= 2
     assert queue.samples == {"sent": 2, "rejected": 0, "too_old": 1, "overflow": 0}
-    for cycle, ts, want in (("first", base - 2 * MINUTE_MS, "1"), ("second", base - MINUTE_MS, "2")):
-        got = json.loads(http_get(f"{prom.url}/api/v1/query?" + urllib.parse.urlencode(
-            {"query": f'promcast_test{{cycle="{cycle}"}}[1s]', "time": f"{ts / 1000:.3f}"})))
+    for cycle, ts, want in (
+        ("first", base - 2 * MINUTE_MS, "1"),
+        ("second", base - MINUTE_MS, "2"),
+    ):
+        got = json.loads(
+            http_get(
+                f"{prom.url}/api/v1/query?"
+                + urllib.parse.urlencode(
+                    {"query": f'promcast_test{{cycle="{cycle}"}}[1s]', "time": f"{ts / 1000:.3f}"}
+                )
+            )
+        )
         # Stored at the time the sample was made, not when it finally arrived.
         assert got["data"]["result"][0]["values"] == [[ts / 1000, want]]
 
 
 # -- the service -------------------------------------------------------------------------------
+
 
 @pytest.mark.integration
 def test_silent_receiver_does_not_stall_forecasting(start_prometheus) -> None:
@@ -187,12 +227,18 @@ def test_every_cycle_pushes_health_lead_time_and_results_failed_ones_too(start_p
                 assert await drain(fc.remote_write, 10)
             return [s for _, data in rec.requests for s in data]
 
-    written = {(dict(s.labels)["__name__"], dict(s.labels).get("target")): s.samples[0][1]
-               for s in asyncio.run(go())}
-    for name in ("promcast_forecaster_target_up", "promcast_forecaster_results_stale",
-                 "promcast_forecaster_last_success_timestamp_seconds",
-                 "promcast_forecaster_cycle_duration_seconds", "promcast_target_lead_time_seconds",
-                 "promcast_target_horizon_seconds"):
+    written = {
+        (dict(s.labels)["__name__"], dict(s.labels).get("target")): s.samples[0][1]
+        for s in asyncio.run(go())
+    }
+    for name in (
+        "promcast_forecaster_target_up",
+        "promcast_forecaster_results_stale",
+        "promcast_forecaster_last_success_timestamp_seconds",
+        "promcast_forecaster_cycle_duration_seconds",
+        "promcast_target_lead_time_seconds",
+        "promcast_target_horizon_seconds",
+    ):
         assert (name, "disk") in written and (name, "broken") in written, name
     assert written[("promcast_forecaster_target_up", "broken")] == 0
     assert written[("promcast_forecaster_last_success_timestamp_seconds", "broken")] == 0
@@ -203,17 +249,25 @@ def test_every_cycle_pushes_health_lead_time_and_results_failed_ones_too(start_p
 
 # -- alerts from remote write alone: VictoriaMetrics + vmalert ---------------------------------
 
+
 def vm_import(url: str, text: str) -> None:
     """Prometheus text with second timestamps, through VictoriaMetrics' import (milliseconds)."""
     lines = [line for line in text.splitlines() if not line.startswith("#")]
-    body = "\n".join(f"{line.rsplit(' ', 1)[0]} {int(line.rsplit(' ', 1)[1]) * 1000}" for line in lines)
-    urllib.request.urlopen(urllib.request.Request(  # loopback
-        f"{url}/api/v1/import/prometheus", data=body.encode(), method="POST"), timeout=30)
+    body = "\n".join(
+        f"{line.rsplit(' ', 1)[0]} {int(line.rsplit(' ', 1)[1]) * 1000}" for line in lines
+    )
+    urllib.request.urlopen(
+        urllib.request.Request(  # loopback
+            f"{url}/api/v1/import/prometheus", data=body.encode(), method="POST"
+        ),
+        timeout=30,
+    )
 
 
 @pytest.mark.integration
 def test_capacity_and_stale_alerts_fire_on_victoria_metrics_with_vmalert(
-        start_victoria_metrics, tmp_path: Path) -> None:
+    start_victoria_metrics, tmp_path: Path
+) -> None:
     """No scrape at all: the forecaster reads VictoriaMetrics and writes back to it, and vmalert
     evaluates the real rule file over the last 12 minutes (its replay mode, which runs each
     alert's real `for:`). `disk` host a is over its capacity (0.8 of 0.7), so its time to
@@ -243,10 +297,19 @@ def test_capacity_and_stale_alerts_fire_on_victoria_metrics_with_vmalert(
     replay_rules(vm, RULES, start, end, tmp_path)
 
     def firing() -> set[tuple[str, str, str]]:
-        got = json.loads(http_get(f"{vm.url}/api/v1/query?" + urllib.parse.urlencode(
-            {"query": 'ALERTS{alertstate="firing"}', "time": f"{end:.0f}"}), timeout=10))
-        return {(r["metric"]["alertname"], r["metric"].get("target", ""),
-                 r["metric"].get("host", "")) for r in got["data"]["result"]}
+        got = json.loads(
+            http_get(
+                f"{vm.url}/api/v1/query?"
+                + urllib.parse.urlencode(
+                    {"query": 'ALERTS{alertstate="firing"}', "time": f"{end:.0f}"}
+                ),
+                timeout=10,
+            )
+        )
+        return {
+            (r["metric"]["alertname"], r["metric"].get("target", ""), r["metric"].get("host", ""))
+            for r in got["data"]["result"]
+        }
 
     wait_until(lambda: bool(firing()), 20, "vmalert's ALERTS series in VictoriaMetrics")
     alerts = firing()
@@ -258,6 +321,7 @@ def test_capacity_and_stale_alerts_fire_on_victoria_metrics_with_vmalert(
 
 # -- the documentation -------------------------------------------------------------------------
 
+
 def test_the_documented_remote_write_example_is_valid_and_shows_the_defaults() -> None:
     import re
 
@@ -268,5 +332,14 @@ def test_the_documented_remote_write_example_is_valid_and_shows_the_defaults() -
     cfg = validate(ForecasterConfig, yaml.safe_load(block), "docs/configuration.md").remote_write
     assert cfg == RemoteWrite(url=cfg.url)
     with pytest.raises(Exception, match="min_backoff"):
-        validate(ForecasterConfig, {"remote_write": {"url": "http://x/api/v1/write",
-                                                     "min_backoff": "1m", "max_backoff": "1s"}}, "t")
+        validate(
+            ForecasterConfig,
+            {
+                "remote_write": {
+                    "url": "http://x/api/v1/write",
+                    "min_backoff": "1m",
+                    "max_backoff": "1s",
+                }
+            },
+            "t",
+        )

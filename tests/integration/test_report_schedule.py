@@ -29,9 +29,19 @@ pytestmark = pytest.mark.integration
 def sink(tmp_path):
     port = free_port()
     out = tmp_path / "notifications.jsonl"
-    proc = spawn(tmp_path, "sink", [sys.executable, str(ROOT / "demo" / "webhook_sink.py"),
-                                    "--listen", f"127.0.0.1:{port}", "--out", str(out)],
-                 f"http://127.0.0.1:{port}/-/healthy")
+    proc = spawn(
+        tmp_path,
+        "sink",
+        [
+            sys.executable,
+            str(ROOT / "demo" / "webhook_sink.py"),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--out",
+            str(out),
+        ],
+        f"http://127.0.0.1:{port}/-/healthy",
+    )
     yield f"http://127.0.0.1:{port}", out
     terminate([proc])
 
@@ -71,9 +81,12 @@ async def cycles(fc: Forecaster, times: list[float]) -> list[bool]:
 def health(fc: Forecaster) -> tuple[float | None, float | None]:
     reg = CollectorRegistry()
     reg.register(fc)
-    return (reg.get_sample_value("promcast_forecaster_target_up", {"target": "report"}),
-            reg.get_sample_value("promcast_forecaster_cycles_total",
-                                 {"target": "report", "result": "error"}))
+    return (
+        reg.get_sample_value("promcast_forecaster_target_up", {"target": "report"}),
+        reg.get_sample_value(
+            "promcast_forecaster_cycles_total", {"target": "report", "result": "error"}
+        ),
+    )
 
 
 def test_scheduled_reports_are_kept_and_delivered(report_history, sink, smtp_sink, tmp_path):
@@ -82,10 +95,19 @@ def test_scheduled_reports_are_kept_and_delivered(report_history, sink, smtp_sin
     folder = tmp_path / "reports"
     folder.mkdir()
     (folder / "notes.txt").write_text("not a report")
-    fc = forecaster(report_history.url, interval="1d", directory=str(folder), keep=2,
-                    webhook={"url": f"{hook_url}/reports"},
-                    smtp={"host": "127.0.0.1", "port": smtp_port, "from": "promcast@example.org",
-                          "to": ["finops@example.org"]})
+    fc = forecaster(
+        report_history.url,
+        interval="1d",
+        directory=str(folder),
+        keep=2,
+        webhook={"url": f"{hook_url}/reports"},
+        smtp={
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "from": "promcast@example.org",
+            "to": ["finops@example.org"],
+        },
+    )
     times = [ANCHOR - 7200, ANCHOR - 3600, ANCHOR]
     assert asyncio.run(cycles(fc, times)) == [True, True, True]
     assert health(fc) == (1.0, 0.0)
@@ -109,11 +131,23 @@ def test_scheduled_reports_are_kept_and_delivered(report_history, sink, smtp_sin
     assert msg.get_body(("plain",)).get_content().count("Savings on offer") == 1
 
 
-def test_a_failed_delivery_keeps_the_report_and_shows_on_the_health_series(report_history, tmp_path):
+def test_a_failed_delivery_keeps_the_report_and_shows_on_the_health_series(
+    report_history, tmp_path
+):
     folder = tmp_path / "reports"
-    fc = forecaster(report_history.url, interval="1d", directory=str(folder), pdf=False,
-                    smtp={"host": "127.0.0.1", "port": free_port(), "from": "a@example.org",
-                          "to": ["b@example.org"], "timeout": "5s"})
+    fc = forecaster(
+        report_history.url,
+        interval="1d",
+        directory=str(folder),
+        pdf=False,
+        smtp={
+            "host": "127.0.0.1",
+            "port": free_port(),
+            "from": "a@example.org",
+            "to": ["b@example.org"],
+            "timeout": "5s",
+        },
+    )
     assert asyncio.run(cycles(fc, [ANCHOR])) == [False]
     assert health(fc) == (0.0, 1.0)
     assert [p.name for p in folder.iterdir()] == [f"{report_name(ANCHOR)}.html"]
@@ -127,16 +161,26 @@ def test_prune_touches_only_reports(tmp_path):
     gone = prune(tmp_path, 1)
     assert len(gone) == 6
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"{report_name(ANCHOR + 3)}.html", f"{report_name(ANCHOR + 3)}.pdf", "promcast-report.css"])
+        [f"{report_name(ANCHOR + 3)}.html", f"{report_name(ANCHOR + 3)}.pdf", "promcast-report.css"]
+    )
 
 
-@pytest.mark.parametrize("report, problem", [
-    ({"interval": "1d"}, "a schedule needs both interval and directory"),
-    ({"smtp": {"host": "h", "from": "a@b", "to": ["c@d"]}}, "webhook and smtp deliver scheduled"),
-    ({"interval": "1d", "directory": "x", "webhook": {"url": "ftp://x"}}, "must start with http"),
-    ({"keep": 0}, "report.keep"),
-    ({"target_named_report": True}, 'carry target="report", already the name of a target'),
-])
+@pytest.mark.parametrize(
+    "report, problem",
+    [
+        ({"interval": "1d"}, "a schedule needs both interval and directory"),
+        (
+            {"smtp": {"host": "h", "from": "a@b", "to": ["c@d"]}},
+            "webhook and smtp deliver scheduled",
+        ),
+        (
+            {"interval": "1d", "directory": "x", "webhook": {"url": "ftp://x"}},
+            "must start with http",
+        ),
+        ({"keep": 0}, "report.keep"),
+        ({"target_named_report": True}, 'carry target="report", already the name of a target'),
+    ],
+)
 def test_bad_report_config_is_reported_with_its_key(report, problem):
     raw = forecaster_config("http://127.0.0.1:9090")
     raw["report"] = report

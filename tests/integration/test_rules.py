@@ -41,9 +41,11 @@ def test_rules_are_valid():
 
 def test_shipped_rules_are_generated_from_the_template_and_the_defaults():
     assert SHIPPED.read_text() == generate.render(DEFAULTS), (
-        "rules/promcast.rules.yml is out of date: run python rules/generate.py and commit it")
-    check = subprocess.run([sys.executable, str(RULES / "generate.py"), "--check"],
-                           capture_output=True, text=True)
+        "rules/promcast.rules.yml is out of date: run python rules/generate.py and commit it"
+    )
+    check = subprocess.run(
+        [sys.executable, str(RULES / "generate.py"), "--check"], capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -80,7 +82,8 @@ def test_every_alert_follows_the_conventions_and_has_firing_and_quiet_cases():
         assert "{{" in ann["description"], f"{name}: description should be templated"
         assert ann["runbook_url"] == RUNBOOK + name.lower(), name
         assert ann["dashboard_url"].startswith(GRAFANA_BASE + "/d/"), (
-            f"{name}: dashboard_url must start with Grafana's configured base URL, {GRAFANA_BASE}")
+            f"{name}: dashboard_url must start with Grafana's configured base URL, {GRAFANA_BASE}"
+        )
         assert rule["labels"].get("team"), f"{name}: needs a team label (Alertmanager routes on it)"
         assert f"alertname: {name}" in tests, f"{name}: no promtool test case"
         assert f"\n### {name}\n" in runbook_text(), f"{name}: no runbook section"
@@ -115,11 +118,14 @@ def test_thresholds_are_config_values_never_recorded_series_or_bare_numbers():
                 assert not re.search(r"[<>]=?\s*[0-9]", rule["expr"]), rule["alert"]
     shipped = yaml.safe_load(SHIPPED.read_text())["groups"]
     for rule in (r for g in shipped for r in g["rules"]):
-        assert "scalar(" not in rule["expr"] and ":config" not in rule["expr"], generate.rule_name(rule)
+        assert "scalar(" not in rule["expr"] and ":config" not in rule["expr"], generate.rule_name(
+            rule
+        )
     # The defaults are still recorded as series for other readers (the forecaster's report).
     (records,) = [g["rules"] for g in shipped if g["name"] == "promcast.thresholds"]
     assert {r["labels"]["threshold"]: r["expr"] for r in records} == {
-        name: f"vector({alerting.number_text(v)})" for name, v in DEFAULTS.thresholds.items()}
+        name: f"vector({alerting.number_text(v)})" for name, v in DEFAULTS.thresholds.items()
+    }
 
 
 def test_a_broken_rule_file_is_caught(tmp_path):
@@ -135,6 +141,7 @@ def test_runbook_links_point_at_the_runbook_in_docs():
 
 # -- the alerting config ---------------------------------------------------------------------------
 
+
 def generate_with(tmp_path: Path, config: dict) -> Path:
     cfg = tmp_path / "alerting.yml"
     cfg.write_text(yaml.safe_dump(config))
@@ -146,23 +153,39 @@ def generate_with(tmp_path: Path, config: dict) -> Path:
 
 
 def generated_alert(path: Path, name: str) -> dict:
-    return next(r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"]
-                if r.get("alert") == name)
+    return next(
+        r
+        for g in yaml.safe_load(path.read_text())["groups"]
+        for r in g["rules"]
+        if r.get("alert") == name
+    )
 
 
 def test_a_user_file_sets_thresholds_teams_links_and_selectors(tmp_path):
-    out = generate_with(tmp_path, {
-        "thresholds": {"forecaster_stale_seconds": 1800},
-        "teams": {"health": "observability"},
-        "runbook_url_pattern": "https://wiki.example/runbooks/%s",
-        "grafana_url": "https://grafana.example",
-        "selectors": {"forecaster": 'job="promcast-forecaster"'}})
+    out = generate_with(
+        tmp_path,
+        {
+            "thresholds": {"forecaster_stale_seconds": 1800},
+            "teams": {"health": "observability"},
+            "runbook_url_pattern": "https://wiki.example/runbooks/%s",
+            "grafana_url": "https://grafana.example",
+            "selectors": {"forecaster": 'job="promcast-forecaster"'},
+        },
+    )
     stale = generated_alert(out, "PromcastForecasterStale")
     assert "> 1800" in stale["expr"]
-    assert 'promcast_forecaster_last_success_timestamp_seconds{job="promcast-forecaster"}[1d]' in stale["expr"]
+    assert (
+        'promcast_forecaster_last_success_timestamp_seconds{job="promcast-forecaster"}[1d]'
+        in stale["expr"]
+    )
     assert stale["labels"]["team"] == "observability"
-    assert stale["annotations"]["runbook_url"] == "https://wiki.example/runbooks/promcastforecasterstale"
-    assert stale["annotations"]["dashboard_url"].startswith("https://grafana.example/d/promcast-self/")
+    assert (
+        stale["annotations"]["runbook_url"]
+        == "https://wiki.example/runbooks/promcastforecasterstale"
+    )
+    assert stale["annotations"]["dashboard_url"].startswith(
+        "https://grafana.example/d/promcast-self/"
+    )
     # What the file does not set keeps the defaults.
     exporter = generated_alert(out, "PromcastExporterRefreshStale")
     assert "> 10800" in exporter["expr"]
@@ -170,26 +193,46 @@ def test_a_user_file_sets_thresholds_teams_links_and_selectors(tmp_path):
     assert promtool("check", "rules", str(out)).returncode == 0
 
 
-@pytest.mark.parametrize("config,problem", [
-    ({"thresholds": {"forecaster_stale_secs": 1}},
-     "thresholds.forecaster_stale_secs: unknown name"),
-    ({"thresholds": {"backtest_mase_max": "high"}}, "thresholds.backtest_mase_max: Input should be"),
-    ({"thresholds": {"backtest_mase_max": float("nan")}}, "thresholds.backtest_mase_max: must be a finite"),
-    ({"thresholds": {"backtest_mase_max": 1.2345678}}, "more than 6 significant digits"),
-    ({"teams": {"capacity": ""}}, "teams.capacity: String should have at least 1 character"),
-    ({"teams": {"storage": "x"}}, "teams.storage: unknown name"),
-    ({"grafana_url": "http://grafana:3000/"}, "grafana_url: must not end with /"),
-    ({"grafana_url": "grafana:3000"}, "grafana_url: must be an http:// or https:// URL"),
-    ({"runbook_url_pattern": "https://wiki.example/runbooks"}, "runbook_url_pattern: must contain %s"),
-    ({"selectors": {"exporter": 'job="x'}}, "selectors.exporter: not valid label matchers"),
-    ({"overrides": [{"match": {}, "thresholds": {"backtest_mase_max": 3}}]},
-     "overrides[0].match: Dictionary should have at least 1 item"),
-    ({"overrides": [{"match": {"__name__": "x"}, "thresholds": {"backtest_mase_max": 3}}]},
-     "overrides[0].match.__name__"),
-    ({"overrides": [{"match": {"target": "x"}, "thresholds": {"backtest_mase": 3}}]},
-     "overrides[0].thresholds.backtest_mase: unknown threshold"),
-    ({"colour": "red"}, "colour: unknown key"),
-])
+@pytest.mark.parametrize(
+    "config,problem",
+    [
+        (
+            {"thresholds": {"forecaster_stale_secs": 1}},
+            "thresholds.forecaster_stale_secs: unknown name",
+        ),
+        (
+            {"thresholds": {"backtest_mase_max": "high"}},
+            "thresholds.backtest_mase_max: Input should be",
+        ),
+        (
+            {"thresholds": {"backtest_mase_max": float("nan")}},
+            "thresholds.backtest_mase_max: must be a finite",
+        ),
+        ({"thresholds": {"backtest_mase_max": 1.2345678}}, "more than 6 significant digits"),
+        ({"teams": {"capacity": ""}}, "teams.capacity: String should have at least 1 character"),
+        ({"teams": {"storage": "x"}}, "teams.storage: unknown name"),
+        ({"grafana_url": "http://grafana:3000/"}, "grafana_url: must not end with /"),
+        ({"grafana_url": "grafana:3000"}, "grafana_url: must be an http:// or https:// URL"),
+        (
+            {"runbook_url_pattern": "https://wiki.example/runbooks"},
+            "runbook_url_pattern: must contain %s",
+        ),
+        ({"selectors": {"exporter": 'job="x'}}, "selectors.exporter: not valid label matchers"),
+        (
+            {"overrides": [{"match": {}, "thresholds": {"backtest_mase_max": 3}}]},
+            "overrides[0].match: Dictionary should have at least 1 item",
+        ),
+        (
+            {"overrides": [{"match": {"__name__": "x"}, "thresholds": {"backtest_mase_max": 3}}]},
+            "overrides[0].match.__name__",
+        ),
+        (
+            {"overrides": [{"match": {"target": "x"}, "thresholds": {"backtest_mase": 3}}]},
+            "overrides[0].thresholds.backtest_mase: unknown threshold",
+        ),
+        ({"colour": "red"}, "colour: unknown key"),
+    ],
+)
 def test_a_bad_alerting_config_is_refused_with_the_key_path(tmp_path, config, problem):
     path = tmp_path / "alerting.yml"
     path.write_text(yaml.safe_dump(config))
@@ -209,11 +252,14 @@ def test_the_cli_reports_a_bad_config_and_writes_nothing(tmp_path, capsys):
 
 # A target whose forecasts are known to be rough gets its own MASE limit; a resource_id label
 # value with `$` and quotes must reach the rule unchanged.
-OVERRIDES = [{"match": {"target": "noisy"}, "thresholds": {"backtest_mase_max": 3}},
-             {"match": {"target": "noisy", "resource_id": 'a"$1'},
-              "thresholds": {"backtest_mase_max": 1}},
-             {"match": {"target": "strict"}, "thresholds": {"backtest_mase_max": 1.2,
-                                                           "backtest_coverage_min_ratio": 0.9}}]
+OVERRIDES = [
+    {"match": {"target": "noisy"}, "thresholds": {"backtest_mase_max": 3}},
+    {"match": {"target": "noisy", "resource_id": 'a"$1'}, "thresholds": {"backtest_mase_max": 1}},
+    {
+        "match": {"target": "strict"},
+        "thresholds": {"backtest_mase_max": 1.2, "backtest_coverage_min_ratio": 0.9},
+    },
+]
 
 OVERRIDE_CASES = """
 rule_files: [promcast.rules.yml]
@@ -251,8 +297,9 @@ def test_per_target_overrides_change_the_threshold_for_their_series_only(tmp_pat
     rule = generated_alert(out, "PromcastForecastQualityDegraded")
     assert 'label_replace(vector(1), "target", "noisy", "", "")' in rule["expr"]
     # An alert reading none of the overridden thresholds is left as it is.
-    assert generated_alert(out, "PromcastForecasterStale") == \
-        generated_alert(SHIPPED, "PromcastForecasterStale")
+    assert generated_alert(out, "PromcastForecasterStale") == generated_alert(
+        SHIPPED, "PromcastForecasterStale"
+    )
     cases = tmp_path / "overrides.test.yml"
     cases.write_text(OVERRIDE_CASES)
     res = promtool("test", "rules", cases.name, cwd=tmp_path)
@@ -260,8 +307,14 @@ def test_per_target_overrides_change_the_threshold_for_their_series_only(tmp_pat
 
 
 def test_an_override_on_a_label_value_with_dollar_and_quotes_is_exact(tmp_path):
-    out = generate_with(tmp_path, {"overrides": [
-        {"match": {"resource_id": 'a"$1'}, "thresholds": {"backtest_mase_max": 10}}]})
+    out = generate_with(
+        tmp_path,
+        {
+            "overrides": [
+                {"match": {"resource_id": 'a"$1'}, "thresholds": {"backtest_mase_max": 10}}
+            ]
+        },
+    )
     cases = tmp_path / "dollar.test.yml"
     cases.write_text("""
 rule_files: [promcast.rules.yml]
@@ -290,8 +343,10 @@ tests:
 # around parameters choose among them (a label the alert may lack), and are skipped here, as are
 # `with`, `range` and variable assignments.
 LINK_PATH = re.compile(r"/d/(?P<uid>[^/?{]+)/(?P<slug>[^/?{]+)(?P<query>\?.*)?")
-LINK_PARAM = re.compile(r"[?&](?P<name>[^=&{}]+)=(?P<value>\{\{ \$labels\.\w+ \}\}"
-                        r"|\{\{ \$[kv] \}\}|[^&{]+)")
+LINK_PARAM = re.compile(
+    r"[?&](?P<name>[^=&{}]+)=(?P<value>\{\{ \$labels\.\w+ \}\}"
+    r"|\{\{ \$[kv] \}\}|[^&{]+)"
+)
 # Template actions between parameters (a `}` inside them is part of a string, not their end),
 # and the identity-label loop's name and value: `range $k, $v := $labels` over the labels
 # promcast_target_info names, `var-by={{ $k }}&var-series={{ $v }}`.
@@ -316,9 +371,9 @@ def link_problems(url: str, dashboards: dict[str, dict]) -> list[str]:
     Grafana slug, and each var-NAME a variable of it, fed a value that variable can take."""
     if not url.startswith(GRAFANA_BASE):
         return ["does not start with Grafana's base URL"]
-    path = LINK_PATH.fullmatch(url[len(GRAFANA_BASE):])
+    path = LINK_PATH.fullmatch(url[len(GRAFANA_BASE) :])
     if path is None:
-        return [f"not /d/<uid>/<slug>[?...]: {url[len(GRAFANA_BASE):]}"]
+        return [f"not /d/<uid>/<slug>[?...]: {url[len(GRAFANA_BASE) :]}"]
     dashboard = dashboards.get(path["uid"])
     if dashboard is None:
         return [f"no generated dashboard has uid {path['uid']!r} (dashboards/*.json)"]
@@ -340,8 +395,10 @@ def link_problems(url: str, dashboards: dict[str, dict]) -> list[str]:
             continue
         var = variables.get(name[4:])
         if var is None:
-            problems.append(f"{name}: {dashboard['uid']} has no variable {name[4:]!r} "
-                            f"(it has {sorted(variables)})")
+            problems.append(
+                f"{name}: {dashboard['uid']} has no variable {name[4:]!r} "
+                f"(it has {sorted(variables)})"
+            )
             continue
         label = LABEL_VALUE.fullmatch(value)
         identity = IDENTITY_VALUE.fullmatch(value)
@@ -351,10 +408,13 @@ def link_problems(url: str, dashboards: dict[str, dict]) -> list[str]:
             lists = LABEL_VALUES.search(var.get("query", ""))
             if identity[1] == "k" and var["type"] != "custom":
                 problems.append(f"{name}={value}: a label's name needs a variable of label choices")
-            if identity[1] == "v" and not (var["type"] == "query" and lists
-                                           and lists[1].startswith("$")):
-                problems.append(f"{name}={value}: a label's value needs a variable listing the "
-                                "values of the chosen label ($by)")
+            if identity[1] == "v" and not (
+                var["type"] == "query" and lists and lists[1].startswith("$")
+            ):
+                problems.append(
+                    f"{name}={value}: a label's value needs a variable listing the "
+                    "values of the chosen label ($by)"
+                )
             continue
         if var["type"] == "custom":
             options = var["query"].split(",")
@@ -377,28 +437,33 @@ def link_problems(url: str, dashboards: dict[str, dict]) -> list[str]:
 def test_every_dashboard_url_opens_a_generated_dashboard_with_its_variables():
     dashboards = generated_dashboards()
     assert {"promcast-capacity", "promcast-cost", "promcast-self"} <= set(dashboards)
-    problems = {rule["alert"]: link_problems(rule["annotations"]["dashboard_url"], dashboards)
-                for rule in alerts()}
+    problems = {
+        rule["alert"]: link_problems(rule["annotations"]["dashboard_url"], dashboards)
+        for rule in alerts()
+    }
     assert {name: p for name, p in problems.items() if p} == {}
 
 
-@pytest.mark.parametrize("path", [
-    # The old budget links: the capacity overview, under a slug Grafana does not give it.
-    "/d/promcast-capacity/promcast-capacity?var-target={{ $labels.target }}",
-    # The cost dashboard has no `target` variable (its forecasts are cost_target).
-    "/d/promcast-cost/promcast-cost-and-budget?var-target={{ $labels.target }}",
-    "/d/promcast-cost/promcast-cost-and-budget?var-budget={{ $labels.target }}",
-    "/d/promcast-cost/promcast-cost-and-budget?var-budget=b1&from=now-7d",
-    "/d/promcast-budget/promcast-budget?var-budget={{ $labels.budget }}",
-    "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
-    "&var-by=resource&var-series={{ $labels.resource_id }}",
-    "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
-    "{{ if $labels.service }}&var-by=service&var-series={{ $labels.resource_id }}{{ end }}",
-    # An identity label's name where its value belongs, and the reverse.
-    "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
-    "{{ range $k, $v := $labels }}&var-series={{ $k }}{{ end }}",
-    "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
-    "{{ range $k, $v := $labels }}&var-by={{ $v }}{{ end }}",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        # The old budget links: the capacity overview, under a slug Grafana does not give it.
+        "/d/promcast-capacity/promcast-capacity?var-target={{ $labels.target }}",
+        # The cost dashboard has no `target` variable (its forecasts are cost_target).
+        "/d/promcast-cost/promcast-cost-and-budget?var-target={{ $labels.target }}",
+        "/d/promcast-cost/promcast-cost-and-budget?var-budget={{ $labels.target }}",
+        "/d/promcast-cost/promcast-cost-and-budget?var-budget=b1&from=now-7d",
+        "/d/promcast-budget/promcast-budget?var-budget={{ $labels.budget }}",
+        "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
+        "&var-by=resource&var-series={{ $labels.resource_id }}",
+        "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
+        "{{ if $labels.service }}&var-by=service&var-series={{ $labels.resource_id }}{{ end }}",
+        # An identity label's name where its value belongs, and the reverse.
+        "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
+        "{{ range $k, $v := $labels }}&var-series={{ $k }}{{ end }}",
+        "/d/promcast-forecast-explorer/promcast-forecast-explorer?var-target={{ $labels.target }}"
+        "{{ range $k, $v := $labels }}&var-by={{ $v }}{{ end }}",
+    ],
+)
 def test_a_link_to_a_missing_dashboard_or_variable_is_caught(path):
     assert link_problems(GRAFANA_BASE + path, generated_dashboards())

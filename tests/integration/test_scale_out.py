@@ -43,8 +43,10 @@ def history(end: int, days: float = 2) -> list[str]:
     lines = []
     for h in range(HOSTS):
         level, per_day = 0.3 + 0.025 * h, 0.004 * (h % 6)
-        lines += [f'disk_ratio{{host="h{h:02d}"}} {level + per_day * (t - end) / 86400:.5f} {t}'
-                  for t in range(end - int(days * 86400), end + 1, STEP)]
+        lines += [
+            f'disk_ratio{{host="h{h:02d}"}} {level + per_day * (t - end) / 86400:.5f} {t}'
+            for t in range(end - int(days * 86400), end + 1, STEP)
+        ]
     return lines
 
 
@@ -64,12 +66,22 @@ def forecast_samples(url: str) -> set[tuple]:
 
 
 def settings(read_url: str, write_url: str) -> ForecasterConfig:
-    return validate(ForecasterConfig, {
-        "prometheus": {"url": read_url, "timeout": "10s"},
-        "remote_write": {"url": write_url},
-        "defaults": {"step": "1h", "history": "2d", "season": "1d", "horizons": ["1d", "3d"],
-                     "capacity": 0.9, "lead_time": "7d"},
-        "targets": [{"name": "disk", "query": "disk_ratio"}]})
+    return validate(
+        ForecasterConfig,
+        {
+            "prometheus": {"url": read_url, "timeout": "10s"},
+            "remote_write": {"url": write_url},
+            "defaults": {
+                "step": "1h",
+                "history": "2d",
+                "season": "1d",
+                "horizons": ["1d", "3d"],
+                "capacity": 0.9,
+                "lead_time": "7d",
+            },
+            "targets": [{"name": "disk", "query": "disk_ratio"}],
+        },
+    )
 
 
 def run_and_write_back(cfg: ForecasterConfig, shard: int, shards: int, at: float) -> int:
@@ -90,8 +102,9 @@ def run_and_write_back(cfg: ForecasterConfig, shard: int, shards: int, at: float
 
 
 @pytest.mark.parametrize("backend", ["prometheus", "victoria-metrics"])
-def test_shards_write_back_exactly_what_one_instance_writes(backend, start_prometheus,
-                                                            start_victoria_metrics):
+def test_shards_write_back_exactly_what_one_instance_writes(
+    backend, start_prometheus, start_victoria_metrics
+):
     end = history_end()
     if backend == "prometheus":
         single = start_prometheus(openmetrics(end), name="single")
@@ -99,27 +112,39 @@ def test_shards_write_back_exactly_what_one_instance_writes(backend, start_prome
         flush = lambda: None  # noqa: E731 - remote-written samples are searchable at once
     else:
         single, sharded = start_victoria_metrics("single"), start_victoria_metrics("sharded")
-        body = "\n".join(f"{line.rsplit(' ', 1)[0]} {int(line.rsplit(' ', 1)[1]) * 1000}"
-                         for line in history(end))
-        urllib.request.urlopen(urllib.request.Request(  # loopback
-            f"{single.url}/api/v1/import/prometheus", data=body.encode(), method="POST"), timeout=30)
+        body = "\n".join(
+            f"{line.rsplit(' ', 1)[0]} {int(line.rsplit(' ', 1)[1]) * 1000}"
+            for line in history(end)
+        )
+        urllib.request.urlopen(
+            urllib.request.Request(  # loopback
+                f"{single.url}/api/v1/import/prometheus", data=body.encode(), method="POST"
+            ),
+            timeout=30,
+        )
 
         def flush() -> None:
             single.flush()
             sharded.flush()
+
     flush()
     # Every instance reads the history from `single`; one instance writes back there, the
     # shards into `sharded`, and the two backends must then hold the same forecast series.
     alone = run_and_write_back(settings(single.url, f"{single.url}/api/v1/write"), 0, 1, end)
-    per_shard = [run_and_write_back(settings(single.url, f"{sharded.url}/api/v1/write"), i, SHARDS, end)
-                 for i in range(SHARDS)]
+    per_shard = [
+        run_and_write_back(settings(single.url, f"{sharded.url}/api/v1/write"), i, SHARDS, end)
+        for i in range(SHARDS)
+    ]
     assert alone == HOSTS and sum(per_shard) == HOSTS and all(per_shard)
 
     def both_complete() -> bool:
         flush()
-        hosts = [{m["metric"]["host"] for m in query(b.url, "promcast_forecast_exhaustion_seconds")}
-                 for b in (single, sharded)]
+        hosts = [
+            {m["metric"]["host"] for m in query(b.url, "promcast_forecast_exhaustion_seconds")}
+            for b in (single, sharded)
+        ]
         return all(len(h) == HOSTS for h in hosts)
+
     wait_until(both_complete, 30, f"forecasts written back to {backend}")
     one, many = forecast_samples(single.url), forecast_samples(sharded.url)
     assert len(one) > HOSTS
@@ -148,22 +173,53 @@ def test_a_dead_shard_goes_stale_and_alerts_while_the_others_keep_going(tmp_path
     instances = [f"127.0.0.1:{p}" for p in ports]
     prom = start_prometheus(
         openmetrics(history_end()),
-        scrape_configs=[{"job_name": "promcast-forecaster", "honor_labels": True, "scrape_interval": "1s",
-                         "static_configs": [{"targets": instances}]}],
-        rule_files=[str(stale_alert_rules(tmp_path / "stale.rules.yml", threshold_s=10))])
+        scrape_configs=[
+            {
+                "job_name": "promcast-forecaster",
+                "honor_labels": True,
+                "scrape_interval": "1s",
+                "static_configs": [{"targets": instances}],
+            }
+        ],
+        rule_files=[str(stale_alert_rules(tmp_path / "stale.rules.yml", threshold_s=10))],
+    )
     cfg = tmp_path / "forecaster.yml"
-    cfg.write_text(yaml.safe_dump({
-        "prometheus": {"url": prom.url, "timeout": "10s"},
-        "defaults": {"step": "1h", "history": "2d", "season": "1d", "horizons": ["1d"],
-                     "capacity": 0.9, "infer_every": "1s", "fit_every": "1h"},
-        "targets": [{"name": "disk", "query": "disk_ratio"}]}))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "prometheus": {"url": prom.url, "timeout": "10s"},
+                "defaults": {
+                    "step": "1h",
+                    "history": "2d",
+                    "season": "1d",
+                    "horizons": ["1d"],
+                    "capacity": 0.9,
+                    "infer_every": "1s",
+                    "fit_every": "1h",
+                },
+                "targets": [{"name": "disk", "query": "disk_ratio"}],
+            }
+        )
+    )
     procs = []
     try:
         for i, port in enumerate(ports):
-            procs.append(spawn(tmp_path, f"shard{i}", [
-                sys.executable, "-m", "promcast_forecaster", f"--config.file={cfg}",
-                f"--web.listen-address=127.0.0.1:{port}", f"--shard.index={i}", f"--shard.count={SHARDS}",
-            ], f"http://127.0.0.1:{port}/-/healthy"))
+            procs.append(
+                spawn(
+                    tmp_path,
+                    f"shard{i}",
+                    [
+                        sys.executable,
+                        "-m",
+                        "promcast_forecaster",
+                        f"--config.file={cfg}",
+                        f"--web.listen-address=127.0.0.1:{port}",
+                        f"--shard.index={i}",
+                        f"--shard.count={SHARDS}",
+                    ],
+                    f"http://127.0.0.1:{port}/-/healthy",
+                )
+            )
 
         def per_instance(promql: str) -> dict[str, float]:
             return {r["metric"]["instance"]: float(r["value"][1]) for r in query(prom.url, promql)}
@@ -171,31 +227,47 @@ def test_a_dead_shard_goes_stale_and_alerts_while_the_others_keep_going(tmp_path
         def all_shards_scraped() -> bool:
             counts = per_instance("count by (instance) (promcast_forecast_exhaustion_seconds)")
             return len(counts) == SHARDS and sum(counts.values()) == HOSTS
+
         wait_until(all_shards_scraped, 60, "every shard's forecasts in Prometheus")
         shares = per_instance("count by (instance) (promcast_forecast_exhaustion_seconds)")
         assert all(shares.values())
         # Before its first cycle a shard reports its last success as 0: with `for: 0s` the alert
         # is active for that moment, and must clear once every shard has completed a cycle.
-        wait_until(lambda: query(prom.url, 'ALERTS{alertname="PromcastForecasterStale"}') == [], 30,
-                   "no PromcastForecasterStale while every shard runs")
+        wait_until(
+            lambda: query(prom.url, 'ALERTS{alertname="PromcastForecasterStale"}') == [],
+            30,
+            "no PromcastForecasterStale while every shard runs",
+        )
 
         dead = instances[1]
         terminate([procs[1]])
-        wait_until(lambda: bool(query(prom.url, 'ALERTS{alertname="PromcastForecasterStale",'
-                                                'alertstate="firing"}')),
-                   60, "PromcastForecasterStale for the dead shard")
+        wait_until(
+            lambda: bool(
+                query(prom.url, 'ALERTS{alertname="PromcastForecasterStale",alertstate="firing"}')
+            ),
+            60,
+            "PromcastForecasterStale for the dead shard",
+        )
         firing = query(prom.url, 'ALERTS{alertname="PromcastForecasterStale",alertstate="firing"}')
-        assert {(a["metric"]["instance"], a["metric"]["target"]) for a in firing} == {(dead, "disk")}
+        assert {(a["metric"]["instance"], a["metric"]["target"]) for a in firing} == {
+            (dead, "disk")
+        }
         # The dead shard's series are stale (gone from instant queries), the others' are not.
-        assert per_instance('up{job="promcast-forecaster"}') == {i: (0.0 if i == dead else 1.0) for i in instances}
-        assert per_instance("count by (instance) (promcast_forecast_exhaustion_seconds)") == \
-            {i: n for i, n in shares.items() if i != dead}
+        assert per_instance('up{job="promcast-forecaster"}') == {
+            i: (0.0 if i == dead else 1.0) for i in instances
+        }
+        assert per_instance("count by (instance) (promcast_forecast_exhaustion_seconds)") == {
+            i: n for i, n in shares.items() if i != dead
+        }
         # ...and the live shards keep completing cycles.
         cycles = 'promcast_forecaster_cycles_total{result="success",target="disk"}'
         before = per_instance(cycles)
         assert set(before) == set(instances) - {dead}
-        wait_until(lambda: all(v > before[i] for i, v in per_instance(cycles).items()), 30,
-                   "cycles of the live shards")
+        wait_until(
+            lambda: all(v > before[i] for i, v in per_instance(cycles).items()),
+            30,
+            "cycles of the live shards",
+        )
         still = query(prom.url, 'ALERTS{alertname="PromcastForecasterStale"}')
         assert {a["metric"]["instance"] for a in still} == {dead}
     finally:

@@ -26,24 +26,39 @@ def fleet(series: int, days: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.parametrize("series,target", [
-    # The refit of a 600-series fleet by `auto` (several candidates backtested over the fleet).
-    (600, "{name: fleet, query: load, model: auto, horizons: [1d]}"),
-    # A huge horizon (the most the default limits allow at this step) on the global model.
-    (40, "{name: far, query: load, model: global_gbm, horizons: [450d]}"),
-])
+@pytest.mark.parametrize(
+    "series,target",
+    [
+        # The refit of a 600-series fleet by `auto` (several candidates backtested over the fleet).
+        (600, "{name: fleet, query: load, model: auto, horizons: [1d]}"),
+        # A huge horizon (the most the default limits allow at this step) on the global model.
+        (40, "{name: far, query: load, model: global_gbm, horizons: [450d]}"),
+    ],
+)
 def test_sigterm_mid_fit_exits_0_promptly(start_prometheus, tmp_path, series, target):
     prom = start_prometheus(fleet(series, days=8))
     cfg = tmp_path / "f.yml"
-    cfg.write_text(f"prometheus: {{url: '{prom.url}'}}\n"
-                   "defaults: {step: 1h, history: 7d, season: 1d, levels: [80], fit_every: 1d}\n"
-                   f"targets: [{target}]\n")
+    cfg.write_text(
+        f"prometheus: {{url: '{prom.url}'}}\n"
+        "defaults: {step: 1h, history: 7d, season: 1d, levels: [80], fit_every: 1d}\n"
+        f"targets: [{target}]\n"
+    )
     port = free_port()
     log_path = tmp_path / "f.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
-                                 "--log.level=debug", f"--web.listen-address=127.0.0.1:{port}"],
-                                stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "promcast_forecaster",
+                "--config.file",
+                str(cfg),
+                "--log.level=debug",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=log,
+        )
     try:
         wait_until(lambda: "msg=fitting" in log_path.read_text(), 60, "the fit to start", proc)
         time.sleep(1.0)
@@ -97,8 +112,12 @@ def in_flight(url: str) -> float:
     from prometheus_client.parser import text_string_to_metric_families
 
     text = requests.get(f"{url}/metrics", timeout=5).text
-    return next(s.value for f in text_string_to_metric_families(text) for s in f.samples
-                if s.name == "promcast_forecaster_api_in_flight_requests")
+    return next(
+        s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name == "promcast_forecaster_api_in_flight_requests"
+    )
 
 
 def test_sigterm_during_a_burst_of_adhoc_forecasts_exits_0_promptly(start_prometheus, tmp_path):
@@ -115,23 +134,44 @@ def test_sigterm_during_a_burst_of_adhoc_forecasts_exits_0_promptly(start_promet
     url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "f.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "promcast_forecaster", "--config.file", str(cfg),
-                                 f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "promcast_forecaster",
+                "--config.file",
+                str(cfg),
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=log,
+        )
     stop = threading.Event()
     answers: list[int] = []
 
     def client():
-        body = {"query": "load", "horizon": "1d", "step": "1h", "history": "7d", "season": "1d",
-                "model": "auto", "max_series": 300}
+        body = {
+            "query": "load",
+            "horizon": "1d",
+            "step": "1h",
+            "history": "7d",
+            "season": "1d",
+            "model": "auto",
+            "max_series": 300,
+        }
         while not stop.is_set():
             try:
-                answers.append(requests.post(f"{url}/api/v1/forecast", json=body, timeout=60).status_code)
+                answers.append(
+                    requests.post(f"{url}/api/v1/forecast", json=body, timeout=60).status_code
+                )
             except requests.RequestException:
                 answers.append(0)
 
     clients = [threading.Thread(target=client, daemon=True) for _ in range(6)]
     try:
-        wait_until(lambda: requests.get(f"{url}/-/healthy", timeout=5).ok, 60, "the forecaster", proc)
+        wait_until(
+            lambda: requests.get(f"{url}/-/healthy", timeout=5).ok, 60, "the forecaster", proc
+        )
         for c in clients:
             c.start()
         # Every API slot busy and more queued: the burst is on.
@@ -139,7 +179,9 @@ def test_sigterm_during_a_burst_of_adhoc_forecasts_exits_0_promptly(start_promet
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         code = proc.wait(timeout=20)  # the 10 s promise, with margin for a loaded machine
-        print(f"SIGTERM during an ad-hoc burst: exit {code} after {time.monotonic() - started:.2f} s")
+        print(
+            f"SIGTERM during an ad-hoc burst: exit {code} after {time.monotonic() - started:.2f} s"
+        )
     finally:
         stop.set()
         if proc.poll() is None:
@@ -157,7 +199,6 @@ def test_an_adhoc_fit_stays_in_the_api_pool_and_ends_at_a_checkpoint_once_stoppe
     thread); the stop flag reaches the fit there, as it does a cycle's own thread."""
     import asyncio
     import threading
-
 
     from promcast_common.config import validate
     from promcast_forecaster.config import ForecasterConfig

@@ -36,17 +36,33 @@ def secure_prometheus(tmp_path_factory):
     cert.private_key_and_cert_chain_pem.write_to_path(str(work / "server.pem"))
     ca.cert_pem.write_to_path(str(work / "ca.pem"))
     hashed = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
-    (work / "web.yml").write_text(yaml.safe_dump({
-        "tls_server_config": {"cert_file": str(work / "server.pem"), "key_file": str(work / "server.pem")},
-        "basic_auth_users": {"promcast": hashed}}))
+    (work / "web.yml").write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {
+                    "cert_file": str(work / "server.pem"),
+                    "key_file": str(work / "server.pem"),
+                },
+                "basic_auth_users": {"promcast": hashed},
+            }
+        )
+    )
     (work / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": []}))
     backfill(history(), work / "data")
     port = free_port()
     log = open(work / "prometheus.log", "wb")
-    proc = subprocess.Popen(["prometheus", f"--config.file={work / 'prometheus.yml'}",
-                             f"--storage.tsdb.path={work / 'data'}", f"--web.config.file={work / 'web.yml'}",
-                             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={work / 'prometheus.yml'}",
+            f"--storage.tsdb.path={work / 'data'}",
+            f"--web.config.file={work / 'web.yml'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     url = f"https://127.0.0.1:{port}"
     ctx = ssl.create_default_context(cafile=str(work / "ca.pem"))
     token = base64.b64encode(f"promcast:{PASSWORD}".encode()).decode()
@@ -75,8 +91,11 @@ async def query(cfg):
 def test_tls_with_custom_ca_and_basic_auth(secure_prometheus):
     url, work = secure_prometheus
     (work / "pw").write_text(PASSWORD + "\n")
-    cfg = source_cfg(url=url, basic_auth={"username": "promcast", "password_file": str(work / "pw")},
-                     tls_config={"ca_file": str(work / "ca.pem")})
+    cfg = source_cfg(
+        url=url,
+        basic_auth={"username": "promcast", "password_file": str(work / "pw")},
+        tls_config={"ca_file": str(work / "ca.pem")},
+    )
     assert asyncio.run(query(cfg)) == []  # reached and authorised (no data at t=0..1)
 
 
@@ -86,8 +105,11 @@ def test_failures_name_the_problem_but_never_the_secret(secure_prometheus, caplo
     wrong = PASSWORD + "-wrong"
     auth = {"username": "promcast", "password": wrong if case == "wrong_password" else PASSWORD}
     tls = {"ca_file": str(work / "ca.pem")} if case == "wrong_password" else {}
-    cfg = source_cfg(url=url.replace("https://", f"https://promcast:{PASSWORD}@"),
-                     basic_auth=auth, tls_config=tls)
+    cfg = source_cfg(
+        url=url.replace("https://", f"https://promcast:{PASSWORD}@"),
+        basic_auth=auth,
+        tls_config=tls,
+    )
     caplog.set_level(logging.DEBUG)
     with pytest.raises(SourceUnavailable) as err:
         asyncio.run(query(cfg))
@@ -101,7 +123,9 @@ def test_bearer_token_from_a_file_is_sent_and_re_read(tmp_path):
 
     async def handler(request):
         seen.append(request.headers.get("Authorization"))
-        return web.json_response({"status": "success", "data": {"resultType": "matrix", "result": []}})
+        return web.json_response(
+            {"status": "success", "data": {"resultType": "matrix", "result": []}}
+        )
 
     async def run():
         app = web.Application()
@@ -128,5 +152,6 @@ def test_redact_and_config_checks():
     assert redact("https://u:p@host:9090/x") == "https://host:9090/x"
     assert redact("http://host") == "http://host"
     from promcast_common.config import ConfigError
+
     with pytest.raises(ConfigError, match="only one of bearer_token, basic_auth"):
         source_cfg(bearer_token="x", basic_auth={"username": "u", "password": "p"})

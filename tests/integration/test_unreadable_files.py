@@ -16,8 +16,14 @@ from promcast_forecaster.config import ForecasterConfig
 from promcast_forecaster.service import Forecaster
 from promcast_forecaster.source import PrometheusSource
 
-TARGET = {"name": "disk", "query": "disk_ratio", "step": "1h", "history": "2d", "season": "1d",
-          "horizons": ["1d"]}
+TARGET = {
+    "name": "disk",
+    "query": "disk_ratio",
+    "step": "1h",
+    "history": "2d",
+    "season": "1d",
+    "horizons": ["1d"],
+}
 
 
 def sample(fc: Forecaster, name: str, labels: dict) -> float | None:
@@ -33,10 +39,16 @@ def logged(caplog) -> str:
 
 def test_a_tls_file_gone_after_start_fails_each_cycle_with_its_key(caplog):
     # validate() without the file check stands for a config that was fine when loaded.
-    cfg = validate(ForecasterConfig, {
-        "prometheus": {"url": f"https://127.0.0.1:{free_port()}",
-                       "tls_config": {"ca_file": "/nonexistent/ca.pem"}},
-        "targets": [TARGET]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "prometheus": {
+                "url": f"https://127.0.0.1:{free_port()}",
+                "tls_config": {"ca_file": "/nonexistent/ca.pem"},
+            },
+            "targets": [TARGET],
+        },
+    )
     fc = Forecaster(cfg)
 
     async def two_cycles() -> list[bool]:
@@ -47,20 +59,32 @@ def test_a_tls_file_gone_after_start_fails_each_cycle_with_its_key(caplog):
     with caplog.at_level(logging.ERROR):
         assert asyncio.run(two_cycles()) == [False, False]
     assert "cannot use tls_config.ca_file /nonexistent/ca.pem" in logged(caplog)
-    assert sample(fc, "promcast_forecaster_cycles_total", {"target": "disk", "result": "error"}) == 2
+    assert (
+        sample(fc, "promcast_forecaster_cycles_total", {"target": "disk", "result": "error"}) == 2
+    )
     assert fc.ready()[0]  # attempted: /-/ready tells the truth instead of waiting forever
 
 
 @pytest.mark.integration
 def test_an_unreadable_remote_write_token_is_logged_and_counted(start_prometheus, tmp_path, caplog):
     end = int(time.time() // 3600 * 3600 - 3600)
-    prom = start_prometheus("# TYPE disk_ratio gauge\n" + "".join(
-        f'disk_ratio{{host="a"}} 0.5 {t}\n' for t in range(end - 3 * 86400, end + 1, 3600)))
-    cfg = validate(ForecasterConfig, {
-        "prometheus": {"url": prom.url},
-        "remote_write": {"url": f"{prom.url}/api/v1/write",
-                         "bearer_token_file": str(tmp_path / "rotated-away")},
-        "targets": [TARGET]})
+    prom = start_prometheus(
+        "# TYPE disk_ratio gauge\n"
+        + "".join(
+            f'disk_ratio{{host="a"}} 0.5 {t}\n' for t in range(end - 3 * 86400, end + 1, 3600)
+        )
+    )
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "prometheus": {"url": prom.url},
+            "remote_write": {
+                "url": f"{prom.url}/api/v1/write",
+                "bearer_token_file": str(tmp_path / "rotated-away"),
+            },
+            "targets": [TARGET],
+        },
+    )
     fc = Forecaster(cfg)
 
     async def one_cycle() -> None:

@@ -11,7 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from promcast_forecaster.anomaly.detector import DetectorSettings, alert_points, detect, episodes, for_points, tail_quantile
+from promcast_forecaster.anomaly.detector import (
+    DetectorSettings,
+    alert_points,
+    detect,
+    episodes,
+    for_points,
+    tail_quantile,
+)
 
 from promcast_forecaster.anomaly.replay import ReplaySettings, replay
 from promcast_forecaster.anomaly import cli as anomaly_cli
@@ -70,12 +77,15 @@ def ar1(rng: np.random.Generator, shape: tuple[int, int], phi: float, df: float)
     return x
 
 
-@pytest.mark.parametrize("step, days, phi, df", [
-    (MINUTE, 12, 0.9, 3),       # 1m samples, autocorrelated, heavy-tailed
-    (300.0, 40, 0.0, 2),        # 5m, iid but barely finite variance
-    (300.0, 40, 0.95, 3),       # 5m, strongly autocorrelated bursts
-    (HOUR, 240, 0.9, 3),        # 1h: for: 15m is a single sample
-])
+@pytest.mark.parametrize(
+    "step, days, phi, df",
+    [
+        (MINUTE, 12, 0.9, 3),  # 1m samples, autocorrelated, heavy-tailed
+        (300.0, 40, 0.0, 2),  # 5m, iid but barely finite variance
+        (300.0, 40, 0.95, 3),  # 5m, strongly autocorrelated bursts
+        (HOUR, 240, 0.9, 3),  # 1h: for: 15m is a single sample
+    ],
+)
 def test_chance_pages_stay_within_the_budget(step: float, days: int, phi: float, df: float) -> None:
     ts = grid(days, step)
     x = seasonal(ts, noise=0) + ar1(np.random.default_rng(3), (8, ts.size), phi, df)
@@ -109,14 +119,14 @@ def test_no_look_ahead() -> None:
     ts = grid(8, 300.0)
     y = seasonal(ts)
     at = int(6.4 * DAY / 300)
-    y[at:at + 30] += 15
+    y[at : at + 30] += 15
     s = DetectorSettings(300.0)
     full = detect(y[None], ts, s)
-    assert np.isfinite(full.score[0, at - 50:]).all()
+    assert np.isfinite(full.score[0, at - 50 :]).all()
     for cut in (at - 1, at + 1, at + 2, at + 3, at + 4, at + 10, at + 35):
-        part = detect(y[None, :cut + 1], ts[:cut + 1], s)
+        part = detect(y[None, : cut + 1], ts[: cut + 1], s)
         for key in ("expected", "score", "threshold"):
-            np.testing.assert_array_equal(getattr(part, key)[0], getattr(full, key)[0, :cut + 1])
+            np.testing.assert_array_equal(getattr(part, key)[0], getattr(full, key)[0, : cut + 1])
 
 
 def test_cold_start_no_score_before_the_history_needed() -> None:
@@ -134,7 +144,7 @@ def test_an_incident_pages_once_and_a_clean_series_never() -> None:
     ts = grid(8, 300.0)
     clean, spiky = seasonal(ts, seed=5), seasonal(ts, seed=5)
     at = int(6.4 * DAY / 300)
-    spiky[at:at + 12] += 15  # an hour far outside the usual range
+    spiky[at : at + 12] += 15  # an hour far outside the usual range
     found = pages(np.vstack([clean, spiky]), ts, DetectorSettings(step=300.0))
     assert found[0] == []
     assert len(found[1]) == 1 and at <= found[1][0][0] <= at + 3
@@ -146,20 +156,20 @@ def test_a_long_incident_does_not_page_again_when_it_ends() -> None:
     ts = grid(8, 300.0)
     y = seasonal(ts, seed=6)
     at = int(6.3 * DAY / 300)
-    y[at:at + 36] += 15
+    y[at : at + 36] += 15
     det = detect(y[None], ts, DetectorSettings(step=300.0))
     found = episodes(alert_points(det.score, 3)[0])
     assert len(found) == 1 and found[0][0] <= at + 3
     # The incident does not become the reference: the expected value stays near normal.
-    normal = seasonal(ts, seed=6)[at:at + 36]
-    assert np.abs(det.expected[0, at + 12:at + 36] - normal[12:]).max() < 3
+    normal = seasonal(ts, seed=6)[at : at + 36]
+    assert np.abs(det.expected[0, at + 12 : at + 36] - normal[12:]).max() < 3
 
 
 def test_an_incident_is_not_carried_into_the_next_day() -> None:
     ts = grid(10, 300.0)
     y = seasonal(ts, seed=7)
     at = int(6.5 * DAY / 300)
-    y[at:at + 24] += 15  # two hours; a seasonal model would forecast them again a day later
+    y[at : at + 24] += 15  # two hours; a seasonal model would forecast them again a day later
     found = pages(y[None], ts, DetectorSettings(step=300.0))[0]
     assert len(found) == 1 and found[0][0] <= at + 3
 
@@ -170,7 +180,7 @@ def test_a_sustained_shift_too_small_for_single_samples_pages_once() -> None:
     ts = grid(8, 300.0)
     y = seasonal(ts, seed=13, noise=1.0)
     at = int(6.4 * DAY / 300)
-    y[at:at + 36] += 4.0
+    y[at : at + 36] += 4.0
     spikes_only = DetectorSettings(step=300.0, level_window=0)
     assert pages(y[None], ts, spikes_only)[0] == []
     found = pages(y[None], ts, DetectorSettings(step=300.0))[0]
@@ -187,7 +197,7 @@ def test_an_incident_near_the_threshold_pages_once(level_window: float) -> None:
     ts = grid(8, 300.0)
     y = seasonal(ts, seed=14, noise=1.0)
     at = int(6.4 * DAY / 300)
-    y[at:at + 36] += 3.5
+    y[at : at + 36] += 3.5
     s = DetectorSettings(step=300.0, level_window=level_window)
     found = pages(y[None], ts, s)[0]
     assert len(found) == 1 and at <= found[0][0] <= at + 6
@@ -198,11 +208,11 @@ def test_a_deviation_small_against_the_usual_range_or_capacity_does_not_page() -
     ts = grid(8, 300.0)
     y = seasonal(ts, seed=8, noise=0.01)  # range ~10, noise 0.01
     at = int(6.22 * DAY / 300)  # at the daily peak, where the cycle is flat for an hour
-    y[at:at + 12] += 0.8  # far beyond the noise, under 10% of the daily range
+    y[at : at + 12] += 0.8  # far beyond the noise, under 10% of the daily range
     assert pages(y[None], ts, DetectorSettings(step=300.0))[0] == []
     assert len(pages(y[None], ts, DetectorSettings(step=300.0, min_effect=0.0))[0]) == 1
     # Against a configured capacity of 100, even 5 is under a tenth: no page.
-    y[at:at + 12] += 4.2
+    y[at : at + 12] += 4.2
     assert pages(y[None], ts, DetectorSettings(step=300.0), capacity=np.array([100.0]))[0] == []
     assert len(pages(y[None], ts, DetectorSettings(step=300.0))[0]) == 1
 
@@ -212,8 +222,8 @@ def test_direction(direction: str, rise: int, drop: int) -> None:
     ts = grid(8, 300.0)
     up, down = seasonal(ts, seed=9), seasonal(ts, seed=9)
     at = int(6.5 * DAY / 300)
-    up[at:at + 12] += 15
-    down[at:at + 12] -= 15
+    up[at : at + 12] += 15
+    down[at : at + 12] -= 15
     found = pages(np.vstack([up, down]), ts, DetectorSettings(step=300.0, direction=direction))
     assert (len(found[0]), len(found[1])) == (rise, drop)
 
@@ -225,7 +235,9 @@ def test_replay_is_the_detector_and_reports_short_series() -> None:
     s = ReplaySettings(DetectorSettings(step=HOUR))
     out = replay([("tiny", ts[:10], y[:10]), ("ok", ts, y)], s)
     assert out[0].error.startswith("too short") and not out[1].error
-    np.testing.assert_array_equal(out[1].score, detect(y[None], ts, s.detector, series_in_target=2).score[0])
+    np.testing.assert_array_equal(
+        out[1].score, detect(y[None], ts, s.detector, series_in_target=2).score[0]
+    )
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -266,15 +278,19 @@ def test_cli_round_trip_skips_bad_series(tmp_path: Path, capsys: pytest.CaptureF
     assert f"{len(rows)} points scored" in err
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--input", "/nonexistent/in.csv"], "not found"),
-    (["--input", "IN", "--for", "soon"], "--for"),
-    (["--input", "IN", "--budget", "0"], "--budget"),
-    (["--input", "IN", "--min-effect", "-1"], "--min-effect"),
-    (["--input", "IN", "--warmup", "1.5"], "--warmup"),
-])
-def test_cli_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str],
-                               message: str) -> None:
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--input", "/nonexistent/in.csv"], "not found"),
+        (["--input", "IN", "--for", "soon"], "--for"),
+        (["--input", "IN", "--budget", "0"], "--budget"),
+        (["--input", "IN", "--min-effect", "-1"], "--min-effect"),
+        (["--input", "IN", "--warmup", "1.5"], "--warmup"),
+    ],
+)
+def test_cli_bad_input_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture, argv: list[str], message: str
+) -> None:
     src = tmp_path / "in.csv"
     write_input(src)
     argv = [str(src) if a == "IN" else a for a in argv]

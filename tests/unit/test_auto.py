@@ -17,11 +17,13 @@ def mixed_fleet(days: int = 16, seed: int = 1) -> np.ndarray:
     """Row 0 strongly seasonal, row 1 a noisy flat level, row 2 a steady trend."""
     rng = np.random.default_rng(seed)
     t = np.arange(days * M)
-    return np.stack([
-        50 + 20 * np.sin(2 * np.pi * t / M) + rng.normal(0, 1, t.size),
-        30 + rng.normal(0, 4, t.size),
-        5 + 0.3 * t + rng.normal(0, 0.3, t.size),
-    ])
+    return np.stack(
+        [
+            50 + 20 * np.sin(2 * np.pi * t / M) + rng.normal(0, 1, t.size),
+            30 + rng.normal(0, 4, t.size),
+            5 + 0.3 * t + rng.normal(0, 0.3, t.size),
+        ]
+    )
 
 
 def test_chooses_per_series_and_exposes_scores() -> None:
@@ -50,7 +52,11 @@ def test_ensemble_is_used_when_it_backtests_better() -> None:
     rng = np.random.default_rng(2)
     t = np.arange(20 * M)
     # Half seasonal, half random walk: neither naive nor a level alone is right.
-    y = 10 * np.sin(2 * np.pi * t / M) + np.cumsum(rng.normal(0, 1, t.size)) + rng.normal(0, 3, t.size)
+    y = (
+        10 * np.sin(2 * np.pi * t / M)
+        + np.cumsum(rng.normal(0, 1, t.size))
+        + rng.normal(0, 3, t.size)
+    )
     rows = np.stack([y + rng.normal(0, 1, t.size) for _ in range(6)])
     model = AutoForecaster(M, horizon=M, candidates=CHEAP, ensemble=True).fit(rows)
     assert any(c.startswith("ensemble(") for c in model.chosen)
@@ -118,7 +124,9 @@ def test_short_series_fall_back_to_seasonal_naive_and_say_why() -> None:
 
 def test_a_failing_candidate_is_skipped_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
     y = mixed_fleet()
-    model = AutoForecaster(M, horizon=12, candidates=["seasonal_naive", "fast_hw", "sktime:NoSuchModel"])
+    model = AutoForecaster(
+        M, horizon=12, candidates=["seasonal_naive", "fast_hw", "sktime:NoSuchModel"]
+    )
     model.fit(y)
     assert np.isfinite(model.predict(12)["mean"]).all()
     assert "sktime:NoSuchModel" not in model.scores["candidates"]
@@ -138,8 +146,12 @@ def test_fitted_auto_keeps_no_copy_of_the_history() -> None:
     from tests.helpers.models import model_arrays
 
     y = mixed_fleet(days=30)
-    model = make_model("auto", M, horizon=M, candidates=["seasonal_naive", "seasonal_naive_drift",
-                                                          "fast_hw", "global_gbm"]).fit(y)
+    model = make_model(
+        "auto",
+        M,
+        horizon=M,
+        candidates=["seasonal_naive", "seasonal_naive_drift", "fast_hw", "global_gbm"],
+    ).fit(y)
     assert np.isfinite(model.predict(M)["mean"]).all()
     assert model._final["seasonal_naive"]._resid is None  # auto calibrates its own intervals
     for name in ("seasonal_naive", "seasonal_naive_drift", "global_gbm"):
@@ -197,25 +209,29 @@ def fold_errors(sn_errors: list[float], chosen_errors: list[float]):
     return actual, fc, np.array([[0.0], [1.0]]), np.ones((folds, 1))
 
 
-@pytest.mark.parametrize("sn_errors, chosen_errors, kept_baseline", [
-    # Ahead on two calm folds by a hair, behind on the rough one (a real EC2 CPU series whose
-    # held-out day seasonal naive forecast better): not shown, the baseline stays.
-    ([0.11, 0.08, 8.46], [0.08, 0.05, 8.48], True),
-    # Ahead on every fold by more than the folds disagree: chosen.
-    ([1.39, 0.75, 0.78], [0.69, 0.71, 0.69], False),
-    # Far ahead on two folds, behind on the third: the mean gain is within one standard error.
-    ([1.44, 1.43, 0.41], [0.90, 0.81, 0.82], True),
-    # One fold: nothing to judge the error by, so only a tie keeps the baseline.
-    ([1.0], [0.99], False),
-    ([1.0], [1.0], True),
-])
+@pytest.mark.parametrize(
+    "sn_errors, chosen_errors, kept_baseline",
+    [
+        # Ahead on two calm folds by a hair, behind on the rough one (a real EC2 CPU series whose
+        # held-out day seasonal naive forecast better): not shown, the baseline stays.
+        ([0.11, 0.08, 8.46], [0.08, 0.05, 8.48], True),
+        # Ahead on every fold by more than the folds disagree: chosen.
+        ([1.39, 0.75, 0.78], [0.69, 0.71, 0.69], False),
+        # Far ahead on two folds, behind on the third: the mean gain is within one standard error.
+        ([1.44, 1.43, 0.41], [0.90, 0.81, 0.82], True),
+        # One fold: nothing to judge the error by, so only a tie keeps the baseline.
+        ([1.0], [0.99], False),
+        ([1.0], [1.0], True),
+    ],
+)
 def test_a_candidate_must_beat_seasonal_naive_by_more_than_one_standard_error(
-        sn_errors, chosen_errors, kept_baseline) -> None:
+    sn_errors, chosen_errors, kept_baseline
+) -> None:
     from promcast_forecaster.models.auto import within_one_standard_error
 
     assert within_one_standard_error(*fold_errors(sn_errors, chosen_errors), sn=0).tolist() == [
-        kept_baseline]
-
+        kept_baseline
+    ]
 
 
 def test_a_consistent_winner_is_still_chosen() -> None:
@@ -238,5 +254,7 @@ def test_bands_keep_widening_beyond_what_a_short_history_could_backtest() -> Non
     width = fc["upper-80"] - fc["lower-80"]
     assert (width[:, -1] > 1.8 * width[:, model.scores["horizon"] - 1]).all()
     late = slice(60, 120)
-    inside = (future[:, late] >= fc["lower-80"][:, late]) & (future[:, late] <= fc["upper-80"][:, late])
+    inside = (future[:, late] >= fc["lower-80"][:, late]) & (
+        future[:, late] <= fc["upper-80"][:, late]
+    )
     assert inside.mean() > 0.7

@@ -50,11 +50,15 @@ def registry(monkeypatch: pytest.MonkeyPatch) -> dict[str, StoreKind]:
 def test_a_registered_store_serves_billing_files_and_counts_its_calls(registry, monkeypatch):
     stores.register(MEMORY)
     csv_body = (HEADER + "\n" + focus_row() + "\n" + focus_row(billed="0.75") + "\n").encode()
-    monkeypatch.setattr(MemoryStore, "objects", {
-        ("exports", "focus/2024-09.csv"): (csv_body, "v1"),
-        ("exports", "focus/readme.txt"): (b"not a billing file", "v1"),
-        ("exports", "other/2024-09.csv"): (b"outside the prefix", "v1"),
-    })
+    monkeypatch.setattr(
+        MemoryStore,
+        "objects",
+        {
+            ("exports", "focus/2024-09.csv"): (csv_body, "v1"),
+            ("exports", "focus/readme.txt"): (b"not a billing file", "v1"),
+            ("exports", "other/2024-09.csv"): (b"outside the prefix", "v1"),
+        },
+    )
     provider = focus(["mem://exports/focus/"])
     assert ledger_totals(provider)["billed"] == Decimal("2.00")
     text = exposition(refreshed(provider))
@@ -70,11 +74,14 @@ def test_paths_are_checked_against_the_registered_stores(registry):
     assert stores.path_problem("/var/lib/billing") is None
     assert stores.path_problem("mem:///focus/") == "'mem:///focus/' names no bucket"
     assert stores.path_problem("ftp://host/x") == (
-        "'ftp://host/x': only local paths, s3://, gs:// and mem:// are supported")
-    stores.register(StoreKind("void://", "no_such_sdk_module_anywhere", "void package",
-                              MemoryStore))
+        "'ftp://host/x': only local paths, s3://, gs:// and mem:// are supported"
+    )
+    stores.register(
+        StoreKind("void://", "no_such_sdk_module_anywhere", "void package", MemoryStore)
+    )
     assert stores.path_problem("void://b/x") == (
-        "void:// paths need the void package, which is not installed")
+        "void:// paths need the void package, which is not installed"
+    )
 
 
 def test_a_scheme_is_registered_once(registry):
@@ -90,6 +97,10 @@ def test_the_aws_and_gcp_providers_register_their_clouds():
     import promcast_exporter.config  # noqa: F401 - the config loads every provider's store
 
     s3, gs = stores.kind_for("s3://bucket/cur/"), stores.kind_for("gs://bucket/focus/")
-    assert s3 is not None and s3.connect.__module__ == "promcast_exporter.providers.aws.billing_store"
-    assert gs is not None and gs.connect.__module__ == "promcast_exporter.providers.gcp.billing_store"
+    assert (
+        s3 is not None and s3.connect.__module__ == "promcast_exporter.providers.aws.billing_store"
+    )
+    assert (
+        gs is not None and gs.connect.__module__ == "promcast_exporter.providers.gcp.billing_store"
+    )
     assert (s3.sdk_module, gs.sdk_module) == ("boto3", "google.cloud.storage")

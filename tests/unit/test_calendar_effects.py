@@ -47,7 +47,9 @@ def test_the_calendar_knows_german_holidays_on_the_right_days():
     # Epiphany is a holiday in Bavaria, not nationally.
     jan6 = dt.datetime(2025, 1, 6, tzinfo=dt.timezone.utc).timestamp()
     assert cal.mask(np.array([jan6]), DAY, 0, 1)[0, 0]
-    assert not HolidayCalendar(HolidaySettings(country="DE"), "start").mask(np.array([jan6]), DAY, 0, 1)[0, 0]
+    assert not HolidayCalendar(HolidaySettings(country="DE"), "start").mask(
+        np.array([jan6]), DAY, 0, 1
+    )[0, 0]
 
 
 def test_holiday_forecast_is_better_with_the_option_and_says_so():
@@ -56,8 +58,12 @@ def test_holiday_forecast_is_better_with_the_option_and_says_so():
     scale = mase_scale(train, 7)
     on = holiday[T:]
     plain = make_model("auto_fast", 7, horizon=H).fit(train).predict(H)
-    model = HolidayAdjusted(make_model("auto_fast", 7, horizon=H),
-                            HolidayCalendar(HolidaySettings(country="DE"), "start"), DAY, 7)
+    model = HolidayAdjusted(
+        make_model("auto_fast", 7, horizon=H),
+        HolidayCalendar(HolidaySettings(country="DE"), "start"),
+        DAY,
+        7,
+    )
     adjusted = model.at(np.full(len(y), START)).fit(train).predict(H)
     err_plain = np.abs(test - plain["mean"])[:, on].mean()
     err_adj = np.abs(test - adjusted["mean"])[:, on].mean()
@@ -71,8 +77,12 @@ def test_holiday_forecast_is_better_with_the_option_and_says_so():
 def test_a_series_without_a_holiday_effect_is_left_as_it_was():
     y, _ = daily_fleet(n=4, dip=1.0, seed=1)
     train = y[:, :T]
-    model = HolidayAdjusted(make_model("seasonal_naive", 7),
-                            HolidayCalendar(HolidaySettings(country="DE"), "start"), DAY, 7)
+    model = HolidayAdjusted(
+        make_model("seasonal_naive", 7),
+        HolidayCalendar(HolidaySettings(country="DE"), "start"),
+        DAY,
+        7,
+    )
     fc = model.at(np.full(4, START)).fit(train).predict(H)
     same = make_model("seasonal_naive", 7).fit(train).predict(H)
     kept = model.effect.kept
@@ -82,16 +92,33 @@ def test_a_series_without_a_holiday_effect_is_left_as_it_was():
 
 
 def config(**holidays) -> dict:
-    return {"targets": [{"name": "t", "query": "x", "step": "1d", "history": "730d", "season": "7d",
-                         "horizons": ["30d"], "holidays": holidays}]}
+    return {
+        "targets": [
+            {
+                "name": "t",
+                "query": "x",
+                "step": "1d",
+                "history": "730d",
+                "season": "7d",
+                "horizons": ["30d"],
+                "holidays": holidays,
+            }
+        ]
+    }
 
 
-@pytest.mark.parametrize("given, message", [
-    ({"country": "XX"}, "targets[0].holidays.country: unknown country 'XX': use an ISO 3166-1 code"),
-    ({"country": "DE", "subdivision": "ZZ"}, "subdivision 'ZZ' is not one of DE's"),
-    ({"country": "DE", "timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
-    ({"country": "DE", "region": "BY"}, "targets[0].holidays.region: unknown key"),
-])
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (
+            {"country": "XX"},
+            "targets[0].holidays.country: unknown country 'XX': use an ISO 3166-1 code",
+        ),
+        ({"country": "DE", "subdivision": "ZZ"}, "subdivision 'ZZ' is not one of DE's"),
+        ({"country": "DE", "timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+        ({"country": "DE", "region": "BY"}, "targets[0].holidays.region: unknown key"),
+    ],
+)
 def test_bad_holiday_settings_name_the_key_and_what_to_do(given, message):
     with pytest.raises(ConfigError) as err:
         validate(ForecasterConfig, config(**given))
@@ -107,7 +134,9 @@ def test_holidays_need_a_step_of_a_day_or_less():
 
 def test_the_engine_applies_the_targets_holidays_and_refits_when_they_change():
     y, holiday = daily_fleet(n=3)
-    cfg = validate(ForecasterConfig, config(country="DE", subdivision="BY", timezone="Europe/Berlin"))
+    cfg = validate(
+        ForecasterConfig, config(country="DE", subdivision="BY", timezone="Europe/Berlin")
+    )
     t = cfg.resolved_targets()[0]
     assert t.holidays == HolidaySettings(country="DE", subdivision="BY", timezone="Europe/Berlin")
     # The engine's grid stamps each day at its end: the value of day k at START + (k + 1) days.
@@ -115,19 +144,29 @@ def test_the_engine_applies_the_targets_holidays_and_refits_when_they_change():
     raw = [RawSeries({"host": str(i)}, ts, y[i, :T]) for i in range(3)]
     end = ts[-1]
     result = forecast_target(t, raw[:], end, end, backtest=False)
-    assert all(s.model.endswith("(+holidays)") for s in result.series), [s.model for s in result.series]
+    assert all(s.model.endswith("(+holidays)") for s in result.series), [
+        s.model for s in result.series
+    ]
     # Column k of the curve is k days ahead: 2023-01-01 (New Year's Day, a Sunday) is forecast
     # low against the next Sunday; Epiphany (Bavaria only, where these series never dipped: the
     # data has the national holidays) has its own effect, none.
     mean = result.curves["mean"]
 
     def col(day: str) -> int:  # the curve's column of the value for that day
-        return int(round((dt.datetime.fromisoformat(day + "T00:00:00+00:00").timestamp() + DAY - end) / DAY))
+        return int(
+            round(
+                (dt.datetime.fromisoformat(day + "T00:00:00+00:00").timestamp() + DAY - end) / DAY
+            )
+        )
 
     assert mean[0, col("2023-01-01")] < 0.5 * mean[0, col("2023-01-08")]
-    assert abs(mean[0, col("2023-01-06")] - mean[0, col("2023-01-13")]) < 0.1 * mean[0, col("2023-01-13")]
+    assert (
+        abs(mean[0, col("2023-01-06")] - mean[0, col("2023-01-13")])
+        < 0.1 * mean[0, col("2023-01-13")]
+    )
     plain = validate(ForecasterConfig, config(country="DE")).resolved_targets()[0]
     from promcast_forecaster.engine import fit_reason
+
     assert fit_reason(result.fitted, plain, end, result.fitted.keys) == "settings"
 
 
@@ -139,13 +178,30 @@ def test_offline_takes_holidays_and_rejects_a_bad_flag(tmp_path: Path, capsys):
         w.writerow(["series_id", "timestamp", "value"])
         for i in range(2):
             for k in range(T):
-                stamp = dt.datetime.fromtimestamp(START + k * DAY, dt.timezone.utc).strftime("%Y-%m-%d")
+                stamp = dt.datetime.fromtimestamp(START + k * DAY, dt.timezone.utc).strftime(
+                    "%Y-%m-%d"
+                )
                 w.writerow([f"s{i}", stamp, f"{y[i, k]:.3f}"])
     parser = __import__("argparse").ArgumentParser()
     offline.add_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "out.csv"
-    args = parser.parse_args(["offline", "--input", str(path), "--horizon", "30", "--step", "1d",
-                              "--model", "seasonal_naive", "--holidays", "DE", "--out", str(out)])
+    args = parser.parse_args(
+        [
+            "offline",
+            "--input",
+            str(path),
+            "--horizon",
+            "30",
+            "--step",
+            "1d",
+            "--model",
+            "seasonal_naive",
+            "--holidays",
+            "DE",
+            "--out",
+            str(out),
+        ]
+    )
     assert offline.run(args) == 0
     rows = list(csv.DictReader(out.open()))
     assert {r["model"] for r in rows} == {"seasonal_naive(+holidays)"}
@@ -153,8 +209,9 @@ def test_offline_takes_holidays_and_rejects_a_bad_flag(tmp_path: Path, capsys):
     newyear = [float(r["mean"]) for r in rows if r["timestamp"].startswith("2023-01-01")]
     ordinary = [float(r["mean"]) for r in rows if r["timestamp"].startswith("2023-01-08")]
     assert newyear and ordinary and newyear[0] < 0.5 * ordinary[0]
-    bad = parser.parse_args(["offline", "--input", str(path), "--horizon", "30", "--step", "1d",
-                             "--holidays", "DE-ZZ"])
+    bad = parser.parse_args(
+        ["offline", "--input", str(path), "--horizon", "30", "--step", "1d", "--holidays", "DE-ZZ"]
+    )
     assert offline.run(bad) == 2
     assert "--holidays 'DE-ZZ': subdivision 'ZZ' is not one of DE's" in capsys.readouterr().err
 
@@ -177,8 +234,8 @@ def test_hourly_steps_take_the_holiday_effect_in_the_targets_time_zone():
     history = whit - 2 * 24
     model = HolidayAdjusted(make_model("seasonal_naive", 24), cal, 3600.0, 24).at([start])
     fc = model.fit(y[:, :history]).predict(4 * 24)["mean"][0]
-    on_whit = fc[2 * 24:3 * 24]
-    day_after = fc[3 * 24:4 * 24]
+    on_whit = fc[2 * 24 : 3 * 24]
+    day_after = fc[3 * 24 : 4 * 24]
     assert model.effect.kept[0] and model.effect.holidays[0] == 4  # Good Friday .. 1 May
     assert on_whit.mean() < 0.5 * day_after.mean()
     # The day starts at Berlin's midnight (23:00 UTC the evening before), not at UTC's.
@@ -194,8 +251,12 @@ def test_hostile_timestamps_and_gaps_cost_bounded_work_and_no_crash():
     y, _ = daily_fleet(n=2)
     y[0, ::3] = np.nan
     y[1] = np.nan
-    model = HolidayAdjusted(make_model("auto_fast", 7, horizon=30),
-                            HolidayCalendar(HolidaySettings(country="DE"), "start"), DAY, 7)
+    model = HolidayAdjusted(
+        make_model("auto_fast", 7, horizon=30),
+        HolidayCalendar(HolidaySettings(country="DE"), "start"),
+        DAY,
+        7,
+    )
     fc = model.at([START, START]).fit(y[:, :T]).predict(30)
     assert np.isfinite(fc["mean"][0]).all()
     assert "fewer than 2" in model.row_notes(2)[1]

@@ -8,10 +8,34 @@ import yaml
 from promcast_common.catalogue import CATALOGUE, Families
 
 ROOT = Path(__file__).resolve().parents[2]
-UNITS = ("_seconds", "_bytes", "_ratio", "_usd", "_total", "_info", "_vcpus", "_series", "_samples", "_successful",
-         "_up", "_success", "_stale", "_mean", "_lower", "_upper", "_observed", "_expected",
-         "_capacity", "_score", "_amount", "_spend", "_mase", "_replicas", "_per_second",
-         "_requests")
+UNITS = (
+    "_seconds",
+    "_bytes",
+    "_ratio",
+    "_usd",
+    "_total",
+    "_info",
+    "_vcpus",
+    "_series",
+    "_samples",
+    "_successful",
+    "_up",
+    "_success",
+    "_stale",
+    "_mean",
+    "_lower",
+    "_upper",
+    "_observed",
+    "_expected",
+    "_capacity",
+    "_score",
+    "_amount",
+    "_spend",
+    "_mase",
+    "_replicas",
+    "_per_second",
+    "_requests",
+)
 
 
 def test_names_follow_prometheus_conventions():

@@ -101,20 +101,28 @@ def test_the_link_checker_catches_a_missing_file_and_a_missing_anchor(tmp_path):
     page.write_text(
         "# Probe\n\n[ok](#probe) [up](../README.md#top) [alert](runbook.md#promcastx)\n"
         "[gone](nothere.md) [bad](runbook.md#nope) [out](../../elsewhere.md)\n"
-        "`[in code](nothere.md)`\n```\n[fenced](nothere.md)\n```\n")
+        "`[in code](nothere.md)`\n```\n[fenced](nothere.md)\n```\n"
+    )
     assert [p.split(": ", 2)[2] for p in broken_links(page, tmp_path)] == [
-        "no such file docs/nothere.md", "docs/runbook.md has no heading or anchor #nope",
-        "points outside the repository"]
+        "no such file docs/nothere.md",
+        "docs/runbook.md has no heading or anchor #nope",
+        "points outside the repository",
+    ]
 
 
-@pytest.mark.parametrize("heading, anchor", [
-    ("Forecaster (`promcast-forecaster`)", "forecaster-promcast-forecaster"),
-    ("Capacity planning: scenarios, order-by dates, autoscaling",
-     "capacity-planning-scenarios-order-by-dates-autoscaling"),
-    ("The forecaster's API", "the-forecasters-api"),
-    ("PromcastCapacityExhaustionSoon", "promcastcapacityexhaustionsoon"),
-    ("Cost and budget_usd [v2](x.md)", "cost-and-budget_usd-v2"),
-])
+@pytest.mark.parametrize(
+    "heading, anchor",
+    [
+        ("Forecaster (`promcast-forecaster`)", "forecaster-promcast-forecaster"),
+        (
+            "Capacity planning: scenarios, order-by dates, autoscaling",
+            "capacity-planning-scenarios-order-by-dates-autoscaling",
+        ),
+        ("The forecaster's API", "the-forecasters-api"),
+        ("PromcastCapacityExhaustionSoon", "promcastcapacityexhaustionsoon"),
+        ("Cost and budget_usd [v2](x.md)", "cost-and-budget_usd-v2"),
+    ],
+)
 def test_anchors_follow_githubs_rendering(heading, anchor):
     assert slug(heading) == anchor
 
@@ -127,8 +135,10 @@ def test_every_alert_runbook_url_leads_to_a_section():
                 url = rule.get("annotations", {}).get("runbook_url")
                 if not url:
                     continue
-                assert url.startswith(REPO_URL), f"{rule['alert']}: runbook_url {url} is not in this repository"
-                path, _, fragment = url[len(REPO_URL):].partition("#")
+                assert url.startswith(REPO_URL), (
+                    f"{rule['alert']}: runbook_url {url} is not in this repository"
+                )
+                path, _, fragment = url[len(REPO_URL) :].partition("#")
                 if not (ROOT / path).exists() or fragment not in anchors(ROOT / path):
                     missing.append(f"{rule['alert']}: {url}")
     assert missing == []
@@ -136,14 +146,19 @@ def test_every_alert_runbook_url_leads_to_a_section():
 
 def test_every_alert_has_a_section_in_the_runbook():
     runbook = (ROOT / "docs" / "runbook.md").read_text()
-    names = {r["alert"] for p in (ROOT / "rules").glob("*.yml")
-             for g in yaml.safe_load(p.read_text())["groups"] for r in g["rules"] if "alert" in r}
+    names = {
+        r["alert"]
+        for p in (ROOT / "rules").glob("*.yml")
+        for g in yaml.safe_load(p.read_text())["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    }
     assert names and {n for n in names if f"\n### {n}\n" not in runbook} == set()
 
 
 def test_the_two_commands_are_the_ones_ci_and_make_run():
     readme = README.read_text()
-    section = readme[readme.index("## Two commands"):]
+    section = readme[readme.index("## Two commands") :]
     block = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
     commands = [line.split("#")[0].strip() for line in block.splitlines()]
     assert commands == ["make demo", "make test"]
@@ -153,13 +168,31 @@ def test_the_two_commands_are_the_ones_ci_and_make_run():
 
 
 def repository_text_files():
-    folders = ["exporter", "forecaster", "tests", "dashboards", "deploy", "demo", "benchmarks",
-               "rules", "alertmanager", "docker", "docs", ".ci"]
+    folders = [
+        "exporter",
+        "forecaster",
+        "tests",
+        "dashboards",
+        "deploy",
+        "demo",
+        "benchmarks",
+        "rules",
+        "alertmanager",
+        "docker",
+        "docs",
+        ".ci",
+    ]
     # The previous release's configs are kept verbatim, comments and all, to test compatibility.
     snapshot = ROOT / "tests" / "fixtures" / "previous_release"
-    files = [p for f in folders for p in (ROOT / f).rglob("*")
-             if p.is_file() and p.suffix != ".png" and "__pycache__" not in p.parts
-             and not p.is_relative_to(snapshot)]
+    files = [
+        p
+        for f in folders
+        for p in (ROOT / f).rglob("*")
+        if p.is_file()
+        and p.suffix != ".png"
+        and "__pycache__" not in p.parts
+        and not p.is_relative_to(snapshot)
+    ]
     files += [ROOT / n for n in ("README.md", "Makefile", "Dockerfile", "pyproject.toml")]
     files += sorted(ROOT.glob("docker-compose*.yml"))
     return [(p.relative_to(ROOT).as_posix(), p.read_text(errors="replace")) for p in files]
@@ -175,8 +208,11 @@ def test_no_file_cites_a_document_the_repository_does_not_have():
 def test_every_readme_section_named_in_a_file_exists():
     # A comment that sends the reader to a README section by its quoted name: it must be there.
     headings = {m.group(1) for m in re.finditer(r"^#+ (.*)$", README.read_text(), re.M)}
-    named = [(name, section) for name, text in repository_text_files()
-             for section in re.findall(r'README\s+(?:#\s+)?"([^"]+)"', text)]
+    named = [
+        (name, section)
+        for name, text in repository_text_files()
+        for section in re.findall(r'README\s+(?:#\s+)?"([^"]+)"', text)
+    ]
     assert [(name, s) for name, s in named if s not in headings] == []
 
 
@@ -187,7 +223,7 @@ def config_examples():
         text = (ROOT / "docs" / page).read_text()
         for m in re.finditer(r"```yaml\n(.*?)```", text, re.S):
             if not re.search(r"^\s*# \.\.\. ", m.group(1), re.M):
-                line = text[:m.start()].count("\n") + 1
+                line = text[: m.start()].count("\n") + 1
                 examples.append(pytest.param(m.group(1), id=f"{page}:{line}"))
     return examples
 
@@ -201,8 +237,10 @@ def test_every_documented_config_example_is_accepted(block, tmp_path):
     from rules.config import load as load_alerting
 
     # The example names a file of the user's; the built-in catalogue has the same format.
-    block = block.replace("/etc/promcast/instance_types.yaml",
-                          str(ROOT / "forecaster" / "recommend" / "instance_types.yaml"))
+    block = block.replace(
+        "/etc/promcast/instance_types.yaml",
+        str(ROOT / "forecaster" / "recommend" / "instance_types.yaml"),
+    )
     data = yaml.safe_load(block)
     if "providers" in data:
         validate(ExporterConfig, data, "docs")
@@ -226,7 +264,9 @@ def test_every_series_the_docs_name_is_in_the_catalogue():
         for name in re.findall(r"(?<![:\w])promcast_[a-z0-9_]+(?![\w(])", page.read_text()):
             if name in packages:
                 continue
-            known = name in CATALOGUE or (name.endswith("_") and any(c.startswith(name) for c in CATALOGUE))
+            known = name in CATALOGUE or (
+                name.endswith("_") and any(c.startswith(name) for c in CATALOGUE)
+            )
             if not known:
                 unknown.append(f"{page.relative_to(ROOT)}: {name}")
     assert unknown == []

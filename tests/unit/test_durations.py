@@ -3,10 +3,19 @@ import pytest
 from promcast_common.durations import format_duration, parse_duration
 
 
-@pytest.mark.parametrize("text,seconds", [
-    ("30s", 30), ("5m", 300), ("1h30m", 5400), ("7d", 604800), ("2w", 1209600), ("250ms", 0.25),
-    (90, 90), ("0s", 0),
-])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1h30m", 5400),
+        ("7d", 604800),
+        ("2w", 1209600),
+        ("250ms", 0.25),
+        (90, 90),
+        ("0s", 0),
+    ],
+)
 def test_parse(text, seconds):
     assert parse_duration(text) == seconds
 

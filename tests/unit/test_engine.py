@@ -7,8 +7,15 @@ import pytest
 
 from promcast_common.config import validate
 from promcast_forecaster.config import ForecasterConfig
-from promcast_forecaster.engine import (align, exhaustion_seconds, forecast_target, match_capacity,
-                              output_labels, select_series, series_hash)
+from promcast_forecaster.engine import (
+    align,
+    exhaustion_seconds,
+    forecast_target,
+    match_capacity,
+    output_labels,
+    select_series,
+    series_hash,
+)
 from promcast_forecaster.models import ModelBase, SeasonalNaive
 from promcast_forecaster.source import RawSeries
 
@@ -16,8 +23,17 @@ STEP = 3600.0
 
 
 def target(**over):
-    spec = {"name": "disk", "query": "x", "step": "1h", "history": "10d", "season": "1d",
-            "horizons": ["1d", "3d"], "capacity": 0.9, "lead_time": "7d", **over}
+    spec = {
+        "name": "disk",
+        "query": "x",
+        "step": "1h",
+        "history": "10d",
+        "season": "1d",
+        "horizons": ["1d", "3d"],
+        "capacity": 0.9,
+        "lead_time": "7d",
+        **over,
+    }
     return validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0]
 
 
@@ -52,8 +68,8 @@ def test_growing_series_is_forecast_to_cross_its_capacity_at_the_right_time():
 def test_exhaustion_edges():
     path = np.array([0.5, 0.8, 0.95, 1.0])
     assert exhaustion_seconds(path, 0.4, 0.9, "above", 60, 0) == 180
-    assert exhaustion_seconds(path, 0.4, 0.9, "above", 60, 30) == 150   # the grid lags now
-    assert exhaustion_seconds(path, 0.92, 0.9, "above", 60, 0) == 0     # already crossed
+    assert exhaustion_seconds(path, 0.4, 0.9, "above", 60, 30) == 150  # the grid lags now
+    assert exhaustion_seconds(path, 0.92, 0.9, "above", 60, 0) == 0  # already crossed
     assert math.isinf(exhaustion_seconds(path, 0.4, 1.5, "above", 60, 0))
     assert math.isnan(exhaustion_seconds(path, 0.4, None, "above", 60, 0))  # no capacity, no claim
     assert exhaustion_seconds(-path, -0.4, -0.9, "below", 60, 0) == 180  # free space falling
@@ -66,9 +82,11 @@ def test_gaps_nan_inf_and_empty_series():
     y[50:80] = np.nan
     y[100] = np.inf
     keep = np.isfinite(y) | np.isinf(y)
-    series = [RawSeries({"host": "gappy"}, ts[keep], y[keep]),
-              RawSeries({"host": "dead"}, ts, np.full_like(ts, np.nan)),
-              RawSeries({"host": "one"}, ts[-1:], np.array([0.2]))]
+    series = [
+        RawSeries({"host": "gappy"}, ts[keep], y[keep]),
+        RawSeries({"host": "dead"}, ts, np.full_like(ts, np.nan)),
+        RawSeries({"host": "one"}, ts[-1:], np.array([0.2])),
+    ]
     res = forecast_target(t, select_series(series, t).series, end, end)
     assert [s.labels["host"] for s in res.series] == ["gappy"]
     assert res.skipped == 2
@@ -84,7 +102,9 @@ def test_short_history_falls_back_to_non_seasonal_and_says_why():
 
 def test_label_clash_keeps_source_target_as_exported_target():
     assert output_labels({"__name__": "m", "target": "db"}, "disk") == {
-        "exported_target": "db", "target": "disk"}
+        "exported_target": "db",
+        "target": "disk",
+    }
 
 
 def test_align_places_points_on_the_grid():
@@ -101,7 +121,9 @@ def test_seasonal_naive_repeats_the_last_season_and_handles_2d():
 
 def test_keep_drop_collisions_and_the_cap():
     ts = np.arange(5.0)
-    raw = [RawSeries({"__name__": "m", "host": f"h{i}", "pod": f"p{i % 2}"}, ts, ts) for i in range(6)]
+    raw = [
+        RawSeries({"__name__": "m", "host": f"h{i}", "pod": f"p{i % 2}"}, ts, ts) for i in range(6)
+    ]
     sel = select_series(raw, target(drop_labels=["host"]))
     assert sorted(s.labels["pod"] for s in sel.series) == ["p0", "p1"] and sel.collided == 4
     sel = select_series(raw, target(keep_labels=["host"], max_series=4))
@@ -122,10 +144,13 @@ def test_shards_partition_the_series_exactly():
 
 
 def test_capacity_per_series_from_a_query():
-    series = [RawSeries({"host": "a", "dev": "x"}, np.arange(2.0), np.zeros(2)),
-              RawSeries({"host": "b", "dev": "x"}, np.arange(2.0), np.zeros(2))]
-    caps = match_capacity(series, [RawSeries({"__name__": "size", "host": "a"}, np.array([1.0]),
-                                             np.array([100.0]))])
+    series = [
+        RawSeries({"host": "a", "dev": "x"}, np.arange(2.0), np.zeros(2)),
+        RawSeries({"host": "b", "dev": "x"}, np.arange(2.0), np.zeros(2)),
+    ]
+    caps = match_capacity(
+        series, [RawSeries({"__name__": "size", "host": "a"}, np.array([1.0]), np.array([100.0]))]
+    )
     assert caps[0] == 100 and np.isnan(caps[1])
     assert list(match_capacity(series, [RawSeries({}, np.array([1.0]), np.array([7.0]))])) == [7, 7]
 
@@ -145,36 +170,55 @@ def test_anomaly_score_of_the_newest_point_from_the_history_alone():
     s = spiky.series[0]
     assert s.anomaly_score > 2  # well past the page (each statistic has a quarter of the budget)
     # The expected value (published so rules can tell a rise from a drop) is the normal level.
-    assert abs(s.expected - normal.series[0].expected) < 1e-9 and abs(s.expected - y[-1] + 0.3) < 0.05
+    assert (
+        abs(s.expected - normal.series[0].expected) < 1e-9 and abs(s.expected - y[-1] + 0.3) < 0.05
+    )
     # Nothing is carried between cycles: a restarted service computes the same score, and the
     # replay of ``promcast-forecaster anomalies`` gives it for that point too.
     again = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, y)], t).series, end, end)
     assert again.series[0].anomaly_score == s.anomaly_score
     (rec,) = replay([("x", ts, y)], ReplaySettings(anomaly_settings(t)))
-    assert rec.score[-1] == pytest.approx(s.anomaly_score) and rec.expected[-1] == pytest.approx(s.expected)
+    assert rec.score[-1] == pytest.approx(s.anomaly_score) and rec.expected[-1] == pytest.approx(
+        s.expected
+    )
 
 
 def test_merge_history_appends_new_points_and_cuts_old_ones():
     from promcast_forecaster.reader import merge_history
 
-    old = [RawSeries({"h": "a"}, np.array([0.0, 1, 2, 3]), np.array([0.0, 1, 2, 3])),
-           RawSeries({"h": "b"}, np.array([0.0, 1]), np.array([5.0, 5]))]
+    old = [
+        RawSeries({"h": "a"}, np.array([0.0, 1, 2, 3]), np.array([0.0, 1, 2, 3])),
+        RawSeries({"h": "b"}, np.array([0.0, 1]), np.array([5.0, 5])),
+    ]
     new = [RawSeries({"h": "a"}, np.array([3.0, 4]), np.array([30.0, 40]))]
     merged = {s.labels["h"]: s for s in merge_history(old, new, start=1)}
-    assert list(merged["a"].timestamps) == [1, 2, 3, 4] and list(merged["a"].values) == [1, 2, 30, 40]
+    assert list(merged["a"].timestamps) == [1, 2, 3, 4] and list(merged["a"].values) == [
+        1,
+        2,
+        30,
+        40,
+    ]
     # No new point: its newest sample is late or missed, which does not end it (the staleness
     # decides that); only what fell out of the window is cut.
     assert list(merged["b"].timestamps) == [1] and list(merged["b"].values) == [5]
     assert "b" not in {s.labels["h"] for s in merge_history(old, new, start=2)}
-    assert merge_history(old, [RawSeries({"h": "new"}, np.array([4.0]), np.array([1.0]))], 1) is None
+    assert (
+        merge_history(old, [RawSeries({"h": "new"}, np.array([4.0]), np.array([1.0]))], 1) is None
+    )
 
 
 def test_auto_publishes_its_choice_and_backtest_and_is_only_updated_between_refits():
     t = target(model="auto", history="8d", horizons=["6h"], fit_every="1h")
     ts, end = grid(t)
     rng = np.random.default_rng(3)
-    raw = [RawSeries({"h": str(i)}, ts, daily_growth(ts, 0.3 + 0.05 * i, 0.01)
-                     + 0.01 * rng.standard_normal(len(ts))) for i in range(4)]
+    raw = [
+        RawSeries(
+            {"h": str(i)},
+            ts,
+            daily_growth(ts, 0.3 + 0.05 * i, 0.01) + 0.01 * rng.standard_normal(len(ts)),
+        )
+        for i in range(4)
+    ]
     first = forecast_target(t, select_series(raw, t).series, end, end)
     s = first.series[0]
     assert s.model and np.isfinite(s.backtest_mase)
@@ -211,8 +255,9 @@ def test_every_model_reports_backtest_accuracy_kept_between_refits():
 def test_too_short_a_history_has_no_backtest_rather_than_a_made_up_one():
     t = target(model="seasonal_naive_drift", history="1d", horizons=["1d"])
     ts, end = grid(t)
-    first = forecast_target(t, select_series([RawSeries({"h": "a"}, ts, 0.5 + 0 * ts)], t).series,
-                            end, end)
+    first = forecast_target(
+        t, select_series([RawSeries({"h": "a"}, ts, 0.5 + 0 * ts)], t).series, end, end
+    )
     assert np.isnan(first.series[0].backtest_mase) and first.series[0].backtest_coverage == {}
 
 
@@ -230,8 +275,9 @@ def test_a_failing_model_falls_back_and_is_not_backtested(monkeypatch, caplog):
     monkeypatch.setattr(engine, "make_model", lambda *a, **k: Broken())
     t = target(history="5d")
     ts, end = grid(t)
-    result = forecast_target(t, select_series([RawSeries({"h": "x"}, ts, 0.5 + 0 * ts)], t).series,
-                             end, end)
+    result = forecast_target(
+        t, select_series([RawSeries({"h": "x"}, ts, 0.5 + 0 * ts)], t).series, end, end
+    )
     (s,) = result.series
     assert s.model == "seasonal_naive" and s.reason.startswith("fallback: ")
     assert math.isnan(s.backtest_mase) and s.backtest_coverage == {}
@@ -242,8 +288,10 @@ def test_series_that_stopped_reporting_are_retired_after_the_staleness():
     t = target()
     assert t.staleness_seconds == 3 * STEP  # default: three steps, at least an hour
     ts, end = grid(t)
-    raw = [RawSeries({"h": f"h{i}"}, ts[: len(ts) - lag], np.ones(len(ts) - lag))
-           for i, lag in enumerate([0, 1, 3, 4, 48])]
+    raw = [
+        RawSeries({"h": f"h{i}"}, ts[: len(ts) - lag], np.ones(len(ts) - lag))
+        for i, lag in enumerate([0, 1, 3, 4, 48])
+    ]
     sel = select_series(raw, t, end=end)
     # Up to the staleness behind (late, missed scrapes) a series stays; beyond it, it is retired.
     assert sorted(s.labels["h"] for s in sel.series) == ["h0", "h1", "h2"] and sel.retired == 2
@@ -261,10 +309,15 @@ def test_series_that_stopped_reporting_are_retired_after_the_staleness():
 def test_staleness_shorter_than_the_step_is_refused():
     from promcast_common.config import ConfigError
 
-    with pytest.raises(ConfigError, match=r"targets\[0\] \(disk\): staleness 30m is shorter than the step 1h"):
+    with pytest.raises(
+        ConfigError, match=r"targets\[0\] \(disk\): staleness 30m is shorter than the step 1h"
+    ):
         target(staleness="30m")
     assert target(step="5m", history="1d").staleness_seconds == 3600  # at least an hour
-    assert target(step="1d", history="30d", season="7d", horizons=["7d"]).staleness_seconds == 3 * 86400
+    assert (
+        target(step="1d", history="30d", season="7d", horizons=["7d"]).staleness_seconds
+        == 3 * 86400
+    )
 
 
 def test_a_late_newest_step_keeps_every_series_and_the_fitted_models():
@@ -273,22 +326,31 @@ def test_a_late_newest_step_keeps_every_series_and_the_fitted_models():
     t = target(history="5d", fit_every="1h")
     ts, end = grid(t)
     rng = np.random.default_rng(7)
-    raw = [RawSeries({"h": f"h{i}"}, ts, 0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400)
-                     + 0.01 * rng.standard_normal(len(ts))) for i in range(4)]
+    raw = [
+        RawSeries(
+            {"h": f"h{i}"},
+            ts,
+            0.5 + 0.1 * np.sin(2 * np.pi * ts / 86400) + 0.01 * rng.standard_normal(len(ts)),
+        )
+        for i in range(4)
+    ]
     first = forecast_target(t, select_series(raw, t, end=end).series, end, end + 60)
     assert first.refitted and first.fit_reason == "first"
     late = [RawSeries(s.labels, s.timestamps[:-1], s.values[:-1]) for s in raw]
-    again = forecast_target(t, select_series(late, t, end=end).series, end, end + 360,
-                            fitted=first.fitted)
+    again = forecast_target(
+        t, select_series(late, t, end=end).series, end, end + 360, fitted=first.fitted
+    )
     assert len(again.series) == 4 and not again.refitted and again.fit_reason == ""
     assert all(s.observed_at == end - STEP for s in again.series)
     assert all(s.observed_at == end for s in first.series)
     # One series retired: the set changed, so the models are fitted again, and it says why.
-    gone = forecast_target(t, select_series(late[:3], t, end=end).series, end, end + 420,
-                           fitted=again.fitted)
+    gone = forecast_target(
+        t, select_series(late[:3], t, end=end).series, end, end + 420, fitted=again.fitted
+    )
     assert gone.refitted and gone.fit_reason == "series" and len(gone.series) == 3
-    later = forecast_target(t, select_series(raw, t, end=end).series, end, end + 3700,
-                            fitted=first.fitted)
+    later = forecast_target(
+        t, select_series(raw, t, end=end).series, end, end + 3700, fitted=first.fitted
+    )
     assert later.refitted and later.fit_reason == "schedule"
 
 
@@ -303,7 +365,8 @@ def test_a_late_observation_keeps_the_score_of_its_own_instant():
 
     def one(n, e):
         return forecast_target(
-            t, select_series([RawSeries({"h": "x"}, ts[:n], y[:n])], t, end=e).series, e, e)
+            t, select_series([RawSeries({"h": "x"}, ts[:n], y[:n])], t, end=e).series, e, e
+        )
 
     prev = one(len(ts) - 1, end - STEP)
     # The grid moved on but the newest step is late: the newest observation is the one the
@@ -323,8 +386,12 @@ def test_one_huge_series_does_not_ruin_the_others_global_gbm_forecasts():
     t = target(model="global_gbm", capacity=None, history="8d", horizons=["1d"])
     ts, end = grid(t)
     rng = np.random.default_rng(3)
-    raw = [RawSeries({"h": str(i)}, ts, 49.5 + 5 * np.sin(2 * np.pi * ts / 86400)
-                     + rng.normal(0, 1, ts.size)) for i in range(8)]
+    raw = [
+        RawSeries(
+            {"h": str(i)}, ts, 49.5 + 5 * np.sin(2 * np.pi * ts / 86400) + rng.normal(0, 1, ts.size)
+        )
+        for i in range(8)
+    ]
     raw.append(RawSeries({"h": "huge"}, ts, 1e300 * (1 + 0.01 * rng.normal(size=ts.size))))
     result = forecast_target(t, select_series(raw, t).series, end, end, backtest=False)
     by_host = {s.labels["h"]: s for s in result.series}
@@ -343,6 +410,7 @@ def test_a_model_giving_non_finite_or_absurd_rows_falls_back_per_series(monkeypa
     class Wild(ModelBase):
         """Forecasts each series' level, except an overflow for the one at 0.6 and a runaway
         (a billion times its level) for the one at 0.7."""
+
         name = "wild"
 
         def fit(self, data):
@@ -384,13 +452,20 @@ def test_a_series_without_a_matching_capacity_publishes_no_exhaustion():
     ts, end = grid(t)
     raw = [RawSeries({"host": h}, ts, daily_growth(ts, 0.8, 0.05)) for h in ("a", "b", "c")]
     sel = select_series(raw, t).series
-    caps = match_capacity(sel, [RawSeries({"host": "a"}, ts[-1:], np.array([0.9])),
-                                RawSeries({"host": "b"}, ts[-1:], np.array([-5.0]))])
+    caps = match_capacity(
+        sel,
+        [
+            RawSeries({"host": "a"}, ts[-1:], np.array([0.9])),
+            RawSeries({"host": "b"}, ts[-1:], np.array([-5.0])),
+        ],
+    )
     result = forecast_target(t, sel, end, end, caps, backtest=False)
     by_host = {s.labels["host"]: s for s in result.series}
     assert 0 < by_host["a"].exhaustion_seconds < 3 * 86400
     assert math.isnan(by_host["b"].capacity)  # a negative capacity is no threshold
-    assert math.isnan(by_host["b"].exhaustion_seconds) and math.isnan(by_host["c"].exhaustion_seconds)
+    assert math.isnan(by_host["b"].exhaustion_seconds) and math.isnan(
+        by_host["c"].exhaustion_seconds
+    )
 
     class Result:
         def collect(self):
@@ -401,7 +476,8 @@ def test_a_series_without_a_matching_capacity_publishes_no_exhaustion():
     registry = CollectorRegistry()
     registry.register(Result())
     sample = lambda h: registry.get_sample_value(  # noqa: E731
-        "promcast_forecast_exhaustion_seconds", {"host": h, "target": "disk"})
+        "promcast_forecast_exhaustion_seconds", {"host": h, "target": "disk"}
+    )
     assert 0 < sample("a") < 3 * 86400
     assert sample("b") is None and sample("c") is None
     assert registry.get_sample_value("promcast_forecast_observed", {"host": "c", "target": "disk"})
@@ -420,12 +496,18 @@ def test_one_spike_in_the_backtest_window_does_not_make_a_good_forecast_look_bad
     spiky = y.copy()
     spiky[-30] += 80  # one hour, inside the newest backtest block
     data = np.vstack([y, spiky])
-    scores = holdout_scores(lambda h: make_model("seasonal_naive", 24),
-                            make_model("seasonal_naive", 24).capabilities, data, 24, 24, [80])
+    scores = holdout_scores(
+        lambda h: make_model("seasonal_naive", 24),
+        make_model("seasonal_naive", 24).capabilities,
+        data,
+        24,
+        24,
+        [80],
+    )
     assert scores["mase"][1] < 1.5  # the alert threshold (backtest_mase_max)
     assert scores["mase"][1] <= 1.5 * scores["mase"][0]
     # What the mean made of it: far over the threshold.
-    naive = np.concatenate([data[:, -72 - 24:-24], data[:, -24:]], axis=1)
+    naive = np.concatenate([data[:, -72 - 24 : -24], data[:, -24:]], axis=1)
     mean_err = np.abs(spiky[-72:] - naive[1, :72]).mean() / mase_scale(spiky[None, :-72], 24)[0]
     assert mean_err > 1.5
 
@@ -433,11 +515,28 @@ def test_one_spike_in_the_backtest_window_does_not_make_a_good_forecast_look_bad
 def test_a_targets_anomaly_keys_reach_the_detector():
     from promcast_forecaster.engine import anomaly_settings
 
-    s = anomaly_settings(target(anomaly_budget=0.2, anomaly_target_budget=4, anomaly_min_effect=0.3,
-                                anomaly_direction="up", anomaly_for="3h"))
+    s = anomaly_settings(
+        target(
+            anomaly_budget=0.2,
+            anomaly_target_budget=4,
+            anomaly_min_effect=0.3,
+            anomaly_direction="up",
+            anomaly_for="3h",
+        )
+    )
     assert (s.series_budget, s.target_budget, s.min_effect, s.direction, s.for_seconds) == (
-        0.2, 4.0, 0.3, "up", 3 * 3600.0)
+        0.2,
+        4.0,
+        0.3,
+        "up",
+        3 * 3600.0,
+    )
     assert (s.step, s.season, s.calibration) == (STEP, 86400.0, 10 * 86400.0)
     d = anomaly_settings(target())
     assert (d.series_budget, d.target_budget, d.min_effect, d.direction, d.for_seconds) == (
-        0.5, 12.0, 0.1, "both", 900.0)
+        0.5,
+        12.0,
+        0.1,
+        "both",
+        900.0,
+    )

@@ -16,7 +16,10 @@ def tracker(*names: str) -> HealthTracker:
 
 def test_not_ready_until_every_loop_has_tried_once_whatever_the_outcome():
     health = tracker("disk", "aws-month", "recommendations")
-    assert health.ready() == (False, "waiting for the first cycle of: disk, aws-month, recommendations")
+    assert health.ready() == (
+        False,
+        "waiting for the first cycle of: disk, aws-month, recommendations",
+    )
     health.succeeded("disk", time.monotonic())
     health.failed("aws-month", time.monotonic(), stale=False)
     assert health.ready() == (False, "waiting for the first cycle of: recommendations")

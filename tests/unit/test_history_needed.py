@@ -18,9 +18,13 @@ END = 1_790_000_000.0 // STEP * STEP
 
 
 def config(**extra):
-    return validate(ForecasterConfig, {
-        "targets": [{"name": "disk", "query": "disk_ratio", "step": "1h", "history": "2d"}],
-        **extra})
+    return validate(
+        ForecasterConfig,
+        {
+            "targets": [{"name": "disk", "query": "disk_ratio", "step": "1h", "history": "2d"}],
+            **extra,
+        },
+    )
 
 
 class Answers:
@@ -43,10 +47,12 @@ def sample(fc, name, labels):
 def test_series_with_too_few_points_say_how_much_more_history_they_need():
     t = config().resolved_targets()[0]
     ts = END - STEP * np.arange(t.points)[::-1]
-    raw = [RawSeries({"host": "old"}, ts, np.linspace(0.1, 0.5, len(ts))),
-           RawSeries({"host": "new"}, ts[-1:], np.array([0.2])),
-           RawSeries({"host": "newer"}, ts[-2:], np.array([0.2, 0.3])),
-           RawSeries({"host": "gone"}, ts[:2], np.array([0.2, 0.3]))]  # stopped reporting
+    raw = [
+        RawSeries({"host": "old"}, ts, np.linspace(0.1, 0.5, len(ts))),
+        RawSeries({"host": "new"}, ts[-1:], np.array([0.2])),
+        RawSeries({"host": "newer"}, ts[-2:], np.array([0.2, 0.3])),
+        RawSeries({"host": "gone"}, ts[:2], np.array([0.2, 0.3])),
+    ]  # stopped reporting
     res = forecast_target(t, select_series(raw, t).series, END, END)
     assert [s.labels["host"] for s in res.series] == ["old"] and res.skipped == 3
     assert {lab["host"]: sec for lab, sec in res.waiting} == {"new": 2 * STEP, "newer": STEP}
@@ -58,7 +64,9 @@ def test_a_target_waiting_for_history_publishes_and_logs_why(caplog):
 
     def answer(query, start, end, step):
         if start == end == now:  # what the query returns right now
-            return [RawSeries({"instance": "n1", "mountpoint": "/"}, np.array([now]), np.array([0.4]))]
+            return [
+                RawSeries({"instance": "n1", "mountpoint": "/"}, np.array([now]), np.array([0.4]))
+            ]
         return []  # no sample near any point of the 1 h grid yet: a new exporter
 
     with caplog.at_level(logging.INFO):
@@ -66,7 +74,10 @@ def test_a_target_waiting_for_history_publishes_and_logs_why(caplog):
     labels = {"instance": "n1", "mountpoint": "/", "target": "disk"}
     # Three grid points are needed: the next three hours from the newest one.
     assert sample(fc, "promcast_forecaster_history_needed_seconds", labels) == 3 * STEP - 1200
-    assert sample(fc, "promcast_forecaster_target_series", {"target": "disk", "state": "forecast"}) == 0
+    assert (
+        sample(fc, "promcast_forecaster_target_series", {"target": "disk", "state": "forecast"})
+        == 0
+    )
     warning = [r for r in caplog.records if "without enough history" in r.getMessage()]
     assert warning and warning[0].levelno == logging.WARNING
     assert "instance=n1,mountpoint=/ needs 2h40m more" in warning[0].examples
@@ -80,8 +91,14 @@ def test_once_forecast_a_series_no_longer_waits():
         return [RawSeries({"host": "a"}, ts, np.linspace(0.1, 0.5, len(ts)))]
 
     assert asyncio.run(fc.run_cycle(fc.targets[0], Answers(answer), at=END))
-    assert sample(fc, "promcast_forecaster_history_needed_seconds", {"host": "a", "target": "disk"}) is None
-    assert sample(fc, "promcast_forecaster_target_series", {"target": "disk", "state": "forecast"}) == 1
+    assert (
+        sample(fc, "promcast_forecaster_history_needed_seconds", {"host": "a", "target": "disk"})
+        is None
+    )
+    assert (
+        sample(fc, "promcast_forecaster_target_series", {"target": "disk", "state": "forecast"})
+        == 1
+    )
 
 
 def test_a_budget_without_spend_data_says_so(caplog):
@@ -89,7 +106,10 @@ def test_a_budget_without_spend_data_says_so(caplog):
     fc = Forecaster(cfg)
     with caplog.at_level(logging.INFO):
         assert asyncio.run(fc.run_budget_cycle(cfg.budgets[0], Answers(lambda *a: []), at=END))
-    assert sample(fc, "promcast_forecaster_target_series", {"target": "cloud", "state": "forecast"}) == 0
+    assert (
+        sample(fc, "promcast_forecaster_target_series", {"target": "cloud", "state": "forecast"})
+        == 0
+    )
     assert sample(fc, "promcast_forecaster_target_up", {"target": "cloud"}) == 1
     msgs = [r for r in caplog.records if "budget has no spend data" in r.getMessage()]
     assert msgs and msgs[0].levelno == logging.WARNING and msgs[0].query == "sum(cost_rate)"

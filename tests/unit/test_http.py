@@ -39,8 +39,9 @@ def scrape_twice_then_change():
             source.value = 0.0
             version[0] = 2
             changed = await (await client.get("/metrics")).text()
-            gz = await client.get("/metrics", headers={"Accept-Encoding": "gzip"},
-                                  auto_decompress=False)
+            gz = await client.get(
+                "/metrics", headers={"Accept-Encoding": "gzip"}, auto_decompress=False
+            )
             raw = await gz.read()
             return bodies, collects_after_two, changed, gz.headers.get("Content-Encoding"), raw
 

@@ -12,8 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("common", "exporter", "forecaster", "demo", "dashboards", "benchmarks")
 # Folders installed under another import name (pyproject.toml's package-dir).
-IMPORT_NAMES = {"common": "promcast_common", "exporter": "promcast_exporter",
-                "forecaster": "promcast_forecaster"}
+IMPORT_NAMES = {
+    "common": "promcast_common",
+    "exporter": "promcast_exporter",
+    "forecaster": "promcast_forecaster",
+}
 FOLDER_OF = {name: folder for folder, name in IMPORT_NAMES.items()}
 
 # (importer, imported private name) -> why it is allowed for now. Each entry is removed by a step
@@ -101,7 +104,8 @@ def test_no_private_name_is_imported_across_modules():
     unexpected = sorted(found - PRIVATE_ALLOWED.keys())
     assert not unexpected, (
         "private names imported across modules (make them public where they are defined, or "
-        f"move the code that needs them): {unexpected}")
+        f"move the code that needs them): {unexpected}"
+    )
     stale = sorted(PRIVATE_ALLOWED.keys() - found)
     assert not stale, f"remove these from PRIVATE_ALLOWED in {__file__}, they are gone: {stale}"
 
@@ -118,7 +122,8 @@ def test_the_private_import_check_sees_relative_and_private_module_imports(tmp_p
     monkeypatch.setitem(globals(), "SCANNED", ("pkg",))
     (pkg / "other.py").write_text("from pkg.user import _x\n")
     (pkg / "user.py").write_text(
-        "from .sub._helpers import _hidden\nfrom pkg.sub import _helpers\n_x = 1\n")
+        "from .sub._helpers import _hidden\nfrom pkg.sub import _helpers\n_x = 1\n"
+    )
     assert private_imports() == {("pkg.user", "pkg.sub._helpers"), ("pkg.other", "pkg.user._x")}
 
 
@@ -156,16 +161,22 @@ def test_every_package_folder_is_installed():
     """setuptools cannot discover packages under a renamed folder, so pyproject.toml lists them;
     a new subpackage missing there would work in a checkout and be absent from the wheel."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    on_disk = {_module_name(init.parent / "__init__.py")
-               for folder in IMPORT_NAMES for init in (ROOT / folder).rglob("__init__.py")}
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    on_disk = {
+        _module_name(init.parent / "__init__.py")
+        for folder in IMPORT_NAMES
+        for init in (ROOT / folder).rglob("__init__.py")
+    }
     assert listed == on_disk
 
 
 def test_architecture_picture_matches_the_code():
     graph = _load_import_graph()
     assert graph.embedded() == graph.mermaid(), (
-        "docs/architecture.md's import graph is out of date: python docs/import_graph.py --write")
+        "docs/architecture.md's import graph is out of date: python docs/import_graph.py --write"
+    )
 
 
 def test_no_module_level_import_cycles():
@@ -208,6 +219,11 @@ def test_a_folder_imported_by_its_bare_name_says_which_name_to_use(folder):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-c", f"import {folder}"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", f"import {folder}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode != 0 and f"import this package as {IMPORT_NAMES[folder]}" in out.stderr

@@ -14,14 +14,21 @@ END = 1_790_000_000.0 // STEP * STEP
 
 
 def target(**over):
-    spec = {"name": "cpu", "query": "x", "step": "1h", "history": "10d", "season": "1d",
-            "horizons": ["1h", "1d", "3d"], **over}
+    spec = {
+        "name": "cpu",
+        "query": "x",
+        "step": "1h",
+        "history": "10d",
+        "season": "1d",
+        "horizons": ["1h", "1d", "3d"],
+        **over,
+    }
     return validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0]
 
 
 def run(t, rows):
     ts = END - STEP * np.arange(t.points)[::-1]
-    raw = [RawSeries({"host": name}, ts, y[-t.points:]) for name, y in rows.items()]
+    raw = [RawSeries({"host": name}, ts, y[-t.points :]) for name, y in rows.items()]
     res = forecast_target(t, select_series(raw, t).series, END, END)
     return {s.labels["host"]: s for s in res.series}, res
 
@@ -55,7 +62,7 @@ def test_min_null_and_a_history_below_the_minimum_leave_the_forecast_unclipped()
 def test_max_caps_forecasts_and_bounds_at_a_number_or_the_capacity():
     t = target(model="seasonal_naive_drift", max=60)
     rising = 100 - falling(t.points)  # 50 .. 100, growing
-    rising = rising * 0.55            # stays under 60 in the history
+    rising = rising * 0.55  # stays under 60 in the history
     by_host, _ = run(t, {"r": rising})
     assert max(all_values(by_host["r"])) <= 60
     cap = target(model="seasonal_naive_drift", capacity=58, max="capacity")
@@ -73,8 +80,13 @@ def test_max_capacity_needs_a_capacity_above_and_max_must_exceed_min():
 
 def test_the_point_forecast_lies_inside_nested_intervals_whatever_the_model_returns():
     mean = np.array([[5.0, 5.0, 5.0]])
-    fc = {"mean": mean, "lower-80": np.array([[6.0, 4.0, 1.0]]), "upper-80": np.array([[7.0, 6.0, 2.0]]),
-          "lower-95": np.array([[4.5, 4.5, 0.0]]), "upper-95": np.array([[9.0, 5.5, 9.0]])}
+    fc = {
+        "mean": mean,
+        "lower-80": np.array([[6.0, 4.0, 1.0]]),
+        "upper-80": np.array([[7.0, 6.0, 2.0]]),
+        "lower-95": np.array([[4.5, 4.5, 0.0]]),
+        "upper-95": np.array([[9.0, 5.5, 9.0]]),
+    }
     out = enforce(fc, Limits(np.array([-np.inf]), np.array([np.inf]), np.array([0.0])))
     assert (out["lower-95"] <= out["lower-80"]).all() and (out["lower-80"] <= out["mean"]).all()
     assert (out["mean"] <= out["upper-80"]).all() and (out["upper-80"] <= out["upper-95"]).all()
@@ -113,8 +125,11 @@ def test_the_backtest_scores_the_bounded_forecast():
 
 
 def test_a_band_clipped_to_nothing_at_the_minimum_is_widened_upwards():
-    fc = {"mean": np.array([[-3.0, 0.5]]), "lower-80": np.array([[-5.0, -1.0]]),
-          "upper-80": np.array([[-1.0, 0.5]])}
+    fc = {
+        "mean": np.array([[-3.0, 0.5]]),
+        "lower-80": np.array([[-5.0, -1.0]]),
+        "upper-80": np.array([[-1.0, 0.5]]),
+    }
     lim = limits_for(np.array([[0.0, 2.0, 0.0, 2.0, np.nan, 1.0]]), 0.0)
     out = enforce(fc, lim)
     assert out["mean"][0, 0] == 0 and out["lower-80"][0, 0] == 0

@@ -16,8 +16,15 @@ from promcast_common.config import validate
 from promcast_forecaster.backtest import FOLDS, holdout_scores
 from promcast_forecaster.config import ForecasterConfig
 from promcast_forecaster.engine import forecast_target, select_series
-from promcast_forecaster.models import (Capabilities, ModelBase, SeasonalNaive, make_model,
-                               model_capabilities, model_names, register)
+from promcast_forecaster.models import (
+    Capabilities,
+    ModelBase,
+    SeasonalNaive,
+    make_model,
+    model_capabilities,
+    model_names,
+    register,
+)
 from promcast_forecaster.models import auto as auto_module
 from promcast_forecaster.models import registry, sktime_adapter
 from promcast_forecaster.models.auto import AutoForecaster
@@ -50,8 +57,9 @@ KINDS = {
     "test_rowwise": Capabilities(vectorised=True),
     "test_fleetwide": Capabilities(vectorised=True, learns_across_series=True),
     "test_slow": Capabilities(per_series_library=True, handles_missing=False),
-    "test_chooser": Capabilities(vectorised=True, per_series_choice=True, self_backtest=True,
-                                 online_update=True),
+    "test_chooser": Capabilities(
+        vectorised=True, per_series_choice=True, self_backtest=True, online_update=True
+    ),
 }
 
 
@@ -92,9 +100,19 @@ def fleet(n: int = 3, days: int = 10, seed: int = 0) -> np.ndarray:
 def test_registered_model_is_known_to_the_config_and_the_registry(test_models: None) -> None:
     assert "test_rowwise" in model_names()
     assert model_capabilities("test_slow") == KINDS["test_slow"]
-    spec = {"name": "t", "query": "x", "step": "1h", "history": "10d", "season": "1d",
-            "horizons": ["1d"], "model": "test_rowwise"}
-    assert validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0].model == "test_rowwise"
+    spec = {
+        "name": "t",
+        "query": "x",
+        "step": "1h",
+        "history": "10d",
+        "season": "1d",
+        "horizons": ["1d"],
+        "model": "test_rowwise",
+    }
+    assert (
+        validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0].model
+        == "test_rowwise"
+    )
 
 
 def test_backtest_folds_follow_the_vectorised_capability(test_models: None) -> None:
@@ -107,8 +125,11 @@ def test_backtest_folds_follow_the_vectorised_capability(test_models: None) -> N
 
 
 def test_auto_leaves_out_per_series_library_candidates_on_a_large_fleet(
-        test_models: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(auto_module, "DEFAULT_CANDIDATES", ("seasonal_naive", "test_rowwise", "test_slow"))
+    test_models: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        auto_module, "DEFAULT_CANDIDATES", ("seasonal_naive", "test_rowwise", "test_slow")
+    )
     monkeypatch.setattr(auto_module, "PER_SERIES_LIMIT", 2)
     model = AutoForecaster(M, horizon=12).fit(fleet(n=3))
     assert set(model.scores["candidates"]) == {"seasonal_naive", "test_rowwise"}
@@ -120,12 +141,20 @@ def test_auto_leaves_out_per_series_library_candidates_on_a_large_fleet(
 
 
 def test_engine_publishes_the_models_own_choice_notes_and_backtest(test_models: None) -> None:
-    spec = {"name": "t", "query": "x", "step": "1h", "history": "10d", "season": "1d",
-            "horizons": ["1d"], "model": "test_chooser", "fit_every": "1d"}
+    spec = {
+        "name": "t",
+        "query": "x",
+        "step": "1h",
+        "history": "10d",
+        "season": "1d",
+        "horizons": ["1d"],
+        "model": "test_chooser",
+        "fit_every": "1d",
+    }
     t = validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0]
     end = 1_790_000_000.0 // HOUR * HOUR
     ts = end - HOUR * np.arange(t.points)[::-1]
-    y = fleet(n=2, days=t.points // M + 1)[:, -t.points:]
+    y = fleet(n=2, days=t.points // M + 1)[:, -t.points :]
     raw = [RawSeries({"host": h}, ts, y[i]) for i, h in enumerate("ab")]
     sel = select_series(raw, t).series
     res = forecast_target(t, sel, end, end + 60)
@@ -163,15 +192,35 @@ def test_sktime_models_report_their_class_tags(monkeypatch: pytest.MonkeyPatch) 
     assert with_iv.intervals and with_iv.per_series_library and not with_iv.vectorised
     assert not model_capabilities("sktime:Without").intervals
     # Through auto it is a per-series candidate, left out on large fleets like statsmodels ones.
-    assert AutoForecaster(M, candidates=["seasonal_naive", "sktime:Without"]).capabilities.per_series_library
+    assert AutoForecaster(
+        M, candidates=["seasonal_naive", "sktime:Without"]
+    ).capabilities.per_series_library
 
 
 def test_builtin_models_declare_what_they_are() -> None:
     caps = {n: model_capabilities(n) for n in model_names() if ":" not in n}
     vectorised = {n for n, c in caps.items() if c.vectorised}
-    assert vectorised == {"seasonal_naive", "seasonal_naive_drift", "drift", "prom_holt_winters",
-                          "fast_hw", "fast_hw_damped", "auto_fast"}
+    assert vectorised == {
+        "seasonal_naive",
+        "seasonal_naive_drift",
+        "drift",
+        "prom_holt_winters",
+        "fast_hw",
+        "fast_hw_damped",
+        "auto_fast",
+    }
     assert {n for n, c in caps.items() if c.per_series_library} >= {
-        "theta", "holt_winters", "damped", "ets", "mstl", "sarima", "auto"}
-    assert {n for n, c in caps.items() if c.learns_across_series} == {"global_gbm", "auto", "auto_fast"}
+        "theta",
+        "holt_winters",
+        "damped",
+        "ets",
+        "mstl",
+        "sarima",
+        "auto",
+    }
+    assert {n for n, c in caps.items() if c.learns_across_series} == {
+        "global_gbm",
+        "auto",
+        "auto_fast",
+    }
     assert caps["mstl"].multi_seasonal and not caps["fast_hw"].multi_seasonal

@@ -20,7 +20,14 @@ def seasonal_fleet(n: int = 4, days: int = 14, noise: float = 0.3, seed: int = 0
     return 20 + amp * np.sin(2 * np.pi * t / M)[None, :] + rng.normal(0, noise, (n, t.size))
 
 
-FAST = ["seasonal_naive", "seasonal_naive_drift", "drift", "prom_holt_winters", "fast_hw", "global_gbm"]
+FAST = [
+    "seasonal_naive",
+    "seasonal_naive_drift",
+    "drift",
+    "prom_holt_winters",
+    "fast_hw",
+    "global_gbm",
+]
 SLOW = ["holt_winters", "damped", "theta", "mstl", "sarima"]
 
 
@@ -33,19 +40,25 @@ def test_every_model_forecasts_2d_and_1d_with_ordered_intervals(name: str) -> No
     for arr in fc.values():
         assert arr.shape == (2, 12) and np.isfinite(arr).all()
     assert (fc["lower-95"] <= fc["lower-80"] + 1e-9).all()
-    assert (fc["lower-80"] <= fc["mean"] + 1e-9).all() and (fc["mean"] <= fc["upper-80"] + 1e-9).all()
+    assert (fc["lower-80"] <= fc["mean"] + 1e-9).all() and (
+        fc["mean"] <= fc["upper-80"] + 1e-9
+    ).all()
     assert (fc["upper-80"] <= fc["upper-95"] + 1e-9).all()
     one = make_model(name, M, horizon=12).fit(y[1]).predict(12)
     assert one["mean"].shape == (12,)
 
 
-@pytest.mark.parametrize("name", ["fast_hw", "holt_winters", "theta", "global_gbm", "mstl", "sarima"])
+@pytest.mark.parametrize(
+    "name", ["fast_hw", "holt_winters", "theta", "global_gbm", "mstl", "sarima"]
+)
 def test_seasonal_models_learn_the_daily_shape(name: str) -> None:
     y = seasonal_fleet(n=2, days=14, noise=0.2)
     fc = make_model(name, M, horizon=M).fit(y).predict(M)["mean"]
     t = np.arange(14 * M, 15 * M)
-    truth = y[:, :M].mean(axis=1, keepdims=True) * 0 + 20 + (
-        (y[:, :M * 13].reshape(2, 13, M).mean(axis=1) - 20)[:, t % M]
+    truth = (
+        y[:, :M].mean(axis=1, keepdims=True) * 0
+        + 20
+        + ((y[:, : M * 13].reshape(2, 13, M).mean(axis=1) - 20)[:, t % M])
     )
     assert np.abs(fc - truth).mean() < 0.6
 
@@ -172,7 +185,7 @@ def test_global_gbm_keeps_nothing_history_sized_and_blocks_change_nothing(
 
     y = seasonal_fleet(n=30, days=40)  # 960 points: the last week is a small part of it
     y[3, 100:130] = np.nan
-    y[4, -2 * M:] = np.nan  # no recent level: seasonal naive takes this row
+    y[4, -2 * M :] = np.nan  # no recent level: seasonal naive takes this row
     y[5, 7] = np.inf
     whole = make_model("global_gbm", M, horizon=M).fit(y)
     fc = whole.predict(M)
@@ -261,4 +274,4 @@ def test_seasonal_naive_intervals_widen_as_the_history_says() -> None:
 
     assert growth(level) < 1.3
     assert 2.5 < growth(walk) <= 4.0 + 1e-9  # sqrt(16) = 4
-    assert growth(level[:, :5 * 24]) == pytest.approx(np.sqrt(16))
+    assert growth(level[:, : 5 * 24]) == pytest.approx(np.sqrt(16))

@@ -29,8 +29,9 @@ class Flaky(Provider):
         self.broken: set[str] = set()
         self.calls: list[tuple[str, float]] = []
         self.parts = Parts(self.name, "Flaky")
-        self.parts.add(Part("prices", interval=3600, retry_after=600, account="a1",
-                            context={"account": "a1"}))
+        self.parts.add(
+            Part("prices", interval=3600, retry_after=600, account="a1", context={"account": "a1"})
+        )
         self.parts.add(Part("usage", account="a1", region="r1", context={"region": "r1"}))
 
     def work(self, part: Part, now: float) -> float:
@@ -44,8 +45,11 @@ class Flaky(Provider):
         out = Families()
         for part in self.parts:
             if part.data is not None:
-                out.add("promcast_exporter_api_calls_total",
-                        {"provider": self.name, "api": part.kind}, part.data)
+                out.add(
+                    "promcast_exporter_api_calls_total",
+                    {"provider": self.name, "api": part.kind},
+                    part.data,
+                )
         self.parts.report(out)
         return self.parts.finish(list(out))
 
@@ -78,16 +82,43 @@ def test_a_failing_part_keeps_its_last_good_data_and_says_so(caplog):
         assert collector.refresh_one(p, 4600) is False
     part = {"provider": "flaky", "account": "a1", "region": ""}
     assert sample(collector, "promcast_exporter_part_refresh_success", part="prices", **part) == 0
-    assert sample(collector, "promcast_exporter_part_last_success_timestamp_seconds",
-                  part="prices", **part) == 1000
-    assert sample(collector, "promcast_exporter_part_refresh_success", part="usage",
-                  provider="flaky", account="a1", region="r1") == 1
+    assert (
+        sample(
+            collector,
+            "promcast_exporter_part_last_success_timestamp_seconds",
+            part="prices",
+            **part,
+        )
+        == 1000
+    )
+    assert (
+        sample(
+            collector,
+            "promcast_exporter_part_refresh_success",
+            part="usage",
+            provider="flaky",
+            account="a1",
+            region="r1",
+        )
+        == 1
+    )
     # The failed part's last good data is served; the good part's is new.
-    assert sample(collector, "promcast_exporter_api_calls_total", provider="flaky", api="prices") == 1000
-    assert sample(collector, "promcast_exporter_api_calls_total", provider="flaky", api="usage") == 4600
+    assert (
+        sample(collector, "promcast_exporter_api_calls_total", provider="flaky", api="prices")
+        == 1000
+    )
+    assert (
+        sample(collector, "promcast_exporter_api_calls_total", provider="flaky", api="usage")
+        == 4600
+    )
     assert sample(collector, "promcast_exporter_refresh_success", provider="flaky") == 0
     (rec,) = [r for r in caplog.records if r.getMessage().startswith("Flaky part failed")]
-    assert (rec.provider, rec.account, rec.err, rec.last_success) == ("flaky", "a1", "prices refused", 1000)
+    assert (rec.provider, rec.account, rec.err, rec.last_success) == (
+        "flaky",
+        "a1",
+        "prices refused",
+        1000,
+    )
 
 
 def test_finish_raises_the_given_error_when_every_part_failed():
@@ -95,8 +126,11 @@ def test_finish_raises_the_given_error_when_every_part_failed():
     parts.add(Part("region", account="c", region="r1"))
     parts.run(parts.parts[0], 0, lambda part, now: 1 / 0)
     with pytest.raises(RuntimeError, match="all down: division by zero | cloud y"):
-        parts.finish([], ["cloud y"], all_failed=lambda problems: RuntimeError(
-            "all down: " + " | ".join(problems)))
+        parts.finish(
+            [],
+            ["cloud y"],
+            all_failed=lambda problems: RuntimeError("all down: " + " | ".join(problems)),
+        )
     with pytest.raises(PartialRefresh, match="region c r1, cloud y"):
         parts.finish([], ["cloud y"])
 
@@ -112,8 +146,11 @@ def test_parallel_parts_fail_alone():
         return part.key
 
     parts.run_parallel(parts.parts, 0, work, max_workers=3)
-    assert [(p.key, p.ok, p.data) for p in parts] == [("r1", True, "r1"), ("r2", False, None),
-                                                      ("r3", True, "r3")]
+    assert [(p.key, p.ok, p.data) for p in parts] == [
+        ("r1", True, "r1"),
+        ("r2", False, None),
+        ("r3", True, "r3"),
+    ]
     assert parts.find("region", "r2").error == "unreachable"
 
 
@@ -123,8 +160,11 @@ def test_no_provider_imports_another_provider():
     for path in providers.rglob("*.py"):
         own = path.relative_to(providers).parts[0]
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(
-                    "promcast_exporter.providers."):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and node.module.startswith("promcast_exporter.providers.")
+            ):
                 other = node.module.split(".")[2]
                 # GCP's and Azure's billing exports are FOCUS files, read by the focus layout.
                 allowed = {own} | ({"focus"} if own in ("gcp", "azure") else set())

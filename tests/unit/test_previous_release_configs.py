@@ -23,16 +23,22 @@ ENVIRONMENT = {"PROMCAST_AWS_EXTERNAL_ID": "from-the-environment"}
 # over the same-named targets of that example, as a reader of the README would combine them.
 CONTINUES = {"readme/10-forecaster-capacity-planning.yml": "readme/08-forecaster.yml"}
 # Files of the user's that validation reads, replaced by one of the same format.
-USER_FILES = {"/etc/promcast/instance_types.yaml":
-              str(ROOT / "forecaster" / "recommend" / "instance_types.yaml")}
+USER_FILES = {
+    "/etc/promcast/instance_types.yaml": str(
+        ROOT / "forecaster" / "recommend" / "instance_types.yaml"
+    )
+}
 # Examples the previous release refused as a whole too, with the same problems, and the change
 # those problems ask for: they list keys (the README said so beside them).
 REFUSED_THEN_AND_NOW: dict[str, tuple[list[str], Callable[[dict[str, Any]], object]]] = {
     "readme/02-exporter.yml": (
-        ["providers: demo.enabled: the demo's synthetic spend would be published next to the real "
-         "data of focus, cur; remove demo.enabled (the demo is off whenever another provider is "
-         "enabled)"],
-        lambda data: data["providers"]["demo"].pop("enabled")),
+        [
+            "providers: demo.enabled: the demo's synthetic spend would be published next to the real "
+            "data of focus, cur; remove demo.enabled (the demo is off whenever another provider is "
+            "enabled)"
+        ],
+        lambda data: data["providers"]["demo"].pop("enabled"),
+    ),
 }
 
 
@@ -61,9 +67,12 @@ def combined(name: str) -> dict[str, Any]:
 
 def test_the_fixture_holds_every_example_and_shipped_config():
     assert len([c for c in CONFIGS if c.startswith("readme/")]) == 12
-    assert {"demo/forecaster.yml", "docker/forecaster.yml",
-            "deploy/kubernetes/base/config/exporter.yml",
-            "deploy/kubernetes/base/generated/forecaster.yml"} <= set(CONFIGS)
+    assert {
+        "demo/forecaster.yml",
+        "docker/forecaster.yml",
+        "deploy/kubernetes/base/config/exporter.yml",
+        "deploy/kubernetes/base/generated/forecaster.yml",
+    } <= set(CONFIGS)
 
 
 @pytest.mark.parametrize("name", CONFIGS)

@@ -32,21 +32,38 @@ END = 1_790_000_000.0 // STEP * STEP
 
 
 def config(**extra) -> ForecasterConfig:
-    return validate(ForecasterConfig, {
-        "defaults": {"step": "1h", "history": "2d", "season": 0, "horizons": ["1h", "1d"],
-                     "capacity": 0.9, "lead_time": "1d"},
-        "targets": [{"name": "disk", "query": "disk_ratio",
-                     "scenarios": [{"name": "plus", "multiply": 1.2}]},
-                    {"name": "idle", "query": "up"}],
-        **extra})
+    return validate(
+        ForecasterConfig,
+        {
+            "defaults": {
+                "step": "1h",
+                "history": "2d",
+                "season": 0,
+                "horizons": ["1h", "1d"],
+                "capacity": 0.9,
+                "lead_time": "1d",
+            },
+            "targets": [
+                {
+                    "name": "disk",
+                    "query": "disk_ratio",
+                    "scenarios": [{"name": "plus", "multiply": 1.2}],
+                },
+                {"name": "idle", "query": "up"},
+            ],
+            **extra,
+        },
+    )
 
 
 def disk_result(cfg: ForecasterConfig):
     """A forecast of two hosts' disks at END: "a" grows, "b" is flat."""
     t = cfg.resolved_targets()[0]
     ts = END - STEP * np.arange(t.points)[::-1]
-    raw = [RawSeries({"host": "a"}, ts, 0.5 + 0.004 * np.arange(t.points)),
-           RawSeries({"host": "b"}, ts, np.full(t.points, 0.3))]
+    raw = [
+        RawSeries({"host": "a"}, ts, 0.5 + 0.004 * np.arange(t.points)),
+        RawSeries({"host": "b"}, ts, np.full(t.points, 0.3)),
+    ]
     return forecast_target(t, select_series(raw, t).series, END, END)
 
 
@@ -73,32 +90,62 @@ def test_a_result_handed_to_the_publisher_is_served_by_value_with_its_health_and
     assert reg.get_sample_value("promcast_forecast_observed", lab) == a.observed
     assert reg.get_sample_value("promcast_forecast_capacity", lab) == 0.9
     assert reg.get_sample_value("promcast_forecast_exhaustion_seconds", lab) == a.exhaustion_seconds
-    assert reg.get_sample_value("promcast_forecast_mean", {**lab, "horizon": "1d"}) == a.mean[86400.0]
+    assert (
+        reg.get_sample_value("promcast_forecast_mean", {**lab, "horizon": "1d"}) == a.mean[86400.0]
+    )
     lo, hi = a.bounds[(86400.0, 80)]
-    assert reg.get_sample_value("promcast_forecast_lower", {**lab, "horizon": "1d", "level": "80"}) == lo
-    assert reg.get_sample_value("promcast_forecast_upper", {**lab, "horizon": "1d", "level": "80"}) == hi
-    assert reg.get_sample_value("promcast_forecast_model_info",
-                                {**lab, "model": a.model, "reason": a.reason}) == 1
-    assert reg.get_sample_value("promcast_forecaster_target_series",
-                                {"target": "disk", "state": "forecast"}) == 2
+    assert (
+        reg.get_sample_value("promcast_forecast_lower", {**lab, "horizon": "1d", "level": "80"})
+        == lo
+    )
+    assert (
+        reg.get_sample_value("promcast_forecast_upper", {**lab, "horizon": "1d", "level": "80"})
+        == hi
+    )
+    assert (
+        reg.get_sample_value(
+            "promcast_forecast_model_info", {**lab, "model": a.model, "reason": a.reason}
+        )
+        == 1
+    )
+    assert (
+        reg.get_sample_value(
+            "promcast_forecaster_target_series", {"target": "disk", "state": "forecast"}
+        )
+        == 2
+    )
     # The scenario's own series, from the plan the publisher was handed.
-    assert reg.get_sample_value("promcast_scenario_forecast_mean",
-                                {**lab, "scenario": "plus", "horizon": "1d"}) == pytest.approx(
-                                    1.2 * a.mean[86400.0])
+    assert reg.get_sample_value(
+        "promcast_scenario_forecast_mean", {**lab, "scenario": "plus", "horizon": "1d"}
+    ) == pytest.approx(1.2 * a.mean[86400.0])
     assert reg.get_sample_value("promcast_capacity_order_by_timestamp_seconds", lab) is not None
     # Health and the settings rules compare with, for every configured target.
     assert reg.get_sample_value("promcast_forecaster_target_up", {"target": "disk"}) == 1
-    assert reg.get_sample_value("promcast_forecaster_cycles_total",
-                                {"target": "disk", "result": "success"}) == 1
+    assert (
+        reg.get_sample_value(
+            "promcast_forecaster_cycles_total", {"target": "disk", "result": "success"}
+        )
+        == 1
+    )
     assert reg.get_sample_value("promcast_forecaster_target_up", {"target": "idle"}) == 0
     assert reg.get_sample_value("promcast_target_lead_time_seconds", {"target": "idle"}) == 86400
-    assert reg.get_sample_value("promcast_forecaster_last_fit_timestamp_seconds",
-                                {"target": "disk"}) == result.fitted.fitted_at
+    assert (
+        reg.get_sample_value("promcast_forecaster_last_fit_timestamp_seconds", {"target": "disk"})
+        == result.fitted.fitted_at
+    )
     # No result yet for "idle": nothing but its health and settings.
-    assert reg.get_sample_value("promcast_forecaster_target_series",
-                                {"target": "idle", "state": "forecast"}) is None
-    assert reg.get_sample_value("promcast_build_info",
-                                {"component": "forecaster", "version": __version__}) == 1
+    assert (
+        reg.get_sample_value(
+            "promcast_forecaster_target_series", {"target": "idle", "state": "forecast"}
+        )
+        is None
+    )
+    assert (
+        reg.get_sample_value(
+            "promcast_build_info", {"component": "forecaster", "version": __version__}
+        )
+        == 1
+    )
 
 
 def test_remote_write_series_only_when_a_queue_is_configured():
@@ -109,13 +156,21 @@ def test_remote_write_series_only_when_a_queue_is_configured():
 
     async def connected() -> tuple[float | None, float | None, int]:
         async with aiohttp.ClientSession() as session:
-            pusher.connect(validate(ForecasterConfig, {
-                "remote_write": {"url": "http://127.0.0.1:9/api/v1/write"}}).remote_write, session)
+            pusher.connect(
+                validate(
+                    ForecasterConfig, {"remote_write": {"url": "http://127.0.0.1:9/api/v1/write"}}
+                ).remote_write,
+                session,
+            )
             pusher.push("disk")
             pending = pusher.queue.pending
-            return (reg.get_sample_value("promcast_forecaster_remote_write_pending_samples"),
-                    reg.get_sample_value("promcast_forecaster_remote_write_samples_total",
-                                         {"result": "sent"}), pending)
+            return (
+                reg.get_sample_value("promcast_forecaster_remote_write_pending_samples"),
+                reg.get_sample_value(
+                    "promcast_forecaster_remote_write_samples_total", {"result": "sent"}
+                ),
+                pending,
+            )
 
     pending_series, sent, pending = asyncio.run(connected())
     assert pending > 0 and pending_series == pending and sent == 0
@@ -149,8 +204,12 @@ def test_the_pusher_queues_what_metrics_shows_for_one_name_stamped_at_a_replayed
     # Stamped at the replayed instant, with each of /metrics' samples for "disk".
     assert {ts for s in series for ts, _ in s.samples} == {int(END * 1000)}
     exposed = {m.name: m for m in publisher.families(pusher.queue, ["disk"])}
-    for name in ("promcast_forecast_observed", "promcast_forecaster_target_up",
-                 "promcast_target_info", "promcast_build_info"):
+    for name in (
+        "promcast_forecast_observed",
+        "promcast_forecaster_target_up",
+        "promcast_target_info",
+        "promcast_build_info",
+    ):
         values = sorted(v for s in by_name[name] for _, v in s.samples)
         assert values == sorted(s.value for s in exposed[name].samples)
     # Only "disk" and the service's own series: "idle" is queued after its own cycle.
@@ -172,31 +231,52 @@ def test_a_reload_keeps_only_the_results_of_what_it_did_not_change():
 
 
 def test_budget_series_say_how_many_series_were_projected_and_which_wait():
-    cfg = validate(ForecasterConfig, {"budgets": [
-        {"name": "aws-month", "spend_rate": "rate_usd", "amount": 1000, "currency": "EUR"}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "budgets": [
+                {"name": "aws-month", "spend_rate": "rate_usd", "amount": 1000, "currency": "EUR"}
+            ]
+        },
+    )
     budget = cfg.budgets[0]
     out = Families()
-    p = Projection({"provider": "aws", "target": "aws-month"}, 400.0, 900.0, {80: (850.0, 950.0)}, 0.1)
+    p = Projection(
+        {"provider": "aws", "target": "aws-month"}, 400.0, 900.0, {80: (850.0, 950.0)}, 0.1
+    )
     publish_budget(out, budget, END, [p], [({"provider": "gcp", "target": "aws-month"}, 7200.0)])
     reg = registry(_Served(out))
     lab = {"provider": "aws", "target": "aws-month", "budget": "aws-month", "currency": "EUR"}
     assert reg.get_sample_value("promcast_budget_amount", lab) == 1000
     assert reg.get_sample_value("promcast_budget_projected_spend", lab) == 900
-    assert reg.get_sample_value("promcast_budget_projected_spend_upper", {**lab, "level": "80"}) == 950
+    assert (
+        reg.get_sample_value("promcast_budget_projected_spend_upper", {**lab, "level": "80"}) == 950
+    )
     assert reg.get_sample_value("promcast_budget_period_end_timestamp_seconds", lab) == END
-    assert reg.get_sample_value("promcast_forecaster_target_series",
-                                {"target": "aws-month", "state": "skipped"}) == 1
-    assert reg.get_sample_value("promcast_forecaster_history_needed_seconds",
-                                {"provider": "gcp", "target": "aws-month"}) == 7200
+    assert (
+        reg.get_sample_value(
+            "promcast_forecaster_target_series", {"target": "aws-month", "state": "skipped"}
+        )
+        == 1
+    )
+    assert (
+        reg.get_sample_value(
+            "promcast_forecaster_history_needed_seconds", {"provider": "gcp", "target": "aws-month"}
+        )
+        == 7200
+    )
 
 
 def test_a_series_without_capacity_or_score_publishes_no_nan():
-    cfg = validate(ForecasterConfig, {"targets": [
-        {"name": "up", "query": "up", "step": "1h", "history": "2d", "season": 0}]})
+    cfg = validate(
+        ForecasterConfig,
+        {"targets": [{"name": "up", "query": "up", "step": "1h", "history": "2d", "season": 0}]},
+    )
     t = cfg.resolved_targets()[0]
     ts = END - STEP * np.arange(t.points)[::-1]
-    result = forecast_target(t, select_series([RawSeries({"i": "x"}, ts, np.ones(t.points))], t).series,
-                             END, END)
+    result = forecast_target(
+        t, select_series([RawSeries({"i": "x"}, ts, np.ones(t.points))], t).series, END, END
+    )
     out = Families()
     publish_result(out, result)
     values = [s.value for m in out for s in m.samples]
@@ -217,7 +297,15 @@ class _Served:
 def test_the_query_apis_load_is_published_from_the_same_catalogue():
     reg = registry(_Served(api_families(2, {"overloaded": 3, "timeout": 0})))
     assert reg.get_sample_value("promcast_forecaster_api_in_flight_requests") == 2
-    assert reg.get_sample_value("promcast_forecaster_api_rejected_requests_total",
-                                {"reason": "overloaded"}) == 3
-    assert reg.get_sample_value("promcast_forecaster_api_rejected_requests_total",
-                                {"reason": "timeout"}) == 0
+    assert (
+        reg.get_sample_value(
+            "promcast_forecaster_api_rejected_requests_total", {"reason": "overloaded"}
+        )
+        == 3
+    )
+    assert (
+        reg.get_sample_value(
+            "promcast_forecaster_api_rejected_requests_total", {"reason": "timeout"}
+        )
+        == 0
+    )

@@ -28,13 +28,28 @@ class Answers:
         if self.fail is not None:
             raise self.fail(query, 1) if self.fail is TooManySeries else self.fail("down")
         ts = np.arange(start, end + 1, step)
-        return [RawSeries({"host": h}, ts, np.full(len(ts), float(i))) for i, h in enumerate(self.hosts)]
+        return [
+            RawSeries({"host": h}, ts, np.full(len(ts), float(i))) for i, h in enumerate(self.hosts)
+        ]
 
 
 def target(**fields):
-    cfg = validate(ForecasterConfig, {"targets": [
-        {"name": "disk", "query": "disk_ratio", "step": "1h", "history": "1d", "season": 0,
-         "staleness": "2h", **fields}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "targets": [
+                {
+                    "name": "disk",
+                    "query": "disk_ratio",
+                    "step": "1h",
+                    "history": "1d",
+                    "season": 0,
+                    "staleness": "2h",
+                    **fields,
+                }
+            ]
+        },
+    )
     return cfg.resolved_targets()[0]
 
 
@@ -79,8 +94,11 @@ def test_a_capacity_query_is_read_at_the_newest_step_within_the_series_limit():
                 raise TooManySeries(query, max_series)
             return await super().query_range(query, start, end, step, timeout, max_series)
 
-    with pytest.raises(QueryError, match=r"target disk: its capacity query 'disk_size' returns "
-                                         r"more than 2 series .* narrow it"):
+    with pytest.raises(
+        QueryError,
+        match=r"target disk: its capacity query 'disk_size' returns "
+        r"more than 2 series .* narrow it",
+    ):
         read(Reader(), t, TooMany(), END, refit_due=True)
 
 
@@ -91,9 +109,15 @@ def test_what_the_query_returns_now_is_empty_when_that_read_fails():
 
 
 def test_a_budget_reads_its_spent_query_or_else_its_rate_over_the_period():
-    cfg = validate(ForecasterConfig, {"budgets": [
-        {"name": "m", "spend_rate": "rate_usd", "amount": 10, "spent": "mtd_usd"},
-        {"name": "r", "spend_rate": "rate_usd", "amount": 10}]})
+    cfg = validate(
+        ForecasterConfig,
+        {
+            "budgets": [
+                {"name": "m", "spend_rate": "rate_usd", "amount": 10, "spent": "mtd_usd"},
+                {"name": "r", "spend_rate": "rate_usd", "amount": 10},
+            ]
+        },
+    )
     with_spent, rate_only = cfg.budgets
     t = cfg.budget_target(with_spent, 86400)
     src = Answers()

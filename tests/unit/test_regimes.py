@@ -37,8 +37,8 @@ def test_a_trend_change_is_found_where_it_happened():
 
 def test_the_newest_of_several_regimes_is_kept():
     y = seasonal(5, 80 * M, seed=3)
-    y[:, 20 * M:] += 10.0
-    y[:, 60 * M:] -= 6.0
+    y[:, 20 * M :] += 10.0
+    y[:, 60 * M :] -= 6.0
     assert (newest_break(y, M) == 60 * M).all()
 
 
@@ -49,11 +49,11 @@ def test_series_without_a_break_are_left_alone():
     spiky = calm.copy()
     spiky[:, 30 * M] += 80.0  # one incident is not a new regime
     gappy = calm.copy()
-    gappy[:, 10 * M:12 * M] = np.nan
+    gappy[:, 10 * M : 12 * M] = np.nan
     for y in (calm, growing, spiky, gappy):
         assert (newest_break(y, M) == -1).all()
     assert (newest_break(np.full((3, 60 * M), np.nan), M) == -1).all()
-    assert (newest_break(calm[:, :7 * M], M) == -1).all()  # too short to tell
+    assert (newest_break(calm[:, : 7 * M], M) == -1).all()  # too short to tell
 
 
 def test_detection_work_is_bounded_by_the_number_of_blocks():
@@ -68,7 +68,7 @@ def test_detection_work_is_bounded_by_the_number_of_blocks():
 def test_forecasting_from_the_newest_regime_beats_the_whole_history():
     h = 3 * M
     y = seasonal(30, 60 * M + h, seed=6)
-    y[:, 45 * M:] += 0.04 * np.arange(15 * M + h)  # flat for 45 days, then growing ~1 a day
+    y[:, 45 * M :] += 0.04 * np.arange(15 * M + h)  # flat for 45 days, then growing ~1 a day
     train, test = y[:, :-h], y[:, -h:]
     scale = mase_scale(train, M)
     whole = make_model("seasonal_naive_drift", M).fit(train).predict(h)["mean"]
@@ -83,7 +83,7 @@ def test_forecasting_from_the_newest_regime_beats_the_whole_history():
 def test_auto_keeps_the_cut_where_its_backtest_prefers_it_and_says_so():
     h = M
     broken = seasonal(10, 70 * M + h, seed=7)
-    broken[:, 40 * M:] += 0.05 * np.arange(30 * M + h)  # growth starts 30 days before the end
+    broken[:, 40 * M :] += 0.05 * np.arange(30 * M + h)  # growth starts 30 days before the end
     calm = seasonal(10, 70 * M + h, seed=8)
     y = np.vstack([broken, calm])
     train, test = y[:, :-h], y[:, -h:]
@@ -157,8 +157,15 @@ def test_the_regime_change_is_published_with_its_time():
     from promcast_forecaster.source import RawSeries
 
     step = 3600.0
-    spec = {"name": "load", "query": "x", "step": "1h", "history": "30d", "season": "1d",
-            "horizons": ["1d"], "model": "auto_fast"}
+    spec = {
+        "name": "load",
+        "query": "x",
+        "step": "1h",
+        "history": "30d",
+        "season": "1d",
+        "horizons": ["1d"],
+        "model": "auto_fast",
+    }
     t = validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0]
     end = 1_790_000_000.0 // step * step
     ts = end - step * np.arange(t.points)[::-1]
@@ -177,7 +184,8 @@ def test_the_regime_change_is_published_with_its_time():
     registry = CollectorRegistry()
     registry.register(Result())
     value = lambda host: registry.get_sample_value(  # noqa: E731
-        "promcast_forecast_regime_change_timestamp_seconds", {"host": host, "target": "load"})
+        "promcast_forecast_regime_change_timestamp_seconds", {"host": host, "target": "load"}
+    )
     assert value("moved") == ts[at]
     assert value("calm") is None
 
@@ -198,9 +206,10 @@ def test_a_fleet_that_all_chose_the_cut_is_still_forecast_everywhere():
     rng = np.random.default_rng(14)
     t = np.arange(61 * M)
     y = 50 + 5 * np.sin(2 * np.pi * t / M)[None, :] + rng.normal(0, 0.5, (5, t.size))
-    y[:, 30 * M:] += 0.1 * np.arange(t.size - 30 * M)
-    model = make_model("auto", M, horizon=M, candidates=["seasonal_naive", "seasonal_naive_drift"],
-                       ensemble=False).fit(y[:, :-M])
+    y[:, 30 * M :] += 0.1 * np.arange(t.size - 30 * M)
+    model = make_model(
+        "auto", M, horizon=M, candidates=["seasonal_naive", "seasonal_naive_drift"], ensemble=False
+    ).fit(y[:, :-M])
     assert model.chosen == ["seasonal_naive_drift(since break)"] * 5
     fc = model.predict(M)
     assert all(np.isfinite(v).all() for v in fc.values())
@@ -217,13 +226,21 @@ def test_a_failing_detector_costs_the_series_nothing_but_the_regime_series(monke
         raise MemoryError("simulated")
 
     monkeypatch.setattr(engine, "newest_break", broken)
-    spec = {"name": "load", "query": "x", "step": "1h", "history": "10d", "season": "1d",
-            "horizons": ["1d"]}
+    spec = {
+        "name": "load",
+        "query": "x",
+        "step": "1h",
+        "history": "10d",
+        "season": "1d",
+        "horizons": ["1d"],
+    }
     t = validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0]
     end = 1_790_000_000.0 // 3600 * 3600
     ts = end - 3600 * np.arange(t.points)[::-1]
     raw = [RawSeries({"host": "a"}, ts, seasonal(1, t.points, seed=15)[0])]
-    result = engine.forecast_target(t, engine.select_series(raw, t).series, end, end, backtest=False)
+    result = engine.forecast_target(
+        t, engine.select_series(raw, t).series, end, end, backtest=False
+    )
     assert len(result.series) == 1 and np.isfinite(result.series[0].mean[86400.0])
     assert np.isnan(result.series[0].regime_change_at)
 
@@ -231,7 +248,7 @@ def test_a_failing_detector_costs_the_series_nothing_but_the_regime_series(monke
 def test_a_cut_that_changes_nothing_is_not_a_candidate():
     # Seasonal naive reads only the newest season: cut a month back, it forecasts the same.
     y = seasonal(10, 60 * M, seed=16)
-    y[:, 30 * M:] += 5.0
+    y[:, 30 * M :] += 5.0
     model = make_model("auto_fast", M, horizon=M).fit(y)
     assert np.isinf(model.scores["candidates"]["seasonal_naive(since break)"]).all()
     assert np.isfinite(model.scores["candidates"]["fast_hw(since break)"]).all()

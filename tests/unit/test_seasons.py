@@ -22,8 +22,9 @@ from promcast_forecaster.source import RawSeries
 DAY = 86400.0
 
 
-def daily(years: float, yearly: float = 30.0, weekly: float = 10.0, seed: int = 0,
-          n: int = 1) -> np.ndarray:
+def daily(
+    years: float, yearly: float = 30.0, weekly: float = 10.0, seed: int = 0, n: int = 1
+) -> np.ndarray:
     """Daily series with a weekly and a yearly cycle (a summer peak) and noise."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(years * 365))
@@ -71,14 +72,20 @@ def test_auto_keeps_the_yearly_cycle_where_history_and_backtest_support_it() -> 
 
 
 def test_target_finds_the_yearly_cycle_and_says_so() -> None:
-    spec = {"name": "visits", "query": "x", "step": "1d", "history": "1200d", "season": "7d",
-            "horizons": ["30d", "90d"]}
+    spec = {
+        "name": "visits",
+        "query": "x",
+        "step": "1d",
+        "history": "1200d",
+        "season": "7d",
+        "horizons": ["30d", "90d"],
+    }
     cfg = validate(ForecasterConfig, {"targets": [spec, {**spec, "name": "weekly", "seasons": []}]})
     t, weekly_only = cfg.resolved_targets()
     assert t.extra_seasons == (365,) and weekly_only.extra_seasons == ()
     end = 1_790_000_000.0 // DAY * DAY
     ts = end - DAY * np.arange(t.points)[::-1]
-    y = daily(t.points / 365 + 0.01, seed=2)[0, -t.points:]
+    y = daily(t.points / 365 + 0.01, seed=2)[0, -t.points :]
     sel = select_series([RawSeries({"site": "a"}, ts, y)], t).series
     (found,) = forecast_target(t, sel, end, end + 60).series
     assert "(+365)" in found.model
@@ -113,12 +120,16 @@ def test_offline_infers_or_takes_several_seasons(tmp_path: Path, seasons: str | 
     assert len(models) == 1 and "(+365)" in models.pop()
 
 
-@pytest.mark.parametrize("seasons, error", [
-    ("7,yearly", "'yearly' is neither a number of steps nor a duration"),
-    ("7,14,28,91,365", "at most 3 longer ones, got 5 seasons"),
-])
-def test_offline_rejects_seasons_it_cannot_use(tmp_path: Path, capsys: pytest.CaptureFixture,
-                                               seasons: str, error: str) -> None:
+@pytest.mark.parametrize(
+    "seasons, error",
+    [
+        ("7,yearly", "'yearly' is neither a number of steps nor a duration"),
+        ("7,14,28,91,365", "at most 3 longer ones, got 5 seasons"),
+    ],
+)
+def test_offline_rejects_seasons_it_cannot_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture, seasons: str, error: str
+) -> None:
     src = tmp_path / "in.csv"
     _daily_csv(src, daily(1)[0])
     argv = ["--input", str(src), "--horizon", "7", "--season-length", seasons]
@@ -127,8 +138,14 @@ def test_offline_rejects_seasons_it_cannot_use(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_a_target_cannot_ask_for_many_seasons() -> None:
-    spec = {"name": "t", "query": "x", "step": "1h", "season": "1d",
-            "seasons": ["2d", "3d", "1w", "2w"], "horizons": ["1d"]}
+    spec = {
+        "name": "t",
+        "query": "x",
+        "step": "1h",
+        "season": "1d",
+        "seasons": ["2d", "3d", "1w", "2w"],
+        "horizons": ["1d"],
+    }
     with pytest.raises(Exception, match="seasons"):
         validate(ForecasterConfig, {"targets": [spec]})
 

@@ -23,8 +23,11 @@ def fleet(n: int = 40, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
     t = np.arange(T + H)
     shape = np.sin(2 * np.pi * t / M) + 0.5 * np.sin(4 * np.pi * t / M)
-    return (rng.uniform(50, 150, (n, 1)) + rng.uniform(5, 20, (n, 1)) * shape[None, :]
-            + rng.normal(0, 4, (n, T + H)))
+    return (
+        rng.uniform(50, 150, (n, 1))
+        + rng.uniform(5, 20, (n, 1)) * shape[None, :]
+        + rng.normal(0, 4, (n, T + H))
+    )
 
 
 def test_short_series_are_forecast_better_than_today_and_say_so():
@@ -37,13 +40,16 @@ def test_short_series_are_forecast_better_than_today_and_say_so():
         today = make_model(name, M, horizon=H, fleet_short_history=False).fit(train)
         model = make_model(name, M, horizon=H).fit(train)
         before, after = today.predict(H), model.predict(H)
-        assert np.mean(mase(test[short], after["mean"][short], scale[short])) < \
-            0.6 * np.mean(mase(test[short], before["mean"][short], scale[short]))
+        assert np.mean(mase(test[short], after["mean"][short], scale[short])) < 0.6 * np.mean(
+            mase(test[short], before["mean"][short], scale[short])
+        )
         rows = model.row_models(len(y))
         assert all("fleet_profile" in rows[i] for i in short), rows
-        assert all("shorter than two seasons" in model.row_notes(len(y))[i] and
-                   "longer series of the target cut to 12 points" in model.row_notes(len(y))[i]
-                   for i in short)
+        assert all(
+            "shorter than two seasons" in model.row_notes(len(y))[i]
+            and "longer series of the target cut to 12 points" in model.row_notes(len(y))[i]
+            for i in short
+        )
         # Long series keep exactly what they had: the fleet's shape is only for short ones.
         long_rows = np.arange(1, len(y), 2)
         assert np.array_equal(after["mean"][long_rows], before["mean"][long_rows])
@@ -59,8 +65,11 @@ def test_without_a_shared_shape_the_fleet_backtest_keeps_seasonal_naive():
     rng = np.random.default_rng(3)
     t = np.arange(T + H)
     # Every series its own phase: the fleet's median shape is flat and forecasts nothing.
-    y = 100 + 10 * np.sin(2 * np.pi * (t[None, :] / M + rng.uniform(0, 1, (30, 1)))) \
+    y = (
+        100
+        + 10 * np.sin(2 * np.pi * (t[None, :] / M + rng.uniform(0, 1, (30, 1))))
         + rng.normal(0, 1, (30, T + H))
+    )
     train = y[:, :T].copy()
     train[::2, : T - 36] = np.nan
     model = make_model("auto_fast", M, horizon=H).fit(train)
@@ -70,14 +79,24 @@ def test_without_a_shared_shape_the_fleet_backtest_keeps_seasonal_naive():
 
 def test_the_engine_publishes_each_series_history_in_seasons():
     y = fleet(n=6)
-    spec = {"name": "cpu", "query": "x", "step": "1h", "history": "14d", "season": "1d",
-            "horizons": ["1d"]}
+    spec = {
+        "name": "cpu",
+        "query": "x",
+        "step": "1h",
+        "history": "14d",
+        "season": "1d",
+        "horizons": ["1d"],
+    }
     t = validate(ForecasterConfig, {"targets": [spec]}).resolved_targets()[0]
     end = 1_790_000_000.0 // 3600 * 3600
     ts = end - 3600 * np.arange(t.points)[::-1]
-    vals = y[:, -t.points:]
-    raw = [RawSeries({"host": str(i)}, ts[-12:] if i == 0 else ts, vals[i, -12:] if i == 0 else vals[i])
-           for i in range(6)]
+    vals = y[:, -t.points :]
+    raw = [
+        RawSeries(
+            {"host": str(i)}, ts[-12:] if i == 0 else ts, vals[i, -12:] if i == 0 else vals[i]
+        )
+        for i in range(6)
+    ]
     result = forecast_target(t, select_series(raw, t).series, end, end, backtest=False)
 
     class Result:
@@ -89,11 +108,14 @@ def test_the_engine_publishes_each_series_history_in_seasons():
     registry = CollectorRegistry()
     registry.register(Result())
     seasons = lambda h: registry.get_sample_value(  # noqa: E731
-        "promcast_forecast_history_to_season_ratio", {"host": h, "target": "cpu"})
+        "promcast_forecast_history_to_season_ratio", {"host": h, "target": "cpu"}
+    )
     assert seasons("0") == 0.5
     assert seasons("1") == t.points / 24
     by_host = {s.labels["host"]: s for s in result.series}
-    assert "fleet_profile" in by_host["0"].model and "shorter than two seasons" in by_host["0"].reason
+    assert (
+        "fleet_profile" in by_host["0"].model and "shorter than two seasons" in by_host["0"].reason
+    )
 
 
 def test_offline_places_rows_on_the_clock_so_series_ending_at_other_hours_share_the_shape(tmp_path):
@@ -123,9 +145,28 @@ def test_offline_places_rows_on_the_clock_so_series_ending_at_other_hours_share_
     parser = argparse.ArgumentParser()
     offline.add_parser(parser.add_subparsers(dest="command"))
     out = tmp_path / "out.csv"
-    assert offline.run(parser.parse_args(["offline", "--input", str(path), "--horizon", str(H),
-                                          "--step", "1h", "--season-length", "24",
-                                          "--model", "auto_fast", "--out", str(out)])) == 0
+    assert (
+        offline.run(
+            parser.parse_args(
+                [
+                    "offline",
+                    "--input",
+                    str(path),
+                    "--horizon",
+                    str(H),
+                    "--step",
+                    "1h",
+                    "--season-length",
+                    "24",
+                    "--model",
+                    "auto_fast",
+                    "--out",
+                    str(out),
+                ]
+            )
+        )
+        == 0
+    )
     rows = [r for r in csv.DictReader(out.open()) if r["series_id"] == "s0"]
     assert rows and rows[0]["model"] == "fleet_profile"
     err = np.mean([abs(float(r["mean"]) - truth[int(float(r["timestamp"]))]) for r in rows])
@@ -139,12 +180,12 @@ def test_between_refits_the_short_series_keep_the_fleet_shape_and_take_new_data(
     train[0, : T - 12] = np.nan
     model = make_model("auto_fast", M, horizon=H).fit(train)
     assert model.row_models(10)[0] == "fleet_profile"
-    later = y[:, 6:T + 6].copy()  # six more hours; the short series now has 18
+    later = y[:, 6 : T + 6].copy()  # six more hours; the short series now has 18
     later[0, : T - 18] = np.nan
     fc = model.update(later).predict(H)
     assert model.row_models(10)[0] == "fleet_profile"
-    truth = y[0, T + 6:]
-    assert np.mean(np.abs(fc["mean"][0, :H - 6] - truth)) < 8  # amplitude up to 20, noise 4
+    truth = y[0, T + 6 :]
+    assert np.mean(np.abs(fc["mean"][0, : H - 6] - truth)) < 8  # amplitude up to 20, noise 4
 
 
 def test_a_target_of_new_series_only_has_no_fleet_to_learn_from_and_says_so():

@@ -27,12 +27,18 @@ def test_packages_and_distribution_report_the_one_version():
 
 def test_no_other_version_literal_in_the_packages():
     pattern = re.compile(r"""^\s*(__version__|VERSION)\s*=\s*["']""", re.M)
-    found = [p.relative_to(ROOT) for pkg in ("common", "exporter", "forecaster") for p in (ROOT / pkg).rglob("*.py")
-             if pattern.search(p.read_text())]
+    found = [
+        p.relative_to(ROOT)
+        for pkg in ("common", "exporter", "forecaster")
+        for p in (ROOT / pkg).rglob("*.py")
+        if pattern.search(p.read_text())
+    ]
     assert found == [Path("common/version.py")]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
-    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "promcast_common.version.VERSION"}
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "promcast_common.version.VERSION"
+    }
 
 
 def test_the_kubernetes_image_tag_is_the_version():

@@ -17,7 +17,9 @@ class S3Store:
         self._count = count_call
 
     def list(self, bucket: str, prefix: str) -> Iterator[tuple[str, str]]:
-        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for page in self._s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=prefix
+        ):
             self._count("s3:ListObjectsV2")
             for obj in page.get("Contents", []):
                 yield obj["Key"], str(obj.get("ETag", ""))

@@ -57,20 +57,76 @@ def _per_second(v: float, period: float) -> float:
 
 # (kind, namespace, dimension, metric, statistic, series, conversion, has device)
 PLAN: tuple[tuple[str, str, str, str, str, str, Callable, bool], ...] = (
-    ("ec2", "AWS/EC2", "InstanceId", "CPUUtilization", "Average",
-     "promcast_resource_cpu_utilization_ratio", _pct, False),
-    ("rds", "AWS/RDS", "DBInstanceIdentifier", "CPUUtilization", "Average",
-     "promcast_resource_cpu_utilization_ratio", _pct, False),
-    ("rds", "AWS/RDS", "DBInstanceIdentifier", "FreeStorageSpace", "Average",
-     "promcast_resource_disk_used_bytes", None, True),
-    ("rds", "AWS/RDS", "DBInstanceIdentifier", "FreeableMemory", "Average",
-     "promcast_resource_memory_utilization_ratio", None, False),
-    ("ebs", "AWS/EBS", "VolumeId", "VolumeIdleTime", "Sum",
-     "promcast_resource_disk_busy_ratio", _idle_to_busy, True),
-    ("alb", "AWS/ApplicationELB", "LoadBalancer", "RequestCount", "Sum",
-     "promcast_resource_requests_per_second", _per_second, False),
-    ("alb", "AWS/ApplicationELB", "LoadBalancer", "TargetResponseTime", "Average",
-     "promcast_resource_response_time_seconds", _plain, False),
+    (
+        "ec2",
+        "AWS/EC2",
+        "InstanceId",
+        "CPUUtilization",
+        "Average",
+        "promcast_resource_cpu_utilization_ratio",
+        _pct,
+        False,
+    ),
+    (
+        "rds",
+        "AWS/RDS",
+        "DBInstanceIdentifier",
+        "CPUUtilization",
+        "Average",
+        "promcast_resource_cpu_utilization_ratio",
+        _pct,
+        False,
+    ),
+    (
+        "rds",
+        "AWS/RDS",
+        "DBInstanceIdentifier",
+        "FreeStorageSpace",
+        "Average",
+        "promcast_resource_disk_used_bytes",
+        None,
+        True,
+    ),
+    (
+        "rds",
+        "AWS/RDS",
+        "DBInstanceIdentifier",
+        "FreeableMemory",
+        "Average",
+        "promcast_resource_memory_utilization_ratio",
+        None,
+        False,
+    ),
+    (
+        "ebs",
+        "AWS/EBS",
+        "VolumeId",
+        "VolumeIdleTime",
+        "Sum",
+        "promcast_resource_disk_busy_ratio",
+        _idle_to_busy,
+        True,
+    ),
+    (
+        "alb",
+        "AWS/ApplicationELB",
+        "LoadBalancer",
+        "RequestCount",
+        "Sum",
+        "promcast_resource_requests_per_second",
+        _per_second,
+        False,
+    ),
+    (
+        "alb",
+        "AWS/ApplicationELB",
+        "LoadBalancer",
+        "TargetResponseTime",
+        "Average",
+        "promcast_resource_response_time_seconds",
+        _plain,
+        False,
+    ),
 )
 
 
@@ -98,23 +154,45 @@ def plan_queries(inv: Inventory) -> list[Query]:
     return out
 
 
-def get_metric_data(cw: Any, meter: Meter, queries: Sequence[Query], start: float, end: float,
-                    period: int, newest_first: bool = False) -> dict[str, tuple[list, list]]:
+def get_metric_data(
+    cw: Any,
+    meter: Meter,
+    queries: Sequence[Query],
+    start: float,
+    end: float,
+    period: int,
+    newest_first: bool = False,
+) -> dict[str, tuple[list, list]]:
     """(timestamps, values) per query id, over [start, end) at ``period`` seconds."""
     out: dict[str, tuple[list, list]] = {q.id: ([], []) for q in queries}
     for i in range(0, len(queries), MAX_QUERIES):
-        batch = queries[i:i + MAX_QUERIES]
+        batch = queries[i : i + MAX_QUERIES]
         kwargs: dict[str, Any] = {
-            "MetricDataQueries": [{
-                "Id": q.id, "ReturnData": True,
-                "MetricStat": {"Metric": {"Namespace": q.namespace, "MetricName": q.metric,
-                                          "Dimensions": [{"Name": q.dimension,
-                                                          "Value": q.resource.dimension
-                                                          or q.resource.resource_id}]},
-                               "Period": period, "Stat": q.stat}} for q in batch],
+            "MetricDataQueries": [
+                {
+                    "Id": q.id,
+                    "ReturnData": True,
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": q.namespace,
+                            "MetricName": q.metric,
+                            "Dimensions": [
+                                {
+                                    "Name": q.dimension,
+                                    "Value": q.resource.dimension or q.resource.resource_id,
+                                }
+                            ],
+                        },
+                        "Period": period,
+                        "Stat": q.stat,
+                    },
+                }
+                for q in batch
+            ],
             "StartTime": dt.datetime.fromtimestamp(start, dt.timezone.utc),
             "EndTime": dt.datetime.fromtimestamp(end, dt.timezone.utc),
-            "ScanBy": "TimestampDescending" if newest_first else "TimestampAscending"}
+            "ScanBy": "TimestampDescending" if newest_first else "TimestampAscending",
+        }
         while True:
             meter.call("cloudwatch:GetMetricData", metrics=len(batch))
             page = cw.get_metric_data(**kwargs)
@@ -150,8 +228,13 @@ class Utilisation:
 def latest(cw: Any, meter: Meter, inv: Inventory, now: float, period: int) -> Utilisation:
     queries = plan_queries(inv)
     end = now // period * period
-    data = get_metric_data(cw, meter, queries, end - LIVE_PERIODS * period, end, period,
-                           newest_first=True) if queries else {}
+    data = (
+        get_metric_data(
+            cw, meter, queries, end - LIVE_PERIODS * period, end, period, newest_first=True
+        )
+        if queries
+        else {}
+    )
     values = []
     for q in queries:
         ts, vs = data[q.id]
@@ -171,8 +254,9 @@ def history_period(start: float, now: float, step: float) -> int:
     return int(-(-period // 3600) * 3600)
 
 
-def history(cw: Any, meter: Meter, inv: Inventory, t: np.ndarray, now: float
-            ) -> Iterator[tuple[str, dict[str, str], np.ndarray]]:
+def history(
+    cw: Any, meter: Meter, inv: Inventory, t: np.ndarray, now: float
+) -> Iterator[tuple[str, dict[str, str], np.ndarray]]:
     """Each series at the times ``t``: the value of the newest period complete at t, NaN where
     CloudWatch has none."""
     queries = plan_queries(inv)
@@ -181,13 +265,19 @@ def history(cw: Any, meter: Meter, inv: Inventory, t: np.ndarray, now: float
     step = float(t[1] - t[0]) if len(t) > 1 else 60.0
     period = history_period(float(t[0]), now, step)
     wanted = np.floor(t / period) * period - period  # start of the newest complete period
-    data = get_metric_data(cw, meter, queries, float(wanted.min()), float(wanted.max()) + period,
-                           period)
+    data = get_metric_data(
+        cw, meter, queries, float(wanted.min()), float(wanted.max()) + period, period
+    )
     for q in queries:
         ts, vs = data[q.id]
         if not ts:
             continue
         by_start = {int(a): b for a, b in zip(ts, vs)}
-        values = np.array([q.convert(float(by_start[int(w)]), period) if int(w) in by_start
-                           else np.nan for w in wanted], dtype=float)
+        values = np.array(
+            [
+                q.convert(float(by_start[int(w)]), period) if int(w) in by_start else np.nan
+                for w in wanted
+            ],
+            dtype=float,
+        )
         yield q.series, _labels(inv, q), values

@@ -38,21 +38,30 @@ class AwsRole(Strict):
     instance or container role) or, with ``role_arn``, a role assumed from it."""
 
     role_arn: Optional[str] = Field(
-        None, description="IAM role to assume (arn:aws:iam::<account>:role/<name>); "
-        "omitted: the exporter's own credentials from the standard chain.")
+        None,
+        description="IAM role to assume (arn:aws:iam::<account>:role/<name>); "
+        "omitted: the exporter's own credentials from the standard chain.",
+    )
     external_id: Optional[str] = Field(
-        None, min_length=2, max_length=1224,
+        None,
+        min_length=2,
+        max_length=1224,
         description="External id the role's trust policy requires; use ${ENV_VAR} to keep it "
-        "out of the file.")
-    session_name: str = Field("promcast-exporter", pattern=r"^[\w+=,.@-]{2,64}$",
-                              description="Role session name, as CloudTrail shows it.")
+        "out of the file.",
+    )
+    session_name: str = Field(
+        "promcast-exporter",
+        pattern=r"^[\w+=,.@-]{2,64}$",
+        description="Role session name, as CloudTrail shows it.",
+    )
 
     @field_validator("role_arn")
     @classmethod
     def _arn(cls, value: Optional[str]) -> Optional[str]:
         if value is not None and not _ROLE_ARN.match(value):
-            raise ValueError(f"not an IAM role ARN: {value!r} "
-                             "(expected arn:aws:iam::123456789012:role/NAME)")
+            raise ValueError(
+                f"not an IAM role ARN: {value!r} (expected arn:aws:iam::123456789012:role/NAME)"
+            )
         return value
 
     @model_validator(mode="after")
@@ -64,7 +73,8 @@ class AwsRole(Strict):
 
 class AwsAccount(AwsRole):
     regions: Optional[list[str]] = Field(
-        None, description="Regions of this account (default: providers.aws.regions).")
+        None, description="Regions of this account (default: providers.aws.regions)."
+    )
 
     @field_validator("regions")
     @classmethod
@@ -77,21 +87,33 @@ class AwsCostExplorer(AwsRole):
     it sees every linked account's costs, so each is counted once."""
 
     enabled: bool = True
-    refresh_interval: Duration = Field(6 * 3600.0, ge=3600,
-                                       description="Every call costs $0.01; at least 1h.")
-    hourly: bool = Field(False, description="Use HOURLY granularity for the newest 14 days "
-                         "(needs hourly data enabled in the Cost Explorer preferences).")
+    refresh_interval: Duration = Field(
+        6 * 3600.0, ge=3600, description="Every call costs $0.01; at least 1h."
+    )
+    hourly: bool = Field(
+        False,
+        description="Use HOURLY granularity for the newest 14 days "
+        "(needs hourly data enabled in the Cost Explorer preferences).",
+    )
     cost_types: list[CostType] = Field(
-        default_factory=lambda: ["unblended", "amortized", "net"], min_length=1,
-        description="unblended (cost_type=billed), amortized (effective), net (net).")
+        default_factory=lambda: ["unblended", "amortized", "net"],
+        min_length=1,
+        description="unblended (cost_type=billed), amortized (effective), net (net).",
+    )
     split_by: Literal["linked_account", "region"] = Field(
-        "linked_account", description="Cost Explorer groups by at most two keys: costs are "
+        "linked_account",
+        description="Cost Explorer groups by at most two keys: costs are "
         "grouped by the other two and fetched once per value of this one. Pick the one with "
-        "fewer values (region for organisations with many accounts in few regions).")
-    forecast: bool = Field(True, description="Publish Cost Explorer's month-end forecast "
-                           "(one more call per cost type and refresh).")
-    forecast_level: int = Field(80, ge=51, le=99,
-                                description="Prediction interval of the forecast, percent.")
+        "fewer values (region for organisations with many accounts in few regions).",
+    )
+    forecast: bool = Field(
+        True,
+        description="Publish Cost Explorer's month-end forecast "
+        "(one more call per cost type and refresh).",
+    )
+    forecast_level: int = Field(
+        80, ge=51, le=99, description="Prediction interval of the forecast, percent."
+    )
 
     @field_validator("cost_types")
     @classmethod
@@ -104,10 +126,15 @@ class AwsCostExplorer(AwsRole):
 
 class AwsCloudWatch(Strict):
     enabled: bool = True
-    refresh_interval: Duration = Field(300.0, ge=60, description="Every 1,000 metrics requested "
-                                       "cost $0.01.")
-    period: Duration = Field(300.0, ge=60, description="CloudWatch period of the values (a "
-                             "multiple of 60s); basic EC2 monitoring has 5m.")
+    refresh_interval: Duration = Field(
+        300.0, ge=60, description="Every 1,000 metrics requested cost $0.01."
+    )
+    period: Duration = Field(
+        300.0,
+        ge=60,
+        description="CloudWatch period of the values (a "
+        "multiple of 60s); basic EC2 monitoring has 5m.",
+    )
 
     @field_validator("period")
     @classmethod
@@ -120,24 +147,30 @@ class AwsCloudWatch(Strict):
 class AwsInventory(Strict):
     enabled: bool = True
     refresh_interval: Duration = Field(3600.0, gt=0)
-    workload_tag: str = Field("app", min_length=1,
-                              description="Tag key whose value becomes the workload label.")
+    workload_tag: str = Field(
+        "app", min_length=1, description="Tag key whose value becomes the workload label."
+    )
 
 
 class AwsPricing(Strict):
     enabled: bool = True
-    refresh_interval: Duration = Field(86400.0, gt=0, description="Prices change rarely; the "
-                                       "types seen are looked up once per interval.")
+    refresh_interval: Duration = Field(
+        86400.0,
+        gt=0,
+        description="Prices change rarely; the types seen are looked up once per interval.",
+    )
     operating_system: Literal["Linux", "Windows", "RHEL", "SUSE"] = "Linux"
 
 
 class AwsConfig(Strict):
     enabled: bool = False
-    regions: list[str] = Field(default_factory=list,
-                               description="Regions read in every account (unless it sets its own).")
+    regions: list[str] = Field(
+        default_factory=list, description="Regions read in every account (unless it sets its own)."
+    )
     accounts: list[AwsAccount] = Field(
         default_factory=lambda: [AwsAccount()],
-        description="Accounts to read; default: the one the standard credentials belong to.")
+        description="Accounts to read; default: the one the standard credentials belong to.",
+    )
     cost_explorer: AwsCostExplorer = AwsCostExplorer()
     cloudwatch: AwsCloudWatch = AwsCloudWatch()
     inventory: AwsInventory = AwsInventory()
@@ -152,8 +185,10 @@ class AwsConfig(Strict):
     def _complete(self) -> "AwsConfig":
         problems = []
         if not self.accounts:
-            problems.append("accounts: at least one account is needed (an empty entry {} means "
-                            "the standard credentials)")
+            problems.append(
+                "accounts: at least one account is needed (an empty entry {} means "
+                "the standard credentials)"
+            )
         if self.enabled and any(a.regions is None for a in self.accounts) and not self.regions:
             problems.append("regions: list the regions to read, here or in every account")
         arns = [a.role_arn or "(standard credentials)" for a in self.accounts]
@@ -161,15 +196,19 @@ class AwsConfig(Strict):
         if dupes:
             problems.append(f"accounts: listed more than once: {', '.join(dupes)}")
         if not self.inventory.enabled and (self.cloudwatch.enabled or self.pricing.enabled):
-            problems.append("inventory: CloudWatch metrics and prices are read for the resources "
-                            "the inventory finds; enable it or disable cloudwatch and pricing")
+            problems.append(
+                "inventory: CloudWatch metrics and prices are read for the resources "
+                "the inventory finds; enable it or disable cloudwatch and pricing"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
     def fastest_interval(self) -> float:
-        parts = [(self.cost_explorer.enabled, self.cost_explorer.refresh_interval),
-                 (self.cloudwatch.enabled, self.cloudwatch.refresh_interval),
-                 (self.inventory.enabled, self.inventory.refresh_interval),
-                 (self.pricing.enabled, self.pricing.refresh_interval)]
+        parts = [
+            (self.cost_explorer.enabled, self.cost_explorer.refresh_interval),
+            (self.cloudwatch.enabled, self.cloudwatch.refresh_interval),
+            (self.inventory.enabled, self.inventory.refresh_interval),
+            (self.pricing.enabled, self.pricing.refresh_interval),
+        ]
         return min((i for on, i in parts if on), default=3600.0)

@@ -27,11 +27,14 @@ from .meter import Meter
 
 log = logging.getLogger(__name__)
 HOUR, DAY = 3600, 86400
-HOURLY_DAYS = 14       # Cost Explorer keeps hourly data this long
+HOURLY_DAYS = 14  # Cost Explorer keeps hourly data this long
 LIVE_HOURLY_HOURS = 48  # hourly data arrives up to a day late: look back two
 METRICS = {"unblended": "UnblendedCost", "amortized": "AmortizedCost", "net": "NetUnblendedCost"}
-FORECAST_METRICS = {"unblended": "UNBLENDED_COST", "amortized": "AMORTIZED_COST",
-                    "net": "NET_UNBLENDED_COST"}
+FORECAST_METRICS = {
+    "unblended": "UNBLENDED_COST",
+    "amortized": "AMORTIZED_COST",
+    "net": "NET_UNBLENDED_COST",
+}
 DIMENSIONS = {"linked_account": "LINKED_ACCOUNT", "service": "SERVICE", "region": "REGION"}
 KEY_ORDER = ("linked_account", "service", "region")
 NO_VALUE = {"", "NoRegion", "No Region", "NoLinkedAccount"}
@@ -86,9 +89,11 @@ class CostExplorer:
 
     def split_values(self, start: int, end: int) -> list[str]:
         """Values of the split key with costs in [start, end) (days)."""
-        kwargs: dict[str, Any] = {"TimePeriod": {"Start": _fmt(start, "DAILY"),
-                                                 "End": _fmt(end, "DAILY")},
-                                  "Dimension": DIMENSIONS[self.split_by], "Context": "COST_AND_USAGE"}
+        kwargs: dict[str, Any] = {
+            "TimePeriod": {"Start": _fmt(start, "DAILY"), "End": _fmt(end, "DAILY")},
+            "Dimension": DIMENSIONS[self.split_by],
+            "Context": "COST_AND_USAGE",
+        }
         values: list[str] = []
         while True:
             self.meter.call("ce:GetDimensionValues")
@@ -102,16 +107,21 @@ class CostExplorer:
         """Every group's cost per period in [start, end): one request chain per split value."""
         out = Fetched()
         for value in values:
-            flt = None if len(values) == 1 else {
-                "Dimensions": {"Key": DIMENSIONS[self.split_by], "Values": [value]}}
+            flt = (
+                None
+                if len(values) == 1
+                else {"Dimensions": {"Key": DIMENSIONS[self.split_by], "Values": [value]}}
+            )
             out.extend(self._one(start, end, granularity, value, flt))
         return out
 
     def _one(self, start: int, end: int, granularity: str, value: str, flt: dict | None) -> Fetched:
         kwargs: dict[str, Any] = {
             "TimePeriod": {"Start": _fmt(start, granularity), "End": _fmt(end, granularity)},
-            "Granularity": granularity, "Metrics": [METRICS[c] for c in self.cost_types],
-            "GroupBy": [{"Type": "DIMENSION", "Key": DIMENSIONS[k]} for k in self.grouped]}
+            "Granularity": granularity,
+            "Metrics": [METRICS[c] for c in self.cost_types],
+            "GroupBy": [{"Type": "DIMENSION", "Key": DIMENSIONS[k]} for k in self.grouped],
+        }
         if flt is not None:
             kwargs["Filter"] = flt
         out = Fetched()
@@ -134,8 +144,11 @@ class CostExplorer:
         for g in groups:
             keys = dict(zip(self.grouped, g.get("Keys") or []))
             keys[self.split_by] = value
-            key: Key = (_clean(keys.get("linked_account", "")), _clean(keys.get("service", "")),
-                        _clean(keys.get("region", "")))
+            key: Key = (
+                _clean(keys.get("linked_account", "")),
+                _clean(keys.get("service", "")),
+                _clean(keys.get("region", "")),
+            )
             amounts = self._amounts(g.get("Metrics", {}), key)
             if amounts is None:
                 continue
@@ -149,9 +162,11 @@ class CostExplorer:
         for c in self.cost_types:
             m = metrics.get(METRICS[c], {"Amount": "0", "Unit": "USD"})
             if m.get("Unit", "USD") != "USD":
-                log.error("Cost Explorer answered in a currency other than USD; the group is left "
-                          "out (set the account's Cost Explorer currency to USD)",
-                          extra={"provider": "aws", "unit": m.get("Unit"), "key": "/".join(key)})
+                log.error(
+                    "Cost Explorer answered in a currency other than USD; the group is left "
+                    "out (set the account's Cost Explorer currency to USD)",
+                    extra={"provider": "aws", "unit": m.get("Unit"), "key": "/".join(key)},
+                )
                 return None
             out.append(float(m["Amount"]))
         return tuple(out)
@@ -164,12 +179,19 @@ class CostExplorer:
             self.meter.call("ce:GetCostForecast")
             page = self.ce.get_cost_forecast(
                 TimePeriod={"Start": _fmt(today, "DAILY"), "End": _fmt(period_end(today), "DAILY")},
-                Metric=FORECAST_METRICS[c], Granularity="MONTHLY", PredictionIntervalLevel=level)
+                Metric=FORECAST_METRICS[c],
+                Granularity="MONTHLY",
+                PredictionIntervalLevel=level,
+            )
             mean = float(page["Total"]["Amount"])
-            lows = [float(r.get("PredictionIntervalLowerBound", r["MeanValue"]))
-                    for r in page.get("ForecastResultsByTime", [])]
-            highs = [float(r.get("PredictionIntervalUpperBound", r["MeanValue"]))
-                     for r in page.get("ForecastResultsByTime", [])]
+            lows = [
+                float(r.get("PredictionIntervalLowerBound", r["MeanValue"]))
+                for r in page.get("ForecastResultsByTime", [])
+            ]
+            highs = [
+                float(r.get("PredictionIntervalUpperBound", r["MeanValue"]))
+                for r in page.get("ForecastResultsByTime", [])
+            ]
             out[c] = (mean, sum(lows) if lows else mean, sum(highs) if highs else mean)
         return out
 
@@ -194,22 +216,29 @@ class CostData:
     """The last good answer of Cost Explorer, and how to publish it."""
 
     billing_account: str
-    cost_types: tuple[str, ...]    # cost_type label values, in the order of the amounts
-    month: Fetched                 # daily rows of the current month, today included
-    hours: Fetched | None          # hourly rows of the newest two days (hourly mode)
+    cost_types: tuple[str, ...]  # cost_type label values, in the order of the amounts
+    month: Fetched  # daily rows of the current month, today included
+    hours: Fetched | None  # hourly rows of the newest two days (hourly mode)
     taken_at: float
     forecast: dict[str, tuple[float, float, float]] = field(default_factory=dict)
     level: int = 80
 
     def labels(self, key: Key) -> dict[str, str]:
-        return {"provider": "aws", "billing_account": self.billing_account, "sub_account": key[0],
-                "service": key[1], "region": key[2], "charge_category": ""}
+        return {
+            "provider": "aws",
+            "billing_account": self.billing_account,
+            "sub_account": key[0],
+            "service": key[1],
+            "region": key[2],
+            "charge_category": "",
+        }
 
     def _rate(self) -> tuple[int, dict[Key, np.ndarray]]:
         """End of the newest complete period with costs, and each group's cost per hour in it."""
         src = self.hours if self.hours is not None and self.hours.newest_end else self.month
-        newest = max((r.end for r in src.rows if r.end <= self.taken_at and any(r.amounts)),
-                     default=0)
+        newest = max(
+            (r.end for r in src.rows if r.end <= self.taken_at and any(r.amounts)), default=0
+        )
         per: dict[Key, np.ndarray] = {}
         for r in src.rows:
             if r.end == newest:
@@ -236,8 +265,11 @@ class CostData:
         acct = {"provider": "aws", "billing_account": self.billing_account}
         for i, ct in enumerate(self.cost_types):
             share = estimated[i] / total[i] if total[i] else 0.0
-            out.add("promcast_cost_month_to_date_estimated_ratio", {**acct, "cost_type": ct},
-                    min(max(share, 0.0), 1.0))
+            out.add(
+                "promcast_cost_month_to_date_estimated_ratio",
+                {**acct, "cost_type": ct},
+                min(max(share, 0.0), 1.0),
+            )
         if newest:
             out.add("promcast_billing_data_last_timestamp_seconds", {"provider": "aws"}, newest)
         # Month end = spend of the days before today (complete) + the forecast from today on.
@@ -247,14 +279,17 @@ class CostData:
             ct = COST_TYPES[name]
             done = float(before[self.cost_types.index(ct)])
             for bound, value in (("mean", mean), ("lower", low), ("upper", high)):
-                out.add("promcast_cost_month_end_forecast_usd",
-                        {**acct, "cost_type": ct, "bound": bound, "level": str(self.level)},
-                        done + value)
+                out.add(
+                    "promcast_cost_month_end_forecast_usd",
+                    {**acct, "cost_type": ct, "bound": bound, "level": str(self.level)},
+                    done + value,
+                )
         return iter(out)
 
 
-def history(fetched: Fetched, labels: Any, cost_types: Sequence[str], t: np.ndarray
-            ) -> Iterator[tuple[str, dict[str, str], np.ndarray]]:
+def history(
+    fetched: Fetched, labels: Any, cost_types: Sequence[str], t: np.ndarray
+) -> Iterator[tuple[str, dict[str, str], np.ndarray]]:
     """The cost series as they would have been served at each time ``t``: the newest complete
     hour's rate (a day's cost is spread evenly over its hours) and the month's spend of complete
     hours, NaN before the first and after the newest reported period."""
@@ -270,7 +305,7 @@ def history(fetched: Fetched, labels: Any, cost_types: Sequence[str], t: np.ndar
     for r in fetched.rows:
         h0, h1 = r.start // HOUR - first, r.end // HOUR - first
         if h1 > h0 and h0 < n:
-            cost[at[r.key], h0:min(h1, n)] += np.array(r.amounts) / (h1 - h0)
+            cost[at[r.key], h0 : min(h1, n)] += np.array(r.amounts) / (h1 - h0)
     th = np.floor(t / HOUR).astype(np.int64) - first  # hours before th are complete at t
     newest = th - 1
     known = (newest >= 0) & (newest < last - first)
@@ -285,7 +320,10 @@ def history(fetched: Fetched, labels: Any, cost_types: Sequence[str], t: np.ndar
         for i, ct in enumerate(cost_types):
             lab = {**labels(key), "cost_type": ct}
             yield ("promcast_cost_hourly_rate_usd", lab, np.where(known, c[idx, i], np.nan))
-            yield ("promcast_cost_month_to_date_usd", lab,
-                   np.where(known, cum[idx + 1, i] - cum[m0, i], np.nan))
+            yield (
+                "promcast_cost_month_to_date_usd",
+                lab,
+                np.where(known, cum[idx + 1, i] - cum[m0, i], np.nan),
+            )
     stamp = np.where(known, np.minimum((th + first) * HOUR, fetched.newest_end), np.nan)
     yield "promcast_billing_data_last_timestamp_seconds", {"provider": "aws"}, stamp.astype(float)

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-PER_REQUEST_USD = {"ce:GetCostAndUsage": 0.01, "ce:GetCostForecast": 0.01,
-                   "ce:GetDimensionValues": 0.01}
+PER_REQUEST_USD = {
+    "ce:GetCostAndUsage": 0.01,
+    "ce:GetCostForecast": 0.01,
+    "ce:GetDimensionValues": 0.01,
+}
 PER_METRIC_USD = {"cloudwatch:GetMetricData": 0.01 / 1000}
 BILLED = tuple(PER_REQUEST_USD) + tuple(PER_METRIC_USD)
 

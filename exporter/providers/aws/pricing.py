@@ -20,9 +20,14 @@ PRICING_REGION = "us-east-1"
 def _filters(region: str, instance_type: str, operating_system: str) -> list[dict[str, str]]:
     # One product per type and region: shared tenancy, no pre-installed software, capacity
     # used (not reserved-but-unused), no licence bundled.
-    terms = {"regionCode": region, "instanceType": instance_type,
-             "operatingSystem": operating_system, "tenancy": "Shared", "preInstalledSw": "NA",
-             "capacitystatus": "Used"}
+    terms = {
+        "regionCode": region,
+        "instanceType": instance_type,
+        "operatingSystem": operating_system,
+        "tenancy": "Shared",
+        "preInstalledSw": "NA",
+        "capacitystatus": "Used",
+    }
     return [{"Type": "TERM_MATCH", "Field": k, "Value": v} for k, v in terms.items()]
 
 
@@ -37,13 +42,17 @@ def hourly_price(product_json: str) -> float | None:
     return None
 
 
-def fetch_prices(pricing: Any, meter: Meter, wanted: Iterable[tuple[str, str]],
-                 operating_system: str) -> dict[tuple[str, str], float]:
+def fetch_prices(
+    pricing: Any, meter: Meter, wanted: Iterable[tuple[str, str]], operating_system: str
+) -> dict[tuple[str, str], float]:
     """Price per hour of each (region, instance type) found."""
     out: dict[tuple[str, str], float] = {}
     for region, itype in sorted(set(wanted)):
-        kwargs: dict[str, Any] = {"ServiceCode": "AmazonEC2", "FormatVersion": "aws_v1",
-                                  "Filters": _filters(region, itype, operating_system)}
+        kwargs: dict[str, Any] = {
+            "ServiceCode": "AmazonEC2",
+            "FormatVersion": "aws_v1",
+            "Filters": _filters(region, itype, operating_system),
+        }
         found: list[float] = []
         while True:
             meter.call("pricing:GetProducts")
@@ -55,7 +64,13 @@ def fetch_prices(pricing: Any, meter: Meter, wanted: Iterable[tuple[str, str]],
         if found:
             out[(region, itype)] = min(found)
         else:
-            log.warning("no on-demand price found; its price series is left out",
-                        extra={"provider": "aws", "region": region, "instance_type": itype,
-                               "operating_system": operating_system})
+            log.warning(
+                "no on-demand price found; its price series is left out",
+                extra={
+                    "provider": "aws",
+                    "region": region,
+                    "instance_type": itype,
+                    "operating_system": operating_system,
+                },
+            )
     return out

@@ -48,11 +48,11 @@ HINTS = {
     "ExpiredToken": "renew the exporter's base credentials",
     "InvalidClientTokenId": "check the exporter's base credentials",
     "DataUnavailableException": "Cost Explorer has no data for the window yet (new account, or "
-                                "hourly granularity not enabled in its preferences)",
+    "hourly granularity not enabled in its preferences)",
     "Throttling": "retried at the next refresh; lengthen refresh_interval if it persists",
     "ThrottlingException": "retried at the next refresh; lengthen refresh_interval if it persists",
     "LimitExceededException": "retried at the next refresh; lengthen refresh_interval if it "
-                              "persists",
+    "persists",
 }
 
 
@@ -60,9 +60,11 @@ def _why(exc: Exception, part: Part | None = None) -> tuple[str, str]:
     """(what went wrong, what to do), without anything secret: botocore errors carry the
     operation and AWS's message, never credentials."""
     if isinstance(exc, NoCredentialsError):
-        return str(exc), ("give the exporter AWS credentials through the standard chain "
-                          "(AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an instance or "
-                          "container role)")
+        return str(exc), (
+            "give the exporter AWS credentials through the standard chain "
+            "(AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an instance or "
+            "container role)"
+        )
     if isinstance(exc, ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         return str(exc), HINTS.get(code, "see the AWS error code")
@@ -96,8 +98,12 @@ class AwsProvider(Provider):
             if cfg.cost_explorer.forecast:
                 self._declare("forecast", cfg.cost_explorer.refresh_interval, cfg.cost_explorer)
         self._runners: dict[str, Callable[[Part, float], Any]] = {
-            "inventory": self._inventory, "cloudwatch": self._cloudwatch,
-            "pricing": self._pricing, "cost_explorer": self._costs, "forecast": self._forecast}
+            "inventory": self._inventory,
+            "cloudwatch": self._cloudwatch,
+            "pricing": self._pricing,
+            "cost_explorer": self._costs,
+            "forecast": self._forecast,
+        }
 
     # -- parts ---------------------------------------------------------------------------------
 
@@ -105,9 +111,16 @@ class AwsProvider(Provider):
         """One part; ``key`` is (account config, region). The account label is the account's
         id, known only once its role is assumed: see :meth:`_account_label`."""
         who = "" if account is None else (account.role_arn or "standard credentials")
-        self.parts.add(Part(kind, interval, RETRY_AFTER.get(kind, 0.0), region=region,
-                            context={"part": kind, "account": who, "region": region},
-                            key=(account, region)))
+        self.parts.add(
+            Part(
+                kind,
+                interval,
+                RETRY_AFTER.get(kind, 0.0),
+                region=region,
+                context={"part": kind, "account": who, "region": region},
+                key=(account, region),
+            )
+        )
 
     def _where(self, part: Part) -> dict[str, str]:
         return {"provider": self.name, **part.context}
@@ -130,22 +143,33 @@ class AwsProvider(Provider):
 
     def _inventory(self, part: Part, now: float) -> Inventory:
         account = self._account(part)
-        clients = {s: self.sessions.client(account, s, part.region)
-                   for s in ("ec2", "rds", "elbv2")}
+        clients = {
+            s: self.sessions.client(account, s, part.region) for s in ("ec2", "rds", "elbv2")
+        }
         resources = list_resources(clients, self.meter, self.cfg.inventory.workload_tag, self.types)
         return Inventory(self.sessions.account_id(account), part.region, resources)
 
     def _inventory_part(self, part: Part) -> Part | None:
-        return next((p for p in self.parts if p.kind == "inventory"
-                     and self._account(p) is self._account(part) and p.region == part.region), None)
+        return next(
+            (
+                p
+                for p in self.parts
+                if p.kind == "inventory"
+                and self._account(p) is self._account(part)
+                and p.region == part.region
+            ),
+            None,
+        )
 
     def _inventory_of(self, part: Part) -> Inventory:
         inv = self._inventory_part(part)
         if inv is None:
             raise RuntimeError("inventory is disabled")
         if inv.data is None:
-            raise RuntimeError("no inventory yet for this account and region (see the "
-                               "inventory part's error); CloudWatch waits for it")
+            raise RuntimeError(
+                "no inventory yet for this account and region (see the "
+                "inventory part's error); CloudWatch waits for it"
+            )
         return inv.data
 
     def _cloudwatch(self, part: Part, now: float) -> cloudwatch.Utilisation:
@@ -154,8 +178,12 @@ class AwsProvider(Provider):
         return cloudwatch.latest(cw, self.meter, inv, now, int(self.cfg.cloudwatch.period))
 
     def _wanted_prices(self) -> set[tuple[str, str]]:
-        return {(p.data.region, t) for p in self.parts
-                if p.kind == "inventory" and p.data is not None for t in p.data.instance_types()}
+        return {
+            (p.data.region, t)
+            for p in self.parts
+            if p.kind == "inventory" and p.data is not None
+            for t in p.data.instance_types()
+        }
 
     def _pricing(self, part: Part, now: float, only: set[tuple[str, str]] | None = None) -> None:
         client = self.sessions.client(self.cfg.accounts[0], "pricing", PRICING_REGION)
@@ -168,8 +196,12 @@ class AwsProvider(Provider):
 
     def _explorer(self) -> CostExplorer:
         ce_cfg = self.cfg.cost_explorer
-        return CostExplorer(self.sessions.client(ce_cfg, "ce", CE_REGION), self.meter,
-                            ce_cfg.cost_types, ce_cfg.split_by)
+        return CostExplorer(
+            self.sessions.client(ce_cfg, "ce", CE_REGION),
+            self.meter,
+            ce_cfg.cost_types,
+            ce_cfg.split_by,
+        )
 
     def _costs(self, part: Part, now: float) -> CostData:
         ce_cfg = self.cfg.cost_explorer
@@ -178,13 +210,21 @@ class AwsProvider(Provider):
         tomorrow = int(now // DAY * DAY + DAY)
         hour_end = int(now // HOUR * HOUR)
         hour_start = hour_end - costexplorer.LIVE_HOURLY_HOURS * HOUR
-        values = explorer.split_values(min(month0, hour_start if ce_cfg.hourly else month0), tomorrow)
+        values = explorer.split_values(
+            min(month0, hour_start if ce_cfg.hourly else month0), tomorrow
+        )
         month = explorer.costs(month0, tomorrow, "DAILY", values) if values else Fetched()
         hours = None
         if ce_cfg.hourly:
             hours = explorer.costs(hour_start, hour_end, "HOURLY", values) if values else Fetched()
-        return CostData(self.sessions.account_id(ce_cfg), self._cost_labels(), month, hours, now,
-                        level=ce_cfg.forecast_level)
+        return CostData(
+            self.sessions.account_id(ce_cfg),
+            self._cost_labels(),
+            month,
+            hours,
+            now,
+            level=ce_cfg.forecast_level,
+        )
 
     def _cost_labels(self) -> tuple[str, ...]:
         return tuple(AWS_COST_TYPES[c] for c in self.cfg.cost_explorer.cost_types)
@@ -214,8 +254,10 @@ class AwsProvider(Provider):
             self._pricing(part, now, only=missing)
         except Exception as exc:  # noqa: BLE001 - prices of new types can wait a refresh
             what, todo = _why(exc)
-            log.warning("pricing new instance types failed; retried at the next refresh",
-                        extra={**self._where(part), "err": what, "action": todo})
+            log.warning(
+                "pricing new instance types failed; retried at the next refresh",
+                extra={**self._where(part), "err": what, "action": todo},
+            )
 
     def _families(self) -> list[Metric]:
         out = Families()
@@ -232,37 +274,53 @@ class AwsProvider(Provider):
                 out.merge(part.data.families())
         self.parts.report(out, self._account_label)
         for api, usd in sorted(self.meter.cost_usd.items()):
-            out.add("promcast_exporter_api_cost_usd_total", {"provider": self.name, "api": api}, usd)
+            out.add(
+                "promcast_exporter_api_cost_usd_total", {"provider": self.name, "api": api}, usd
+            )
         return list(out)
 
     # -- history -------------------------------------------------------------------------------
 
-    def history(self, start: float, end: float, step: float
-                ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
+    def history(
+        self, start: float, end: float, step: float
+    ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
         """Cost Explorer (daily, the newest 14 days hourly when enabled) and CloudWatch over the
         window. A failing account or region is logged and left out; the rest is written."""
         t = np.arange(start, end + 1, step, dtype=float)
         now = time.time()
         if self.cfg.cost_explorer.enabled:
             part = next(p for p in self.parts if p.kind == "cost_explorer")
-            for name, labels, values in self._history_part(part, lambda: self._cost_history(t, now)):
+            for name, labels, values in self._history_part(
+                part, lambda: self._cost_history(t, now)
+            ):
                 yield name, labels, t, values
         for part in self.parts:
             if part.kind == "cloudwatch":
                 for name, labels, values in self._history_part(
-                        part, lambda p=part: self._cloudwatch_history(p, t, now)):
+                    part, lambda p=part: self._cloudwatch_history(p, t, now)
+                ):
                     yield name, labels, t, values
-        log.info("history requests made", extra={
-            "provider": self.name, **{api.replace(":", "_"): round(usd, 4)
-                                      for api, usd in self.meter.cost_usd.items() if usd}})
+        log.info(
+            "history requests made",
+            extra={
+                "provider": self.name,
+                **{
+                    api.replace(":", "_"): round(usd, 4)
+                    for api, usd in self.meter.cost_usd.items()
+                    if usd
+                },
+            },
+        )
 
     def _history_part(self, part: Part, make: Callable[[], list]) -> list:
         try:
             return make()
         except Exception as exc:  # noqa: BLE001 - write what the other parts have
             what, todo = _why(exc)
-            log.error("AWS history failed for a part; it is left out of the backfill",
-                      extra={**self._where(part), "err": what, "action": todo})
+            log.error(
+                "AWS history failed for a part; it is left out of the backfill",
+                extra={**self._where(part), "err": what, "action": todo},
+            )
             return []
 
     def _cost_history(self, t: np.ndarray, now: float) -> list:

@@ -25,8 +25,9 @@ STS_REGION = "us-east-1"
 ROLE_SECONDS = 3600
 # Retries with backoff for throttling; a call that still fails fails its part, which keeps its
 # last good data (see provider.py).
-CLIENT_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10,
-                       read_timeout=60)
+CLIENT_CONFIG = Config(
+    retries={"max_attempts": 5, "mode": "standard"}, connect_timeout=10, read_timeout=60
+)
 
 
 class Sessions:
@@ -50,8 +51,9 @@ class Sessions:
         with self._lock:
             s = self._sessions.get(role.role_arn)
             if s is None:
-                s = self._sessions[role.role_arn] = (self._assumed(role) if role.role_arn
-                                                     else self.base())
+                s = self._sessions[role.role_arn] = (
+                    self._assumed(role) if role.role_arn else self.base()
+                )
             return s
 
     def client(self, role: AwsRole, service: str, region: str) -> Any:
@@ -74,20 +76,28 @@ class Sessions:
 
     def _assumed(self, role: AwsRole) -> boto3.Session:
         sts = self.base().client("sts", region_name=STS_REGION, config=CLIENT_CONFIG)
-        kwargs: dict[str, Any] = {"RoleArn": role.role_arn, "RoleSessionName": role.session_name,
-                                  "DurationSeconds": ROLE_SECONDS}
+        kwargs: dict[str, Any] = {
+            "RoleArn": role.role_arn,
+            "RoleSessionName": role.session_name,
+            "DurationSeconds": ROLE_SECONDS,
+        }
         if role.external_id:
             kwargs["ExternalId"] = role.external_id
 
         def assume() -> dict[str, str]:
             self._meter.call("sts:AssumeRole")
             c = sts.assume_role(**kwargs)["Credentials"]
-            return {"access_key": c["AccessKeyId"], "secret_key": c["SecretAccessKey"],
-                    "token": c["SessionToken"], "expiry_time": c["Expiration"].isoformat()}
+            return {
+                "access_key": c["AccessKeyId"],
+                "secret_key": c["SecretAccessKey"],
+                "token": c["SessionToken"],
+                "expiry_time": c["Expiration"].isoformat(),
+            }
 
         core = get_session()
         # botocore has no public setter for a session's credentials; this is the usual way to
         # give one refreshable credentials (what its own assume-role provider builds).
-        core._credentials = DeferredRefreshableCredentials(refresh_using=assume,
-                                                          method="sts-assume-role")
+        core._credentials = DeferredRefreshableCredentials(
+            refresh_using=assume, method="sts-assume-role"
+        )
         return boto3.Session(botocore_session=core)

@@ -33,7 +33,7 @@ class Run:
     path: Path
     files: list[Path]
     manifest: dict[str, Any] | None = None
-    problem: str = ""            # why the run is not complete, for the log
+    problem: str = ""  # why the run is not complete, for the log
 
     @property
     def submitted(self) -> str:
@@ -63,7 +63,9 @@ def _read_manifest(run: Run) -> None:
     present = {f.name for f in run.files}
     missing = [b for b in blobs if b not in present]
     if missing:
-        run.problem = f"manifest.json lists {len(missing)} part file(s) not present: {', '.join(missing[:3])}"
+        run.problem = (
+            f"manifest.json lists {len(missing)} part file(s) not present: {', '.join(missing[:3])}"
+        )
         return
     if not blobs:
         run.problem = "manifest.json lists no part files"
@@ -103,8 +105,10 @@ def period_folders(root: Path) -> list[Path]:
         # quietly dropping a month of spend.
         raise FileNotFoundError(f"Azure export path not found: {root}")
     if not root.is_dir():
-        raise NotADirectoryError(f"Azure export path is not a directory: {root} (give the folder "
-                                 "that holds the export's YYYYMMDD-YYYYMMDD folders, or a parent)")
+        raise NotADirectoryError(
+            f"Azure export path is not a directory: {root} (give the folder "
+            "that holds the export's YYYYMMDD-YYYYMMDD folders, or a parent)"
+        )
     found = [root] if PERIOD_DIR.fullmatch(root.name) else []
     found += sorted(d for d in root.rglob("*") if d.is_dir() and PERIOD_DIR.fullmatch(d.name))
     return found
@@ -124,8 +128,11 @@ class ExportStorage(Storage):
         for path in paths:
             periods = period_folders(Path(path))
             if not periods:
-                log.warning("no YYYYMMDD-YYYYMMDD billing period folder under the path; is it an "
-                            "export folder?", extra={"provider": self.provider, "path": path})
+                log.warning(
+                    "no YYYYMMDD-YYYYMMDD billing period folder under the path; is it an "
+                    "export folder?",
+                    extra={"provider": self.provider, "path": path},
+                )
             for period in periods:
                 run, runs = choose_run(period)
                 if run is None:
@@ -142,16 +149,26 @@ class ExportStorage(Storage):
         return refs
 
     def _log_choice(self, period: Path, run: Run, runs: list[Run]) -> None:
-        context = {"provider": self.provider, "period": str(period), "run": run.path.name,
-                   "runs": len(runs)}
+        context = {
+            "provider": self.provider,
+            "period": str(period),
+            "run": run.path.name,
+            "runs": len(runs),
+        }
         if run.dataset not in ("", FOCUS_DATASET):
-            log.warning("skipping an export that is not a FOCUS export (choose the FocusCost "
-                        "dataset, or point paths at the FOCUS export's folder)",
-                        extra={**context, "dataset": run.dataset})
+            log.warning(
+                "skipping an export that is not a FOCUS export (choose the FocusCost "
+                "dataset, or point paths at the FOCUS export's folder)",
+                extra={**context, "dataset": run.dataset},
+            )
         elif run.manifest is not None:
-            log.info("reading the newest complete export run",
-                     extra={**context, "submitted": run.submitted})
+            log.info(
+                "reading the newest complete export run",
+                extra={**context, "submitted": run.submitted},
+            )
         else:
-            log.warning("no export run of this billing period has a complete manifest.json; "
-                        "reading the run folder with the newest files",
-                        extra={**context, "reason": run.problem})
+            log.warning(
+                "no export run of this billing period has a complete manifest.json; "
+                "reading the run folder with the newest files",
+                extra={**context, "reason": run.problem},
+            )

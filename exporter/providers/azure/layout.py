@@ -14,8 +14,11 @@ from promcast_exporter.billing.files import find_column
 from promcast_exporter.billing.ledger import FuncBinding
 from promcast_exporter.providers.focus.provider import FocusLayout
 
-USD_COLUMNS = {"BilledCost": "x_BilledCostInUsd", "EffectiveCost": "x_EffectiveCostInUsd",
-               "ListCost": "x_ListCostInUsd"}
+USD_COLUMNS = {
+    "BilledCost": "x_BilledCostInUsd",
+    "EffectiveCost": "x_EffectiveCostInUsd",
+    "ListCost": "x_ListCostInUsd",
+}
 _HIDDEN = "\0"  # prefixes a header name so that no FOCUS column name matches it
 
 

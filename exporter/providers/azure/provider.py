@@ -18,7 +18,12 @@ from .layout import AzureFocusLayout
 class AzureExportProvider(BillingFileProvider):
     name = "azure"
 
-    def __init__(self, refresh_interval: float, paths: Sequence[str],
-                 dimensions: Sequence[str], tag_keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        refresh_interval: float,
+        paths: Sequence[str],
+        dimensions: Sequence[str],
+        tag_keys: Sequence[str] = (),
+    ) -> None:
         super().__init__(refresh_interval, paths, AzureFocusLayout(dimensions, tag_keys))
         self.storage = ExportStorage(self.count_call, self.name)

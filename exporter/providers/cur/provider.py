@@ -54,11 +54,21 @@ REQUIRED = ("unblended", "type", "start", "end")
 
 # Line-item type -> FOCUS ChargeCategory; anything else is an Adjustment.
 CATEGORY = {
-    "Usage": "Usage", "DiscountedUsage": "Usage", "SavingsPlanCoveredUsage": "Usage",
-    "SavingsPlanNegation": "Usage", "Tax": "Tax", "Credit": "Credit", "Refund": "Credit",
-    "BundledDiscount": "Credit", "Discount": "Credit", "EdpDiscount": "Credit",
-    "PrivateRateDiscount": "Credit", "RIFee": "Purchase", "Fee": "Purchase",
-    "SavingsPlanRecurringFee": "Purchase", "SavingsPlanUpfrontFee": "Purchase",
+    "Usage": "Usage",
+    "DiscountedUsage": "Usage",
+    "SavingsPlanCoveredUsage": "Usage",
+    "SavingsPlanNegation": "Usage",
+    "Tax": "Tax",
+    "Credit": "Credit",
+    "Refund": "Credit",
+    "BundledDiscount": "Credit",
+    "Discount": "Credit",
+    "EdpDiscount": "Credit",
+    "PrivateRateDiscount": "Credit",
+    "RIFee": "Purchase",
+    "Fee": "Purchase",
+    "SavingsPlanRecurringFee": "Purchase",
+    "SavingsPlanUpfrontFee": "Purchase",
 }
 
 
@@ -84,16 +94,20 @@ class CurLayout:
         missing = [athena(COLUMNS[r][0]) for r in REQUIRED if r not in found]
         if missing:
             raise MissingColumns(missing)
-        for role, why in (("period", "billing periods are taken from the usage start month"),
-                          ("currency", "amounts are taken as USD"),
-                          ("payer", "label billing_account is empty"),
-                          ("account", "label sub_account is empty"),
-                          ("region", "label region is empty")):
+        for role, why in (
+            ("period", "billing periods are taken from the usage start month"),
+            ("currency", "amounts are taken as USD"),
+            ("payer", "label billing_account is empty"),
+            ("account", "label sub_account is empty"),
+            ("region", "label region is empty"),
+        ):
             if role not in found:
                 notes.append(f"no {athena(COLUMNS[role][0])} column; {why}")
         if "net" in self.wanted and "net" not in found:
-            notes.append("no line_item_net_unblended_cost column (the account has no discounts); "
-                         "net cost equals unblended cost")
+            notes.append(
+                "no line_item_net_unblended_cost column (the account has no discounts); "
+                "net cost equals unblended cost"
+            )
         columns = list(found.values())
         at = {role: i for i, role in enumerate(found)}
 
@@ -102,8 +116,11 @@ class CurLayout:
 
         def amount(cells: tuple[Any, ...], role: str, line_type: str) -> Decimal:
             if role not in at:
-                raise BadRow("missing_column", f"{athena(COLUMNS[role][0])} is needed for the "
-                             f"amortized cost of a {line_type} line item")
+                raise BadRow(
+                    "missing_column",
+                    f"{athena(COLUMNS[role][0])} is needed for the "
+                    f"amortized cost of a {line_type} line item",
+                )
             return money(cells[at[role]], athena(COLUMNS[role][0]))
 
         def amortized(cells: tuple[Any, ...], line_type: str, unblended: Decimal) -> Decimal:
@@ -111,14 +128,17 @@ class CurLayout:
             if line_type == "SavingsPlanCoveredUsage":
                 return amount(cells, "sp_effective", line_type)
             if line_type == "SavingsPlanRecurringFee":
-                return amount(cells, "sp_commitment", line_type) - amount(cells, "sp_used", line_type)
+                return amount(cells, "sp_commitment", line_type) - amount(
+                    cells, "sp_used", line_type
+                )
             if line_type in ("SavingsPlanNegation", "SavingsPlanUpfrontFee"):
                 return ZERO
             if line_type == "DiscountedUsage":
                 return amount(cells, "ri_effective", line_type)
             if line_type == "RIFee":
-                return (amount(cells, "ri_unused_upfront", line_type)
-                        + amount(cells, "ri_unused_recurring", line_type))
+                return amount(cells, "ri_unused_upfront", line_type) + amount(
+                    cells, "ri_unused_recurring", line_type
+                )
             if line_type == "Fee" and text(cell(cells, "ri_arn")):
                 return ZERO  # an upfront reservation fee: amortized into DiscountedUsage
             return unblended
@@ -127,18 +147,26 @@ class CurLayout:
             "unblended": lambda cells, line_type, unblended: unblended,
             "amortized": amortized,
             "net": (lambda cells, line_type, unblended: money(cells[at["net"]], found["net"]))
-            if "net" in at else (lambda cells, line_type, unblended: unblended),
+            if "net" in at
+            else (lambda cells, line_type, unblended: unblended),
         }
         steps = [compute[c] for c in self.wanted]
 
         def group_key(cells: tuple[Any, ...], line_type: str) -> tuple[str, ...]:
             service = text(cell(cells, "product_name")) or text(cell(cells, "product_code"))
-            return ("aws", text(cell(cells, "payer")), text(cell(cells, "account")), service,
-                    text(cell(cells, "region")), CATEGORY.get(line_type, "Adjustment"))
+            return (
+                "aws",
+                text(cell(cells, "payer")),
+                text(cell(cells, "account")),
+                service,
+                text(cell(cells, "region")),
+                CATEGORY.get(line_type, "Adjustment"),
+            )
 
         # Rows repeat a few hundred label combinations: build each key once.
-        key_at = [at[r] for r in ("payer", "account", "product_name", "product_code", "region")
-                  if r in at]
+        key_at = [
+            at[r] for r in ("payer", "account", "product_name", "product_code", "region") if r in at
+        ]
         keys: dict[tuple[Any, ...], tuple[str, ...]] = {}
 
         def parse(cells: tuple[Any, ...]) -> Charge:
@@ -151,8 +179,11 @@ class CurLayout:
             else:
                 period = month_start(start)
             if "currency" in at and text(cells[at["currency"]]).upper() != CURRENCY:
-                raise BadRow("unknown_currency", f"{found['currency']}={cells[at['currency']]!r}; "
-                             f"the cost series are in {CURRENCY}")
+                raise BadRow(
+                    "unknown_currency",
+                    f"{found['currency']}={cells[at['currency']]!r}; "
+                    f"the cost series are in {CURRENCY}",
+                )
             amounts = tuple(step(cells, line_type, unblended) for step in steps)
             raw = tuple(cells[i] for i in key_at) + (line_type,)
             key = keys.get(raw)
@@ -169,6 +200,10 @@ class CurLayout:
 class CurProvider(BillingFileProvider):
     name = "cur"
 
-    def __init__(self, refresh_interval: float, paths: Sequence[str],
-                 cost_types: Sequence[str] = ("unblended", "amortized", "net")) -> None:
+    def __init__(
+        self,
+        refresh_interval: float,
+        paths: Sequence[str],
+        cost_types: Sequence[str] = ("unblended", "amortized", "net"),
+    ) -> None:
         super().__init__(refresh_interval, paths, CurLayout(cost_types))

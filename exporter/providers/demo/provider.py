@@ -17,7 +17,9 @@ Sample = tuple[str, dict[str, str], np.ndarray]
 
 
 def _month_start(t: np.ndarray) -> np.ndarray:
-    return t.astype("datetime64[s]").astype("datetime64[M]").astype("datetime64[s]").astype(np.int64)
+    return (
+        t.astype("datetime64[s]").astype("datetime64[M]").astype("datetime64[s]").astype(np.int64)
+    )
 
 
 def _cost_lines() -> Iterator[tuple[dict[str, str], str, object]]:
@@ -26,17 +28,30 @@ def _cost_lines() -> Iterator[tuple[dict[str, str], str, object]]:
     for r in FLEET:
         groups.setdefault((r.provider, r.account, r.region), []).append(r)
     for (provider, account, region), members in sorted(groups.items()):
-        labels = {"provider": provider, "billing_account": account, "sub_account": account,
-                  "service": fleet.SERVICE_NAMES[provider], "region": region,
-                  "charge_category": "Usage"}
+        labels = {
+            "provider": provider,
+            "billing_account": account,
+            "sub_account": account,
+            "service": fleet.SERVICE_NAMES[provider],
+            "region": region,
+            "charge_category": "Usage",
+        }
         yield labels, provider, members
     for i, (provider, account, service, region, base) in enumerate(MANAGED):
-        labels = {"provider": provider, "billing_account": account, "sub_account": account,
-                  "service": service, "region": region, "charge_category": "Usage"}
+        labels = {
+            "provider": provider,
+            "billing_account": account,
+            "sub_account": account,
+            "service": service,
+            "region": region,
+            "charge_category": "Usage",
+        }
         yield labels, provider, (1000 + i, base)
 
 
-def _hourly_costs(how: object, hours: np.ndarray, anchor: float, provider: str) -> dict[str, np.ndarray]:
+def _hourly_costs(
+    how: object, hours: np.ndarray, anchor: float, provider: str
+) -> dict[str, np.ndarray]:
     """List, effective and billed cost of each hour starting at ``hours``."""
     if isinstance(how, tuple):
         seed, base = how
@@ -44,9 +59,11 @@ def _hourly_costs(how: object, hours: np.ndarray, anchor: float, provider: str) 
         eff = lst
     else:
         lst = sum(fleet.instance_cost_per_hour(r, hours) for r in how)
-        eff = sum(fleet.instance_cost_per_hour(r, hours)
-                  * (fleet.SPOT_FACTOR if r.lifecycle == "spot" else fleet.EFFECTIVE_FACTOR[provider])
-                  for r in how)
+        eff = sum(
+            fleet.instance_cost_per_hour(r, hours)
+            * (fleet.SPOT_FACTOR if r.lifecycle == "spot" else fleet.EFFECTIVE_FACTOR[provider])
+            for r in how
+        )
     return {"list": lst, "effective": eff, "billed": eff}
 
 
@@ -57,15 +74,22 @@ def samples(anchor: float, t: np.ndarray) -> Iterator[Sample]:
         lab = r.labels
         const = np.ones_like(t)
         yield "promcast_resource_cpu_utilization_ratio", lab, fleet.cpu_utilization(r, t, anchor)
-        yield "promcast_resource_memory_utilization_ratio", lab, fleet.memory_utilization(r, t, anchor)
+        yield (
+            "promcast_resource_memory_utilization_ratio",
+            lab,
+            fleet.memory_utilization(r, t, anchor),
+        )
         disk = {**lab, "device": "data"}
         yield "promcast_resource_disk_used_bytes", disk, fleet.disk_used_bytes(r, t, anchor)
         yield "promcast_resource_disk_size_bytes", disk, const * r.disk_gib * fleet.GIB
         yield "promcast_resource_vcpus", lab, const * r.vcpus
         yield "promcast_resource_memory_bytes", lab, const * r.memory_gib * fleet.GIB
         yield "promcast_resource_price_per_hour_usd", lab, const * r.price_per_hour
-        yield "promcast_resource_info", {**lab, "instance_type": r.instance_type,
-                                         "lifecycle": r.lifecycle}, const
+        yield (
+            "promcast_resource_info",
+            {**lab, "instance_type": r.instance_type, "lifecycle": r.lifecycle},
+            const,
+        )
 
     # Billing reports whole hours: at time t the newest complete hour is the one before floor(t).
     newest_end = np.floor(t / HOUR) * HOUR
@@ -80,7 +104,11 @@ def samples(anchor: float, t: np.ndarray) -> Iterator[Sample]:
             cum = np.concatenate([[0.0], np.cumsum(cost)])
             yield "promcast_cost_hourly_rate_usd", lab, cost[np.minimum(idx, len(cost) - 1)]
             # Spend of complete hours from the month's start; 0 until its first hour completes.
-            yield "promcast_cost_month_to_date_usd", lab, np.maximum(cum[idx + 1] - cum[month_idx], 0.0)
+            yield (
+                "promcast_cost_month_to_date_usd",
+                lab,
+                np.maximum(cum[idx + 1] - cum[month_idx], 0.0),
+            )
     for provider in sorted({r.provider for r in FLEET}):
         yield "promcast_billing_data_last_timestamp_seconds", {"provider": provider}, newest_end
 
@@ -92,8 +120,9 @@ class DemoProvider(Provider):
         super().__init__(refresh_interval)
         self.anchor = anchor
 
-    def history(self, start: float, end: float, step: float
-                ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
+    def history(
+        self, start: float, end: float, step: float
+    ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
         """The fleet is a pure function of time, so its past is exact."""
         t = np.arange(start, end + 1, step)
         return ((name, labels, t, v) for name, labels, v in samples(self.anchor, t))

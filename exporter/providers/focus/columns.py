@@ -31,16 +31,37 @@ DIMENSIONS: dict[str, str] = {
     "InvoiceIssuerName": "invoice_issuer",
     "ResourceType": "resource_type",
 }
-FIXED = ("ProviderName", "BillingAccountId", "SubAccountId", "ServiceName", "RegionId", "ChargeCategory")
+FIXED = (
+    "ProviderName",
+    "BillingAccountId",
+    "SubAccountId",
+    "ServiceName",
+    "RegionId",
+    "ChargeCategory",
+)
 DEFAULT_DIMENSIONS = list(FIXED)
 # Text columns that, with the parsed charge (its periods, amounts and labels), tell one line item
 # from another (FOCUS has no line-item id): a row equal in all of them in a second file is the
 # same charge, counted once. Numbers and times are compared parsed, so a CSV and a parquet copy
 # of one export match.
-IDENTITY = ("BillingAccountId", "SubAccountId", "ProviderName", "InvoiceIssuerName",
-            "ChargeCategory", "ChargeClass", "ChargeDescription", "ChargeFrequency", "ResourceId",
-            "SkuId", "SkuPriceId", "ServiceName", "RegionId", "AvailabilityZone",
-            "CommitmentDiscountId", "Tags")
+IDENTITY = (
+    "BillingAccountId",
+    "SubAccountId",
+    "ProviderName",
+    "InvoiceIssuerName",
+    "ChargeCategory",
+    "ChargeClass",
+    "ChargeDescription",
+    "ChargeFrequency",
+    "ResourceId",
+    "SkuId",
+    "SkuPriceId",
+    "ServiceName",
+    "RegionId",
+    "AvailabilityZone",
+    "CommitmentDiscountId",
+    "Tags",
+)
 
 # FOCUS allowed values; files differ in case (e.g. "Usage-based"), so values are matched ignoring
 # case and written with the spec's spelling, and one charge never splits into two series.
@@ -51,13 +72,30 @@ ALLOWED_VALUES: dict[str, tuple[str, ...]] = {
     "PricingCategory": ("Standard", "Dynamic", "Committed", "Other"),
     "CommitmentDiscountCategory": ("Spend", "Usage"),
     "ServiceCategory": (
-        "AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases",
-        "Developer Tools", "Multicloud", "Identity", "Integration", "Internet of Things",
-        "Management and Governance", "Media", "Migration", "Mobile", "Networking", "Security",
-        "Storage", "Web", "Other"),
+        "AI and Machine Learning",
+        "Analytics",
+        "Business Applications",
+        "Compute",
+        "Databases",
+        "Developer Tools",
+        "Multicloud",
+        "Identity",
+        "Integration",
+        "Internet of Things",
+        "Management and Governance",
+        "Media",
+        "Migration",
+        "Mobile",
+        "Networking",
+        "Security",
+        "Storage",
+        "Web",
+        "Other",
+    ),
 }
 CANONICAL: dict[str, dict[str, str]] = {
-    col: {v.lower(): v for v in values} for col, values in ALLOWED_VALUES.items()}
+    col: {v.lower(): v for v in values} for col, values in ALLOWED_VALUES.items()
+}
 
 _LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
 

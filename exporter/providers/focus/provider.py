@@ -40,7 +40,8 @@ class FocusLayout:
         self.tag_keys = [k.strip() for k in tag_keys]
         extras = [d for d in self.dimensions if d not in FIXED]
         self.labels = tuple(DIMENSIONS[d] for d in FIXED + tuple(extras)) + tuple(
-            tag_label(k) for k in self.tag_keys)
+            tag_label(k) for k in self.tag_keys
+        )
         self._key_columns = [d if d in self.dimensions else None for d in FIXED] + extras
         self.cost_types = tuple(ct for _, ct in COSTS)
 
@@ -89,8 +90,10 @@ class FocusLayout:
             amounts = tuple(money(cells[i], COSTS[i][0]) for i in range(3))
             start, end, period = (stamp(cells[3 + i], TIMES[i]) for i in range(3))
             if cur_at is not None and text(cells[cur_at]).upper() != CURRENCY:
-                raise BadRow("unknown_currency",
-                             f"BillingCurrency={cells[cur_at]!r}; the cost series are in {CURRENCY}")
+                raise BadRow(
+                    "unknown_currency",
+                    f"BillingCurrency={cells[cur_at]!r}; the cost series are in {CURRENCY}",
+                )
             key = []
             for at in key_at:
                 if at is None:
@@ -123,6 +126,11 @@ def _label_value(column: str) -> Callable[[str], str] | None:
 class FocusProvider(BillingFileProvider):
     name = "focus"
 
-    def __init__(self, refresh_interval: float, paths: Sequence[str],
-                 dimensions: Sequence[str], tag_keys: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        refresh_interval: float,
+        paths: Sequence[str],
+        dimensions: Sequence[str],
+        tag_keys: Sequence[str] = (),
+    ) -> None:
         super().__init__(refresh_interval, paths, FocusLayout(dimensions, tag_keys))

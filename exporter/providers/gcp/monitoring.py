@@ -19,9 +19,11 @@ log = logging.getLogger(__name__)
 ENDPOINT = "https://monitoring.googleapis.com/v3"
 READ_SCOPE = "https://www.googleapis.com/auth/monitoring.read"
 API = "monitoring.timeSeries.list"  # the api label of promcast_exporter_api_calls_total
-ADC_HINT = ("check the credentials Application Default Credentials finds "
-            "(GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`, or the "
-            "VM / GKE service account)")
+ADC_HINT = (
+    "check the credentials Application Default Credentials finds "
+    "(GOOGLE_APPLICATION_CREDENTIALS, `gcloud auth application-default login`, or the "
+    "VM / GKE service account)"
+)
 
 
 class MonitoringError(Exception):
@@ -59,9 +61,12 @@ class Window:
     step: float
 
     def params(self) -> dict[str, str]:
-        return {"interval.startTime": rfc3339(self.start), "interval.endTime": rfc3339(self.end),
-                "aggregation.alignmentPeriod": f"{int(self.step)}s",
-                "aggregation.perSeriesAligner": "ALIGN_MEAN"}
+        return {
+            "interval.startTime": rfc3339(self.start),
+            "interval.endTime": rfc3339(self.end),
+            "aggregation.alignmentPeriod": f"{int(self.step)}s",
+            "aggregation.perSeriesAligner": "ALIGN_MEAN",
+        }
 
 
 def default_session(timeout: float) -> Any:
@@ -81,29 +86,44 @@ def session_for(credentials: Any) -> Any:
 
 
 class MonitoringClient:
-    def __init__(self, session: Any, count_call: Callable[[str], None], timeout: float = 30.0,
-                 page_size: int = 100000, endpoint: str = ENDPOINT) -> None:
+    def __init__(
+        self,
+        session: Any,
+        count_call: Callable[[str], None],
+        timeout: float = 30.0,
+        page_size: int = 100000,
+        endpoint: str = ENDPOINT,
+    ) -> None:
         self.session = session
         self.count_call = count_call
         self.timeout = timeout
         self.page_size = page_size
         self.endpoint = endpoint.rstrip("/")
 
-    def list_time_series(self, project: str, filter_: str, window: Window
-                         ) -> Iterator[dict[str, Any]]:
+    def list_time_series(
+        self, project: str, filter_: str, window: Window
+    ) -> Iterator[dict[str, Any]]:
         """Every series matching ``filter_`` in the project, following nextPageToken."""
         url = f"{self.endpoint}/projects/{project}/timeSeries"
-        params = {"filter": filter_, **window.params(), "view": "FULL",
-                  "pageSize": str(self.page_size)}
+        params = {
+            "filter": filter_,
+            **window.params(),
+            "view": "FULL",
+            "pageSize": str(self.page_size),
+        }
         while True:
             self.count_call(API)
             try:
                 resp = self.session.get(url, params=params, timeout=self.timeout)
             except Exception as exc:  # noqa: BLE001 - network errors of any transport
-                hint = (ADC_HINT if type(exc).__module__.startswith("google.auth")
-                        else f"check network access to {self.endpoint}")
-                raise MonitoringError(f"project {project}: {API} failed ({type(exc).__name__}: "
-                                      f"{exc}); {hint}") from None
+                hint = (
+                    ADC_HINT
+                    if type(exc).__module__.startswith("google.auth")
+                    else f"check network access to {self.endpoint}"
+                )
+                raise MonitoringError(
+                    f"project {project}: {API} failed ({type(exc).__name__}: {exc}); {hint}"
+                ) from None
             if resp.status_code != 200:
                 raise MonitoringError(_explain(project, filter_, resp))
             body = resp.json()
@@ -121,10 +141,14 @@ def _explain(project: str, filter_: str, resp: Any) -> str:
         err = {}
     status = err.get("status") or resp.reason or ""
     message = err.get("message") or resp.text[:200]
-    hint = {401: ADC_HINT,
-            403: "grant the role in deploy/gcp/promcast-viewer-role.yaml on the project "
-                 "(monitoring.timeSeries.list)",
-            404: "check the project id",
-            429: "the Cloud Monitoring read quota is exhausted; raise refresh_interval"}
-    return (f"project {project}: {API} returned HTTP {resp.status_code} {status}: {message} "
-            f"(filter {filter_}); {hint.get(resp.status_code, 'see the message above')}")
+    hint = {
+        401: ADC_HINT,
+        403: "grant the role in deploy/gcp/promcast-viewer-role.yaml on the project "
+        "(monitoring.timeSeries.list)",
+        404: "check the project id",
+        429: "the Cloud Monitoring read quota is exhausted; raise refresh_interval",
+    }
+    return (
+        f"project {project}: {API} returned HTTP {resp.status_code} {status}: {message} "
+        f"(filter {filter_}); {hint.get(resp.status_code, 'see the message above')}"
+    )

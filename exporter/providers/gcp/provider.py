@@ -38,17 +38,28 @@ class GcpMonitoringProvider(Provider):
 
     name = "gcp"
 
-    def __init__(self, refresh_interval: float, projects: Sequence[str], *, step: float = 300,
-                 lookback: float = 900, groups: Sequence[str] = ("compute", "guest", "gke_nodes"),
-                 workload_label: str = "workload", timeout: float = 30.0, page_size: int = 100000,
-                 session: Any = None) -> None:
+    def __init__(
+        self,
+        refresh_interval: float,
+        projects: Sequence[str],
+        *,
+        step: float = 300,
+        lookback: float = 900,
+        groups: Sequence[str] = ("compute", "guest", "gke_nodes"),
+        workload_label: str = "workload",
+        timeout: float = 30.0,
+        page_size: int = 100000,
+        session: Any = None,
+    ) -> None:
         super().__init__(refresh_interval)
         unknown = set(groups) - set(GROUPS)
         if unknown:
             raise ValueError(f"unknown metric group(s) {sorted(unknown)}; choose from {GROUPS}")
         if step < MIN_STEP:
-            raise ValueError(f"step must be at least {MIN_STEP}s (Cloud Monitoring's smallest "
-                             f"alignment period), got {step}s")
+            raise ValueError(
+                f"step must be at least {MIN_STEP}s (Cloud Monitoring's smallest "
+                f"alignment period), got {step}s"
+            )
         self.projects = list(projects)
         self.step = float(step)
         self.lookback = max(float(lookback), self.step)
@@ -60,16 +71,18 @@ class GcpMonitoringProvider(Provider):
         # One part per project, read at every refresh; its data: the newest value per series.
         self.parts = Parts(self.name, "GCP")
         for project in self.projects:
-            self.parts.add(Part("monitoring", account=project, context={"project": project},
-                                key=project))
+            self.parts.add(
+                Part("monitoring", account=project, context={"project": project}, key=project)
+            )
 
     def _client(self) -> MonitoringClient:
         if self._session is None:
             self._session = default_session(self.timeout)
         return MonitoringClient(self._session, self.count_call, self.timeout, self.page_size)
 
-    def _read(self, client: MonitoringClient, project: str, grid: np.ndarray, step: float
-              ) -> Iterator[HistorySeries]:
+    def _read(
+        self, client: MonitoringClient, project: str, grid: np.ndarray, step: float
+    ) -> Iterator[HistorySeries]:
         window = Window(float(grid[0]) - step, float(grid[-1]), step)
         assembler = Assembler(project, grid, step, self.workload_label)
         for query in self.queries:
@@ -89,8 +102,10 @@ class GcpMonitoringProvider(Provider):
                 known = np.flatnonzero(np.isfinite(values))
                 if len(known):  # the newest aligned point: Monitoring lags a few minutes
                     latest.append((name, labels, float(values[known[-1]])))
-            log.debug("project read", extra={"provider": self.name, "project": part.key,
-                                             "series": len(latest)})
+            log.debug(
+                "project read",
+                extra={"provider": self.name, "project": part.key, "series": len(latest)},
+            )
             return latest
 
         self.parts.run_due(now, read)
@@ -99,15 +114,22 @@ class GcpMonitoringProvider(Provider):
             for name, labels, value in part.data or []:
                 out.add(name, labels, value)
         self.parts.report(out)
-        return self.parts.finish(list(out), all_failed=lambda problems: RuntimeError(
-            f"every project failed ({', '.join(self.projects)}); see the log lines above for "
-            "each project's error"))
+        return self.parts.finish(
+            list(out),
+            all_failed=lambda problems: RuntimeError(
+                f"every project failed ({', '.join(self.projects)}); see the log lines above for "
+                "each project's error"
+            ),
+        )
 
-    def history(self, start: float, end: float, step: float
-                ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
+    def history(
+        self, start: float, end: float, step: float
+    ) -> Iterator[tuple[str, dict[str, str], np.ndarray, np.ndarray]]:
         if step < MIN_STEP:
-            raise ValueError(f"--step must be at least {MIN_STEP}s for gcp (Cloud Monitoring's "
-                             f"smallest alignment period), got {step}s")
+            raise ValueError(
+                f"--step must be at least {MIN_STEP}s for gcp (Cloud Monitoring's "
+                f"smallest alignment period), got {step}s"
+            )
         client = self._client()
         t = np.arange(start, end + 1, step, dtype=float)
         if not len(t):
@@ -119,8 +141,10 @@ class GcpMonitoringProvider(Provider):
                 found = list(self._read(client, project, t, step))
             except Exception as exc:  # noqa: BLE001 - one project must not lose the others
                 failed.append(project)
-                log.error("history of the project failed; writing the other projects' history",
-                          extra={"provider": self.name, "project": project, "err": str(exc)})
+                log.error(
+                    "history of the project failed; writing the other projects' history",
+                    extra={"provider": self.name, "project": project, "err": str(exc)},
+                )
                 continue
             for name, labels, values in found:
                 if np.isfinite(values).any():

@@ -38,8 +38,8 @@ MEMORY_RATIO = "promcast_resource_memory_utilization_ratio"
 class Query:
     key: str
     metric_type: str
-    group: str           # the config switch that turns it on (one of GROUPS)
-    select: str = ""     # an extra filter clause on metric labels
+    group: str  # the config switch that turns it on (one of GROUPS)
+    select: str = ""  # an extra filter clause on metric labels
     split: tuple[str, ...] = ()  # metric labels telling apart one resource's series of the metric
 
     def filter(self) -> str:
@@ -58,13 +58,21 @@ QUERIES = (
     Query("disk", "agent.googleapis.com/disk/bytes_used", "guest", split=("device", "state")),
     Query("agent_memory", "agent.googleapis.com/memory/percent_used", "guest", STATE_USED),
     Query("node_cpu", "kubernetes.io/node/cpu/allocatable_utilization", "gke_nodes"),
-    Query("node_memory", "kubernetes.io/node/memory/allocatable_utilization", "gke_nodes",
-          NON_EVICTABLE),
+    Query(
+        "node_memory",
+        "kubernetes.io/node/memory/allocatable_utilization",
+        "gke_nodes",
+        NON_EVICTABLE,
+    ),
     Query("node_disk_used", "kubernetes.io/node/ephemeral_storage/used_bytes", "gke_nodes"),
     Query("node_disk_size", "kubernetes.io/node/ephemeral_storage/total_bytes", "gke_nodes"),
     Query("container_cpu", "kubernetes.io/container/cpu/limit_utilization", "gke_containers"),
-    Query("container_memory", "kubernetes.io/container/memory/limit_utilization",
-          "gke_containers", NON_EVICTABLE),
+    Query(
+        "container_memory",
+        "kubernetes.io/container/memory/limit_utilization",
+        "gke_containers",
+        NON_EVICTABLE,
+    ),
 )
 # Queries whose values map one to one onto a catalogue series (and its `device`, for disks).
 DIRECT: dict[str, tuple[str, str | None]] = {
@@ -81,8 +89,10 @@ DIRECT: dict[str, tuple[str, str | None]] = {
 _ZONE = re.compile(r"([a-z]+-[a-z]+\d+)-[a-z]")
 # Guest devices that are not disks: loop devices (snap packages' squashfs images, always full),
 # RAM disks, and the virtual file systems the legacy agent reports by their source name.
-_NOT_A_DISK = re.compile(r"(?:/dev/)?(?:loop\d+|ram\d+|zram\d+|tmpfs|devtmpfs|udev|shm|none|"
-                         r"overlay|rootfs|proc|sysfs|devpts|cgroup2?|mqueue|hugetlbfs|squashfs)")
+_NOT_A_DISK = re.compile(
+    r"(?:/dev/)?(?:loop\d+|ram\d+|zram\d+|tmpfs|devtmpfs|udev|shm|none|"
+    r"overlay|rootfs|proc|sysfs|devpts|cgroup2?|mqueue|hugetlbfs|squashfs)"
+)
 
 
 def is_disk(device: str) -> bool:
@@ -116,7 +126,7 @@ def on_grid(series: dict[str, Any], grid: np.ndarray, step: float) -> np.ndarray
 
 @dataclass
 class _Resource:
-    labels: dict[str, str]             # region, and workload/resource_id for GKE
+    labels: dict[str, str]  # region, and workload/resource_id for GKE
     # query key (and the values of its split labels: ("disk", device, state)) -> values on the grid
     values: dict[str | tuple[str, ...], np.ndarray]
 
@@ -153,8 +163,9 @@ class Assembler:
         res = self.resources.setdefault(ident, _Resource(labels, {}))
         values = on_grid(series, self.grid, self.step)
         before = res.values.get(key)
-        res.values[key] = (values if before is None
-                           else np.where(np.isfinite(values), values, before))
+        res.values[key] = (
+            values if before is None else np.where(np.isfinite(values), values, before)
+        )
 
     def _identify(self, series: dict[str, Any]) -> tuple[tuple[str, ...] | None, dict[str, str]]:
         resource = series.get("resource", {})
@@ -163,8 +174,9 @@ class Assembler:
         if kind == "gce_instance":
             iid = rl.get("instance_id", "")
             meta = series.get("metadata", {})
-            name = (series.get("metric", {}).get("labels", {}).get("instance_name")
-                    or meta.get("systemLabels", {}).get("name"))
+            name = series.get("metric", {}).get("labels", {}).get("instance_name") or meta.get(
+                "systemLabels", {}
+            ).get("name")
             if name:
                 self.names[iid] = name
             workload = meta.get("userLabels", {}).get(self.workload_label)
@@ -175,20 +187,39 @@ class Assembler:
                 self.machine_types[iid] = machine_type
             return ("gce", iid), {"region": region_of(rl.get("zone", ""))}
         if kind == "k8s_node":
-            return (("k8s_node", rl.get("cluster_name", ""), rl.get("location", ""),
-                     rl.get("node_name", "")),
-                    {"region": region_of(rl.get("location", "")),
-                     "workload": rl.get("cluster_name", ""), "resource_id": rl.get("node_name", "")})
+            return (
+                (
+                    "k8s_node",
+                    rl.get("cluster_name", ""),
+                    rl.get("location", ""),
+                    rl.get("node_name", ""),
+                ),
+                {
+                    "region": region_of(rl.get("location", "")),
+                    "workload": rl.get("cluster_name", ""),
+                    "resource_id": rl.get("node_name", ""),
+                },
+            )
         if kind == "k8s_container":
             rid = "/".join(rl.get(k, "") for k in ("namespace_name", "pod_name", "container_name"))
-            return (("k8s_container", rl.get("cluster_name", ""), rl.get("location", ""), rid),
-                    {"region": region_of(rl.get("location", "")),
-                     "workload": rl.get("cluster_name", ""), "resource_id": rid})
+            return (
+                ("k8s_container", rl.get("cluster_name", ""), rl.get("location", ""), rid),
+                {
+                    "region": region_of(rl.get("location", "")),
+                    "workload": rl.get("cluster_name", ""),
+                    "resource_id": rid,
+                },
+            )
         return None, {}
 
     def _labels(self, ident: tuple[str, ...], res: _Resource) -> dict[str, str]:
-        labels = {"provider": "gcp", "account": self.project, "workload": "", "resource_id": "",
-                  **res.labels}
+        labels = {
+            "provider": "gcp",
+            "account": self.project,
+            "workload": "",
+            "resource_id": "",
+            **res.labels,
+        }
         if ident[0] == "gce":
             iid = ident[1]
             labels["resource_id"] = self.names.get(iid, iid)
@@ -212,9 +243,11 @@ class Assembler:
                 # Present while the instance reports anything; the lifecycle (spot or not) is
                 # not in the metadata, so it stays empty.
                 seen = np.isfinite(np.vstack(list(res.values.values()))).any(axis=0)
-                yield ("promcast_resource_info",
-                       {**labels, "instance_type": machine_type, "lifecycle": ""},
-                       np.where(seen, 1.0, np.nan))
+                yield (
+                    "promcast_resource_info",
+                    {**labels, "instance_type": machine_type, "lifecycle": ""},
+                    np.where(seen, 1.0, np.nan),
+                )
 
 
 def _disks(labels: dict[str, str], values: dict[Any, np.ndarray]) -> Iterator[HistorySeries]:
@@ -223,8 +256,9 @@ def _disks(labels: dict[str, str], values: dict[Any, np.ndarray]) -> Iterator[Hi
     full; a reserved state that is not reported counts 0."""
     devices = dict.fromkeys(k[1] for k in values if isinstance(k, tuple) and k[0] == "disk")
     for device in devices:
-        used, free, reserved = (values.get(("disk", device, state))
-                                for state in ("used", "free", "reserved"))
+        used, free, reserved = (
+            values.get(("disk", device, state)) for state in ("used", "free", "reserved")
+        )
         disk = {**labels, "device": device}
         if used is not None:
             yield USED, disk, used

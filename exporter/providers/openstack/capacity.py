@@ -18,8 +18,11 @@ CapacityApi = Literal["auto", "placement", "nova"]
 # Placement resource class -> (kind, factor to the series' unit)
 RESOURCE_CLASSES = {"VCPU": ("cpu", 1), "MEMORY_MB": ("memory", MIB), "DISK_GB": ("disk", GIB)}
 # os-hypervisors fields (microversion < 2.88) -> (kind, total field, used field, factor)
-NOVA_FIELDS = (("cpu", "vcpus", "vcpus_used", 1), ("memory", "memory_mb", "memory_mb_used", MIB),
-               ("disk", "local_gb", "local_gb_used", GIB))
+NOVA_FIELDS = (
+    ("cpu", "vcpus", "vcpus_used", 1),
+    ("memory", "memory_mb", "memory_mb_used", MIB),
+    ("disk", "local_gb", "local_gb_used", GIB),
+)
 
 
 def choose(api: Api, wanted: CapacityApi) -> str:
@@ -43,8 +46,9 @@ def from_placement(api: Api) -> list[Pool]:
     for rp in body.get("resource_providers") or []:
         base = f"/resource_providers/{rp['uuid']}"
         _, inv = api.get("placement", f"{base}/inventories", "placement.inventories")
-        inventories = {rc: i for rc, i in (inv.get("inventories") or {}).items()
-                       if rc in RESOURCE_CLASSES}
+        inventories = {
+            rc: i for rc, i in (inv.get("inventories") or {}).items() if rc in RESOURCE_CLASSES
+        }
         if not inventories:
             continue  # e.g. a nested provider of VGPUs or bandwidth: saves its usages call
         _, use = api.get("placement", f"{base}/usages", "placement.usages")
@@ -56,7 +60,9 @@ def from_placement(api: Api) -> list[Pool]:
             capacity[kind] = (float(i["total"]) - float(i.get("reserved", 0))) * r * factor
             used[kind] = float(usages.get(rc, 0)) * factor
             ratio[kind] = r
-        pools.append(Pool("hypervisor", rp.get("name") or rp["uuid"], rp["uuid"], used, capacity, ratio))
+        pools.append(
+            Pool("hypervisor", rp.get("name") or rp["uuid"], rp["uuid"], used, capacity, ratio)
+        )
     return pools
 
 
@@ -70,11 +76,19 @@ def from_nova(api: Api) -> list[Pool]:
                 f"{api.where}: compute: os-hypervisors answered without vcpus/memory_mb/local_gb "
                 "(compute API microversion 2.88 or later removed them, e.g. through "
                 "compute_default_microversion in clouds.yaml); set capacity_api: placement (or "
-                "auto) so capacity comes from the Placement API")
+                "auto) so capacity comes from the Placement API"
+            )
         used, capacity = {}, {}
         for kind, total, in_use, factor in NOVA_FIELDS:
             capacity[kind] = float(h[total] or 0) * factor
             used[kind] = float(h.get(in_use) or 0) * factor
-        pools.append(Pool("hypervisor", str(h.get("hypervisor_hostname") or h["id"]), str(h["id"]),
-                          used, capacity))
+        pools.append(
+            Pool(
+                "hypervisor",
+                str(h.get("hypervisor_hostname") or h["id"]),
+                str(h["id"]),
+                used,
+                capacity,
+            )
+        )
     return pools

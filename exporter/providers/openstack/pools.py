@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-MIB = 1024 ** 2
-GIB = 1024 ** 3
+MIB = 1024**2
+GIB = 1024**3
 KINDS = ("cpu", "memory", "disk")  # series units: vCPUs, bytes, bytes
 
 

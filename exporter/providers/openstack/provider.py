@@ -31,11 +31,19 @@ MAX_PARALLEL_REGIONS = 4
 class OpenStackProvider(Provider):
     name = "openstack"
 
-    def __init__(self, refresh_interval: float, clouds: Sequence[CloudSpec], *,
-                 config_file: str | None = None, capacity_api: CapacityApi = "auto",
-                 hypervisors: bool = True, projects: bool = True,
-                 project_names: Sequence[str] = (), volume_quotas: bool = False,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        refresh_interval: float,
+        clouds: Sequence[CloudSpec],
+        *,
+        config_file: str | None = None,
+        capacity_api: CapacityApi = "auto",
+        hypervisors: bool = True,
+        projects: bool = True,
+        project_names: Sequence[str] = (),
+        volume_quotas: bool = False,
+        timeout: float = 30.0,
+    ) -> None:
         super().__init__(refresh_interval)
         self.clouds = list(clouds) or [CloudSpec(None)]
         self.config_file = config_file
@@ -58,18 +66,33 @@ class OpenStackProvider(Provider):
         refs, failed_clouds = self._regions()
         for ref in refs:
             if self.parts.find("region", ref) is None:
-                self.parts.add(Part("region", account=ref.cloud, region=ref.region, key=ref,
-                                    context={"cloud": ref.cloud, "region": ref.region}))
+                self.parts.add(
+                    Part(
+                        "region",
+                        account=ref.cloud,
+                        region=ref.region,
+                        key=ref,
+                        context={"cloud": ref.cloud, "region": ref.region},
+                    )
+                )
         # A region read before but not listed now (its cloud no longer resolves, or clouds.yaml
         # dropped it) is down: its last numbers stay, aging, instead of passing for current.
         for part in self.parts:
             if part.key not in refs:
                 self.parts.mark_down(part, f"{part.key.where}: no longer listed")
-        self.parts.run_parallel([self.parts.find("region", ref) for ref in refs], now,
-                                self._refresh_region, MAX_PARALLEL_REGIONS)
-        return self.parts.finish(self._families(), failed_clouds, all_failed=lambda problems:
-                                 OpenStackError("no OpenStack region could be read: "
-                                                + " | ".join(problems)))
+        self.parts.run_parallel(
+            [self.parts.find("region", ref) for ref in refs],
+            now,
+            self._refresh_region,
+            MAX_PARALLEL_REGIONS,
+        )
+        return self.parts.finish(
+            self._families(),
+            failed_clouds,
+            all_failed=lambda problems: OpenStackError(
+                "no OpenStack region could be read: " + " | ".join(problems)
+            ),
+        )
 
     def _regions(self) -> tuple[list[RegionRef], list[str]]:
         refs: list[RegionRef] = []
@@ -79,8 +102,10 @@ class OpenStackProvider(Provider):
                 refs.extend(resolve(spec, self.config_file))
             except CloudConfigError as exc:
                 failed.append(str(exc))
-                log.error("cloud skipped", extra={"provider": self.name, "cloud": spec.cloud or "",
-                                                  "err": str(exc)})
+                log.error(
+                    "cloud skipped",
+                    extra={"provider": self.name, "cloud": spec.cloud or "", "err": str(exc)},
+                )
         return list(dict.fromkeys(refs)), failed
 
     def _refresh_region(self, part: Part, now: float) -> RegionUsage:
@@ -106,9 +131,16 @@ class OpenStackProvider(Provider):
         except Exception:
             self._conns.pop(ref, None)
             raise
-        log.debug("region refreshed", extra={"provider": self.name, "cloud": ref.cloud,
-                                             "region": ref.region, "pools": len(pools),
-                                             "sources": ",".join(f"{s}={a}" for s, a in sources)})
+        log.debug(
+            "region refreshed",
+            extra={
+                "provider": self.name,
+                "cloud": ref.cloud,
+                "region": ref.region,
+                "pools": len(pools),
+                "sources": ",".join(f"{s}={a}" for s, a in sources),
+            },
+        )
         return RegionUsage(tuple(pools), tuple(sources), now)
 
     def _families(self) -> list[Metric]:
@@ -121,7 +153,11 @@ class OpenStackProvider(Provider):
             if usage is None:
                 continue
             for scope, api in usage.sources:
-                out.add("promcast_openstack_capacity_source_info", {**region, "scope": scope, "api": api}, 1)
+                out.add(
+                    "promcast_openstack_capacity_source_info",
+                    {**region, "scope": scope, "api": api},
+                    1,
+                )
             for p in usage.pools:
                 labels = {**region, "scope": p.scope, "name": p.name, "id": p.id}
                 for kind in KINDS:
@@ -131,8 +167,11 @@ class OpenStackProvider(Provider):
                     if kind in p.capacity:
                         out.add(capacity_series, labels, p.capacity[kind])
                     if kind in p.allocation_ratio:
-                        out.add("promcast_openstack_allocation_ratio", {**labels, "resource": kind},
-                                p.allocation_ratio[kind])
+                        out.add(
+                            "promcast_openstack_allocation_ratio",
+                            {**labels, "resource": kind},
+                            p.allocation_ratio[kind],
+                        )
         return list(out)
 
 
@@ -140,8 +179,10 @@ def _why(exc: Exception, part: Part) -> tuple[str, str]:
     """OpenStack's errors already say where and what to do; anything else is unexpected."""
     if isinstance(exc, (OpenStackError, CloudConfigError)):
         return str(exc), "see the error; the region keeps its last good numbers"
-    return (f"{part.key.where}: unexpected {type(exc).__name__}: {exc}",
-            "see the error; the region keeps its last good numbers")
+    return (
+        f"{part.key.where}: unexpected {type(exc).__name__}: {exc}",
+        "see the error; the region keeps its last good numbers",
+    )
 
 
 def _token_of(conn: Any) -> Any:

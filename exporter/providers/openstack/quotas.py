@@ -26,8 +26,11 @@ def projects(api: Api, wanted: Sequence[str]) -> list[dict[str, Any]]:
     chosen = [p for p in found if p.get("name") in wanted or p.get("id") in wanted]
     missing = set(wanted) - {p.get("name") for p in chosen} - {p.get("id") for p in chosen}
     if missing:
-        log.warning("projects not visible to the credentials; check their names or ids and the "
-                    "user's roles", extra={"where": api.where, "projects": ",".join(sorted(missing))})
+        log.warning(
+            "projects not visible to the credentials; check their names or ids and the "
+            "user's roles",
+            extra={"where": api.where, "projects": ",".join(sorted(missing))},
+        )
     return chosen
 
 
@@ -38,26 +41,39 @@ def project_pools(api: Api, wanted: Sequence[str], volumes: bool) -> list[Pool]:
     for p in projects(api, wanted):
         used: dict[str, float] = {}
         capacity: dict[str, float] = {}
-        status, body = api.get("compute", f"/os-quota-sets/{p['id']}/detail", "compute.quota_sets",
-                               allow=(403,))
+        status, body = api.get(
+            "compute", f"/os-quota-sets/{p['id']}/detail", "compute.quota_sets", allow=(403,)
+        )
         if status == 403:
             denied.append(p.get("name") or p["id"])
             continue
         _add(body.get("quota_set") or {}, COMPUTE_QUOTAS, used, capacity)
         if volumes:
-            status, body = api.get("block-storage", f"/os-quota-sets/{p['id']}", "volume.quota_sets",
-                                   params={"usage": "True"}, allow=(403,))
+            status, body = api.get(
+                "block-storage",
+                f"/os-quota-sets/{p['id']}",
+                "volume.quota_sets",
+                params={"usage": "True"},
+                allow=(403,),
+            )
             if status != 403:
                 _add(body.get("quota_set") or {}, VOLUME_QUOTAS, used, capacity)
         pools.append(Pool("project", p.get("name") or p["id"], p["id"], used, capacity))
     if denied:
-        log.warning("quota sets not readable, projects skipped; grant the reader role with system "
-                    "scope to see every project", extra={"where": api.where, "projects": ",".join(denied)})
+        log.warning(
+            "quota sets not readable, projects skipped; grant the reader role with system "
+            "scope to see every project",
+            extra={"where": api.where, "projects": ",".join(denied)},
+        )
     return pools
 
 
-def _add(quota_set: dict[str, Any], keys: dict[str, tuple[str, int]],
-         used: dict[str, float], capacity: dict[str, float]) -> None:
+def _add(
+    quota_set: dict[str, Any],
+    keys: dict[str, tuple[str, int]],
+    used: dict[str, float],
+    capacity: dict[str, float],
+) -> None:
     for key, (kind, factor) in keys.items():
         q = quota_set.get(key)
         if not isinstance(q, dict):
