@@ -23,6 +23,21 @@ def registry(*collectors: Collector) -> CollectorRegistry:
     return reg
 
 
+def published(result: object) -> CollectorRegistry:
+    """A fresh registry serving what the publishing component writes for one target's result
+    (:func:`promcast_forecaster.publish.series.publish_result`)."""
+    from promcast_common.catalogue import Families
+    from promcast_forecaster.publish.series import publish_result
+
+    class Result:
+        def collect(self):
+            out = Families()
+            publish_result(out, result)
+            return iter(out)
+
+    return registry(Result())
+
+
 def exposition(*collectors: Collector) -> str:
     """What /metrics serves from ``collectors`` (the text format Prometheus scrapes)."""
     return generate_latest(registry(*collectors)).decode()

@@ -18,6 +18,7 @@ from promcast_forecaster.engine import (
 )
 from promcast_forecaster.models import ModelBase, SeasonalNaive
 from promcast_forecaster.source import RawSeries
+from tests.helpers.metrics import published
 
 STEP = 3600.0
 
@@ -443,10 +444,6 @@ def test_a_model_giving_non_finite_or_absurd_rows_falls_back_per_series(monkeypa
 
 def test_a_series_without_a_matching_capacity_publishes_no_exhaustion():
     # It used to read as +Inf ("never exhausted"), the same as a series far from its capacity.
-    from prometheus_client import CollectorRegistry
-
-    from promcast_common.catalogue import Families
-    from promcast_forecaster.publish.series import publish_result
 
     t = target(capacity="size_bytes")
     ts, end = grid(t)
@@ -467,14 +464,7 @@ def test_a_series_without_a_matching_capacity_publishes_no_exhaustion():
         by_host["c"].exhaustion_seconds
     )
 
-    class Result:
-        def collect(self):
-            out = Families()
-            publish_result(out, result)
-            return iter(out)
-
-    registry = CollectorRegistry()
-    registry.register(Result())
+    registry = published(result)
     sample = lambda h: registry.get_sample_value(  # noqa: E731
         "promcast_forecast_exhaustion_seconds", {"host": h, "target": "disk"}
     )

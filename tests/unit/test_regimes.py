@@ -9,6 +9,7 @@ from promcast_forecaster.models.auto import LONG_HORIZON_CANDIDATE
 from promcast_forecaster.models.fast_hw import FastHoltWinters
 from promcast_forecaster.models.metrics import mase, mase_scale
 from promcast_forecaster.models.regimes import MAX_BLOCKS, SinceBreak, block_size, newest_break
+from tests.helpers.metrics import published
 
 M = 24  # hourly series, daily season
 
@@ -147,13 +148,10 @@ def test_hostile_values_do_not_break_detection(bad):
 
 
 def test_the_regime_change_is_published_with_its_time():
-    from prometheus_client import CollectorRegistry
 
-    from promcast_common.catalogue import Families
     from promcast_common.config import validate
     from promcast_forecaster.config import ForecasterConfig
     from promcast_forecaster.engine import forecast_target, select_series
-    from promcast_forecaster.publish.series import publish_result
     from promcast_forecaster.source import RawSeries
 
     step = 3600.0
@@ -175,14 +173,7 @@ def test_the_regime_change_is_published_with_its_time():
     raw = [RawSeries({"host": "calm"}, ts, calm), RawSeries({"host": "moved"}, ts, moved)]
     result = forecast_target(t, select_series(raw, t).series, end, end + 60, backtest=False)
 
-    class Result:
-        def collect(self):
-            out = Families()
-            publish_result(out, result)
-            return iter(out)
-
-    registry = CollectorRegistry()
-    registry.register(Result())
+    registry = published(result)
     value = lambda host: registry.get_sample_value(  # noqa: E731
         "promcast_forecast_regime_change_timestamp_seconds", {"host": host, "target": "load"}
     )

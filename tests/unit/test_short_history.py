@@ -4,16 +4,14 @@ the fleet's own backtest prefers it, said in its note and published; long series
 from __future__ import annotations
 
 import numpy as np
-from prometheus_client import CollectorRegistry
 
-from promcast_common.catalogue import Families
 from promcast_common.config import validate
 from promcast_forecaster.config import ForecasterConfig
 from promcast_forecaster.engine import forecast_target, select_series
 from promcast_forecaster.models import make_model
 from promcast_forecaster.models.metrics import mase, mase_scale
-from promcast_forecaster.publish.series import publish_result
 from promcast_forecaster.source import RawSeries
+from tests.helpers.metrics import published
 
 M, T, H = 24, 24 * 14, 48
 
@@ -99,14 +97,7 @@ def test_the_engine_publishes_each_series_history_in_seasons():
     ]
     result = forecast_target(t, select_series(raw, t).series, end, end, backtest=False)
 
-    class Result:
-        def collect(self):
-            out = Families()
-            publish_result(out, result)
-            return iter(out)
-
-    registry = CollectorRegistry()
-    registry.register(Result())
+    registry = published(result)
     seasons = lambda h: registry.get_sample_value(  # noqa: E731
         "promcast_forecast_history_to_season_ratio", {"host": h, "target": "cpu"}
     )
