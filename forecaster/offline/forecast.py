@@ -30,18 +30,18 @@ def forecast_series(
     horizon: int,
     levels: list[int],
     *,
+    grid_step: float,
     options: dict[str, Any] | None = None,
     batch: int = 500,
     lower: float | None = None,
     upper: float | None = None,
     progress: Callable[[int], None] | None = None,
-    grid_step: float | None = None,
     holidays: HolidayCalendar | None = None,
 ) -> dict[str, Result]:
     """Every series' forecast (or why there is none), ``batch`` series fitted together, each
     forecast inside ``lower`` / ``upper``; ``progress`` is told how many series each batch had.
-    With the series' ``grid_step`` (seconds), each row is placed on the clock (see
-    :func:`forecast_chunk`) and ``holidays`` may be applied."""
+    ``grid_step`` is the series' step in seconds, which places each row on the clock (see
+    :func:`forecast_chunk`) and ``holidays`` on its days."""
     size = max(1, batch)
     results: dict[str, Result] = {}
     for start in range(0, len(series), size):
@@ -89,26 +89,22 @@ def forecast_chunk(
     horizon: int,
     levels: list[int],
     options: dict[str, Any],
-    grid_step: float | None = None,
+    grid_step: float,
     holidays: HolidayCalendar | None = None,
 ) -> dict[str, Result]:
     from promcast_forecaster.models import make_model, model_capabilities
 
     try:
         matrix = _matrix(chunk)
-        if grid_step is not None:
-            # Rows are right-aligned on each series' newest sample: column 0 of row i is that
-            # sample less the matrix's width in steps. Models that learn a seasonal shape across
-            # the rows (auto's short histories) get each row's phase on the clock, so series
-            # ending at different times of day share one daily shape.
-            starts = np.array([s.last_ts - (matrix.shape[1] - 1) * grid_step for s in chunk])
-            if season > 1 and model_capabilities(name).per_series_choice:
-                options = {
-                    **options,
-                    "phases": np.round(starts / grid_step).astype(np.int64) % season,
-                }
+        # Rows are right-aligned on each series' newest sample: column 0 of row i is that sample
+        # less the matrix's width in steps. Models that learn a seasonal shape across the rows
+        # (auto's short histories) get each row's phase on the clock, so series ending at
+        # different times of day share one daily shape.
+        starts = np.array([s.last_ts - (matrix.shape[1] - 1) * grid_step for s in chunk])
+        if season > 1 and model_capabilities(name).per_series_choice:
+            options = {**options, "phases": np.round(starts / grid_step).astype(np.int64) % season}
         model = make_model(name, season, horizon=horizon, levels=levels, **options)
-        if holidays is not None and grid_step is not None:
+        if holidays is not None:
             model = HolidayAdjusted(model, holidays, grid_step, season).at(starts)
         model.fit(matrix)
         fc = model.predict(horizon, levels)

@@ -19,6 +19,7 @@ from promcast_exporter.config import ExporterConfig
 from promcast_common.collector import SnapshotCollector
 from promcast_common.config import ConfigError, validate
 from promcast_common.openmetrics import write_openmetrics
+from tests.helpers.aws import fake_aws_credentials
 from tests.helpers.metrics import exposition, refreshed, samples, value
 from tests.helpers.processes import promtool_check
 
@@ -45,18 +46,7 @@ ONLY_COSTS = {
 
 @pytest.fixture(autouse=True)
 def fake_credentials(monkeypatch, tmp_path):
-    """Fake keys in the environment and no shared files, so nothing real is ever used."""
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_aws_credentials(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from promcast_exporter.cli import build_providers
 from promcast_exporter.config import ExporterConfig
 from promcast_common.config import validate
+from tests.helpers.aws import fake_aws_credentials
 from tests.helpers.billing import HEADER, focus_row, ledger_totals
 from tests.helpers.metrics import exposition, refreshed, value
 
@@ -38,18 +39,7 @@ def focus_provider(path: str):
 
 @pytest.fixture
 def aws_env(monkeypatch, tmp_path):
-    """Fake keys and no shared files, so nothing real is ever used."""
-    for k, v in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    fake_aws_credentials(monkeypatch, tmp_path)
     with moto.mock_aws():
         yield
 

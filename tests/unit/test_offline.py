@@ -300,9 +300,19 @@ def test_forecasting_in_batches_changes_nothing_and_reports_progress(tmp_path: P
     write_input(src)
     series, _ = to_series(read_csv(str(src)), 3600.0, 20_000)
     seen: list[int] = []
-    whole = forecast_series(series, "seasonal_naive", M, 6, [80], batch=500, lower=0.0)
+    whole = forecast_series(
+        series, "seasonal_naive", M, 6, [80], grid_step=3600.0, batch=500, lower=0.0
+    )
     one_by_one = forecast_series(
-        series, "seasonal_naive", M, 6, [80], batch=1, lower=0.0, progress=seen.append
+        series,
+        "seasonal_naive",
+        M,
+        6,
+        [80],
+        grid_step=3600.0,
+        batch=1,
+        lower=0.0,
+        progress=seen.append,
     )
     assert seen == [1] * len(series)
     assert set(whole) == set(one_by_one) == {s.series_id for s in series}
