@@ -107,3 +107,40 @@ def test_demo_config_is_valid():
     out = run("forecaster", "--config.file", "demo/forecaster.yml", "check-config")
     assert out.returncode == 0, out.stderr
     assert "4 target(s)" in out.stdout
+
+
+SHOW_POOLS = """
+import json, sys
+from promcast_forecaster.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+import os, scipy.linalg, threadpoolctl  # scipy's own BLAS loads only now, after the limit
+print(json.dumps({"pools": [p["num_threads"] for p in threadpoolctl.threadpool_info()],
+                  "env": os.environ.get("OPENBLAS_NUM_THREADS")}))
+"""
+
+
+def pools(env_extra: dict, *argv: str) -> dict:
+    import json
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    out = subprocess.run(
+        [sys.executable, "-c", SHOW_POOLS, *argv, "--config.file", "/nonexistent", "check-config"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**env, **env_extra},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_forecaster_caps_every_math_library_pool_even_those_loaded_later():
+    seen = pools({})
+    assert seen["pools"] and set(seen["pools"]) == {1}, seen
+    assert pools({}, "--fit.math-threads", "2")["env"] == "2"
+    # 0 leaves the libraries (and the environment the user gave them) alone.
+    assert pools({}, "--fit.math-threads", "0")["env"] is None
+    assert pools({"OPENBLAS_NUM_THREADS": "3"}, "--fit.math-threads", "0")["env"] == "3"
