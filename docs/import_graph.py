@@ -74,6 +74,10 @@ COMPONENTS: tuple[tuple[str, str], ...] = (
     ("promcast_forecaster.config", "forecaster config"),
     ("promcast_forecaster.targets", "forecaster config"),
     ("promcast_forecaster.planning_config", "forecaster config"),
+    ("promcast_forecaster.recommend_config", "forecaster config"),
+    ("promcast_forecaster.report_config", "forecaster config"),
+    # Instance types and prices: read by the recommendations' config check and by rightsizing.
+    ("promcast_forecaster.instance_catalog", "forecaster config"),
     ("promcast_forecaster.validators", "forecaster config"),
     ("promcast_forecaster.planning", "planning"),
     ("promcast_forecaster.recommend", "recommend"),

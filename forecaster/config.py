@@ -17,8 +17,8 @@ from promcast_common.httpclient import HTTPClientConfig, check_http_url
 from promcast_common.durations import format_duration
 from promcast_forecaster.calendar_effects import DAY, HolidaySettings
 from promcast_forecaster.planning_config import Autoscaling, Scenario, check_planning
-from promcast_forecaster.recommend.config import Recommendations
-from promcast_forecaster.report.config import ReportConfig
+from promcast_forecaster.recommend_config import Recommendations
+from promcast_forecaster.report_config import ReportConfig
 from promcast_forecaster.seasons import MAX_SEASONS
 from promcast_forecaster.targets import ResolvedTarget
 from promcast_forecaster.validators import LabelNames, ModelName, PromQL

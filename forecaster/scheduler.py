@@ -42,7 +42,7 @@ from promcast_forecaster.planning.plan import TargetPlanner
 from promcast_forecaster.publish.publisher import Publisher
 from promcast_forecaster.publish.pusher import RemoteWritePusher
 from promcast_forecaster.reader import Reader
-from promcast_forecaster.recommend.catalog import load_catalog
+from promcast_forecaster.instance_catalog import load_catalog
 from promcast_forecaster.recommend.runner import Runner
 from promcast_forecaster.source import (
     PrometheusSource,

@@ -2,7 +2,7 @@
 exist, so `check-config` refuses what would otherwise fail every cycle.
 
 Kept free of other forecaster config imports: :mod:`promcast_forecaster.config` and
-:mod:`promcast_forecaster.recommend.config` both use it.
+:mod:`promcast_forecaster.recommend_config` both use it.
 """
 
 from __future__ import annotations

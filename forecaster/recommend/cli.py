@@ -9,13 +9,13 @@ import datetime as dt
 import sys
 from typing import TYPE_CHECKING, Any
 
-from promcast_forecaster.recommend.catalog import CatalogError
-from promcast_forecaster.recommend.config import Recommendations
+from promcast_forecaster.instance_catalog import CatalogError
+from promcast_forecaster.recommend_config import Recommendations
 from promcast_forecaster.recommend.report import Report, print_table, write_file
 
 if TYPE_CHECKING:
     # The caller loads the config file; this command only reads two of its sections, so the
-    # recommend package need not import the schema that imports recommend.config.
+    # recommend package need not import the schema that imports recommend_config.
     from promcast_forecaster.config import ForecasterConfig
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from promcast_forecaster.recommend.config import CommitmentOption
+from promcast_forecaster.recommend_config import CommitmentOption
 
 GRID = 2000  # points of the pooled distribution's value grid
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from promcast_forecaster.recommend.config import Idle
+from promcast_forecaster.recommend_config import Idle
 
 
 @dataclass

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from promcast_common.durations import format_duration
 from promcast_forecaster.recommend.commitments import CommitmentPlan
-from promcast_forecaster.recommend.config import Recommendations
+from promcast_forecaster.recommend_config import Recommendations
 from promcast_forecaster.recommend.idle import IdleFinding
 from promcast_forecaster.recommend.sizing import Sizing
 

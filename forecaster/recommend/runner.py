@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from promcast_forecaster.recommend import commitments, idle, sizing
-from promcast_forecaster.recommend.catalog import Catalog, load_catalog
-from promcast_forecaster.recommend.config import Recommendations
+from promcast_forecaster.instance_catalog import Catalog, load_catalog
+from promcast_forecaster.recommend_config import Recommendations
 from promcast_forecaster.recommend.forecasts import analysis_target, forecast
 from promcast_forecaster.recommend.report import Report
 from promcast_forecaster.staleness import is_stale

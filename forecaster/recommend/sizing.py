@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from promcast_forecaster.recommend.catalog import GIB, Catalog, InstanceType
-from promcast_forecaster.recommend.config import Rightsizing
+from promcast_forecaster.instance_catalog import GIB, Catalog, InstanceType
+from promcast_forecaster.recommend_config import Rightsizing
 
 
 @dataclass

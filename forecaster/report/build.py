@@ -17,7 +17,7 @@ import yaml
 
 from promcast_common.catalogue import RESOURCE_LABELS
 from promcast_common.durations import parse_duration
-from promcast_forecaster.report.config import ReportConfig
+from promcast_forecaster.report_config import ReportConfig
 from promcast_forecaster.report.model import (
     ApiCalls,
     BudgetLine,

@@ -17,7 +17,7 @@ import aiohttp
 
 from promcast_common.httpclient import ClientConfigUnavailable, read_secret, request_options
 from promcast_forecaster.report.build import build_report
-from promcast_forecaster.report.config import ReportConfig, Smtp, Webhook
+from promcast_forecaster.report_config import ReportConfig, Smtp, Webhook
 from promcast_forecaster.report.model import Period, Report
 from promcast_forecaster.report.reader import Reader
 from promcast_forecaster.report.render import RenderError, write

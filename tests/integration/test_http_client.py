@@ -22,7 +22,7 @@ from demo.stack import free_port
 from promcast_common.config import ConfigError, validate
 from promcast_forecaster.config import ForecasterConfig
 from promcast_forecaster.remote_write import Series, WriteRequest
-from promcast_forecaster.report.config import ReportConfig
+from promcast_forecaster.report_config import ReportConfig
 from promcast_forecaster.report.schedule import DeliveryError, post_webhook
 from promcast_forecaster.publish.pusher import make_writer
 from promcast_forecaster.source import PrometheusSource, SourceUnavailable
@@ -278,7 +278,7 @@ def test_a_report_webhook_behind_a_private_ca_with_basic_auth(pki):
 def test_every_client_takes_the_same_keys():
     keys = {"bearer_token", "bearer_token_file", "basic_auth", "tls_config", "proxy_url"}
     from promcast_forecaster.config import PrometheusSource as SourceSection, RemoteWrite
-    from promcast_forecaster.report.config import Webhook
+    from promcast_forecaster.report_config import Webhook
 
     for model in (SourceSection, RemoteWrite, Webhook):
         assert keys <= set(model.model_fields), model.__name__

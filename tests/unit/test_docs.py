@@ -239,7 +239,7 @@ def test_every_documented_config_example_is_accepted(block, tmp_path):
     # The example names a file of the user's; the built-in catalogue has the same format.
     block = block.replace(
         "/etc/promcast/instance_types.yaml",
-        str(ROOT / "forecaster" / "recommend" / "instance_types.yaml"),
+        str(ROOT / "forecaster" / "instance_types.yaml"),
     )
     data = yaml.safe_load(block)
     if "providers" in data:

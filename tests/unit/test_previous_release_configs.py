@@ -23,11 +23,7 @@ ENVIRONMENT = {"PROMCAST_AWS_EXTERNAL_ID": "from-the-environment"}
 # over the same-named targets of that example, as a reader of the README would combine them.
 CONTINUES = {"readme/10-forecaster-capacity-planning.yml": "readme/08-forecaster.yml"}
 # Files of the user's that validation reads, replaced by one of the same format.
-USER_FILES = {
-    "/etc/promcast/instance_types.yaml": str(
-        ROOT / "forecaster" / "recommend" / "instance_types.yaml"
-    )
-}
+USER_FILES = {"/etc/promcast/instance_types.yaml": str(ROOT / "forecaster" / "instance_types.yaml")}
 # Examples the previous release refused as a whole too, with the same problems, and the change
 # those problems ask for: they list keys (the README said so beside them).
 REFUSED_THEN_AND_NOW: dict[str, tuple[list[str], Callable[[dict[str, Any]], object]]] = {

@@ -22,7 +22,7 @@ from promcast_forecaster.publish.collector import MetricsCollector
 from promcast_forecaster.publish.publisher import Publisher
 from promcast_forecaster.publish.pusher import RemoteWritePusher
 from promcast_forecaster.publish.series import api_families, publish_budget, publish_result
-from promcast_forecaster.recommend.config import Recommendations
+from promcast_forecaster.recommend_config import Recommendations
 from promcast_forecaster.recommend.report import Report
 from promcast_forecaster.source import RawSeries
 from tests.helpers.metrics import registry

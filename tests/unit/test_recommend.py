@@ -15,8 +15,8 @@ from promcast_common.config import ConfigError, validate
 from promcast_forecaster.config import ForecasterConfig
 from promcast_forecaster.publish.series import publish_report
 from promcast_forecaster.recommend import commitments, idle, sizing
-from promcast_forecaster.recommend.catalog import GIB, CatalogError, load_catalog
-from promcast_forecaster.recommend.config import (
+from promcast_forecaster.instance_catalog import GIB, CatalogError, load_catalog
+from promcast_forecaster.recommend_config import (
     CommitmentOption,
     Idle,
     Recommendations,

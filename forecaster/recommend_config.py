@@ -8,6 +8,7 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from promcast_common.config import Duration, ReadableFile, Strict
+from promcast_forecaster.instance_catalog import CatalogError, load_catalog
 from promcast_forecaster.staleness import default_staleness
 from promcast_forecaster.validators import LabelNames, ModelName, PromQL
 
@@ -204,8 +205,6 @@ class Recommendations(Strict):
             problems.append("builtin_instance_types is false but no instance_types_file is given")
         elif self.instance_types_file:
             # A broken file is a config error at start-up (and in `check`), not a failing cycle.
-            from promcast_forecaster.recommend.catalog import CatalogError, load_catalog
-
             try:
                 load_catalog(self.instance_types_file, self.builtin_instance_types)
             except CatalogError as exc:
