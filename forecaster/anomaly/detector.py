@@ -199,8 +199,31 @@ def detect(
     )
 
 
+def statistic_scores(
+    values: np.ndarray,
+    timestamps: np.ndarray,
+    settings: DetectorSettings,
+    series_in_target: int | None = None,
+) -> dict[str, np.ndarray]:
+    """The final pass's score of every statistic-reference pair (``"spike/level"``, ...) for
+    ``values`` (rows = series), before the incident hold: which statistic sees an event, for
+    diagnosis (benchmarks/anomaly_misses.py). Same causal computation as :func:`detect`."""
+    x = np.atleast_2d(np.asarray(values, dtype=float))
+    x = np.where(np.isfinite(x), x, np.nan)
+    ts = np.asarray(timestamps, dtype=float)
+    out: dict[str, np.ndarray] = {}
+    budget = settings.budget(series_in_target or x.shape[0])
+    _detect_rows(x, ts, settings, budget, np.full(x.shape[0], np.nan), out)
+    return out
+
+
 def _detect_rows(
-    x: np.ndarray, ts: np.ndarray, s: DetectorSettings, budget: float, cap: np.ndarray
+    x: np.ndarray,
+    ts: np.ndarray,
+    s: DetectorSettings,
+    budget: float,
+    cap: np.ndarray,
+    named: dict[str, np.ndarray] | None = None,
 ) -> Detection:
     blocks = _block_starts(ts, s.block_seconds)
     effect = s.min_effect * np.where(
@@ -216,7 +239,7 @@ def _detect_rows(
     # reference of the second pass, and leave its calibration sample: an incident shapes
     # neither the baseline later points are judged by nor the threshold they must cross.
     masked = np.where(flagged & np.isfinite(held), held, x)
-    final = _score(x, masked, ts, s, budget, effect, flagged)[0]
+    final = _score(x, masked, ts, s, budget, effect, flagged, named)[0]
     final.score = _hold_paged_incidents(final.score, flagged, s.for_points)
     return final
 
@@ -350,6 +373,7 @@ def _score(
     budget: float,
     effect: np.ndarray,
     flagged: np.ndarray | None = None,
+    named: dict[str, np.ndarray] | None = None,
 ) -> tuple[Detection, np.ndarray, np.ndarray]:
     """The score of every statistic against every reference, each calibrated at an equal share
     of the budget, and the largest kept: a chance page needs one of them to exceed its share,
@@ -384,7 +408,7 @@ def _score(
         )
     best: Detection | None = None
     level_bar = np.full(x.shape, np.nan)
-    for profile, offset in refs:
+    for ref, (profile, offset) in zip(("level", "seasonal"), refs):
         expected = profile + offset
         candidates = [_score_one(x - expected, expected, s, spike, effect, flagged)]
         if s.level_points:
@@ -395,6 +419,9 @@ def _score(
             d = _score_one(drift, expected, s, level, effect, flagged)
             level_bar = np.fmin(level_bar, d.threshold)
             candidates.append(d)
+        if named is not None:
+            for name, d in zip(("spike", "sustained"), candidates):
+                named[f"{name}/{ref}"] = d.score
         for d in candidates:
             if best is None:
                 best = d
