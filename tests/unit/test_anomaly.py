@@ -17,6 +17,7 @@ from promcast_forecaster.anomaly.detector import (
     detect,
     episodes,
     for_points,
+    statistic_scores,
     tail_quantile,
 )
 
@@ -188,6 +189,32 @@ def test_a_sustained_shift_too_small_for_single_samples_pages_once() -> None:
     s = DetectorSettings(step=300.0)
     # Its blocks are longer than the span one value depends on (the window and the one before).
     assert s.level_block_seconds > 2 * s.level_points * s.step
+
+
+def bursts(seed: int, sign: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Eight days at 5m with a three-hour spell of one-sample bursts at 6.4 days: every third
+    sample 6 noise sds away, so no four consecutive samples are (the for: of 15m) and the
+    median of an hour barely moves."""
+    ts = grid(8, 300.0)
+    y = seasonal(ts, seed=seed, noise=1.0)
+    at = int(6.4 * DAY / 300)
+    y[at : at + 36 : 3] += sign * 6.0
+    return ts, y, at
+
+
+def test_a_spell_of_bursts_too_short_for_the_for_pages_once() -> None:
+    ts, y, at = bursts(15, 1.0)
+    found = pages(y[None], ts, DetectorSettings(step=300.0))[0]
+    assert len(found) == 1 and at <= found[0][0] <= at + 36
+    # Neither single samples nor the median of an hour see it: it is the noise statistic.
+    alert = alert_points(
+        statistic_scores(y[None], ts, DetectorSettings(step=300.0))["noise/seasonal"], 4
+    )
+    assert alert[0, at : at + 48].any()
+    # The same spell pointing down does not page an "up" target.
+    ts, y, at = bursts(15, -1.0)
+    assert pages(y[None], ts, DetectorSettings(step=300.0, direction="up"))[0] == []
+    assert len(pages(y[None], ts, DetectorSettings(step=300.0, direction="down"))[0]) == 1
 
 
 @pytest.mark.parametrize("level_window", [3600.0, 0.0])
