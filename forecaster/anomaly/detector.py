@@ -6,21 +6,25 @@ using only points up to ``t``:
 1. **Expected values**: the median of the previous ``reference`` seconds (the recent level) and,
    with a season, the median of the last :data:`SEASONS` seasons at the same phase moved to the
    recent level. Two passes: the first finds incidents (where the rule would have fired, for as
-   long as the series, or the median of its last ``level_window``, stays away from what was
-   expected before each began, until it has been back for a window, at most
-   :data:`MAX_INCIDENT`); in the second, incident points are replaced by that expected value in
-   the references and left out of the calibration, so an incident shapes neither the baseline
-   later points are judged by nor the threshold.
+   long as the series, the median of its last ``level_window`` or its mean deviation over the
+   noise window stays away from what was expected before each began, until it has been back
+   for a window, at most :data:`MAX_INCIDENT`); in the second, incident points are replaced by
+   that expected value in the references and left out of the calibration, so an incident
+   shapes neither the baseline later points are judged by nor the threshold. A series with no
+   incident needs no second pass (looking both ways, it would score the same).
 2. **Deviation** in the target's direction: ``up``, ``down`` or ``both`` (absolute value), of
-   two statistics: each sample (the spike) and the median of the last ``level_window`` against
-   the expected value before it (the sustained statistic: a shift too small for single samples).
+   three statistics: each sample (the **spike**), the median of the last ``level_window``
+   against the expected value before it (the **sustained** statistic: a shift too small for
+   single samples), and, against the last reference only, the mean deviation over the last
+   :attr:`DetectorSettings.noise_points` samples minus its mean over the day before (the
+   **noise** statistic: a spell of bursts each too short for the ``for:``).
 3. **The ``for:`` statistic**: the smallest deviation over the last :func:`for_points` samples;
    the rule fires exactly when it exceeds the threshold.
 4. **Threshold from the page budget**: the level that a wall-clock block's maximum of the
    statistic exceeds with probability ``p = share * block / 30 days``, the budget shared equally
    between the statistic-reference pairs, from the blocks of the previous ``calibration``
-   seconds (hours for the spike; for the smooth sustained statistic, blocks of
-   :data:`LEVEL_BLOCK_SPANS` times the span it depends on): empirical up to the top
+   seconds (hours for the spike; for the smooth sustained and noise statistics, blocks of
+   :data:`LEVEL_BLOCK_SPANS` times the span they depend on): empirical up to the top
    :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
    shape taken :data:`SHAPE_MARGIN` standard errors heavier than fitted). Every chance page
    starts in a block where one pair's maximum exceeds its threshold, so expected chance pages
@@ -72,6 +76,7 @@ NOISE_MIN_POINTS = 3
 # The noise statistic's baseline: the mean deviation over this much past (a whole day, so the
 # quiet night and the busy afternoon both count in what is usual).
 NOISE_BASELINE = DAY
+NOISE_MIN_BLOCKS = 48  # the noise statistic's blocks needed in the calibration window
 
 
 @dataclass(frozen=True)
@@ -125,9 +130,16 @@ class DetectorSettings:
 
     @property
     def noise_points(self) -> int:
-        """Samples in the noise statistic's window (0: no noise statistic; it goes with the
-        sustained one)."""
-        return max(NOISE_MIN_POINTS, self.level_points) if self.level_points else 0
+        """Samples in the noise statistic's window; 0 for none: it goes with the sustained
+        statistic, only where the ``for:`` spans several samples (with one, the spike
+        statistic already sees every burst) and only where the calibration holds
+        :data:`NOISE_MIN_BLOCKS` of its blocks (at a 1h step its blocks are 9 hours, 18 in a
+        week: too few maxima for its tail, measured to page above the budget)."""
+        if not self.level_points or self.for_points < 2:
+            return 0
+        w = max(NOISE_MIN_POINTS, self.level_points)
+        block = max(self.block_seconds, LEVEL_BLOCK_SPANS * 2 * w * self.step)
+        return w if self.calibration // block >= NOISE_MIN_BLOCKS else 0
 
     @property
     def noise_block_seconds(self) -> float:

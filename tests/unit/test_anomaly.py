@@ -215,6 +215,11 @@ def test_a_spell_of_bursts_too_short_for_the_for_pages_once() -> None:
     ts, y, at = bursts(15, -1.0)
     assert pages(y[None], ts, DetectorSettings(step=300.0, direction="up"))[0] == []
     assert len(pages(y[None], ts, DetectorSettings(step=300.0, direction="down"))[0]) == 1
+    # With a for: of one sample the spike statistic sees every burst; at a 1h step the noise
+    # statistic's blocks would be too few in a week for its tail: none there.
+    assert DetectorSettings(step=1800.0).noise_points == 0
+    assert DetectorSettings(step=HOUR, for_seconds=3 * HOUR).noise_points == 0
+    assert DetectorSettings(step=MINUTE).noise_points == 60
 
 
 @pytest.mark.parametrize("level_window", [3600.0, 0.0])
