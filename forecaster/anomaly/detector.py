@@ -360,9 +360,11 @@ def _incident_extent(
             lbar = np.maximum(np.take_along_axis(bars.level, at_start, axis=1), first.min_effect)
             drift = _rolling_median_last(x - held, s.level_points)
             still |= np.abs(drift) > lbar
+        if s.noise_points:
             nbar = np.maximum(np.take_along_axis(bars.noise, at_start, axis=1), first.min_effect)
             base = np.take_along_axis(bars.noise_base, at_start, axis=1)
-            still |= _rolling_mean(np.abs(x - held), s.noise_points) - base > nbar
+            spell = _rolling_kth(np.abs(x - held), s.noise_points, s.for_points)
+            still |= spell - base > nbar
     # An incident ends once the series has been back for a whole window: a burst that dips
     # back for a sample or two is still one incident, and its remaining samples must not
     # become the reference its own end is judged by.
@@ -517,18 +519,22 @@ def _noise_score(
     effect: np.ndarray,
     flagged: np.ndarray | None,
 ) -> tuple[Detection, np.ndarray]:
-    """The **noise** statistic: the mean deviation in the target's direction over the last
-    :attr:`~DetectorSettings.noise_points` samples, minus its mean over the
-    :data:`NOISE_BASELINE` before them. It sees a spell of bursts or a noisier series, which
-    neither a sample (each burst too short for the ``for:``) nor a median (bursts are a minority
-    of the window) sees. Also returns the baseline, which bounds an incident's extent."""
+    """The **noise** statistic: the ``for:``-th largest deviation in the target's direction
+    among the last :attr:`~DetectorSettings.noise_points` samples (as many samples away as the
+    rule's ``for:`` needs, but not in a row), minus its mean over the :data:`NOISE_BASELINE`
+    before them. It sees a spell of bursts or a noisier series, which neither a sample (each
+    burst too short for the ``for:``) nor a median (bursts are a minority of the window) sees;
+    a blip shorter than the ``for:`` never moves it. Also returns the baseline, which bounds
+    an incident's extent."""
     dev = x - expected
     past = reference_of - expected
     signed = {"up": dev, "down": -dev, "both": np.abs(dev)}[s.direction]
     past = {"up": past, "down": -past, "both": np.abs(past)}[s.direction]
     w = s.noise_points
-    base = _shift(_rolling_mean(np.clip(past, 0, None), int(round(NOISE_BASELINE / s.step))), w)
-    stat = _rolling_mean(np.clip(signed, 0, None), w) - base
+    k = s.for_points
+    day = int(round(NOISE_BASELINE / s.step))
+    base = _shift(_rolling_mean(_rolling_kth(np.clip(past, 0, None), w, k), day), w)
+    stat = _rolling_kth(np.clip(signed, 0, None), w, k) - base
     # Already in the target's direction: scored as an upward deviation.
     return _score_one(
         stat, expected, replace(s, direction="up"), calibration, effect, flagged
@@ -604,6 +610,16 @@ def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = (total[:, hi] - total[:, lo]) / have
     return np.where(have >= max(1, w // 2), mean, np.nan)
+
+
+def _rolling_kth(x: np.ndarray, w: int, k: int) -> np.ndarray:
+    """The ``k``-th largest of the ``w`` points ending at each point (at least ``k`` and half
+    of them present), NaN else."""
+    padded = np.hstack([np.full((x.shape[0], w - 1), np.nan), x])
+    win = sliding_window_view(padded, w, axis=1)
+    largest = -np.partition(np.where(np.isfinite(win), -win, np.inf), k - 1, axis=2)[:, :, k - 1]
+    ok = np.isfinite(win).sum(axis=2) >= max(k, w // 2)
+    return np.where(ok & np.isfinite(largest), largest, np.nan)
 
 
 def _recent_any(flag: np.ndarray, w: int) -> np.ndarray:

@@ -215,6 +215,12 @@ def test_a_spell_of_bursts_too_short_for_the_for_pages_once() -> None:
     ts, y, at = bursts(15, -1.0)
     assert pages(y[None], ts, DetectorSettings(step=300.0, direction="up"))[0] == []
     assert len(pages(y[None], ts, DetectorSettings(step=300.0, direction="down"))[0]) == 1
+    # A blip shorter than the for: never pages, however large (the rule's for: is the user's).
+    ts, y, at = bursts(15, 0.0)
+    for length, height in ((1, 15.0), (1, 40.0), (3, 15.0)):
+        blip = y.copy()
+        blip[at : at + length] += height
+        assert pages(blip[None], ts, DetectorSettings(step=300.0))[0] == []
     # With a for: of one sample the spike statistic sees every burst; at a 1h step the noise
     # statistic's blocks would be too few in a week for its tail: none there.
     assert DetectorSettings(step=1800.0).noise_points == 0
