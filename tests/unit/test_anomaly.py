@@ -151,6 +151,22 @@ def test_an_incident_pages_once_and_a_clean_series_never() -> None:
     assert len(found[1]) == 1 and at <= found[1][0][0] <= at + 3
 
 
+@pytest.mark.filterwarnings("ignore:All-NaN slice")
+def test_a_series_without_an_incident_scores_as_with_a_second_pass() -> None:
+    # Its second pass is skipped: the score must be the best pair's score of the full second
+    # pass (statistic_scores always runs it), next to a series that has an incident.
+    ts = grid(8, 300.0)
+    clean, spiky = seasonal(ts, seed=5), seasonal(ts, seed=5)
+    spiky[int(6.4 * DAY / 300) :][:12] += 15
+    s = DetectorSettings(step=300.0)
+    det = detect(np.vstack([clean, spiky]), ts, s)
+    full = statistic_scores(np.vstack([clean, spiky]), ts, s)
+    best = np.nanmax(np.stack([v[0] for v in full.values()]), axis=0)
+    ok = np.isfinite(det.score[0])
+    assert ok.sum() > ts.size // 2
+    np.testing.assert_array_equal(det.score[0, ok], best[ok])
+
+
 def test_a_long_incident_does_not_page_again_when_it_ends() -> None:
     # Three hours at a new level: without masking, the reference would settle on the incident's
     # level, and the return to normal would page a second time as a drop.
