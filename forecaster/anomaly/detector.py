@@ -132,12 +132,13 @@ class DetectorSettings:
     def noise_points(self) -> int:
         """Samples in the noise statistic's window; 0 for none: it goes with the sustained
         statistic, only where the ``for:`` spans several samples (with one, the spike
-        statistic already sees every burst) and only where the calibration holds
+        statistic already sees every burst) but no more than the window, and only where the calibration holds
         :data:`NOISE_MIN_BLOCKS` of its blocks (at a 1h step its blocks are 9 hours, 18 in a
         week: too few maxima for its tail, measured to page above the budget)."""
-        if not self.level_points or self.for_points < 2:
-            return 0
         w = max(NOISE_MIN_POINTS, self.level_points)
+        # A for: longer than the window (3h at 5m) cannot be met within it.
+        if not self.level_points or not 2 <= self.for_points <= w:
+            return 0
         block = max(self.block_seconds, LEVEL_BLOCK_SPANS * 2 * w * self.step)
         return w if self.calibration // block >= NOISE_MIN_BLOCKS else 0
 

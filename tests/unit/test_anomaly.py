@@ -241,6 +241,10 @@ def test_a_spell_of_bursts_too_short_for_the_for_pages_once() -> None:
     # statistic's blocks would be too few in a week for its tail: none there.
     assert DetectorSettings(step=1800.0).noise_points == 0
     assert DetectorSettings(step=HOUR, for_seconds=3 * HOUR).noise_points == 0
+    # Nor where the for: is longer than its window (a cost target's 3h at 5m).
+    long_for = DetectorSettings(step=300.0, for_seconds=3 * HOUR)
+    assert long_for.noise_points == 0
+    assert len(pages(y[None], ts, long_for)[0]) <= 1
     assert DetectorSettings(step=MINUTE).noise_points == 60
 
 
