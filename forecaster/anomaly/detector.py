@@ -6,21 +6,25 @@ using only points up to ``t``:
 1. **Expected values**: the median of the previous ``reference`` seconds (the recent level) and,
    with a season, the median of the last :data:`SEASONS` seasons at the same phase moved to the
    recent level. Two passes: the first finds incidents (where the rule would have fired, for as
-   long as the series, or the median of its last ``level_window``, stays away from what was
-   expected before each began, until it has been back for a window, at most
-   :data:`MAX_INCIDENT`); in the second, incident points are replaced by that expected value in
-   the references and left out of the calibration, so an incident shapes neither the baseline
-   later points are judged by nor the threshold.
+   long as the series, the median of its last ``level_window`` or its mean deviation over the
+   noise window stays away from what was expected before each began, until it has been back
+   for a window, at most :data:`MAX_INCIDENT`); in the second, incident points are replaced by
+   that expected value in the references and left out of the calibration, so an incident
+   shapes neither the baseline later points are judged by nor the threshold. A series with no
+   incident needs no second pass (looking both ways, it would score the same).
 2. **Deviation** in the target's direction: ``up``, ``down`` or ``both`` (absolute value), of
-   two statistics: each sample (the spike) and the median of the last ``level_window`` against
-   the expected value before it (the sustained statistic: a shift too small for single samples).
+   three statistics: each sample (the **spike**), the median of the last ``level_window``
+   against the expected value before it (the **sustained** statistic: a shift too small for
+   single samples), and, against the last reference only, the mean deviation over the last
+   :attr:`DetectorSettings.noise_points` samples minus its mean over the day before (the
+   **noise** statistic: a spell of bursts each too short for the ``for:``).
 3. **The ``for:`` statistic**: the smallest deviation over the last :func:`for_points` samples;
    the rule fires exactly when it exceeds the threshold.
 4. **Threshold from the page budget**: the level that a wall-clock block's maximum of the
    statistic exceeds with probability ``p = share * block / 30 days``, the budget shared equally
    between the statistic-reference pairs, from the blocks of the previous ``calibration``
-   seconds (hours for the spike; for the smooth sustained statistic, blocks of
-   :data:`LEVEL_BLOCK_SPANS` times the span it depends on): empirical up to the top
+   seconds (hours for the spike; for the smooth sustained and noise statistics, blocks of
+   :data:`LEVEL_BLOCK_SPANS` times the span they depend on): empirical up to the top
    :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
    shape taken :data:`SHAPE_MARGIN` standard errors heavier than fitted). Every chance page
    starts in a block where one pair's maximum exceeds its threshold, so expected chance pages
@@ -66,6 +70,13 @@ SEASONS = 3  # the seasonal reference is the median of this many past seasons at
 # and the baseline before it), so a block's maximum barely depends on the previous block's.
 LEVEL_BLOCK_SPANS = 1.5
 ROW_CHUNK = 256  # rows computed together: bounds the memory of the sliding windows
+# The noise statistic averages at least this many samples: a mean of two hourly samples moves
+# with every single burst, which the spike statistic already sees.
+NOISE_MIN_POINTS = 3
+# The noise statistic's baseline: the mean deviation over this much past (a whole day, so the
+# quiet night and the busy afternoon both count in what is usual).
+NOISE_BASELINE = DAY
+NOISE_MIN_BLOCKS = 48  # the noise statistic's blocks needed in the calibration window
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,25 @@ class DetectorSettings:
         if not self.level_window:
             return 0
         return max(2, int(round(self.level_window / self.step)))
+
+    @property
+    def noise_points(self) -> int:
+        """Samples in the noise statistic's window; 0 for none: it goes with the sustained
+        statistic, only where the ``for:`` spans several samples (with one, the spike
+        statistic already sees every burst) but no more than the window, and only where the calibration holds
+        :data:`NOISE_MIN_BLOCKS` of its blocks (at a 1h step its blocks are 9 hours, 18 in a
+        week: too few maxima for its tail, measured to page above the budget)."""
+        w = max(NOISE_MIN_POINTS, self.level_points)
+        # A for: longer than the window (3h at 5m) cannot be met within it.
+        if not self.level_points or not 2 <= self.for_points <= w:
+            return 0
+        block = max(self.block_seconds, LEVEL_BLOCK_SPANS * 2 * w * self.step)
+        return w if self.calibration // block >= NOISE_MIN_BLOCKS else 0
+
+    @property
+    def noise_block_seconds(self) -> float:
+        """The noise statistic's calibration block, as the sustained statistic's."""
+        return max(self.block_seconds, LEVEL_BLOCK_SPANS * 2 * self.noise_points * self.step)
 
     @property
     def level_block_seconds(self) -> float:
@@ -199,8 +229,31 @@ def detect(
     )
 
 
+def statistic_scores(
+    values: np.ndarray,
+    timestamps: np.ndarray,
+    settings: DetectorSettings,
+    series_in_target: int | None = None,
+) -> dict[str, np.ndarray]:
+    """The final pass's score of every statistic-reference pair (``"spike/level"``, ...) for
+    ``values`` (rows = series), before the incident hold: which statistic sees an event, for
+    diagnosis (benchmarks/anomaly_misses.py). Same causal computation as :func:`detect`."""
+    x = np.atleast_2d(np.asarray(values, dtype=float))
+    x = np.where(np.isfinite(x), x, np.nan)
+    ts = np.asarray(timestamps, dtype=float)
+    out: dict[str, np.ndarray] = {}
+    budget = settings.budget(series_in_target or x.shape[0])
+    _detect_rows(x, ts, settings, budget, np.full(x.shape[0], np.nan), out)
+    return out
+
+
 def _detect_rows(
-    x: np.ndarray, ts: np.ndarray, s: DetectorSettings, budget: float, cap: np.ndarray
+    x: np.ndarray,
+    ts: np.ndarray,
+    s: DetectorSettings,
+    budget: float,
+    cap: np.ndarray,
+    named: dict[str, np.ndarray] | None = None,
 ) -> Detection:
     blocks = _block_starts(ts, s.block_seconds)
     effect = s.min_effect * np.where(
@@ -210,15 +263,25 @@ def _detect_rows(
     )
     # The first pass looks both ways whatever the target's direction: the end of a dip is a
     # rise against a reference that followed the dip, and must not page an "up" target.
-    first, level_bar, anchor = _score(x, x, ts, replace(s, direction="both"), budget, effect)
-    flagged, held = _incidents(x, first, level_bar, anchor, s)
+    first, bars = _score(x, x, ts, replace(s, direction="both"), budget, effect)
+    flagged, held = _incidents(x, first, bars, s)
     # Incident points are replaced by the value expected before the incident began in the
     # reference of the second pass, and leave its calibration sample: an incident shapes
     # neither the baseline later points are judged by nor the threshold they must cross.
     masked = np.where(flagged & np.isfinite(held), held, x)
-    final = _score(x, masked, ts, s, budget, effect, flagged)[0]
-    final.score = _hold_paged_incidents(final.score, flagged, s.for_points)
-    return final
+    # A series without an incident scores in the second pass exactly as in the first when
+    # both look both ways (nothing masked, nothing left out): most of a healthy fleet needs
+    # one pass.
+    redo = flagged.any(axis=1) if s.direction == "both" and named is None else np.ones(len(x), bool)
+    if not redo.any():
+        return first
+    final = _score(x[redo], masked[redo], ts, s, budget, effect[redo], flagged[redo], named)[0]
+    final.score = _hold_paged_incidents(final.score, flagged[redo], s.for_points)
+    if redo.all():
+        return final
+    for f in ("expected", "score", "threshold", "min_effect"):
+        getattr(first, f)[redo] = getattr(final, f)
+    return first
 
 
 def _hold_paged_incidents(score: np.ndarray, incident: np.ndarray, points: int) -> np.ndarray:
@@ -240,25 +303,26 @@ def _hold_paged_incidents(score: np.ndarray, incident: np.ndarray, points: int) 
 
 
 def _incidents(
-    x: np.ndarray, first: Detection, level_bar: np.ndarray, anchor: np.ndarray, s: DetectorSettings
+    x: np.ndarray, first: Detection, bars: _Bars, s: DetectorSettings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Points belonging to an incident, and the value expected when each incident began.
 
     An incident starts with a run that alerted in the first pass and lasts while the series
     stays away from the value expected at its start, at most :data:`MAX_INCIDENT` seconds
     (after that the new level is the series' normal): a point beyond the spike threshold (and
-    minimum effect), or the sustained statistic's window beyond its own threshold, so a level
-    shift too small for single points stays one incident until the level is back."""
+    minimum effect), the sustained statistic's window beyond its own threshold, so a level
+    shift too small for single points stays one incident until the level is back, or the noise
+    statistic beyond its own, so a noisy spell stays one incident until it calms down."""
     # From the sample the first pass alerted at: flagging the run's earlier samples too would
     # look ahead (at those instants the alert had not fired yet), and the replay would differ
     # from the service.
     alerted = alert_points(first.score, s.for_points).astype(bool)
     starts = alerted & ~_previous(alerted)
-    inside = _incident_extent(x, first, level_bar, anchor, s, starts)[0]
+    inside = _incident_extent(x, first, bars, s, starts)[0]
     # An alert that begins while an incident is still going on (its return to normal alerting
     # against a first-pass reference that followed the incident) belongs to that incident.
     starts &= ~_previous(inside)
-    inside, held = _incident_extent(x, first, level_bar, anchor, s, starts)
+    inside, held = _incident_extent(x, first, bars, s, starts)
     return inside | alerted, held
 
 
@@ -269,8 +333,7 @@ def _previous(flag: np.ndarray) -> np.ndarray:
 def _incident_extent(
     x: np.ndarray,
     first: Detection,
-    level_bar: np.ndarray,
-    anchor: np.ndarray,
+    bars: _Bars,
     s: DetectorSettings,
     starts: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +346,7 @@ def _incident_extent(
     # and the sustained statistic after up to a window of shifted samples, which the recent
     # reference at the firing sample has already partly absorbed.
     before = np.maximum(origin - (s.for_points - 1) - s.level_points, 0)
-    held = np.where(origin >= 0, np.take_along_axis(anchor, before, axis=1), np.nan)
+    held = np.where(origin >= 0, np.take_along_axis(bars.anchor, before, axis=1), np.nan)
     profile = _profile(x, s)
     if profile is not None:
         # Along a seasonal series the expected value moves with the season during the incident.
@@ -295,9 +358,14 @@ def _incident_extent(
     with np.errstate(invalid="ignore"):
         still = np.abs(x - held) > bar
         if s.level_points:
-            lbar = np.maximum(np.take_along_axis(level_bar, at_start, axis=1), first.min_effect)
+            lbar = np.maximum(np.take_along_axis(bars.level, at_start, axis=1), first.min_effect)
             drift = _rolling_median_last(x - held, s.level_points)
             still |= np.abs(drift) > lbar
+        if s.noise_points:
+            nbar = np.maximum(np.take_along_axis(bars.noise, at_start, axis=1), first.min_effect)
+            base = np.take_along_axis(bars.noise_base, at_start, axis=1)
+            spell = _rolling_kth(np.abs(x - held), s.noise_points, s.for_points)
+            still |= spell - base > nbar
     # An incident ends once the series has been back for a whole window: a burst that dips
     # back for a sample or two is still one incident, and its remaining samples must not
     # become the reference its own end is judged by.
@@ -350,7 +418,8 @@ def _score(
     budget: float,
     effect: np.ndarray,
     flagged: np.ndarray | None = None,
-) -> tuple[Detection, np.ndarray, np.ndarray]:
+    named: dict[str, np.ndarray] | None = None,
+) -> tuple[Detection, _Bars]:
     """The score of every statistic against every reference, each calibrated at an equal share
     of the budget, and the largest kept: a chance page needs one of them to exceed its share,
     so the shares add up to the budget (Bonferroni). Also the smallest sustained threshold,
@@ -365,8 +434,10 @@ def _score(
     is calibrated on blocks longer than the span it depends on, so that neighbouring blocks'
     maxima are nearly independent."""
     refs = _references(reference_of, s)
-    parts = 2 if s.level_points else 1
-    share = budget / parts / len(refs)
+    # Spike and sustained against every reference; the noise statistic against the last (the
+    # seasonal one where there is a season: the busy hours' noise is not a change of noise).
+    pairs = len(refs) * (2 if s.level_points else 1) + (1 if s.noise_points else 0)
+    share = budget / pairs
     spike_blocks = _block_starts(ts, s.block_seconds)
     spike = (
         spike_blocks,
@@ -382,19 +453,40 @@ def _score(
             max(8, math.ceil(s.cold_start / lb)),
             share * lb / BUDGET_PERIOD,
         )
+        nb = s.noise_block_seconds
+        noise = (
+            _block_starts(ts, nb),
+            max(1, int(s.calibration // nb)),
+            max(8, math.ceil(s.cold_start / nb)),
+            share * nb / BUDGET_PERIOD,
+        )
     best: Detection | None = None
-    level_bar = np.full(x.shape, np.nan)
-    for profile, offset in refs:
+    bars = _Bars(*(np.full(x.shape, np.nan) for _ in range(4)))
+    for k, (ref, (profile, offset)) in enumerate(zip(("level", "seasonal"), refs)):
         expected = profile + offset
         candidates = [_score_one(x - expected, expected, s, spike, effect, flagged)]
         if s.level_points:
             w = s.level_points
-            before = _shift(_rolling_median_before(reference_of - profile, w), w - 1)
+            # With the default reference and window (both an hour) the window's baseline is the
+            # reference's offset: computed once.
+            median = (
+                offset
+                if w == s.reference_points
+                else _rolling_median_before(reference_of - profile, w)
+            )
+            before = _shift(median, w - 1)
             drift = _rolling_median_last(x - profile, w) - before
             # The value expected for this sample is the spike's: the window's baseline lags.
             d = _score_one(drift, expected, s, level, effect, flagged)
-            level_bar = np.fmin(level_bar, d.threshold)
+            bars.level = np.fmin(bars.level, d.threshold)
             candidates.append(d)
+        if s.noise_points and k == len(refs) - 1:
+            d, bars.noise_base = _noise_score(x, reference_of, expected, s, noise, effect, flagged)
+            bars.noise = d.threshold
+            candidates.append(d)
+        if named is not None:
+            for name, d in zip(("spike", "sustained", "noise"), candidates):
+                named[f"{name}/{ref}"] = d.score
         for d in candidates:
             if best is None:
                 best = d
@@ -403,7 +495,51 @@ def _score(
             for f in ("expected", "score", "threshold"):
                 setattr(best, f, np.where(better, getattr(d, f), getattr(best, f)))
     assert best is not None
-    return best, level_bar, expected
+    bars.anchor = expected
+    return best, bars
+
+
+@dataclass
+class _Bars:
+    """What bounds an incident's extent: the smallest sustained threshold, the noise
+    statistic's threshold and baseline (NaN without them), and the value an incident is held
+    at (see :func:`_score`)."""
+
+    level: np.ndarray
+    noise: np.ndarray
+    noise_base: np.ndarray
+    anchor: np.ndarray
+
+
+def _noise_score(
+    x: np.ndarray,
+    reference_of: np.ndarray,
+    expected: np.ndarray,
+    s: DetectorSettings,
+    calibration: tuple[np.ndarray, int, int, float],
+    effect: np.ndarray,
+    flagged: np.ndarray | None,
+) -> tuple[Detection, np.ndarray]:
+    """The **noise** statistic: the ``for:``-th largest deviation in the target's direction
+    among the last :attr:`~DetectorSettings.noise_points` samples (as many samples away as the
+    rule's ``for:`` needs, but not in a row), minus its mean over the :data:`NOISE_BASELINE`
+    before them. It sees a spell of bursts or a noisier series, which neither a sample (each
+    burst too short for the ``for:``) nor a median (bursts are a minority of the window) sees;
+    a blip shorter than the ``for:`` never moves it. Also returns the baseline, which bounds
+    an incident's extent."""
+    dev = x - expected
+    past = reference_of - expected
+    signed = {"up": dev, "down": -dev, "both": np.abs(dev)}[s.direction]
+    past = {"up": past, "down": -past, "both": np.abs(past)}[s.direction]
+    w = s.noise_points
+    k = s.for_points
+    day = int(round(NOISE_BASELINE / s.step))
+    base = _shift(_rolling_mean(_rolling_kth(np.clip(past, 0, None), w, k), day), w)
+    stat = _rolling_kth(np.clip(signed, 0, None), w, k) - base
+    # Already in the target's direction: scored as an upward deviation.
+    return _score_one(
+        stat, expected, replace(s, direction="up"), calibration, effect, flagged
+    ), base
 
 
 def _score_one(
@@ -460,6 +596,31 @@ def _rolling_median_before(x: np.ndarray, w: int) -> np.ndarray:
 def _rolling_median_last(x: np.ndarray, w: int) -> np.ndarray:
     """Median of the ``w`` points ending at each point (at least half of them present)."""
     return _rolling_median_before(np.hstack([x, np.full((x.shape[0], 1), np.nan)]), w)[:, 1:]
+
+
+def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
+    """Mean of the ``w`` points ending at each point (at least half of them present), by
+    running sums: a day's window costs no more than an hour's."""
+    ok = np.isfinite(x)
+    zero = np.zeros((x.shape[0], 1))
+    total = np.hstack([zero, np.cumsum(np.where(ok, x, 0.0), axis=1)])
+    count = np.hstack([zero, np.cumsum(ok, axis=1)])
+    hi = np.arange(1, x.shape[1] + 1)
+    lo = np.maximum(hi - w, 0)
+    have = count[:, hi] - count[:, lo]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = (total[:, hi] - total[:, lo]) / have
+    return np.where(have >= max(1, w // 2), mean, np.nan)
+
+
+def _rolling_kth(x: np.ndarray, w: int, k: int) -> np.ndarray:
+    """The ``k``-th largest of the ``w`` points ending at each point (at least ``k`` and half
+    of them present), NaN else."""
+    padded = np.hstack([np.full((x.shape[0], w - 1), np.nan), x])
+    win = sliding_window_view(padded, w, axis=1)
+    largest = -np.partition(np.where(np.isfinite(win), -win, np.inf), k - 1, axis=2)[:, :, k - 1]
+    ok = np.isfinite(win).sum(axis=2) >= max(k, w // 2)
+    return np.where(ok & np.isfinite(largest), largest, np.nan)
 
 
 def _recent_any(flag: np.ndarray, w: int) -> np.ndarray:

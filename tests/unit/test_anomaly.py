@@ -17,6 +17,7 @@ from promcast_forecaster.anomaly.detector import (
     detect,
     episodes,
     for_points,
+    statistic_scores,
     tail_quantile,
 )
 
@@ -150,6 +151,22 @@ def test_an_incident_pages_once_and_a_clean_series_never() -> None:
     assert len(found[1]) == 1 and at <= found[1][0][0] <= at + 3
 
 
+@pytest.mark.filterwarnings("ignore:All-NaN slice")
+def test_a_series_without_an_incident_scores_as_with_a_second_pass() -> None:
+    # Its second pass is skipped: the score must be the best pair's score of the full second
+    # pass (statistic_scores always runs it), next to a series that has an incident.
+    ts = grid(8, 300.0)
+    clean, spiky = seasonal(ts, seed=5), seasonal(ts, seed=5)
+    spiky[int(6.4 * DAY / 300) :][:12] += 15
+    s = DetectorSettings(step=300.0)
+    det = detect(np.vstack([clean, spiky]), ts, s)
+    full = statistic_scores(np.vstack([clean, spiky]), ts, s)
+    best = np.nanmax(np.stack([v[0] for v in full.values()]), axis=0)
+    ok = np.isfinite(det.score[0])
+    assert ok.sum() > ts.size // 2
+    np.testing.assert_array_equal(det.score[0, ok], best[ok])
+
+
 def test_a_long_incident_does_not_page_again_when_it_ends() -> None:
     # Three hours at a new level: without masking, the reference would settle on the incident's
     # level, and the return to normal would page a second time as a drop.
@@ -188,6 +205,47 @@ def test_a_sustained_shift_too_small_for_single_samples_pages_once() -> None:
     s = DetectorSettings(step=300.0)
     # Its blocks are longer than the span one value depends on (the window and the one before).
     assert s.level_block_seconds > 2 * s.level_points * s.step
+
+
+def bursts(seed: int, sign: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Eight days at 5m with a three-hour spell of one-sample bursts at 6.4 days: every third
+    sample 6 noise sds away, so no four consecutive samples are (the for: of 15m) and the
+    median of an hour barely moves."""
+    ts = grid(8, 300.0)
+    y = seasonal(ts, seed=seed, noise=1.0)
+    at = int(6.4 * DAY / 300)
+    y[at : at + 36 : 3] += sign * 6.0
+    return ts, y, at
+
+
+def test_a_spell_of_bursts_too_short_for_the_for_pages_once() -> None:
+    ts, y, at = bursts(15, 1.0)
+    found = pages(y[None], ts, DetectorSettings(step=300.0))[0]
+    assert len(found) == 1 and at <= found[0][0] <= at + 36
+    # Neither single samples nor the median of an hour see it: it is the noise statistic.
+    alert = alert_points(
+        statistic_scores(y[None], ts, DetectorSettings(step=300.0))["noise/seasonal"], 4
+    )
+    assert alert[0, at : at + 48].any()
+    # The same spell pointing down does not page an "up" target.
+    ts, y, at = bursts(15, -1.0)
+    assert pages(y[None], ts, DetectorSettings(step=300.0, direction="up"))[0] == []
+    assert len(pages(y[None], ts, DetectorSettings(step=300.0, direction="down"))[0]) == 1
+    # A blip shorter than the for: never pages, however large (the rule's for: is the user's).
+    ts, y, at = bursts(15, 0.0)
+    for length, height in ((1, 15.0), (1, 40.0), (3, 15.0)):
+        blip = y.copy()
+        blip[at : at + length] += height
+        assert pages(blip[None], ts, DetectorSettings(step=300.0))[0] == []
+    # With a for: of one sample the spike statistic sees every burst; at a 1h step the noise
+    # statistic's blocks would be too few in a week for its tail: none there.
+    assert DetectorSettings(step=1800.0).noise_points == 0
+    assert DetectorSettings(step=HOUR, for_seconds=3 * HOUR).noise_points == 0
+    # Nor where the for: is longer than its window (a cost target's 3h at 5m).
+    long_for = DetectorSettings(step=300.0, for_seconds=3 * HOUR)
+    assert long_for.noise_points == 0
+    assert len(pages(y[None], ts, long_for)[0]) <= 1
+    assert DetectorSettings(step=MINUTE).noise_points == 60
 
 
 @pytest.mark.parametrize("level_window", [3600.0, 0.0])
