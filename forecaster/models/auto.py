@@ -65,6 +65,9 @@ DEFAULT_CANDIDATES: tuple[str, ...] = (
     "fast_hw",
     "global_gbm",
     "theta",
+    # Theta for the whole fleet in numpy: the per-series one above is left out beyond
+    # PER_SERIES_LIMIT series, and the two differ enough (season test, smoothing grid) to combine.
+    "fast_theta",
 )
 # The service's default: auto's choice among the candidates fitted for a whole fleet at once in
 # numpy, so it needs no optional extra and costs a few vectorised fits per refit.
