@@ -26,6 +26,9 @@ from .base import DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, chec
 from .intervals import normal_intervals
 
 ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
+# Steps of history the smoothing weight is chosen on (a weight of 0.05 forgets a step within a
+# few hundred): the fit's loop is bounded by this, not by the history's length.
+SMOOTH_WINDOW = 2048
 # One-sided 90% normal quantile of the seasonality test.
 SEASON_Z = 1.645
 
@@ -57,15 +60,22 @@ class FastTheta(ModelBase):
         phase = np.arange(t_len) % max(m, 1)
 
         alphas = np.asarray(ALPHAS)[:, None]
-        at_first = np.minimum(first, t_len - 1)
+        # The smoothing runs over the newest SMOOTH_WINDOW steps only (from the first value in
+        # them): the level forgets older ones, and a long history costs no more than that.
+        begin = np.maximum(first, t_len - SMOOTH_WINDOW)
+        seen = valid[:, max(0, t_len - SMOOTH_WINDOW) :].copy()
+        seen[np.arange(seen.shape[1])[None, :] < (begin - (t_len - seen.shape[1]))[:, None]] = False
+        begin = np.where(seen.any(axis=1), np.argmax(seen, axis=1) + t_len - seen.shape[1], t_len)
+        del seen
+        at_first = np.minimum(begin, t_len - 1)
         start = np.take_along_axis(arr, at_first[:, None], axis=1)[:, 0]
         start = start - self._index[np.arange(n), phase[at_first]]
         level = np.repeat(np.nan_to_num(start)[None, :], len(ALPHAS), axis=0)
         sse = np.zeros((len(ALPHAS), n))
-        t0 = int(first.min(initial=t_len))
+        t0 = int(begin.min(initial=t_len))
         err = np.empty_like(level)
         for t in range(t0, t_len):
-            ok = valid[:, t] & (t > first)
+            ok = valid[:, t] & (t > begin)
             yt = arr[:, t] - self._index[:, phase[t]]
             # In place, as few passes over (grid, series) as the step needs: this loop is the fit.
             np.subtract(yt[None, :], level, out=err)
@@ -79,8 +89,9 @@ class FastTheta(ModelBase):
         cols = np.arange(n)
         self._alpha = np.asarray(ALPHAS)[best]
         self._level = np.where(count > 0, level[best, cols], np.nan)
-        self._sigma = np.sqrt(sse[best, cols] / np.maximum(count - 1, 1))
-        self._count = count
+        used = np.clip(t_len - begin, 1, None)
+        self._sigma = np.sqrt(sse[best, cols] / np.maximum(np.minimum(count, used) - 1, 1))
+        self._count = np.minimum(count, used)
         self._t_len = t_len
         return self
 
@@ -106,9 +117,11 @@ def _season_and_slope(arr: np.ndarray, valid: np.ndarray, m: int) -> tuple[np.nd
     # A trend correlates a series with itself at every lag, and within each cycle looks like a
     # ramp: the season is looked for in what the linear trend leaves.
     t = np.arange(t_len)[None, :]
-    flat = arr - _ols_slope(arr, valid)[:, None] * t
-    keep = seasonal(flat, m, valid.sum(axis=1))
-    index = np.where(keep[:, None], seasonal_index(flat, m), 0.0)
+    # The season as the newest cycles show it (and an FFT a few times shorter on long histories).
+    offset = max(0, t_len - max(SMOOTH_WINDOW, 4 * m))
+    flat = arr[:, offset:] - _ols_slope(arr, valid)[:, None] * t[:, offset:]
+    keep = seasonal(flat, m, valid[:, offset:].sum(axis=1))
+    index = np.where(keep[:, None], np.roll(seasonal_index(flat, m), offset % m, axis=1), 0.0)
     return index, _ols_slope(arr - index[:, t[0] % m], valid)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from promcast_forecaster.models import make_model, model_capabilities
-from promcast_forecaster.models.fast_theta import FastTheta, seasonal
+from promcast_forecaster.models.fast_theta import SMOOTH_WINDOW, FastTheta, seasonal
 
 M = 24
 
@@ -68,3 +68,14 @@ def test_an_empty_row_forecasts_nothing() -> None:
     y[0] = np.nan
     fc = FastTheta(M).fit(y).predict(M, [80])
     assert np.isnan(fc["mean"][0]).all() and np.isfinite(fc["mean"][1:]).all()
+
+
+def test_a_history_longer_than_the_smoothing_window_keeps_its_phase() -> None:
+    # The season and the smoothing are read from the newest SMOOTH_WINDOW steps, which start at
+    # another phase than the history does: the forecast must still be in phase.
+    rng = np.random.default_rng(8)
+    t = np.arange(SMOOTH_WINDOW + 5 * M + 7)
+    y = 20 + 10 * np.sin(2 * np.pi * t / M) + rng.normal(0, 0.2, t.size)
+    ahead = np.arange(t.size, t.size + M)
+    fc = FastTheta(M).fit(y).predict(M, [80])["mean"]
+    assert np.abs(fc - (20 + 10 * np.sin(2 * np.pi * ahead / M))).max() < 1.0
