@@ -1,10 +1,11 @@
 """Automatic model choice per series, with intervals calibrated on the series' own backtest.
 
 How it chooses: every candidate is fitted on the whole matrix of series at once at a few rolling
-origins (the newest ``folds`` blocks of ``horizon`` steps are forecast from the history before
-them) and scored per series by MASE over the target horizon. Each series keeps the best candidate,
-or the mean of its best two or three when that mean scored better (combinations are rarely worse
-than their parts and often better). Seasonal naive is always a candidate and wins ties, so a
+origins (the newest ``folds`` blocks of ``horizon`` steps, more on a small fleet: see
+:mod:`~promcast_forecaster.models.backtest_plan`, are forecast from the history before them) and
+scored per series by MASE over the target horizon. Each series keeps the best candidate, or a
+combination of its best two or three where that wins on folds its ranking did not see (see
+:mod:`~promcast_forecaster.models.combination`). Seasonal naive is always a candidate and wins ties, so a
 series is never knowingly forecast worse than the baseline, and the backtest MASE of the choice is
 exposed so a poor forecast says so.
 
@@ -17,8 +18,8 @@ nothing, and the baseline is kept.
 
 Intervals: the backtest residuals of the chosen forecast are normalised by the series' error
 scale times a step profile (how errors grow with the step ahead, learnt across the fleet and kept
-non-decreasing), and the empirical quantiles of those scores give the band per step, at any
-level: split-conformal style, asymmetric where the errors are (CPU cannot go below 0). Coverage is
+non-decreasing), and the empirical quantiles of those scores (each series' shrunk towards the
+fleet's) give the band per step, at any level: split-conformal style, asymmetric where the errors are (CPU cannot go below 0). Coverage is
 reported honestly: each fold is checked against bands calibrated on the other folds only. With a
 single fold (a short history) there is nothing to check against and too little to learn a band
 from, so the chosen candidates keep their own intervals.
