@@ -4,6 +4,11 @@ Each dataset's newest ``horizon`` steps are held out; every method sees only the
 mean and median MASE (scaled by the in-sample seasonal-naive error of each series), sMAPE, share
 of held-out points inside the 80% / 95% intervals, and wall time (fit + predict, all series).
 
+The hourly proxy row puts every NAB CloudWatch series (averaged to 1 h: two weeks each) and every
+Bitbrains VM (a month) into one fleet and forecasts 48 h ahead: the shape of a typical hourly
+fleet with daily and weekly cycles, for judging the engine on hourly data with seasonal naive as
+the baseline.
+
 Prometheus baselines, computed exactly as Prometheus 2.42 does (forecaster/models/prometheus.py):
 ``predict_linear(v[W], t)`` with W = max(horizon, one day) of history, and
 ``holt_winters(v[W], 0.3, 0.3)`` over the same window used as a flat forecast (Prometheus returns

@@ -13,6 +13,7 @@ from typing import Any
 from .auto import FAST_CANDIDATES, AutoForecaster
 from .base import DEFAULT_LEVELS, Capabilities, Forecast, Model, ModelBase
 from .fast_hw import LONG_TRENDS, FastHoltWinters
+from .fast_theta import FastTheta
 from .global_gbm import GlobalGBM
 from .prometheus import Drift, PromHoltWinters
 from .registry import (
@@ -74,6 +75,7 @@ register(
         m, horizon=horizon, trends=LONG_TRENDS, name="fast_hw_damped"
     ),
 )
+register("fast_theta", lambda m, horizon=None, **_: FastTheta(m, horizon=horizon))
 register("global_gbm", lambda m, horizon=None, **_: GlobalGBM(m, horizon=horizon))
 register("auto", lambda m, **kw: AutoForecaster(m, **kw))
 register("auto_fast", _auto_fast)

@@ -1,10 +1,11 @@
 """Automatic model choice per series, with intervals calibrated on the series' own backtest.
 
 How it chooses: every candidate is fitted on the whole matrix of series at once at a few rolling
-origins (the newest ``folds`` blocks of ``horizon`` steps are forecast from the history before
-them) and scored per series by MASE over the target horizon. Each series keeps the best candidate,
-or the mean of its best two or three when that mean scored better (combinations are rarely worse
-than their parts and often better). Seasonal naive is always a candidate and wins ties, so a
+origins (the newest ``folds`` blocks of ``horizon`` steps, more on a small fleet: see
+:mod:`~promcast_forecaster.models.backtest_plan`, are forecast from the history before them) and
+scored per series by MASE over the target horizon. Each series keeps the best candidate, or a
+combination of its best two or three where that wins on folds its ranking did not see (see
+:mod:`~promcast_forecaster.models.combination`). Seasonal naive is always a candidate and wins ties, so a
 series is never knowingly forecast worse than the baseline, and the backtest MASE of the choice is
 exposed so a poor forecast says so.
 
@@ -17,8 +18,8 @@ nothing, and the baseline is kept.
 
 Intervals: the backtest residuals of the chosen forecast are normalised by the series' error
 scale times a step profile (how errors grow with the step ahead, learnt across the fleet and kept
-non-decreasing), and the empirical quantiles of those scores give the band per step, at any
-level: split-conformal style, asymmetric where the errors are (CPU cannot go below 0). Coverage is
+non-decreasing), and the empirical quantiles of those scores (each series' shrunk towards the
+fleet's) give the band per step, at any level: split-conformal style, asymmetric where the errors are (CPU cannot go below 0). Coverage is
 reported honestly: each fold is checked against bands calibrated on the other folds only. With a
 single fold (a short history) there is nothing to check against and too little to learn a band
 from, so the chosen candidates keep their own intervals.
@@ -33,6 +34,8 @@ import numpy as np
 
 from ..interrupt import checkpoint
 from .arrays import clean_shared
+from .backtest_plan import affordable_folds
+from .combination import choose_rule, mean_score, per_fold_mase, rules
 from .base import (
     DEFAULT_LEVELS,
     Capabilities,
@@ -50,6 +53,7 @@ from .fleet_profile import (
     FleetProfile,
     short_history_choice,
 )
+from .intervals import shrink_to_fleet
 from .metrics import mase, mase_scale, trimmed_scaled_error
 from .multi_season import MIN_CYCLES, Deseasonalised
 from .regimes import SinceBreak, since_break_variants
@@ -62,6 +66,9 @@ DEFAULT_CANDIDATES: tuple[str, ...] = (
     "fast_hw",
     "global_gbm",
     "theta",
+    # Theta for the whole fleet in numpy: the per-series one above is left out beyond
+    # PER_SERIES_LIMIT series, and the two differ enough (season test, smoothing grid) to combine.
+    "fast_theta",
 )
 # The service's default: auto's choice among the candidates fitted for a whole fleet at once in
 # numpy, so it needs no optional extra and costs a few vectorised fits per refit.
@@ -161,7 +168,7 @@ class AutoForecaster(ModelBase):
             np.isfinite(arr).any(axis=1), np.argmax(np.isfinite(arr), axis=1), t_len
         )
         # Each fold needs two seasons of history before its origin to judge a seasonal model.
-        folds = min(self.folds, max(0, (t_len - 2 * m) // max(h, 1)))
+        folds = min(affordable_folds(self.folds, n), max(0, (t_len - 2 * m) // max(h, 1)))
         h_bt = h if folds > 0 else 0
         if folds == 0 and t_len > 2 * m + 1:
             # The horizon is long for this history: judge on a shorter one rather than not at all.
@@ -202,24 +209,17 @@ class AutoForecaster(ModelBase):
                     )
         names = list(fold_fc)
         fc = np.stack([fold_fc.pop(c) for c in names])  # (C, F, n, h)
-        cand_mase = _fold_mase(actual, fc, scale)  # (C, n)
-        cand_mase = np.where(np.isfinite(cand_mase), cand_mase, np.inf)
+        fold_scores = per_fold_mase(actual, fc, scale)  # (C, F, n)
+        cand_mase = mean_score(fold_scores)  # (C, n), inf where never scored
         self._drop_uncut_clones(names, fc, cand_mase)
+        fold_scores[np.broadcast_to(~np.isfinite(cand_mase)[:, None, :], fold_scores.shape)] = (
+            np.inf
+        )
         fc = np.nan_to_num(fc, copy=False)  # from here on a missing forecast counts as 0
 
-        weights = np.zeros((len(names), n))
-        weights[np.argmin(cand_mase, axis=0), np.arange(n)] = 1.0
-        best_mase = cand_mase.min(axis=0)
-        if self.ensemble and len(names) > 1:
-            order = np.argsort(cand_mase, axis=0, kind="stable")
-            for k in range(2, min(self.max_ensemble, len(names)) + 1):
-                w = np.zeros_like(weights)
-                np.put_along_axis(w, order[:k], 1.0 / k, axis=0)
-                combo = np.einsum("cn,cfnh->fnh", w, fc)
-                score = _fold_mase(actual, combo[None], scale)[0]
-                better = np.isfinite(score) & (score < best_mase * 0.99)
-                weights[:, better] = w[:, better]
-                best_mase = np.where(better, score, best_mase)
+        max_k = min(self.max_ensemble, len(names)) if self.ensemble else 1
+        weights, _ = choose_rule(actual, fc, scale, fold_scores, rules(max_k))
+        del fold_scores
 
         sn = names.index("seasonal_naive")
         unproven = within_one_standard_error(actual, fc, weights, scale, sn)
@@ -668,7 +668,8 @@ def _score_quantiles(z: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]
     Symmetric (a quantile of |score|): with a few folds the sign of the errors mostly tells which
     way the level moved in those folds, not which way it will move next. Scores within a fold are
     strongly correlated, so the effective sample is nearer the number of folds than F*h, and the
-    finite-sample conformal margin uses that.
+    finite-sample conformal margin uses that; the series' quantile is then shrunk towards the
+    fleet's (see :func:`~promcast_forecaster.models.intervals.shrink_to_fleet`).
     """
     f_count, n, h = z.shape
     flat = np.abs(np.moveaxis(z, 1, 0).reshape(n, f_count * h))
@@ -676,7 +677,11 @@ def _score_quantiles(z: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]
     q = min(1.0, level / 100 * (eff + 1) / eff)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        hi = np.nan_to_num(np.nanquantile(flat, q, axis=1), nan=1.0)
+        own = np.nanquantile(flat, q, axis=1)
+        # The fleet's effective sample is every series' (one series alone: its own margin).
+        pooled = eff * n
+        fleet = np.nanquantile(flat, min(1.0, level / 100 * (pooled + 1) / pooled))
+    hi = np.nan_to_num(shrink_to_fleet(own, fleet, eff), nan=1.0)
     return -hi, hi
 
 

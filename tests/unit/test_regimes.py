@@ -122,7 +122,8 @@ def test_the_damped_candidate_is_tried_only_at_long_horizons():
     fc = long.predict(365)
     width = fc["upper-80"][0] - fc["lower-80"][0]
     # Honest widening: a year ahead is less certain than a month ahead, beyond the backtest too.
-    assert width[364] > width[89] >= width[29] > 0
+    # (Never narrower: equal up to rounding where the backtest's step profile is flat.)
+    assert width[364] > width[89] >= width[29] - 1e-9 and width[29] > 0
     assert (fc["lower-95"] <= fc["lower-80"]).all() and (fc["upper-80"] <= fc["upper-95"]).all()
 
 

@@ -1,0 +1,74 @@
+"""Forecast combination chosen out of sample, and the number of backtest folds by fleet size."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from promcast_forecaster.models.auto import AutoForecaster
+from promcast_forecaster.models.backtest_plan import MAX_FOLDS, affordable_folds
+from promcast_forecaster.models.combination import (
+    choose_rule,
+    per_fold_mase,
+    rule_weights,
+    rules,
+)
+
+
+def _fold_arrays(errors: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Actuals of 0 and candidates whose forecast is the given constant error per fold (C x F),
+    one series, two steps."""
+    err = np.asarray(errors, dtype=float)
+    c, f = err.shape
+    fc = np.broadcast_to(err[:, :, None, None], (c, f, 1, 2)).copy()
+    return np.zeros((f, 1, 2)), fc, np.ones((f, 1))
+
+
+def test_opposite_errors_are_combined() -> None:
+    # Two candidates that err by the same amount in opposite directions every fold.
+    actual, fc, scale = _fold_arrays([[1, 1, 1], [-1, -1, -1], [3, 3, 3]])
+    weights, rule = choose_rule(actual, fc, scale, per_fold_mase(actual, fc, scale), rules(3))
+    assert rules(3)[rule[0]] == (2, False)
+    assert np.allclose(weights[:, 0], [0.5, 0.5, 0.0])
+
+
+def test_a_combination_that_only_wins_in_sample_is_not_chosen() -> None:
+    # The ranking flips with every fold: ranked on the other fold, the best two for the held
+    # fold are the pair that errs the same way there, so combining never helps out of sample,
+    # although the mean of the two best by all folds (a pair erring both ways) scores a third of
+    # the single best on those same folds.
+    actual, fc, scale = _fold_arrays([[0.5, -1.0], [-1.0, 0.5], [0.5, -1.0], [-1.0, 0.5]])
+    fold_scores = per_fold_mase(actual, fc, scale)
+    weights, rule = choose_rule(actual, fc, scale, fold_scores, rules(2))
+    assert rule[0] == 0  # the single best
+    assert np.count_nonzero(weights[:, 0]) == 1
+
+
+def test_inverse_error_weights_favour_the_better_candidate() -> None:
+    w = rule_weights(np.array([[1.0], [3.0], [np.inf]]), 3, inverse=True)
+    assert np.allclose(w[:, 0], [0.75, 0.25, 0.0])  # the unscored one gets nothing
+    alone = rule_weights(np.array([[np.inf], [np.inf]]), 2, inverse=True)
+    assert np.allclose(alone[:, 0], [1.0, 0.0])  # nothing scored: the first, never a NaN
+
+
+def test_a_single_fold_keeps_the_single_best() -> None:
+    actual, fc, scale = _fold_arrays([[1.0], [-1.0]])
+    weights, rule = choose_rule(actual, fc, scale, per_fold_mase(actual, fc, scale), rules(2))
+    assert rule[0] == 0 and np.allclose(weights[:, 0], [1.0, 0.0])
+
+
+def test_small_fleets_get_more_backtest_folds() -> None:
+    assert affordable_folds(3, 1) == MAX_FOLDS
+    assert affordable_folds(3, 10_000) == 3  # a large fleet keeps the configured minimum
+    assert affordable_folds(10, 1) == 10  # a configured minimum above the cap is kept
+    assert 3 <= affordable_folds(3, 100) <= MAX_FOLDS
+
+
+def test_auto_backtests_one_series_on_more_origins_than_a_fleet() -> None:
+    rng = np.random.default_rng(5)
+    t = np.arange(30 * 24)
+    one = 50 + 10 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 1, (1, t.size))
+    cheap = ["seasonal_naive", "fast_hw"]
+    alone = AutoForecaster(24, horizon=48, candidates=cheap).fit(one)
+    assert alone.scores["folds"] == MAX_FOLDS
+    fleet = AutoForecaster(24, horizon=48, candidates=cheap).fit(np.repeat(one, 600, axis=0))
+    assert fleet.scores["folds"] == 3
