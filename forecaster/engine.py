@@ -275,6 +275,15 @@ def _spec(target: ResolvedTarget) -> tuple:
     )
 
 
+@dataclass(frozen=True)
+class AnomalyMemo:
+    """Anomaly scores and expected values per row, and the digest of their inputs."""
+
+    digest: bytes
+    scores: np.ndarray
+    expected: np.ndarray
+
+
 @dataclass
 class FittedModel:
     model: object
@@ -286,6 +295,10 @@ class FittedModel:
     # found), from the history at fit time: a regime change is a fact of the past, so it stays
     # until the next refit looks again.
     regime_changes: np.ndarray | None = None
+    # The newest anomaly scores and a digest of what they were computed from: scoring reads the
+    # whole history, and a cycle on the same grid and data (an infer cycle before the next grid
+    # step, as most are at a coarse step) would compute exactly the same scores again.
+    anomalies: "AnomalyMemo | None" = None
 
     def current(self, target: ResolvedTarget, now: float) -> bool:
         """Still good for the target: same settings and younger than its fit_every."""
@@ -377,6 +390,8 @@ def forecast_target(
         fitted.fitted_at if reuse else now,
         _spec(target),
         fitted.scores if reuse else {},
+        # Kept across refits too: the memo's digest says whether its scores still apply.
+        anomalies=fitted.anomalies if fitted is not None else None,
     )
     result.refitted = not reuse
     regimes = fitted.regime_changes if reuse else None
@@ -430,7 +445,9 @@ def forecast_target(
         k: np.hstack([observed[:, None], np.asarray(v)]).astype(np.float32) for k, v in fc.items()
     }
     lag = now - end
-    scores, expected = anomaly_scores(target, data, start, last_idx, capacities[rows])
+    scores, expected = anomaly_scores(
+        target, data, start, last_idx, capacities[rows], result.fitted
+    )
     # Models that backtest themselves (auto) report accuracy per series; the others are
     # backtested here when fitted (not after a failure: what was published is the fallback's).
     accuracy = model.backtest_scores() or result.fitted.scores
@@ -527,17 +544,30 @@ def anomaly_scores(
     start: float,
     last_idx: np.ndarray,
     capacities: np.ndarray,
+    fitted: FittedModel | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each row's anomaly score and expected value at its newest observation (``last_idx``),
     from the history on the grid ``start + k * step`` alone (see :mod:`promcast_forecaster.anomaly`):
     the same computation as the ``anomalies`` replay, and nothing carried between cycles, so a
-    restart publishes what the running service would have."""
+    restart publishes what the running service would have.
+
+    With ``fitted``, the scores are remembered there with a digest of everything they are
+    computed from (grid, history, capacities, settings), and a later cycle with the same digest
+    reuses them: the same inputs give the same scores, and scoring a fleet's whole history is
+    the costliest part of a cycle. A failed scoring is not remembered."""
+    h = hashlib.blake2b(digest_size=16)
+    settings = anomaly_settings(target)
+    h.update(repr((start, data.shape, settings, target.capacity is not None)).encode())
+    h.update(np.ascontiguousarray(data).tobytes())
+    h.update(np.ascontiguousarray(capacities, dtype=float).tobytes())
+    digest = h.digest()
+    memo = fitted.anomalies if fitted is not None else None
+    if memo is not None and memo.digest == digest:
+        return memo.scores, memo.expected
     ts = start + target.step * np.arange(data.shape[1])
     cap = capacities if target.capacity is not None else None
     try:
-        det = detect(
-            data, ts, anomaly_settings(target), series_in_target=data.shape[0], capacity=cap
-        )
+        det = detect(data, ts, settings, series_in_target=data.shape[0], capacity=cap)
     except Exception as exc:  # noqa: BLE001 - the forecasts stand without the scores
         log.warning(
             "anomaly scoring failed; no scores published this cycle",
@@ -546,7 +576,10 @@ def anomaly_scores(
         nan = np.full(data.shape[0], np.nan)
         return nan, nan.copy()
     pick = (np.arange(data.shape[0]), last_idx)
-    return det.score[pick], det.expected[pick]
+    scores, expected = det.score[pick], det.expected[pick]
+    if fitted is not None:
+        fitted.anomalies = AnomalyMemo(digest, scores, expected)
+    return scores, expected
 
 
 def implausible_rows(fc: Mapping[str, np.ndarray], data: np.ndarray) -> dict[int, str]:

@@ -69,7 +69,6 @@ SEASONS = 3  # the seasonal reference is the median of this many past seasons at
 # The sustained statistic's blocks span this many of its own spans (two windows: the recent one
 # and the baseline before it), so a block's maximum barely depends on the previous block's.
 LEVEL_BLOCK_SPANS = 1.5
-ROW_CHUNK = 256  # rows computed together: bounds the memory of the sliding windows
 # The noise statistic averages at least this many samples: a mean of two hourly samples moves
 # with every single burst, which the spike statistic already sees.
 NOISE_MIN_POINTS = 3
@@ -77,6 +76,12 @@ NOISE_MIN_POINTS = 3
 # quiet night and the busy afternoon both count in what is usual).
 NOISE_BASELINE = DAY
 NOISE_MIN_BLOCKS = 48  # the noise statistic's blocks needed in the calibration window
+ROW_CHUNK = 256  # rows computed together at most
+# Values in one chunk's calibration windows (rows x blocks x calibration blocks) at most: a
+# window array is sorted and copied a few times, and with a block per step and the whole
+# history as calibration (the service at a 1 h step) it grows with the square of the history,
+# so a fixed row count let 256 rows of 28 days take 4.5 GB. 2**25 values are 256 MiB a copy.
+MAX_WINDOW_VALUES = 1 << 25
 
 
 @dataclass(frozen=True)
@@ -217,9 +222,10 @@ def detect(
     n = x.shape[0]
     cap = np.full(n, np.nan) if capacity is None else np.asarray(capacity, dtype=float)
     budget = settings.budget(series_in_target or n)
+    rows = row_chunk(ts, settings)
     parts = [
-        _detect_rows(x[a : a + ROW_CHUNK], ts, settings, budget, cap[a : a + ROW_CHUNK])
-        for a in range(0, n, ROW_CHUNK)
+        _detect_rows(x[a : a + rows], ts, settings, budget, cap[a : a + rows])
+        for a in range(0, n, rows)
     ]
     return Detection(
         *(
@@ -245,6 +251,15 @@ def statistic_scores(
     budget = settings.budget(series_in_target or x.shape[0])
     _detect_rows(x, ts, settings, budget, np.full(x.shape[0], np.nan), out)
     return out
+
+
+def row_chunk(timestamps: np.ndarray, settings: DetectorSettings) -> int:
+    """Rows scored together: as many as keep one chunk's calibration windows (blocks x
+    calibration blocks per row) within :data:`MAX_WINDOW_VALUES`, at most :data:`ROW_CHUNK`,
+    at least one. Rows are scored independently, so the chunking never changes a score."""
+    blocks = max(1, _block_starts(np.asarray(timestamps, dtype=float), settings.block_seconds).size)
+    per_row = blocks * settings.calibration_blocks
+    return int(min(ROW_CHUNK, max(1, MAX_WINDOW_VALUES // per_row)))
 
 
 def _detect_rows(
@@ -572,8 +587,12 @@ def nan_quantile(a: np.ndarray, q: float, axis: int = -1) -> np.ndarray:
     """``np.nanquantile(a, q, axis)`` (linear interpolation) by one sort: numpy's own loops over
     every window in Python when NaNs are present, far too slow for a fleet's sliding windows."""
     a = np.moveaxis(np.asarray(a, dtype=float), axis, -1)
-    srt = np.sort(a, axis=-1)  # NaNs sort last
-    count = np.isfinite(a).sum(axis=-1)
+    return _sorted_quantile(np.sort(a, axis=-1), np.isfinite(a).sum(axis=-1), q)
+
+
+def _sorted_quantile(srt: np.ndarray, count: np.ndarray, q: float) -> np.ndarray:
+    """:func:`nan_quantile` of an array already sorted on its last axis (NaNs last) with
+    ``count`` finite values per row."""
     pos = q * np.maximum(count - 1, 0)
     lo = np.floor(pos).astype(np.int64)
     hi = np.minimum(lo + 1, np.maximum(count - 1, 0))
@@ -698,10 +717,12 @@ def tail_quantile(sample: np.ndarray, p: float, need: int) -> np.ndarray:
     kept); NaN where fewer than ``need`` values are present."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", RuntimeWarning)
-        have = np.isfinite(sample).sum(axis=-1)
-        u = nan_quantile(sample, 1 - TAIL_SHARE)
-        exc = sample - u[..., None]
-        exc = np.where(exc > 0, exc, np.nan)
+        # One sort serves the threshold u and the excesses over it: those are the sorted
+        # sample's top values, so the tail fit reads only that slice (a fifth of the sample).
+        srt = np.sort(np.asarray(sample, dtype=float), axis=-1)  # NaNs last
+        have = np.isfinite(srt).sum(axis=-1)
+        u = _sorted_quantile(srt, have, 1 - TAIL_SHARE)
+        exc = _top_excesses(srt, have, u)
         k = np.isfinite(exc).sum(axis=-1)
         zeta = k / np.maximum(have, 1)
         fitted, scale = _gpd_pwm(exc, k)
@@ -714,6 +735,20 @@ def tail_quantile(sample: np.ndarray, p: float, need: int) -> np.ndarray:
         growth = np.where(shape > 1e-6, (ratio**shape - 1) / np.maximum(shape, 1e-6), np.log(ratio))
         q = u + np.where(k > 0, scale * growth, 0.0)
     return np.where(have >= need, q, np.nan)
+
+
+def _top_excesses(srt: np.ndarray, have: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """The values of ``srt`` (sorted, NaNs last, ``have`` finite per row) above ``u`` less
+    ``u``, NaN elsewhere, over a slice of the last axis that holds them all. ``u`` is a quantile
+    at 1 - TAIL_SHARE, so nothing at or below its lower neighbour exceeds it; the slice is as
+    wide as that leaves for a full row, whatever the rows hold, so a row's threshold does not
+    depend on the rows scored with it."""
+    full = srt.shape[-1]
+    width = max(1, full - 1 - int(np.floor((1 - TAIL_SHARE) * max(full - 1, 0))))
+    idx = (have - width)[..., None] + np.arange(width)
+    top = np.take_along_axis(srt, np.clip(idx, 0, max(srt.shape[-1] - 1, 0)), axis=-1)
+    exc = top - u[..., None]
+    return np.where((idx >= 0) & (exc > 0), exc, np.nan)
 
 
 def _gpd_pwm(exc: np.ndarray, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

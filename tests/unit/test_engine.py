@@ -530,3 +530,62 @@ def test_a_targets_anomaly_keys_reach_the_detector():
         "both",
         900.0,
     )
+
+
+def test_a_cycle_on_the_same_grid_and_data_reuses_the_anomaly_scores(monkeypatch):
+    import promcast_forecaster.engine as engine
+
+    calls = []
+    real = engine.detect
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "detect", counted)
+    t = target(history="5d", fit_every="1h")
+    ts, end = grid(t)
+    rng = np.random.default_rng(3)
+    y = 0.5 + 0.05 * np.sin(2 * np.pi * ts / 86400) + 0.01 * rng.standard_normal(len(ts))
+    y[-1] += 0.3
+
+    def cycle(values, fitted, now, timestamps=ts, grid_end=end, tgt=t):
+        raw = [
+            RawSeries({"h": "x"}, timestamps, values),
+            RawSeries({"h": "y"}, timestamps, 1 - values),
+        ]
+        return forecast_target(tgt, select_series(raw, tgt).series, grid_end, now, fitted=fitted)
+
+    first = cycle(y, None, end + 60)
+    assert len(calls) == 1 and first.series[0].anomaly_score > 1
+    # An infer cycle five minutes later on the same grid and data: the same scores, not recomputed.
+    infer = cycle(y, first.fitted, end + 360)
+    assert not infer.refitted and len(calls) == 1
+    assert [s.anomaly_score for s in infer.series] == [s.anomaly_score for s in first.series]
+    assert [s.expected for s in infer.series] == [s.expected for s in first.series]
+    # A late sample that changed one point, a moved grid, other settings: scored again.
+    late = y.copy()
+    late[-2] += 0.01
+    cycle(late, infer.fitted, end + 420)
+    assert len(calls) == 2
+    moved = cycle(np.r_[y[1:], y[-1]], infer.fitted, end + STEP + 60, ts + STEP, end + STEP)
+    assert len(calls) == 3 and moved.series
+    other = target(history="5d", fit_every="1h", anomaly_for="2h")
+    cycle(y, moved.fitted, end + 60, tgt=other)
+    assert len(calls) == 4
+
+
+def test_a_failed_anomaly_scoring_is_not_remembered(monkeypatch):
+    import promcast_forecaster.engine as engine
+
+    real = engine.detect
+    monkeypatch.setattr(engine, "detect", lambda *a, **k: 1 / 0)
+    t = target(history="5d", fit_every="1h")
+    ts, end = grid(t)
+    y = 0.5 + 0.05 * np.sin(2 * np.pi * ts / 86400)
+    raw = [RawSeries({"h": "x"}, ts, y)]
+    first = forecast_target(t, select_series(raw, t).series, end, end + 60)
+    assert math.isnan(first.series[0].anomaly_score) and first.fitted.anomalies is None
+    monkeypatch.setattr(engine, "detect", real)
+    again = forecast_target(t, select_series(raw, t).series, end, end + 360, fitted=first.fitted)
+    assert math.isfinite(again.series[0].anomaly_score)
