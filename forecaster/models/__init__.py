@@ -14,6 +14,7 @@ from .auto import FAST_CANDIDATES, AutoForecaster
 from .base import DEFAULT_LEVELS, Capabilities, Forecast, Model, ModelBase
 from .fast_hw import LONG_TRENDS, FastHoltWinters
 from .global_gbm import GlobalGBM
+from .harmonic import HarmonicRegression
 from .prometheus import Drift, PromHoltWinters
 from .registry import (
     is_model_name,
@@ -72,6 +73,12 @@ register(
     "fast_hw_damped",
     lambda m, horizon=None, **_: FastHoltWinters(
         m, horizon=horizon, trends=LONG_TRENDS, name="fast_hw_damped"
+    ),
+)
+register(
+    "harmonic",
+    lambda m, seasons=(), horizon=None, **_: HarmonicRegression(
+        m, seasons=seasons, horizon=horizon
     ),
 )
 register("global_gbm", lambda m, horizon=None, **_: GlobalGBM(m, horizon=horizon))

@@ -207,8 +207,10 @@ def test_builtin_models_declare_what_they_are() -> None:
         "prom_holt_winters",
         "fast_hw",
         "fast_hw_damped",
+        "harmonic",
         "auto_fast",
     }
+    assert {n for n, c in caps.items() if c.long_cycles} == {"harmonic"}
     assert {n for n, c in caps.items() if c.per_series_library} >= {
         "theta",
         "holt_winters",
