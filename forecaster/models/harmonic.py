@@ -41,7 +41,19 @@ from .multi_season import MIN_CYCLES
 ORDERS = (0, 3, 6, 10)
 #: The main season's terms: a full set (as many as seasonal dummies) up to this many pairs.
 MAX_SHORT_ORDER = 12
-TRENDS = ("linear", "damped", "flat")
+#: How the level goes on, chosen per series by the holdout: the line through the whole history
+#: or the local one (recent history weighted, see ``HALF_LIFE_CYCLES``), carried on with its
+#: slope, with its slope fading, or flat.
+OPTIONS = tuple(
+    (line, trend) for line in ("whole", "local") for trend in ("linear", "damped", "flat")
+)
+DEFAULT_OPTION = OPTIONS.index(("local", "damped"))
+#: The local level line's weights halve every this many long cycles (a year on daily data), or
+#: every LOCAL_SEASONS seasons without a long cycle.
+HALF_LIFE_CYCLES = 1.0
+LOCAL_SEASONS = 26
+#: Holdout origins the option is judged on (each a horizon back from the previous one).
+ORIGINS = 2
 HUBER_K = 1.345  # the usual Huber constant: 95% efficiency on normal errors
 IRLS_STEPS = 2
 
@@ -81,17 +93,22 @@ class HarmonicRegression(ModelBase):
         self._long = [p for p in self.seasons if t_len >= MIN_CYCLES * p]
         order = self._choose_orders(arr, first)
         holdout = min(h, t_len // 3)
-        trend = np.full(n, TRENDS.index("damped"))
+        option = np.full(n, DEFAULT_OPTION)
         err_ms = np.full(n, np.nan)
         if holdout >= max(m, 2) and t_len - holdout > 2 * max(m, 2):
-            trend, err_ms = self._choose_trend(arr, first, order, holdout)
-        self._order, self._trend, self._holdout = order, trend, holdout
-        self._state = self._fit_rows(arr, order, trend)
-        resid = self._state["resid"]
+            option, err_ms = self._choose_option(arr, first, order, holdout)
+        self._order, self._option, self._holdout = order, option, holdout
+        self._state = self._fit_rows(arr, order)
+        resid = np.full((n, t_len), np.nan)
+        for j, (line, _) in enumerate(OPTIONS):
+            resid[option == j] = self._state["resid"][line][option == j]
+        # The first steps ahead miss by what a residual differs from the mean of the season
+        # before it (the level the forecast starts from): that is the spread at step one.
+        near = resid - _trailing_mean(resid, max(m, 2))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            sigma = np.sqrt(np.nanmean(resid**2, axis=1))
-            z = np.abs(resid) / sigma[:, None]
+            sigma = np.sqrt(np.nanmean(near**2, axis=1))
+            z = np.abs(near) / sigma[:, None]
             self._z = {}
             for lv in DEFAULT_LEVELS:
                 self._z[lv] = np.nanquantile(z, lv / 100, axis=1)
@@ -119,7 +136,9 @@ class HarmonicRegression(ModelBase):
             return "too little history for a harmonic regression"
         pairs = int(self._order[i])
         year = f"{pairs} Fourier pairs per {'/'.join(map(str, self._long))} steps" if pairs else ""
-        return "; ".join(filter(None, [f"{TRENDS[self._trend[i]]} trend", year]))
+        line, trend = OPTIONS[self._option[i]]
+        level = "the newest cycle's" if line == "local" else "the whole history's"
+        return "; ".join(filter(None, [f"{trend} trend from {level} level line", year]))
 
     def _width(self, order: int) -> int:
         return 2 + 2 * _short_order(self.season_length) + 2 * order * len(self._long)
@@ -160,94 +179,126 @@ class HarmonicRegression(ModelBase):
         order[t_len - first < MIN_CYCLES * min(self._long)] = 0
         return order
 
-    def _fit_rows(self, arr: np.ndarray, order: np.ndarray, trend: np.ndarray) -> dict:
-        """Coefficients and residuals per row, one batched solve per (order, with slope) group."""
+    def _fit_rows(self, arr: np.ndarray, order: np.ndarray) -> dict:
+        """Per row: the seasonal part along the history and on, from one robust fit with a
+        linear trend (one batched solve per order), and two level lines to carry it on: that
+        fit's own trend over the whole history, and a local one fitted to the history less its
+        seasons with weights halving every :data:`HALF_LIFE_CYCLES` long cycles (where the
+        series is going now, after a change of growth or level)."""
         n, t_len = arr.shape
         t = np.arange(t_len, dtype=float)
         width = self._width(max(self.orders))
         beta = np.zeros((n, width))
-        resid = np.full((n, t_len), np.nan)
-        sloped = trend != TRENDS.index("flat")
+        weights = np.zeros((n, t_len))
         for k in np.unique(order):
-            for with_slope in (True, False):
-                rows = np.flatnonzero((order == k) & (sloped == with_slope))
-                if rows.size == 0:
-                    continue
-                x = self._design(t, int(k), with_slope, t_len)
-                b, _ = _robust_fit(arr[rows], x)
-                resid[rows] = arr[rows] - b @ x.T
-                beta[rows, : x.shape[1]] = b
-        return {"beta": beta, "resid": resid, "t_len": t_len, "rho": _season_rho(resid, self)}
+            rows = np.flatnonzero(order == k)
+            x = self._design(t, int(k), True, t_len)
+            beta[rows, : x.shape[1]], weights[rows] = _robust_fit(arr[rows], x)
+        seasonal = self._seasonal(beta, order, t, t_len)
+        lines = {"whole": (beta[:, 0], beta[:, 1])}
+        half_life = HALF_LIFE_CYCLES * (
+            max(self._long) if self._long else LOCAL_SEASONS * max(self.season_length, 1)
+        )
+        decay = 0.5 ** ((t_len - 1 - t) / half_life)
+        lines["local"] = _line_fit(arr - seasonal, t / t_len, weights * decay[None, :])
+        resid = {}
+        for key, (a, b) in lines.items():
+            resid[key] = arr - seasonal - (a[:, None] + b[:, None] * t[None, :] / t_len)
+        return {
+            "beta": beta,
+            "lines": lines,
+            "resid": resid,
+            "t_len": t_len,
+            "rho": {key: _season_rho(r, self) for key, r in resid.items()},
+        }
+
+    def _seasonal(
+        self, beta: np.ndarray, order: np.ndarray, t: np.ndarray, t_len: int
+    ) -> np.ndarray:
+        """The fitted seasonal terms (everything but level and slope) per row at times ``t``."""
+        out = np.zeros((beta.shape[0], t.size))
+        for k in np.unique(order):
+            rows = np.flatnonzero(order == k)
+            x = self._design(t, int(k), True, t_len)
+            out[rows] = beta[rows, 2 : x.shape[1]] @ x[:, 2:].T
+        return out
 
     def _forecast_rows(
-        self, state: dict, order: np.ndarray, trend: np.ndarray, h: int
+        self, state: dict, order: np.ndarray, option: np.ndarray, h: int
     ) -> np.ndarray:
-        """Mean forecasts (n, h) from a fit: the regression along the future steps, the slope
-        as the trend says, and the newest season's residual carried on (fading unless flat)."""
+        """Mean forecasts (n, h) from a fit: the seasonal terms along the future steps, the
+        option's level line carried on as its trend says, and the newest season's residual
+        from that line (fading as the residuals' autocorrelation says, unless the trend is flat:
+        then it is the level)."""
         t_len = state["t_len"]
         n = order.size
         m = max(self.season_length, 2)
         k = np.arange(1, h + 1, dtype=float)
+        future = self._seasonal(state["beta"], order, (t_len - 1) + k, t_len)
+        phi = 1.0 - 1.0 / max(h, m)  # a damped slope adds about one horizon of steps in all
+        reach = {
+            "linear": k,
+            "damped": phi * (1 - phi**k) / (1 - phi),
+            "flat": np.zeros(h),
+        }
         out = np.full((n, h), np.nan)
-        flat = TRENDS.index("flat")
-        damped = TRENDS.index("damped")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            offset = np.nanmean(state["resid"][:, -m:], axis=1)
-        offset = np.nan_to_num(offset)
-        rho = state["rho"]
-        # A damped slope adds up to about one horizon's worth of steps in all.
-        phi = 1.0 - 1.0 / max(h, m)
-        damped_k = phi * (1 - phi**k) / (1 - phi)
-        for kk in np.unique(order):
-            for tr in range(len(TRENDS)):
-                rows = np.flatnonzero((order == kk) & (trend == tr))
-                if rows.size == 0:
-                    continue
-                reach = damped_k if tr == damped else k
-                t_future = (t_len - 1) + reach
-                phase_t = (t_len - 1) + k
-                x = self._design(phase_t, int(kk), tr != flat, t_len)
-                if tr != flat:
-                    x[:, 1] = t_future / t_len
-                b = state["beta"][rows, : x.shape[1]]
-                fade = np.ones((rows.size, h)) if tr == flat else rho[rows, None] ** k[None, :]
-                out[rows] = b @ x.T + offset[rows, None] * fade
-        return out
-
-    def _choose_trend(
-        self, arr: np.ndarray, first: np.ndarray, order: np.ndarray, holdout: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Per row, the trend whose forecast of the newest ``holdout`` steps from the history
-        before them had the smallest mean absolute error (damped on ties), and that forecast's
-        mean squared error (what the interval growth is calibrated on)."""
-        n, t_len = arr.shape
-        train, test = arr[:, :-holdout], arr[:, -holdout:]
-        saved = self._long
-        self._long = [p for p in saved if train.shape[1] >= MIN_CYCLES * p]
-        # The holdout fit keeps a row's order where its shorter history still holds the cycles.
-        short = (train.shape[1] - first) < MIN_CYCLES * min(saved, default=1)
-        sub_order = np.where(short | (not self._long), 0, order)
-        errors, sq = [], []
-        for tr in range(len(TRENDS)):
-            trend = np.full(n, tr)
-            state = self._fit_rows(train, sub_order, trend)
-            fc = self._forecast_rows(state, sub_order, trend, holdout)
+        for j, (line, trend) in enumerate(OPTIONS):
+            rows = option == j
+            if not rows.any():
+                continue
+            a, b = (v[rows] for v in state["lines"][line])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
-                errors.append(np.nanmean(np.abs(test - fc), axis=1))
-                sq.append(np.nanmean((test - fc) ** 2, axis=1))
+                offset = np.nan_to_num(np.nanmean(state["resid"][line][rows, -m:], axis=1))
+            fade = np.ones(h) if trend == "flat" else state["rho"][line][rows, None] ** k
+            now = a + b * (t_len - 1) / t_len
+            out[rows] = (
+                future[rows]
+                + now[:, None]
+                + (b / t_len)[:, None] * reach[trend][None, :]
+                + offset[:, None] * fade
+            )
+        return out
+
+    def _choose_option(
+        self, arr: np.ndarray, first: np.ndarray, order: np.ndarray, holdout: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per row, the level line and trend whose forecasts of the newest ``holdout`` steps (from
+        up to :data:`ORIGINS` origins, ``holdout`` apart) had the smallest mean absolute error
+        (the default option on ties), and that option's mean squared error (what the interval
+        growth is calibrated on)."""
+        n, t_len = arr.shape
+        saved = self._long
+        abs_err = np.zeros((len(OPTIONS), n))
+        sq_err = np.zeros((len(OPTIONS), n))
+        used = 0
+        for origin in range(ORIGINS):
+            end = t_len - origin * holdout
+            train, test = arr[:, : end - holdout], arr[:, end - holdout : end]
+            if train.shape[1] < 2 * max(self.season_length, 2) + holdout // 2 and used:
+                break
+            self._long = [p for p in saved if train.shape[1] >= MIN_CYCLES * p]
+            # A row keeps its order where its shorter history still holds the cycles.
+            short = (train.shape[1] - first) < MIN_CYCLES * min(saved, default=1)
+            sub_order = np.where(short | (not self._long), 0, order)
+            state = self._fit_rows(train, sub_order)
+            for j in range(len(OPTIONS)):
+                fc = self._forecast_rows(state, sub_order, np.full(n, j), holdout)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)
+                    abs_err[j] += np.nanmean(np.abs(test - fc), axis=1)
+                    sq_err[j] += np.nanmean((test - fc) ** 2, axis=1)
+            used += 1
         self._long = saved
-        mae = np.nan_to_num(np.stack(errors), nan=np.inf)  # (trends, n)
-        mae[TRENDS.index("damped")] *= 0.999  # ties go to the middle way
-        trend = np.argmin(mae, axis=0)
-        err_ms = np.stack(sq)[trend, np.arange(n)]
-        return trend, err_ms
+        mae = np.nan_to_num(abs_err / used, nan=np.inf)
+        mae[DEFAULT_OPTION] *= 0.999  # ties go to the middle way
+        option = np.argmin(mae, axis=0)
+        return option, sq_err[option, np.arange(n)] / used
 
     # -- predict --------------------------------------------------------------------------------
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
         levels = check_levels(levels)
-        mean = self._forecast_rows(self._state, self._order, self._trend, h)
+        mean = self._forecast_rows(self._state, self._order, self._option, h)
         k = np.arange(1, h + 1, dtype=float)
         spread = np.sqrt(self._sigma[:, None] ** 2 + self._grow[:, None] * (k[None, :] - 1))
         out: Forecast = {"mean": mean}
@@ -311,6 +362,35 @@ def _robust_fit(arr: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
         ratio = np.abs(np.nan_to_num(resid)) / cut
         w = np.where(valid, np.minimum(1.0, 1.0 / np.maximum(ratio, 1e-12)), 0.0)
     return beta, w
+
+
+def _line_fit(y: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, intercept and slope (n,) of the weighted least-squares line of ``y`` (n, T; NaN
+    ignored) on ``x`` (T,)."""
+    w = np.where(np.isfinite(y), w, 0.0)
+    y = np.nan_to_num(y)
+    sw = np.maximum(w.sum(axis=1), 1e-300)
+    mx = (w * x).sum(axis=1) / sw
+    my = (w * y).sum(axis=1) / sw
+    dx = x[None, :] - mx[:, None]
+    sxx = (w * dx**2).sum(axis=1)
+    slope = np.where(
+        sxx > 0, (w * dx * (y - my[:, None])).sum(axis=1) / np.maximum(sxx, 1e-300), 0.0
+    )
+    return my - slope * mx, slope
+
+
+def _trailing_mean(x: np.ndarray, width: int) -> np.ndarray:
+    """Per row, the mean of the ``width`` values before each step (NaN ignored; NaN where none)."""
+    ok = np.isfinite(x)
+    zero = np.zeros((x.shape[0], 1))
+    sums = np.concatenate([zero, np.cumsum(np.where(ok, x, 0.0), axis=1)], axis=1)
+    counts = np.concatenate([zero, np.cumsum(ok, axis=1)], axis=1)
+    lo = np.maximum(np.arange(x.shape[1]) - width, 0)
+    hi = np.arange(x.shape[1])
+    total, count = sums[:, hi] - sums[:, lo], counts[:, hi] - counts[:, lo]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _season_rho(resid: np.ndarray, model: HarmonicRegression) -> np.ndarray:
