@@ -85,23 +85,46 @@ class HarmonicRegression(ModelBase):
         arr = clean(arr)
         n, t_len = arr.shape
         self._t_len = t_len
+        # Long cycles the history holds at least MIN_CYCLES of; rows shorter than that get none.
+        self._long = [p for p in self.seasons if t_len >= MIN_CYCLES * p]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            positive = np.nanmin(arr, axis=1) > 0
+        fits = [self._fit_scale(arr, _identity)]
+        if positive.any():
+            # Counts and rates whose weekly swing scales with their level (a quiet year has a
+            # smaller one) are additive on the log scale; the holdout says which rows are.
+            logged = np.log(np.where(positive[:, None], arr, np.nan))
+            fits.append(self._fit_scale(logged, np.exp))
+        mae = np.stack([f["mae"] for f in fits])  # (scales, n)
+        mae[0] *= 0.99  # the plain scale unless the log scale is clearly better
+        self._scale = np.argmin(np.nan_to_num(mae, nan=np.inf), axis=0)
+        self._fits = fits
+        pick = self._scale
+        for key in ("order", "option", "dead"):
+            stacked = np.stack([f[key] for f in fits])
+            setattr(self, f"_{key}", stacked[pick, np.arange(n)])
+        self.notes = [self._note(i) for i in range(n)]
+        return self
+
+    def _fit_scale(self, arr: np.ndarray, inverse) -> dict:
+        """The whole fit on one scale (``arr`` already transformed; ``inverse`` maps back, where
+        the holdout errors are measured)."""
+        n, t_len = arr.shape
         m = self.season_length
         h = max(int(self.horizon or 2 * m), 1)
         valid = np.isfinite(arr)
         first = np.where(valid.any(axis=1), np.argmax(valid, axis=1), t_len)
-        # Long cycles the history holds at least MIN_CYCLES of; rows shorter than that get none.
-        self._long = [p for p in self.seasons if t_len >= MIN_CYCLES * p]
         order = self._choose_orders(arr, first)
         holdout = min(h, t_len // 3)
         option = np.full(n, DEFAULT_OPTION)
-        err_ms = np.full(n, np.nan)
+        err_ms, mae = np.full(n, np.nan), np.full(n, np.nan)
         if holdout >= max(m, 2) and t_len - holdout > 2 * max(m, 2):
-            option, err_ms = self._choose_option(arr, first, order, holdout)
-        self._order, self._option, self._holdout = order, option, holdout
-        self._state = self._fit_rows(arr, order)
+            option, err_ms, mae = self._choose_option(arr, first, order, holdout, inverse)
+        state = self._fit_rows(arr, order)
         resid = np.full((n, t_len), np.nan)
         for j, (line, _) in enumerate(OPTIONS):
-            resid[option == j] = self._state["resid"][line][option == j]
+            resid[option == j] = state["resid"][line][option == j]
         # The first steps ahead miss by what a residual differs from the mean of the season
         # before it (the level the forecast starts from): that is the spread at step one.
         near = resid - _trailing_mean(resid, max(m, 2))
@@ -109,21 +132,26 @@ class HarmonicRegression(ModelBase):
             warnings.simplefilter("ignore", RuntimeWarning)
             sigma = np.sqrt(np.nanmean(near**2, axis=1))
             z = np.abs(near) / sigma[:, None]
-            self._z = {}
-            for lv in DEFAULT_LEVELS:
-                self._z[lv] = np.nanquantile(z, lv / 100, axis=1)
-        self._z_rows = z  # other levels ask for their own quantile in predict
+            quantiles = {lv: np.nanquantile(z, lv / 100, axis=1) for lv in DEFAULT_LEVELS}
         sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, np.nan)
         # Variance added per step ahead, so that the mean variance over the holdout matches its
         # mean squared error; without a holdout, the random walk's growth over a season.
         k_mean = (holdout + 1) / 2
         grow = np.where(np.isfinite(err_ms), np.maximum(err_ms - sigma**2, 0.0) / k_mean, np.nan)
         grow = np.where(np.isfinite(grow), grow, sigma**2 / max(m, 1))
-        self._sigma, self._grow = sigma, grow
         enough = valid.sum(axis=1) >= 2 * self._width(ORDERS[-1] if self._long else 0)
-        self._dead = ~enough | ~np.isfinite(sigma)
-        self.notes = [self._note(i) for i in range(n)]
-        return self
+        return {
+            "order": order,
+            "option": option,
+            "state": state,
+            "sigma": sigma,
+            "grow": grow,
+            "quantiles": quantiles,
+            "z": z,  # other levels ask for their own quantile in predict
+            "dead": ~enough | ~np.isfinite(sigma),
+            "mae": mae,
+            "inverse": inverse,
+        }
 
     def row_models(self, n: int) -> list[str]:
         """``harmonic(+365)`` for a row that kept the yearly terms, as other models name the long
@@ -138,7 +166,8 @@ class HarmonicRegression(ModelBase):
         year = f"{pairs} Fourier pairs per {'/'.join(map(str, self._long))} steps" if pairs else ""
         line, trend = OPTIONS[self._option[i]]
         level = "the newest cycle's" if line == "local" else "the whole history's"
-        return "; ".join(filter(None, [f"{trend} trend from {level} level line", year]))
+        scale = "on the log scale" if self._scale[i] else ""
+        return "; ".join(filter(None, [f"{trend} trend from {level} level line", year, scale]))
 
     def _width(self, order: int) -> int:
         return 2 + 2 * _short_order(self.season_length) + 2 * order * len(self._long)
@@ -261,8 +290,8 @@ class HarmonicRegression(ModelBase):
         return out
 
     def _choose_option(
-        self, arr: np.ndarray, first: np.ndarray, order: np.ndarray, holdout: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+        self, arr: np.ndarray, first: np.ndarray, order: np.ndarray, holdout: int, inverse
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row, the level line and trend whose forecasts of the newest ``holdout`` steps (from
         up to :data:`ORIGINS` origins, ``holdout`` apart) had the smallest mean absolute error
         (the default option on ties), and that option's mean squared error (what the interval
@@ -286,34 +315,51 @@ class HarmonicRegression(ModelBase):
                 fc = self._forecast_rows(state, sub_order, np.full(n, j), holdout)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    abs_err[j] += np.nanmean(np.abs(test - fc), axis=1)
+                    abs_err[j] += np.nanmean(np.abs(inverse(test) - inverse(fc)), axis=1)
                     sq_err[j] += np.nanmean((test - fc) ** 2, axis=1)
             used += 1
         self._long = saved
         mae = np.nan_to_num(abs_err / used, nan=np.inf)
         mae[DEFAULT_OPTION] *= 0.999  # ties go to the middle way
         option = np.argmin(mae, axis=0)
-        return option, sq_err[option, np.arange(n)] / used
+        rows = np.arange(n)
+        return option, sq_err[option, rows] / used, abs_err[option, rows] / used
 
     # -- predict --------------------------------------------------------------------------------
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
         levels = check_levels(levels)
-        mean = self._forecast_rows(self._state, self._order, self._option, h)
-        k = np.arange(1, h + 1, dtype=float)
-        spread = np.sqrt(self._sigma[:, None] ** 2 + self._grow[:, None] * (k[None, :] - 1))
-        out: Forecast = {"mean": mean}
+        n = self._scale.size
+        out: Forecast = {"mean": np.full((n, h), np.nan)}
         for lv in levels:
-            if lv in self._z:
-                z = self._z[lv]
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    z = np.nanquantile(self._z_rows, lv / 100, axis=1)
-            out[f"lower-{lv}"] = mean - z[:, None] * spread
-            out[f"upper-{lv}"] = mean + z[:, None] * spread
+            out[f"lower-{lv}"], out[f"upper-{lv}"] = (
+                np.full((n, h), np.nan),
+                np.full((n, h), np.nan),
+            )
+        k = np.arange(1, h + 1, dtype=float)
+        for which, fit in enumerate(self._fits):
+            rows = self._scale == which
+            if not rows.any():
+                continue
+            mean = self._forecast_rows(fit["state"], fit["order"], fit["option"], h)[rows]
+            spread = np.sqrt(fit["sigma"][rows, None] ** 2 + fit["grow"][rows, None] * (k - 1))
+            back = fit["inverse"]
+            out["mean"][rows] = back(mean)
+            for lv in levels:
+                if lv in fit["quantiles"]:
+                    z = fit["quantiles"][lv][rows]
+                else:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        z = np.nanquantile(fit["z"][rows], lv / 100, axis=1)
+                out[f"lower-{lv}"][rows] = back(mean - z[:, None] * spread)
+                out[f"upper-{lv}"][rows] = back(mean + z[:, None] * spread)
         for key in out:
             out[key][self._dead] = np.nan
         return shape_like(out, self._single)
+
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
 
 
 def _short_order(m: int) -> int:
