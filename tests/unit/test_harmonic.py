@@ -136,3 +136,11 @@ def test_a_swing_that_scales_with_the_level_is_fitted_on_the_log_scale() -> None
     score = mase(y[:, -YEAR:], fc["mean"], scale)[0]
     naive = make_model("seasonal_naive", 7).fit(y[:, :-YEAR]).predict(YEAR)["mean"]
     assert score < 0.25 * mase(y[:, -YEAR:], naive, scale)[0]
+
+
+def test_a_year_ahead_is_judged_on_year_long_folds_with_a_year_of_history_before_each() -> None:
+    y = synthetic_daily(years=3.1, seed=9)  # 1,132 days: room for two such folds, not three
+    model = AutoForecaster(7, horizon=YEAR, candidates=FAST_CANDIDATES, seasons=(YEAR,)).fit(y)
+    assert model.scores["horizon"] == YEAR and model.scores["folds"] == 2
+    # Short horizons keep their three folds.
+    assert AutoForecaster(7, horizon=30, candidates=FAST_CANDIDATES).fit(y).scores["folds"] == 3
