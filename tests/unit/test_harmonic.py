@@ -3,10 +3,15 @@ synthetic daily series from fixed seeds."""
 
 from __future__ import annotations
 
+import argparse
+import csv
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from promcast_forecaster.models import make_model
+from promcast_forecaster.offline import cli as offline_cli
 from promcast_forecaster.models import auto as auto_module
 from promcast_forecaster.models.auto import FAST_CANDIDATES, AutoForecaster
 from promcast_forecaster.models.harmonic import HarmonicRegression
@@ -144,3 +149,20 @@ def test_a_year_ahead_is_judged_on_year_long_folds_with_a_year_of_history_before
     assert model.scores["horizon"] == YEAR and model.scores["folds"] == 2
     # Short horizons keep their three folds.
     assert AutoForecaster(7, horizon=30, candidates=FAST_CANDIDATES).fit(y).scores["folds"] == 3
+
+
+def test_offline_with_only_a_daily_step_finds_the_week_and_the_year(tmp_path: Path) -> None:
+    y = synthetic_daily(years=4, seed=10)[0]
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    start = 1_500_000_000 - 1_500_000_000 % 86400
+    with src.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["series_id", "timestamp", "value"])
+        w.writerows(["site", start + 86400 * k, f"{v:.3f}"] for k, v in enumerate(y))
+    parser = argparse.ArgumentParser(prog="promcast-forecaster")
+    offline_cli.add_parser(parser.add_subparsers(dest="command"))
+    argv = ["--input", str(src), "--step", "1d", "--horizon", "365d", "--model", "auto_fast"]
+    assert offline_cli.run(parser.parse_args(["offline", *argv, "--out", str(out)])) == 0
+    with out.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == YEAR and {r["model"] for r in rows} == {"harmonic(+365)"}
