@@ -32,7 +32,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .arrays import clean, row_blocks
+from .arrays import clean
 from .base import DEFAULT_LEVELS, Capabilities, Forecast, ModelBase, as_2d, check_levels, shape_like
 from .multi_season import MIN_CYCLES
 
@@ -194,7 +194,7 @@ class HarmonicRegression(ModelBase):
         order = np.zeros(n, dtype=np.int64)
         for k in self.orders:
             x = self._design(t, k, True, t_len)
-            beta, w = _robust_fit(arr, x)
+            beta, w = _robust_fit(arr, x, steps=1)  # one reweighting is enough to rank orders
             resid = arr - beta @ x.T
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -381,33 +381,46 @@ def _fourier(t: np.ndarray, period: int, order: int) -> list[np.ndarray]:
     return cols
 
 
-def _robust_fit(arr: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _robust_fit(
+    arr: np.ndarray, x: np.ndarray, steps: int = IRLS_STEPS
+) -> tuple[np.ndarray, np.ndarray]:
     """Per row, Huber-weighted least squares of ``arr`` (n, T; NaN: no observation) on the
-    shared design ``x`` (T, p): coefficients (n, p) and the final weights (n, T)."""
+    shared design ``x`` (T, p): coefficients (n, p) and the final weights (n, T).
+
+    Every row's normal equations come from one matrix product with the design's column
+    products (T, p*p), so the fleet costs a few BLAS calls per iteration, not one per row."""
     n, t_len = arr.shape
     p = x.shape[1]
     valid = np.isfinite(arr)
     y = np.where(valid, arr, 0.0)
     w = valid.astype(float)
-    beta = np.zeros((n, p))
+    products = (x[:, :, None] * x[:, None, :]).reshape(t_len, p * p)
     ridge = 1e-9 * t_len * np.eye(p)
-    for step in range(IRLS_STEPS + 1):
-        for a, b in row_blocks(n, t_len * p):
-            xw = w[a:b, :, None] * x[None]  # (rows, T, p)
-            gram = np.einsum("ntp,tq->npq", xw, x) + ridge
-            rhs = np.einsum("ntp,nt->np", xw, y[a:b])
-            beta[a:b] = np.linalg.solve(gram, rhs[..., None])[..., 0]
-        if step == IRLS_STEPS:
+    for step in range(steps + 1):
+        gram = (w @ products).reshape(n, p, p) + ridge
+        beta = np.linalg.solve(gram, ((w * y) @ x)[..., None])[..., 0]
+        if step == steps:
             break
         resid = np.where(valid, y - beta @ x.T, np.nan)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(resid, axis=1, keepdims=True)
-            mad = 1.4826 * np.nanmedian(np.abs(resid - med), axis=1, keepdims=True)
+        med = _row_median(resid)[:, None]
+        mad = 1.4826 * _row_median(np.abs(resid - med))[:, None]
         cut = HUBER_K * np.where(np.isfinite(mad) & (mad > 0), mad, np.inf)
         ratio = np.abs(np.nan_to_num(resid)) / cut
         w = np.where(valid, np.minimum(1.0, 1.0 / np.maximum(ratio, 1e-12)), 0.0)
     return beta, w
+
+
+def _row_median(x: np.ndarray) -> np.ndarray:
+    """Per row, the median of the finite values (NaN for none), by one sort of the matrix
+    (NaN sorts last) rather than a median per row."""
+    count = np.isfinite(x).sum(axis=1)
+    if (count == x.shape[1]).all():
+        return np.median(x, axis=1)  # a partition per row, no full sort
+    ordered = np.sort(x, axis=1)
+    rows = np.arange(x.shape[0])
+    lo = ordered[rows, np.maximum(count - 1, 0) // 2]
+    hi = ordered[rows, np.minimum(count // 2, x.shape[1] - 1)]
+    return np.where(count > 0, (lo + hi) / 2, np.nan)
 
 
 def _line_fit(y: np.ndarray, x: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
