@@ -7,28 +7,34 @@ dynamic harmonic regression learn it as a few Fourier terms instead. Here each s
     y_t = level + slope * t + season(t) + year(t) + e_t
 
 with ``season`` the main (weekly) cycle as a full set of Fourier terms, ``year`` each longer cycle
-as K Fourier pairs, fitted by least squares on a design matrix shared by the fleet (one batched
-solve per group of rows with the same choice), robustly: Huber weights, so an incident or a
+as K Fourier pairs, fitted by least squares on a design matrix shared by the fleet (the normal
+equations of every row from one matrix product), robustly: Huber weights, so an incident or a
 holiday does not bend the yearly shape. Per series:
 
 - K (0, 3, 6 or 10 pairs) by a small-sample AIC, so a series without a yearly cycle keeps none;
-- the trend by a holdout at the horizon (the newest ``horizon`` steps forecast from the rest):
-  linear, damped (the slope fades over about one horizon) or flat (the level of the newest
-  season carried on), the last being where a series changed level;
-- the residuals of the newest season (where the series is now, against the regression) are
-  carried into the forecast and fade as fast as the residuals' own season-to-season
-  autocorrelation says (for the flat trend they stay: that is the level).
+- how the level goes on, by a holdout at the horizon (the newest ``horizon`` steps forecast from
+  the history before them, at two origins): the fit's own line through the whole history, or a
+  local line through the history less its seasons with weights halving every year back (where
+  the series is going now, after a change of growth or level), each carried on linearly, damped
+  (the slope fades over about one horizon) or flat;
+- the residuals of the newest season (where the series is now, against that line) are carried
+  into the forecast and fade as fast as the residuals' own season-to-season autocorrelation
+  says (for a flat trend they stay: that is the level);
+- the scale: a series that never reaches zero is also fitted on the log scale (a weekly swing
+  that grows with the level) and keeps it where the same holdout, measured on the original
+  scale, is clearly better.
 
-Intervals widen with the steps ahead as the holdout's errors did: the in-sample spread at the
-first step, growing like a random walk's variance to the holdout's mean squared error over the
-holdout (never narrower than the in-sample spread), and on beyond it at the same rate; the band
-is the in-sample residuals' own quantile (heavy tails stay heavy) times that spread.
+Intervals widen with the steps ahead as the holdout's errors did: at the first step the spread of
+a value around the mean of the season before it, then a variance growing linearly (a random
+walk's) so that its mean over the holdout is the holdout's mean squared error, and on beyond it
+at the same rate; the band is the in-sample residuals' own quantile (heavy tails stay heavy)
+times that spread, taken back from the log scale where the series is on it.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -87,15 +93,17 @@ class HarmonicRegression(ModelBase):
         self._t_len = t_len
         # Long cycles the history holds at least MIN_CYCLES of; rows shorter than that get none.
         self._long = [p for p in self.seasons if t_len >= MIN_CYCLES * p]
-        with warnings.catch_warnings():
+        # A row of absurd values (1e200) overflows its own fit: it ends up without a finite
+        # forecast (the engine's fallback takes it), silently, never stopping the others.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             positive = np.nanmin(arr, axis=1) > 0
-        fits = [self._fit_scale(arr, _identity)]
-        if positive.any():
-            # Counts and rates whose weekly swing scales with their level (a quiet year has a
-            # smaller one) are additive on the log scale; the holdout says which rows are.
-            logged = np.log(np.where(positive[:, None], arr, np.nan))
-            fits.append(self._fit_scale(logged, np.exp))
+            fits = [self._fit_scale(arr, _identity)]
+            if positive.any():
+                # Counts and rates whose weekly swing scales with their level (a quiet year has
+                # a smaller one) are additive on the log scale; the holdout says which rows are.
+                logged = np.log(np.where(positive[:, None], arr, np.nan))
+                fits.append(self._fit_scale(logged, np.exp))
         mae = np.stack([f["mae"] for f in fits])  # (scales, n)
         mae[0] *= 0.99  # the plain scale unless the log scale is clearly better
         self._scale = np.argmin(np.nan_to_num(mae, nan=np.inf), axis=0)
@@ -107,7 +115,7 @@ class HarmonicRegression(ModelBase):
         self.notes = [self._note(i) for i in range(n)]
         return self
 
-    def _fit_scale(self, arr: np.ndarray, inverse) -> dict:
+    def _fit_scale(self, arr: np.ndarray, inverse: Callable[[np.ndarray], np.ndarray]) -> dict:
         """The whole fit on one scale (``arr`` already transformed; ``inverse`` maps back, where
         the holdout errors are measured)."""
         n, t_len = arr.shape
@@ -161,11 +169,11 @@ class HarmonicRegression(ModelBase):
 
     def _note(self, i: int) -> str:
         if self._dead[i]:
-            return "too little history for a harmonic regression"
+            return "no harmonic regression: too little history, or values too large to fit"
         pairs = int(self._order[i])
         year = f"{pairs} Fourier pairs per {'/'.join(map(str, self._long))} steps" if pairs else ""
         line, trend = OPTIONS[self._option[i]]
-        level = "the newest cycle's" if line == "local" else "the whole history's"
+        level = "the recent history's" if line == "local" else "the whole history's"
         scale = "on the log scale" if self._scale[i] else ""
         return "; ".join(filter(None, [f"{trend} trend from {level} level line", year, scale]))
 
@@ -290,7 +298,12 @@ class HarmonicRegression(ModelBase):
         return out
 
     def _choose_option(
-        self, arr: np.ndarray, first: np.ndarray, order: np.ndarray, holdout: int, inverse
+        self,
+        arr: np.ndarray,
+        first: np.ndarray,
+        order: np.ndarray,
+        holdout: int,
+        inverse: Callable[[np.ndarray], np.ndarray],
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row, the level line and trend whose forecasts of the newest ``holdout`` steps (from
         up to :data:`ORIGINS` origins, ``holdout`` apart) had the smallest mean absolute error
@@ -328,6 +341,11 @@ class HarmonicRegression(ModelBase):
     # -- predict --------------------------------------------------------------------------------
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
         levels = check_levels(levels)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return self._predict(h, levels)
+
+    def _predict(self, h: int, levels: list[int]) -> Forecast:
         n = self._scale.size
         out: Forecast = {"mean": np.full((n, h), np.nan)}
         for lv in levels:
@@ -353,8 +371,11 @@ class HarmonicRegression(ModelBase):
                         z = np.nanquantile(fit["z"][rows], lv / 100, axis=1)
                 out[f"lower-{lv}"][rows] = back(mean - z[:, None] * spread)
                 out[f"upper-{lv}"][rows] = back(mean + z[:, None] * spread)
+        # A row is forecast whole or not at all (the engine's fallback takes it then): one that
+        # overflowed somewhere along the horizon is not half a forecast.
+        broken = self._dead | ~np.all([np.isfinite(v).all(axis=1) for v in out.values()], axis=0)
         for key in out:
-            out[key][self._dead] = np.nan
+            out[key][broken] = np.nan
         return shape_like(out, self._single)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,21 @@ def test_gaps_short_and_empty_rows() -> None:
     assert np.isfinite(fc["mean"][:3]).all() and np.isnan(fc["mean"][3]).all()
     assert model.row_models(4)[:3] == ["harmonic(+365)", "harmonic(+365)", "harmonic"]
     assert "too little history" in model.row_notes(4)[3]
+
+
+def test_absurd_values_leave_their_row_without_a_forecast_and_the_others_untouched() -> None:
+    y = synthetic_daily(years=3, n=4, seed=12)
+    good = HarmonicRegression(7, seasons=(YEAR,), horizon=60).fit(y[2:]).predict(60)
+    y[0] *= 1e200
+    y[1, ::2] = -1e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and says nothing on the way
+        fc = HarmonicRegression(7, seasons=(YEAR,), horizon=60).fit(y).predict(60)
+    for row in fc["mean"][:2]:  # whole or nothing, never half a forecast
+        assert np.isnan(row).all() or np.isfinite(row).all()
+    assert np.isnan(fc["mean"][1]).all()
+    for key in good:
+        np.testing.assert_allclose(fc[key][2:], good[key])
 
 
 def test_a_level_shift_is_carried_on_at_the_new_level() -> None:
