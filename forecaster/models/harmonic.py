@@ -140,7 +140,10 @@ class HarmonicRegression(ModelBase):
             warnings.simplefilter("ignore", RuntimeWarning)
             sigma = np.sqrt(np.nanmean(near**2, axis=1))
             z = np.abs(near) / sigma[:, None]
-            quantiles = {lv: np.nanquantile(z, lv / 100, axis=1) for lv in DEFAULT_LEVELS}
+            # Every whole level a caller may ask for, so the residuals need not be kept.
+            quantiles = np.nanquantile(z, np.arange(1, 100) / 100, axis=1).T  # (n, 99)
+        # predict needs only the newest season of residuals: a fleet of long histories is big.
+        state["resid"] = {key: r[:, -max(m, 2) :].copy() for key, r in state["resid"].items()}
         sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, np.nan)
         # Variance added per step ahead, so that the mean variance over the holdout matches its
         # mean squared error; without a holdout, the random walk's growth over a season.
@@ -155,7 +158,6 @@ class HarmonicRegression(ModelBase):
             "sigma": sigma,
             "grow": grow,
             "quantiles": quantiles,
-            "z": z,  # other levels ask for their own quantile in predict
             "dead": ~enough | ~np.isfinite(sigma),
             "mae": mae,
             "inverse": inverse,
@@ -363,12 +365,7 @@ class HarmonicRegression(ModelBase):
             back = fit["inverse"]
             out["mean"][rows] = back(mean)
             for lv in levels:
-                if lv in fit["quantiles"]:
-                    z = fit["quantiles"][lv][rows]
-                else:
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", RuntimeWarning)
-                        z = np.nanquantile(fit["z"][rows], lv / 100, axis=1)
+                z = fit["quantiles"][rows, lv - 1]
                 out[f"lower-{lv}"][rows] = back(mean - z[:, None] * spread)
                 out[f"upper-{lv}"][rows] = back(mean + z[:, None] * spread)
         # A row is forecast whole or not at all (the engine's fallback takes it then): one that

@@ -18,6 +18,7 @@ from promcast_forecaster.models.auto import FAST_CANDIDATES, AutoForecaster
 from promcast_forecaster.models.harmonic import HarmonicRegression
 from promcast_forecaster.models.metrics import coverage, mase, mase_scale
 from tests.helpers.daily import synthetic_daily
+from tests.helpers.models import model_arrays
 
 YEAR = 365
 
@@ -182,3 +183,9 @@ def test_offline_with_only_a_daily_step_finds_the_week_and_the_year(tmp_path: Pa
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == YEAR and {r["model"] for r in rows} == {"harmonic(+365)"}
+
+
+def test_a_fitted_fleet_keeps_a_tenth_of_its_history_at_most() -> None:
+    y = synthetic_daily(n=20, seed=13)
+    model = HarmonicRegression(7, seasons=(YEAR,), horizon=YEAR).fit(y)
+    assert sum(a.nbytes for a in model_arrays(model)) < 0.15 * y.nbytes
