@@ -122,6 +122,40 @@ def pedestrians_daily() -> list[Dataset]:
     ]
 
 
+def synthetic_daily(years: float = 8.0, n: int = 1, seed: int = 20) -> np.ndarray:
+    """Daily series (n, days) with a weekly cycle, a yearly one that is no sine (a summer
+    plateau, a dip over the new year), a trend that changes slope once, autocorrelated noise
+    and a few incidents: what a long-horizon model must handle, from a fixed seed."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(years * 365.25), dtype=float)
+    out = np.empty((n, t.size))
+    for i in range(n):
+        phase = 2 * np.pi * (t / 365.25 + rng.uniform(0, 0.1))
+        yearly = 80 * np.tanh(2 * np.sin(phase)) + 25 * np.cos(2 * phase)
+        dip = -120 * np.exp(-0.5 * (((t + 5) % 365.25 - 5) / 4) ** 2)  # around day 0 each year
+        weekly = rng.uniform(0.5, 1.5) * np.array([20, 35, 35, 30, 25, -60, -85])[t.astype(int) % 7]
+        change = rng.uniform(0.4, 0.7) * t.size
+        slope = rng.uniform(0.02, 0.08)
+        trend = slope * t + rng.uniform(-1, 1) * slope * np.maximum(t - change, 0)
+        noise = np.zeros(t.size)
+        e = rng.normal(0, 20, t.size)
+        for k in range(1, t.size):
+            noise[k] = 0.5 * noise[k - 1] + e[k]
+        spikes = np.zeros(t.size)
+        spikes[rng.choice(t.size, 6, replace=False)] = rng.choice([-1, 1], 6) * 300
+        out[i] = 1000 + trend + yearly + dip + weekly + noise + spikes
+    return out
+
+
+def synthetic_datasets() -> list[Dataset]:
+    """The synthetic daily series (see :func:`synthetic_daily`), last 90 and 365 days held out."""
+    values = synthetic_daily()
+    return [
+        Dataset(f"synthetic daily (1 series, 8 years, last {h}d held out)", values, 7, h, "1d")
+        for h in (90, 365)
+    ]
+
+
 def all_datasets() -> list[Dataset]:
     require_data()
-    return [nab(), *bitbrains_hourly(), hourly_proxy(), *pedestrians_daily()]
+    return [nab(), *bitbrains_hourly(), hourly_proxy(), *pedestrians_daily(), *synthetic_datasets()]

@@ -22,10 +22,10 @@ from _data import DATA, require_data
 from _verify import run
 
 from promcast_forecaster.calendar_effects import HolidayAdjusted, HolidayCalendar, HolidaySettings
-from promcast_forecaster.models import make_model
+from promcast_forecaster.models import make_model, model_capabilities
 from promcast_forecaster.models.metrics import coverage, mase_scale
 
-METHODS = ("seasonal_naive", "fast_hw", "auto_fast", "auto")
+METHODS = ("seasonal_naive", "fast_hw", "harmonic", "auto_fast", "auto")
 SETTINGS = HolidaySettings(country="AU", subdivision="VIC", timezone="Australia/Melbourne")
 
 
@@ -50,9 +50,8 @@ def main() -> int:
         on_holiday = holiday[-h:]
         for name in METHODS:
             for use in (False, True):
-                model = make_model(
-                    name, 7, horizon=h, seasons=(365,) if name.startswith("auto") else ()
-                )
+                several = model_capabilities(name).multi_seasonal
+                model = make_model(name, 7, horizon=h, seasons=(365,) if several else ())
                 if use:
                     model = HolidayAdjusted(model, calendar, 86400.0, 7).at([start])
                 fc = model.fit(train).predict(h, [80])

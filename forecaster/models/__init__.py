@@ -15,6 +15,7 @@ from .base import DEFAULT_LEVELS, Capabilities, Forecast, Model, ModelBase
 from .fast_hw import LONG_TRENDS, FastHoltWinters
 from .fast_theta import FastTheta
 from .global_gbm import GlobalGBM
+from .harmonic import HarmonicRegression
 from .prometheus import Drift, PromHoltWinters
 from .registry import (
     is_model_name,
@@ -76,6 +77,12 @@ register(
     ),
 )
 register("fast_theta", lambda m, horizon=None, **_: FastTheta(m, horizon=horizon))
+register(
+    "harmonic",
+    lambda m, seasons=(), horizon=None, **_: HarmonicRegression(
+        m, seasons=seasons, horizon=horizon
+    ),
+)
 register("global_gbm", lambda m, horizon=None, **_: GlobalGBM(m, horizon=horizon))
 register("auto", lambda m, **kw: AutoForecaster(m, **kw))
 register("auto_fast", _auto_fast)

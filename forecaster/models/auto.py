@@ -57,7 +57,7 @@ from .intervals import shrink_to_fleet
 from .metrics import mase, mase_scale, trimmed_scaled_error
 from .multi_season import MIN_CYCLES, Deseasonalised
 from .regimes import SinceBreak, since_break_variants
-from .registry import make_model, model_capabilities
+from .registry import make_model, model_capabilities, models_with
 from .seasonal_naive import SeasonalNaive
 
 DEFAULT_CANDIDATES: tuple[str, ...] = (
@@ -80,6 +80,11 @@ PER_SERIES_LIMIT = 300
 # slowly damped trend, whose reach is what a long horizon depends on.
 LONG_HORIZON_SEASONS = 4
 LONG_HORIZON_CANDIDATE = "fast_hw_damped"
+# A cycle this many seasons long or more (a year of days against a week; a week of hours is
+# only 7 days) is too long to learn phase by phase from a few repeats: models that learn it as
+# a smooth shape (the ``long_cycles`` capability) are offered for it. Shorter cycles, and so
+# every sub-daily fleet, never pay for them.
+LONG_CYCLE_SEASONS = 26
 
 
 class AutoForecaster(ModelBase):
@@ -167,8 +172,10 @@ class AutoForecaster(ModelBase):
         valid_len = t_len - np.where(
             np.isfinite(arr).any(axis=1), np.argmax(np.isfinite(arr), axis=1), t_len
         )
-        # Each fold needs two seasons of history before its origin to judge a seasonal model.
-        folds = min(affordable_folds(self.folds, n), max(0, (t_len - 2 * m) // max(h, 1)))
+        # Each fold needs two seasons of history before its origin to judge a seasonal model,
+        # and at least a horizon of it: a year ahead forecast from a month of history says
+        # nothing about a year ahead from years of it (the long-cycle models cannot even fit).
+        folds = min(affordable_folds(self.folds, n), max(0, (t_len - max(2 * m, h)) // max(h, 1)))
         h_bt = h if folds > 0 else 0
         if folds == 0 and t_len > 2 * m + 1:
             # The horizon is long for this history: judge on a shorter one rather than not at all.
@@ -177,6 +184,7 @@ class AutoForecaster(ModelBase):
         self._h_bt, self._folds = h_bt, folds
         candidates = self._usable_candidates(n, notes)
         candidates += self._long_horizon_candidates(h_bt, candidates)
+        candidates += self._long_cycle_candidates(t_len - h_bt if folds else 0, candidates)
         base = list(candidates)
         candidates += self._season_variants(base, t_len - h_bt if folds else 0)
         candidates += self._regime_variants(base, arr, t_len - h_bt * folds if folds else 0)
@@ -373,7 +381,8 @@ class AutoForecaster(ModelBase):
                 continue
             for base in candidates:
                 caps = self._caps.get(base)
-                if caps is not None and caps.vectorised and caps.rows_independent:
+                # A model that learns the long cycles itself gets them as its seasons instead.
+                if self._cheap(base) and not caps.long_cycles:
                     self._variants[f"{base}(+{period})"] = (base, period)
         return list(self._variants)
 
@@ -407,6 +416,20 @@ class AutoForecaster(ModelBase):
             return []
         self._caps.setdefault(LONG_HORIZON_CANDIDATE, _capabilities_or_none(LONG_HORIZON_CANDIDATE))
         return [LONG_HORIZON_CANDIDATE]
+
+    def _long_cycle_candidates(self, newest_origin: int, candidates: list[str]) -> list[str]:
+        """The models that learn long cycles as smooth shapes (a year of daily data), when one of
+        ``seasons`` is at least :data:`LONG_CYCLE_SEASONS` seasons long and the newest backtest
+        origin has :data:`MIN_CYCLES` of it; the backtest decides per series as for any other."""
+        m = self.season_length
+        if not any(
+            p >= LONG_CYCLE_SEASONS * m and newest_origin >= MIN_CYCLES * p for p in self.seasons
+        ):
+            return []
+        found = [name for name in models_with("long_cycles") if name not in candidates]
+        for name in found:
+            self._caps.setdefault(name, _capabilities_or_none(name))
+        return found
 
     def _drop_uncut_clones(self, names: list[str], fc: np.ndarray, cand_mase: np.ndarray) -> None:
         """A regime candidate that forecast exactly as its base in every fold (seasonal naive
@@ -494,6 +517,21 @@ class AutoForecaster(ModelBase):
             self._final["seasonal_naive"] = self._build(
                 "seasonal_naive", self._h_bt, mean_only
             ).fit(arr)
+        self._name_long_cycles(arr.shape[0])
+
+    def _name_long_cycles(self, n: int) -> None:
+        """A model that learns long cycles itself decides per series whether it keeps one: the
+        choice is named by what the fitted model says of each row (``harmonic(+365)``)."""
+        said = {
+            name: model.row_models(n)
+            for name, model in self._final.items()
+            if model.capabilities.long_cycles and name in self._names
+        }
+        if not said:
+            return
+        for i in range(n):
+            used = [said[c][i] if c in said else c for c in _used(self._names, self._weights[:, i])]
+            self.chosen[i] = _joined(used)
 
     def _finish_without_backtest(
         self, arr: np.ndarray, reason: list[str], notes: list[list[str]]
@@ -685,6 +723,13 @@ def _score_quantiles(z: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]
     return -hi, hi
 
 
-def _label(names: list[str], w: np.ndarray) -> str:
-    used = [names[j] for j in np.flatnonzero(w)]
+def _used(names: list[str], w: np.ndarray) -> list[str]:
+    return [names[j] for j in np.flatnonzero(w)]
+
+
+def _joined(used: list[str]) -> str:
     return used[0] if len(used) == 1 else "ensemble(" + "+".join(used) + ")"
+
+
+def _label(names: list[str], w: np.ndarray) -> str:
+    return _joined(_used(names, w))

@@ -48,6 +48,9 @@ class Capabilities:
     self_backtest: bool = False
     #: Chooses among models per series (``row_models`` differs between rows).
     per_series_choice: bool = False
+    #: Learns cycles many seasons long (a year of daily steps) itself, as smooth shapes, from the
+    #: ``seasons`` it is given: ``auto`` offers it where the history holds two such cycles.
+    long_cycles: bool = False
 
     @property
     def rows_independent(self) -> bool:

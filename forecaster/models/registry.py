@@ -88,6 +88,20 @@ def make_model(
     return factory(season_length, horizon=horizon, levels=levels, **options)
 
 
+def models_with(capability: str) -> tuple[str, ...]:
+    """The registered models (prefixed families aside) that declare ``capability``, so a caller
+    offers a kind of model without listing names."""
+    found = []
+    for name in _FACTORIES:
+        try:
+            caps = model_capabilities(name)
+        except Exception:  # noqa: BLE001 - a model that cannot be built declares nothing
+            continue
+        if getattr(caps, capability):
+            found.append(name)
+    return tuple(found)
+
+
 def model_capabilities(name: str, **options: Any) -> Capabilities:
     """What the model ``name`` (with these options) is, without fitting it."""
     return make_model(name, 1, **options).capabilities

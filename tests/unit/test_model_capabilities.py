@@ -208,8 +208,10 @@ def test_builtin_models_declare_what_they_are() -> None:
         "fast_hw",
         "fast_hw_damped",
         "fast_theta",
+        "harmonic",
         "auto_fast",
     }
+    assert {n for n, c in caps.items() if c.long_cycles} == {"harmonic"}
     assert {n for n, c in caps.items() if c.per_series_library} >= {
         "theta",
         "holt_winters",
