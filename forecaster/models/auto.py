@@ -175,7 +175,9 @@ class AutoForecaster(ModelBase):
         # Each fold needs two seasons of history before its origin to judge a seasonal model,
         # and at least a horizon of it: a year ahead forecast from a month of history says
         # nothing about a year ahead from years of it (the long-cycle models cannot even fit).
-        folds = min(affordable_folds(self.folds, n), max(0, (t_len - max(2 * m, h)) // max(h, 1)))
+        folds = min(
+            affordable_folds(self.folds, n, t_len, h), max(0, (t_len - max(2 * m, h)) // max(h, 1))
+        )
         h_bt = h if folds > 0 else 0
         if folds == 0 and t_len > 2 * m + 1:
             # The horizon is long for this history: judge on a shorter one rather than not at all.

@@ -61,6 +61,11 @@ def test_small_fleets_get_more_backtest_folds() -> None:
     assert affordable_folds(3, 10_000) == 3  # a large fleet keeps the configured minimum
     assert affordable_folds(10, 1) == 10  # a configured minimum above the cap is kept
     assert 3 <= affordable_folds(3, 100) <= MAX_FOLDS
+    # Extra origins stay in the newer half of the history: a year ahead from eight years gets
+    # four folds, a year ahead from four years the configured three (the history decides then).
+    assert affordable_folds(3, 1, history=8 * 365, horizon=365) == 4
+    assert affordable_folds(3, 1, history=4 * 365, horizon=365) == 3
+    assert affordable_folds(3, 1, history=30 * 24, horizon=48) == 7
 
 
 def test_auto_backtests_one_series_on_more_origins_than_a_fleet() -> None:
@@ -69,6 +74,6 @@ def test_auto_backtests_one_series_on_more_origins_than_a_fleet() -> None:
     one = 50 + 10 * np.sin(2 * np.pi * t / 24) + rng.normal(0, 1, (1, t.size))
     cheap = ["seasonal_naive", "fast_hw"]
     alone = AutoForecaster(24, horizon=48, candidates=cheap).fit(one)
-    assert alone.scores["folds"] == MAX_FOLDS
+    assert alone.scores["folds"] == affordable_folds(3, 1, one.shape[1], 48) > 3
     fleet = AutoForecaster(24, horizon=48, candidates=cheap).fit(np.repeat(one, 600, axis=0))
     assert fleet.scores["folds"] == 3

@@ -37,7 +37,8 @@ def test_auto_chooses_it_and_forecasts_a_year_better_than_without_it(
     y = synthetic_daily(seed=seed)
     score, model = _mase("auto_fast", y, h)
     assert "harmonic" in model.scores["candidates"]
-    assert model.chosen == ["harmonic(+365)"]
+    # Alone, or as part of a combination the backtest preferred out of sample.
+    assert "harmonic(+365)" in model.chosen[0]
     assert score < bound
     # The engine without a model for long cycles (its yearly profile is a median of cycles).
     monkeypatch.setattr(auto_module, "models_with", lambda capability: ())
@@ -164,8 +165,8 @@ def test_a_year_ahead_is_judged_on_year_long_folds_with_a_year_of_history_before
     y = synthetic_daily(years=3.1, seed=9)  # 1,132 days: room for two such folds, not three
     model = AutoForecaster(7, horizon=YEAR, candidates=FAST_CANDIDATES, seasons=(YEAR,)).fit(y)
     assert model.scores["horizon"] == YEAR and model.scores["folds"] == 2
-    # Short horizons keep their three folds.
-    assert AutoForecaster(7, horizon=30, candidates=FAST_CANDIDATES).fit(y).scores["folds"] == 3
+    # Short horizons keep at least their three folds (one series affords more).
+    assert AutoForecaster(7, horizon=30, candidates=FAST_CANDIDATES).fit(y).scores["folds"] >= 3
 
 
 def test_offline_with_only_a_daily_step_finds_the_week_and_the_year(tmp_path: Path) -> None:
@@ -182,7 +183,7 @@ def test_offline_with_only_a_daily_step_finds_the_week_and_the_year(tmp_path: Pa
     assert offline_cli.run(parser.parse_args(["offline", *argv, "--out", str(out)])) == 0
     with out.open() as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == YEAR and {r["model"] for r in rows} == {"harmonic(+365)"}
+    assert len(rows) == YEAR and all("harmonic(+365)" in r["model"] for r in rows)
 
 
 def test_a_fitted_fleet_keeps_a_tenth_of_its_history_at_most() -> None:
