@@ -56,6 +56,16 @@ def _promcast(name: str, **options) -> Callable:
         out = model.predict(h, levels)
         if name in ("auto", "auto_fast"):
             run.last = model  # type: ignore[attr-defined]
+        # A model may leave a series it cannot fit without a forecast (harmonic on two days of
+        # history); the service then falls back to seasonal naive, and so does the benchmark.
+        missing = ~np.isfinite(np.asarray(out["mean"], dtype=float)).all(axis=1)
+        run.fell_back = int(missing.sum())  # type: ignore[attr-defined]
+        if missing.any():
+            naive = make_model("seasonal_naive", m).fit(train[missing]).predict(h, levels)
+            out = {k: np.asarray(v, dtype=float).copy() for k, v in out.items()}
+            for key, value in naive.items():
+                if key in out:
+                    out[key][missing] = value
         return out
 
     return run
@@ -135,6 +145,13 @@ def evaluate(ds: Dataset, methods: list[str]) -> list[tuple]:
                 wall,
             )
         )
+        fell_back = getattr(METHODS[name], "fell_back", 0)
+        if fell_back:
+            rows.append(
+                (
+                    f"  ({fell_back} series without a forecast of their own: seasonal naive, as the service falls back)",
+                )
+            )
         if name in ("promcast auto", "promcast auto_fast"):
             auto = METHODS[name].last
             bt = auto.scores
