@@ -522,12 +522,14 @@ class AutoForecaster(ModelBase):
         self._name_long_cycles(arr.shape[0])
 
     def _name_long_cycles(self, n: int) -> None:
-        """A model that learns long cycles itself decides per series whether it keeps one: the
-        choice is named by what the fitted model says of each row (``harmonic(+365)``)."""
+        """A model that learns long cycles itself decides per series whether it keeps one, and a
+        regime candidate whether the whole history still shows the break the backtest saw: the
+        choice is named by what the fitted model says of each row (``harmonic(+365)``, or
+        ``fast_hw`` for a cut that found nothing to cut)."""
         said = {
             name: model.row_models(n)
             for name, model in self._final.items()
-            if model.capabilities.long_cycles and name in self._names
+            if (model.capabilities.long_cycles or name in self._regimes) and name in self._names
         }
         if not said:
             return

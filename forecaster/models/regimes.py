@@ -231,8 +231,12 @@ class SinceBreak(ModelBase):
         return self
 
     def row_models(self, n: int) -> list[str]:
+        """Per series the inner model's name, with the suffix only where history was cut."""
         inner = iter(self.inner.row_models(int(self._rows.sum())))
-        return [f"{next(inner)}{SUFFIX}" if r else self.name for r in self._rows[:n]]
+        return [
+            (f"{next(inner)}{SUFFIX}" if self.breaks[i] > 0 else next(inner)) if r else self.name
+            for i, r in enumerate(self._rows[:n])
+        ]
 
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
         levels = check_levels(levels)

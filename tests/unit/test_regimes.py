@@ -245,3 +245,14 @@ def test_a_cut_that_changes_nothing_is_not_a_candidate():
     assert np.isinf(model.scores["candidates"]["seasonal_naive(since break)"]).all()
     assert np.isfinite(model.scores["candidates"]["fast_hw(since break)"]).all()
     assert not any("seasonal_naive(since break)" in c for c in model.chosen)
+
+
+def test_a_series_the_final_fit_finds_no_break_in_is_not_named_after_a_cut():
+    # The backtest may choose the cut from the breaks found before its oldest origin; where the
+    # whole history then shows none, nothing is cut and the name must not say otherwise.
+    broken = seasonal(1, 70 * M, seed=7)
+    broken[:, 40 * M :] += 0.05 * np.arange(30 * M)
+    y = np.vstack([broken, seasonal(1, 70 * M, seed=8)])
+    model = SinceBreak(lambda: FastHoltWinters(M), M).fit(y)
+    assert model.breaks[0] > 0 and model.breaks[1] < 0
+    assert model.row_models(2) == ["fast_hw(since break)", "fast_hw"]
