@@ -23,7 +23,7 @@ using only points up to ``t``:
 4. **Threshold from the page budget**: the level that a wall-clock block's maximum of the
    statistic exceeds with probability ``p = share * block / 30 days``, the budget shared equally
    between the statistic-reference pairs, from the blocks of the previous ``calibration``
-   seconds (hours for the spike; for the smooth sustained and noise statistics, blocks of
+   seconds, at most the newest :data:`MAX_CALIBRATION_BLOCKS` (hours for the spike; for the smooth sustained and noise statistics, blocks of
    :data:`LEVEL_BLOCK_SPANS` times the span they depend on): empirical up to the top
    :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
    shape taken :data:`SHAPE_MARGIN` standard errors heavier than fitted). Every chance page
