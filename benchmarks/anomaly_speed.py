@@ -8,7 +8,16 @@ than with wall time). Inputs:
 - ``fleet``: a healthy synthetic target of 256 series, 7 days at 5m (a daily cycle and
   autocorrelated noise, seed 11), scored as one target, as the service does every cycle;
 - ``nab``: the 58 labelled NAB series at their native steps, each scored on its own (skipped
-  without ``../shared/data/nab``).
+  without ``../shared/data/nab``);
+- ``month``: ``--month-series`` series (default 1,000) of 28 days at 1 h, calibrated on the whole
+  28 days, as the service scores a target whose ``history`` is 28d;
+- ``year``: ``--year-series`` series (default 100) of 365 days at 1 h, calibrated on the whole
+  year (a long-horizon target); a version without a bound on the calibration needs ~77M window
+  values a row, so ``--year-base-series`` (default 2) rows are given to the base version and
+  this one alike, and this version also scores all ``--year-series``.
+
+Peak memory is numpy's allocations traced by ``tracemalloc`` during each run (the first run of
+each version; tracing costs time, so it is a separate run from the timed ones).
 
 Run from the repo root:  .venv/bin/python benchmarks/anomaly_speed.py [--base main]
 """
@@ -21,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 from types import ModuleType
 from typing import Callable
@@ -67,6 +77,33 @@ def fleet() -> tuple[np.ndarray, np.ndarray, float]:
     return level + 10 * np.sin(2 * np.pi * ts / 86400) + noise, ts, step
 
 
+def hourly(series: int, days: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A healthy hourly target: a daily cycle and AR(1) noise with Student-t(3) shocks."""
+    step = 3600.0
+    ts = 1_700_006_400 + step * np.arange(days * 24)
+    rng = np.random.default_rng(seed)
+    shocks = rng.standard_t(3, (series, ts.size))
+    noise = np.zeros_like(shocks)
+    for t in range(1, ts.size):
+        noise[:, t] = 0.8 * noise[:, t - 1] + shocks[:, t]
+    return 40 + 10 * np.sin(2 * np.pi * ts / 86400) + noise, ts
+
+
+def whole_history(x: np.ndarray, ts: np.ndarray) -> Callable[[ModuleType], object]:
+    """Score ``x`` calibrated on its whole span, as the service does with the target's history."""
+    span = float(ts[-1] - ts[0]) + 3600.0
+    return lambda m: m.detect(x, ts, m.DetectorSettings(step=3600.0, calibration=span))
+
+
+def peak_mib(case: Callable[[ModuleType], object], module: ModuleType) -> float:
+    tracemalloc.start()
+    try:
+        case(module)
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
 def timed(case: Callable[[ModuleType], object], module: ModuleType) -> float:
     started = time.process_time()
     case(module)
@@ -77,8 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", default="main", help="git revision of the earlier detector")
     parser.add_argument("--repeat", type=int, default=3, help="runs per version (best kept)")
+    parser.add_argument("--cases", default="fleet,nab,month,year", help="comma-separated")
+    parser.add_argument("--month-series", type=int, default=1000)
+    parser.add_argument("--year-series", type=int, default=100)
+    parser.add_argument("--year-base-series", type=int, default=2)
     args = parser.parse_args(argv)
+    wanted = set(args.cases.split(","))
     cases: dict[str, Callable[[ModuleType], object]] = {}
+    alone: dict[str, Callable[[ModuleType], object]] = {}  # this version only
     x, ts, step = fleet()
     cases["fleet"] = lambda m: m.detect(x, ts, m.DetectorSettings(step=step))
     if DATA.is_dir():
@@ -89,6 +132,13 @@ def main(argv: list[str] | None = None) -> int:
                 m.detect(s.values[None], s.timestamps, m.DetectorSettings(s.step, FOR_SECONDS))
 
         cases["nab"] = nab
+    if "month" in wanted:
+        cases["month"] = whole_history(*hourly(args.month_series, 28, 12))
+    if "year" in wanted:
+        x, ts = hourly(args.year_series, 365, 13)
+        cases["year (base rows)"] = whole_history(x[: args.year_base_series], ts)
+        alone["year"] = whole_history(x, ts)
+    cases = {k: v for k, v in cases.items() if k.split(" ")[0] in wanted}
     with tempfile.TemporaryDirectory() as tmp:
         base = load_version(args.base, Path(tmp))
         for name, case in cases.items():
@@ -96,10 +146,15 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(args.repeat):  # alternate, so a busy spell hits both
                 before = min(before, timed(case, base))
                 after = min(after, timed(case, current))
+            mem = f"peak {peak_mib(case, base):.0f} -> {peak_mib(case, current):.0f} MiB"
             print(
                 f"{name}: {args.base} {before:.2f}s, this version {after:.2f}s of CPU "
-                f"(best of {args.repeat}): ratio {after / before:.2f}"
+                f"(best of {args.repeat}): ratio {after / before:.2f}; {mem}",
+                flush=True,
             )
+        for name, case in alone.items():
+            cpu = timed(case, current)
+            print(f"{name}: this version {cpu:.2f}s of CPU, peak {peak_mib(case, current):.0f} MiB")
     return 0
 
 

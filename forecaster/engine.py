@@ -525,7 +525,8 @@ def with_holidays(model: Model, target: ResolvedTarget, start: float, rows: int)
 
 def anomaly_settings(target: ResolvedTarget) -> DetectorSettings:
     """The anomaly detector's settings for a target: its step, season and ``anomaly_*`` keys;
-    the threshold is calibrated on the target's whole history window."""
+    the threshold is calibrated on the target's history window (at most its newest
+    :data:`~promcast_forecaster.anomaly.detector.MAX_CALIBRATION_BLOCKS` blocks)."""
     return DetectorSettings(
         step=target.step,
         for_seconds=target.anomaly_for,

@@ -23,7 +23,7 @@ using only points up to ``t``:
 4. **Threshold from the page budget**: the level that a wall-clock block's maximum of the
    statistic exceeds with probability ``p = share * block / 30 days``, the budget shared equally
    between the statistic-reference pairs, from the blocks of the previous ``calibration``
-   seconds (hours for the spike; for the smooth sustained and noise statistics, blocks of
+   seconds, at most the newest :data:`MAX_CALIBRATION_BLOCKS` (hours for the spike; for the smooth sustained and noise statistics, blocks of
    :data:`LEVEL_BLOCK_SPANS` times the span they depend on): empirical up to the top
    :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
    shape taken :data:`SHAPE_MARGIN` standard errors heavier than fitted). Every chance page
@@ -82,6 +82,12 @@ ROW_CHUNK = 256  # rows computed together at most
 # history as calibration (the service at a 1 h step) it grows with the square of the history,
 # so a fixed row count let 256 rows of 28 days take 4.5 GB. 2**25 values are 256 MiB a copy.
 MAX_WINDOW_VALUES = 1 << 25
+# Calibration blocks kept at most (the newest ones): a tail fit needs tens to a few hundred block
+# maxima, and its top fifth (67 here) already pins a generalised Pareto scale and shape; more only
+# cost. Uncapped, a year of history at a 1 h step made every block's window 8,760 maxima, 77M
+# values a row, and the cost grew with the square of the history. Two weeks of hourly blocks,
+# so the default week of history is calibrated exactly as before.
+MAX_CALIBRATION_BLOCKS = 336
 
 
 @dataclass(frozen=True)
@@ -120,7 +126,7 @@ class DetectorSettings:
 
     @property
     def calibration_blocks(self) -> int:
-        return max(1, int(self.calibration // self.block_seconds))
+        return calibration_blocks(self.calibration, self.block_seconds)
 
     @property
     def cold_start_blocks(self) -> int:
@@ -179,6 +185,12 @@ class Detection:
     score: np.ndarray
     threshold: np.ndarray
     min_effect: np.ndarray
+
+
+def calibration_blocks(calibration: float, block: float) -> int:
+    """Blocks of ``block`` seconds a threshold is calibrated on: those in ``calibration``, at
+    most :data:`MAX_CALIBRATION_BLOCKS` (the newest), at least one."""
+    return int(min(MAX_CALIBRATION_BLOCKS, max(1, calibration // block)))
 
 
 def for_points(for_seconds: float, step: float) -> int:
@@ -464,14 +476,14 @@ def _score(
         lb = s.level_block_seconds
         level = (
             _block_starts(ts, lb),
-            max(1, int(s.calibration // lb)),
+            calibration_blocks(s.calibration, lb),
             max(8, math.ceil(s.cold_start / lb)),
             share * lb / BUDGET_PERIOD,
         )
         nb = s.noise_block_seconds
         noise = (
             _block_starts(ts, nb),
-            max(1, int(s.calibration // nb)),
+            calibration_blocks(s.calibration, nb),
             max(8, math.ceil(s.cold_start / nb)),
             share * nb / BUDGET_PERIOD,
         )

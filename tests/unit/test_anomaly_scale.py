@@ -10,6 +10,7 @@ import pytest
 
 from promcast_forecaster.anomaly import detector
 from promcast_forecaster.anomaly.detector import (
+    MAX_CALIBRATION_BLOCKS,
     MAX_WINDOW_VALUES,
     SHAPE_MARGIN,
     SHAPE_RANGE,
@@ -76,9 +77,53 @@ def test_row_chunks_keep_the_calibration_windows_bounded() -> None:
     rows = row_chunk(ts, settings)
     assert 1 <= rows < detector.ROW_CHUNK
     assert rows * ts.size * settings.calibration_blocks <= MAX_WINDOW_VALUES
-    # A history too long for even one row's windows still scores a row at a time.
+    # A year and more of history: the calibration is capped, so a row's windows grow with its
+    # blocks only, not with their square, and several rows still fit in one chunk.
     long_ts = START + HOUR * np.arange(400 * 24)
-    assert row_chunk(long_ts, DetectorSettings(step=HOUR, calibration=400 * DAY)) == 1
+    long = DetectorSettings(step=HOUR, calibration=400 * DAY)
+    assert long.calibration_blocks == MAX_CALIBRATION_BLOCKS
+    assert row_chunk(long_ts, long) == MAX_WINDOW_VALUES // (long_ts.size * MAX_CALIBRATION_BLOCKS)
+    assert row_chunk(long_ts, long) >= 8
+
+
+def test_a_long_history_is_calibrated_on_a_bounded_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 60 days at 1 h with the whole history as calibration: uncapped, every threshold would
+    # read the 1,440 hourly maxima before it (and the sustained statistic's 240).
+    widths: list[int] = []
+    previous = detector._previous_blocks
+
+    def recording(per_block: np.ndarray, count: int) -> np.ndarray:
+        widths.append(count)
+        return previous(per_block, count)
+
+    monkeypatch.setattr(detector, "_previous_blocks", recording)
+    ts = START + HOUR * np.arange(60 * 24)
+    x = 10 + np.random.default_rng(4).standard_t(3, (2, ts.size))
+    det = detect(x, ts, DetectorSettings(step=HOUR, calibration=60 * DAY))
+    assert widths and max(widths) == MAX_CALIBRATION_BLOCKS
+    assert np.isfinite(det.score[:, -1]).all()
+
+
+@pytest.mark.parametrize("step, days", [(HOUR, 7), (HOUR, 14), (300.0, 7), (300.0, 14)])
+def test_the_cap_changes_no_score_where_the_history_is_short(
+    monkeypatch: pytest.MonkeyPatch, step: float, days: int
+) -> None:
+    # Up to two weeks of hourly blocks the cap is not reached: the default week of history
+    # (and a fortnight) scores exactly as with no cap at all.
+    rng = np.random.default_rng(6)
+    ts = START + step * np.arange(int(days * DAY / step))
+    x = 10 + np.sin(2 * np.pi * ts / DAY)[None, :] + rng.standard_t(3, (4, ts.size))
+    x[rng.random(x.shape) < 0.02] = np.nan
+    x[1, -40:-30] += 30  # an incident
+    settings = DetectorSettings(step=step, calibration=days * DAY)
+    capped = detect(x, ts, settings)
+    monkeypatch.setattr(detector, "MAX_CALIBRATION_BLOCKS", 10**9)
+    uncapped = detect(x, ts, settings)
+    for field in ("expected", "score", "threshold", "min_effect"):
+        np.testing.assert_array_equal(getattr(capped, field), getattr(uncapped, field))
+    assert np.nanmax(capped.score[1]) > 1
 
 
 @pytest.mark.parametrize("limit", [1, 3 * 170 * 168])
