@@ -473,20 +473,18 @@ def _score(
         share * s.block_seconds / BUDGET_PERIOD,
     )
     if s.level_points:
-        lb = s.level_block_seconds
-        level = (
-            _block_starts(ts, lb),
-            calibration_blocks(s.calibration, lb),
-            max(8, math.ceil(s.cold_start / lb)),
-            share * lb / BUDGET_PERIOD,
-        )
-        nb = s.noise_block_seconds
-        noise = (
-            _block_starts(ts, nb),
-            calibration_blocks(s.calibration, nb),
-            max(8, math.ceil(s.cold_start / nb)),
-            share * nb / BUDGET_PERIOD,
-        )
+
+        def blocks_of(seconds: float) -> tuple:
+            """A smoother statistic's own blocks: starts, calibration, cold start, budget."""
+            return (
+                _block_starts(ts, seconds),
+                calibration_blocks(s.calibration, seconds),
+                max(8, math.ceil(s.cold_start / seconds)),
+                share * seconds / BUDGET_PERIOD,
+            )
+
+        level = blocks_of(s.level_block_seconds)
+        noise = blocks_of(s.noise_block_seconds)
     best: Detection | None = None
     bars = _Bars(*(np.full(x.shape, np.nan) for _ in range(4)))
     for k, (ref, (profile, offset)) in enumerate(zip(("level", "seasonal"), refs)):
