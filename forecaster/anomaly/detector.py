@@ -26,7 +26,9 @@ using only points up to ``t``:
    seconds, at most the newest :data:`MAX_CALIBRATION_BLOCKS` (hours for the spike; for the smooth sustained and noise statistics, blocks of
    :data:`LEVEL_BLOCK_SPANS` times the span they depend on): empirical up to the top
    :data:`TAIL_SHARE`, a generalised Pareto tail beyond (probability weighted moments, the
-   shape taken :data:`SHAPE_MARGIN` standard errors heavier than fitted). Every chance page
+   shape taken :data:`SHAPE_MARGIN` standard errors heavier than fitted, plus ``1/k`` for the
+   scale estimated from ``k`` excesses: the predictive quantile, so a short calibration is not
+   crossed more often than a long one). Every chance page
    starts in a block where one pair's maximum exceeds its threshold, so expected chance pages
    per 30 days <= sum over pairs of (blocks per 30 days) * p = budget, whatever the step, the
    error distribution, bursts, autocorrelation or the ``for:``.
@@ -740,7 +742,13 @@ def tail_quantile(sample: np.ndarray, p: float, need: int) -> np.ndarray:
         # far more pages than one set as much too high saves: take it SHAPE_MARGIN standard
         # errors heavier than fitted.
         fitted = fitted + SHAPE_MARGIN * (1 + np.clip(fitted, 0, None)) / np.sqrt(np.maximum(k, 1))
-        shape = np.clip(fitted, *SHAPE_RANGE)
+        # The scale is estimated too, from k excesses: the plug-in quantile is crossed more
+        # often than p (on average over the scale's estimation error). The predictive quantile
+        # corrects it: for an exponential tail whose scale is estimated from k excesses, it is
+        # exactly the generalised Pareto quantile with shape 1/k (the Lomax predictive law), so
+        # the correction is 1/k added to the shape, large for a short calibration and vanishing
+        # for a long one.
+        shape = np.clip(fitted, *SHAPE_RANGE) + 1 / np.maximum(k, 1)
         ratio = np.maximum(zeta / p, 1.0)
         growth = np.where(shape > 1e-6, (ratio**shape - 1) / np.maximum(shape, 1e-6), np.log(ratio))
         q = u + np.where(k > 0, scale * growth, 0.0)

@@ -46,7 +46,7 @@ def tail_quantile_by_definition(sample: np.ndarray, p: float, need: int) -> np.n
         shape = np.where(den > 0, 2 - a0 / den, 0.0)
         scale = np.where(den > 0, 2 * a0 * a1 / den, a0)
         shape = shape + SHAPE_MARGIN * (1 + np.clip(shape, 0, None)) / np.sqrt(np.maximum(k, 1))
-        shape = np.clip(shape, *SHAPE_RANGE)
+        shape = np.clip(shape, *SHAPE_RANGE) + 1 / np.maximum(k, 1)
         ratio = np.maximum(k / np.maximum(have, 1) / p, 1.0)
         growth = np.where(shape > 1e-6, (ratio**shape - 1) / np.maximum(shape, 1e-6), np.log(ratio))
         q = u + np.where(k > 0, scale * growth, 0.0)
