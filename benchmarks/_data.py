@@ -37,13 +37,13 @@ def _right_aligned(rows: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def nab_by_name(freq: str = "5min") -> dict[str, np.ndarray]:
-    """Each NAB realAWSCloudwatch file (by file name) on a ``freq`` grid (its own 5 minutes by
-    default; coarser: the mean of each slot), gaps NaN."""
+def nab_by_name(freq: str = "5min", folder: str = "realAWSCloudwatch") -> dict[str, np.ndarray]:
+    """Each NAB file of ``folder`` (by file name) on a ``freq`` grid (5 minutes by default;
+    coarser: the mean of each slot), gaps NaN."""
     import pandas as pd
 
     out = {}
-    for path in sorted((DATA / "nab" / "realAWSCloudwatch").glob("*.csv")):
+    for path in sorted((DATA / "nab" / folder).glob("*.csv")):
         frame = pd.read_csv(path, parse_dates=["timestamp"]).set_index("timestamp")["value"]
         out[path.name] = frame.resample(freq).mean().to_numpy()  # gaps become NaN
     return out
@@ -58,6 +58,21 @@ def nab() -> Dataset:
         288,
         "5m",
     )
+
+
+def nab_unseen() -> list[Dataset]:
+    """The labelled NAB sets the forecasting engine was not developed on (road traffic, Twitter
+    mentions, ad-exchange prices), last day held out: an out-of-sample check of its choices."""
+    out = []
+    for folder, freq, step, m in (
+        ("realTraffic", "5min", "5m", 288),
+        ("realTweets", "5min", "5m", 288),
+        ("realAdExchange", "1h", "1h", 24),
+    ):
+        rows = list(nab_by_name(freq, folder).values())
+        name = f"NAB {folder} ({len(rows)} series, {step}, last day held out)"
+        out.append(Dataset(name, _right_aligned(rows), m, m, step))
+    return out
 
 
 def bitbrains_vms(freq: str = "1h") -> np.ndarray:
@@ -158,4 +173,11 @@ def synthetic_datasets() -> list[Dataset]:
 
 def all_datasets() -> list[Dataset]:
     require_data()
-    return [nab(), *bitbrains_hourly(), hourly_proxy(), *pedestrians_daily(), *synthetic_datasets()]
+    return [
+        nab(),
+        *nab_unseen(),
+        *bitbrains_hourly(),
+        hourly_proxy(),
+        *pedestrians_daily(),
+        *synthetic_datasets(),
+    ]

@@ -201,6 +201,11 @@ class AutoForecaster(ModelBase):
         origins = [t_len - h_bt * (f + 1) for f in range(folds)][::-1]
         actual = np.stack([arr[:, o : o + h_bt] for o in origins])  # (F, n, h)
         scale = np.stack([mase_scale(arr[:, :o], m) for o in origins])  # (F, n)
+        # A fold judges a series only where the series itself had the history every fold needs
+        # before its origin: one that joined the fleet late would otherwise be ranked on
+        # forecasts from a day of its own history (a trend from that is any trend).
+        young = np.asarray(origins)[:, None] - (t_len - valid_len)[None, :] < max(2 * m, h_bt)
+        actual[young] = np.nan
         fold_fc: dict[str, np.ndarray] = {}
         for name in candidates:
             try:
@@ -259,7 +264,8 @@ class AutoForecaster(ModelBase):
             # One block of residuals is too few to learn a band shape from (the newest steps of a
             # calm block give bands a normal day leaves): the candidates' own intervals instead.
             self._profile = None
-        chosen_mase = _fold_mase(actual, combo[None], scale)[0]
+        chosen_mase = mean_score(per_fold_mase(actual, combo[None], scale))[0]
+        chosen_mase[~np.isfinite(chosen_mase)] = np.nan  # published: never scored is no number
 
         self._names, self._weights = names, weights
         self.chosen = [_label(names, weights[:, i]) for i in range(n)]
@@ -646,15 +652,6 @@ def _capabilities_or_none(name: str) -> Capabilities | None:
         return model_capabilities(name)
     except ValueError:
         return None
-
-
-def _fold_mase(actual: np.ndarray, fc: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Mean over folds of per-fold MASE: (C, F, n, h) forecasts -> (C, n)."""
-    # One candidate at a time: the float64 errors of all of them at once are a fleet-sized temporary.
-    per_fold = np.stack([mase(actual, fc[c], scale) for c in range(fc.shape[0])])  # (C, F, n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(per_fold, axis=1)
 
 
 def within_one_standard_error(

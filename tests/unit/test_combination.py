@@ -6,6 +6,7 @@ import numpy as np
 
 from promcast_forecaster.models.auto import AutoForecaster
 from promcast_forecaster.models.backtest_plan import MAX_FOLDS, affordable_folds
+from promcast_forecaster.models.metrics import mase, mase_scale
 from promcast_forecaster.models.combination import (
     choose_rule,
     per_fold_mase,
@@ -77,3 +78,22 @@ def test_auto_backtests_one_series_on_more_origins_than_a_fleet() -> None:
     assert alone.scores["folds"] == affordable_folds(3, 1, one.shape[1], 48) > 3
     fleet = AutoForecaster(24, horizon=48, candidates=cheap).fit(np.repeat(one, 600, axis=0))
     assert fleet.scores["folds"] == 3
+
+
+def test_a_series_that_joined_late_is_judged_only_on_folds_with_its_history_before_them() -> None:
+    rng = np.random.default_rng(3)
+    m = h = 24
+    t = np.arange(30 * m)
+    y = 50 + 10 * np.sin(2 * np.pi * t / m) + rng.normal(0, 1, (2, t.size))
+    joined = 24 * m + 12  # half a day into the 25th day: 6.5 days of history at the end
+    y[1, :joined] = np.nan
+    model = AutoForecaster(m, horizon=h, candidates=["seasonal_naive", "fast_hw"]).fit(y)
+    origins = [t.size - h * (f + 1) for f in range(model.scores["folds"])]
+    # The fold at 1.5 days of its history has a MASE scale but not the two seasons a fold needs.
+    assert any(m < o - joined < 2 * m for o in origins)
+    eligible = [o for o in origins if o - joined >= 2 * m]
+    expected = np.mean(
+        [mase(y[1, o : o + h], y[1, o - m : o], mase_scale(y[1:2, :o], m))[0] for o in eligible]
+    )
+    got = model.scores["candidates"]["seasonal_naive"][1]
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
