@@ -204,8 +204,10 @@ class AutoForecaster(ModelBase):
         # A fold judges a series only where the series itself had the history every fold needs
         # before its origin: one that joined the fleet late would otherwise be ranked on
         # forecasts from a day of its own history (a trend from that is any trend).
+        # A series young at every fold (a new target: all of its series started a little into
+        # the window) keeps them all, judged as the window's own fold count allowed.
         young = np.asarray(origins)[:, None] - (t_len - valid_len)[None, :] < max(2 * m, h_bt)
-        actual[young] = np.nan
+        actual[young & ~young.all(axis=0)] = np.nan
         fold_fc: dict[str, np.ndarray] = {}
         for name in candidates:
             try:
