@@ -102,7 +102,10 @@ class DetectorSettings:
     target_budget: float = 12.0  # chance pages per 30 days across the target
     min_effect: float = 0.1  # share of the usual range (or of the capacity)
     direction: Direction = "both"
-    reference: float = 3600.0  # the expected value is the median of this much past
+    # The recent level is the median of this much past: twice the sustained window, so a shift
+    # that has filled that window (and the for:) is still a minority of the reference, which
+    # has not absorbed it; with one hour the level had half followed a shift by then.
+    reference: float = 7200.0
     season: float = DAY  # 0 for none; the seasonal reference needs SEASONS of them
     block: float = 3600.0  # calibration block (at least one step)
     calibration: float = 7 * DAY  # how much past the threshold is calibrated on
