@@ -60,20 +60,9 @@ class LeadBands:
         self.buckets = lead_buckets(steps)
         self.effective = max(2, folds * min(steps, ERRORS_PER_FOLD))
         self.var, self.intercept, self.slope = _variance_growth(resid)
-        # Each fold's errors are scored against the spread the other folds give: a spread fitted
-        # on the errors it scores makes them look smaller than the next block's will be (three
-        # folds of a random walk are three draws of its level), and the band would under-cover.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            self.scores = np.stack(
-                [
-                    np.abs(resid[f])
-                    / _spread(*_variance_growth(np.delete(resid, f, axis=0)), steps, steps)
-                    if folds > 1
-                    else np.abs(resid[f]) / self._spread(steps)
-                    for f in range(folds)
-                ]
-            )
+            self.scores = np.abs(resid) / self._spread(steps)[None]
 
     def _spread(self, h: int) -> np.ndarray:
         """Each series' error spread per step (n, h)."""

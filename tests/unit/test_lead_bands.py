@@ -20,7 +20,7 @@ def test_lead_buckets_cover_every_step_once_doubling_in_width(h: int) -> None:
     assert all(w2 <= 2 * w1 for w1, w2 in zip(widths, widths[1:]))
 
 
-def _mixed_fleet(seed: int, n: int = 400) -> np.ndarray:
+def _mixed_fleet(seed: int, n: int = 2000) -> np.ndarray:
     """Half random walks (errors grow with the step ahead), half noise around a level (errors as
     large one step ahead as forty): one shape of growth for the whole fleet fits neither."""
     rng = np.random.default_rng(seed)
@@ -35,15 +35,16 @@ def test_each_series_band_widens_as_its_own_errors_grow() -> None:
     train, test = y[:, :-H], y[:, -H:]
     model = AutoForecaster(1, horizon=H, candidates=["seasonal_naive"]).fit(train)
     assert model.scores["folds"] == 3  # a large fleet: few errors per series
+    # 1,000 series of each kind: one block each, and a random walk's block is one draw of its level.
     fc = model.predict(H, [80, 95])
-    walks, flat = slice(0, 200), slice(200, 400)
+    walks, flat = slice(0, 1000), slice(1000, 2000)
     late, early = slice(2 * H // 3, H), slice(0, H // 6)
     for lv in (80, 95):
         inside = (test >= fc[f"lower-{lv}"]) & (test <= fc[f"upper-{lv}"])
         # Far out, the random walks' band is as wide as their errors there ...
-        assert abs(inside[walks, late].mean() - lv / 100) < 0.03, lv
+        assert abs(inside[walks, late].mean() - lv / 100) < 0.04, lv
         # ... and close in, the flat series' band is as wide as theirs.
-        assert abs(inside[flat, early].mean() - lv / 100) < 0.03, lv
+        assert abs(inside[flat, early].mean() - lv / 100) < 0.04, lv
     width = fc["upper-80"] - fc["lower-80"]
     assert np.median(width[walks, -1] / width[walks, 0]) > 1.8
     assert np.median(width[flat, -1] / width[flat, 0]) < 1.3
