@@ -16,10 +16,9 @@ simplest model). A few folds of real series are dominated by whichever block hel
 a candidate that wins there by a hair, or wins two calm folds and loses the rough one, has shown
 nothing, and the baseline is kept.
 
-Intervals: the backtest residuals of the chosen forecast are normalised by the series' error
-scale times a step profile (how errors grow with the step ahead, learnt across the fleet and kept
-non-decreasing), and the empirical quantiles of those scores (each series' shrunk towards the
-fleet's) give the band per step, at any level: split-conformal style, asymmetric where the errors are (CPU cannot go below 0). Coverage is
+Intervals: the backtest residuals of the chosen forecast set the band per step ahead and per
+level (see :mod:`~promcast_forecaster.models.lead_bands`): split-conformal style, each series'
+quantile shrunk towards the fleet's. Coverage is
 reported honestly: each fold is checked against bands calibrated on the other folds only. With a
 single fold (a short history) there is nothing to check against and too little to learn a band
 from, so the chosen candidates keep their own intervals.

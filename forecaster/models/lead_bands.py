@@ -1,6 +1,6 @@
 """Bands calibrated per step ahead and per level on the backtest's own out-of-sample errors.
 
-Three layers, from the most data-hungry to the least, so that a few folds still give a stable band:
+Three layers, so that a few folds still give a steady band:
 
 - **How each series' errors grow with the step ahead**: the variance of its backtest errors as
   ``a + b * k`` for the step ahead ``k`` (``a, b >= 0``), fitted by least squares on the mean
