@@ -16,10 +16,9 @@ simplest model). A few folds of real series are dominated by whichever block hel
 a candidate that wins there by a hair, or wins two calm folds and loses the rough one, has shown
 nothing, and the baseline is kept.
 
-Intervals: the backtest residuals of the chosen forecast are normalised by the series' error
-scale times a step profile (how errors grow with the step ahead, learnt across the fleet and kept
-non-decreasing), and the empirical quantiles of those scores (each series' shrunk towards the
-fleet's) give the band per step, at any level: split-conformal style, asymmetric where the errors are (CPU cannot go below 0). Coverage is
+Intervals: the backtest residuals of the chosen forecast set the band per step ahead and per
+level (see :mod:`~promcast_forecaster.models.lead_bands`): split-conformal style, each series'
+quantile shrunk towards the fleet's. Coverage is
 reported honestly: each fold is checked against bands calibrated on the other folds only. With a
 single fold (a short history) there is nothing to check against and too little to learn a band
 from, so the chosen candidates keep their own intervals.
@@ -53,7 +52,7 @@ from .fleet_profile import (
     FleetProfile,
     short_history_choice,
 )
-from .intervals import shrink_to_fleet
+from .lead_bands import LeadBands, honest_coverage
 from .metrics import mase, mase_scale, trimmed_scaled_error
 from .multi_season import MIN_CYCLES, Deseasonalised
 from .regimes import SinceBreak, since_break_variants
@@ -572,31 +571,12 @@ class AutoForecaster(ModelBase):
 
     # -- intervals ------------------------------------------------------------------------------
     def _calibrate(self, resid: np.ndarray) -> None:
-        """Keep what predict needs to turn residual scores into bands at any level."""
-        self._scale, self._profile = _scale_and_profile(resid)
-        self._scores = resid / (self._scale[None, :, None] * self._profile[None, None, :])
+        """Keep what predict needs to turn the backtest's errors into bands at any level."""
+        self._profile = LeadBands(resid)
 
     def _honest_coverage(self, resid: np.ndarray) -> dict[int, np.ndarray]:
         """Per-series coverage of each fold's residuals by bands calibrated on the other folds."""
-        f_count = resid.shape[0]
-        if f_count < 2:
-            return {}
-        out = {}
-        for lv in self.levels:
-            hits = []
-            for f in range(f_count):
-                rest = np.delete(resid, f, axis=0)
-                scale, profile = _scale_and_profile(rest)
-                z = rest / (scale[None, :, None] * profile[None, None, :])
-                lo, hi = _score_quantiles(z, lv)
-                band = scale[:, None] * profile[None, :]
-                r = resid[f]
-                inside = (r >= lo[:, None] * band) & (r <= hi[:, None] * band)
-                hits.append(np.where(np.isnan(r), np.nan, inside))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                out[lv] = np.nanmean(np.concatenate(hits, axis=1), axis=1)
-        return out
+        return honest_coverage(resid, self.levels)
 
     # -- predict --------------------------------------------------------------------------------
     def predict(self, h: int, levels: Sequence[int] = DEFAULT_LEVELS) -> Forecast:
@@ -631,11 +611,8 @@ class AutoForecaster(ModelBase):
             if self._profile is None:
                 out[lo_key], out[hi_key] = own[lo_key], own[hi_key]
                 continue
-            lo, hi = _score_quantiles(self._scores, lv)
-            prof = _extend_profile(self._profile, h)
-            band = self._scale[:, None] * prof[None, :]
-            out[lo_key] = mean + lo[:, None] * band
-            out[hi_key] = mean + hi[:, None] * band
+            half = self._profile.half_width(lv, h)
+            out[lo_key], out[hi_key] = mean - half, mean + half
         if self._fleet is not None and FLEET in self._final:
             # Series on the fleet's shape: the band its fleet backtest measured, about the mean.
             rows = self._weights[self._names.index(FLEET)] > 0
@@ -672,58 +649,6 @@ def within_one_standard_error(
         se = np.where(folds >= 2, spread, 0.0)
     is_sn = weights[sn] == 1.0
     return ~is_sn & np.isfinite(mean) & (mean <= se)
-
-
-def _scale_and_profile(resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-series error scale (n,) and a fleet-wide, non-decreasing step profile (h,), mean 1."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        scale = np.sqrt(np.nanmean(resid**2, axis=(0, 2)))
-        scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1e-9)
-        rel = np.abs(resid) / scale[None, :, None]
-        prof = np.nanmean(rel, axis=(0, 1))
-    prof = np.nan_to_num(prof, nan=1.0)
-    width = max(1, prof.size // 8)
-    kernel = np.ones(width) / width
-    padded = np.concatenate([np.full(width - 1, prof[0]), prof])
-    prof = np.maximum.accumulate(np.convolve(padded, kernel, mode="valid"))
-    prof = np.where(prof > 0, prof, 1.0)
-    return scale, prof / prof.mean()
-
-
-def _extend_profile(profile: np.ndarray, h: int) -> np.ndarray:
-    """The step profile over ``h`` steps. Beyond the steps the backtest could check (a horizon
-    longer than the history allows to backtest), errors are assumed to keep growing like a random
-    walk's, with the square root of the steps ahead: a band that stopped widening there would
-    claim a year ahead is as certain as the month the backtest saw."""
-    k = profile.size
-    if h <= k:
-        return profile[:h]
-    beyond = profile[-1] * np.sqrt(np.arange(k + 1, h + 1) / k)
-    return np.concatenate([profile, beyond])
-
-
-def _score_quantiles(z: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per-series band (lower, upper) in normalised units, from scores (F, n, h).
-
-    Symmetric (a quantile of |score|): with a few folds the sign of the errors mostly tells which
-    way the level moved in those folds, not which way it will move next. Scores within a fold are
-    strongly correlated, so the effective sample is nearer the number of folds than F*h, and the
-    finite-sample conformal margin uses that; the series' quantile is then shrunk towards the
-    fleet's (see :func:`~promcast_forecaster.models.intervals.shrink_to_fleet`).
-    """
-    f_count, n, h = z.shape
-    flat = np.abs(np.moveaxis(z, 1, 0).reshape(n, f_count * h))
-    eff = max(2, f_count * min(h, 8))
-    q = min(1.0, level / 100 * (eff + 1) / eff)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        own = np.nanquantile(flat, q, axis=1)
-        # The fleet's effective sample is every series' (one series alone: its own margin).
-        pooled = eff * n
-        fleet = np.nanquantile(flat, min(1.0, level / 100 * (pooled + 1) / pooled))
-    hi = np.nan_to_num(shrink_to_fleet(own, fleet, eff), nan=1.0)
-    return -hi, hi
 
 
 def _used(names: list[str], w: np.ndarray) -> list[str]:

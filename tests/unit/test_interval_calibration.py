@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from promcast_forecaster.models import auto as auto_module
+from promcast_forecaster.models import lead_bands
 from promcast_forecaster.models.auto import AutoForecaster
 from promcast_forecaster.models.intervals import FLEET_PRIOR_ERRORS, shrink_to_fleet
 from promcast_forecaster.models.metrics import coverage
@@ -44,7 +44,7 @@ def test_shrinking_to_the_fleet_steadies_bands_and_coverage(
 ) -> None:
     y = _fleet(11)
     width, cov = _bands(y)
-    monkeypatch.setattr(auto_module, "shrink_to_fleet", lambda own, fleet, effective: own)
+    monkeypatch.setattr(lead_bands, "shrink_to_fleet", lambda own, fleet, effective: own)
     alone_width, alone_cov = _bands(y)
     spread = np.std(width) / np.mean(width)
     alone_spread = np.std(alone_width) / np.mean(alone_width)
@@ -58,6 +58,6 @@ def test_a_series_alone_keeps_its_own_conformal_band(monkeypatch: pytest.MonkeyP
     y = _fleet(12)[:1]
     model = AutoForecaster(M, horizon=M, candidates=["seasonal_naive", "fast_hw"], folds=3)
     fc = model.fit(y[:, :-M]).predict(M, [80])
-    monkeypatch.setattr(auto_module, "shrink_to_fleet", lambda own, fleet, effective: own)
+    monkeypatch.setattr(lead_bands, "shrink_to_fleet", lambda own, fleet, effective: own)
     alone = model.predict(M, [80])
     assert np.allclose(fc["upper-80"], alone["upper-80"])
