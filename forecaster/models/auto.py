@@ -35,7 +35,7 @@ import numpy as np
 from ..interrupt import checkpoint
 from .arrays import clean_shared
 from .backtest_plan import affordable_folds
-from .combination import choose_rule, mean_score, per_fold_mase, rules
+from .combination import choose_rule, mean_score, per_fold_mase, rules, wins_most_folds
 from .base import (
     DEFAULT_LEVELS,
     Capabilities,
@@ -187,6 +187,10 @@ class AutoForecaster(ModelBase):
         candidates = self._usable_candidates(n, notes)
         candidates += self._long_horizon_candidates(h_bt, candidates)
         candidates += self._long_cycle_candidates(t_len - h_bt if folds else 0, candidates)
+        # What auto_fast would have had: its own three and what auto adds to any list itself.
+        self._fast_pool = {
+            c for c in candidates if c in FAST_CANDIDATES or c not in self.candidates
+        }
         base = list(candidates)
         candidates += self._season_variants(base, t_len - h_bt if folds else 0)
         candidates += self._regime_variants(base, arr, t_len - h_bt * folds if folds else 0)
@@ -235,10 +239,13 @@ class AutoForecaster(ModelBase):
         fc = np.nan_to_num(fc, copy=False)  # from here on a missing forecast counts as 0
 
         max_k = min(self.max_ensemble, len(names)) if self.ensemble else 1
-        weights, _ = choose_rule(actual, fc, scale, fold_scores, rules(max_k))
+        sn = names.index("seasonal_naive")
+        weights, _ = choose_rule(
+            actual, fc, scale, fold_scores, rules(max_k, baseline=True), baseline=sn
+        )
+        self._prefer_fast_choice(names, actual, fc, scale, fold_scores, weights, notes)
         del fold_scores
 
-        sn = names.index("seasonal_naive")
         unproven = within_one_standard_error(actual, fc, weights, scale, sn)
         for i in np.flatnonzero(unproven):
             notes[i].append(
@@ -369,6 +376,51 @@ class AutoForecaster(ModelBase):
         self._weights = np.vstack([self._weights, weight[None, :]])
         self._weights[sn, short] = 1.0 - weight[short]  # short rows were seasonal naive alone
         self.chosen = [_label(self._names, self._weights[:, i]) for i in range(arr.shape[0])]
+
+    def _prefer_fast_choice(
+        self,
+        names: list[str],
+        actual: np.ndarray,
+        fc: np.ndarray,
+        scale: np.ndarray,
+        fold_scores: np.ndarray,
+        weights: np.ndarray,
+        notes: list[list[str]],
+    ) -> None:
+        """Where the choice uses a candidate ``auto_fast`` does not have (``global_gbm``, Theta),
+        it must have forecast better than the choice among ``auto_fast``'s candidates alone (made
+        by the same rules) on most backtest folds; otherwise that simpler choice is kept
+        (``weights`` is changed in place). A richer model that ties on the mean, or wins it on the
+        one fold that held an incident, has shown nothing the simpler ones could not do."""
+        base = {**self._variants, **{k: (v, 0) for k, v in self._regimes.items()}}
+        fast = np.array([base.get(c, (c, 0))[0] in self._fast_pool for c in names])
+        if fast.all() or not fast.any():
+            return
+        richer = (weights[~fast] > 0).any(axis=0)
+        if not richer.any():
+            return
+        cols = np.flatnonzero(richer)
+        only_fast = np.where(fast[:, None, None], fold_scores[:, :, cols], np.inf)
+        sn = names.index("seasonal_naive")
+        max_k = min(self.max_ensemble, int(fast.sum())) if self.ensemble else 1
+        simpler, _ = choose_rule(
+            actual[:, cols],
+            fc[:, :, cols],
+            scale[:, cols],
+            only_fast,
+            rules(max_k, baseline=True),
+            baseline=sn,
+        )
+        kept = ~wins_most_folds(
+            actual[:, cols], fc[:, :, cols], scale[:, cols], weights[:, cols], simpler
+        )
+        for j, i in enumerate(cols):
+            if kept[j]:
+                notes[i].append(
+                    f"{_label(names, weights[:, i])} did not beat "
+                    f"{_label(names, simpler[:, j])} on most backtest folds: the latter kept"
+                )
+                weights[:, i] = simpler[:, j]
 
     def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
         if self._explicit or n <= PER_SERIES_LIMIT:
