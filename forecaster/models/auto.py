@@ -14,7 +14,9 @@ more folds, the per-fold gain over seasonal naive must exceed one standard error
 (the one-standard-error rule of cross-validated model choice, with seasonal naive as the
 simplest model). A few folds of real series are dominated by whichever block held an incident;
 a candidate that wins there by a hair, or wins two calm folds and loses the rough one, has shown
-nothing, and the baseline is kept.
+nothing, and the baseline is kept. Before that, a choice using candidates ``auto_fast`` lacks
+must beat ``auto_fast``'s own choice on most folds, not only on the mean (see
+:meth:`AutoForecaster._prefer_fast_choice`).
 
 Intervals: the backtest residuals of the chosen forecast are normalised by the series' error
 scale times a step profile (how errors grow with the step ahead, learnt across the fleet and kept
