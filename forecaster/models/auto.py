@@ -15,7 +15,7 @@ more folds, the per-fold gain over seasonal naive must exceed one standard error
 simplest model). A few folds of real series are dominated by whichever block held an incident;
 a candidate that wins there by a hair, or wins two calm folds and loses the rough one, has shown
 nothing, and the baseline is kept. Before that, a choice using candidates ``auto_fast`` lacks
-must beat ``auto_fast``'s own choice on most folds, not only on the mean (see
+that does not beat ``auto_fast``'s own choice on most folds is combined with it (see
 :meth:`AutoForecaster._prefer_fast_choice`).
 
 Intervals: the backtest residuals of the chosen forecast are normalised by the series' error
@@ -391,9 +391,11 @@ class AutoForecaster(ModelBase):
     ) -> None:
         """Where the choice uses a candidate ``auto_fast`` does not have (``global_gbm``, Theta),
         it must have forecast better than the choice among ``auto_fast``'s candidates alone (made
-        by the same rules) on most backtest folds; otherwise that simpler choice is kept
+        by the same rules) on most backtest folds; otherwise the two are combined half each
         (``weights`` is changed in place). A richer model that ties on the mean, or wins it on the
-        one fold that held an incident, has shown nothing the simpler ones could not do."""
+        one fold that held an incident, has not shown it is better than the simpler choice; nor
+        has the simpler one shown it is better (a near tie), and combining near-tied forecasts
+        loses less than betting on either."""
         base = {**self._variants, **{k: (v, 0) for k, v in self._regimes.items()}}
         fast = np.array([base.get(c, (c, 0))[0] in self._fast_pool for c in names])
         if fast.all() or not fast.any():
@@ -419,10 +421,10 @@ class AutoForecaster(ModelBase):
         for j, i in enumerate(cols):
             if kept[j]:
                 notes[i].append(
-                    f"{_label(names, weights[:, i])} did not beat "
-                    f"{_label(names, simpler[:, j])} on most backtest folds: the latter kept"
+                    f"{_label(names, weights[:, i])} did not beat auto_fast's choice "
+                    f"{_label(names, simpler[:, j])} on most backtest folds: the two half each"
                 )
-                weights[:, i] = simpler[:, j]
+                weights[:, i] = 0.5 * weights[:, i] + 0.5 * simpler[:, j]
 
     def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
         if self._explicit or n <= PER_SERIES_LIMIT:
