@@ -391,11 +391,11 @@ class AutoForecaster(ModelBase):
     ) -> None:
         """Where the choice uses a candidate ``auto_fast`` does not have (``global_gbm``, Theta),
         it must have forecast better than the choice among ``auto_fast``'s candidates alone (made
-        by the same rules) on most backtest folds; otherwise the two are combined half each
-        (``weights`` is changed in place). A richer model that ties on the mean, or wins it on the
-        one fold that held an incident, has not shown it is better than the simpler choice; nor
-        has the simpler one shown it is better (a near tie), and combining near-tied forecasts
-        loses less than betting on either."""
+        by the same rules) on most backtest folds; otherwise the two are combined half each, or
+        without combinations (``ensemble=False``) the simpler one is kept (``weights`` is changed
+        in place). A richer model that ties on the mean, or wins it on the one fold that held an
+        incident, has not shown it is better than the simpler choice; nor has the simpler one
+        (a near tie), and combining near-tied forecasts loses less than betting on either."""
         base = {**self._variants, **{k: (v, 0) for k, v in self._regimes.items()}}
         fast = np.array([base.get(c, (c, 0))[0] in self._fast_pool for c in names])
         if fast.all() or not fast.any():
@@ -418,13 +418,15 @@ class AutoForecaster(ModelBase):
         kept = ~wins_most_folds(
             actual[:, cols], fc[:, :, cols], scale[:, cols], weights[:, cols], simpler
         )
+        share = 0.5 if self.ensemble else 1.0
         for j, i in enumerate(cols):
             if kept[j]:
                 notes[i].append(
                     f"{_label(names, weights[:, i])} did not beat auto_fast's choice "
-                    f"{_label(names, simpler[:, j])} on most backtest folds: the two half each"
+                    f"{_label(names, simpler[:, j])} on most backtest folds: "
+                    + ("the two half each" if self.ensemble else "the latter kept")
                 )
-                weights[:, i] = 0.5 * weights[:, i] + 0.5 * simpler[:, j]
+                weights[:, i] = (1 - share) * weights[:, i] + share * simpler[:, j]
 
     def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
         if self._explicit or n <= PER_SERIES_LIMIT:

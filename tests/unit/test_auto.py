@@ -283,6 +283,14 @@ def test_candidates_beyond_auto_fasts_must_beat_its_choice_on_most_folds() -> No
             assert auto._weights[auto._names.index(name), i] >= 0.5 * w - 1e-12
         assert "fast_theta" in auto.chosen[i] and auto.chosen[i] != fast.chosen[i]
     assert any(c == "fast_theta" for c in auto.chosen)  # where it won most folds, it is alone
+    # Without combinations, auto_fast's choice is kept instead.
+    single = AutoForecaster(M, horizon=M, candidates=[*CHEAP[:3], "fast_theta"], ensemble=False)
+    single.fit(fleet)
+    kept = [i for i, note in enumerate(single.notes) if "on most backtest folds" in note]
+    assert kept, single.notes
+    for i in kept:
+        assert np.count_nonzero(single._weights[:, i]) == 1
+        assert "fast_theta" not in single.chosen[i]
 
 
 def test_the_best_candidate_is_combined_with_seasonal_naive_where_that_wins_out_of_sample() -> None:
