@@ -14,7 +14,9 @@ more folds, the per-fold gain over seasonal naive must exceed one standard error
 (the one-standard-error rule of cross-validated model choice, with seasonal naive as the
 simplest model). A few folds of real series are dominated by whichever block held an incident;
 a candidate that wins there by a hair, or wins two calm folds and loses the rough one, has shown
-nothing, and the baseline is kept.
+nothing, and the baseline is kept. Before that, a choice using candidates ``auto_fast`` lacks
+that does not beat ``auto_fast``'s own choice on most folds is combined with it (see
+:meth:`AutoForecaster._prefer_fast_choice`).
 
 Intervals: the backtest residuals of the chosen forecast set the band per step ahead and per
 level (see :mod:`~promcast_forecaster.models.lead_bands`): split-conformal style, each series'
@@ -34,7 +36,7 @@ import numpy as np
 from ..interrupt import checkpoint
 from .arrays import clean_shared
 from .backtest_plan import affordable_folds
-from .combination import choose_rule, mean_score, per_fold_mase, rules
+from .combination import choose_rule, mean_score, per_fold_mase, rules, wins_most_folds
 from .base import (
     DEFAULT_LEVELS,
     Capabilities,
@@ -186,6 +188,10 @@ class AutoForecaster(ModelBase):
         candidates = self._usable_candidates(n, notes)
         candidates += self._long_horizon_candidates(h_bt, candidates)
         candidates += self._long_cycle_candidates(t_len - h_bt if folds else 0, candidates)
+        # What auto_fast would have had: its own three and what auto adds to any list itself.
+        self._fast_pool = {
+            c for c in candidates if c in FAST_CANDIDATES or c not in self.candidates
+        }
         base = list(candidates)
         candidates += self._season_variants(base, t_len - h_bt if folds else 0)
         candidates += self._regime_variants(base, arr, t_len - h_bt * folds if folds else 0)
@@ -234,10 +240,13 @@ class AutoForecaster(ModelBase):
         fc = np.nan_to_num(fc, copy=False)  # from here on a missing forecast counts as 0
 
         max_k = min(self.max_ensemble, len(names)) if self.ensemble else 1
-        weights, _ = choose_rule(actual, fc, scale, fold_scores, rules(max_k))
+        sn = names.index("seasonal_naive")
+        weights, _ = choose_rule(
+            actual, fc, scale, fold_scores, rules(max_k, baseline=True), baseline=sn
+        )
+        self._prefer_fast_choice(names, actual, fc, scale, fold_scores, weights, notes)
         del fold_scores
 
-        sn = names.index("seasonal_naive")
         unproven = within_one_standard_error(actual, fc, weights, scale, sn)
         for i in np.flatnonzero(unproven):
             notes[i].append(
@@ -368,6 +377,55 @@ class AutoForecaster(ModelBase):
         self._weights = np.vstack([self._weights, weight[None, :]])
         self._weights[sn, short] = 1.0 - weight[short]  # short rows were seasonal naive alone
         self.chosen = [_label(self._names, self._weights[:, i]) for i in range(arr.shape[0])]
+
+    def _prefer_fast_choice(
+        self,
+        names: list[str],
+        actual: np.ndarray,
+        fc: np.ndarray,
+        scale: np.ndarray,
+        fold_scores: np.ndarray,
+        weights: np.ndarray,
+        notes: list[list[str]],
+    ) -> None:
+        """Where the choice uses a candidate ``auto_fast`` does not have (``global_gbm``, Theta),
+        it must have forecast better than the choice among ``auto_fast``'s candidates alone (made
+        by the same rules) on most backtest folds; otherwise the two are combined half each, or
+        without combinations (``ensemble=False``) the simpler one is kept (``weights`` is changed
+        in place). A richer model that ties on the mean, or wins it on the one fold that held an
+        incident, has not shown it is better than the simpler choice; nor has the simpler one
+        (a near tie), and combining near-tied forecasts loses less than betting on either."""
+        base = {**self._variants, **{k: (v, 0) for k, v in self._regimes.items()}}
+        fast = np.array([base.get(c, (c, 0))[0] in self._fast_pool for c in names])
+        if fast.all() or not fast.any():
+            return
+        richer = (weights[~fast] > 0).any(axis=0)
+        if not richer.any():
+            return
+        cols = np.flatnonzero(richer)
+        only_fast = np.where(fast[:, None, None], fold_scores[:, :, cols], np.inf)
+        sn = names.index("seasonal_naive")
+        max_k = min(self.max_ensemble, int(fast.sum())) if self.ensemble else 1
+        simpler, _ = choose_rule(
+            actual[:, cols],
+            fc[:, :, cols],
+            scale[:, cols],
+            only_fast,
+            rules(max_k, baseline=True),
+            baseline=sn,
+        )
+        kept = ~wins_most_folds(
+            actual[:, cols], fc[:, :, cols], scale[:, cols], weights[:, cols], simpler
+        )
+        share = 0.5 if self.ensemble else 1.0
+        for j, i in enumerate(cols):
+            if kept[j]:
+                notes[i].append(
+                    f"{_label(names, weights[:, i])} did not beat auto_fast's choice "
+                    f"{_label(names, simpler[:, j])} on most backtest folds: "
+                    + ("the two half each" if self.ensemble else "the latter kept")
+                )
+                weights[:, i] = (1 - share) * weights[:, i] + share * simpler[:, j]
 
     def _usable_candidates(self, n: int, notes: list[list[str]]) -> list[str]:
         if self._explicit or n <= PER_SERIES_LIMIT:

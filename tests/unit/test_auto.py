@@ -258,3 +258,63 @@ def test_bands_keep_widening_beyond_what_a_short_history_could_backtest() -> Non
         future[:, late] <= fc["upper-80"][:, late]
     )
     assert inside.mean() > 0.7
+
+
+def test_candidates_beyond_auto_fasts_must_beat_its_choice_on_most_folds() -> None:
+    """A series whose choice uses a candidate auto_fast lacks (here fast_theta) keeps that choice
+    alone only where it forecast better than auto_fast's own choice on most backtest folds;
+    otherwise the two are combined half each, and the note says why."""
+    rng = np.random.default_rng(0)
+    t = np.arange(16 * M)
+    rows = []
+    for _ in range(8):
+        # A seasonal level that wanders and steps once: fast_hw and fast_theta nearly tie.
+        y = 50 + 10 * np.sin(2 * np.pi * t / M) + np.cumsum(rng.normal(0, 0.5, t.size))
+        y += rng.normal(0, 2, t.size) + (t > rng.integers(10 * M, 15 * M)) * rng.uniform(5, 15)
+        rows.append(y)
+    fleet = np.stack(rows)
+    auto = AutoForecaster(M, horizon=M, candidates=[*CHEAP[:3], "fast_theta"]).fit(fleet)
+    fast = make_model("auto_fast", M, horizon=M).fit(fleet)
+    halved = [i for i, note in enumerate(auto.notes) if "on most backtest folds" in note]
+    assert halved, auto.notes
+    for i in halved:
+        # Half of the weight is auto_fast's choice, half the richer one (fast_theta in it).
+        for name, w in zip(fast._names, fast._weights[:, i]):
+            assert auto._weights[auto._names.index(name), i] >= 0.5 * w - 1e-12
+        assert "fast_theta" in auto.chosen[i] and auto.chosen[i] != fast.chosen[i]
+    assert any(c == "fast_theta" for c in auto.chosen)  # where it won most folds, it is alone
+    # Without combinations, auto_fast's choice is kept instead.
+    single = AutoForecaster(M, horizon=M, candidates=[*CHEAP[:3], "fast_theta"], ensemble=False)
+    single.fit(fleet)
+    kept = [i for i, note in enumerate(single.notes) if "on most backtest folds" in note]
+    assert kept, single.notes
+    for i in kept:
+        assert np.count_nonzero(single._weights[:, i]) == 1
+        assert "fast_theta" not in single.chosen[i]
+
+
+def test_the_best_candidate_is_combined_with_seasonal_naive_where_that_wins_out_of_sample() -> None:
+    """Each day's swing differs: seasonal naive repeats yesterday's, a smoother forecasts the
+    usual one, and they err in opposite directions. Where seasonal naive ranks behind the best
+    two, only the rule "the best one with seasonal naive, half each" can pair it with the best
+    (here fast_theta, which auto_fast lacks, so no fallback to auto_fast's choice made the pair),
+    and it does where that scored best on folds its ranking did not see."""
+    rng = np.random.default_rng(9)
+    days = 16
+    t = np.arange(days * M)
+    amp = np.repeat(10 + 6 * rng.standard_normal((8, days)), M, axis=1)
+    fleet = 50 + amp * np.sin(2 * np.pi * t / M) + rng.normal(0, 1, (8, t.size))
+    cands = ["seasonal_naive", "fast_hw", "fast_theta", "drift"]
+    model = AutoForecaster(M, horizon=M, candidates=cands).fit(fleet)
+    names = model._names
+    sn, theta = names.index("seasonal_naive"), names.index("fast_theta")
+    scores = np.stack([model.scores["candidates"][c] for c in names])
+    paired = [
+        i
+        for i in range(fleet.shape[0])
+        if np.allclose(model._weights[[sn, theta], i], 0.5)
+        and sn not in np.argsort(scores[:, i], kind="stable")[:2]
+    ]
+    assert paired, model.chosen
+    for i in paired:
+        assert model.chosen[i] == "ensemble(seasonal_naive+fast_theta)"

@@ -8,10 +8,12 @@ from promcast_forecaster.models.auto import AutoForecaster
 from promcast_forecaster.models.backtest_plan import MAX_FOLDS, affordable_folds
 from promcast_forecaster.models.metrics import mase, mase_scale
 from promcast_forecaster.models.combination import (
+    Rule,
     choose_rule,
     per_fold_mase,
     rule_weights,
     rules,
+    wins_most_folds,
 )
 
 
@@ -28,8 +30,38 @@ def test_opposite_errors_are_combined() -> None:
     # Two candidates that err by the same amount in opposite directions every fold.
     actual, fc, scale = _fold_arrays([[1, 1, 1], [-1, -1, -1], [3, 3, 3]])
     weights, rule = choose_rule(actual, fc, scale, per_fold_mase(actual, fc, scale), rules(3))
-    assert rules(3)[rule[0]] == (2, False)
+    assert rules(3)[rule[0]] == Rule(2)
     assert np.allclose(weights[:, 0], [0.5, 0.5, 0.0])
+
+
+def test_the_best_is_combined_with_the_baseline_where_that_wins_out_of_sample() -> None:
+    # Seasonal naive (candidate 0) ranks last, erring the other way from the three ahead of it:
+    # every mix of the best three keeps their shared error, the best with the baseline cancels it.
+    actual, fc, scale = _fold_arrays([[1, 1, 1], [-0.8, -0.8, -0.8], [-0.9] * 3, [-0.95] * 3])
+    fold_scores = per_fold_mase(actual, fc, scale)
+    weights, rule = choose_rule(actual, fc, scale, fold_scores, rules(3, True), baseline=0)
+    assert rules(3, True)[rule[0]] == Rule(1, baseline=True)
+    assert np.allclose(weights[:, 0], [0.5, 0.5, 0.0, 0.0])
+    # Without combinations there is no rule with the baseline either.
+    assert rules(1, True) == [Rule(1)]
+
+
+def test_a_richer_choice_must_win_most_folds_not_only_the_mean() -> None:
+    """wins_most_folds: candidate 0 against candidate 1, one series."""
+
+    def wins(mine: list[float], theirs: list[float]) -> bool:
+        actual, fc, scale = _fold_arrays([mine, theirs])
+        return bool(
+            wins_most_folds(actual, fc, scale, np.array([[1.0], [0.0]]), np.array([[0.0], [1.0]]))[
+                0
+            ]
+        )
+
+    # Ahead on the mean by the one fold that held an incident, behind on the calm ones.
+    assert not wins([0.30, 0.32, 5.0], [0.28, 0.30, 8.0])
+    assert wins([0.25, 0.28, 9.0], [0.28, 0.30, 8.0])  # ahead on two folds of three
+    assert not wins([0.30, 0.30], [0.30, 0.31])  # a tie is no win: one of two is not most
+    assert not wins([np.nan, np.nan], [0.3, 0.3])  # never scored: nothing shown
 
 
 def test_a_combination_that_only_wins_in_sample_is_not_chosen() -> None:
