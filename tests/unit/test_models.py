@@ -144,6 +144,29 @@ def test_fast_hw_fit_prefixes_rejects_ends_outside_the_history() -> None:
         make_model("fast_hw", M).fit_prefixes(seasonal_fleet(n=2, days=2), [24, 49])
 
 
+@pytest.mark.parametrize("season", [1, 5, M])
+def test_seasonal_naive_reads_back_only_as_far_as_its_gaps_need(season: int) -> None:
+    """newest_per_phase stops at the first season back that leaves no gap: the values must be
+    those of reading every season from the oldest on (the definition)."""
+    from promcast_forecaster.models.seasonal_naive import newest_per_phase
+
+    rng = np.random.default_rng(7)
+    y = rng.normal(size=(6, 10 * season + 3))
+    y[rng.random(y.shape) < 0.3] = np.nan
+    y[1, -3 * season :] = np.nan  # a gap of three seasons
+    y[2] = np.nan
+    y[3, -1] = np.inf
+    y[4, : -2 * season] = np.nan  # only the newest seasons
+    t, k = y.shape[1], y.shape[1] // season
+    want = None
+    for i in range(k):
+        cur = np.where(np.isfinite(y), y, np.nan)[
+            :, t - (k - i) * season : t - (k - i - 1) * season
+        ]
+        want = cur if want is None else np.where(np.isnan(cur), want, cur)
+    np.testing.assert_array_equal(newest_per_phase(y, season), want)
+
+
 def test_fast_hw_prefers_a_flat_level_for_noise_and_tracks_a_trend() -> None:
     rng = np.random.default_rng(5)
     noise = 50 + rng.normal(0, 5, 12 * M)
