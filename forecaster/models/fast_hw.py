@@ -180,8 +180,9 @@ class FastHoltWinters(ModelBase):
             np.subtract(yt, err, out=err)
             if gaps.size:
                 err[:, gaps] = 0.0
+            errors: dict[tuple[int, int], np.ndarray] = {}
             for tracker in trackers:
-                tracker.add(t, yt, ok, s)
+                tracker.add(t, yt, ok, s, errors)
             np.multiply(err, err, out=tmp)  # 0 where y is missing
             use = ok
             if t < warming_until:
@@ -280,12 +281,24 @@ class _Holdout:
         self.origin_at = -1
         self.err = np.zeros((g, n))
 
-    def add(self, t: int, yt: np.ndarray, ok: np.ndarray, s: np.ndarray) -> None:
+    def add(
+        self,
+        t: int,
+        yt: np.ndarray,
+        ok: np.ndarray,
+        s: np.ndarray,
+        errors: dict[tuple[int, int], np.ndarray],
+    ) -> None:
+        """Add step ``t``'s holdout errors; ``errors`` holds this step's errors by (origin,
+        steps ahead), the same for every fit whose holdout shares that origin."""
         if t >= self.end or self.origin_state is None or t - self.origin_at >= self.hold:
             return
         k = t - self.origin_at
-        fc = self.origin_state[0] + self.damp_sum[:, k : k + 1] * self.origin_state[1] + s
-        self.err += np.where(ok[None, :], np.abs(yt[None, :] - fc), 0.0)
+        err = errors.get((self.origin_at, k))
+        if err is None:
+            fc = self.origin_state[0] + self.damp_sum[:, k : k + 1] * self.origin_state[1] + s
+            err = errors[self.origin_at, k] = np.where(ok[None, :], np.abs(yt[None, :] - fc), 0.0)
+        self.err += err
 
     def state(
         self,
