@@ -67,8 +67,32 @@ def synthetic_fleet(n: int, seed: int = 0) -> np.ndarray:
     return y
 
 
+def _rss_kib(field: str) -> int | None:
+    """``VmRSS`` or ``VmHWM`` (peak) of this process from /proc, in KiB (None elsewhere)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Start the process' peak RSS again from its current RSS (Linux): building the synthetic
+    matrix peaks far above what the method needs, and would hide the method's own peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as refs:
+            refs.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def _run_one(method: str, n: int) -> dict:
     fleet = synthetic_fleet(n)
+    rss_before = _rss_kib("VmRSS") if _reset_peak_rss() else None
     t0 = time.perf_counter()
     used = n
     forecast = 0  # series with a finite forecast over the whole horizon
@@ -96,12 +120,18 @@ def _run_one(method: str, n: int) -> dict:
         forecast = _complete(fc["mean"])
     secs = time.perf_counter() - t0
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    method_peak = _rss_kib("VmHWM") if rss_before is not None else None
     return {
         "method": method,
         "n": n,
         "used": used,
         "secs": secs,
         "peak_gib": peak_kib / 2**20,
+        # While the method ran: the process' peak RSS (the input matrix included), and that
+        # peak less the RSS before it started (the method's own memory).
+        "method_peak_gib": None if method_peak is None else method_peak / 2**20,
+        "own_gib": None if method_peak is None else (method_peak - rss_before) / 2**20,
+        "input_gib": fleet.nbytes / 2**30,
         "forecast": forecast,
     }
 

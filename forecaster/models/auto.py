@@ -29,7 +29,7 @@ from, so the chosen candidates keep their own intervals.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -214,15 +214,13 @@ class AutoForecaster(ModelBase):
         young = np.asarray(origins)[:, None] - (t_len - valid_len)[None, :] < max(2 * m, h_bt)
         actual[young & ~young.all(axis=0)] = np.nan
         fold_fc: dict[str, np.ndarray] = {}
+        self._prefit = {}
         for name in candidates:
             try:
-                means = []
-                for o in origins:
-                    checkpoint()  # a fleet's backtest is the longest part of a refit
-                    model = self._build(name, h_bt, mean_only=True, rows=self._break_rows).fit(
-                        arr[:, :o]
-                    )
-                    means.append(model.predict(h_bt, [80])["mean"])
+                means = [
+                    model.predict(h_bt, [80])["mean"]
+                    for model in self._fold_fits(name, h_bt, arr, origins)
+                ]
                 fold_fc[name] = np.stack(means).astype(np.float32)
             except Exception as exc:  # noqa: BLE001 - one broken candidate must not stop the rest
                 for note in notes:
@@ -299,9 +297,29 @@ class AutoForecaster(ModelBase):
         if self.fleet_short_history:
             self._short_history(arr, valid_len, ~short, h_bt, notes)
         self._fit_final(arr, notes)
+        self._prefit = {}
         self._regime_notes(notes)
         self.notes = ["; ".join(x) for x in notes]
         return self
+
+    def _fold_fits(
+        self, name: str, h_bt: int, arr: np.ndarray, origins: list[int]
+    ) -> Iterator[Any]:
+        """Candidate ``name`` fitted on the history before each origin. A model that fits
+        several prefixes of one history in one pass (``fit_prefixes``: fast_hw's recursion is
+        the same up to every origin) does so, and its fit on the whole history is kept for
+        :meth:`_fit_final`: the same fits, one pass instead of one per fold and one more."""
+        model = self._build(name, h_bt, mean_only=True, rows=self._break_rows)
+        if hasattr(model, "fit_prefixes"):
+            checkpoint()
+            *fits, self._prefit[name] = model.fit_prefixes(arr, [*origins, arr.shape[1]])
+            yield from fits
+            return
+        for i, o in enumerate(origins):
+            checkpoint()  # a fleet's backtest is the longest part of a refit
+            if i:
+                model = self._build(name, h_bt, mean_only=True, rows=self._break_rows)
+            yield model.fit(arr[:, :o])
 
     def update(self, y: np.ndarray) -> "AutoForecaster":
         """Bring the chosen models up to date with new data, keeping each series' choice and the
@@ -563,15 +581,19 @@ class AutoForecaster(ModelBase):
         self._final: dict[str, Any] = {}
         # With calibrated intervals, predict reads only the candidates' means.
         mean_only = getattr(self, "_profile", None) is not None
+        prefit = getattr(self, "_prefit", {})  # fitted on this history in the backtest
         for j, name in enumerate(self._names):
             if not self._weights[j].any():
                 continue
             checkpoint()
             try:
                 # A regime candidate is fitted only for the series that chose it.
-                self._final[name] = self._build(
-                    name, self._h_bt, mean_only, rows=self._weights[j] > 0
-                ).fit(arr)
+                model = prefit.get(name)
+                if model is None:
+                    model = self._build(name, self._h_bt, mean_only, rows=self._weights[j] > 0).fit(
+                        arr
+                    )
+                self._final[name] = model
             except Exception as exc:  # noqa: BLE001 - fall back to seasonal naive below
                 for i in np.flatnonzero(self._weights[j]):
                     notes[i].append(f"{name} failed on full history ({exc}); seasonal naive used")

@@ -71,10 +71,7 @@ class SeasonalNaive(ModelBase):
             self.notes = []
         self._m = m
         k = t // m
-        last = None
-        for i in range(k):  # newest observed value at each phase of the season
-            cur = clean(arr[:, t - (k - i) * m : t - (k - i - 1) * m])
-            last = cur if last is None else np.where(np.isnan(cur), last, cur)
+        last = newest_per_phase(arr, m)
         newest = _last_finite(arr)
         last = np.where(np.isnan(last), newest[:, None], last)
         self._last = last
@@ -180,6 +177,23 @@ def season_slope(seasons: np.ndarray) -> np.ndarray:
         # A perfectly straight line (se 0) keeps its slope whole.
         shrink = np.where((cnt >= 3) & (se == 0), 1.0, shrink)
     return np.where(cnt >= 2, np.nan_to_num(slope * shrink), 0.0)
+
+
+def newest_per_phase(arr: np.ndarray, m: int) -> np.ndarray:
+    """The newest finite value of each row at each phase of the last ``t // m`` whole seasons,
+    (n, m) with the newest season's phase order; NaN where none of them has one.
+
+    Seasons are read from the newest back and only while a gap is left to fill: a series
+    without gaps reads one season, not its whole history."""
+    t = arr.shape[1]
+    k = t // m
+    last = clean(arr[:, t - m : t]) if k else np.full((arr.shape[0], m), np.nan)
+    for back in range(2, k + 1):
+        gaps = np.isnan(last)
+        if not gaps.any():
+            break
+        last = np.where(gaps, clean(arr[:, t - back * m : t - (back - 1) * m]), last)
+    return last
 
 
 def _last_finite(arr: np.ndarray) -> np.ndarray:

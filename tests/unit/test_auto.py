@@ -318,3 +318,39 @@ def test_the_best_candidate_is_combined_with_seasonal_naive_where_that_wins_out_
     assert paired, model.chosen
     for i in paired:
         assert model.chosen[i] == "ensemble(seasonal_naive+fast_theta)"
+
+
+@pytest.mark.parametrize(
+    ("name", "horizon", "seasons"),
+    [("auto_fast", M, ()), ("auto_fast", M, (7 * M,)), ("auto_fast", 4 * M, ())],
+)
+def test_one_pass_backtest_of_fast_hw_changes_no_forecast(
+    monkeypatch: pytest.MonkeyPatch, name: str, horizon: int, seasons: tuple[int, ...]
+) -> None:
+    """fast_hw (and its damped form at long horizons) fits every fold and the whole history in
+    one pass; auto's choices, scores, notes and bands must be exactly those of one fit per fold,
+    next to the candidates that cannot (regime cuts, longer cycles)."""
+    from promcast_forecaster.models.fast_hw import FastHoltWinters
+
+    rng = np.random.default_rng(5)
+    y = np.vstack([mixed_fleet(days=30), mixed_fleet(days=30, seed=2)])
+    y[3, 12 * M :] += 0.3 * np.arange(18 * M)  # a trend change: regime candidates join
+    y[1, 10 * M :] += 20  # a level shift
+    y[4, : 20 * M] = np.nan  # a series that joined late
+    y[5] += rng.normal(0, 5, y.shape[1])
+    opts = {"seasons": seasons} if seasons else {}
+
+    def fitted() -> AutoForecaster:
+        return make_model(name, M, horizon=horizon, **opts).fit(y)
+
+    fast = fitted()
+    monkeypatch.delattr(FastHoltWinters, "fit_prefixes")  # one fit per fold, as before
+    plain = fitted()
+    assert any("since break" in c for c in fast.scores["candidates"])
+    assert fast.chosen == plain.chosen and fast.notes == plain.notes
+    for key, value in plain.scores["candidates"].items():
+        np.testing.assert_array_equal(fast.scores["candidates"][key], value, err_msg=key)
+    np.testing.assert_array_equal(fast.scores["mase"], plain.scores["mase"])
+    a, b = fast.predict(horizon, (80, 95)), plain.predict(horizon, (80, 95))
+    for key in b:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)

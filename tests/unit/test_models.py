@@ -98,6 +98,75 @@ def test_fast_hw_is_vectorised_and_matches_per_series_fits() -> None:
     np.testing.assert_allclose(together, alone, rtol=1e-9)
 
 
+def _prefix_fleet() -> np.ndarray:
+    """Series of every kind a backtest meets: whole, gappy, joining late, joining after some
+    ends, empty, and one with an infinity."""
+    y = seasonal_fleet(n=8, days=14, seed=3)
+    y[1, 40:60] = np.nan
+    y[2, : 3 * M] = np.nan  # joins late, but its first seasons lie before every end below
+    y[3, : 9 * M] = np.nan  # its first seasons straddle the ends: fitted per end
+    y[4] = np.nan
+    y[5, 30] = np.inf
+    y[6, : 13 * M] = np.nan  # nothing at all before the earliest ends
+    return y
+
+
+@pytest.mark.parametrize("name", ["fast_hw", "fast_hw_damped"])
+@pytest.mark.parametrize(
+    ("season", "ends"),
+    [
+        (M, [11 * M, 12 * M, 13 * M, 14 * M]),  # a backtest's folds and the whole history
+        (M, [9 * M + 5, 14 * M - 1]),  # ends off the season's grid
+        (M, [3 * M, 14 * M]),  # fewer start-up seasons at the first end: fitted per end
+        (1, [200, 300, 14 * M]),  # no season
+    ],
+)
+def test_fast_hw_fit_prefixes_equals_a_fit_on_each_prefix(
+    name: str, season: int, ends: list[int]
+) -> None:
+    """The one-pass fit of several prefixes (auto's backtest folds) must not change a single
+    number, note or parameter against fitting each prefix on its own."""
+    y = _prefix_fleet()
+    fits = make_model(name, season, horizon=M).fit_prefixes(y, ends)
+    assert len(fits) == len(ends)
+    for end, got in zip(ends, fits):
+        want = make_model(name, season, horizon=M).fit(y[:, :end])
+        a, b = got.predict(M, (80, 95)), want.predict(M, (80, 95))
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_array_equal(a[key], b[key], err_msg=f"{key} at end {end}")
+        assert got.notes == want.notes
+        np.testing.assert_array_equal(got.params, want.params)
+
+
+def test_fast_hw_fit_prefixes_rejects_ends_outside_the_history() -> None:
+    with pytest.raises(ValueError, match="ends must lie in 1..48"):
+        make_model("fast_hw", M).fit_prefixes(seasonal_fleet(n=2, days=2), [24, 49])
+
+
+@pytest.mark.parametrize("season", [1, 5, M])
+def test_seasonal_naive_reads_back_only_as_far_as_its_gaps_need(season: int) -> None:
+    """newest_per_phase stops at the first season back that leaves no gap: the values must be
+    those of reading every season from the oldest on (the definition)."""
+    from promcast_forecaster.models.seasonal_naive import newest_per_phase
+
+    rng = np.random.default_rng(7)
+    y = rng.normal(size=(6, 10 * season + 3))
+    y[rng.random(y.shape) < 0.3] = np.nan
+    y[1, -3 * season :] = np.nan  # a gap of three seasons
+    y[2] = np.nan
+    y[3, -1] = np.inf
+    y[4, : -2 * season] = np.nan  # only the newest seasons
+    t, k = y.shape[1], y.shape[1] // season
+    want = None
+    for i in range(k):
+        cur = np.where(np.isfinite(y), y, np.nan)[
+            :, t - (k - i) * season : t - (k - i - 1) * season
+        ]
+        want = cur if want is None else np.where(np.isnan(cur), want, cur)
+    np.testing.assert_array_equal(newest_per_phase(y, season), want)
+
+
 def test_fast_hw_prefers_a_flat_level_for_noise_and_tracks_a_trend() -> None:
     rng = np.random.default_rng(5)
     noise = 50 + rng.normal(0, 5, 12 * M)
