@@ -94,6 +94,7 @@ METHODS: dict[str, Callable] = {
     "promcast auto_fast": _promcast("auto_fast"),
     "promcast fast_hw": _promcast("fast_hw"),
     "promcast harmonic": _promcast("harmonic"),
+    "promcast global_gbm": _promcast("global_gbm"),
     "seasonal naive": _promcast("seasonal_naive"),
     "prometheus predict_linear": _prometheus("drift"),
     "prometheus holt_winters sf=0.3 tf=0.3": _prometheus("prom_holt_winters", sf=0.3, tf=0.3),
