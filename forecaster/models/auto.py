@@ -271,7 +271,7 @@ class AutoForecaster(ModelBase):
         else:
             # One block of residuals is too few to learn a band shape from (the newest steps of a
             # calm block give bands a normal day leaves): the candidates' own intervals instead.
-            self._profile = None
+            self._bands = None
         chosen_mase = mean_score(per_fold_mase(actual, combo[None], scale))[0]
         chosen_mase[~np.isfinite(chosen_mase)] = np.nan  # published: never scored is no number
 
@@ -580,7 +580,7 @@ class AutoForecaster(ModelBase):
     def _fit_final(self, arr: np.ndarray, notes: list[list[str]]) -> None:
         self._final: dict[str, Any] = {}
         # With calibrated intervals, predict reads only the candidates' means.
-        mean_only = getattr(self, "_profile", None) is not None
+        mean_only = getattr(self, "_bands", None) is not None
         prefit = getattr(self, "_prefit", {})  # fitted on this history in the backtest
         for j, name in enumerate(self._names):
             if not self._weights[j].any():
@@ -631,7 +631,7 @@ class AutoForecaster(ModelBase):
         self._names = [self.untested]
         self._weights = np.ones((1, n))
         self._final = {self.untested: self._build(self.untested, 1).fit(arr)}
-        self._profile = None
+        self._bands = None
         self.chosen = [self.untested] * n
         self.scores = {
             "horizon": 0,
@@ -652,7 +652,7 @@ class AutoForecaster(ModelBase):
     # -- intervals ------------------------------------------------------------------------------
     def _calibrate(self, resid: np.ndarray) -> None:
         """Keep what predict needs to turn the backtest's errors into bands at any level."""
-        self._profile = LeadBands(resid)
+        self._bands = LeadBands(resid)
 
     def _honest_coverage(self, resid: np.ndarray) -> dict[int, np.ndarray]:
         """Per-series coverage of each fold's residuals by bands calibrated on the other folds."""
@@ -666,7 +666,7 @@ class AutoForecaster(ModelBase):
         # Without calibrated bands (no backtest, or a single fold), the chosen candidates' own.
         own = (
             {k: np.zeros((n, h)) for lv in levels for k in interval_keys(lv)}
-            if self._profile is None
+            if self._bands is None
             else {}
         )
         fallback = None
@@ -688,10 +688,10 @@ class AutoForecaster(ModelBase):
         no_data = ~np.isfinite(np.atleast_2d(fallback["mean"])).any(axis=1)
         for lv in levels:
             lo_key, hi_key = interval_keys(lv)
-            if self._profile is None:
+            if self._bands is None:
                 out[lo_key], out[hi_key] = own[lo_key], own[hi_key]
                 continue
-            half = self._profile.half_width(lv, h)
+            half = self._bands.half_width(lv, h)
             out[lo_key], out[hi_key] = mean - half, mean + half
         if self._fleet is not None and FLEET in self._final:
             # Series on the fleet's shape: the band its fleet backtest measured, about the mean.

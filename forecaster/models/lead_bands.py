@@ -63,6 +63,9 @@ class LeadBands:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             self.scores = np.abs(resid) / self._spread(steps)[None]
+        # Each level's calibration, computed once: predict asks for it at every infer cycle,
+        # and it changes only with the backtest's errors (a new LeadBands at each refit).
+        self._by_level: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def _spread(self, h: int) -> np.ndarray:
         """Each series' error spread per step (n, h)."""
@@ -70,6 +73,11 @@ class LeadBands:
 
     def _calibrated(self, level: int) -> tuple[np.ndarray, np.ndarray]:
         """The fleet's quantile per step (steps,) and each series' multiplier on it (n,)."""
+        if level not in self._by_level:
+            self._by_level[level] = self._calibrate(level)
+        return self._by_level[level]
+
+    def _calibrate(self, level: int) -> tuple[np.ndarray, np.ndarray]:
         n = self.scores.shape[1]
         pooled = self.effective * n
         per_bucket = np.array(

@@ -193,7 +193,7 @@ def test_a_single_backtest_fold_keeps_the_candidates_own_intervals() -> None:
     t = np.arange(3 * M + 1)
     calm = 0.5 + 0.1 * np.sin(2 * np.pi * t / M) + rng.normal(0, 0.01, t.size)
     model = make_model("auto_fast", M, horizon=M).fit(calm[:-1])
-    assert model.scores["folds"] == 1 and model._profile is None
+    assert model.scores["folds"] == 1 and model._bands is None
     fc = model.predict(M, [99])
     chosen = make_model(model.chosen[0], M, horizon=M).fit(calm[:-1]).predict(M, [99])
     np.testing.assert_allclose(fc["upper-99"], chosen["upper-99"])

@@ -72,3 +72,24 @@ def test_bands_never_narrow_with_the_step_ahead_and_keep_widening_beyond_the_bac
     assert (np.diff(half, axis=1) >= 0).all()
     assert (half[:, -1] > 1.8 * half[:, 23]).all()  # four times the steps: twice the spread
     assert (bands.half_width(95, 96) >= half).all()
+
+
+def test_each_levels_calibration_is_computed_once_per_backtest(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # predict asks for the bands at every infer cycle; their calibration changes only at refit.
+    resid = np.random.default_rng(3).normal(size=(3, 50, 12))
+    bands = LeadBands(resid)
+    calls: list[int] = []
+    real = LeadBands._calibrate
+
+    def counted(self: LeadBands, level: int) -> tuple[np.ndarray, np.ndarray]:
+        calls.append(level)
+        return real(self, level)
+
+    monkeypatch.setattr(LeadBands, "_calibrate", counted)
+    first = bands.half_width(80, 12)
+    for _ in range(3):
+        np.testing.assert_array_equal(bands.half_width(80, 12), first)
+        bands.half_width(95, 24)
+    assert calls == [80, 95]
