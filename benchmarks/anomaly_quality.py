@@ -307,8 +307,9 @@ def frontier(series: list[Series], methods: list[str], cap: float = 0.5) -> str:
         "| worst category | F1 |",
         "|---|---|---|---|---|---|---|",
     ]
+    swept = [m for m in FRONTIER if m in methods or (m == "zscore" and "band" in methods)]
     best: dict[str, tuple[float, str]] = {}
-    for method in [m for m in FRONTIER if m in methods or (m == "zscore" and "band" in methods)]:
+    for method in swept:
         for knob in FRONTIER[method]:
             per = evaluate(method, series, alerts_for(method, series, knob)[0])
             total = Row(method, "overall")
@@ -324,9 +325,10 @@ def frontier(series: list[Series], methods: list[str], cap: float = 0.5) -> str:
             if worst <= cap and total.f1 > best.get(method, (-1.0, ""))[0]:
                 best[method] = (total.f1, f"{setting}: {total.caught}/{total.windows} windows")
     summary = [
-        f"- {m}: best F1 {f1:.2f} ({what})" if f1 >= 0 else f"- {m}: no setting within the cap"
-        for m, (f1, what) in ((m, best.get(m, (-1.0, ""))) for m in FRONTIER)
-        if m in methods or (m == "zscore" and "band" in methods)
+        f"- {m}: best F1 {best[m][0]:.2f} ({best[m][1]})"
+        if m in best
+        else f"- {m}: no setting within the cap"
+        for m in swept
     ]
     return (
         "\n".join(lines)

@@ -497,14 +497,9 @@ def _score(
         candidates = [_score_one(x - expected, expected, s, spike, effect, flagged)]
         if s.level_points:
             w = s.level_points
-            # With the default reference and window (both an hour) the window's baseline is the
-            # reference's offset: computed once.
-            median = (
-                offset
-                if w == s.reference_points
-                else _rolling_median_before(reference_of - profile, w)
-            )
-            before = _shift(median, w - 1)
+            # The window's baseline: the median of the window before it (not the reference,
+            # which is longer than the window).
+            before = _shift(_rolling_median_before(reference_of - profile, w), w - 1)
             drift = _rolling_median_last(x - profile, w) - before
             # The value expected for this sample is the spike's: the window's baseline lags.
             d = _score_one(drift, expected, s, level, effect, flagged)

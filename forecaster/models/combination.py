@@ -96,7 +96,7 @@ def choose_rule(
     for f in range(f_count):
         ranking = mean_score(np.delete(fold_scores, f, axis=1))
         for r, rule in enumerate(candidate_rules):
-            w = _rule_weights(ranking, Rule(*rule), baseline)
+            w = _rule_weights(ranking, rule, baseline)
             combo = np.einsum("cn,cnh->nh", w, fc[:, f])
             got = mase(actual[f], combo, scale[f])
             oos[r] += np.where(np.isfinite(got), got, 0.0)
@@ -110,7 +110,7 @@ def choose_rule(
     for r, rule in enumerate(candidate_rules):
         rows = best == r
         if rows.any():
-            weights[:, rows] = _rule_weights(ranking[:, rows], Rule(*rule), baseline)
+            weights[:, rows] = _rule_weights(ranking[:, rows], rule, baseline)
     return weights, best
 
 
