@@ -231,13 +231,13 @@ def test_an_incident_is_not_carried_into_the_next_day() -> None:
 
 
 def test_a_sustained_shift_too_small_for_single_samples_pages_once() -> None:
-    # Three hours 3 noise sds up: single samples stay within what the noise does by chance,
-    # the median of an hour does not; the sustained statistic pages it, once. (4.5 sds were
-    # needed while the recent level was the median of one hour: see DetectorSettings.reference.)
+    # Three hours 4.5 noise sds up: single samples stay within what the noise does by chance,
+    # the median of an hour does not; the sustained statistic pages it, once. (4 sds paged
+    # before the threshold paid for its 56 three-hour maxima, at the price of the budget.)
     ts = grid(8, 300.0)
     y = seasonal(ts, seed=13, noise=1.0)
     at = int(6.4 * DAY / 300)
-    y[at : at + 36] += 3.0
+    y[at : at + 36] += 4.5
     spikes_only = DetectorSettings(step=300.0, level_window=0)
     assert pages(y[None], ts, spikes_only)[0] == []
     found = pages(y[None], ts, DetectorSettings(step=300.0))[0]
@@ -290,13 +290,13 @@ def test_a_spell_of_bursts_too_short_for_the_for_pages_once() -> None:
 
 @pytest.mark.parametrize("level_window", [3600.0, 0.0])
 def test_an_incident_near_the_threshold_pages_once(level_window: float) -> None:
-    # Three hours 4.5 noise sds up (3.5 before the threshold paid for its few maxima): the
+    # Three hours 4.25 noise sds up (3.5 before the threshold paid for its few maxima): the
     # score hovers around 1 and would page at every flicker across it; once paged, the
     # incident's samples keep the alert firing until it ends.
     ts = grid(8, 300.0)
     y = seasonal(ts, seed=14, noise=1.0)
     at = int(6.4 * DAY / 300)
-    y[at : at + 36] += 4.5
+    y[at : at + 36] += 4.25
     s = DetectorSettings(step=300.0, level_window=level_window)
     found = pages(y[None], ts, s)[0]
     assert len(found) == 1 and at <= found[0][0] <= at + 6
